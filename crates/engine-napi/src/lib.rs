@@ -1,0 +1,422 @@
+//! The only crate that knows N-API: it moves bytes between JS and
+//! `ringkv_engine`, runs I/O on the libuv pool, and turns engine errors and
+//! panics into JS errors. Errors reach JS as `"<CODE>: <message>"`; the
+//! TypeScript facade (src/engine/native) turns that into an `EngineError`.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex};
+
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use ringkv_engine as engine;
+
+fn js_error(code: &str, message: &str) -> Error {
+    Error::new(Status::GenericFailure, format!("{code}: {message}"))
+}
+
+fn from_engine(e: engine::error::EngineError) -> Error {
+    js_error(e.code.as_str(), &e.message)
+}
+
+/// Runs `f`, turning an engine error or a panic into a JS error.
+fn guarded<T>(f: impl FnOnce() -> engine::error::Result<T>) -> Result<T> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(from_engine(e)),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(js_error("INTERNAL", &format!("engine panicked: {what}")))
+        }
+    }
+}
+
+/// One unit of engine work for the libuv pool: `work` runs off the main
+/// thread, `to_js` converts its result on the main thread.
+pub struct Job<R: Send + 'static, J: ToNapiValue + TypeName> {
+    work: Option<Box<dyn FnOnce() -> engine::error::Result<R> + Send>>,
+    to_js: fn(R) -> Result<J>,
+}
+
+impl<R: Send + 'static, J: ToNapiValue + TypeName> Task for Job<R, J> {
+    type Output = R;
+    type JsValue = J;
+
+    fn compute(&mut self) -> Result<R> {
+        match self.work.take() {
+            Some(work) => guarded(work),
+            None => Err(js_error("INTERNAL", "job ran twice")),
+        }
+    }
+
+    fn resolve(&mut self, _env: Env, output: R) -> Result<J> {
+        (self.to_js)(output)
+    }
+}
+
+fn job<R: Send + 'static, J: ToNapiValue + TypeName>(
+    work: impl FnOnce() -> engine::error::Result<R> + Send + 'static,
+    to_js: fn(R) -> Result<J>,
+) -> AsyncTask<Job<R, J>> {
+    AsyncTask::new(Job { work: Some(Box::new(work)), to_js })
+}
+
+fn buffer(v: Vec<u8>) -> Result<Buffer> {
+    Ok(v.into())
+}
+
+fn maybe_buffer(v: Option<Vec<u8>>) -> Result<Option<Buffer>> {
+    Ok(v.map(Buffer::from))
+}
+
+fn nothing(_: ()) -> Result<()> {
+    Ok(())
+}
+
+fn mode(lww: bool) -> engine::Mode {
+    if lww {
+        engine::Mode::Lww
+    } else {
+        engine::Mode::Siblings
+    }
+}
+
+#[napi(object)]
+pub struct OpenOptions {
+    pub path: String,
+    pub node_id: String,
+    pub epoch: Option<String>,
+    pub partition_bits: Option<u32>,
+    pub tree_branch_bits: Option<u32>,
+    pub tree_segment_bits: Option<u32>,
+    pub cache_bytes: Option<f64>,
+    pub flush_every_ms: Option<u32>,
+    pub max_key_bytes: Option<u32>,
+    pub max_value_bytes: Option<u32>,
+    pub max_siblings: Option<u32>,
+}
+
+#[napi(object)]
+pub struct SegmentKey {
+    pub bucket: Buffer,
+    pub key: Buffer,
+    pub hash: Buffer,
+}
+
+#[napi(object)]
+pub struct KeyRecord {
+    pub bucket: Buffer,
+    pub key: Buffer,
+    pub record: Buffer,
+}
+
+fn small_bits(v: Option<u32>, default: u8) -> engine::error::Result<u8> {
+    match v {
+        None => Ok(default),
+        Some(v) => u8::try_from(v).map_err(|_| engine::error::EngineError {
+            code: engine::error::ErrorCode::InvalidArgument,
+            message: format!("bit count {v} out of range"),
+        }),
+    }
+}
+
+fn config(o: OpenOptions) -> engine::error::Result<engine::Config> {
+    let mut cfg = engine::Config::new(o.path, o.node_id);
+    cfg.epoch = o.epoch;
+    cfg.partition_bits = small_bits(o.partition_bits, cfg.partition_bits)?;
+    cfg.tree_branch_bits = small_bits(o.tree_branch_bits, cfg.tree_branch_bits)?;
+    cfg.tree_segment_bits = small_bits(o.tree_segment_bits, cfg.tree_segment_bits)?;
+    if let Some(bytes) = o.cache_bytes {
+        if !(bytes.is_finite() && bytes >= 0.0) {
+            return Err(engine::error::EngineError {
+                code: engine::error::ErrorCode::InvalidArgument,
+                message: "cacheBytes must be a non-negative number".into(),
+            });
+        }
+        cfg.cache_bytes = bytes as u64;
+    }
+    if let Some(ms) = o.flush_every_ms {
+        cfg.flush_every_ms = if ms == 0 { None } else { Some(ms as u64) };
+    }
+    if let Some(v) = o.max_key_bytes {
+        cfg.limits.max_key_bytes = v as usize;
+    }
+    if let Some(v) = o.max_value_bytes {
+        cfg.limits.max_value_bytes = v as usize;
+    }
+    if let Some(v) = o.max_siblings {
+        cfg.limits.max_siblings = v as usize;
+    }
+    Ok(cfg)
+}
+
+/// Opens (or creates) a data directory on the libuv pool.
+#[napi(ts_return_type = "Promise<NativeEngine>")]
+pub fn open_engine(options: OpenOptions) -> AsyncTask<Job<engine::Engine, NativeEngine>> {
+    job(
+        move || engine::Engine::open(config(options)?),
+        |e| Ok(NativeEngine { inner: Mutex::new(Some(Arc::new(e))) }),
+    )
+}
+
+/// Ring position of `bucket ‖ 0 ‖ key`.
+#[napi]
+pub fn hash_key(bucket: &[u8], key: &[u8]) -> Result<BigInt> {
+    guarded(|| engine::position(bucket, key)).map(BigInt::from)
+}
+
+/// Ring positions of many keys packed as repeated
+/// `{u16 bucketLen, bucket, u32 keyLen, key}`: one crossing for the batch.
+#[napi]
+pub fn hash_keys(packed: &[u8]) -> Result<Buffer> {
+    guarded(|| engine::keys::positions_packed(packed)).map(Buffer::from)
+}
+
+#[napi]
+pub struct NativeEngine {
+    // None once closed: dropping the last Arc releases sled's file lock so the
+    // directory can be reopened in the same process.
+    inner: Mutex<Option<Arc<engine::Engine>>>,
+}
+
+#[napi]
+impl NativeEngine {
+    fn engine(&self) -> Result<Arc<engine::Engine>> {
+        let guard = self.inner.lock().map_err(|_| js_error("INTERNAL", "engine lock poisoned"))?;
+        guard.clone().ok_or_else(|| js_error("CLOSED", "engine is closed"))
+    }
+
+    #[napi(getter)]
+    pub fn actor(&self) -> Result<String> {
+        Ok(self.engine()?.actor().to_string())
+    }
+
+    /// `[partitionBits, treeBranchBits, treeSegmentBits, maxKeyBytes, maxValueBytes, maxSiblings]`
+    #[napi]
+    pub fn settings(&self) -> Result<Vec<u32>> {
+        let e = self.engine()?;
+        let l = e.limits();
+        Ok(vec![
+            e.partition_bits() as u32,
+            e.tree_branch_bits() as u32,
+            e.tree_segment_bits() as u32,
+            l.max_key_bytes as u32,
+            l.max_value_bytes as u32,
+            l.max_siblings as u32,
+        ])
+    }
+
+    #[napi(ts_return_type = "Promise<Buffer>")]
+    pub fn coordinate(
+        &self,
+        bucket: &[u8],
+        key: &[u8],
+        context: Option<&[u8]>,
+        value: Option<&[u8]>,
+        now: f64,
+        lww: bool,
+        durable: bool,
+    ) -> Result<AsyncTask<Job<Vec<u8>, Buffer>>> {
+        let e = self.engine()?;
+        let (bucket, key) = (bucket.to_vec(), key.to_vec());
+        let context = context.map(<[u8]>::to_vec);
+        let value = value.map(<[u8]>::to_vec);
+        let now = timestamp(now)?;
+        Ok(job(
+            move || e.coordinate(&bucket, &key, context.as_deref(), value.as_deref(), now, mode(lww), durable),
+            buffer,
+        ))
+    }
+
+    #[napi(ts_return_type = "Promise<Buffer>")]
+    pub fn merge(
+        &self,
+        bucket: &[u8],
+        key: &[u8],
+        record: &[u8],
+        lww: bool,
+        durable: bool,
+    ) -> Result<AsyncTask<Job<Vec<u8>, Buffer>>> {
+        let e = self.engine()?;
+        let (bucket, key, record) = (bucket.to_vec(), key.to_vec(), record.to_vec());
+        Ok(job(move || e.merge(&bucket, &key, &record, mode(lww), durable), buffer))
+    }
+
+    /// Merges many records in one crossing; parallel arrays, one flag set for all.
+    #[napi(ts_return_type = "Promise<Buffer[]>")]
+    pub fn merge_many(
+        &self,
+        buckets: Vec<Buffer>,
+        keys: Vec<Buffer>,
+        records: Vec<Buffer>,
+        lww: Vec<bool>,
+        durable: bool,
+    ) -> Result<AsyncTask<Job<Vec<Vec<u8>>, Vec<Buffer>>>> {
+        let e = self.engine()?;
+        if keys.len() != buckets.len() || records.len() != buckets.len() || lww.len() != buckets.len() {
+            return Err(js_error("INVALID_ARGUMENT", "mergeMany arrays differ in length"));
+        }
+        let items: Vec<(Vec<u8>, Vec<u8>, Vec<u8>, bool)> = buckets
+            .iter()
+            .zip(&keys)
+            .zip(&records)
+            .zip(&lww)
+            .map(|(((b, k), r), l)| (b.to_vec(), k.to_vec(), r.to_vec(), *l))
+            .collect();
+        Ok(job(
+            move || {
+                let last = items.len().saturating_sub(1);
+                items
+                    .iter()
+                    .enumerate()
+                    // One flush for the batch: only the last merge waits for it.
+                    .map(|(i, (b, k, r, l))| e.merge(b, k, r, mode(*l), durable && i == last))
+                    .collect()
+            },
+            |v| Ok(v.into_iter().map(Buffer::from).collect()),
+        ))
+    }
+
+    #[napi(ts_return_type = "Promise<Buffer | null>")]
+    pub fn get(&self, bucket: &[u8], key: &[u8]) -> Result<AsyncTask<Job<Option<Vec<u8>>, Option<Buffer>>>> {
+        let e = self.engine()?;
+        let (bucket, key) = (bucket.to_vec(), key.to_vec());
+        Ok(job(move || e.get(&bucket, &key), maybe_buffer))
+    }
+
+    #[napi(ts_return_type = "Promise<Array<Buffer | null>>")]
+    pub fn get_many(
+        &self,
+        buckets: Vec<Buffer>,
+        keys: Vec<Buffer>,
+    ) -> Result<AsyncTask<Job<Vec<Option<Vec<u8>>>, Vec<Option<Buffer>>>>> {
+        let e = self.engine()?;
+        if keys.len() != buckets.len() {
+            return Err(js_error("INVALID_ARGUMENT", "getMany arrays differ in length"));
+        }
+        let items: Vec<(Vec<u8>, Vec<u8>)> = buckets.iter().zip(&keys).map(|(b, k)| (b.to_vec(), k.to_vec())).collect();
+        Ok(job(
+            move || items.iter().map(|(b, k)| e.get(b, k)).collect(),
+            |v| Ok(v.into_iter().map(|r| r.map(Buffer::from)).collect()),
+        ))
+    }
+
+    #[napi]
+    pub fn tree_roots(&self) -> Result<Buffer> {
+        let e = self.engine()?;
+        guarded(|| Ok(e.tree_roots())).map(Buffer::from)
+    }
+
+    #[napi]
+    pub fn tree_branches(&self, partition: u32) -> Result<Buffer> {
+        let e = self.engine()?;
+        guarded(|| e.tree_branches(partition)).map(Buffer::from)
+    }
+
+    #[napi]
+    pub fn tree_segments(&self, partition: u32, branch: u32) -> Result<Buffer> {
+        let e = self.engine()?;
+        guarded(|| e.tree_segments(partition, branch)).map(Buffer::from)
+    }
+
+    #[napi(ts_return_type = "Promise<SegmentKey[]>")]
+    pub fn segment_keys(
+        &self,
+        partition: u32,
+        segments: Vec<u32>,
+    ) -> Result<AsyncTask<Job<Vec<engine::SegmentKey>, Vec<SegmentKey>>>> {
+        let e = self.engine()?;
+        Ok(job(
+            move || e.segment_keys(partition, &segments),
+            |v| {
+                Ok(v.into_iter()
+                    .map(|s| SegmentKey { bucket: s.bucket.into(), key: s.key.into(), hash: s.hash.to_vec().into() })
+                    .collect())
+            },
+        ))
+    }
+
+    #[napi(ts_return_type = "Promise<Buffer>")]
+    pub fn hint_put(
+        &self,
+        target: String,
+        bucket: &[u8],
+        key: &[u8],
+        record: &[u8],
+    ) -> Result<AsyncTask<Job<Vec<u8>, Buffer>>> {
+        let e = self.engine()?;
+        let (bucket, key, record) = (bucket.to_vec(), key.to_vec(), record.to_vec());
+        Ok(job(move || e.hint_put(&target, &bucket, &key, &record), buffer))
+    }
+
+    #[napi(ts_return_type = "Promise<KeyRecord[]>")]
+    pub fn hint_list(&self, target: String, limit: u32) -> Result<AsyncTask<Job<Vec<engine::KeyRecord>, Vec<KeyRecord>>>> {
+        let e = self.engine()?;
+        Ok(job(
+            move || e.hint_list(&target, limit as usize),
+            |v| {
+                Ok(v.into_iter()
+                    .map(|h| KeyRecord { bucket: h.bucket.into(), key: h.key.into(), record: h.record.into() })
+                    .collect())
+            },
+        ))
+    }
+
+    #[napi(ts_return_type = "Promise<boolean>")]
+    pub fn hint_delete(
+        &self,
+        target: String,
+        bucket: &[u8],
+        key: &[u8],
+        record: &[u8],
+    ) -> Result<AsyncTask<Job<bool, bool>>> {
+        let e = self.engine()?;
+        let (bucket, key, record) = (bucket.to_vec(), key.to_vec(), record.to_vec());
+        Ok(job(move || e.hint_delete(&target, &bucket, &key, &record), Ok))
+    }
+
+    #[napi(ts_return_type = "Promise<string[]>")]
+    pub fn hint_targets(&self) -> Result<AsyncTask<Job<Vec<String>, Vec<String>>>> {
+        let e = self.engine()?;
+        Ok(job(move || e.hint_targets(), Ok))
+    }
+
+    #[napi(ts_return_type = "Promise<Buffer | null>")]
+    pub fn meta_get(&self, name: String) -> Result<AsyncTask<Job<Option<Vec<u8>>, Option<Buffer>>>> {
+        let e = self.engine()?;
+        Ok(job(move || e.meta_get(&name), maybe_buffer))
+    }
+
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn meta_put(&self, name: String, value: &[u8]) -> Result<AsyncTask<Job<(), ()>>> {
+        let e = self.engine()?;
+        let value = value.to_vec();
+        Ok(job(move || e.meta_put(&name, &value), nothing))
+    }
+
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn flush(&self) -> Result<AsyncTask<Job<(), ()>>> {
+        let e = self.engine()?;
+        Ok(job(move || e.flush(), nothing))
+    }
+
+    /// Flushes and lets go of the engine; in-flight jobs keep it alive until
+    /// they finish, then sled closes.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn close(&self) -> Result<AsyncTask<Job<(), ()>>> {
+        let taken = self.inner.lock().map_err(|_| js_error("INTERNAL", "engine lock poisoned"))?.take();
+        let e = taken.ok_or_else(|| js_error("CLOSED", "engine is closed"))?;
+        Ok(job(move || e.close(), nothing))
+    }
+}
+
+fn timestamp(now: f64) -> Result<u64> {
+    if now.is_finite() && now >= 0.0 && now <= 9_007_199_254_740_991.0 && now.fract() == 0.0 {
+        Ok(now as u64)
+    } else {
+        Err(js_error("INVALID_ARGUMENT", "now must be a non-negative integer number of ms"))
+    }
+}

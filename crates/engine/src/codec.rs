@@ -1,0 +1,497 @@
+//! Byte formats of the client causal context and the object record
+//! (docs/engine.md, "Causal context" and "Object record"). Decoding
+//! validates every rule and never panics on hostile input.
+
+use std::collections::BTreeMap;
+
+use crate::error::{EngineError, ErrorCode, Result};
+
+pub const FORMAT: u8 = 1;
+/// Counters and timestamps stay exact as JS numbers.
+pub const MAX_SAFE: u64 = (1 << 53) - 1;
+/// Most entries a client context may carry.
+pub const MAX_CONTEXT_ENTRIES: usize = 1024;
+pub const FLAG_TOMBSTONE: u8 = 1;
+
+/// Actor -> highest counter seen. BTreeMap keeps the bytewise actor order
+/// the encoding requires.
+pub type Context = BTreeMap<Vec<u8>, u64>;
+
+/// An event id: (actor, counter). Derived `Ord` compares actor bytes, then counter.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Debug, Hash)]
+pub struct Dot {
+    pub actor: Vec<u8>,
+    pub counter: u64,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Sibling {
+    pub dot: Dot,
+    pub timestamp: u64,
+    pub tombstone: bool,
+    /// Empty for a tombstone.
+    pub value: Vec<u8>,
+}
+
+/// A dotted version vector set: the causal context plus the concurrent
+/// siblings, sorted by dot.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct Record {
+    pub context: Context,
+    pub siblings: Vec<Sibling>,
+}
+
+/// Does `ctx` cover `dot`, i.e. `ctx[actor] >= counter`?
+pub fn covers(ctx: &Context, dot: &Dot) -> bool {
+    ctx.get(&dot.actor).is_some_and(|&c| c >= dot.counter)
+}
+
+/// Bounds-checked big-endian reader; `None` means "ran out of bytes".
+struct Reader<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.buf.len() < n {
+            return None;
+        }
+        let (head, rest) = self.buf.split_at(n);
+        self.buf = rest;
+        Some(head)
+    }
+
+    fn u8(&mut self) -> Option<u8> {
+        self.take(1).map(|b| b[0])
+    }
+
+    fn u16(&mut self) -> Option<u16> {
+        self.take(2).map(|b| u16::from_be_bytes([b[0], b[1]]))
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        self.take(4)
+            .map(|b| u32::from_be_bytes(b.try_into().unwrap_or_default()))
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        self.take(8)
+            .map(|b| u64::from_be_bytes(b.try_into().unwrap_or_default()))
+    }
+
+    /// `u8 actorLen (>= 1), actor, u64 counter (1..=MAX_SAFE)`.
+    fn entry(&mut self) -> std::result::Result<(&'a [u8], u64), &'static str> {
+        let len = self.u8().ok_or("truncated")?;
+        if len == 0 {
+            return Err("empty actor");
+        }
+        let actor = self.take(len as usize).ok_or("truncated")?;
+        let counter = self.u64().ok_or("truncated")?;
+        if counter == 0 {
+            return Err("counter 0");
+        }
+        if counter > MAX_SAFE {
+            return Err("counter above 2^53-1");
+        }
+        Ok((actor, counter))
+    }
+
+    /// `u16 n, n entries`, strictly ascending by actor, at most `max` entries.
+    fn context(&mut self, max: usize) -> std::result::Result<Context, &'static str> {
+        let n = self.u16().ok_or("truncated")? as usize;
+        if n > max {
+            return Err("too many context entries");
+        }
+        let mut ctx = Context::new();
+        let mut last: Option<&[u8]> = None;
+        for _ in 0..n {
+            let (actor, counter) = self.entry()?;
+            if last.is_some_and(|prev| prev >= actor) {
+                return Err("context actors not strictly ascending");
+            }
+            last = Some(actor);
+            ctx.insert(actor.to_vec(), counter);
+        }
+        Ok(ctx)
+    }
+}
+
+fn put_entry(out: &mut Vec<u8>, actor: &[u8], counter: u64) {
+    out.push(actor.len() as u8);
+    out.extend_from_slice(actor);
+    out.extend_from_slice(&counter.to_be_bytes());
+}
+
+fn put_context_entries(out: &mut Vec<u8>, ctx: &Context) {
+    out.extend_from_slice(&(ctx.len() as u16).to_be_bytes());
+    for (actor, &counter) in ctx {
+        put_entry(out, actor, counter);
+    }
+}
+
+/// Decode a client context; an empty buffer is the empty context.
+pub fn decode_context(bytes: &[u8]) -> Result<Context> {
+    if bytes.is_empty() {
+        return Ok(Context::new());
+    }
+    let bad = |why: &str| EngineError::new(ErrorCode::BadContext, format!("bad context: {why}"));
+    let mut r = Reader { buf: bytes };
+    if r.u8() != Some(FORMAT) {
+        return Err(bad("unknown format"));
+    }
+    let ctx = r.context(MAX_CONTEXT_ENTRIES).map_err(bad)?;
+    if !r.buf.is_empty() {
+        return Err(bad("trailing bytes"));
+    }
+    Ok(ctx)
+}
+
+/// Encode a client context (always with the format byte, even when empty).
+/// Callers keep actors at 1..=255 bytes and at most 65535 entries.
+pub fn encode_context(ctx: &Context) -> Vec<u8> {
+    let mut out = Vec::with_capacity(3 + ctx.len() * 32);
+    out.push(FORMAT);
+    put_context_entries(&mut out, ctx);
+    out
+}
+
+/// Decode and fully validate a stored or incoming record.
+pub fn decode_record(bytes: &[u8]) -> Result<Record> {
+    let bad =
+        |why: &str| EngineError::new(ErrorCode::CorruptRecord, format!("corrupt record: {why}"));
+    let mut r = Reader { buf: bytes };
+    if r.u8() != Some(FORMAT) {
+        return Err(bad("unknown format"));
+    }
+    let context = r.context(u16::MAX as usize).map_err(bad)?;
+    let n = r.u16().ok_or_else(|| bad("truncated"))? as usize;
+    // A record without siblings is never stored, so none can be valid.
+    if n == 0 {
+        return Err(bad("no siblings"));
+    }
+    let mut siblings: Vec<Sibling> = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (actor, counter) = r.entry().map_err(bad)?;
+        let timestamp = r.u64().ok_or_else(|| bad("truncated"))?;
+        let flags = r.u8().ok_or_else(|| bad("truncated"))?;
+        let len = r.u32().ok_or_else(|| bad("truncated"))? as usize;
+        let value = r.take(len).ok_or_else(|| bad("truncated"))?;
+        if timestamp > MAX_SAFE {
+            return Err(bad("timestamp above 2^53-1"));
+        }
+        if flags & !FLAG_TOMBSTONE != 0 {
+            return Err(bad("unknown flag bits"));
+        }
+        let tombstone = flags & FLAG_TOMBSTONE != 0;
+        if tombstone && len != 0 {
+            return Err(bad("tombstone with a value"));
+        }
+        let dot = Dot {
+            actor: actor.to_vec(),
+            counter,
+        };
+        if siblings.last().is_some_and(|prev| prev.dot >= dot) {
+            return Err(bad("siblings not strictly ascending by dot"));
+        }
+        if !covers(&context, &dot) {
+            return Err(bad("sibling dot not covered by the context"));
+        }
+        siblings.push(Sibling {
+            dot,
+            timestamp,
+            tombstone,
+            value: value.to_vec(),
+        });
+    }
+    if !r.buf.is_empty() {
+        return Err(bad("trailing bytes"));
+    }
+    Ok(Record { context, siblings })
+}
+
+/// Encode a record. Callers keep it valid (sorted siblings, covered dots,
+/// at most 65535 context entries and siblings).
+pub fn encode_record(rec: &Record) -> Vec<u8> {
+    let values: usize = rec.siblings.iter().map(|s| s.value.len() + 48).sum();
+    let mut out = Vec::with_capacity(5 + rec.context.len() * 32 + values);
+    out.push(FORMAT);
+    put_context_entries(&mut out, &rec.context);
+    out.extend_from_slice(&(rec.siblings.len() as u16).to_be_bytes());
+    for s in &rec.siblings {
+        put_entry(&mut out, &s.dot.actor, s.dot.counter);
+        out.extend_from_slice(&s.timestamp.to_be_bytes());
+        out.push(if s.tombstone { FLAG_TOMBSTONE } else { 0 });
+        out.extend_from_slice(&(s.value.len() as u32).to_be_bytes());
+        out.extend_from_slice(&s.value);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(entries: &[(&str, u64)]) -> Context {
+        entries
+            .iter()
+            .map(|(a, c)| (a.as_bytes().to_vec(), *c))
+            .collect()
+    }
+
+    fn sib(actor: &str, counter: u64, ts: u64, value: Option<&[u8]>) -> Sibling {
+        Sibling {
+            dot: Dot {
+                actor: actor.as_bytes().to_vec(),
+                counter,
+            },
+            timestamp: ts,
+            tombstone: value.is_none(),
+            value: value.unwrap_or_default().to_vec(),
+        }
+    }
+
+    fn sample() -> Record {
+        Record {
+            context: ctx(&[("a", 3), ("b", 1), ("bb", 7)]),
+            siblings: vec![
+                sib("a", 2, 10, Some(b"x")),
+                sib("a", 3, 11, None),
+                sib("bb", 7, 12, Some(b"")),
+            ],
+        }
+    }
+
+    /// Hand-built bytes of one context entry.
+    fn raw_entry(actor: &[u8], counter: u64) -> Vec<u8> {
+        let mut v = vec![actor.len() as u8];
+        v.extend_from_slice(actor);
+        v.extend_from_slice(&counter.to_be_bytes());
+        v
+    }
+
+    fn raw_context(entries: &[(&[u8], u64)]) -> Vec<u8> {
+        let mut v = vec![FORMAT];
+        v.extend_from_slice(&(entries.len() as u16).to_be_bytes());
+        for (a, c) in entries {
+            v.extend(raw_entry(a, *c));
+        }
+        v
+    }
+
+    fn code<T: std::fmt::Debug>(r: Result<T>) -> ErrorCode {
+        r.unwrap_err().code
+    }
+
+    #[test]
+    fn context_round_trip() {
+        let c = ctx(&[("a", 1), ("ab", 2), ("b", MAX_SAFE)]);
+        let bytes = encode_context(&c);
+        assert_eq!(
+            bytes,
+            raw_context(&[(b"a", 1), (b"ab", 2), (b"b", MAX_SAFE)])
+        );
+        assert_eq!(decode_context(&bytes).unwrap(), c);
+        assert_eq!(encode_context(&Context::new()), vec![1, 0, 0]);
+        assert!(decode_context(&[]).unwrap().is_empty());
+        assert!(decode_context(&[1, 0, 0]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn context_rejections() {
+        let bc = ErrorCode::BadContext;
+        assert_eq!(code(decode_context(&[2, 0, 0])), bc, "format");
+        assert_eq!(code(decode_context(&[1, 0])), bc, "truncated header");
+        let good = raw_context(&[(b"a", 1), (b"b", 2)]);
+        for cut in 1..good.len() {
+            assert_eq!(code(decode_context(&good[..cut])), bc, "truncated at {cut}");
+        }
+        let mut trailing = good.clone();
+        trailing.push(0);
+        assert_eq!(code(decode_context(&trailing)), bc, "trailing");
+        assert_eq!(
+            code(decode_context(&raw_context(&[(b"b", 1), (b"a", 1)]))),
+            bc,
+            "unsorted"
+        );
+        assert_eq!(
+            code(decode_context(&raw_context(&[(b"ab", 1), (b"a", 1)]))),
+            bc,
+            "prefix sorts first"
+        );
+        assert_eq!(
+            code(decode_context(&raw_context(&[(b"a", 1), (b"a", 2)]))),
+            bc,
+            "duplicate"
+        );
+        assert_eq!(
+            code(decode_context(&raw_context(&[(b"a", 0)]))),
+            bc,
+            "counter 0"
+        );
+        assert_eq!(
+            code(decode_context(&raw_context(&[(b"a", MAX_SAFE + 1)]))),
+            bc,
+            "counter too big"
+        );
+        assert_eq!(
+            code(decode_context(&raw_context(&[(b"", 1)]))),
+            bc,
+            "empty actor"
+        );
+        let names: Vec<Vec<u8>> = (0..1025u32)
+            .map(|i| format!("{i:05}").into_bytes())
+            .collect();
+        let many: Vec<(&[u8], u64)> = names.iter().map(|n| (n.as_slice(), 1)).collect();
+        assert_eq!(
+            code(decode_context(&raw_context(&many))),
+            bc,
+            "1025 entries"
+        );
+        assert_eq!(
+            decode_context(&raw_context(&many[..1024])).unwrap().len(),
+            1024
+        );
+    }
+
+    #[test]
+    fn record_round_trip() {
+        let rec = sample();
+        let bytes = encode_record(&rec);
+        assert_eq!(decode_record(&bytes).unwrap(), rec);
+        // The record starts with a valid client context for its own context.
+        let ctx_len = encode_context(&rec.context).len();
+        assert_eq!(decode_context(&bytes[..ctx_len]).unwrap(), rec.context);
+    }
+
+    /// (actor, counter, timestamp, flags, value)
+    type RawSibling<'a> = (&'a [u8], u64, u64, u8, &'a [u8]);
+
+    fn raw_record(ctx: &[(&[u8], u64)], sibs: &[RawSibling]) -> Vec<u8> {
+        let mut v = raw_context(ctx);
+        v.extend_from_slice(&(sibs.len() as u16).to_be_bytes());
+        for (a, c, ts, flags, value) in sibs {
+            v.extend(raw_entry(a, *c));
+            v.extend_from_slice(&ts.to_be_bytes());
+            v.push(*flags);
+            v.extend_from_slice(&(value.len() as u32).to_be_bytes());
+            v.extend_from_slice(value);
+        }
+        v
+    }
+
+    #[test]
+    fn record_rejections() {
+        let cr = ErrorCode::CorruptRecord;
+        let c: &[(&[u8], u64)] = &[(b"a", 2), (b"b", 1)];
+        let ok = raw_record(c, &[(b"a", 2, 5, 0, b"v"), (b"b", 1, 5, 1, b"")]);
+        assert!(decode_record(&ok).is_ok());
+        for cut in 0..ok.len() {
+            assert_eq!(code(decode_record(&ok[..cut])), cr, "truncated at {cut}");
+        }
+        let mut trailing = ok.clone();
+        trailing.push(0);
+        assert_eq!(code(decode_record(&trailing)), cr, "trailing");
+        let mut fmt = ok.clone();
+        fmt[0] = 2;
+        assert_eq!(code(decode_record(&fmt)), cr, "format");
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            ("no siblings", raw_record(c, &[])),
+            ("not covered", raw_record(c, &[(b"a", 3, 5, 0, b"v")])),
+            ("unknown actor", raw_record(c, &[(b"c", 1, 5, 0, b"v")])),
+            (
+                "duplicate dot",
+                raw_record(c, &[(b"a", 2, 5, 0, b"v"), (b"a", 2, 5, 0, b"v")]),
+            ),
+            (
+                "unsorted dots",
+                raw_record(c, &[(b"a", 2, 5, 0, b"v"), (b"a", 1, 5, 0, b"v")]),
+            ),
+            (
+                "unsorted actors",
+                raw_record(c, &[(b"b", 1, 5, 0, b"v"), (b"a", 2, 5, 0, b"v")]),
+            ),
+            ("tombstone value", raw_record(c, &[(b"a", 2, 5, 1, b"v")])),
+            ("flag bits", raw_record(c, &[(b"a", 2, 5, 2, b"v")])),
+            (
+                "timestamp",
+                raw_record(c, &[(b"a", 2, MAX_SAFE + 1, 0, b"v")]),
+            ),
+            (
+                "sibling counter 0",
+                raw_record(&[(b"a", 2)], &[(b"a", 0, 5, 0, b"v")]),
+            ),
+            (
+                "context counter 0",
+                raw_record(&[(b"a", 2), (b"b", 0)], &[(b"a", 2, 5, 0, b"")]),
+            ),
+            (
+                "context counter big",
+                raw_record(&[(b"a", MAX_SAFE + 1)], &[(b"a", 2, 5, 0, b"")]),
+            ),
+            (
+                "context unsorted",
+                raw_record(&[(b"b", 1), (b"a", 2)], &[(b"a", 2, 5, 0, b"")]),
+            ),
+            (
+                "context duplicate",
+                raw_record(&[(b"a", 1), (b"a", 2)], &[(b"a", 1, 5, 0, b"")]),
+            ),
+            (
+                "empty actor",
+                raw_record(&[(b"", 1), (b"a", 2)], &[(b"a", 2, 5, 0, b"")]),
+            ),
+        ];
+        for (name, bytes) in cases {
+            assert_eq!(code(decode_record(&bytes)), cr, "{name}");
+        }
+        // Boundary values are accepted.
+        let edge = raw_record(&[(b"a", MAX_SAFE)], &[(b"a", MAX_SAFE, MAX_SAFE, 0, b"")]);
+        assert!(decode_record(&edge).is_ok());
+    }
+
+    #[test]
+    fn hostile_lengths_do_not_allocate_or_panic() {
+        // valueLen claims 4 GiB with no bytes behind it.
+        let mut v = raw_context(&[(b"a", 1)]);
+        v.extend_from_slice(&1u16.to_be_bytes());
+        v.extend(raw_entry(b"a", 1));
+        v.extend_from_slice(&0u64.to_be_bytes());
+        v.push(0);
+        v.extend_from_slice(&u32::MAX.to_be_bytes());
+        assert_eq!(code(decode_record(&v)), ErrorCode::CorruptRecord);
+    }
+
+    #[test]
+    fn fuzz_never_panics() {
+        // Deterministic xorshift so failures reproduce.
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let good = encode_record(&sample());
+        for _ in 0..20_000 {
+            let mut bytes = good.clone();
+            match next() % 4 {
+                0 => bytes.truncate((next() as usize) % good.len()),
+                1 => {
+                    let i = (next() as usize) % bytes.len();
+                    bytes[i] ^= 1 << (next() % 8);
+                }
+                2 => bytes = (0..next() % 64).map(|_| next() as u8).collect(),
+                _ => bytes.push(next() as u8),
+            }
+            if let Ok(rec) = decode_record(&bytes) {
+                // Anything accepted must re-encode to the same bytes.
+                assert_eq!(encode_record(&rec), bytes);
+            }
+            if let Ok(c) = decode_context(&bytes) {
+                if !bytes.is_empty() {
+                    assert_eq!(encode_context(&c), bytes);
+                }
+            }
+        }
+    }
+}

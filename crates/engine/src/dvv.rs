@@ -1,0 +1,247 @@
+//! Dotted version vector sets: the coordinator update, the replica sync
+//! and the lww reduction (docs/engine.md, "Operations"). Pure functions on
+//! decoded records; the engine wraps them in a compare-and-swap loop.
+
+use std::cmp::Ordering;
+
+use crate::codec::{covers, Context, Dot, Record, Sibling, MAX_SAFE};
+use crate::error::{err, ErrorCode, Result};
+
+/// How concurrent versions of an object are resolved.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Mode {
+    /// Keep every concurrent version as a sibling.
+    Siblings,
+    /// Keep only the sibling with the greatest (timestamp, actor, counter).
+    Lww,
+}
+
+/// Pointwise max of two contexts.
+pub fn join(a: &Context, b: &Context) -> Context {
+    let mut out = a.clone();
+    for (actor, &counter) in b {
+        let slot = out.entry(actor.clone()).or_insert(0);
+        *slot = (*slot).max(counter);
+    }
+    out
+}
+
+/// Coordinate a client write at actor `me`: drop the stored siblings the
+/// client has seen, add a new sibling with the next dot of `me`.
+/// `value = None` writes a tombstone.
+pub fn update(
+    stored: &Record,
+    ctx: &Context,
+    me: &[u8],
+    value: Option<&[u8]>,
+    now: u64,
+) -> Result<Record> {
+    let seen = |c: &Context| c.get(me).copied().unwrap_or(0);
+    let counter = seen(&stored.context).max(seen(ctx)) + 1;
+    if counter > MAX_SAFE {
+        return err(
+            ErrorCode::InvalidArgument,
+            "actor counter exhausted (2^53-1)",
+        );
+    }
+    let dot = Dot {
+        actor: me.to_vec(),
+        counter,
+    };
+    let mut siblings: Vec<Sibling> = stored
+        .siblings
+        .iter()
+        .filter(|s| !covers(ctx, &s.dot))
+        .cloned()
+        .collect();
+    // The new dot is above everything `me` ever issued for this key, so it
+    // is new; insert at its sorted place.
+    let at = siblings.partition_point(|s| s.dot < dot);
+    siblings.insert(
+        at,
+        Sibling {
+            dot,
+            timestamp: now,
+            tombstone: value.is_none(),
+            value: value.unwrap_or_default().to_vec(),
+        },
+    );
+    let mut context = join(&stored.context, ctx);
+    context.insert(me.to_vec(), counter);
+    Ok(Record { context, siblings })
+}
+
+/// DVV set sync of the local record with an incoming one. A sibling
+/// survives if the other side has the same dot or has not seen it; on a
+/// shared dot the local copy wins.
+pub fn sync(local: &Record, incoming: &Record) -> Record {
+    let (a, b) = (&local.siblings, &incoming.siblings);
+    let mut siblings = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    // Both lists are sorted by dot: walk them like a merge sort.
+    while i < a.len() || j < b.len() {
+        let order = match (a.get(i), b.get(j)) {
+            (Some(x), Some(y)) => x.dot.cmp(&y.dot),
+            (Some(_), None) => Ordering::Less,
+            _ => Ordering::Greater,
+        };
+        match order {
+            Ordering::Equal => {
+                siblings.push(a[i].clone());
+                i += 1;
+                j += 1;
+            }
+            Ordering::Less => {
+                if !covers(&incoming.context, &a[i].dot) {
+                    siblings.push(a[i].clone());
+                }
+                i += 1;
+            }
+            Ordering::Greater => {
+                if !covers(&local.context, &b[j].dot) {
+                    siblings.push(b[j].clone());
+                }
+                j += 1;
+            }
+        }
+    }
+    Record {
+        context: join(&local.context, &incoming.context),
+        siblings,
+    }
+}
+
+/// In lww mode keep only the greatest sibling by (timestamp, actor, counter).
+pub fn apply_mode(rec: &mut Record, mode: Mode) {
+    if mode == Mode::Lww && rec.siblings.len() > 1 {
+        let best = rec
+            .siblings
+            .iter()
+            .enumerate()
+            .max_by(|(_, a), (_, b)| (a.timestamp, &a.dot).cmp(&(b.timestamp, &b.dot)))
+            .map(|(i, _)| i)
+            .unwrap_or(0);
+        let winner = rec.siblings.swap_remove(best);
+        rec.siblings = vec![winner];
+    }
+}
+
+/// Apply the mode, then enforce the sibling limit and the shape limits
+/// of the encoding, yielding a record that is safe to encode and store.
+pub fn finish(mut rec: Record, mode: Mode, max_siblings: usize) -> Result<Record> {
+    apply_mode(&mut rec, mode);
+    if rec.siblings.len() > max_siblings {
+        return err(
+            ErrorCode::TooManySiblings,
+            format!(
+                "{} siblings exceed the limit of {max_siblings}",
+                rec.siblings.len()
+            ),
+        );
+    }
+    if rec.siblings.is_empty() {
+        // Only reachable when two records each claim to have seen the
+        // other's latest versions: they cannot both be genuine.
+        return err(
+            ErrorCode::CorruptRecord,
+            "records are causally inconsistent (no sibling survives)",
+        );
+    }
+    if rec.context.len() > u16::MAX as usize {
+        return err(
+            ErrorCode::InvalidArgument,
+            "context has more than 65535 actors",
+        );
+    }
+    Ok(rec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::{decode_record, encode_record};
+
+    fn put(stored: &Record, ctx: &Context, me: &str, v: &str, now: u64) -> Record {
+        update(stored, ctx, me.as_bytes(), Some(v.as_bytes()), now).unwrap()
+    }
+
+    fn values(r: &Record) -> Vec<&[u8]> {
+        r.siblings.iter().map(|s| s.value.as_slice()).collect()
+    }
+
+    #[test]
+    fn stale_context_makes_siblings_and_full_context_collapses() {
+        let empty = Record::default();
+        let r1 = put(&empty, &Context::new(), "a", "v1", 1);
+        let r2 = put(&r1, &Context::new(), "a", "v2", 2);
+        assert_eq!(values(&r2), vec![&b"v1"[..], b"v2"]);
+        let r3 = put(&r2, &r2.context, "a", "v3", 3);
+        assert_eq!(values(&r3), vec![&b"v3"[..]]);
+        assert_eq!(r3.context.get(&b"a"[..]), Some(&3));
+        // Round trip through bytes keeps everything.
+        assert_eq!(decode_record(&encode_record(&r3)).unwrap(), r3);
+    }
+
+    #[test]
+    fn counter_uses_client_context_too() {
+        let mut ctx = Context::new();
+        ctx.insert(b"a".to_vec(), 9);
+        let r = put(&Record::default(), &ctx, "a", "v", 1);
+        assert_eq!(r.siblings[0].dot.counter, 10);
+    }
+
+    #[test]
+    fn tombstone() {
+        let r1 = put(&Record::default(), &Context::new(), "a", "v", 1);
+        let r2 = update(&r1, &r1.context, b"a", None, 2).unwrap();
+        assert_eq!(r2.siblings.len(), 1);
+        assert!(r2.siblings[0].tombstone && r2.siblings[0].value.is_empty());
+    }
+
+    #[test]
+    fn lww_keeps_greatest() {
+        let r1 = put(&Record::default(), &Context::new(), "b", "old", 5);
+        let mut r2 = put(&r1, &Context::new(), "a", "new", 7);
+        apply_mode(&mut r2, Mode::Lww);
+        assert_eq!(values(&r2), vec![&b"new"[..]]);
+        // Timestamp tie: the greater actor wins.
+        let r1 = put(&Record::default(), &Context::new(), "b", "b", 5);
+        let mut r2 = put(&r1, &Context::new(), "a", "a", 5);
+        apply_mode(&mut r2, Mode::Lww);
+        assert_eq!(values(&r2), vec![&b"b"[..]]);
+    }
+
+    #[test]
+    fn sync_is_commutative_and_idempotent() {
+        let base = put(&Record::default(), &Context::new(), "a", "base", 1);
+        let x = put(&base, &base.context, "a", "x", 2);
+        let y = put(&base, &base.context, "b", "y", 3);
+        let xy = sync(&x, &y);
+        let yx = sync(&y, &x);
+        assert_eq!(encode_record(&xy), encode_record(&yx));
+        assert_eq!(values(&xy), vec![&b"x"[..], b"y"]);
+        assert_eq!(sync(&xy, &xy), xy);
+        assert_eq!(sync(&xy, &x), xy);
+        assert_eq!(sync(&x, &xy), xy);
+        // A descendant replaces its ancestor.
+        assert_eq!(sync(&base, &x), x);
+        assert_eq!(sync(&x, &base), x);
+    }
+
+    #[test]
+    fn finish_enforces_limit() {
+        let mut r = Record::default();
+        for i in 0..3 {
+            r = put(&r, &Context::new(), "a", &i.to_string(), i);
+        }
+        assert_eq!(
+            finish(r.clone(), Mode::Siblings, 2).unwrap_err().code,
+            ErrorCode::TooManySiblings
+        );
+        assert_eq!(
+            finish(r.clone(), Mode::Siblings, 3).unwrap().siblings.len(),
+            3
+        );
+        assert_eq!(finish(r, Mode::Lww, 1).unwrap().siblings.len(), 1);
+    }
+}

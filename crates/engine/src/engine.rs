@@ -1,0 +1,585 @@
+//! The storage engine: sled trees `objects`, `hints` and `meta`, DVV writes
+//! as compare-and-swap loops, in-memory TicTac trees, group commit.
+
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+use fs2::FileExt;
+
+use crate::codec::{decode_context, decode_record, encode_record, Record, MAX_SAFE};
+use crate::commit::GroupCommit;
+use crate::config::{check_epoch, check_node_id, Config, Limits};
+use crate::dvv::{self, Mode};
+use crate::error::{err, EngineError, ErrorCode, Result};
+use crate::keys::{
+    bkey, check_bucket, check_key, disk_key, position_of_bkey, split_disk_key, Geometry,
+};
+use crate::tictac::{leaf_hash, Trees};
+
+const META_NODE_ID: &str = "engine.nodeId";
+const META_EPOCH: &str = "engine.epoch";
+const META_PARTITION_BITS: &str = "engine.partitionBits";
+const META_BRANCH_BITS: &str = "engine.treeBranchBits";
+const META_SEGMENT_BITS: &str = "engine.treeSegmentBits";
+/// Names the engine reserves for itself in the meta store.
+const META_RESERVED_PREFIX: &str = "engine.";
+
+/// An object in a TicTac segment with its leaf hash (big-endian).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct SegmentKey {
+    pub bucket: Vec<u8>,
+    pub key: Vec<u8>,
+    pub hash: [u8; 8],
+}
+
+/// A hinted object and its record bytes.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct KeyRecord {
+    pub bucket: Vec<u8>,
+    pub key: Vec<u8>,
+    pub record: Vec<u8>,
+}
+
+struct Store {
+    db: sled::Db,
+    objects: sled::Tree,
+    hints: sled::Tree,
+    meta: sled::Tree,
+}
+
+impl Store {
+    fn flush(&self) -> Result<()> {
+        self.db.flush()?;
+        Ok(())
+    }
+}
+
+/// Outcome of one read-modify-write.
+struct Swap {
+    /// The record replaced, if any.
+    old: Option<Record>,
+    new: Record,
+    bytes: Vec<u8>,
+    /// False when the new record equalled the stored one and nothing was written.
+    written: bool,
+}
+
+/// Read, compute, compare-and-swap, retry on conflict: concurrent writers
+/// to one key each see the other's result, so no write is lost.
+fn read_modify_write(
+    tree: &sled::Tree,
+    key: &[u8],
+    f: impl Fn(&Record) -> Result<Record>,
+) -> Result<Swap> {
+    let mut current = tree.get(key)?;
+    loop {
+        let old = current.as_deref().map(decode_record).transpose()?;
+        let new = f(old.as_ref().unwrap_or(&Record::default()))?;
+        let bytes = encode_record(&new);
+        if current.as_deref() == Some(bytes.as_slice()) {
+            return Ok(Swap {
+                old,
+                new,
+                bytes,
+                written: false,
+            });
+        }
+        match tree.compare_and_swap(key, current.as_deref(), Some(bytes.as_slice()))? {
+            Ok(()) => {
+                return Ok(Swap {
+                    old,
+                    new,
+                    bytes,
+                    written: true,
+                })
+            }
+            Err(conflict) => current = conflict.current,
+        }
+    }
+}
+
+/// `u8 targetLen ‖ target`: the hints of one target are one key range.
+fn hint_prefix(target: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + target.len());
+    out.push(target.len() as u8);
+    out.extend_from_slice(target.as_bytes());
+    out
+}
+
+fn check_meta_name(name: &str) -> Result<()> {
+    if !(1..=255).contains(&name.len()) {
+        return err(
+            ErrorCode::InvalidArgument,
+            "meta name must be 1..=255 bytes",
+        );
+    }
+    Ok(())
+}
+
+fn random_epoch() -> Result<String> {
+    let mut bytes = [0u8; 8];
+    getrandom::getrandom(&mut bytes)
+        .map_err(|e| EngineError::new(ErrorCode::Io, format!("getrandom: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Record a new directory's identity, or check a reopened one against the
+/// options. Returns the directory's epoch.
+fn init_meta(store: &Store, cfg: &Config) -> Result<String> {
+    let meta = &store.meta;
+    let Some(node_id) = meta.get(META_NODE_ID)? else {
+        let epoch = match &cfg.epoch {
+            Some(e) => e.clone(),
+            None => random_epoch()?,
+        };
+        let mut batch = sled::Batch::default();
+        batch.insert(META_NODE_ID, cfg.node_id.as_bytes());
+        batch.insert(META_EPOCH, epoch.as_bytes());
+        batch.insert(META_PARTITION_BITS, &[cfg.partition_bits]);
+        batch.insert(META_BRANCH_BITS, &[cfg.tree_branch_bits]);
+        batch.insert(META_SEGMENT_BITS, &[cfg.tree_segment_bits]);
+        meta.apply_batch(batch)?;
+        store.flush()?;
+        return Ok(epoch);
+    };
+    if node_id.as_ref() != cfg.node_id.as_bytes() {
+        return err(
+            ErrorCode::ConfigMismatch,
+            format!(
+                "data directory belongs to nodeId {:?}",
+                String::from_utf8_lossy(&node_id)
+            ),
+        );
+    }
+    let stored_bits = meta.get(META_PARTITION_BITS)?;
+    if stored_bits.as_deref() != Some(&[cfg.partition_bits][..]) {
+        return err(
+            ErrorCode::ConfigMismatch,
+            format!(
+                "data directory was created with partitionBits {:?}",
+                stored_bits.as_deref()
+            ),
+        );
+    }
+    let epoch = meta
+        .get(META_EPOCH)?
+        .and_then(|e| String::from_utf8(e.to_vec()).ok())
+        .filter(|e| check_epoch(e).is_ok())
+        .ok_or_else(|| {
+            EngineError::new(
+                ErrorCode::CorruptRecord,
+                "stored engine.epoch is missing or invalid",
+            )
+        })?;
+    // Tree shape may change between runs: the trees are rebuilt anyway.
+    meta.insert(META_BRANCH_BITS, &[cfg.tree_branch_bits])?;
+    meta.insert(META_SEGMENT_BITS, &[cfg.tree_segment_bits])?;
+    Ok(epoch)
+}
+
+/// sled releases its lock on `<dir>/db` only when its background IO
+/// threads drop their last handle, which can lag behind dropping the `Db`.
+/// Wait for that (bounded) so a closed directory can be reopened at once.
+fn wait_for_lock_release(dir: &Path) {
+    let Ok(file) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(dir.join("db"))
+    else {
+        return;
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while file.try_lock_exclusive().is_err() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let _ = file.unlock();
+}
+
+/// Recompute every partition's tree from the stored objects.
+fn rebuild_trees(objects: &sled::Tree, trees: &Trees) -> Result<()> {
+    for item in objects.iter() {
+        let (k, v) = item?;
+        let dk = split_disk_key(&k).ok_or_else(|| {
+            EngineError::new(
+                ErrorCode::CorruptRecord,
+                "malformed key in the objects store",
+            )
+        })?;
+        trees.apply(dk.position, leaf_hash(dk.bkey, &decode_record(&v)?));
+    }
+    Ok(())
+}
+
+pub struct Engine {
+    path: PathBuf,
+    actor: String,
+    geometry: Geometry,
+    limits: Limits,
+    trees: Trees,
+    commit: GroupCommit,
+    /// `None` once closed. Operations hold the read lock for their whole
+    /// run, so `close` waits for them before releasing the database.
+    store: RwLock<Option<Store>>,
+}
+
+impl Engine {
+    pub fn open(cfg: Config) -> Result<Engine> {
+        let geometry = cfg.validate()?;
+        let db = sled::Config::new()
+            .path(&cfg.path)
+            .cache_capacity(cfg.cache_bytes)
+            .flush_every_ms(cfg.flush_every_ms.filter(|&ms| ms > 0))
+            .open()?;
+        let store = Store {
+            objects: db.open_tree("objects")?,
+            hints: db.open_tree("hints")?,
+            meta: db.open_tree("meta")?,
+            db,
+        };
+        let epoch = init_meta(&store, &cfg)?;
+        let trees = Trees::new(geometry);
+        rebuild_trees(&store.objects, &trees)?;
+        Ok(Engine {
+            path: cfg.path.clone(),
+            actor: format!("{}:{}", cfg.node_id, epoch),
+            geometry,
+            limits: cfg.limits,
+            trees,
+            commit: GroupCommit::default(),
+            store: RwLock::new(Some(store)),
+        })
+    }
+
+    /// `nodeId:epoch`, the actor of the dots this replica issues.
+    pub fn actor(&self) -> &str {
+        &self.actor
+    }
+
+    pub fn partition_bits(&self) -> u8 {
+        self.geometry.partition_bits
+    }
+
+    pub fn tree_branch_bits(&self) -> u8 {
+        self.geometry.branch_bits
+    }
+
+    pub fn tree_segment_bits(&self) -> u8 {
+        self.geometry.segment_bits
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// True after `close()`. Methods without a `Result` (accessors,
+    /// `tree_roots`) keep answering; callers enforce CLOSED with this.
+    pub fn is_closed(&self) -> bool {
+        self.store
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_none()
+    }
+
+    /// Run `f` against the open store, or fail with CLOSED.
+    fn with_store<T>(&self, f: impl FnOnce(&Store) -> Result<T>) -> Result<T> {
+        let guard = self.store.read().unwrap_or_else(|e| e.into_inner());
+        match guard.as_ref() {
+            Some(store) => f(store),
+            None => err(ErrorCode::Closed, "engine is closed"),
+        }
+    }
+
+    fn check_name(&self, bucket: &[u8], key: &[u8]) -> Result<()> {
+        check_bucket(bucket)?;
+        check_key(key, self.limits.max_key_bytes)
+    }
+
+    /// Block until every write so far is on disk (shared flush).
+    fn sync(&self, store: &Store) -> Result<()> {
+        self.commit.sync(|| store.flush())
+    }
+
+    /// Read-modify-write an object and keep its partition's tree in step.
+    fn write_object(
+        &self,
+        store: &Store,
+        bucket: &[u8],
+        key: &[u8],
+        f: impl Fn(&Record) -> Result<Record>,
+        durable: bool,
+    ) -> Result<Vec<u8>> {
+        let bkey = bkey(bucket, key);
+        let position = position_of_bkey(&bkey);
+        let swap = read_modify_write(&store.objects, &disk_key(position, &bkey), f)?;
+        if swap.written {
+            let old = swap.old.as_ref().map_or(0, |r| leaf_hash(&bkey, r));
+            self.trees
+                .apply(position, old ^ leaf_hash(&bkey, &swap.new));
+        }
+        // Even an unchanged merge waits: the stored state may not be on disk yet.
+        if durable {
+            self.sync(store)?;
+        }
+        Ok(swap.bytes)
+    }
+
+    /// A client put (`value = Some`) or delete (`None`) coordinated here.
+    #[allow(clippy::too_many_arguments)]
+    pub fn coordinate(
+        &self,
+        bucket: &[u8],
+        key: &[u8],
+        context: Option<&[u8]>,
+        value: Option<&[u8]>,
+        now: u64,
+        mode: Mode,
+        durable: bool,
+    ) -> Result<Vec<u8>> {
+        self.with_store(|store| {
+            self.check_name(bucket, key)?;
+            if value.is_some_and(|v| v.len() > self.limits.max_value_bytes) {
+                return err(
+                    ErrorCode::ValueTooLarge,
+                    format!("value is longer than {} bytes", self.limits.max_value_bytes),
+                );
+            }
+            let ctx = decode_context(context.unwrap_or_default())?;
+            if now > MAX_SAFE {
+                return err(ErrorCode::InvalidArgument, "timestamp above 2^53-1");
+            }
+            let me = self.actor.as_bytes();
+            let max = self.limits.max_siblings;
+            self.write_object(
+                store,
+                bucket,
+                key,
+                |stored| dvv::finish(dvv::update(stored, &ctx, me, value, now)?, mode, max),
+                durable,
+            )
+        })
+    }
+
+    /// Merge (DVV sync) a record from another replica into ours.
+    pub fn merge(
+        &self,
+        bucket: &[u8],
+        key: &[u8],
+        record: &[u8],
+        mode: Mode,
+        durable: bool,
+    ) -> Result<Vec<u8>> {
+        self.with_store(|store| {
+            self.check_name(bucket, key)?;
+            let incoming = decode_record(record)?;
+            let max = self.limits.max_siblings;
+            self.write_object(
+                store,
+                bucket,
+                key,
+                |stored| dvv::finish(dvv::sync(stored, &incoming), mode, max),
+                durable,
+            )
+        })
+    }
+
+    pub fn get(&self, bucket: &[u8], key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.with_store(|store| {
+            self.check_name(bucket, key)?;
+            let bkey = bkey(bucket, key);
+            Ok(store
+                .objects
+                .get(disk_key(position_of_bkey(&bkey), &bkey))?
+                .map(|v| v.to_vec()))
+        })
+    }
+
+    /// Q root hashes, 8 bytes big-endian each.
+    pub fn tree_roots(&self) -> Vec<u8> {
+        self.trees.roots()
+    }
+
+    /// 2^B branch hashes of `partition`.
+    pub fn tree_branches(&self, partition: u32) -> Result<Vec<u8>> {
+        self.with_store(|_| self.trees.branches(partition))
+    }
+
+    /// 2^S segment hashes of one branch of `partition`.
+    pub fn tree_segments(&self, partition: u32, branch: u32) -> Result<Vec<u8>> {
+        self.with_store(|_| self.trees.segments(partition, branch))
+    }
+
+    /// Every object in the given segments of `partition`, in disk-key order.
+    pub fn segment_keys(&self, partition: u32, segments: &[u32]) -> Result<Vec<SegmentKey>> {
+        self.with_store(|store| {
+            self.geometry.check_partition(partition)?;
+            let mut wanted = segments.to_vec();
+            for &s in &wanted {
+                self.geometry.check_segment(s)?;
+            }
+            // Segments are contiguous, ascending disk-key ranges.
+            wanted.sort_unstable();
+            wanted.dedup();
+            let mut out = Vec::new();
+            for segment in wanted {
+                let (start, end) = self.geometry.segment_range(partition, segment);
+                let items = match end {
+                    Some(end) => store.objects.range(start..end),
+                    None => store.objects.range(start..),
+                };
+                for item in items {
+                    let (k, v) = item?;
+                    let dk = split_disk_key(&k).ok_or_else(|| {
+                        EngineError::new(
+                            ErrorCode::CorruptRecord,
+                            "malformed key in the objects store",
+                        )
+                    })?;
+                    out.push(SegmentKey {
+                        bucket: dk.bucket.to_vec(),
+                        key: dk.key.to_vec(),
+                        hash: leaf_hash(dk.bkey, &decode_record(&v)?).to_be_bytes(),
+                    });
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn hint_key(&self, target: &str, bucket: &[u8], key: &[u8]) -> Result<Vec<u8>> {
+        check_node_id(target)?;
+        self.check_name(bucket, key)?;
+        let bkey = bkey(bucket, key);
+        let mut out = hint_prefix(target);
+        out.extend_from_slice(&disk_key(position_of_bkey(&bkey), &bkey));
+        Ok(out)
+    }
+
+    /// Hold `record` for `target`, DVV-merged with any hint already held
+    /// (never lww: both versions are kept until delivered).
+    pub fn hint_put(
+        &self,
+        target: &str,
+        bucket: &[u8],
+        key: &[u8],
+        record: &[u8],
+    ) -> Result<Vec<u8>> {
+        self.with_store(|store| {
+            let hk = self.hint_key(target, bucket, key)?;
+            let incoming = decode_record(record)?;
+            let max = self.limits.max_siblings;
+            let swap = read_modify_write(&store.hints, &hk, |held| {
+                dvv::finish(dvv::sync(held, &incoming), Mode::Siblings, max)
+            })?;
+            Ok(swap.bytes)
+        })
+    }
+
+    /// Up to `limit` hints for `target`, in disk-key order.
+    pub fn hint_list(&self, target: &str, limit: usize) -> Result<Vec<KeyRecord>> {
+        self.with_store(|store| {
+            check_node_id(target)?;
+            let prefix = hint_prefix(target);
+            let mut out = Vec::new();
+            for item in store.hints.scan_prefix(&prefix).take(limit) {
+                let (k, v) = item?;
+                let dk = split_disk_key(&k[prefix.len()..]).ok_or_else(|| {
+                    EngineError::new(ErrorCode::CorruptRecord, "malformed key in the hints store")
+                })?;
+                out.push(KeyRecord {
+                    bucket: dk.bucket.to_vec(),
+                    key: dk.key.to_vec(),
+                    record: v.to_vec(),
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// Delete a delivered hint only if it is still exactly `record`.
+    pub fn hint_delete(
+        &self,
+        target: &str,
+        bucket: &[u8],
+        key: &[u8],
+        record: &[u8],
+    ) -> Result<bool> {
+        self.with_store(|store| {
+            let hk = self.hint_key(target, bucket, key)?;
+            Ok(store
+                .hints
+                .compare_and_swap(hk, Some(record), None::<&[u8]>)?
+                .is_ok())
+        })
+    }
+
+    /// Targets that have at least one hint, sorted.
+    pub fn hint_targets(&self) -> Result<Vec<String>> {
+        self.with_store(|store| {
+            let mut out = Vec::new();
+            let mut from: Vec<u8> = Vec::new();
+            // Jump from one target's key range to the next instead of
+            // walking every hint.
+            while let Some(item) = store.hints.range(from.as_slice()..).next() {
+                let (k, _) = item?;
+                let len = k.first().map_or(0, |&n| n as usize);
+                let target = k
+                    .get(1..1 + len)
+                    .filter(|t| !t.is_empty())
+                    .and_then(|t| std::str::from_utf8(t).ok())
+                    .ok_or_else(|| {
+                        EngineError::new(
+                            ErrorCode::CorruptRecord,
+                            "malformed key in the hints store",
+                        )
+                    })?;
+                out.push(target.to_owned());
+                // Targets are ASCII, so bumping the last byte cannot overflow.
+                from = k[..1 + len].to_vec();
+                if let Some(last) = from.last_mut() {
+                    *last += 1;
+                }
+            }
+            out.sort();
+            Ok(out)
+        })
+    }
+
+    pub fn meta_get(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        self.with_store(|store| {
+            check_meta_name(name)?;
+            Ok(store.meta.get(name)?.map(|v| v.to_vec()))
+        })
+    }
+
+    /// Store a named blob; durable when it returns. `engine.*` is reserved.
+    pub fn meta_put(&self, name: &str, value: &[u8]) -> Result<()> {
+        self.with_store(|store| {
+            check_meta_name(name)?;
+            if name.starts_with(META_RESERVED_PREFIX) {
+                return err(
+                    ErrorCode::InvalidArgument,
+                    "meta names starting with \"engine.\" are reserved",
+                );
+            }
+            store.meta.insert(name, value)?;
+            self.sync(store)
+        })
+    }
+
+    pub fn flush(&self) -> Result<()> {
+        self.with_store(|store| self.sync(store))
+    }
+
+    /// Flush and release the database; every later call fails with CLOSED.
+    pub fn close(&self) -> Result<()> {
+        let mut guard = self.store.write().unwrap_or_else(|e| e.into_inner());
+        let store = guard
+            .take()
+            .ok_or_else(|| EngineError::new(ErrorCode::Closed, "engine is closed"))?;
+        let flushed = store.flush();
+        drop(store);
+        wait_for_lock_release(&self.path);
+        flushed
+    }
+}

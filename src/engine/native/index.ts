@@ -1,0 +1,224 @@
+// The native engine: a facade over the napi-rs binding in native/ (generated
+// by `napi build`, never edited by hand). It packs batches, maps the
+// binding's "CODE: message" errors to EngineError, and fills in defaults.
+import { createRequire } from 'node:module';
+import {
+  DEFAULT_LIMITS,
+  EngineError,
+  type CoordinateRequest,
+  type Engine,
+  type EngineErrorCode,
+  type EngineLimits,
+  type EngineOptions,
+  type KeyRecord,
+  type MergeRequest,
+  type SegmentKey,
+} from '../types.js';
+
+// Types come from the .d.cts that `napi build` generates next to the loader.
+type Binding = typeof import('../../../native/binding.cjs');
+type NativeHandle = import('../../../native/binding.cjs').NativeEngine;
+
+const require = createRequire(import.meta.url);
+
+/** napi's Buffer arrays want Buffers: view other Uint8Arrays without copying. */
+const asBuffer = (u: Uint8Array): Buffer => (Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength));
+let binding: Binding | undefined;
+
+/** Loads the addon once; throws a clear error when it is missing. */
+export function loadBinding(): Binding {
+  if (!binding) {
+    try {
+      binding = require('../../../native/binding.cjs') as Binding;
+    } catch (err) {
+      throw new EngineError('INTERNAL', `native engine addon failed to load (run \`npm run build:native\`): ${(err as Error).message}`);
+    }
+  }
+  return binding;
+}
+
+const CODES = new Set<EngineErrorCode>([
+  'INVALID_ARGUMENT', 'KEY_TOO_LARGE', 'VALUE_TOO_LARGE', 'TOO_MANY_SIBLINGS', 'BAD_CONTEXT',
+  'CORRUPT_RECORD', 'CONFIG_MISMATCH', 'CLOSED', 'IO', 'INTERNAL',
+]);
+
+/** Turns a binding error into an EngineError with its stable code. */
+function engineError(err: unknown): EngineError {
+  if (err instanceof EngineError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  const match = /^([A-Z_]+): ([\s\S]*)$/.exec(message);
+  if (match && CODES.has(match[1] as EngineErrorCode)) return new EngineError(match[1] as EngineErrorCode, match[2]!);
+  // napi-rs rejects wrong argument types itself, before our code runs.
+  return new EngineError('INVALID_ARGUMENT', message);
+}
+
+function sync<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    throw engineError(err);
+  }
+}
+
+async function later<T>(f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (err) {
+    throw engineError(err);
+  }
+}
+
+/** Packs `{u16 bucketLen, bucket, u32 keyLen, key}` for one batched crossing. */
+export function packKeys(items: ReadonlyArray<{ bucket: Uint8Array; key: Uint8Array }>): Buffer {
+  let size = 0;
+  for (const { bucket, key } of items) size += 6 + bucket.length + key.length;
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (const { bucket, key } of items) {
+    if (bucket.length > 0xffff || key.length > 0xffffffff) throw new EngineError('INVALID_ARGUMENT', 'bucket or key too long to pack');
+    out.writeUInt16BE(bucket.length, at);
+    out.set(bucket, at + 2);
+    at += 2 + bucket.length;
+    out.writeUInt32BE(key.length, at);
+    out.set(key, at + 4);
+    at += 4 + key.length;
+  }
+  return out;
+}
+
+export class NativeEngine implements Engine {
+  readonly actor: string;
+  readonly partitionBits: number;
+  readonly treeBranchBits: number;
+  readonly treeSegmentBits: number;
+  readonly limits: EngineLimits;
+  // Hashing is a module function in the addon; the facade keeps CLOSED uniform.
+  private closed = false;
+
+  private constructor(private readonly handle: NativeHandle) {
+    this.actor = handle.actor;
+    const [partitionBits, branchBits, segmentBits, maxKeyBytes, maxValueBytes, maxSiblings] = handle.settings() as [
+      number, number, number, number, number, number,
+    ];
+    this.partitionBits = partitionBits;
+    this.treeBranchBits = branchBits;
+    this.treeSegmentBits = segmentBits;
+    this.limits = { maxKeyBytes, maxValueBytes, maxSiblings };
+  }
+
+  static async open(options: EngineOptions): Promise<NativeEngine> {
+    const path = options.path;
+    if (!path) throw new EngineError('INVALID_ARGUMENT', 'the native engine needs a data directory (path)');
+    const b = loadBinding();
+    const limits = { ...DEFAULT_LIMITS, ...options.limits };
+    const handle = await later(() =>
+      b.openEngine({
+        path,
+        nodeId: options.nodeId,
+        epoch: options.epoch,
+        partitionBits: options.partitionBits,
+        treeBranchBits: options.treeBranchBits,
+        treeSegmentBits: options.treeSegmentBits,
+        cacheBytes: options.cacheBytes,
+        flushEveryMs: options.flushEveryMs,
+        maxKeyBytes: limits.maxKeyBytes,
+        maxValueBytes: limits.maxValueBytes,
+        maxSiblings: limits.maxSiblings,
+      }),
+    );
+    return new NativeEngine(handle);
+  }
+
+  hashKey(bucket: Uint8Array, key: Uint8Array): bigint {
+    this.checkOpen();
+    return sync(() => loadBinding().hashKey(bucket, key));
+  }
+
+  hashKeys(items: ReadonlyArray<{ bucket: Uint8Array; key: Uint8Array }>): Buffer {
+    this.checkOpen();
+    return sync(() => loadBinding().hashKeys(packKeys(items)));
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new EngineError('CLOSED', 'engine is closed');
+  }
+
+  coordinate(req: CoordinateRequest): Promise<Buffer> {
+    return later(() =>
+      this.handle.coordinate(req.bucket, req.key, req.context, req.value, req.now, req.mode === 'lww', req.durable),
+    );
+  }
+
+  merge(req: MergeRequest): Promise<Buffer> {
+    return later(() => this.handle.merge(req.bucket, req.key, req.record, req.mode === 'lww', req.durable));
+  }
+
+  mergeMany(reqs: ReadonlyArray<MergeRequest>): Promise<Buffer[]> {
+    return later(() =>
+      this.handle.mergeMany(
+        reqs.map((r) => asBuffer(r.bucket)),
+        reqs.map((r) => asBuffer(r.key)),
+        reqs.map((r) => asBuffer(r.record)),
+        reqs.map((r) => r.mode === 'lww'),
+        reqs.some((r) => r.durable),
+      ),
+    );
+  }
+
+  get(bucket: Uint8Array, key: Uint8Array): Promise<Buffer | null> {
+    return later(() => this.handle.get(bucket, key));
+  }
+
+  getMany(items: ReadonlyArray<{ bucket: Uint8Array; key: Uint8Array }>): Promise<Array<Buffer | null>> {
+    return later(() => this.handle.getMany(items.map((i) => asBuffer(i.bucket)), items.map((i) => asBuffer(i.key))));
+  }
+
+  treeRoots(): Buffer {
+    return sync(() => this.handle.treeRoots());
+  }
+
+  treeBranches(partition: number): Buffer {
+    return sync(() => this.handle.treeBranches(partition));
+  }
+
+  treeSegments(partition: number, branch: number): Buffer {
+    return sync(() => this.handle.treeSegments(partition, branch));
+  }
+
+  segmentKeys(partition: number, segments: ReadonlyArray<number>): Promise<SegmentKey[]> {
+    return later(() => this.handle.segmentKeys(partition, [...segments]));
+  }
+
+  hintPut(target: string, bucket: Uint8Array, key: Uint8Array, record: Uint8Array): Promise<Buffer> {
+    return later(() => this.handle.hintPut(target, bucket, key, record));
+  }
+
+  hintList(target: string, limit: number): Promise<KeyRecord[]> {
+    return later(() => this.handle.hintList(target, limit));
+  }
+
+  hintDelete(target: string, bucket: Uint8Array, key: Uint8Array, record: Uint8Array): Promise<boolean> {
+    return later(() => this.handle.hintDelete(target, bucket, key, record));
+  }
+
+  hintTargets(): Promise<string[]> {
+    return later(() => this.handle.hintTargets());
+  }
+
+  metaGet(name: string): Promise<Buffer | null> {
+    return later(() => this.handle.metaGet(name));
+  }
+
+  metaPut(name: string, value: Uint8Array): Promise<void> {
+    return later(() => this.handle.metaPut(name, value));
+  }
+
+  flush(): Promise<void> {
+    return later(() => this.handle.flush());
+  }
+
+  close(): Promise<void> {
+    this.closed = true;
+    return later(() => this.handle.close());
+  }
+}

@@ -1,0 +1,140 @@
+// Dotted version vector sets: the coordinate (update) and merge (sync) rules
+// of docs/engine.md "Operations". Pure functions on decoded records; no I/O.
+import { EngineError, type ConflictMode } from '../types.js';
+import { MAX_SAFE, compareDots, contextGet, type Context, type DecodedRecord, type Sibling } from './codec.js';
+
+export const EMPTY_RECORD: DecodedRecord = { context: [], siblings: [] };
+
+/** Does `ctx` cover the dot (actor, counter)? */
+export function covers(ctx: Context, dot: { actor: Buffer; counter: number }): boolean {
+  return contextGet(ctx, dot.actor) >= dot.counter;
+}
+
+/** Pointwise max of two sorted contexts (a sorted merge). */
+export function contextMax(a: Context, b: Context): Context {
+  const out: Context = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    const x = a[i];
+    const y = b[j];
+    const c = x === undefined ? 1 : y === undefined ? -1 : Buffer.compare(x.actor, y.actor);
+    if (c < 0) {
+      out.push(x!);
+      i++;
+    } else if (c > 0) {
+      out.push(y!);
+      j++;
+    } else {
+      out.push(x!.counter >= y!.counter ? x! : y!);
+      i++;
+      j++;
+    }
+  }
+  return out;
+}
+
+/** Context with ctx[actor] = counter (keeps the sort order). */
+function contextSet(ctx: Context, actor: Buffer, counter: number): Context {
+  return contextMax(
+    ctx.filter((e) => !e.actor.equals(actor)),
+    [{ actor, counter }],
+  );
+}
+
+/** lww: the single sibling with the greatest (timestamp, actor bytes, counter). */
+export function lwwReduce(siblings: Sibling[]): Sibling[] {
+  let best: Sibling | undefined;
+  for (const s of siblings) {
+    if (best === undefined || s.timestamp > best.timestamp || (s.timestamp === best.timestamp && compareDots(s, best) > 0)) {
+      best = s;
+    }
+  }
+  return best === undefined ? [] : [best];
+}
+
+/** Steps 7 and 8 shared by coordinate and merge. */
+function finish(rec: DecodedRecord, mode: ConflictMode, maxSiblings: number): DecodedRecord {
+  const siblings = mode === 'lww' ? lwwReduce(rec.siblings) : rec.siblings;
+  if (siblings.length > maxSiblings) {
+    throw new EngineError('TOO_MANY_SIBLINGS', `write would leave ${siblings.length} siblings (max ${maxSiblings})`);
+  }
+  return { context: rec.context, siblings };
+}
+
+export interface NewVersion {
+  /** null = tombstone (delete) */
+  value: Buffer | null;
+  /** ms since the Unix epoch */
+  now: number;
+}
+
+/**
+ * A client write at this replica: drop what the client's context has seen,
+ * add a new sibling under a fresh dot of `me`.
+ */
+export function coordinate(
+  stored: DecodedRecord | null,
+  ctx: Context,
+  me: Buffer,
+  version: NewVersion,
+  mode: ConflictMode,
+  maxSiblings: number,
+): DecodedRecord {
+  const base = stored ?? EMPTY_RECORD;
+  const kept = base.siblings.filter((s) => !covers(ctx, s));
+  const storedMine = contextGet(base.context, me);
+  const ctxMine = contextGet(ctx, me);
+  const counter = Math.max(storedMine, ctxMine) + 1;
+  if (counter > MAX_SAFE) {
+    throw new EngineError('INVALID_ARGUMENT', 'actor counter exhausted (2^53-1)');
+  }
+  const fresh: Sibling = {
+    actor: me,
+    counter,
+    timestamp: version.now,
+    tombstone: version.value === null,
+    value: version.value ?? Buffer.alloc(0),
+  };
+  const siblings = [...kept, fresh].sort(compareDots);
+  const context = contextSet(contextMax(base.context, ctx), me, counter);
+  return finish({ context, siblings }, mode, maxSiblings);
+}
+
+/**
+ * DVV set sync of a local record (null = none) with an incoming one.
+ * A sibling survives if the other side has the same dot or has not seen it;
+ * for a dot on both sides the local copy wins.
+ */
+export function merge(
+  local: DecodedRecord | null,
+  incoming: DecodedRecord,
+  mode: ConflictMode,
+  maxSiblings: number,
+): DecodedRecord {
+  const base = local ?? EMPTY_RECORD;
+  const a = base.siblings;
+  const b = incoming.siblings;
+  const siblings: Sibling[] = [];
+  let i = 0;
+  let j = 0;
+  // Both lists are sorted by dot: a merge-join keeps the output sorted.
+  while (i < a.length || j < b.length) {
+    const x = a[i];
+    const y = b[j];
+    const c = x === undefined ? 1 : y === undefined ? -1 : compareDots(x, y);
+    if (c === 0) {
+      siblings.push(x!);
+      i++;
+      j++;
+    } else if (c < 0) {
+      if (!covers(incoming.context, x!)) siblings.push(x!);
+      i++;
+    } else {
+      if (!covers(base.context, y!)) siblings.push(y!);
+      j++;
+    }
+  }
+  const context = contextMax(base.context, incoming.context);
+  return finish({ context, siblings }, mode, maxSiblings);
+}

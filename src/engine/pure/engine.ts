@@ -1,0 +1,465 @@
+// PureEngine: the TypeScript twin of crates/engine (docs/engine.md).
+//
+// Atomicity: every read-modify-write of one key runs synchronously (no await
+// between reading the stored record and storing the new one), so the single JS
+// thread makes it atomic; only the durability wait comes after.
+import { randomBytes } from 'node:crypto';
+import {
+  DEFAULT_LIMITS,
+  EngineError,
+  HARD_LIMITS,
+  type ConflictMode,
+  type CoordinateRequest,
+  type Engine,
+  type EngineLimits,
+  type EngineOptions,
+  type KeyRecord,
+  type MergeRequest,
+  type SegmentKey,
+} from '../types.js';
+import { decodeContext, decodeRecord, encodeRecord, type DecodedRecord } from './codec.js';
+import { coordinate, merge } from './dvv.js';
+import {
+  Layout,
+  diskKey,
+  hintPrefix,
+  makeBkey,
+  position,
+  positionBytes,
+  splitBkey,
+  u64be,
+  validateBucket,
+  validateEpoch,
+  validateKey,
+  validateNodeId,
+} from './keys.js';
+import { Store, TREE_HINTS, TREE_META, TREE_OBJECTS, prefixEnd } from './store.js';
+import { TicTacTrees, leafHash } from './tictac.js';
+
+export const META_NODE_ID = 'engine.nodeId';
+export const META_EPOCH = 'engine.epoch';
+export const META_PARTITION_BITS = 'engine.partitionBits';
+export const META_BRANCH_BITS = 'engine.treeBranchBits';
+export const META_SEGMENT_BITS = 'engine.treeSegmentBits';
+const RESERVED_META_PREFIX = 'engine.';
+
+interface Config {
+  path: string | undefined;
+  nodeId: string;
+  epoch: string | undefined;
+  partitionBits: number;
+  treeBranchBits: number;
+  treeSegmentBits: number;
+  flushEveryMs: number;
+  limits: EngineLimits;
+}
+
+function invalid(msg: string): never {
+  throw new EngineError('INVALID_ARGUMENT', msg);
+}
+
+function intOption(v: unknown, name: string, min: number, max: number, def: number): number {
+  if (v === undefined) return def;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    invalid(`${name} must be an integer in ${min}..${max}`);
+  }
+  return v;
+}
+
+function validateOptions(o: EngineOptions): Config {
+  if (o === null || typeof o !== 'object') invalid('options must be an object');
+  if (o.path !== undefined && (typeof o.path !== 'string' || o.path.length === 0)) invalid('path must be a non-empty string');
+  const nodeId = validateNodeId(o.nodeId);
+  const epoch = o.epoch === undefined ? undefined : validateEpoch(o.epoch);
+  const partitionBits = intOption(o.partitionBits, 'partitionBits', 1, 16, 6);
+  const treeBranchBits = intOption(o.treeBranchBits, 'treeBranchBits', 1, 12, 8);
+  const treeSegmentBits = intOption(o.treeSegmentBits, 'treeSegmentBits', 1, 12, 8);
+  if (partitionBits + treeBranchBits + treeSegmentBits > 32) {
+    invalid('partitionBits + treeBranchBits + treeSegmentBits must be <= 32');
+  }
+  intOption(o.cacheBytes, 'cacheBytes', 0, Number.MAX_SAFE_INTEGER, 0); // unused by the pure engine
+  // 0 disables the background flush (as in the native engine).
+  const flushEveryMs = intOption(o.flushEveryMs, 'flushEveryMs', 0, 2 ** 31 - 1, 500);
+  const l = o.limits ?? {};
+  if (l === null || typeof l !== 'object') invalid('limits must be an object');
+  const limits: EngineLimits = {
+    maxKeyBytes: intOption(l.maxKeyBytes, 'limits.maxKeyBytes', 1, HARD_LIMITS.maxKeyBytes, DEFAULT_LIMITS.maxKeyBytes),
+    maxValueBytes: intOption(l.maxValueBytes, 'limits.maxValueBytes', 0, HARD_LIMITS.maxValueBytes, DEFAULT_LIMITS.maxValueBytes),
+    maxSiblings: intOption(l.maxSiblings, 'limits.maxSiblings', 1, HARD_LIMITS.maxSiblings, DEFAULT_LIMITS.maxSiblings),
+  };
+  return { path: o.path, nodeId, epoch, partitionBits, treeBranchBits, treeSegmentBits, flushEveryMs, limits };
+}
+
+function validateMode(mode: unknown): ConflictMode {
+  if (mode !== 'siblings' && mode !== 'lww') invalid("mode must be 'siblings' or 'lww'");
+  return mode;
+}
+
+function bytesArg(v: unknown, what: string): Buffer {
+  if (!(v instanceof Uint8Array)) invalid(`${what} must be a Uint8Array`);
+  return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+}
+
+function metaName(name: unknown): Buffer {
+  if (typeof name !== 'string') invalid('meta name must be a string');
+  const b = Buffer.from(name, 'utf8');
+  if (b.length < 1 || b.length > 255) invalid('meta name must be 1..255 bytes');
+  return b;
+}
+
+function nonEmpty(rec: DecodedRecord): DecodedRecord {
+  // Only causally inconsistent inputs (each side covering the other's live dots) get here;
+  // a record with no siblings is never stored.
+  if (rec.siblings.length === 0) throw new EngineError('CORRUPT_RECORD', 'merge left no siblings (inconsistent records)');
+  return rec;
+}
+
+export class PureEngine implements Engine {
+  readonly actor: string;
+  readonly nodeId: string;
+  readonly epoch: string;
+  readonly partitionBits: number;
+  readonly treeBranchBits: number;
+  readonly treeSegmentBits: number;
+  readonly limits: EngineLimits;
+
+  private readonly me: Buffer;
+  private readonly layout: Layout;
+  private readonly trees: TicTacTrees;
+  private closed = false;
+  private readonly timer: NodeJS.Timeout | undefined;
+
+  private constructor(
+    private readonly store: Store,
+    cfg: Config,
+    epoch: string,
+  ) {
+    this.nodeId = cfg.nodeId;
+    this.epoch = epoch;
+    this.actor = `${cfg.nodeId}:${epoch}`;
+    this.me = Buffer.from(this.actor, 'utf8');
+    this.partitionBits = cfg.partitionBits;
+    this.treeBranchBits = cfg.treeBranchBits;
+    this.treeSegmentBits = cfg.treeSegmentBits;
+    this.limits = Object.freeze({ ...cfg.limits });
+    this.layout = new Layout(cfg.partitionBits, cfg.treeBranchBits, cfg.treeSegmentBits);
+    this.trees = new TicTacTrees(this.layout);
+    if (store.persistent && cfg.flushEveryMs > 0) {
+      this.timer = setInterval(() => {
+        if (store.hasPending()) store.flush().catch(() => undefined); // the failure resurfaces on the next write
+      }, cfg.flushEveryMs);
+      this.timer.unref();
+    }
+  }
+
+  static async open(options: EngineOptions): Promise<PureEngine> {
+    const cfg = validateOptions(options);
+    const store = await Store.open(cfg.path);
+    try {
+      const epoch = PureEngine.initMeta(store, cfg);
+      await store.flush();
+      const engine = new PureEngine(store, cfg, epoch);
+      engine.rebuildTrees();
+      return engine;
+    } catch (err) {
+      await store.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /**
+   * Check or create the engine's own meta entries; returns the epoch.
+   * nodeId and epoch are UTF-8 strings, the bit counts one byte each (as in the native engine).
+   */
+  private static initMeta(store: Store, cfg: Config): string {
+    const get = (name: string) => store.get(TREE_META, Buffer.from(name));
+    const put = (name: string, value: Buffer) => store.put(TREE_META, Buffer.from(name), value);
+    const byte = (n: number) => Buffer.from([n]);
+    const storedNode = get(META_NODE_ID);
+    let epoch: string;
+    if (storedNode === undefined) {
+      epoch = cfg.epoch ?? randomBytes(8).toString('hex');
+      put(META_NODE_ID, Buffer.from(cfg.nodeId, 'utf8'));
+      put(META_EPOCH, Buffer.from(epoch, 'utf8'));
+      put(META_PARTITION_BITS, byte(cfg.partitionBits));
+    } else {
+      if (!storedNode.equals(Buffer.from(cfg.nodeId, 'utf8'))) {
+        throw new EngineError('CONFIG_MISMATCH', `data directory belongs to nodeId ${JSON.stringify(storedNode.toString())}`);
+      }
+      const storedBits = get(META_PARTITION_BITS);
+      if (storedBits === undefined || !storedBits.equals(byte(cfg.partitionBits))) {
+        throw new EngineError('CONFIG_MISMATCH', `data directory was created with partitionBits ${storedBits?.[0]}`);
+      }
+      const e = get(META_EPOCH)?.toString('utf8');
+      if (e === undefined || !/^[0-9a-f]{16}$/.test(e)) {
+        throw new EngineError('CORRUPT_RECORD', 'stored engine.epoch is missing or invalid');
+      }
+      epoch = e; // the stored epoch wins: options.epoch only applies at creation
+    }
+    // Tree geometry may change between opens: trees are rebuilt anyway.
+    for (const [name, bits] of [[META_BRANCH_BITS, cfg.treeBranchBits], [META_SEGMENT_BITS, cfg.treeSegmentBits]] as const) {
+      if (!get(name)?.equals(byte(bits))) put(name, byte(bits)); // only log actual changes
+    }
+    return epoch;
+  }
+
+  private rebuildTrees(): void {
+    for (const { key: dk, value } of this.store.entries(TREE_OBJECTS)) {
+      const leaf = leafHash(dk.subarray(8), decodeRecord(value));
+      this.trees.update(this.layout.partitionOf(dk), this.layout.segmentOf(dk), leaf);
+    }
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new EngineError('CLOSED', 'engine is closed');
+  }
+
+  private bkey(bucket: unknown, key: unknown): Buffer {
+    return makeBkey(validateBucket(bucket), validateKey(key, this.limits.maxKeyBytes));
+  }
+
+  /** Hashing checks a name's shape only, not the configured key limit (as the native engine). */
+  private nameOnly(bucket: unknown, key: unknown): Buffer {
+    return makeBkey(validateBucket(bucket), validateKey(key, HARD_LIMITS.maxKeyBytes));
+  }
+
+  private stored(dk: Buffer): { bytes: Buffer; rec: DecodedRecord } | null {
+    const bytes = this.store.get(TREE_OBJECTS, dk);
+    return bytes === undefined ? null : { bytes, rec: decodeRecord(bytes) };
+  }
+
+  /** Store an object and XOR its leaf change into its partition's tree. */
+  private writeObject(dk: Buffer, old: DecodedRecord | null, next: DecodedRecord, bytes: Buffer): void {
+    const bkey = dk.subarray(8);
+    const delta = (old ? leafHash(bkey, old) : 0n) ^ leafHash(bkey, next);
+    this.store.put(TREE_OBJECTS, dk, bytes);
+    this.trees.update(this.layout.partitionOf(dk), this.layout.segmentOf(dk), delta);
+  }
+
+  // ---- hashing --------------------------------------------------------------
+
+  hashKey(bucket: Uint8Array, key: Uint8Array): bigint {
+    this.checkOpen();
+    return position(this.nameOnly(bucket, key));
+  }
+
+  hashKeys(items: ReadonlyArray<{ bucket: Uint8Array; key: Uint8Array }>): Buffer {
+    this.checkOpen();
+    if (!Array.isArray(items)) invalid('items must be an array');
+    const out = Buffer.allocUnsafe(items.length * 8);
+    items.forEach((it, i) => positionBytes(this.nameOnly(it?.bucket, it?.key)).copy(out, i * 8));
+    return out;
+  }
+
+  // ---- objects --------------------------------------------------------------
+
+  async coordinate(req: CoordinateRequest): Promise<Buffer> {
+    const out = this.coordinateNow(req);
+    if (req.durable) await this.store.flush();
+    return out;
+  }
+
+  private coordinateNow(req: CoordinateRequest): Buffer {
+    this.checkOpen();
+    if (req === null || typeof req !== 'object') invalid('request must be an object');
+    // Check order matches the native engine: now, bucket, key, value, context.
+    if (!Number.isSafeInteger(req.now) || req.now < 0) invalid('now must be an integer in 0..2^53-1');
+    const mode = validateMode(req.mode);
+    const bkey = this.bkey(req.bucket, req.key);
+    const value = req.value === null ? null : bytesArg(req.value, 'value');
+    if (value !== null && value.length > this.limits.maxValueBytes) {
+      throw new EngineError('VALUE_TOO_LARGE', `value longer than ${this.limits.maxValueBytes} bytes`);
+    }
+    const ctx = decodeContext(req.context == null ? null : bytesArg(req.context, 'context'));
+    // Read, compute and store with no await in between.
+    const dk = diskKey(bkey);
+    const old = this.stored(dk);
+    const next = coordinate(old?.rec ?? null, ctx, this.me, { value, now: req.now }, mode, this.limits.maxSiblings);
+    const bytes = encodeRecord(next);
+    this.writeObject(dk, old?.rec ?? null, next, bytes);
+    return Buffer.from(bytes);
+  }
+
+  async merge(req: MergeRequest): Promise<Buffer> {
+    const out = this.mergeNow(req);
+    if (req.durable) await this.store.flush();
+    return out;
+  }
+
+  async mergeMany(reqs: ReadonlyArray<MergeRequest>): Promise<Buffer[]> {
+    this.checkOpen();
+    if (!Array.isArray(reqs)) invalid('requests must be an array');
+    const out = reqs.map((r) => this.mergeNow(r));
+    if (reqs.some((r) => r.durable)) await this.store.flush();
+    return out;
+  }
+
+  private mergeNow(req: MergeRequest): Buffer {
+    this.checkOpen();
+    if (req === null || typeof req !== 'object') invalid('request must be an object');
+    const bkey = this.bkey(req.bucket, req.key);
+    const mode = validateMode(req.mode);
+    const incoming = decodeRecord(bytesArg(req.record, 'record'));
+    const dk = diskKey(bkey);
+    const old = this.stored(dk);
+    const next = nonEmpty(merge(old?.rec ?? null, incoming, mode, this.limits.maxSiblings));
+    const bytes = encodeRecord(next);
+    if (old && bytes.equals(old.bytes)) return Buffer.from(old.bytes); // nothing changed: no write
+    this.writeObject(dk, old?.rec ?? null, next, bytes);
+    return Buffer.from(bytes);
+  }
+
+  async get(bucket: Uint8Array, key: Uint8Array): Promise<Buffer | null> {
+    this.checkOpen();
+    const bytes = this.store.get(TREE_OBJECTS, diskKey(this.bkey(bucket, key)));
+    return bytes === undefined ? null : Buffer.from(bytes);
+  }
+
+  async getMany(items: ReadonlyArray<{ bucket: Uint8Array; key: Uint8Array }>): Promise<Array<Buffer | null>> {
+    this.checkOpen();
+    if (!Array.isArray(items)) invalid('items must be an array');
+    const dks = items.map((it) => diskKey(this.bkey(it?.bucket, it?.key))); // validate all first
+    return dks.map((dk) => {
+      const bytes = this.store.get(TREE_OBJECTS, dk);
+      return bytes === undefined ? null : Buffer.from(bytes);
+    });
+  }
+
+  // ---- TicTac trees ---------------------------------------------------------
+
+  private partitionArg(p: unknown): number {
+    if (!Number.isInteger(p) || (p as number) < 0 || (p as number) >= this.layout.partitions) {
+      invalid(`partition must be an integer in 0..${this.layout.partitions - 1}`);
+    }
+    return p as number;
+  }
+
+  treeRoots(): Buffer {
+    this.checkOpen();
+    return this.trees.rootsBuffer();
+  }
+
+  treeBranches(partition: number): Buffer {
+    this.checkOpen();
+    return this.trees.branchesBuffer(this.partitionArg(partition));
+  }
+
+  treeSegments(partition: number, branch: number): Buffer {
+    this.checkOpen();
+    const p = this.partitionArg(partition);
+    if (!Number.isInteger(branch) || branch < 0 || branch >= this.layout.branches) {
+      invalid(`branch must be an integer in 0..${this.layout.branches - 1}`);
+    }
+    return this.trees.segmentsBuffer(p, branch);
+  }
+
+  async segmentKeys(partition: number, segments: ReadonlyArray<number>): Promise<SegmentKey[]> {
+    this.checkOpen();
+    const p = this.partitionArg(partition);
+    if (!Array.isArray(segments)) invalid('segments must be an array');
+    for (const s of segments) {
+      if (!Number.isInteger(s) || s < 0 || s >= this.layout.segments) {
+        invalid(`segment must be an integer in 0..${this.layout.segments - 1}`);
+      }
+    }
+    // Ascending, distinct segments are ascending, disjoint disk-key ranges: output in disk-key order.
+    const sorted = [...new Set(segments)].sort((a, b) => a - b);
+    const out: SegmentKey[] = [];
+    for (const s of sorted) {
+      const { start, end } = this.layout.segmentRange(p, s);
+      for (const { key: dk, value } of this.store.range(TREE_OBJECTS, start, end)) {
+        const bkey = dk.subarray(8);
+        const { bucket, key } = splitBkey(bkey);
+        out.push({ bucket, key, hash: u64be(leafHash(bkey, decodeRecord(value))) });
+      }
+    }
+    return out;
+  }
+
+  // ---- hints ----------------------------------------------------------------
+
+  private hintKey(target: unknown, bucket: unknown, key: unknown): Buffer {
+    const prefix = hintPrefix(validateNodeId(target, 'target'));
+    return Buffer.concat([prefix, diskKey(this.bkey(bucket, key))]);
+  }
+
+  /** Not durable by itself (like the native engine): it reaches disk on the next flush. */
+  async hintPut(target: string, bucket: Uint8Array, key: Uint8Array, record: Uint8Array): Promise<Buffer> {
+    this.checkOpen();
+    const hk = this.hintKey(target, bucket, key);
+    const incoming = decodeRecord(bytesArg(record, 'record'));
+    const oldBytes = this.store.get(TREE_HINTS, hk);
+    const old = oldBytes === undefined ? null : decodeRecord(oldBytes);
+    // lww never applies to hints: keep both versions until delivered.
+    const next = nonEmpty(merge(old, incoming, 'siblings', this.limits.maxSiblings));
+    const bytes = encodeRecord(next);
+    if (oldBytes === undefined || !bytes.equals(oldBytes)) this.store.put(TREE_HINTS, hk, bytes);
+    return Buffer.from(bytes);
+  }
+
+  async hintList(target: string, limit: number): Promise<KeyRecord[]> {
+    this.checkOpen();
+    const prefix = hintPrefix(validateNodeId(target, 'target'));
+    if (!Number.isInteger(limit) || limit < 0) invalid('limit must be a non-negative integer');
+    return this.store.range(TREE_HINTS, prefix, prefixEnd(prefix), limit).map(({ key: hk, value }) => {
+      const { bucket, key } = splitBkey(hk.subarray(prefix.length + 8));
+      return { bucket, key, record: Buffer.from(value) };
+    });
+  }
+
+  /** Compare-and-delete: a hint updated since `record` was listed is kept. */
+  async hintDelete(target: string, bucket: Uint8Array, key: Uint8Array, record: Uint8Array): Promise<boolean> {
+    this.checkOpen();
+    const hk = this.hintKey(target, bucket, key);
+    const expected = bytesArg(record, 'record');
+    const current = this.store.get(TREE_HINTS, hk);
+    if (current === undefined || !current.equals(expected)) return false;
+    return this.store.delete(TREE_HINTS, hk);
+  }
+
+  /** Distinct targets, sorted. */
+  async hintTargets(): Promise<string[]> {
+    this.checkOpen();
+    const out: string[] = [];
+    let start: Buffer | null = Buffer.alloc(0);
+    while (start !== null) {
+      const first = this.store.range(TREE_HINTS, start, null, 1)[0];
+      if (first === undefined) break;
+      const prefix = first.key.subarray(0, 1 + first.key[0]!);
+      out.push(prefix.subarray(1).toString('utf8'));
+      start = prefixEnd(prefix); // skip the rest of this target's hints
+    }
+    return out.sort(); // targets are ASCII: code-unit order is byte order
+  }
+
+  // ---- meta -----------------------------------------------------------------
+
+  async metaGet(name: string): Promise<Buffer | null> {
+    this.checkOpen();
+    const v = this.store.get(TREE_META, metaName(name));
+    return v === undefined ? null : Buffer.from(v);
+  }
+
+  /** Durable when it returns. The `engine.` names are the engine's own and read-only. */
+  async metaPut(name: string, value: Uint8Array): Promise<void> {
+    this.checkOpen();
+    const n = metaName(name);
+    if (name.startsWith(RESERVED_META_PREFIX)) invalid(`meta names starting with "${RESERVED_META_PREFIX}" are reserved`);
+    this.store.put(TREE_META, n, Buffer.from(bytesArg(value, 'value')));
+    await this.store.flush();
+  }
+
+  // ---- lifecycle --------------------------------------------------------------
+
+  async flush(): Promise<void> {
+    this.checkOpen();
+    await this.store.flush();
+  }
+
+  async close(): Promise<void> {
+    this.checkOpen();
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.store.close();
+  }
+}

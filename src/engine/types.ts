@@ -1,0 +1,142 @@
+// The Engine interface: one contract, two implementations (native addon and
+// pure TypeScript). Formats and semantics are specified in docs/engine.md.
+
+export type ConflictMode = 'siblings' | 'lww';
+
+export interface EngineLimits {
+  /** Longest key in bytes (default 1024, at most 65535). */
+  maxKeyBytes: number;
+  /** Longest value in bytes (default 1 MiB, at most 16 MiB). */
+  maxValueBytes: number;
+  /** Most siblings one object may hold (default 100). */
+  maxSiblings: number;
+}
+
+export interface EngineOptions {
+  /** Data directory (native). For the pure engine: optional log file directory; omitted = memory only. */
+  path?: string;
+  /** This node's id, `[A-Za-z0-9._-]{1,64}`. */
+  nodeId: string;
+  /** 16 lowercase hex digits. Only used when the data directory is created; random when omitted. */
+  epoch?: string;
+  /** log2 of the partition count Q (default 6). Fixed once the data directory exists. */
+  partitionBits?: number;
+  /** log2 of TicTac branches per partition (default 8). */
+  treeBranchBits?: number;
+  /** log2 of TicTac segments per branch (default 8). */
+  treeSegmentBits?: number;
+  /** Storage cache size in bytes (native: sled's cache; default 64 MiB). */
+  cacheBytes?: number;
+  /** Background flush interval in ms (default 500). */
+  flushEveryMs?: number;
+  limits?: Partial<EngineLimits>;
+}
+
+export interface CoordinateRequest {
+  bucket: Uint8Array;
+  key: Uint8Array;
+  /** The client's causal context (encoded), or null/empty for a blind write. */
+  context: Uint8Array | null;
+  /** The new value, or null for a delete (tombstone). */
+  value: Uint8Array | null;
+  /** Wall-clock time in ms for the new sibling's timestamp (the caller owns the clock). */
+  now: number;
+  mode: ConflictMode;
+  /** Acknowledge only after a flush to disk. */
+  durable: boolean;
+}
+
+export interface MergeRequest {
+  bucket: Uint8Array;
+  key: Uint8Array;
+  /** An encoded object record from another replica. */
+  record: Uint8Array;
+  mode: ConflictMode;
+  durable: boolean;
+}
+
+export interface KeyRecord {
+  bucket: Buffer;
+  key: Buffer;
+  record: Buffer;
+}
+
+export interface SegmentKey {
+  bucket: Buffer;
+  key: Buffer;
+  /** The object's leaf hash, 8 bytes big-endian. */
+  hash: Buffer;
+}
+
+export interface Engine {
+  /** `nodeId:epoch` — the actor this engine writes dots as. */
+  readonly actor: string;
+  readonly partitionBits: number;
+  readonly treeBranchBits: number;
+  readonly treeSegmentBits: number;
+  readonly limits: EngineLimits;
+
+  /** Ring position of one object (u64). */
+  hashKey(bucket: Uint8Array, key: Uint8Array): bigint;
+  /** Ring positions of many objects: 8 bytes big-endian each, in order. */
+  hashKeys(items: ReadonlyArray<{ bucket: Uint8Array; key: Uint8Array }>): Buffer;
+
+  coordinate(req: CoordinateRequest): Promise<Buffer>;
+  merge(req: MergeRequest): Promise<Buffer>;
+  /** Merge many records in one call; results in order (a failed item rejects the whole batch after earlier items applied). */
+  mergeMany(reqs: ReadonlyArray<MergeRequest>): Promise<Buffer[]>;
+  get(bucket: Uint8Array, key: Uint8Array): Promise<Buffer | null>;
+  getMany(items: ReadonlyArray<{ bucket: Uint8Array; key: Uint8Array }>): Promise<Array<Buffer | null>>;
+
+  /** Q roots, 8 bytes each. */
+  treeRoots(): Buffer;
+  treeBranches(partition: number): Buffer;
+  treeSegments(partition: number, branch: number): Buffer;
+  segmentKeys(partition: number, segments: ReadonlyArray<number>): Promise<SegmentKey[]>;
+
+  hintPut(target: string, bucket: Uint8Array, key: Uint8Array, record: Uint8Array): Promise<Buffer>;
+  hintList(target: string, limit: number): Promise<KeyRecord[]>;
+  hintDelete(target: string, bucket: Uint8Array, key: Uint8Array, record: Uint8Array): Promise<boolean>;
+  hintTargets(): Promise<string[]>;
+
+  metaGet(name: string): Promise<Buffer | null>;
+  metaPut(name: string, value: Uint8Array): Promise<void>;
+
+  /** Flush all writes to disk. */
+  flush(): Promise<void>;
+  /** Flush and release the storage; later calls fail with CLOSED. */
+  close(): Promise<void>;
+}
+
+export type EngineErrorCode =
+  | 'INVALID_ARGUMENT'
+  | 'KEY_TOO_LARGE'
+  | 'VALUE_TOO_LARGE'
+  | 'TOO_MANY_SIBLINGS'
+  | 'BAD_CONTEXT'
+  | 'CORRUPT_RECORD'
+  | 'CONFIG_MISMATCH'
+  | 'CLOSED'
+  | 'IO'
+  | 'INTERNAL';
+
+export class EngineError extends Error {
+  readonly code: EngineErrorCode;
+  constructor(code: EngineErrorCode, message: string) {
+    super(message);
+    this.name = 'EngineError';
+    this.code = code;
+  }
+}
+
+export const DEFAULT_LIMITS: EngineLimits = {
+  maxKeyBytes: 1024,
+  maxValueBytes: 1024 * 1024,
+  maxSiblings: 100,
+};
+
+export const HARD_LIMITS: EngineLimits = {
+  maxKeyBytes: 65535,
+  maxValueBytes: 16 * 1024 * 1024,
+  maxSiblings: 65535,
+};

@@ -1,0 +1,2 @@
+// ringkv's public entry point.
+export * from './engine/index.js';
