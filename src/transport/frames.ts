@@ -1,0 +1,200 @@
+// The peer wire envelope: one msgpack value per WebSocket binary message.
+//
+// Frames are msgpack arrays tagged by their first element:
+//   hello  [0, version, nodeId, cluster]          first frame each way
+//   req    [1, id, type, body]                    client -> server
+//   res ok [2, id, body]                          server -> client
+//   res err[3, id, code, message, remoteCode?]    server -> client
+//   note   [4, type, body]                        client -> server
+//   bye    [5]                                    server -> client
+// The client sends hello on open; the server checks it (version, cluster,
+// node id syntax) and answers with its own hello, which the client checks
+// against the node id it meant to reach. `bye` asks the client to close:
+// the server sends it when shutting down so that the client closes the TCP
+// connection first and the TIME_WAIT stays on the client's ephemeral port
+// (uWS listen sockets here do not set SO_REUSEADDR, so a server-side
+// TIME_WAIT would stop a restarted node from binding its port for a
+// minute). Anything else that does not decode
+// to exactly one well-formed frame is a protocol error: the receiver closes
+// the connection. decodeFrame never throws.
+import { Packr } from 'msgpackr';
+
+export const PROTOCOL_VERSION = 1;
+
+export const NODE_ID_RE = /^[A-Za-z0-9._-]{1,64}$/;
+export const MAX_TYPE_LENGTH = 128;
+export const MAX_CLUSTER_LENGTH = 128;
+export const MAX_ERROR_MESSAGE_LENGTH = 4096;
+export const MAX_CODE_LENGTH = 64;
+
+export interface HelloFrame {
+  kind: 'hello';
+  version: number;
+  nodeId: string;
+  cluster: string;
+}
+export interface RequestFrame {
+  kind: 'req';
+  id: number;
+  type: string;
+  body: unknown;
+}
+export interface ResponseOkFrame {
+  kind: 'res';
+  id: number;
+  ok: unknown;
+}
+export interface ResponseErrorFrame {
+  kind: 'res';
+  id: number;
+  error: { code: string; message: string; remoteCode?: string };
+}
+export type ResponseFrame = ResponseOkFrame | ResponseErrorFrame;
+export interface NoteFrame {
+  kind: 'note';
+  type: string;
+  body: unknown;
+}
+export interface ByeFrame {
+  kind: 'bye';
+}
+export type Frame = HelloFrame | RequestFrame | ResponseFrame | NoteFrame | ByeFrame;
+
+export type DecodeResult = { ok: true; frame: Frame } | { ok: false; reason: string };
+
+const TAG_HELLO = 0;
+const TAG_REQ = 1;
+const TAG_RES_OK = 2;
+const TAG_RES_ERR = 3;
+const TAG_NOTE = 4;
+const TAG_BYE = 5;
+
+// Plain msgpack (no msgpackr records/structures, so frames are readable by
+// any msgpack implementation); 64-bit integers decode as bigint, so a
+// bigint sent arrives as a bigint (numbers are encoded as numbers).
+const codec = new Packr({
+  useRecords: false,
+  mapsAsObjects: true,
+  int64AsType: 'bigint',
+  moreTypes: false,
+});
+
+/** Encodes any msgpack-able value (throws on values msgpack cannot carry). */
+export function packValue(value: unknown): Buffer {
+  return codec.pack(value);
+}
+
+/** Decodes exactly one msgpack value (throws on malformed input or trailing bytes). */
+export function unpackValue(bytes: Uint8Array): unknown {
+  return codec.unpack(bytes);
+}
+
+/**
+ * A structured copy as the peer would see it: encode then decode. Used by
+ * the simulated network so nodes never share mutable objects.
+ */
+export function wireCopy<T = unknown>(value: T): unknown {
+  return unpackValue(packValue(value));
+}
+
+function truncate(s: string, max: number): string {
+  return s.length <= max ? s : s.slice(0, max);
+}
+
+/** Encodes a frame. Throws if the body cannot be encoded. */
+export function encodeFrame(frame: Frame): Buffer {
+  switch (frame.kind) {
+    case 'hello':
+      return codec.pack([TAG_HELLO, frame.version, frame.nodeId, frame.cluster]);
+    case 'req':
+      return codec.pack([TAG_REQ, frame.id, frame.type, frame.body]);
+    case 'note':
+      return codec.pack([TAG_NOTE, frame.type, frame.body]);
+    case 'bye':
+      return codec.pack([TAG_BYE]);
+    case 'res':
+      if ('error' in frame) {
+        const e = frame.error;
+        const arr: unknown[] = [
+          TAG_RES_ERR,
+          frame.id,
+          truncate(e.code, MAX_CODE_LENGTH),
+          truncate(e.message, MAX_ERROR_MESSAGE_LENGTH),
+        ];
+        if (e.remoteCode !== undefined) arr.push(truncate(e.remoteCode, MAX_CODE_LENGTH));
+        return codec.pack(arr);
+      }
+      return codec.pack([TAG_RES_OK, frame.id, frame.ok]);
+  }
+}
+
+function isId(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+function isType(v: unknown): v is string {
+  return typeof v === 'string' && v.length > 0 && v.length <= MAX_TYPE_LENGTH;
+}
+function isShortString(v: unknown, max: number): v is string {
+  return typeof v === 'string' && v.length <= max;
+}
+
+/** Strictly decodes one frame; never throws. */
+export function decodeFrame(bytes: Uint8Array): DecodeResult {
+  let v: unknown;
+  try {
+    v = codec.unpack(bytes);
+  } catch (e) {
+    return { ok: false, reason: `not msgpack: ${e instanceof Error ? e.message : String(e)}` };
+  }
+  if (!Array.isArray(v) || v.length === 0) return { ok: false, reason: 'frame is not a tagged array' };
+  const tag: unknown = v[0];
+  switch (tag) {
+    case TAG_HELLO: {
+      const [, version, nodeId, cluster] = v as unknown[];
+      if (v.length !== 4) return { ok: false, reason: 'hello: wrong length' };
+      if (typeof version !== 'number' || !Number.isSafeInteger(version)) return { ok: false, reason: 'hello: bad version' };
+      if (typeof nodeId !== 'string' || !NODE_ID_RE.test(nodeId)) return { ok: false, reason: 'hello: bad node id' };
+      if (!isShortString(cluster, MAX_CLUSTER_LENGTH) || cluster.length === 0) {
+        return { ok: false, reason: 'hello: bad cluster name' };
+      }
+      return { ok: true, frame: { kind: 'hello', version, nodeId, cluster } };
+    }
+    case TAG_REQ: {
+      const [, id, type, body] = v as unknown[];
+      if (v.length !== 4) return { ok: false, reason: 'req: wrong length' };
+      if (!isId(id)) return { ok: false, reason: 'req: bad id' };
+      if (!isType(type)) return { ok: false, reason: 'req: bad type' };
+      return { ok: true, frame: { kind: 'req', id, type, body } };
+    }
+    case TAG_RES_OK: {
+      const [, id, body] = v as unknown[];
+      if (v.length !== 3) return { ok: false, reason: 'res: wrong length' };
+      if (!isId(id)) return { ok: false, reason: 'res: bad id' };
+      return { ok: true, frame: { kind: 'res', id, ok: body } };
+    }
+    case TAG_RES_ERR: {
+      const [, id, code, message, remoteCode] = v as unknown[];
+      if (v.length !== 4 && v.length !== 5) return { ok: false, reason: 'res error: wrong length' };
+      if (!isId(id)) return { ok: false, reason: 'res error: bad id' };
+      if (!isShortString(code, MAX_CODE_LENGTH) || code.length === 0) return { ok: false, reason: 'res error: bad code' };
+      if (!isShortString(message, MAX_ERROR_MESSAGE_LENGTH)) return { ok: false, reason: 'res error: bad message' };
+      if (v.length === 5 && !isShortString(remoteCode, MAX_CODE_LENGTH)) {
+        return { ok: false, reason: 'res error: bad remote code' };
+      }
+      const error: ResponseErrorFrame['error'] = { code, message };
+      if (typeof remoteCode === 'string') error.remoteCode = remoteCode;
+      return { ok: true, frame: { kind: 'res', id, error } };
+    }
+    case TAG_NOTE: {
+      const [, type, body] = v as unknown[];
+      if (v.length !== 3) return { ok: false, reason: 'note: wrong length' };
+      if (!isType(type)) return { ok: false, reason: 'note: bad type' };
+      return { ok: true, frame: { kind: 'note', type, body } };
+    }
+    case TAG_BYE:
+      if (v.length !== 1) return { ok: false, reason: 'bye: wrong length' };
+      return { ok: true, frame: { kind: 'bye' } };
+    default:
+      return { ok: false, reason: 'unknown frame tag' };
+  }
+}

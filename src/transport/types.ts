@@ -1,0 +1,89 @@
+// The transport contract the node runtime is written against, plus the
+// clock abstraction shared by the real runtime and the simulator.
+
+/**
+ * Handles one inbound peer request or notification. `from` is the sender's
+ * node id (from its hello frame in the real transport). The returned value
+ * (or the resolved value of a returned promise) is the response body;
+ * anything thrown goes back to the requester as a TransportError 'REMOTE'
+ * carrying the error's message (and its string `code`, as `remoteCode`).
+ * For notifications the result is ignored.
+ */
+export type PeerHandler = (from: string, type: string, body: unknown) => Promise<unknown> | unknown;
+
+/** Where a peer is: its node id and its address (`host:port`; in the simulator, the node id). */
+export interface PeerRef {
+  id: string;
+  address: string;
+}
+
+/**
+ * Peer messaging. Bodies are msgpack-able plain data: null/undefined,
+ * booleans, numbers, bigints (64-bit), strings, arrays, plain objects,
+ * Dates and binary. Binary (Buffer or any Uint8Array) always ARRIVES AS A
+ * Node `Buffer` (which is a Uint8Array), possibly a view sharing memory with
+ * the received frame. Maps arrive as plain objects and Sets as arrays, so
+ * do not send them.
+ */
+export interface Transport {
+  /** This node's id. */
+  readonly self: string;
+  /**
+   * Request/response to a peer at an address; rejects with TransportError
+   * code 'TIMEOUT' | 'UNREACHABLE' | 'REMOTE' | 'OVERLOADED' | 'CLOSED'.
+   * (A body that cannot be encoded rejects with the encoder's error: that
+   * is a programming error, not a network condition.)
+   */
+  request(to: PeerRef, type: string, body: unknown, timeoutMs: number): Promise<unknown>;
+  /** Fire and forget (gossip); never throws. */
+  notify(to: PeerRef, type: string, body: unknown): void;
+  /** Sets the one handler (a later call replaces it). Its thrown errors go back as 'REMOTE' with message. */
+  onRequest(handler: PeerHandler): void;
+  /** Fails pending requests with 'CLOSED', closes connections; later requests reject with 'CLOSED'. */
+  close(): Promise<void>;
+}
+
+export type TransportErrorCode = 'TIMEOUT' | 'UNREACHABLE' | 'REMOTE' | 'OVERLOADED' | 'CLOSED';
+
+export class TransportError extends Error {
+  override readonly name = 'TransportError';
+  constructor(
+    readonly code: TransportErrorCode,
+    message: string,
+    /** The peer id the request was for, when known. */
+    readonly peer?: string,
+    /** For 'REMOTE': the `code` property of the error the remote handler threw, if it was a string. */
+    readonly remoteCode?: string,
+  ) {
+    super(message);
+  }
+}
+
+export function isTransportError(e: unknown, code?: TransportErrorCode): e is TransportError {
+  return e instanceof TransportError && (code === undefined || e.code === code);
+}
+
+/** A cancellable one-shot timer. Cancelling twice or after firing is a no-op. */
+export interface Timer {
+  cancel(): void;
+}
+
+/**
+ * Time and timers for the runtime. `now()` is in milliseconds; the real
+ * clock's is wall-clock epoch time (Date.now()), the simulator's is virtual
+ * time starting where the network was told to start (default 0).
+ */
+export interface Clock {
+  now(): number;
+  setTimer(ms: number, fn: () => void): Timer;
+}
+
+/** The real clock: Date.now() and setTimeout. */
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimer(ms: number, fn: () => void): Timer {
+    const delay = Number.isFinite(ms) && ms > 0 ? ms : 0;
+    const t = setTimeout(fn, delay);
+    return { cancel: () => clearTimeout(t) };
+  },
+};

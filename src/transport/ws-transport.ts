@@ -1,0 +1,796 @@
+// The real peer transport: a uWS WebSocket endpoint `/peer` for inbound
+// traffic (on the app the HTTP layer owns, so HTTP and peers share the
+// node's port) and one `ws` client connection per peer for outbound.
+//
+// Direction of traffic on a connection: the connecting side (client) sends
+// hello, then req/note frames; the accepting side (server) answers hello and
+// sends res frames. So a pair of nodes that talk both ways holds two
+// connections, one each way; each side's requests travel on its own.
+//
+// Outbound connection life cycle (per peer id + address):
+//   idle -> connecting -> open -> (drop) -> backoff -> idle -> ...
+// Connections are made lazily by the first request or notification. While
+// connecting, frames queue (bounded by maxBufferedBytes). When a connection
+// drops or fails to open, its pending requests fail with UNREACHABLE and the
+// peer enters backoff: min(backoffMaxMs, backoffBaseMs * 2^failures), jittered
+// to [d/2, d) with the injected random. During backoff, requests fail fast
+// with UNREACHABLE and notifications are dropped; the next request after it
+// reconnects. A completed handshake resets the failure count.
+import WebSocket from 'ws';
+import { assertNativeUws, uWS } from './uws.js';
+import type { TemplatedApp, UwsWebSocket, us_listen_socket } from './uws.js';
+import { PROTOCOL_VERSION, NODE_ID_RE, MAX_TYPE_LENGTH, decodeFrame, encodeFrame } from './frames.js';
+import type { Frame } from './frames.js';
+import { TransportError, systemClock } from './types.js';
+import type { Clock, PeerHandler, PeerRef, Timer, Transport, TransportErrorCode } from './types.js';
+
+export const MiB = 1024 * 1024;
+
+export interface WsTransportOptions {
+  /** This node's id ([A-Za-z0-9._-]{1,64}). */
+  nodeId: string;
+  /** Cluster name; peers with another name are refused. */
+  cluster: string;
+  /** Timers for request timeouts, backoff and hello deadlines. Default systemClock. */
+  clock?: Clock;
+  /** Jitter source in [0,1). Default Math.random. */
+  random?: () => number;
+  /** URL path of the peer endpoint. Default '/peer'. */
+  path?: string;
+  /** Largest frame accepted, inbound (uWS) and on client connections (ws). Default 32 MiB. */
+  maxPayloadLength?: number;
+  /** Outbound: when a connection's bufferedAmount (plus frames queued while connecting) exceeds this, new requests fail with OVERLOADED and notifications are dropped. Default 8 MiB. */
+  maxBufferedBytes?: number;
+  /** Inbound: when a socket's buffered responses exceed this, the socket is closed (its requester sees UNREACHABLE). Default 16 MiB. */
+  maxResponseBufferedBytes?: number;
+  /** Inbound: requests being handled per connection above which new ones are answered OVERLOADED. Default 4096. */
+  maxInflightPerConnection?: number;
+  /** Backoff base. Default 50 ms. */
+  backoffBaseMs?: number;
+  /** Backoff cap. Default 2000 ms. */
+  backoffMaxMs?: number;
+  /** Time for TCP + WebSocket upgrade + hello exchange. Default 5000 ms. */
+  connectTimeoutMs?: number;
+  /** Inbound: time from open to the client's hello. Default 5000 ms. */
+  helloTimeoutMs?: number;
+  /** Inbound uWS idleTimeout in seconds (pings are sent automatically). Default 60. */
+  idleTimeoutSec?: number;
+  /** On close, how long inbound sockets get to close after `bye` before they are cut. Default 500 ms. */
+  closeGraceMs?: number;
+  /** Diagnostics (connects, drops, protocol errors, handler errors). Must not throw. */
+  onEvent?: (event: TransportEvent) => void;
+}
+
+export type TransportEvent =
+  | { type: 'connected'; peer: string; address: string }
+  | { type: 'disconnected'; peer: string; address: string; reason: string; retryInMs: number }
+  | { type: 'protocol-error'; peer: string | null; side: 'inbound' | 'outbound'; reason: string }
+  | { type: 'inbound-open' }
+  | { type: 'inbound-close'; peer: string | null; code: number }
+  | { type: 'handler-error'; peer: string; requestType: string; message: string };
+
+interface Pending {
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+  timer: Timer;
+}
+
+type ConnState = 'idle' | 'connecting' | 'open' | 'backoff' | 'closed';
+
+class PeerConnection {
+  state: ConnState = 'idle';
+  ws: WebSocket | null = null;
+  failures = 0;
+  /** Frames waiting for the handshake. */
+  queue: Buffer[] = [];
+  queuedBytes = 0;
+  /** Requests sent or queued on the current connection attempt. */
+  readonly pending = new Map<number, Pending>();
+  timer: Timer | null = null;
+  lastError = '';
+  retryAt = 0;
+
+  constructor(
+    readonly t: WsTransport,
+    readonly id: string,
+    readonly address: string,
+  ) {}
+
+  bufferedBytes(): number {
+    if (this.state === 'open' && this.ws) return this.ws.bufferedAmount;
+    return this.queuedBytes;
+  }
+
+  /** Sends now or queues for the handshake. Returns false if the frame was not accepted. */
+  submit(frame: Buffer): boolean {
+    if (this.state === 'open' && this.ws) {
+      try {
+        this.ws.send(frame, { binary: true, compress: false });
+        return true;
+      } catch {
+        return false;
+      }
+    }
+    if (this.state === 'idle' || this.state === 'connecting') {
+      this.queue.push(frame);
+      this.queuedBytes += frame.length;
+      if (this.state === 'idle') this.connect();
+      return true;
+    }
+    return false;
+  }
+
+  connect(): void {
+    this.state = 'connecting';
+    const t = this.t;
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(`ws://${this.address}${t.path}`, {
+        perMessageDeflate: false,
+        maxPayload: t.maxPayloadLength,
+        handshakeTimeout: t.connectTimeoutMs,
+        followRedirects: false,
+      });
+    } catch (e) {
+      // e.g. an address that does not make a valid URL
+      this.fail(`cannot connect: ${errMessage(e)}`);
+      return;
+    }
+    this.ws = ws;
+    this.timer = t.clock.setTimer(t.connectTimeoutMs, () => {
+      if (this.ws === ws && this.state === 'connecting') {
+        this.fail('connect timeout');
+      }
+    });
+    ws.on('open', () => {
+      if (this.ws !== ws) return;
+      try {
+        ws.send(encodeFrame({ kind: 'hello', version: PROTOCOL_VERSION, nodeId: t.self, cluster: t.cluster }), {
+          binary: true,
+        });
+      } catch (e) {
+        this.fail(`send hello: ${errMessage(e)}`);
+      }
+    });
+    ws.on('message', (data: WebSocket.RawData, isBinary: boolean) => {
+      if (this.ws !== ws) return;
+      try {
+        this.onMessage(data, isBinary);
+      } catch (e) {
+        this.protocolError(`internal: ${errMessage(e)}`);
+      }
+    });
+    ws.on('error', (e: Error) => {
+      if (this.ws !== ws) return;
+      this.lastError = e.message;
+    });
+    ws.on('unexpected-response', (_req, res) => {
+      if (this.ws !== ws) return;
+      this.fail(`upgrade refused: HTTP ${res.statusCode ?? '?'}`);
+    });
+    ws.on('close', (code: number, reason: Buffer) => {
+      if (this.ws !== ws) return;
+      const why = reason.length > 0 ? reason.toString('utf8') : this.lastError;
+      this.fail(`connection closed (${code}${why ? `: ${why}` : ''})`);
+    });
+  }
+
+  private onMessage(data: WebSocket.RawData, isBinary: boolean): void {
+    if (!isBinary) {
+      this.protocolError('text frame');
+      return;
+    }
+    const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+    const d = decodeFrame(bytes);
+    if (!d.ok) {
+      this.protocolError(d.reason);
+      return;
+    }
+    const f = d.frame;
+    if (this.state === 'connecting') {
+      if (f.kind !== 'hello') {
+        this.protocolError(`expected hello, got ${f.kind}`);
+        return;
+      }
+      if (f.version !== PROTOCOL_VERSION) {
+        this.protocolError(`protocol version ${f.version}, expected ${PROTOCOL_VERSION}`);
+        return;
+      }
+      if (f.cluster !== this.t.cluster) {
+        this.protocolError(`peer is in cluster '${f.cluster}', not '${this.t.cluster}'`);
+        return;
+      }
+      if (f.nodeId !== this.id) {
+        this.protocolError(`address ${this.address} is node '${f.nodeId}', not '${this.id}'`);
+        return;
+      }
+      this.onHandshake();
+      return;
+    }
+    if (f.kind === 'bye') {
+      // The server is shutting down and asks us to close first.
+      this.fail('peer is shutting down');
+      return;
+    }
+    if (f.kind !== 'res') {
+      this.protocolError(`unexpected ${f.kind} frame from server`);
+      return;
+    }
+    const p = this.pending.get(f.id);
+    if (!p) return; // timed out already
+    this.pending.delete(f.id);
+    p.timer.cancel();
+    if ('error' in f) {
+      const code: TransportErrorCode = f.error.code === 'OVERLOADED' ? 'OVERLOADED' : 'REMOTE';
+      p.reject(new TransportError(code, f.error.message, this.id, f.error.remoteCode));
+    } else {
+      p.resolve(f.ok);
+    }
+  }
+
+  private onHandshake(): void {
+    const ws = this.ws;
+    if (!ws) return;
+    this.timer?.cancel();
+    this.timer = null;
+    this.state = 'open';
+    this.failures = 0;
+    this.lastError = '';
+    const queue = this.queue;
+    this.queue = [];
+    this.queuedBytes = 0;
+    try {
+      for (const frame of queue) ws.send(frame, { binary: true, compress: false });
+    } catch (e) {
+      this.fail(`send: ${errMessage(e)}`);
+      return;
+    }
+    this.t.emit({ type: 'connected', peer: this.id, address: this.address });
+  }
+
+  private protocolError(reason: string): void {
+    this.t.emit({ type: 'protocol-error', peer: this.id, side: 'outbound', reason });
+    this.fail(`protocol error: ${reason}`);
+  }
+
+  /** The connection (or attempt) is gone: fail its requests, back off. */
+  fail(reason: string): void {
+    if (this.state === 'closed' || this.state === 'backoff' || this.state === 'idle') return;
+    const ws = this.ws;
+    this.ws = null;
+    this.timer?.cancel();
+    this.timer = null;
+    if (ws) terminate(ws);
+    this.queue = [];
+    this.queuedBytes = 0;
+    this.failPending('UNREACHABLE', `peer ${this.id} at ${this.address}: ${reason}`);
+    const t = this.t;
+    const base = Math.min(t.backoffMaxMs, t.backoffBaseMs * 2 ** Math.min(this.failures, 30));
+    const delay = Math.max(1, Math.floor(base / 2 + t.random() * (base / 2)));
+    this.failures += 1;
+    this.state = 'backoff';
+    this.lastError = reason;
+    this.retryAt = t.clock.now() + delay;
+    this.timer = t.clock.setTimer(delay, () => {
+      if (this.state === 'backoff') {
+        this.state = 'idle';
+        this.timer = null;
+      }
+    });
+    t.emit({ type: 'disconnected', peer: this.id, address: this.address, reason, retryInMs: delay });
+  }
+
+  failPending(code: TransportErrorCode, message: string): void {
+    const pending = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of pending) {
+      p.timer.cancel();
+      p.reject(new TransportError(code, message, this.id));
+    }
+  }
+
+  close(): Promise<void> {
+    this.state = 'closed';
+    this.timer?.cancel();
+    this.timer = null;
+    this.queue = [];
+    this.queuedBytes = 0;
+    this.failPending('CLOSED', 'transport closed');
+    const ws = this.ws;
+    this.ws = null;
+    if (!ws || ws.readyState === WebSocket.CLOSED) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = setTimeout(resolve, 1000);
+      ws.once('close', () => {
+        clearTimeout(done);
+        resolve();
+      });
+      terminate(ws);
+    });
+  }
+}
+
+function terminate(ws: WebSocket): void {
+  try {
+    ws.terminate();
+  } catch {
+    // already closed
+  }
+}
+
+function errMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+// ---------------------------------------------------------------------------
+// Inbound
+
+interface InboundData {
+  nodeId: string | null;
+  closed: boolean;
+  inflight: number;
+  helloTimer: Timer | null;
+}
+
+/** An attached `/peer` endpoint. */
+export interface PeerEndpoint {
+  /** Open inbound peer sockets. */
+  connections(): number;
+  /**
+   * Refuses new peer sockets, sends `bye` to the open ones so the clients
+   * close first, and cuts those still open after closeGraceMs. The app and
+   * its listen socket stay the HTTP layer's.
+   */
+  close(): Promise<void>;
+}
+
+/**
+ * Registers `app.ws(path, ...)` for inbound peer traffic on an app the HTTP
+ * layer owns. Throws if uWS is not native.
+ */
+export function attachPeerEndpoint(app: TemplatedApp, transport: WsTransport): PeerEndpoint {
+  assertNativeUws();
+  const t = transport;
+  const sockets = new Set<UwsWebSocket<InboundData>>();
+  let endpointClosed = false;
+  let closing: Promise<void> | null = null;
+  let drained: (() => void) | null = null;
+
+  const closeSocket = (ws: UwsWebSocket<InboundData>, code: number, reason: string): void => {
+    const ud = ws.getUserData();
+    if (ud.closed) return;
+    try {
+      ws.end(code, reason.slice(0, 120));
+    } catch {
+      // already closed
+    }
+  };
+
+  const protocolError = (ws: UwsWebSocket<InboundData>, code: number, reason: string): void => {
+    t.emit({ type: 'protocol-error', peer: ws.getUserData().nodeId, side: 'inbound', reason });
+    closeSocket(ws, code, reason);
+  };
+
+  const send = (ws: UwsWebSocket<InboundData>, frame: Frame): void => {
+    const ud = ws.getUserData();
+    if (ud.closed) return;
+    let bytes: Buffer;
+    try {
+      bytes = encodeFrame(frame);
+    } catch (e) {
+      if (frame.kind === 'res' && 'ok' in frame) {
+        // The handler returned something msgpack cannot carry.
+        send(ws, { kind: 'res', id: frame.id, error: { code: 'REMOTE', message: `unencodable response: ${errMessage(e)}` } });
+      }
+      return;
+    }
+    try {
+      if (ws.getBufferedAmount() > t.maxResponseBufferedBytes) {
+        // The requester is not reading: drop the connection rather than buffer without bound.
+        t.emit({ type: 'protocol-error', peer: ud.nodeId, side: 'inbound', reason: 'response backpressure limit' });
+        ws.close();
+        return;
+      }
+      const status = ws.send(bytes, true, false);
+      if (status === 2) {
+        ws.close();
+      }
+    } catch {
+      // socket closed under us
+    }
+  };
+
+  const handleRequest = (ws: UwsWebSocket<InboundData>, from: string, id: number, type: string, body: unknown): void => {
+    const ud = ws.getUserData();
+    if (ud.inflight >= t.maxInflightPerConnection) {
+      send(ws, { kind: 'res', id, error: { code: 'OVERLOADED', message: `node ${t.self} has too many requests in flight` } });
+      return;
+    }
+    const handler = t.handler;
+    if (!handler) {
+      send(ws, { kind: 'res', id, error: { code: 'REMOTE', message: `node ${t.self} has no request handler` } });
+      return;
+    }
+    ud.inflight += 1;
+    let result: Promise<unknown>;
+    try {
+      result = Promise.resolve(handler(from, type, body));
+    } catch (e) {
+      result = Promise.reject(e);
+    }
+    result.then(
+      (ok) => {
+        ud.inflight -= 1;
+        send(ws, { kind: 'res', id, ok });
+      },
+      (e: unknown) => {
+        ud.inflight -= 1;
+        const message = errMessage(e);
+        t.emit({ type: 'handler-error', peer: from, requestType: type, message });
+        const code = (e as { code?: unknown } | null)?.code;
+        send(ws, {
+          kind: 'res',
+          id,
+          error: { code: 'REMOTE', message, ...(typeof code === 'string' ? { remoteCode: code } : {}) },
+        });
+      },
+    );
+  };
+
+  const handleNote = (from: string, type: string, body: unknown): void => {
+    const handler = t.handler;
+    if (!handler) return;
+    try {
+      Promise.resolve(handler(from, type, body)).catch((e: unknown) => {
+        t.emit({ type: 'handler-error', peer: from, requestType: type, message: errMessage(e) });
+      });
+    } catch (e) {
+      t.emit({ type: 'handler-error', peer: from, requestType: type, message: errMessage(e) });
+    }
+  };
+
+  app.ws<InboundData>(t.path, {
+    maxPayloadLength: t.maxPayloadLength,
+    // We check getBufferedAmount ourselves before each send; uWS must not drop a frame on its own.
+    maxBackpressure: t.maxResponseBufferedBytes + t.maxPayloadLength,
+    closeOnBackpressureLimit: 0,
+    idleTimeout: t.idleTimeoutSec,
+    sendPingsAutomatically: true,
+    compression: uWS.DISABLED,
+    upgrade: (res, req, context) => {
+      if (endpointClosed) {
+        res.writeStatus('503 Service Unavailable').end();
+        return;
+      }
+      const data: InboundData = { nodeId: null, closed: false, inflight: 0, helloTimer: null };
+      res.upgrade(
+        data,
+        req.getHeader('sec-websocket-key'),
+        req.getHeader('sec-websocket-protocol'),
+        req.getHeader('sec-websocket-extensions'),
+        context,
+      );
+    },
+    open: (ws) => {
+      try {
+        if (endpointClosed) {
+          ws.close();
+          return;
+        }
+        sockets.add(ws);
+        t.emit({ type: 'inbound-open' });
+        const ud = ws.getUserData();
+        ud.helloTimer = t.clock.setTimer(t.helloTimeoutMs, () => {
+          ud.helloTimer = null;
+          if (!ud.closed && ud.nodeId === null) protocolError(ws, 1008, 'no hello');
+        });
+      } catch {
+        // never let an exception escape into uWS
+      }
+    },
+    message: (ws, message, isBinary) => {
+      try {
+        const ud = ws.getUserData();
+        if (ud.closed) return;
+        if (!isBinary) {
+          protocolError(ws, 1003, 'text frame');
+          return;
+        }
+        // Copy: uWS neuters `message` when this callback returns, and decoded
+        // binary values are views into the decoded bytes.
+        const bytes = Buffer.from(new Uint8Array(message));
+        const d = decodeFrame(bytes);
+        if (!d.ok) {
+          protocolError(ws, 1002, d.reason);
+          return;
+        }
+        const f = d.frame;
+        if (ud.nodeId === null) {
+          if (f.kind !== 'hello') {
+            protocolError(ws, 1002, `expected hello, got ${f.kind}`);
+            return;
+          }
+          if (f.version !== PROTOCOL_VERSION) {
+            protocolError(ws, 1002, `protocol version ${f.version}, expected ${PROTOCOL_VERSION}`);
+            return;
+          }
+          if (f.cluster !== t.cluster) {
+            protocolError(ws, 1008, `wrong cluster '${f.cluster}'`);
+            return;
+          }
+          ud.nodeId = f.nodeId;
+          ud.helloTimer?.cancel();
+          ud.helloTimer = null;
+          send(ws, { kind: 'hello', version: PROTOCOL_VERSION, nodeId: t.self, cluster: t.cluster });
+          return;
+        }
+        if (f.kind === 'req') handleRequest(ws, ud.nodeId, f.id, f.type, f.body);
+        else if (f.kind === 'note') handleNote(ud.nodeId, f.type, f.body);
+        else protocolError(ws, 1002, `unexpected ${f.kind} frame from client`);
+      } catch (e) {
+        try {
+          protocolError(ws, 1011, `internal: ${errMessage(e)}`);
+        } catch {
+          // ignore
+        }
+      }
+    },
+    close: (ws, code) => {
+      try {
+        const ud = ws.getUserData();
+        ud.closed = true;
+        ud.helloTimer?.cancel();
+        ud.helloTimer = null;
+        sockets.delete(ws);
+        t.emit({ type: 'inbound-close', peer: ud.nodeId, code });
+        if (sockets.size === 0) drained?.();
+      } catch {
+        // ignore
+      }
+    },
+  });
+
+  const endpoint: PeerEndpoint = {
+    connections: () => sockets.size,
+    close: () => {
+      if (closing) return closing;
+      endpointClosed = true;
+      t.endpoints.delete(endpoint);
+      closing = new Promise<void>((resolve) => {
+        if (sockets.size === 0) {
+          resolve();
+          return;
+        }
+        const bye = encodeFrame({ kind: 'bye' });
+        for (const ws of [...sockets]) {
+          try {
+            if (!ws.getUserData().closed) ws.send(bye, true, false);
+          } catch {
+            // ignore
+          }
+        }
+        const cut = (): void => {
+          for (const ws of [...sockets]) {
+            try {
+              if (!ws.getUserData().closed) ws.close();
+            } catch {
+              // ignore
+            }
+          }
+          sockets.clear();
+        };
+        const timer = setTimeout(() => {
+          cut();
+          drained = null;
+          resolve();
+        }, t.closeGraceMs);
+        drained = () => {
+          clearTimeout(timer);
+          drained = null;
+          resolve();
+        };
+      });
+      return closing;
+    },
+  };
+  t.endpoints.add(endpoint);
+  return endpoint;
+}
+
+/** A standalone uWS app serving only `/peer` (tests, tools). */
+export interface PeerServer {
+  app: TemplatedApp;
+  port: number;
+  /** `host:port` to give peers. */
+  address: string;
+  endpoint: PeerEndpoint;
+  /** Stops listening and closes inbound peer sockets (see PeerEndpoint.close). */
+  close(): Promise<void>;
+}
+
+/** Creates a uWS app with the peer endpoint, listening on host (default 127.0.0.1) and port (default 0 = ephemeral). */
+export function listenPeerServer(
+  transport: WsTransport,
+  opts: { host?: string; port?: number } = {},
+): Promise<PeerServer> {
+  assertNativeUws();
+  const host = opts.host ?? '127.0.0.1';
+  const wanted = opts.port ?? 0;
+  const app = uWS.App();
+  const endpoint = attachPeerEndpoint(app, transport);
+  app.any('/*', (res) => {
+    res.writeStatus('404 Not Found').end();
+  });
+  return new Promise<PeerServer>((resolve, reject) => {
+    app.listen(host, wanted, (ls: us_listen_socket | false) => {
+      if (!ls) {
+        void endpoint.close();
+        reject(new Error(`cannot listen on ${host}:${wanted}`));
+        return;
+      }
+      const port = uWS.us_socket_local_port(ls as never);
+      let listening = true;
+      resolve({
+        app,
+        port,
+        address: `${host.includes(':') ? `[${host}]` : host}:${port}`,
+        endpoint,
+        close: () => {
+          if (listening) {
+            listening = false;
+            uWS.us_listen_socket_close(ls);
+          }
+          return endpoint.close();
+        },
+      });
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------
+
+/** The real Transport. Outbound via `ws`; inbound once attached with attachPeerEndpoint / listenPeerServer. */
+export class WsTransport implements Transport {
+  readonly self: string;
+  readonly cluster: string;
+  readonly clock: Clock;
+  readonly random: () => number;
+  readonly path: string;
+  readonly maxPayloadLength: number;
+  readonly maxBufferedBytes: number;
+  readonly maxResponseBufferedBytes: number;
+  readonly maxInflightPerConnection: number;
+  readonly backoffBaseMs: number;
+  readonly backoffMaxMs: number;
+  readonly connectTimeoutMs: number;
+  readonly helloTimeoutMs: number;
+  readonly idleTimeoutSec: number;
+  readonly closeGraceMs: number;
+  /** @internal */
+  handler: PeerHandler | null = null;
+  /** @internal */
+  readonly endpoints = new Set<PeerEndpoint>();
+  private readonly onEvent: ((e: TransportEvent) => void) | undefined;
+  private readonly conns = new Map<string, PeerConnection>();
+  private nextId = 1;
+  private closed = false;
+
+  constructor(opts: WsTransportOptions) {
+    if (!NODE_ID_RE.test(opts.nodeId)) throw new Error(`invalid node id '${opts.nodeId}'`);
+    if (!opts.cluster || opts.cluster.length > 128) throw new Error('invalid cluster name');
+    this.self = opts.nodeId;
+    this.cluster = opts.cluster;
+    this.clock = opts.clock ?? systemClock;
+    this.random = opts.random ?? Math.random;
+    this.path = opts.path ?? '/peer';
+    this.maxPayloadLength = opts.maxPayloadLength ?? 32 * MiB;
+    this.maxBufferedBytes = opts.maxBufferedBytes ?? 8 * MiB;
+    this.maxResponseBufferedBytes = opts.maxResponseBufferedBytes ?? 16 * MiB;
+    this.maxInflightPerConnection = opts.maxInflightPerConnection ?? 4096;
+    this.backoffBaseMs = opts.backoffBaseMs ?? 50;
+    this.backoffMaxMs = opts.backoffMaxMs ?? 2000;
+    this.connectTimeoutMs = opts.connectTimeoutMs ?? 5000;
+    this.helloTimeoutMs = opts.helloTimeoutMs ?? 5000;
+    this.idleTimeoutSec = opts.idleTimeoutSec ?? 60;
+    this.closeGraceMs = opts.closeGraceMs ?? 500;
+    this.onEvent = opts.onEvent;
+  }
+
+  /** @internal */
+  emit(e: TransportEvent): void {
+    if (!this.onEvent) return;
+    try {
+      this.onEvent(e);
+    } catch {
+      // diagnostics must not break the transport
+    }
+  }
+
+  onRequest(handler: PeerHandler): void {
+    this.handler = handler;
+  }
+
+  private conn(to: PeerRef): PeerConnection {
+    const key = `${to.id}@${to.address}`;
+    let c = this.conns.get(key);
+    if (!c) {
+      c = new PeerConnection(this, to.id, to.address);
+      this.conns.set(key, c);
+    }
+    return c;
+  }
+
+  request(to: PeerRef, type: string, body: unknown, timeoutMs: number): Promise<unknown> {
+    if (this.closed) return Promise.reject(new TransportError('CLOSED', 'transport closed', to.id));
+    if (typeof type !== 'string' || type.length === 0 || type.length > MAX_TYPE_LENGTH) {
+      return Promise.reject(new TypeError(`invalid request type '${String(type)}'`));
+    }
+    const id = this.nextId++;
+    let frame: Buffer;
+    try {
+      frame = encodeFrame({ kind: 'req', id, type, body });
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const c = this.conn(to);
+    if (c.state === 'backoff') {
+      const wait = Math.max(0, c.retryAt - this.clock.now());
+      return Promise.reject(
+        new TransportError('UNREACHABLE', `peer ${to.id} at ${to.address}: ${c.lastError}; retry in ${wait} ms`, to.id),
+      );
+    }
+    if (c.bufferedBytes() > this.maxBufferedBytes) {
+      return Promise.reject(
+        new TransportError('OVERLOADED', `peer ${to.id}: ${c.bufferedBytes()} bytes buffered, limit ${this.maxBufferedBytes}`, to.id),
+      );
+    }
+    return new Promise<unknown>((resolve, reject) => {
+      const timer = this.clock.setTimer(timeoutMs, () => {
+        if (c.pending.delete(id)) {
+          reject(new TransportError('TIMEOUT', `peer ${to.id}: '${type}' timed out after ${timeoutMs} ms`, to.id));
+        }
+      });
+      c.pending.set(id, { resolve, reject, timer });
+      if (!c.submit(frame)) {
+        c.pending.delete(id);
+        timer.cancel();
+        reject(new TransportError('UNREACHABLE', `peer ${to.id} at ${to.address}: not connected`, to.id));
+      }
+    });
+  }
+
+  notify(to: PeerRef, type: string, body: unknown): void {
+    try {
+      if (this.closed) return;
+      if (typeof type !== 'string' || type.length === 0 || type.length > MAX_TYPE_LENGTH) return;
+      const frame = encodeFrame({ kind: 'note', type, body });
+      const c = this.conn(to);
+      if (c.state === 'backoff') return;
+      if (c.bufferedBytes() > this.maxBufferedBytes) return;
+      c.submit(frame);
+    } catch {
+      // fire and forget
+    }
+  }
+
+  /** Outbound connection states, for status pages and tests. */
+  peers(): Array<{ id: string; address: string; state: ConnState; pending: number; bufferedBytes: number }> {
+    return [...this.conns.values()].map((c) => ({
+      id: c.id,
+      address: c.address,
+      state: c.state,
+      pending: c.pending.size,
+      bufferedBytes: c.bufferedBytes(),
+    }));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const endpoints = [...this.endpoints];
+    this.endpoints.clear();
+    const conns = [...this.conns.values()];
+    this.conns.clear();
+    await Promise.all([...conns.map((c) => c.close()), ...endpoints.map((e) => e.close())]);
+  }
+}

@@ -1,0 +1,86 @@
+import { describe, expect, it } from 'vitest';
+import { decodeFrame, encodeFrame, packValue, wireCopy, PROTOCOL_VERSION } from '../../src/transport/frames.js';
+import type { Frame } from '../../src/transport/frames.js';
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+describe('frames', () => {
+  it('round-trips every frame kind', () => {
+    const frames: Frame[] = [
+      { kind: 'hello', version: PROTOCOL_VERSION, nodeId: 'n1.a-b_c', cluster: 'prod' },
+      { kind: 'req', id: 7, type: 'kv.get', body: { k: Buffer.from('key'), n: [1, 2n ** 63n] } },
+      { kind: 'res', id: 7, ok: { v: Buffer.from([1, 2, 3]) } },
+      { kind: 'res', id: 8, ok: undefined },
+      { kind: 'res', id: 9, error: { code: 'REMOTE', message: 'boom' } },
+      { kind: 'res', id: 9, error: { code: 'REMOTE', message: 'boom', remoteCode: 'ENOENT' } },
+      { kind: 'note', type: 'gossip', body: null },
+    ];
+    for (const f of frames) {
+      const d = decodeFrame(encodeFrame(f));
+      expect(d.ok).toBe(true);
+      if (d.ok) expect(d.frame).toEqual(f);
+    }
+  });
+
+  it('binary arrives as Buffer, bigint as bigint', () => {
+    const out = wireCopy({ a: Buffer.from('x'), b: new Uint8Array([9]), c: 2n ** 60n, d: 2 ** 40 }) as Record<string, unknown>;
+    expect(Buffer.isBuffer(out.a)).toBe(true);
+    expect(Buffer.isBuffer(out.b)).toBe(true);
+    expect(out.c).toBe(2n ** 60n);
+    expect(out.d).toBe(2 ** 40);
+  });
+
+  it('rejects malformed frames without throwing', () => {
+    const bad: Uint8Array[] = [
+      Buffer.alloc(0),
+      Buffer.from('garbage!!'),
+      Buffer.from([0xc1]),
+      Buffer.from([0x92, 0x01]), // truncated array
+      packValue({ kind: 'hello' }),
+      packValue([]),
+      packValue([99, 1]),
+      packValue([0, PROTOCOL_VERSION, 'bad id!', 'c']),
+      packValue([0, PROTOCOL_VERSION, 'n1', '']),
+      packValue([0, PROTOCOL_VERSION, 'n1']),
+      packValue([1, -1, 't', null]),
+      packValue([1, 1.5, 't', null]),
+      packValue([1, 1, '', null]),
+      packValue([1, 1, 'x'.repeat(1000), null]),
+      packValue([2, 'x', null]),
+      packValue([3, 1, '', 'm']),
+      packValue([3, 1, 'REMOTE', 5]),
+      packValue([4, 5, null]),
+      Buffer.concat([packValue([4, 't', null]), Buffer.from([1])]), // trailing bytes
+    ];
+    for (const b of bad) {
+      const d = decodeFrame(b);
+      expect(d.ok, Buffer.from(b).toString('hex')).toBe(false);
+    }
+  });
+
+  it('never throws on random bytes or mutated frames', () => {
+    const rnd = mulberry32(42);
+    const good = encodeFrame({ kind: 'req', id: 3, type: 't', body: { a: [1, 'x', Buffer.alloc(5)] } });
+    for (let i = 0; i < 5000; i++) {
+      let b: Buffer;
+      if (i % 2 === 0) {
+        b = Buffer.alloc(Math.floor(rnd() * 64));
+        for (let j = 0; j < b.length; j++) b[j] = Math.floor(rnd() * 256);
+      } else {
+        b = Buffer.from(good);
+        const flips = 1 + Math.floor(rnd() * 3);
+        for (let j = 0; j < flips; j++) b[Math.floor(rnd() * b.length)] = Math.floor(rnd() * 256);
+      }
+      expect(() => decodeFrame(b)).not.toThrow();
+    }
+  });
+});

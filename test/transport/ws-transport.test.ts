@@ -1,0 +1,381 @@
+// Real sockets on 127.0.0.1, ephemeral ports. Every wait is bounded.
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import {
+  PROTOCOL_VERSION,
+  TransportError,
+  WsTransport,
+  encodeFrame,
+  listenPeerServer,
+  packValue,
+} from '../../src/transport/index.js';
+import type { PeerRef, PeerServer, TransportEvent, WsTransportOptions } from '../../src/transport/index.js';
+
+const CLUSTER = 'test-cluster';
+
+interface TestNode {
+  t: WsTransport;
+  srv: PeerServer;
+  ref: PeerRef;
+  events: TransportEvent[];
+}
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!();
+});
+
+async function startNode(id: string, opts: Partial<WsTransportOptions> = {}, port?: number): Promise<TestNode> {
+  const events: TransportEvent[] = [];
+  const t = new WsTransport({ nodeId: id, cluster: CLUSTER, random: () => 0.5, onEvent: (e) => events.push(e), ...opts });
+  const srv = await listenPeerServer(t, port === undefined ? {} : { port });
+  const n = { t, srv, ref: { id, address: srv.address }, events };
+  cleanups.push(async () => {
+    await srv.close();
+    await t.close();
+  });
+  return n;
+}
+
+async function stopNode(n: TestNode): Promise<void> {
+  await n.srv.close();
+  await n.t.close();
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+async function rejection(p: Promise<unknown>): Promise<TransportError> {
+  try {
+    await p;
+  } catch (e) {
+    expect(e).toBeInstanceOf(TransportError);
+    return e as TransportError;
+  }
+  throw new Error('expected a rejection');
+}
+
+/** Retries until the request succeeds (bounded). */
+async function eventually<T>(fn: () => Promise<T>, attempts = 100, gapMs = 25): Promise<T> {
+  let last: unknown;
+  for (let i = 0; i < attempts; i++) {
+    try {
+      return await fn();
+    } catch (e) {
+      last = e;
+      await sleep(gapMs);
+    }
+  }
+  throw last;
+}
+
+/** A raw ws client to a node's /peer endpoint; resolves when it closes (or rejects after a bound). */
+function rawClient(address: string): { ws: WebSocket; opened: Promise<void>; closed: Promise<number>; messages: Buffer[] } {
+  const ws = new WebSocket(`ws://${address}/peer`, { perMessageDeflate: false });
+  const messages: Buffer[] = [];
+  ws.on('message', (d) => messages.push(d as Buffer));
+  ws.on('error', () => undefined);
+  const opened = new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('close', () => reject(new Error('closed before open')));
+  });
+  const closed = new Promise<number>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('raw client not closed within 5 s')), 5000);
+    ws.once('close', (code) => {
+      clearTimeout(t);
+      resolve(code);
+    });
+  });
+  opened.catch(() => undefined);
+  closed.catch(() => undefined);
+  cleanups.push(() => ws.terminate());
+  return { ws, opened, closed, messages };
+}
+
+function hello(cluster = CLUSTER, nodeId = 'raw'): Buffer {
+  return encodeFrame({ kind: 'hello', version: PROTOCOL_VERSION, nodeId, cluster });
+}
+
+describe('WsTransport', () => {
+  it('request/response both ways, with the sender id', async () => {
+    const a = await startNode('a');
+    const b = await startNode('b');
+    a.t.onRequest((from, type, body) => ({ at: 'a', from, type, body }));
+    b.t.onRequest((from, type, body) => ({ at: 'b', from, type, body }));
+    expect(await a.t.request(b.ref, 'ping', { n: 1 }, 2000)).toEqual({ at: 'b', from: 'a', type: 'ping', body: { n: 1 } });
+    expect(await b.t.request(a.ref, 'ping', [2], 2000)).toEqual({ at: 'a', from: 'b', type: 'ping', body: [2] });
+    // many concurrent requests on one connection, answered out of order
+    b.t.onRequest(async (_f, _t, body) => {
+      const i = body as number;
+      await sleep((7 * i) % 13);
+      return i * 2;
+    });
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => a.t.request(b.ref, 'double', i, 5000)));
+    expect(results).toEqual(Array.from({ length: 50 }, (_, i) => i * 2));
+    expect(a.t.peers()).toHaveLength(1);
+  });
+
+  it('Buffer bodies round-trip and arrive as Buffers', async () => {
+    const a = await startNode('a');
+    const b = await startNode('b');
+    let seen: unknown;
+    b.t.onRequest((_from, _type, body) => {
+      seen = body;
+      return { echo: body, extra: new Uint8Array([7, 8, 9]) };
+    });
+    const body = {
+      key: Buffer.from('k\u0000ey'),
+      raw: new Uint8Array([0, 255, 1]),
+      big: Buffer.alloc(1 << 20, 0xab),
+      pos: 2n ** 63n + 5n,
+      nested: [{ v: Buffer.from([]) }],
+    };
+    const res = (await a.t.request(b.ref, 'put', body, 5000)) as { echo: typeof body; extra: Buffer };
+    const s = seen as typeof body;
+    expect(Buffer.isBuffer(s.key)).toBe(true);
+    expect(Buffer.isBuffer(s.raw)).toBe(true);
+    expect(Buffer.isBuffer(res.echo.key)).toBe(true);
+    expect(Buffer.isBuffer(res.extra)).toBe(true);
+    expect(res.echo.key.equals(body.key)).toBe(true);
+    expect(Buffer.from(res.echo.raw).equals(Buffer.from(body.raw))).toBe(true);
+    expect(res.echo.big.equals(body.big)).toBe(true);
+    expect(res.echo.pos).toBe(body.pos);
+    expect(res.echo.nested[0]!.v.length).toBe(0);
+    expect([...res.extra]).toEqual([7, 8, 9]);
+  });
+
+  it('handler errors come back as REMOTE with message and code; notify is delivered', async () => {
+    const a = await startNode('a');
+    const b = await startNode('b');
+    const notes: unknown[] = [];
+    b.t.onRequest((from, type, body) => {
+      if (type === 'gossip') {
+        notes.push({ from, body });
+        return;
+      }
+      if (type === 'sync-throw') throw Object.assign(new Error('bad thing'), { code: 'E_BAD' });
+      return Promise.reject(new Error('async bad'));
+    });
+    const e1 = await rejection(a.t.request(b.ref, 'sync-throw', null, 2000));
+    expect(e1.code).toBe('REMOTE');
+    expect(e1.message).toBe('bad thing');
+    expect(e1.remoteCode).toBe('E_BAD');
+    const e2 = await rejection(a.t.request(b.ref, 'x', null, 2000));
+    expect(e2).toMatchObject({ code: 'REMOTE', message: 'async bad' });
+    a.t.notify(b.ref, 'gossip', { v: 1 });
+    a.t.notify(b.ref, 'gossip', { v: 2 });
+    for (let i = 0; i < 100 && notes.length < 2; i++) await sleep(10);
+    expect(notes).toEqual([
+      { from: 'a', body: { v: 1 } },
+      { from: 'a', body: { v: 2 } },
+    ]);
+    // notify never throws, even with an unencodable body or to nowhere
+    expect(() => a.t.notify(b.ref, 'gossip', { f: () => 1, s: Symbol('x') })).not.toThrow();
+    expect(() => a.t.notify({ id: 'zz', address: '127.0.0.1:1' }, 'gossip', 1)).not.toThrow();
+  });
+
+  it('times out, and a late response is ignored', async () => {
+    const a = await startNode('a');
+    const b = await startNode('b');
+    b.t.onRequest(async (_f, type) => {
+      if (type === 'slow') await sleep(300);
+      return type;
+    });
+    const t0 = Date.now();
+    const e = await rejection(a.t.request(b.ref, 'slow', null, 100));
+    expect(e.code).toBe('TIMEOUT');
+    expect(Date.now() - t0).toBeLessThan(1000);
+    await sleep(350); // the late response arrives and is dropped
+    expect(await a.t.request(b.ref, 'fast', null, 2000)).toBe('fast');
+  });
+
+  it('fails fast with UNREACHABLE when nothing listens, and backs off', async () => {
+    const a = await startNode('a');
+    const dead = await startNode('dead');
+    const address = dead.ref.address;
+    await stopNode(dead);
+    const ref = { id: 'dead', address };
+    const t0 = Date.now();
+    const e1 = await rejection(a.t.request(ref, 'x', null, 5000));
+    expect(e1.code).toBe('UNREACHABLE');
+    expect(Date.now() - t0).toBeLessThan(2000);
+    const e2 = await rejection(a.t.request(ref, 'x', null, 5000)); // during backoff: immediate
+    expect(e2.code).toBe('UNREACHABLE');
+    expect(e2.message).toMatch(/retry in/);
+    expect(a.events.some((ev) => ev.type === 'disconnected')).toBe(true);
+  });
+
+  it('peer restart: in-flight requests fail UNREACHABLE, then it reconnects', async () => {
+    const a = await startNode('a', { backoffBaseMs: 20, backoffMaxMs: 200 });
+    let b = await startNode('b');
+    b.t.onRequest((_f, type) => (type === 'hang' ? new Promise(() => undefined) : 'b1'));
+    expect(await a.t.request(b.ref, 'x', null, 2000)).toBe('b1');
+    const hanging = rejection(a.t.request(b.ref, 'hang', null, 10_000));
+    await sleep(50);
+    const port = b.srv.port;
+    await stopNode(b);
+    const e = await hanging;
+    expect(e.code).toBe('UNREACHABLE');
+    b = await startNode('b', {}, port);
+    b.t.onRequest(() => 'b2');
+    expect(await eventually(() => a.t.request(b.ref, 'x', null, 1000))).toBe('b2');
+    expect(a.events.filter((ev) => ev.type === 'connected').length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('refuses a peer that is not the expected node or in another cluster', async () => {
+    const a = await startNode('a');
+    const b = await startNode('b');
+    b.t.onRequest(() => 'ok');
+    const e1 = await rejection(a.t.request({ id: 'c', address: b.ref.address }, 'x', null, 2000));
+    expect(e1.code).toBe('UNREACHABLE');
+    expect(e1.message).toMatch(/is node 'b'/);
+    const other = new WsTransport({ nodeId: 'o', cluster: 'other-cluster' });
+    cleanups.push(() => other.close());
+    const e2 = await rejection(other.request(b.ref, 'x', null, 2000));
+    expect(e2.code).toBe('UNREACHABLE');
+    expect(b.events.some((ev) => ev.type === 'protocol-error' && /wrong cluster/.test(ev.reason))).toBe(true);
+    expect(await a.t.request(b.ref, 'x', null, 2000)).toBe('ok');
+  });
+
+  it('closes connections that send garbage, and keeps serving others', async () => {
+    const a = await startNode('a');
+    const b = await startNode('b');
+    b.t.onRequest((_f, _t, body) => body);
+    expect(await a.t.request(b.ref, 'echo', 1, 2000)).toBe(1); // a's connection is open throughout
+
+    const cases: Array<{ name: string; frames: Array<Buffer | string> }> = [
+      { name: 'garbage bytes', frames: [Buffer.from('\x00\xffnot msgpack at all\xc1')] },
+      { name: 'msgpack of the wrong shape', frames: [packValue({ hello: true })] },
+      { name: 'trailing bytes', frames: [Buffer.concat([hello(), Buffer.from([1])])] },
+      { name: 'request before hello', frames: [encodeFrame({ kind: 'req', id: 1, type: 'echo', body: 1 })] },
+      { name: 'wrong cluster', frames: [hello('another')] },
+      { name: 'bad node id', frames: [packValue([0, PROTOCOL_VERSION, 'no spaces allowed', CLUSTER])] },
+      { name: 'text frame', frames: ['hello'] },
+      { name: 'second hello', frames: [hello(), hello()] },
+      { name: 'response from a client', frames: [hello(), encodeFrame({ kind: 'res', id: 1, ok: 1 })] },
+      { name: 'garbage after hello', frames: [hello(), Buffer.from([0xc1, 0xc1])] },
+    ];
+    for (const c of cases) {
+      const raw = rawClient(b.ref.address);
+      await raw.opened;
+      for (const f of c.frames) raw.ws.send(f, { binary: typeof f !== 'string' });
+      const code = await raw.closed;
+      expect(code, c.name).not.toBe(1000);
+      expect(await a.t.request(b.ref, 'echo', c.name, 2000), c.name).toBe(c.name);
+    }
+
+    // raw TCP junk that is not even HTTP
+    await new Promise<void>((resolve) => {
+      const s = net.connect(b.srv.port, '127.0.0.1', () => {
+        s.end('\x16\x03\x01 this is not http\r\n\r\n');
+      });
+      s.on('error', () => undefined);
+      s.on('close', () => resolve());
+      setTimeout(() => {
+        s.destroy();
+        resolve();
+      }, 1000);
+    });
+    expect(await a.t.request(b.ref, 'echo', 'after tcp junk', 2000)).toBe('after tcp junk');
+    // a's own connection was never disturbed
+    expect(a.events.filter((ev) => ev.type === 'connected')).toHaveLength(1);
+    expect(a.events.filter((ev) => ev.type === 'disconnected')).toHaveLength(0);
+    expect(b.events.filter((ev) => ev.type === 'protocol-error').length).toBeGreaterThanOrEqual(cases.length);
+
+    // a well-behaved raw client gets a hello back and answers to its requests
+    const good = rawClient(b.ref.address);
+    await good.opened;
+    good.ws.send(hello(), { binary: true });
+    good.ws.send(encodeFrame({ kind: 'req', id: 5, type: 'echo', body: 'hi' }), { binary: true });
+    for (let i = 0; i < 100 && good.messages.length < 2; i++) await sleep(10);
+    expect(good.messages.length).toBe(2);
+    expect(b.srv.endpoint.connections()).toBeGreaterThanOrEqual(2);
+  });
+
+  it('closes a connection that sends no hello in time', async () => {
+    const b = await startNode('b', { helloTimeoutMs: 100 });
+    const raw = rawClient(b.ref.address);
+    await raw.opened;
+    const code = await raw.closed;
+    expect(code).toBe(1008);
+  });
+
+  it('closes on an oversize frame, then recovers', async () => {
+    const a = await startNode('a', { backoffBaseMs: 20, backoffMaxMs: 100 });
+    const b = await startNode('b', { maxPayloadLength: 64 * 1024 });
+    b.t.onRequest((_f, _t, body) => (body as Buffer).length);
+    expect(await a.t.request(b.ref, 'len', Buffer.alloc(1000), 2000)).toBe(1000);
+    const e = await rejection(a.t.request(b.ref, 'len', Buffer.alloc(128 * 1024), 2000));
+    expect(e.code).toBe('UNREACHABLE');
+    expect(await eventually(() => a.t.request(b.ref, 'len', Buffer.alloc(10), 1000))).toBe(10);
+
+    // and a raw client sending an oversize frame is closed, too
+    const raw = rawClient(b.ref.address);
+    await raw.opened;
+    raw.ws.send(hello(), { binary: true });
+    raw.ws.send(encodeFrame({ kind: 'req', id: 1, type: 'len', body: Buffer.alloc(100 * 1024) }), { binary: true });
+    expect(await raw.closed).not.toBe(1000);
+  });
+
+  it('fails fast with OVERLOADED when the connection is backed up', async () => {
+    const a = await startNode('a', { maxBufferedBytes: 1024 });
+    const b = await startNode('b');
+    b.t.onRequest((_f, _t, body) => (Buffer.isBuffer(body) ? body.length : body));
+    expect(await a.t.request(b.ref, 'x', 1, 2000)).toBe(1); // connection open, nothing buffered
+    const big = a.t.request(b.ref, 'x', Buffer.alloc(24 * 1024 * 1024, 1), 20_000);
+    const e = await rejection(a.t.request(b.ref, 'x', 2, 2000));
+    expect(e.code).toBe('OVERLOADED');
+    expect(await big).toBe(24 * 1024 * 1024);
+    expect(await eventually(() => a.t.request(b.ref, 'x', 3, 2000))).toBe(3);
+
+    // frames queued while connecting count too
+    const c = await startNode('c');
+    c.t.onRequest(() => 'c');
+    const first = a.t.request(c.ref, 'x', Buffer.alloc(4096), 5000);
+    const e2 = await rejection(a.t.request(c.ref, 'x', 1, 2000));
+    expect(e2.code).toBe('OVERLOADED');
+    expect(await first).toBe('c');
+  });
+
+  it('answers OVERLOADED when too many requests are in flight on a connection', async () => {
+    const a = await startNode('a');
+    const b = await startNode('b', { maxInflightPerConnection: 2 });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    b.t.onRequest(async () => {
+      await gate;
+      return 'done';
+    });
+    const p1 = a.t.request(b.ref, 'x', null, 5000);
+    const p2 = a.t.request(b.ref, 'x', null, 5000);
+    const e = await rejection(a.t.request(b.ref, 'x', null, 5000));
+    expect(e.code).toBe('OVERLOADED');
+    release();
+    expect(await Promise.all([p1, p2])).toEqual(['done', 'done']);
+  });
+
+  it('close() fails pending requests with CLOSED and refuses new ones', async () => {
+    const a = await startNode('a');
+    const b = await startNode('b');
+    b.t.onRequest(() => new Promise(() => undefined));
+    const p = rejection(a.t.request(b.ref, 'hang', null, 10_000));
+    await sleep(50);
+    await a.t.close();
+    expect((await p).code).toBe('CLOSED');
+    expect((await rejection(a.t.request(b.ref, 'x', null, 1000))).code).toBe('CLOSED');
+    expect(() => a.t.notify(b.ref, 'x', null)).not.toThrow();
+    // b's inbound side saw the connection go
+    for (let i = 0; i < 100 && b.srv.endpoint.connections() > 0; i++) await sleep(10);
+    expect(b.srv.endpoint.connections()).toBe(0);
+  });
+
+  it('rejects unencodable bodies and responses', async () => {
+    const a = await startNode('a');
+    const b = await startNode('b');
+    b.t.onRequest(() => ({ bad: 10n ** 30n }));
+    await expect(a.t.request(b.ref, 'x', { bad: 10n ** 30n }, 1000)).rejects.toThrow();
+    const e = await rejection(a.t.request(b.ref, 'x', null, 2000));
+    expect(e.code).toBe('REMOTE');
+    expect(e.message).toMatch(/unencodable/);
+  });
+});
