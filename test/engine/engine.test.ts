@@ -1,381 +1,410 @@
+// The engine behaviour suite (docs/engine.md), run against both
+// implementations: every test here must hold for native and pure alike.
 import { describe, it, expect } from 'vitest';
 import { blake3 } from '@noble/hashes/blake3.js';
-import { PureEngine, decodeRecord, recordContextBytes } from '../../src/engine/pure/index.js';
-import { EngineError } from '../../src/engine/types.js';
-import { EPOCH, b, expectCode, openMem, put } from './helpers.js';
+import { decodeRecord, recordContextBytes } from '../../src/engine/pure/index.js';
+import { EngineError, type EngineOptions } from '../../src/engine/types.js';
+import { EPOCH, b, expectCode, put } from './helpers.js';
+import { KINDS, openKind } from './kinds.js';
 
 const ACTOR = `n1:${EPOCH}`;
 const view = (rec: Buffer) =>
   decodeRecord(rec).siblings.map((s) => (s.tombstone ? `${s.actor}/${s.counter}:<del>` : `${s.actor}/${s.counter}:${s.value}`));
 const ctxOf = (rec: Buffer) => decodeRecord(rec).context.map((e) => [e.actor.toString(), e.counter]);
 
-describe('open', () => {
-  it('uses the given epoch, or a random one', async () => {
-    const e = await openMem();
-    expect(e.actor).toBe(ACTOR);
-    const r = await PureEngine.open({ nodeId: 'node-2.x_y' });
-    expect(r.actor).toMatch(/^node-2\.x_y:[0-9a-f]{16}$/);
-    expect(e.partitionBits).toBe(6);
-    expect(e.treeBranchBits).toBe(8);
-    expect(e.treeSegmentBits).toBe(8);
-    expect(e.limits).toEqual({ maxKeyBytes: 1024, maxValueBytes: 1024 * 1024, maxSiblings: 100 });
-  });
+describe.each(KINDS)('%s engine', (kind) => {
+  const open = (opts: Partial<EngineOptions> = {}) => openKind(kind, opts);
 
-  const badOptions: Array<[string, object]> = [
-    ['empty nodeId', { nodeId: '' }],
-    ['nodeId with a colon', { nodeId: 'a:b' }],
-    ['nodeId of 65 chars', { nodeId: 'x'.repeat(65) }],
-    ['uppercase epoch', { nodeId: 'n', epoch: '000000000000000A' }],
-    ['short epoch', { nodeId: 'n', epoch: '0001' }],
-    ['partitionBits 0', { nodeId: 'n', partitionBits: 0 }],
-    ['partitionBits 17', { nodeId: 'n', partitionBits: 17 }],
-    ['fractional partitionBits', { nodeId: 'n', partitionBits: 2.5 }],
-    ['treeBranchBits 13', { nodeId: 'n', treeBranchBits: 13 }],
-    ['treeSegmentBits 0', { nodeId: 'n', treeSegmentBits: 0 }],
-    ['bits summing past 32', { nodeId: 'n', partitionBits: 16, treeBranchBits: 9, treeSegmentBits: 8 }],
-    ['maxKeyBytes above the hard maximum', { nodeId: 'n', limits: { maxKeyBytes: 65536 } }],
-    ['maxValueBytes above the hard maximum', { nodeId: 'n', limits: { maxValueBytes: 16 * 1024 * 1024 + 1 } }],
-    ['maxSiblings 0', { nodeId: 'n', limits: { maxSiblings: 0 } }],
-    ['negative flushEveryMs', { nodeId: 'n', flushEveryMs: -1 }],
-    ['negative cacheBytes', { nodeId: 'n', cacheBytes: -1 }],
-  ];
-  for (const [name, opts] of badOptions) {
-    it(`rejects ${name} with INVALID_ARGUMENT`, async () => {
-      await expectCode(PureEngine.open(opts as never), 'INVALID_ARGUMENT');
+  describe('open', () => {
+    it('uses the given epoch, or a random one', async () => {
+      const e = await open();
+      expect(e.actor).toBe(ACTOR);
+      const r = await openKind(kind, { nodeId: 'node-2.x_y', epoch: undefined });
+      expect(r.actor).toMatch(/^node-2\.x_y:[0-9a-f]{16}$/);
+      expect(e.partitionBits).toBe(6);
+      expect(e.treeBranchBits).toBe(8);
+      expect(e.treeSegmentBits).toBe(8);
+      expect(e.limits).toEqual({ maxKeyBytes: 1024, maxValueBytes: 1024 * 1024, maxSiblings: 100 });
     });
-  }
 
-  it('accepts the extreme geometry', async () => {
-    const e = await PureEngine.open({ nodeId: 'n', partitionBits: 16, treeBranchBits: 8, treeSegmentBits: 8 });
-    expect(e.treeRoots().length).toBe(65536 * 8);
-  });
-});
-
-describe('names and limits', () => {
-  it('hashes bkey = bucket 0x00 key with blake3', async () => {
-    const e = await openMem();
-    const h = Buffer.from(blake3(Buffer.from('bucket\0key')));
-    expect(e.hashKey(b('bucket'), b('key'))).toBe(h.readBigUInt64BE(0));
-    const many = e.hashKeys([{ bucket: b('bucket'), key: b('key') }, { bucket: b('x'), key: b('y') }]);
-    expect(many.subarray(0, 8)).toEqual(h.subarray(0, 8));
-    expect(many.readBigUInt64BE(8)).toBe(e.hashKey(b('x'), b('y')));
-  });
-
-  it('validates buckets and keys', async () => {
-    const e = await openMem();
-    await put(e, 'k', 'v', null, { bucket: 'x'.repeat(255) });
-    await put(e, 'k'.repeat(1024), 'v');
-    await expectCode(put(e, 'k', 'v', null, { bucket: 'x'.repeat(256) }), 'INVALID_ARGUMENT');
-    await expectCode(put(e, 'k', 'v', null, { bucket: '' }), 'INVALID_ARGUMENT');
-    await expectCode(put(e, 'k', 'v', null, { bucket: 'a\0b' }), 'INVALID_ARGUMENT');
-    await expectCode(put(e, '', 'v'), 'INVALID_ARGUMENT');
-    await expectCode(put(e, 'k'.repeat(1025), 'v'), 'KEY_TOO_LARGE');
-    await expectCode(e.get(b('b'), b('k'.repeat(1025))), 'KEY_TOO_LARGE');
-    await expectCode(() => e.hashKey(b(''), b('k')), 'INVALID_ARGUMENT');
-    // Key bytes are arbitrary, 0x00 included.
-    await e.coordinate({ bucket: b('b'), key: Buffer.from([0, 0xff]), context: null, value: b('v'), now: 1, mode: 'siblings', durable: false });
-    expect(await e.get(b('b'), Buffer.from([0, 0xff]))).not.toBeNull();
-  });
-
-  it('enforces configured key and value limits', async () => {
-    const e = await openMem({ limits: { maxKeyBytes: 4, maxValueBytes: 3 } });
-    await put(e, 'kkkk', 'vvv');
-    await expectCode(put(e, 'kkkkk', 'v'), 'KEY_TOO_LARGE');
-    await expectCode(put(e, 'k', 'vvvv'), 'VALUE_TOO_LARGE');
-    await put(e, 'k', null); // a tombstone has no value
-  });
-
-  it('validates now, mode and context', async () => {
-    const e = await openMem();
-    await expectCode(put(e, 'k', 'v', null, { now: -1 }), 'INVALID_ARGUMENT');
-    await expectCode(put(e, 'k', 'v', null, { now: 1.5 }), 'INVALID_ARGUMENT');
-    await expectCode(put(e, 'k', 'v', null, { now: 2 ** 53 }), 'INVALID_ARGUMENT');
-    await expectCode(put(e, 'k', 'v', null, { mode: 'x' as never }), 'INVALID_ARGUMENT');
-    await expectCode(put(e, 'k', 'v', Buffer.from([2, 0, 0])), 'BAD_CONTEXT');
-    await put(e, 'k', 'v', null, { now: 2 ** 53 - 1 });
-    expect(await e.get(b('b'), b('k'))).not.toBeNull();
-    await put(e, 'k2', 'v', Buffer.alloc(0));
-  });
-});
-
-describe('coordinate: siblings', () => {
-  it('creates the first version under this actor', async () => {
-    const e = await openMem();
-    const r = await put(e, 'k', 'v1', null, { now: 42 });
-    expect(view(r)).toEqual([`${ACTOR}/1:v1`]);
-    expect(ctxOf(r)).toEqual([[ACTOR, 1]]);
-    expect(decodeRecord(r).siblings[0]!.timestamp).toBe(42);
-    expect(await e.get(b('b'), b('k'))).toEqual(r);
-    expect(await e.get(b('b'), b('nope'))).toBeNull();
-  });
-
-  it('keeps two writes with the same stale context as siblings; the context of both resolves them', async () => {
-    const e = await openMem();
-    const r1 = await put(e, 'k', 'a');
-    const stale = recordContextBytes(r1);
-    await put(e, 'k', 'b', stale);
-    const r3 = await put(e, 'k', 'c', stale);
-    expect(view(r3)).toEqual([`${ACTOR}/2:b`, `${ACTOR}/3:c`]);
-    const r4 = await put(e, 'k', 'd', recordContextBytes(r3));
-    expect(view(r4)).toEqual([`${ACTOR}/4:d`]);
-    expect(ctxOf(r4)).toEqual([[ACTOR, 4]]);
-  });
-
-  it('blind writes accumulate siblings', async () => {
-    const e = await openMem();
-    await put(e, 'k', 'a');
-    const r = await put(e, 'k', 'b');
-    expect(view(r)).toEqual([`${ACTOR}/1:a`, `${ACTOR}/2:b`]);
-  });
-
-  it('never leaves more than 2 siblings for two clients writing back what they last read', async () => {
-    const e = await openMem();
-    const ctx: Array<Buffer | null> = [null, null];
-    let seed = 7;
-    const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
-    let writes = 0;
-    while (writes < 100) {
-      const c = rand() < 0.5 ? 0 : 1;
-      if (rand() < 0.3) {
-        const cur = await e.get(b('b'), b('k'));
-        ctx[c] = cur && recordContextBytes(cur);
-        continue;
-      }
-      const r = await put(e, 'k', `c${c}-${writes++}`, ctx[c]);
-      ctx[c] = recordContextBytes(r); // the write's response is what the client read last
-      expect(decodeRecord(r).siblings.length).toBeLessThanOrEqual(2);
-    }
-  });
-
-  it('counts from the larger of the stored and the given counter', async () => {
-    const e = await openMem();
-    const other = await openMem(); // same actor, different store: a context from "the future"
-    let r = await put(other, 'k', 'x');
-    for (let i = 0; i < 4; i++) r = await put(other, 'k', 'x', recordContextBytes(r));
-    const mine = await put(e, 'k', 'y', recordContextBytes(r));
-    expect(view(mine)).toEqual([`${ACTOR}/6:y`]);
-  });
-
-  it('writes tombstones', async () => {
-    const e = await openMem();
-    const r1 = await put(e, 'k', 'v');
-    const del = await put(e, 'k', null, recordContextBytes(r1));
-    expect(view(del)).toEqual([`${ACTOR}/2:<del>`]);
-    expect(await e.get(b('b'), b('k'))).toEqual(del);
-    // A blind delete of a live value is a sibling of it.
-    const r2 = await put(e, 'k2', 'v');
-    const blind = await put(e, 'k2', null);
-    expect(view(blind)).toEqual([`${ACTOR}/1:v`, `${ACTOR}/2:<del>`]);
-    // Writing with the tombstone's context resurrects cleanly.
-    const back = await put(e, 'k', 'again', recordContextBytes(del));
-    expect(view(back)).toEqual([`${ACTOR}/3:again`]);
-    void r2;
-  });
-});
-
-describe('coordinate: lww', () => {
-  it('keeps only the greatest (timestamp, actor, counter)', async () => {
-    const e = await openMem();
-    await put(e, 'k', 'new', null, { now: 2000, mode: 'lww' });
-    const r = await put(e, 'k', 'old', null, { now: 1000, mode: 'lww' });
-    expect(view(r)).toEqual([`${ACTOR}/1:new`]);
-    expect(ctxOf(r)).toEqual([[ACTOR, 2]]);
-    const tie = await put(e, 'k', 'tie', null, { now: 2000, mode: 'lww' });
-    expect(view(tie)).toEqual([`${ACTOR}/3:tie`]); // same timestamp: the greater dot wins
-  });
-
-  it('resolves by actor bytes across replicas', async () => {
-    const a = await openMem({ nodeId: 'a' });
-    const z = await openMem({ nodeId: 'z' });
-    const ra = await put(a, 'k', 'from-a', null, { now: 5 });
-    const rz = await put(z, 'k', 'from-z', null, { now: 5 });
-    const m1 = await a.merge({ bucket: b('b'), key: b('k'), record: rz, mode: 'lww', durable: false });
-    const m2 = await z.merge({ bucket: b('b'), key: b('k'), record: ra, mode: 'lww', durable: false });
-    expect(m1).toEqual(m2);
-    expect(view(m1)).toEqual([`z:${EPOCH}/1:from-z`]);
-  });
-});
-
-describe('merge', () => {
-  it('replicates, is a no-op when nothing is new, and returns the result', async () => {
-    const n1 = await openMem({ nodeId: 'n1' });
-    const n2 = await openMem({ nodeId: 'n2' });
-    const r1 = await put(n1, 'k', 'v');
-    const m = await n2.merge({ bucket: b('b'), key: b('k'), record: r1, mode: 'siblings', durable: false });
-    expect(m).toEqual(r1);
-    expect(await n2.get(b('b'), b('k'))).toEqual(r1);
-    expect(n2.treeRoots()).toEqual(n1.treeRoots());
-    // Concurrent writes on both replicas become siblings on both, identically.
-    const a = await put(n1, 'k', 'from-n1', recordContextBytes(r1));
-    const c = await put(n2, 'k', 'from-n2', recordContextBytes(r1));
-    const x = await n1.merge({ bucket: b('b'), key: b('k'), record: c, mode: 'siblings', durable: false });
-    const y = await n2.merge({ bucket: b('b'), key: b('k'), record: a, mode: 'siblings', durable: false });
-    expect(x).toEqual(y);
-    expect(view(x)).toEqual([`n1:${EPOCH}/2:from-n1`, `n2:${EPOCH}/1:from-n2`]);
-    // An older record changes nothing.
-    expect(await n1.merge({ bucket: b('b'), key: b('k'), record: r1, mode: 'siblings', durable: false })).toEqual(x);
-    expect(n1.treeRoots()).toEqual(n2.treeRoots());
-  });
-
-  it('validates the incoming record fully', async () => {
-    const e = await openMem();
-    const r = await put(e, 'k', 'v');
-    await expectCode(e.merge({ bucket: b('b'), key: b('k'), record: r.subarray(0, -1), mode: 'siblings', durable: false }), 'CORRUPT_RECORD');
-    await expectCode(e.merge({ bucket: b('b'), key: b('k'), record: Buffer.concat([r, Buffer.from([0])]), mode: 'siblings', durable: false }), 'CORRUPT_RECORD');
-    await expectCode(e.merge({ bucket: b('b'), key: b('k'), record: r, mode: 'nope' as never, durable: false }), 'INVALID_ARGUMENT');
-  });
-
-  it('mergeMany applies in order and rejects after earlier items applied', async () => {
-    const src = await openMem({ nodeId: 'src' });
-    const dst = await openMem({ nodeId: 'dst' });
-    const r1 = await put(src, 'k1', 'v1');
-    const r2 = await put(src, 'k2', 'v2');
-    const out = await dst.mergeMany([
-      { bucket: b('b'), key: b('k1'), record: r1, mode: 'siblings', durable: false },
-      { bucket: b('b'), key: b('k2'), record: r2, mode: 'siblings', durable: true },
-    ]);
-    expect(out).toEqual([r1, r2]);
-    const r3 = await put(src, 'k3', 'v3');
-    await expectCode(
-      dst.mergeMany([
-        { bucket: b('b'), key: b('k3'), record: r3, mode: 'siblings', durable: false },
-        { bucket: b('b'), key: b('k4'), record: Buffer.from([9]), mode: 'siblings', durable: false },
-      ]),
-      'CORRUPT_RECORD',
-    );
-    expect(await dst.get(b('b'), b('k3'))).toEqual(r3);
-    expect(await dst.getMany([{ bucket: b('b'), key: b('k1') }, { bucket: b('b'), key: b('zz') }])).toEqual([r1, null]);
-  });
-});
-
-describe('sibling limit', () => {
-  it('fails coordinate with TOO_MANY_SIBLINGS and stores nothing', async () => {
-    const e = await openMem({ limits: { maxSiblings: 3 } });
-    for (let i = 0; i < 3; i++) await put(e, 'k', `v${i}`);
-    const before = await e.get(b('b'), b('k'));
-    const roots = e.treeRoots();
-    await expectCode(put(e, 'k', 'v3'), 'TOO_MANY_SIBLINGS');
-    expect(await e.get(b('b'), b('k'))).toEqual(before);
-    expect(e.treeRoots()).toEqual(roots);
-    // lww never exceeds it; a resolving write is fine.
-    await put(e, 'k', 'one', recordContextBytes(before!));
-  });
-
-  it('fails merge with TOO_MANY_SIBLINGS', async () => {
-    const big = await openMem({ nodeId: 'big' });
-    const small = await openMem({ nodeId: 'small', limits: { maxSiblings: 2 } });
-    await put(big, 'k', 'a');
-    await put(big, 'k', 'b');
-    const r = await put(big, 'k', 'c');
-    await expectCode(small.merge({ bucket: b('b'), key: b('k'), record: r, mode: 'siblings', durable: false }), 'TOO_MANY_SIBLINGS');
-    expect(await small.get(b('b'), b('k'))).toBeNull();
-    const lww = await small.merge({ bucket: b('b'), key: b('k'), record: r, mode: 'lww', durable: false });
-    expect(decodeRecord(lww).siblings).toHaveLength(1);
-  });
-});
-
-describe('hints', () => {
-  it('puts, merges, lists, deletes by compare, and lists targets', async () => {
-    const src = await openMem({ nodeId: 'src' });
-    const e = await openMem();
-    const v1 = await put(src, 'k', 'one');
-    const h1 = await e.hintPut('n3', b('b'), b('k'), v1);
-    expect(h1).toEqual(v1);
-    // A concurrent version joins the held hint as a sibling (never lww).
-    const other = await openMem({ nodeId: 'other' });
-    const v2 = await put(other, 'k', 'two');
-    const h2 = await e.hintPut('n3', b('b'), b('k'), v2);
-    expect(decodeRecord(h2).siblings).toHaveLength(2);
-    await e.hintPut('n3', b('b'), b('k2'), v1);
-    await e.hintPut('n10', b('b'), b('k'), v1);
-    await e.hintPut('a', b('b'), b('k'), v1);
-
-    const list = await e.hintList('n3', 100);
-    expect(list.map((h) => h.key.toString()).sort()).toEqual(['k', 'k2']);
-    const order = list.map((h) => e.hashKey(h.bucket, h.key));
-    expect([...order].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0))).toEqual(order); // disk-key order
-    expect(list.find((h) => h.key.toString() === 'k')!.record).toEqual(h2);
-    expect(await e.hintList('n3', 1)).toHaveLength(1);
-    expect(await e.hintList('n3', 0)).toEqual([]);
-    expect(await e.hintList('nobody', 10)).toEqual([]);
-    expect(await e.hintTargets()).toEqual(['a', 'n10', 'n3']);
-
-    // Hints never touch the objects store or its trees.
-    expect(await e.get(b('b'), b('k'))).toBeNull();
-    expect(e.treeRoots().equals(Buffer.alloc(e.treeRoots().length))).toBe(true);
-
-    // Delivery listed h1, but the hint was updated to h2 meanwhile: it is kept.
-    expect(await e.hintDelete('n3', b('b'), b('k'), h1)).toBe(false);
-    expect((await e.hintList('n3', 10)).length).toBe(2);
-    expect(await e.hintDelete('n3', b('b'), b('k'), h2)).toBe(true);
-    expect(await e.hintDelete('n3', b('b'), b('k'), h2)).toBe(false);
-    expect(await e.hintDelete('n3', b('b'), b('k2'), v1)).toBe(true);
-    expect(await e.hintTargets()).toEqual(['a', 'n10']);
-  });
-
-  it('validates targets, limits and records', async () => {
-    const e = await openMem();
-    const r = await put(e, 'k', 'v');
-    await expectCode(e.hintPut('bad target', b('b'), b('k'), r), 'INVALID_ARGUMENT');
-    await expectCode(e.hintPut('t', b('b'), b('k'), Buffer.from([1])), 'CORRUPT_RECORD');
-    await expectCode(e.hintList('t', -1), 'INVALID_ARGUMENT');
-    await expectCode(e.hintList('', 1), 'INVALID_ARGUMENT');
-  });
-});
-
-describe('meta', () => {
-  it('stores blobs and exposes the engine entries read-only', async () => {
-    const e = await openMem({ partitionBits: 4 });
-    expect(await e.metaGet('ring')).toBeNull();
-    await e.metaPut('ring', b('state'));
-    expect(await e.metaGet('ring')).toEqual(b('state'));
-    await e.metaPut('ring', Buffer.alloc(0));
-    expect(await e.metaGet('ring')).toEqual(Buffer.alloc(0));
-    expect((await e.metaGet('engine.nodeId'))!.toString()).toBe('n1');
-    expect((await e.metaGet('engine.epoch'))!.toString()).toBe(EPOCH);
-    // The bit counts are one byte each, as in the native engine.
-    expect(await e.metaGet('engine.partitionBits')).toEqual(Buffer.from([4]));
-    expect(await e.metaGet('engine.treeBranchBits')).toEqual(Buffer.from([8]));
-    expect(await e.metaGet('engine.treeSegmentBits')).toEqual(Buffer.from([8]));
-    await expectCode(e.metaPut('engine.nodeId', b('evil')), 'INVALID_ARGUMENT');
-    await expectCode(e.metaPut('', b('x')), 'INVALID_ARGUMENT');
-    await expectCode(e.metaGet('x'.repeat(256)), 'INVALID_ARGUMENT');
-    await e.metaPut('x'.repeat(255), b('ok'));
-  });
-});
-
-describe('close', () => {
-  it('fails every call after close with CLOSED', async () => {
-    const e = await openMem();
-    const r = await put(e, 'k', 'v');
-    await e.close();
-    const k = { bucket: b('b'), key: b('k') };
-    const calls: Array<() => unknown> = [
-      () => e.hashKey(k.bucket, k.key),
-      () => e.hashKeys([k]),
-      () => put(e, 'k', 'v'),
-      () => e.merge({ ...k, record: r, mode: 'siblings', durable: false }),
-      () => e.mergeMany([]),
-      () => e.get(k.bucket, k.key),
-      () => e.getMany([k]),
-      () => e.treeRoots(),
-      () => e.treeBranches(0),
-      () => e.treeSegments(0, 0),
-      () => e.segmentKeys(0, [0]),
-      () => e.hintPut('t', k.bucket, k.key, r),
-      () => e.hintList('t', 1),
-      () => e.hintDelete('t', k.bucket, k.key, r),
-      () => e.hintTargets(),
-      () => e.metaGet('x'),
-      () => e.metaPut('x', b('y')),
-      () => e.flush(),
-      () => e.close(),
+    const badOptions: Array<[string, object]> = [
+      ['empty nodeId', { nodeId: '' }],
+      ['nodeId with a colon', { nodeId: 'a:b' }],
+      ['nodeId of 65 chars', { nodeId: 'x'.repeat(65) }],
+      ['uppercase epoch', { nodeId: 'n', epoch: '000000000000000A' }],
+      ['short epoch', { nodeId: 'n', epoch: '0001' }],
+      ['partitionBits 0', { nodeId: 'n', partitionBits: 0 }],
+      ['partitionBits 17', { nodeId: 'n', partitionBits: 17 }],
+      ['fractional partitionBits', { nodeId: 'n', partitionBits: 2.5 }],
+      ['treeBranchBits 13', { nodeId: 'n', treeBranchBits: 13 }],
+      ['treeSegmentBits 0', { nodeId: 'n', treeSegmentBits: 0 }],
+      ['bits summing past 32', { nodeId: 'n', partitionBits: 16, treeBranchBits: 9, treeSegmentBits: 8 }],
+      ['maxKeyBytes above the hard maximum', { nodeId: 'n', limits: { maxKeyBytes: 65536 } }],
+      ['maxValueBytes above the hard maximum', { nodeId: 'n', limits: { maxValueBytes: 16 * 1024 * 1024 + 1 } }],
+      ['maxSiblings 0', { nodeId: 'n', limits: { maxSiblings: 0 } }],
+      ['negative flushEveryMs', { nodeId: 'n', flushEveryMs: -1 }],
+      ['negative cacheBytes', { nodeId: 'n', cacheBytes: -1 }],
+      // napi would truncate or wrap these to a u32 if the native facade let them through.
+      ['fractional flushEveryMs', { nodeId: 'n', flushEveryMs: 1.5 }],
+      ['flushEveryMs above 2^31-1', { nodeId: 'n', flushEveryMs: 2 ** 31 }],
+      ['fractional cacheBytes', { nodeId: 'n', cacheBytes: 1000.5 }],
+      ['fractional maxSiblings', { nodeId: 'n', limits: { maxSiblings: 2.5 } }],
+      ['partitionBits 2^32 + 3', { nodeId: 'n', partitionBits: 2 ** 32 + 3 }],
     ];
-    for (const call of calls) await expectCode(call, 'CLOSED');
+    for (const [name, opts] of badOptions) {
+      it(`rejects ${name} with INVALID_ARGUMENT`, async () => {
+        await expectCode(openKind(kind, opts as never), 'INVALID_ARGUMENT');
+      });
+    }
+
+    it('accepts the extreme geometry', async () => {
+      const e = await openKind(kind, { nodeId: 'n', partitionBits: 16, treeBranchBits: 8, treeSegmentBits: 8 });
+      expect(e.treeRoots().length).toBe(65536 * 8);
+    });
   });
 
-  it('throws EngineError instances', async () => {
-    const e = await openMem();
-    await expect(put(e, '', 'v')).rejects.toBeInstanceOf(EngineError);
+  describe('names and limits', () => {
+    it('hashes bkey = bucket 0x00 key with blake3', async () => {
+      const e = await open();
+      const h = Buffer.from(blake3(Buffer.from('bucket\0key')));
+      expect(e.hashKey(b('bucket'), b('key'))).toBe(h.readBigUInt64BE(0));
+      const many = e.hashKeys([{ bucket: b('bucket'), key: b('key') }, { bucket: b('x'), key: b('y') }]);
+      expect(many.subarray(0, 8)).toEqual(h.subarray(0, 8));
+      expect(many.readBigUInt64BE(8)).toBe(e.hashKey(b('x'), b('y')));
+    });
+
+    it('validates buckets and keys', async () => {
+      const e = await open();
+      await put(e, 'k', 'v', null, { bucket: 'x'.repeat(255) });
+      await put(e, 'k'.repeat(1024), 'v');
+      await expectCode(put(e, 'k', 'v', null, { bucket: 'x'.repeat(256) }), 'INVALID_ARGUMENT');
+      await expectCode(put(e, 'k', 'v', null, { bucket: '' }), 'INVALID_ARGUMENT');
+      await expectCode(put(e, 'k', 'v', null, { bucket: 'a\0b' }), 'INVALID_ARGUMENT');
+      await expectCode(put(e, '', 'v'), 'INVALID_ARGUMENT');
+      await expectCode(put(e, 'k'.repeat(1025), 'v'), 'KEY_TOO_LARGE');
+      await expectCode(e.get(b('b'), b('k'.repeat(1025))), 'KEY_TOO_LARGE');
+      await expectCode(() => e.hashKey(b(''), b('k')), 'INVALID_ARGUMENT');
+      // Key bytes are arbitrary, 0x00 included.
+      await e.coordinate({ bucket: b('b'), key: Buffer.from([0, 0xff]), context: null, value: b('v'), now: 1, mode: 'siblings', durable: false });
+      expect(await e.get(b('b'), Buffer.from([0, 0xff]))).not.toBeNull();
+    });
+
+    it('enforces configured key and value limits', async () => {
+      const e = await open({ limits: { maxKeyBytes: 4, maxValueBytes: 3 } });
+      await put(e, 'kkkk', 'vvv');
+      await expectCode(put(e, 'kkkkk', 'v'), 'KEY_TOO_LARGE');
+      await expectCode(put(e, 'k', 'vvvv'), 'VALUE_TOO_LARGE');
+      await put(e, 'k', null); // a tombstone has no value
+    });
+
+    it('validates now, mode and context', async () => {
+      const e = await open();
+      await expectCode(put(e, 'k', 'v', null, { now: -1 }), 'INVALID_ARGUMENT');
+      await expectCode(put(e, 'k', 'v', null, { now: 1.5 }), 'INVALID_ARGUMENT');
+      await expectCode(put(e, 'k', 'v', null, { now: 2 ** 53 }), 'INVALID_ARGUMENT');
+      await expectCode(put(e, 'k', 'v', null, { mode: 'x' as never }), 'INVALID_ARGUMENT');
+      await expectCode(put(e, 'k', 'v', Buffer.from([2, 0, 0])), 'BAD_CONTEXT');
+      await put(e, 'k', 'v', null, { now: 2 ** 53 - 1 });
+      expect(await e.get(b('b'), b('k'))).not.toBeNull();
+      await put(e, 'k2', 'v', Buffer.alloc(0));
+    });
+  });
+
+  describe('coordinate: siblings', () => {
+    it('creates the first version under this actor', async () => {
+      const e = await open();
+      const r = await put(e, 'k', 'v1', null, { now: 42 });
+      expect(view(r)).toEqual([`${ACTOR}/1:v1`]);
+      expect(ctxOf(r)).toEqual([[ACTOR, 1]]);
+      expect(decodeRecord(r).siblings[0]!.timestamp).toBe(42);
+      expect(await e.get(b('b'), b('k'))).toEqual(r);
+      expect(await e.get(b('b'), b('nope'))).toBeNull();
+    });
+
+    it('keeps two writes with the same stale context as siblings; the context of both resolves them', async () => {
+      const e = await open();
+      const r1 = await put(e, 'k', 'a');
+      const stale = recordContextBytes(r1);
+      await put(e, 'k', 'b', stale);
+      const r3 = await put(e, 'k', 'c', stale);
+      expect(view(r3)).toEqual([`${ACTOR}/2:b`, `${ACTOR}/3:c`]);
+      const r4 = await put(e, 'k', 'd', recordContextBytes(r3));
+      expect(view(r4)).toEqual([`${ACTOR}/4:d`]);
+      expect(ctxOf(r4)).toEqual([[ACTOR, 4]]);
+    });
+
+    it('blind writes accumulate siblings', async () => {
+      const e = await open();
+      await put(e, 'k', 'a');
+      const r = await put(e, 'k', 'b');
+      expect(view(r)).toEqual([`${ACTOR}/1:a`, `${ACTOR}/2:b`]);
+    });
+
+    it('never leaves more than 2 siblings for two clients writing back what they last read', async () => {
+      const e = await open();
+      const ctx: Array<Buffer | null> = [null, null];
+      let seed = 7;
+      const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+      let writes = 0;
+      while (writes < 100) {
+        const c = rand() < 0.5 ? 0 : 1;
+        if (rand() < 0.3) {
+          const cur = await e.get(b('b'), b('k'));
+          ctx[c] = cur && recordContextBytes(cur);
+          continue;
+        }
+        const r = await put(e, 'k', `c${c}-${writes++}`, ctx[c]);
+        ctx[c] = recordContextBytes(r); // the write's response is what the client read last
+        expect(decodeRecord(r).siblings.length).toBeLessThanOrEqual(2);
+      }
+    });
+
+    it('counts from the larger of the stored and the given counter', async () => {
+      const e = await open();
+      const other = await open(); // same actor, different store: a context from "the future"
+      let r = await put(other, 'k', 'x');
+      for (let i = 0; i < 4; i++) r = await put(other, 'k', 'x', recordContextBytes(r));
+      const mine = await put(e, 'k', 'y', recordContextBytes(r));
+      expect(view(mine)).toEqual([`${ACTOR}/6:y`]);
+    });
+
+    it('writes tombstones', async () => {
+      const e = await open();
+      const r1 = await put(e, 'k', 'v');
+      const del = await put(e, 'k', null, recordContextBytes(r1));
+      expect(view(del)).toEqual([`${ACTOR}/2:<del>`]);
+      expect(await e.get(b('b'), b('k'))).toEqual(del);
+      // A blind delete of a live value is a sibling of it.
+      const r2 = await put(e, 'k2', 'v');
+      const blind = await put(e, 'k2', null);
+      expect(view(blind)).toEqual([`${ACTOR}/1:v`, `${ACTOR}/2:<del>`]);
+      // Writing with the tombstone's context resurrects cleanly.
+      const back = await put(e, 'k', 'again', recordContextBytes(del));
+      expect(view(back)).toEqual([`${ACTOR}/3:again`]);
+      void r2;
+    });
+  });
+
+  describe('coordinate: lww', () => {
+    it('keeps only the greatest (timestamp, actor, counter)', async () => {
+      const e = await open();
+      await put(e, 'k', 'new', null, { now: 2000, mode: 'lww' });
+      const r = await put(e, 'k', 'old', null, { now: 1000, mode: 'lww' });
+      expect(view(r)).toEqual([`${ACTOR}/1:new`]);
+      expect(ctxOf(r)).toEqual([[ACTOR, 2]]);
+      const tie = await put(e, 'k', 'tie', null, { now: 2000, mode: 'lww' });
+      expect(view(tie)).toEqual([`${ACTOR}/3:tie`]); // same timestamp: the greater dot wins
+    });
+
+    it('resolves by actor bytes across replicas', async () => {
+      const a = await open({ nodeId: 'a' });
+      const z = await open({ nodeId: 'z' });
+      const ra = await put(a, 'k', 'from-a', null, { now: 5 });
+      const rz = await put(z, 'k', 'from-z', null, { now: 5 });
+      const m1 = await a.merge({ bucket: b('b'), key: b('k'), record: rz, mode: 'lww', durable: false });
+      const m2 = await z.merge({ bucket: b('b'), key: b('k'), record: ra, mode: 'lww', durable: false });
+      expect(m1).toEqual(m2);
+      expect(view(m1)).toEqual([`z:${EPOCH}/1:from-z`]);
+    });
+  });
+
+  describe('merge', () => {
+    it('replicates, is a no-op when nothing is new, and returns the result', async () => {
+      const n1 = await open({ nodeId: 'n1' });
+      const n2 = await open({ nodeId: 'n2' });
+      const r1 = await put(n1, 'k', 'v');
+      const m = await n2.merge({ bucket: b('b'), key: b('k'), record: r1, mode: 'siblings', durable: false });
+      expect(m).toEqual(r1);
+      expect(await n2.get(b('b'), b('k'))).toEqual(r1);
+      expect(n2.treeRoots()).toEqual(n1.treeRoots());
+      // Concurrent writes on both replicas become siblings on both, identically.
+      const a = await put(n1, 'k', 'from-n1', recordContextBytes(r1));
+      const c = await put(n2, 'k', 'from-n2', recordContextBytes(r1));
+      const x = await n1.merge({ bucket: b('b'), key: b('k'), record: c, mode: 'siblings', durable: false });
+      const y = await n2.merge({ bucket: b('b'), key: b('k'), record: a, mode: 'siblings', durable: false });
+      expect(x).toEqual(y);
+      expect(view(x)).toEqual([`n1:${EPOCH}/2:from-n1`, `n2:${EPOCH}/1:from-n2`]);
+      // An older record changes nothing.
+      expect(await n1.merge({ bucket: b('b'), key: b('k'), record: r1, mode: 'siblings', durable: false })).toEqual(x);
+      expect(n1.treeRoots()).toEqual(n2.treeRoots());
+    });
+
+    it('validates the incoming record fully', async () => {
+      const e = await open();
+      const r = await put(e, 'k', 'v');
+      await expectCode(e.merge({ bucket: b('b'), key: b('k'), record: r.subarray(0, -1), mode: 'siblings', durable: false }), 'CORRUPT_RECORD');
+      await expectCode(e.merge({ bucket: b('b'), key: b('k'), record: Buffer.concat([r, Buffer.from([0])]), mode: 'siblings', durable: false }), 'CORRUPT_RECORD');
+      await expectCode(e.merge({ bucket: b('b'), key: b('k'), record: r, mode: 'nope' as never, durable: false }), 'INVALID_ARGUMENT');
+      // The key is checked before the mode.
+      await expectCode(e.merge({ bucket: b('b'), key: b('k'.repeat(1025)), record: r, mode: 'nope' as never, durable: false }), 'KEY_TOO_LARGE');
+    });
+
+    it('mergeMany applies in order and rejects after earlier items applied', async () => {
+      const src = await open({ nodeId: 'src' });
+      const dst = await open({ nodeId: 'dst' });
+      const r1 = await put(src, 'k1', 'v1');
+      const r2 = await put(src, 'k2', 'v2');
+      const out = await dst.mergeMany([
+        { bucket: b('b'), key: b('k1'), record: r1, mode: 'siblings', durable: false },
+        { bucket: b('b'), key: b('k2'), record: r2, mode: 'siblings', durable: true },
+      ]);
+      expect(out).toEqual([r1, r2]);
+      const r3 = await put(src, 'k3', 'v3');
+      await expectCode(
+        dst.mergeMany([
+          { bucket: b('b'), key: b('k3'), record: r3, mode: 'siblings', durable: false },
+          { bucket: b('b'), key: b('k4'), record: Buffer.from([9]), mode: 'siblings', durable: false },
+        ]),
+        'CORRUPT_RECORD',
+      );
+      expect(await dst.get(b('b'), b('k3'))).toEqual(r3);
+      // A bad mode fails its item like a bad record does.
+      const r5 = await put(src, 'k5', 'v5');
+      await expectCode(
+        dst.mergeMany([
+          { bucket: b('b'), key: b('k5'), record: r5, mode: 'lww', durable: false },
+          { bucket: b('b'), key: b('k6'), record: r5, mode: 'nope' as never, durable: false },
+        ]),
+        'INVALID_ARGUMENT',
+      );
+      expect(await dst.get(b('b'), b('k5'))).toEqual(r5);
+      expect(await dst.get(b('b'), b('k6'))).toBeNull();
+      expect(await dst.getMany([{ bucket: b('b'), key: b('k1') }, { bucket: b('b'), key: b('zz') }])).toEqual([r1, null]);
+    });
+  });
+
+  describe('sibling limit', () => {
+    it('fails coordinate with TOO_MANY_SIBLINGS and stores nothing', async () => {
+      const e = await open({ limits: { maxSiblings: 3 } });
+      for (let i = 0; i < 3; i++) await put(e, 'k', `v${i}`);
+      const before = await e.get(b('b'), b('k'));
+      const roots = e.treeRoots();
+      await expectCode(put(e, 'k', 'v3'), 'TOO_MANY_SIBLINGS');
+      expect(await e.get(b('b'), b('k'))).toEqual(before);
+      expect(e.treeRoots()).toEqual(roots);
+      // lww never exceeds it; a resolving write is fine.
+      await put(e, 'k', 'one', recordContextBytes(before!));
+    });
+
+    it('fails merge with TOO_MANY_SIBLINGS', async () => {
+      const big = await open({ nodeId: 'big' });
+      const small = await open({ nodeId: 'small', limits: { maxSiblings: 2 } });
+      await put(big, 'k', 'a');
+      await put(big, 'k', 'b');
+      const r = await put(big, 'k', 'c');
+      await expectCode(small.merge({ bucket: b('b'), key: b('k'), record: r, mode: 'siblings', durable: false }), 'TOO_MANY_SIBLINGS');
+      expect(await small.get(b('b'), b('k'))).toBeNull();
+      const lww = await small.merge({ bucket: b('b'), key: b('k'), record: r, mode: 'lww', durable: false });
+      expect(decodeRecord(lww).siblings).toHaveLength(1);
+    });
+  });
+
+  describe('hints', () => {
+    it('puts, merges, lists, deletes by compare, and lists targets', async () => {
+      const src = await open({ nodeId: 'src' });
+      const e = await open();
+      const v1 = await put(src, 'k', 'one');
+      const h1 = await e.hintPut('n3', b('b'), b('k'), v1);
+      expect(h1).toEqual(v1);
+      // A concurrent version joins the held hint as a sibling (never lww).
+      const other = await open({ nodeId: 'other' });
+      const v2 = await put(other, 'k', 'two');
+      const h2 = await e.hintPut('n3', b('b'), b('k'), v2);
+      expect(decodeRecord(h2).siblings).toHaveLength(2);
+      await e.hintPut('n3', b('b'), b('k2'), v1);
+      await e.hintPut('n10', b('b'), b('k'), v1);
+      await e.hintPut('a', b('b'), b('k'), v1);
+
+      const list = await e.hintList('n3', 100);
+      expect(list.map((h) => h.key.toString()).sort()).toEqual(['k', 'k2']);
+      const order = list.map((h) => e.hashKey(h.bucket, h.key));
+      expect([...order].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0))).toEqual(order); // disk-key order
+      expect(list.find((h) => h.key.toString() === 'k')!.record).toEqual(h2);
+      expect(await e.hintList('n3', 1)).toHaveLength(1);
+      expect(await e.hintList('n3', 0)).toEqual([]);
+      expect(await e.hintList('nobody', 10)).toEqual([]);
+      expect(await e.hintTargets()).toEqual(['a', 'n10', 'n3']);
+
+      // Hints never touch the objects store or its trees.
+      expect(await e.get(b('b'), b('k'))).toBeNull();
+      expect(e.treeRoots().equals(Buffer.alloc(e.treeRoots().length))).toBe(true);
+
+      // Delivery listed h1, but the hint was updated to h2 meanwhile: it is kept.
+      expect(await e.hintDelete('n3', b('b'), b('k'), h1)).toBe(false);
+      expect((await e.hintList('n3', 10)).length).toBe(2);
+      expect(await e.hintDelete('n3', b('b'), b('k'), h2)).toBe(true);
+      expect(await e.hintDelete('n3', b('b'), b('k'), h2)).toBe(false);
+      expect(await e.hintDelete('n3', b('b'), b('k2'), v1)).toBe(true);
+      expect(await e.hintTargets()).toEqual(['a', 'n10']);
+    });
+
+    it('validates targets, limits and records', async () => {
+      const e = await open();
+      const r = await put(e, 'k', 'v');
+      await expectCode(e.hintPut('bad target', b('b'), b('k'), r), 'INVALID_ARGUMENT');
+      await expectCode(e.hintPut('t', b('b'), b('k'), Buffer.from([1])), 'CORRUPT_RECORD');
+      await expectCode(e.hintList('t', -1), 'INVALID_ARGUMENT');
+      await expectCode(e.hintList('t', 1.5), 'INVALID_ARGUMENT');
+      await e.hintPut('t', b('b'), b('k'), r);
+      expect(await e.hintList('t', 2 ** 32)).toHaveLength(1); // any limit is fine, even past u32
+      await expectCode(e.hintList('', 1), 'INVALID_ARGUMENT');
+    });
+  });
+
+  describe('meta', () => {
+    it('stores blobs and exposes the engine entries read-only', async () => {
+      const e = await open({ partitionBits: 4 });
+      expect(await e.metaGet('ring')).toBeNull();
+      await e.metaPut('ring', b('state'));
+      expect(await e.metaGet('ring')).toEqual(b('state'));
+      await e.metaPut('ring', Buffer.alloc(0));
+      expect(await e.metaGet('ring')).toEqual(Buffer.alloc(0));
+      expect((await e.metaGet('engine.nodeId'))!.toString()).toBe('n1');
+      expect((await e.metaGet('engine.epoch'))!.toString()).toBe(EPOCH);
+      // The bit counts are one byte each, as in the native engine.
+      expect(await e.metaGet('engine.partitionBits')).toEqual(Buffer.from([4]));
+      expect(await e.metaGet('engine.treeBranchBits')).toEqual(Buffer.from([8]));
+      expect(await e.metaGet('engine.treeSegmentBits')).toEqual(Buffer.from([8]));
+      await expectCode(e.metaPut('engine.nodeId', b('evil')), 'INVALID_ARGUMENT');
+      await expectCode(e.metaPut('', b('x')), 'INVALID_ARGUMENT');
+      await expectCode(e.metaGet('x'.repeat(256)), 'INVALID_ARGUMENT');
+      await e.metaPut('x'.repeat(255), b('ok'));
+    });
+  });
+
+  describe('close', () => {
+    it('fails every call after close with CLOSED', async () => {
+      const e = await open();
+      const r = await put(e, 'k', 'v');
+      await e.close();
+      const k = { bucket: b('b'), key: b('k') };
+      const calls: Array<() => unknown> = [
+        () => e.hashKey(k.bucket, k.key),
+        () => e.hashKeys([k]),
+        () => put(e, 'k', 'v'),
+        () => e.merge({ ...k, record: r, mode: 'siblings', durable: false }),
+        () => e.mergeMany([]),
+        () => e.get(k.bucket, k.key),
+        () => e.getMany([k]),
+        () => e.treeRoots(),
+        () => e.treeBranches(0),
+        () => e.treeSegments(0, 0),
+        () => e.segmentKeys(0, [0]),
+        () => e.hintPut('t', k.bucket, k.key, r),
+        () => e.hintList('t', 1),
+        () => e.hintDelete('t', k.bucket, k.key, r),
+        () => e.hintTargets(),
+        () => e.metaGet('x'),
+        () => e.metaPut('x', b('y')),
+        () => e.flush(),
+        () => e.close(),
+      ];
+      for (const call of calls) await expectCode(call, 'CLOSED');
+    });
+
+    it('throws EngineError instances', async () => {
+      const e = await open();
+      await expect(put(e, '', 'v')).rejects.toBeInstanceOf(EngineError);
+    });
   });
 });

@@ -228,7 +228,8 @@ impl Engine {
         let geometry = cfg.validate()?;
         let db = sled::Config::new()
             .path(&cfg.path)
-            .cache_capacity(cfg.cache_bytes)
+            // sled panics below 256 bytes of cache; smaller asks mean "as small as possible".
+            .cache_capacity(cfg.cache_bytes.max(256))
             .flush_every_ms(cfg.flush_every_ms.filter(|&ms| ms > 0))
             .open()?;
         let store = Store {

@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 import {
   DEFAULT_LIMITS,
   EngineError,
+  type ConflictMode,
   type CoordinateRequest,
   type Engine,
   type EngineErrorCode,
@@ -68,6 +69,26 @@ async function later<T>(f: () => Promise<T>): Promise<T> {
   }
 }
 
+// napi converts a JS number to u32 by truncating fractions and wrapping
+// out-of-range values (2.5 -> 2, -1 -> 2^32-1, 2^32 -> 0), and the addon only
+// sees a boolean for the mode. The facade checks these arguments first so that
+// odd inputs fail with INVALID_ARGUMENT as in the pure engine.
+function invalid(message: string): never {
+  throw new EngineError('INVALID_ARGUMENT', message);
+}
+
+/** An integer in 0..max, or INVALID_ARGUMENT. */
+function intArg(v: unknown, name: string, max = 0xffffffff): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) invalid(`${name} must be an integer in 0..${max}`);
+  return v;
+}
+
+const optionalInt = (v: unknown, name: string, max?: number): number | undefined =>
+  v === undefined ? undefined : intArg(v, name, max);
+
+const isMode = (mode: unknown): mode is ConflictMode => mode === 'siblings' || mode === 'lww';
+const BAD_MODE = "mode must be 'siblings' or 'lww'";
+
 /** Packs `{u16 bucketLen, bucket, u32 keyLen, key}` for one batched crossing. */
 export function packKeys(items: ReadonlyArray<{ bucket: Uint8Array; key: Uint8Array }>): Buffer {
   let size = 0;
@@ -111,19 +132,21 @@ export class NativeEngine implements Engine {
     if (!path) throw new EngineError('INVALID_ARGUMENT', 'the native engine needs a data directory (path)');
     const b = loadBinding();
     const limits = { ...DEFAULT_LIMITS, ...options.limits };
+    // Only integer-ness and the type's range here; the engine checks the real ranges.
+    // The upper bounds of flushEveryMs and cacheBytes are the pure engine's.
     const handle = await later(() =>
       b.openEngine({
         path,
         nodeId: options.nodeId,
         epoch: options.epoch,
-        partitionBits: options.partitionBits,
-        treeBranchBits: options.treeBranchBits,
-        treeSegmentBits: options.treeSegmentBits,
-        cacheBytes: options.cacheBytes,
-        flushEveryMs: options.flushEveryMs,
-        maxKeyBytes: limits.maxKeyBytes,
-        maxValueBytes: limits.maxValueBytes,
-        maxSiblings: limits.maxSiblings,
+        partitionBits: optionalInt(options.partitionBits, 'partitionBits'),
+        treeBranchBits: optionalInt(options.treeBranchBits, 'treeBranchBits'),
+        treeSegmentBits: optionalInt(options.treeSegmentBits, 'treeSegmentBits'),
+        cacheBytes: optionalInt(options.cacheBytes, 'cacheBytes', Number.MAX_SAFE_INTEGER),
+        flushEveryMs: optionalInt(options.flushEveryMs, 'flushEveryMs', 2 ** 31 - 1),
+        maxKeyBytes: intArg(limits.maxKeyBytes, 'limits.maxKeyBytes'),
+        maxValueBytes: intArg(limits.maxValueBytes, 'limits.maxValueBytes'),
+        maxSiblings: intArg(limits.maxSiblings, 'limits.maxSiblings'),
       }),
     );
     return new NativeEngine(handle);
@@ -144,25 +167,43 @@ export class NativeEngine implements Engine {
   }
 
   coordinate(req: CoordinateRequest): Promise<Buffer> {
-    return later(() =>
-      this.handle.coordinate(req.bucket, req.key, req.context, req.value, req.now, req.mode === 'lww', req.durable),
-    );
+    return later(async () => {
+      // The pure engine checks the mode right after closed and now (both codes agree on now).
+      this.checkOpen();
+      if (!isMode(req.mode)) invalid(BAD_MODE);
+      return this.handle.coordinate(req.bucket, req.key, req.context, req.value, req.now, req.mode === 'lww', req.durable);
+    });
   }
 
   merge(req: MergeRequest): Promise<Buffer> {
-    return later(() => this.handle.merge(req.bucket, req.key, req.record, req.mode === 'lww', req.durable));
+    return later(async () => {
+      if (!isMode(req.mode)) await this.badMode(req);
+      return this.handle.merge(req.bucket, req.key, req.record, req.mode === 'lww', req.durable);
+    });
+  }
+
+  /** Merge checks bucket and key before the mode: get() fails for those (and CLOSED) first. */
+  private async badMode(req: MergeRequest): Promise<never> {
+    await this.handle.get(req.bucket, req.key);
+    invalid(BAD_MODE);
   }
 
   mergeMany(reqs: ReadonlyArray<MergeRequest>): Promise<Buffer[]> {
-    return later(() =>
-      this.handle.mergeMany(
+    return later(async () => {
+      // Items before a bad mode still apply, as for any other failing item.
+      const bad = reqs.findIndex((r) => !isMode(r.mode));
+      if (bad >= 0) {
+        await this.mergeMany(reqs.slice(0, bad));
+        await this.badMode(reqs[bad]!);
+      }
+      return this.handle.mergeMany(
         reqs.map((r) => asBuffer(r.bucket)),
         reqs.map((r) => asBuffer(r.key)),
         reqs.map((r) => asBuffer(r.record)),
         reqs.map((r) => r.mode === 'lww'),
         reqs.some((r) => r.durable),
-      ),
-    );
+      );
+    });
   }
 
   get(bucket: Uint8Array, key: Uint8Array): Promise<Buffer | null> {
@@ -178,15 +219,21 @@ export class NativeEngine implements Engine {
   }
 
   treeBranches(partition: number): Buffer {
-    return sync(() => this.handle.treeBranches(partition));
+    this.checkOpen();
+    return sync(() => this.handle.treeBranches(intArg(partition, 'partition')));
   }
 
   treeSegments(partition: number, branch: number): Buffer {
-    return sync(() => this.handle.treeSegments(partition, branch));
+    this.checkOpen();
+    return sync(() => this.handle.treeSegments(intArg(partition, 'partition'), intArg(branch, 'branch')));
   }
 
   segmentKeys(partition: number, segments: ReadonlyArray<number>): Promise<SegmentKey[]> {
-    return later(() => this.handle.segmentKeys(partition, [...segments]));
+    return later(async () => {
+      this.checkOpen();
+      if (!Array.isArray(segments)) invalid('segments must be an array');
+      return this.handle.segmentKeys(intArg(partition, 'partition'), segments.map((s) => intArg(s, 'segment')));
+    });
   }
 
   hintPut(target: string, bucket: Uint8Array, key: Uint8Array, record: Uint8Array): Promise<Buffer> {
@@ -194,7 +241,12 @@ export class NativeEngine implements Engine {
   }
 
   hintList(target: string, limit: number): Promise<KeyRecord[]> {
-    return later(() => this.handle.hintList(target, limit));
+    return later(async () => {
+      this.checkOpen();
+      // Any non-negative integer is a valid limit; the addon's u32 is far beyond any hint count.
+      if (!Number.isInteger(limit) || limit < 0) invalid('limit must be a non-negative integer');
+      return this.handle.hintList(target, Math.min(limit, 0xffffffff));
+    });
   }
 
   hintDelete(target: string, bucket: Uint8Array, key: Uint8Array, record: Uint8Array): Promise<boolean> {
