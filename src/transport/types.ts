@@ -11,6 +11,12 @@
  */
 export type PeerHandler = (from: string, type: string, body: unknown) => Promise<unknown> | unknown;
 
+/**
+ * The id to use for a peer known only by its address (a seed, when joining):
+ * whichever node answers there is accepted.
+ */
+export const ANY_PEER = '*';
+
 /** Where a peer is: its node id and its address (`host:port`; in the simulator, the node id). */
 export interface PeerRef {
   id: string;

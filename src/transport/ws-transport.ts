@@ -21,7 +21,7 @@ import { assertNativeUws, uWS } from './uws.js';
 import type { TemplatedApp, UwsWebSocket, us_listen_socket } from './uws.js';
 import { PROTOCOL_VERSION, NODE_ID_RE, MAX_TYPE_LENGTH, decodeFrame, encodeFrame } from './frames.js';
 import type { Frame } from './frames.js';
-import { TransportError, systemClock } from './types.js';
+import { ANY_PEER, TransportError, systemClock } from './types.js';
 import type { Clock, PeerHandler, PeerRef, Timer, Transport, TransportErrorCode } from './types.js';
 
 export const MiB = 1024 * 1024;
@@ -200,7 +200,8 @@ class PeerConnection {
         this.protocolError(`peer is in cluster '${f.cluster}', not '${this.t.cluster}'`);
         return;
       }
-      if (f.nodeId !== this.id) {
+      // ANY_PEER: a seed contacted by address alone (joining a cluster).
+      if (this.id !== ANY_PEER && f.nodeId !== this.id) {
         this.protocolError(`address ${this.address} is node '${f.nodeId}', not '${this.id}'`);
         return;
       }

@@ -1,0 +1,463 @@
+// Cluster state as gossiped between nodes: members, the ring and bucket
+// properties. Every entry carries a version; merge keeps the higher one and
+// breaks ties by a fixed order on the entry's content, so any two nodes that
+// have seen the same entries hold the same state, whatever order they met
+// them in. States are plain JSON-able data (the transport msgpacks them);
+// every operation returns a new state and never mutates its input.
+import { claim, isBalanced } from './claim.js';
+import { type Ring, assertRing, ownerCounts, partitionCount } from './ring.js';
+import { type NodeId, compareIds, invariant, isNodeId } from './types.js';
+
+export type MemberStatus = 'valid' | 'leaving' | 'left';
+
+export interface Member {
+  readonly id: NodeId;
+  /** `host:port`; HTTP and peer traffic share it. */
+  readonly address: string;
+  readonly zone?: string;
+  readonly status: MemberStatus;
+  readonly version: number;
+}
+
+/** What an operator gives to add a node. */
+export interface NewMember {
+  readonly id: NodeId;
+  readonly address: string;
+  readonly zone?: string;
+}
+
+export type ConflictMode = 'siblings' | 'lww';
+
+export interface BucketProps {
+  /** Replicas per key. */
+  readonly n: number;
+  /** Replies a read waits for. */
+  readonly r: number;
+  /** Acks a write waits for. */
+  readonly w: number;
+  /** Of those, acks that must be durable (flushed). */
+  readonly dw: number;
+  readonly mode: ConflictMode;
+  /** A CRDT type whose siblings merge automatically. */
+  readonly type?: 'set';
+}
+
+export interface BucketEntry {
+  readonly props: BucketProps;
+  readonly version: number;
+}
+
+export interface ClusterState {
+  readonly clusterName: string;
+  readonly partitionBits: number;
+  readonly members: Readonly<Record<NodeId, Member>>;
+  readonly ring: Ring;
+  readonly buckets: Readonly<Record<string, BucketEntry>>;
+}
+
+export const DEFAULT_BUCKET_PROPS: BucketProps = Object.freeze({ n: 3, r: 2, w: 2, dw: 0, mode: 'siblings' });
+export const MAX_N = 16;
+
+export type ClusterStateErrorCode =
+  | 'INVALID_CLUSTER'
+  | 'INVALID_MEMBER'
+  | 'MEMBER_EXISTS'
+  | 'UNKNOWN_MEMBER'
+  | 'INVALID_TRANSITION'
+  | 'INVALID_BUCKET'
+  | 'CLUSTER_MISMATCH';
+
+/** A request the current state cannot honour (the caller's fault, not a bug). */
+export class ClusterStateError extends Error {
+  constructor(
+    readonly code: ClusterStateErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ClusterStateError';
+  }
+}
+
+export interface BucketPropsProblem {
+  readonly field: string;
+  readonly message: string;
+}
+
+/** Bucket properties that break a rule; `fields` names every bad one. */
+export class BucketPropsError extends Error {
+  readonly code = 'INVALID_BUCKET_PROPS';
+  readonly fields: string[];
+  constructor(readonly problems: readonly BucketPropsProblem[]) {
+    super(`invalid bucket properties: ${problems.map((p) => `${p.field} ${p.message}`).join('; ')}`);
+    this.name = 'BucketPropsError';
+    this.fields = problems.map((p) => p.field);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Creating and changing a state
+
+export function createCluster(self: NewMember, partitionBits: number, clusterName: string): ClusterState {
+  partitionCount(partitionBits);
+  if (typeof clusterName !== 'string' || clusterName.length === 0) {
+    throw new ClusterStateError('INVALID_CLUSTER', 'cluster name must be a non-empty string');
+  }
+  const member = newMember(self, 1);
+  return {
+    clusterName,
+    partitionBits,
+    members: { [member.id]: member },
+    ring: {
+      partitionBits,
+      owners: claim(null, [claimMember(member)], partitionBits),
+      version: 1,
+      claimant: member.id,
+    },
+    buckets: {},
+  };
+}
+
+/**
+ * Admits a node (or re-admits one that left). The ring is not touched here:
+ * the claimant notices the new member and reclaims. Adding a member already
+ * present with the same address and zone changes nothing.
+ */
+export function addMember(state: ClusterState, member: NewMember): ClusterState {
+  const known = state.members[member.id];
+  if (known !== undefined && known.status !== 'left') {
+    if (known.address === member.address && known.zone === member.zone) return state;
+    throw new ClusterStateError('MEMBER_EXISTS', `${member.id} is already a member at ${known.address}`);
+  }
+  return withMember(state, newMember(member, (known?.version ?? 0) + 1));
+}
+
+/** Starts a node's departure; the claimant moves its partitions away. */
+export function markLeaving(state: ClusterState, id: NodeId): ClusterState {
+  const member = memberOf(state, id);
+  if (member.status === 'leaving') return state;
+  if (member.status === 'left') throw new ClusterStateError('INVALID_TRANSITION', `${id} has already left`);
+  if (validMembers(state).length === 1) {
+    throw new ClusterStateError('INVALID_TRANSITION', `${id} is the last valid member and cannot leave`);
+  }
+  return withMember(state, { ...member, status: 'leaving', version: member.version + 1 });
+}
+
+/**
+ * Removes a node for good. The claimant does this once a leaving node owns
+ * nothing; an operator may also force it for a node that is gone.
+ */
+export function markLeft(state: ClusterState, id: NodeId): ClusterState {
+  const member = memberOf(state, id);
+  if (member.status === 'left') return state;
+  if (member.status === 'valid' && validMembers(state).length === 1) {
+    throw new ClusterStateError('INVALID_TRANSITION', `${id} is the last valid member and cannot leave`);
+  }
+  return withMember(state, { ...member, status: 'left', version: member.version + 1 });
+}
+
+/** The properties of a bucket; defaults when it was never configured. */
+export function bucketProps(state: ClusterState, name: string): BucketProps {
+  return state.buckets[name]?.props ?? DEFAULT_BUCKET_PROPS;
+}
+
+/**
+ * Changes some properties of a bucket (the rest keep their current values,
+ * or the defaults). Setting `type: undefined` clears the CRDT type.
+ */
+export function setBucketProps(state: ClusterState, name: string, change: Partial<BucketProps>): ClusterState {
+  assertBucketName(name);
+  const entry = state.buckets[name];
+  const props = validateBucketProps({ ...bucketProps(state, name), ...change });
+  if (entry !== undefined && sameProps(entry.props, props)) return state;
+  return {
+    ...state,
+    buckets: sortedRecord({ ...state.buckets, [name]: { props, version: (entry?.version ?? 0) + 1 } }),
+  };
+}
+
+/** Checks bucket properties and returns them normalised; throws BucketPropsError listing every bad field. */
+export function validateBucketProps(props: BucketProps): BucketProps {
+  const problems: BucketPropsProblem[] = [];
+  const check = (field: string, ok: boolean, message: string): void => {
+    if (!ok) problems.push({ field, message });
+  };
+  const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v);
+  const { n, r, w, dw, mode, type } = props;
+  check('n', isInt(n) && n >= 1 && n <= MAX_N, `must be an integer in 1..${MAX_N}`);
+  const nMax = isInt(n) ? n : MAX_N;
+  check('r', isInt(r) && r >= 1 && r <= nMax, 'must be an integer in 1..n');
+  check('w', isInt(w) && w >= 1 && w <= nMax, 'must be an integer in 1..n');
+  check('dw', isInt(dw) && dw >= 0 && dw <= (isInt(w) ? w : nMax), 'must be an integer in 0..w');
+  check('mode', mode === 'siblings' || mode === 'lww', "must be 'siblings' or 'lww'");
+  check('type', type === undefined || type === 'set', "must be 'set' or absent");
+  const known = new Set(['n', 'r', 'w', 'dw', 'mode', 'type']);
+  for (const field of Object.keys(props)) check(field, known.has(field), 'is not a bucket property');
+  if (problems.length > 0) throw new BucketPropsError(problems);
+  return type === undefined ? { n, r, w, dw, mode } : { n, r, w, dw, mode, type };
+}
+
+// ---------------------------------------------------------------------------
+// Gossip
+
+/**
+ * Combines two views of the same cluster: per member and per bucket the
+ * higher version, the ring with the higher (version, claimant). Ties on
+ * version go to a fixed order on content, which makes merge commutative,
+ * associative and idempotent.
+ */
+export function merge(a: ClusterState, b: ClusterState): ClusterState {
+  if (a.clusterName !== b.clusterName || a.partitionBits !== b.partitionBits) {
+    throw new ClusterStateError(
+      'CLUSTER_MISMATCH',
+      `cannot merge ${a.clusterName}/${a.partitionBits} bits with ${b.clusterName}/${b.partitionBits} bits`,
+    );
+  }
+  const merged: ClusterState = {
+    clusterName: a.clusterName,
+    partitionBits: a.partitionBits,
+    members: mergeRecords(a.members, b.members, compareMembers),
+    ring: compareRings(a.ring, b.ring) >= 0 ? a.ring : b.ring,
+    buckets: mergeRecords(a.buckets, b.buckets, compareBuckets),
+  };
+  assertClusterState(merged);
+  return merged;
+}
+
+/** The node that computes rings: the lowest id among valid members. */
+export function claimantOf(state: ClusterState): NodeId | null {
+  return validMembers(state)[0]?.id ?? null;
+}
+
+/**
+ * Run by every node after gossip; acts only on the claimant. When the ring
+ * no longer fits the valid members (an owner that is not valid, a member off
+ * its floor(Q/S)..ceil(Q/S) share), claims a new ring at the next version;
+ * then marks 'left' every leaving member that owns nothing. Returns null
+ * when there is nothing to do.
+ *
+ * Ownership switches the moment the new ring is adopted: a leaving node's
+ * partitions go straight to their new owners. Partition hand-off will sit
+ * between the claim and that switch: the claimant will publish the claimed
+ * owners as a pending next ring, current owners stream each partition to its
+ * next owner, and a partition's entry in `ring.owners` flips (version bump)
+ * only when its transfer is confirmed; a leaving member becomes 'left' once
+ * it owns nothing and has no transfer outstanding. Callers keep using
+ * `ring.owners` for routing either way.
+ */
+export function maybeReclaim(state: ClusterState, selfId: NodeId): ClusterState | null {
+  if (claimantOf(state) !== selfId) return null;
+  const valid = validMembers(state);
+  let ring = state.ring;
+  if (!isBalanced(ring.owners, valid.map((m) => m.id))) {
+    ring = {
+      partitionBits: state.partitionBits,
+      owners: claim(ring, valid.map(claimMember), state.partitionBits),
+      version: ring.version + 1,
+      claimant: selfId,
+    };
+  }
+  const owning = ownerCounts(ring.owners);
+  const departed = Object.values(state.members).filter((m) => m.status === 'leaving' && !owning.has(m.id));
+  if (ring === state.ring && departed.length === 0) return null;
+
+  let next: ClusterState = { ...state, ring };
+  for (const member of departed) next = withMember(next, { ...member, status: 'left', version: member.version + 1 });
+  assertClusterState(next);
+  return next;
+}
+
+/**
+ * A random peer to gossip with: any valid or leaving member but self (null
+ * when alone). `randomInt(n)` must return an integer in [0, n).
+ */
+export function gossipTarget(
+  state: ClusterState,
+  selfId: NodeId,
+  randomInt: (n: number) => number,
+): NodeId | null {
+  const peers = Object.values(state.members)
+    .filter((m) => m.status !== 'left' && m.id !== selfId)
+    .map((m) => m.id)
+    .sort(compareIds);
+  if (peers.length === 0) return null;
+  const index = randomInt(peers.length);
+  invariant(
+    Number.isInteger(index) && index >= 0 && index < peers.length,
+    () => `randomInt(${peers.length}) returned ${index}`,
+  );
+  return peers[index]!;
+}
+
+/**
+ * A short fingerprint of the whole state, ring version first. Equal states
+ * have equal digests, so peers with equal digests skip sending the state.
+ */
+export function digest(state: ClusterState): string {
+  return `${state.ring.version}-${hash53(canonical(state)).toString(36)}`;
+}
+
+// ---------------------------------------------------------------------------
+// Reading a state
+
+/** Valid members, lowest id first. */
+export function validMembers(state: ClusterState): Member[] {
+  return Object.values(state.members)
+    .filter((m) => m.status === 'valid')
+    .sort((x, y) => compareIds(x.id, y.id));
+}
+
+/** Declared zones, for preferenceList. */
+export function zonesOf(state: ClusterState): Map<NodeId, string> {
+  const zones = new Map<NodeId, string>();
+  for (const m of Object.values(state.members)) if (m.zone !== undefined) zones.set(m.id, m.zone);
+  return zones;
+}
+
+/** Checks a state's shape and cross-references; throws on the first violation. */
+export function assertClusterState(state: ClusterState): void {
+  invariant(typeof state.clusterName === 'string' && state.clusterName.length > 0, 'state has no cluster name');
+  partitionCount(state.partitionBits);
+  assertRing(state.ring);
+  invariant(state.ring.partitionBits === state.partitionBits, 'ring and state disagree on partitionBits');
+  for (const [id, m] of Object.entries(state.members)) {
+    invariant(m.id === id, () => `member entry ${id} holds ${m.id}`);
+    invariant(isNodeId(id), () => `bad member id ${JSON.stringify(id)}`);
+    invariant(m.status === 'valid' || m.status === 'leaving' || m.status === 'left', () => `bad status of ${id}`);
+    invariant(Number.isSafeInteger(m.version) && m.version >= 1, () => `bad version of ${id}`);
+  }
+  for (const owner of new Set(state.ring.owners)) {
+    invariant(state.members[owner] !== undefined, () => `ring owner ${owner} is not a known member`);
+  }
+  for (const [name, entry] of Object.entries(state.buckets)) {
+    invariant(Number.isSafeInteger(entry.version) && entry.version >= 1, () => `bad version of bucket ${name}`);
+    validateBucketProps(entry.props);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+function newMember(member: NewMember, version: number): Member {
+  if (!isNodeId(member.id)) {
+    throw new ClusterStateError('INVALID_MEMBER', `node id ${JSON.stringify(member.id)} is not [A-Za-z0-9._-]{1,64}`);
+  }
+  if (typeof member.address !== 'string' || member.address.length === 0) {
+    throw new ClusterStateError('INVALID_MEMBER', `${member.id} needs an address`);
+  }
+  if (member.zone !== undefined && (typeof member.zone !== 'string' || member.zone.length === 0)) {
+    throw new ClusterStateError('INVALID_MEMBER', `${member.id} has an empty zone`);
+  }
+  // No `zone: undefined` key: it would not survive msgpack as "absent".
+  const base = { id: member.id, address: member.address, status: 'valid' as const, version };
+  return member.zone === undefined ? base : { ...base, zone: member.zone };
+}
+
+function claimMember(m: Member): { id: NodeId; zone?: string } {
+  return m.zone === undefined ? { id: m.id } : { id: m.id, zone: m.zone };
+}
+
+function memberOf(state: ClusterState, id: NodeId): Member {
+  const member = state.members[id];
+  if (member === undefined) throw new ClusterStateError('UNKNOWN_MEMBER', `${id} is not a member`);
+  return member;
+}
+
+function withMember(state: ClusterState, member: Member): ClusterState {
+  return { ...state, members: sortedRecord({ ...state.members, [member.id]: member }) };
+}
+
+function assertBucketName(name: string): void {
+  const bytes = new TextEncoder().encode(name).length;
+  if (bytes === 0 || bytes > 255 || name.includes('\0')) {
+    throw new ClusterStateError('INVALID_BUCKET', `bucket name must be 1..255 bytes without NUL, got ${JSON.stringify(name)}`);
+  }
+}
+
+/** Keys in id order, so equal states also look alike when printed or encoded. */
+function sortedRecord<T>(record: Readonly<Record<string, T>>): Record<string, T> {
+  const out: Record<string, T> = {};
+  for (const key of Object.keys(record).sort(compareIds)) out[key] = record[key]!;
+  return out;
+}
+
+function mergeRecords<T>(
+  a: Readonly<Record<string, T>>,
+  b: Readonly<Record<string, T>>,
+  compare: (x: T, y: T) => number,
+): Record<string, T> {
+  const out: Record<string, T> = {};
+  for (const key of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort(compareIds)) {
+    const x = a[key];
+    const y = b[key];
+    out[key] = x === undefined ? y! : y === undefined ? x : compare(x, y) >= 0 ? x : y;
+  }
+  return out;
+}
+
+const STATUS_RANK: Record<MemberStatus, number> = { valid: 0, leaving: 1, left: 2 };
+
+/** Version first; on a tie the further-along status, then address, then zone (absent first). */
+function compareMembers(x: Member, y: Member): number {
+  return (
+    x.version - y.version ||
+    STATUS_RANK[x.status] - STATUS_RANK[y.status] ||
+    compareIds(x.address, y.address) ||
+    compareOptional(x.zone, y.zone)
+  );
+}
+
+function compareBuckets(x: BucketEntry, y: BucketEntry): number {
+  return x.version - y.version || compareIds(canonicalProps(x.props), canonicalProps(y.props));
+}
+
+/** Version, then claimant; the owner table only separates rings a bug made different. */
+function compareRings(x: Ring, y: Ring): number {
+  return x.version - y.version || compareIds(x.claimant, y.claimant) || compareIds(x.owners.join(','), y.owners.join(','));
+}
+
+function compareOptional(x: string | undefined, y: string | undefined): number {
+  if (x === undefined || y === undefined) return (x === undefined ? 0 : 1) - (y === undefined ? 0 : 1);
+  return compareIds(x, y);
+}
+
+function sameProps(x: BucketProps, y: BucketProps): boolean {
+  return canonicalProps(x) === canonicalProps(y);
+}
+
+function canonicalProps(p: BucketProps): string {
+  return JSON.stringify([p.n, p.r, p.w, p.dw, p.mode, p.type ?? null]);
+}
+
+/** Every field in a fixed order, independent of key order. */
+function canonical(state: ClusterState): string {
+  const members = Object.values(state.members)
+    .sort((x, y) => compareIds(x.id, y.id))
+    .map((m) => [m.id, m.address, m.zone ?? null, m.status, m.version]);
+  const buckets = Object.keys(state.buckets)
+    .sort(compareIds)
+    .map((name) => [name, state.buckets[name]!.version, canonicalProps(state.buckets[name]!.props)]);
+  const { ring } = state;
+  return JSON.stringify([
+    state.clusterName,
+    state.partitionBits,
+    [ring.version, ring.claimant, ring.owners.join(',')],
+    members,
+    buckets,
+  ]);
+}
+
+/** cyrb53: a fast 53-bit string hash; enough to tell states apart, not a MAC. */
+function hash53(text: string): number {
+  let h1 = 0xdeadbeef;
+  let h2 = 0x41c6ce57;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    h1 = Math.imul(h1 ^ ch, 2654435761);
+    h2 = Math.imul(h2 ^ ch, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507);
+  h1 ^= Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507);
+  h2 ^= Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return 4294967296 * (2097151 & h2) + (h1 >>> 0);
+}

@@ -1,0 +1,289 @@
+// The client-facing HTTP API on uWebSockets.js (docs/http.md, openapi.yaml).
+// Handlers read everything they need from the request synchronously (uWS
+// requests live only for the handler's first tick), then await the node and
+// answer corked, unless the client went away meanwhile.
+import { decodeRecord, recordContextBytes } from '../engine/pure/codec.js';
+import { EngineError } from '../engine/types.js';
+import { NodeError } from '../node/errors.js';
+import type { BucketProps } from '../core/membership.js';
+import type { RequestOptions, RingkvNode } from '../node/node.js';
+import type { HttpRequest, HttpResponse, TemplatedApp } from '../transport/uws.js';
+import {
+  CONTEXT_HEADER,
+  LAST_MODIFIED_HEADER,
+  STATUS_OF_ERROR,
+  decodeContextHeader,
+  encodeContextHeader,
+  percentDecode,
+  type ErrorDocument,
+  type SiblingsDocument,
+} from './wire.js';
+
+export interface ApiLimits {
+  /** Largest PUT body (an object's value). */
+  maxValueBytes: number;
+  /** Largest JSON body (bucket properties, admin). */
+  maxJsonBytes: number;
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  200: 'OK', 204: 'No Content', 300: 'Multiple Choices', 400: 'Bad Request', 404: 'Not Found', 405: 'Method Not Allowed',
+  409: 'Conflict', 413: 'Payload Too Large', 500: 'Internal Server Error', 503: 'Service Unavailable',
+};
+
+class HttpError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+}
+
+interface Reply {
+  status: number;
+  headers?: Record<string, string>;
+  body?: string | Buffer;
+}
+
+const json = (status: number, doc: unknown, headers: Record<string, string> = {}): Reply => ({
+  status,
+  headers: { 'content-type': 'application/json', ...headers },
+  body: JSON.stringify(doc),
+});
+
+/** Registers every route on `app`; `inflight.count` tracks requests being handled (for a graceful stop). */
+export function registerApi(app: TemplatedApp, node: RingkvNode, limits: ApiLimits, inflight = { count: 0 }): void {
+  const handle = (res: HttpResponse, run: () => Promise<Reply>): void => {
+    inflight.count++;
+    respond(res, () => run().finally(() => inflight.count--));
+  };
+
+  app.get('/kv/:bucket/:key', (res, req) => {
+    const { bucket, key } = names(req);
+    const opts = requestOptions(req, ['r', 'n', 'timeout']);
+    handle(res, async () => readObject(node, bucket(), key(), opts()));
+  });
+
+  const write = (res: HttpResponse, req: HttpRequest, isDelete: boolean) => {
+    const { bucket, key } = names(req);
+    const opts = requestOptions(req, ['w', 'dw', 'n', 'timeout', 'returnbody']);
+    const contextHeader = req.getHeader(CONTEXT_HEADER);
+    const declared = bodyLength(req);
+    handle(res, async () => {
+      const context = parseContext(contextHeader);
+      const value = isDelete ? null : await readBody(res, limits.maxValueBytes, declared);
+      const result = await node.put(bucket(), key(), context, value, opts());
+      const headers = { [CONTEXT_HEADER]: encodeContextHeader(recordContextBytes(result.record)) };
+      if (!isDelete && opts.returnBody) return objectReply(result.record, headers);
+      return { status: 204, headers };
+    });
+  };
+  app.put('/kv/:bucket/:key', (res, req) => write(res, req, false));
+  app.post('/kv/:bucket/:key', (res, req) => write(res, req, false));
+  app.del('/kv/:bucket/:key', (res, req) => write(res, req, true));
+
+  app.get('/buckets/:bucket/props', (res, req) => {
+    const bucket = req.getParameter(0) ?? '';
+    handle(res, async () => json(200, { bucket: decodeName(bucket).toString('utf8'), props: node.bucketProps(decodeName(bucket).toString('utf8')) }));
+  });
+  app.put('/buckets/:bucket/props', (res, req) => {
+    const bucket = req.getParameter(0) ?? '';
+    const declared = bodyLength(req);
+    handle(res, async () => {
+      const body = parseJson(await readBody(res, limits.maxJsonBytes, declared));
+      const change = ((body as { props?: unknown }).props ?? body) as Partial<BucketProps>;
+      const props = await node.setBucketProps(decodeName(bucket).toString("utf8"), change);
+      return json(200, { bucket: decodeName(bucket).toString('utf8'), props });
+    });
+  });
+
+  app.get('/ping', (res) => handle(res, async () => ({ status: 200, headers: { 'content-type': 'text/plain' }, body: 'pong' })));
+  app.get('/status', (res) => handle(res, async () => json(200, node.status())));
+  app.get('/ring', (res) =>
+    handle(res, async () => {
+      const { ring, partitionBits } = node.clusterState;
+      return json(200, { partitionBits, version: ring.version, claimant: ring.claimant, owners: ring.owners });
+    }),
+  );
+  app.get('/metrics', (res) =>
+    handle(res, async () => ({
+      status: 200,
+      headers: { 'content-type': node.metrics.registry.contentType },
+      body: await node.metrics.registry.metrics(),
+    })),
+  );
+
+  app.post('/admin/join', (res, req) => {
+    const declared = bodyLength(req);
+    handle(res, async () => {
+      const body = parseJson(await readBody(res, limits.maxJsonBytes, declared)) as { seed?: unknown };
+      if (typeof body.seed !== 'string' || !/^[^\s:]+:\d{1,5}$/.test(body.seed)) throw new HttpError('BAD_REQUEST', 'body must be {"seed": "host:port"}');
+      await node.join(body.seed);
+      return json(200, node.status());
+    });
+  });
+  app.post('/admin/leave', (res, req) => {
+    const declared = bodyLength(req);
+    handle(res, async () => {
+      const raw = await readBody(res, limits.maxJsonBytes, declared);
+      const body = (raw.length ? parseJson(raw) : {}) as { node?: unknown };
+      if (body.node !== undefined && typeof body.node !== 'string') throw new HttpError('BAD_REQUEST', 'node must be a string');
+      await node.leave(body.node ?? node.id);
+      return json(200, node.status());
+    });
+  });
+
+  app.any('/kv/:bucket/:key', (res) => handle(res, async () => { throw new HttpError('METHOD_NOT_ALLOWED', 'use GET, PUT, POST or DELETE'); }));
+  app.any('/*', (res, req) => {
+    const url = req.getUrl();
+    handle(res, async () => { throw new HttpError('NOT_FOUND', `no route ${url}`); });
+  });
+}
+
+// ---------------------------------------------------------------------------
+
+async function readObject(node: RingkvNode, bucket: Buffer, key: Buffer, opts: RequestOptions): Promise<Reply> {
+  const { record } = await node.get(bucket, key, opts);
+  if (!record) return json(404, { error: 'NOT_FOUND', message: 'no such key' });
+  return objectReply(record, {});
+}
+
+/** 200 with the value, 300 with every sibling, 404 (with context) when every sibling is a tombstone. */
+function objectReply(record: Buffer, extra: Record<string, string>): Reply {
+  const decoded = decodeRecord(record);
+  const context = encodeContextHeader(recordContextBytes(record));
+  const headers = { ...extra, [CONTEXT_HEADER]: context };
+  const live = decoded.siblings.filter((s) => !s.tombstone);
+  if (live.length === 0) return json(404, { error: 'NOT_FOUND', message: 'deleted', deleted: true }, headers);
+  if (decoded.siblings.length === 1) {
+    const only = decoded.siblings[0]!;
+    return {
+      status: 200,
+      headers: { ...headers, 'content-type': 'application/octet-stream', [LAST_MODIFIED_HEADER]: String(only.timestamp) },
+      body: Buffer.from(only.value),
+    };
+  }
+  const doc: SiblingsDocument = {
+    context,
+    siblings: decoded.siblings.map((s) => ({ value: s.tombstone ? null : s.value.toString('base64'), deleted: s.tombstone, lastModified: s.timestamp })),
+  };
+  return json(300, doc, headers);
+}
+
+/** Reads bucket and key parameters now; decoding (which may fail) happens inside the handler. */
+function names(req: HttpRequest): { bucket: () => Buffer; key: () => Buffer } {
+  const bucket = req.getParameter(0) ?? '';
+  const key = req.getParameter(1) ?? '';
+  return { bucket: () => decodeName(bucket), key: () => decodeName(key) };
+}
+
+function decodeName(segment: string): Buffer {
+  try {
+    return percentDecode(segment);
+  } catch (err) {
+    throw new HttpError('BAD_REQUEST', `bad URL escape: ${(err as Error).message}`);
+  }
+}
+
+function parseContext(header: string): Buffer | null {
+  try {
+    return decodeContextHeader(header);
+  } catch {
+    throw new HttpError('BAD_CONTEXT', `${CONTEXT_HEADER} must be the base64url context a read returned`);
+  }
+}
+
+type ParsedOptions = (() => RequestOptions) & { returnBody: boolean };
+
+/** Query parameters as request options; unknown parameters are refused so typos do not pass silently. */
+function requestOptions(req: HttpRequest, allowed: string[]): ParsedOptions {
+  const query = new URLSearchParams(req.getQuery() ?? '');
+  const parse = (): RequestOptions => {
+    const out: RequestOptions = {};
+    for (const [name, raw] of query) {
+      if (!allowed.includes(name)) throw new HttpError('BAD_REQUEST', `unknown query parameter '${name}' (allowed: ${allowed.join(', ')})`);
+      if (name === 'returnbody') continue;
+      if (!/^\d{1,7}$/.test(raw)) throw new HttpError('BAD_REQUEST', `${name} must be a non-negative integer`);
+      const v = Number(raw);
+      if (name === 'timeout') out.timeoutMs = v;
+      else out[name as 'n' | 'r' | 'w' | 'dw'] = v;
+    }
+    return out;
+  };
+  return Object.assign(parse, { returnBody: query.get('returnbody') === 'true' });
+}
+
+function parseJson(body: Buffer): unknown {
+  try {
+    const v: unknown = JSON.parse(body.toString('utf8'));
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error('not an object');
+    return v;
+  } catch (err) {
+    throw new HttpError('BAD_REQUEST', `body must be a JSON object: ${(err as Error).message}`);
+  }
+}
+
+/** Declared body length: a number, or -1 for a chunked body of unknown length. */
+function bodyLength(req: HttpRequest): number {
+  if (req.getHeader('transfer-encoding')) return -1;
+  const n = Number(req.getHeader('content-length') || 0);
+  return Number.isFinite(n) && n >= 0 ? n : -1;
+}
+
+/** Collects the request body, refusing it as soon as it passes `max` bytes. */
+function readBody(res: HttpResponse, max: number, declared: number): Promise<Buffer> {
+  if (declared === 0) return Promise.resolve(Buffer.alloc(0));
+  if (declared > max) return Promise.reject(new HttpError('BODY_TOO_LARGE', `body of ${declared} bytes is over the limit of ${max}`, { limit: max }));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    res.onData((chunk, isLast) => {
+      if (done) return;
+      size += chunk.byteLength;
+      if (size > max) {
+        done = true;
+        reject(new HttpError('BODY_TOO_LARGE', `body is over the limit of ${max} bytes`, { limit: max }));
+        return;
+      }
+      // uWS reuses the chunk's memory after this callback: copy it.
+      chunks.push(Buffer.from(Buffer.from(chunk)));
+      if (isLast) {
+        done = true;
+        resolve(Buffer.concat(chunks, size));
+      }
+    });
+  });
+}
+
+/** Runs a handler and writes its reply (or its error as JSON), unless the client aborted. */
+function respond(res: HttpResponse, run: () => Promise<Reply>): void {
+  let aborted = false;
+  res.onAborted(() => {
+    aborted = true;
+  });
+  run().then(
+    (reply) => send(res, reply, () => aborted),
+    (err: unknown) => send(res, errorReply(err), () => aborted),
+  );
+}
+
+function send(res: HttpResponse, reply: Reply, aborted: () => boolean): void {
+  if (aborted()) return;
+  res.cork(() => {
+    res.writeStatus(`${reply.status} ${STATUS_TEXT[reply.status] ?? ''}`);
+    for (const [k, v] of Object.entries(reply.headers ?? {})) res.writeHeader(k, v);
+    // Closing after an oversize body means the unread rest never has to be drained.
+    res.end(reply.body ?? '', reply.status === 413);
+  });
+}
+
+function errorReply(err: unknown): Reply {
+  let doc: ErrorDocument;
+  if (err instanceof HttpError || err instanceof NodeError) doc = { error: err.code, message: err.message, ...err.details };
+  else if (err instanceof EngineError) doc = { error: err.code === 'INVALID_ARGUMENT' ? 'BAD_REQUEST' : err.code, message: err.message };
+  else doc = { error: 'INTERNAL', message: err instanceof Error ? err.message : String(err) };
+  return json(STATUS_OF_ERROR[doc.error] ?? 500, doc);
+}

@@ -1,0 +1,57 @@
+// Prometheus metrics of one node, in a registry of its own so several nodes
+// can live in one process (tests, the simulator).
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class NodeMetrics {
+  readonly registry = new Registry();
+  readonly requests: Counter<'op' | 'outcome'>;
+  readonly latency: Histogram<'op'>;
+  readonly siblings: Histogram;
+  readonly readRepairs: Counter;
+  readonly forwarded: Counter<'op'>;
+  readonly members: Gauge<'status'>;
+  readonly ringVersion: Gauge;
+
+  constructor(nodeId: string, opts: { defaultMetrics?: boolean } = {}) {
+    this.registry.setDefaultLabels({ node: nodeId });
+    const registers = [this.registry];
+    this.requests = new Counter({
+      name: 'ringkv_requests_total',
+      help: 'Client requests coordinated by this node, by operation and outcome',
+      labelNames: ['op', 'outcome'],
+      registers,
+    });
+    this.latency = new Histogram({
+      name: 'ringkv_request_duration_seconds',
+      help: 'Client request latency at the coordinating node',
+      labelNames: ['op'],
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.3, 1, 5],
+      registers,
+    });
+    this.siblings = new Histogram({
+      name: 'ringkv_get_siblings',
+      help: 'Siblings in the reconciled object of each successful read',
+      buckets: [1, 2, 3, 5, 10, 25, 100],
+      registers,
+    });
+    this.readRepairs = new Counter({
+      name: 'ringkv_read_repairs_total',
+      help: 'Replicas sent a reconciled object after a read found them stale',
+      registers,
+    });
+    this.forwarded = new Counter({
+      name: 'ringkv_forwarded_total',
+      help: 'Writes forwarded to a preference-list node to coordinate',
+      labelNames: ['op'],
+      registers,
+    });
+    this.members = new Gauge({
+      name: 'ringkv_members',
+      help: 'Cluster members by status, as this node sees them',
+      labelNames: ['status'],
+      registers,
+    });
+    this.ringVersion = new Gauge({ name: 'ringkv_ring_version', help: 'Version of the ring this node holds', registers });
+    if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'ringkv_process_' });
+  }
+}

@@ -1,0 +1,124 @@
+// One ringkv node process: the native engine, the peer transport and the
+// HTTP API share one uWS app and port; the node runtime ties them together.
+import { mkdirSync } from 'node:fs';
+import pino from 'pino';
+import { NativeEngine } from '../engine/native/index.js';
+import type { EngineLimits } from '../engine/types.js';
+import { registerApi } from '../http/api.js';
+import { RingkvNode, type NodeConfig } from '../node/node.js';
+import { assertNativeUws, uWS, type TemplatedApp, type us_listen_socket } from '../transport/uws.js';
+import { WsTransport, attachPeerEndpoint } from '../transport/ws-transport.js';
+
+export interface ServerOptions {
+  nodeId: string;
+  /** Interface to listen on (default 127.0.0.1). */
+  host?: string;
+  /** Port for HTTP and peers; 0 picks a free one. */
+  port: number;
+  /** Address peers and clients use to reach this node (default host:port). */
+  advertise?: string;
+  dataDir: string;
+  clusterName?: string;
+  /** log2 Q for a new cluster (default 6). */
+  partitionBits?: number;
+  seeds?: string[];
+  zone?: string;
+  cacheBytes?: number;
+  limits?: Partial<EngineLimits>;
+  node?: Partial<NodeConfig>;
+  logger?: pino.Logger;
+}
+
+export interface RunningServer {
+  node: RingkvNode;
+  port: number;
+  address: string;
+  /** Stops accepting, lets in-flight requests finish (up to graceMs), flushes and closes. */
+  close(graceMs?: number): Promise<void>;
+}
+
+export async function startServer(opts: ServerOptions): Promise<RunningServer> {
+  // The unofficial uWS package silently falls back to a slow emulation when its binary fails to load.
+  assertNativeUws();
+  const log = opts.logger ?? pino({ name: 'ringkv' });
+  const host = opts.host ?? '127.0.0.1';
+  mkdirSync(opts.dataDir, { recursive: true });
+  const engine = await NativeEngine.open({
+    path: opts.dataDir,
+    nodeId: opts.nodeId,
+    partitionBits: opts.partitionBits ?? 6,
+    cacheBytes: opts.cacheBytes,
+    limits: opts.limits,
+  });
+  const clusterName = opts.clusterName ?? 'ringkv';
+  const transport = new WsTransport({
+    nodeId: opts.nodeId,
+    cluster: clusterName,
+    onEvent: (e) => {
+      if (e.type === 'connected' || e.type === 'disconnected') log.info({ peer: e.peer, address: e.address }, `peer ${e.type}`);
+      else if (e.type === 'protocol-error') log.warn({ peer: e.peer, reason: e.reason }, 'peer protocol error');
+    },
+  });
+  const app = uWS.App();
+  const endpoint = attachPeerEndpoint(app, transport);
+
+  const { socket, port } = await listen(app, host, opts.port).catch(async (err: unknown) => {
+    await engine.close();
+    throw err;
+  });
+  const address = opts.advertise ?? `${host}:${port}`;
+  let node: RingkvNode;
+  try {
+    node = await RingkvNode.start({
+      id: opts.nodeId,
+      address,
+      zone: opts.zone,
+      clusterName,
+      partitionBits: opts.partitionBits ?? 6,
+      seeds: opts.seeds ?? [],
+      engine,
+      transport,
+      clock: { now: () => Date.now(), setTimer: (ms, fn) => { const t = setTimeout(fn, ms); return { cancel: () => clearTimeout(t) }; } },
+      random: Math.random,
+      config: opts.node,
+      log: (level, msg, fields) => log[level](fields ?? {}, msg),
+    });
+  } catch (err) {
+    uWS.us_listen_socket_close(socket);
+    await endpoint.close();
+    await engine.close();
+    throw err;
+  }
+  // Routes go in after the node exists; requests that arrive earlier find no route.
+  const inflight = { count: 0 };
+  registerApi(app, node, { maxValueBytes: engine.limits.maxValueBytes, maxJsonBytes: 64 * 1024 }, inflight);
+  log.info({ node: opts.nodeId, address, dataDir: opts.dataDir, actor: engine.actor }, 'ringkv node listening');
+
+  let closing: Promise<void> | null = null;
+  return {
+    node,
+    port,
+    address,
+    close: (graceMs = 5_000) => {
+      closing ??= (async () => {
+        uWS.us_listen_socket_close(socket);
+        const deadline = Date.now() + graceMs;
+        while (inflight.count > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+        await node.stop();
+        await endpoint.close();
+        await engine.close();
+        log.info({ node: opts.nodeId }, 'ringkv node stopped');
+      })();
+      return closing;
+    },
+  };
+}
+
+function listen(app: TemplatedApp, host: string, port: number): Promise<{ socket: us_listen_socket; port: number }> {
+  return new Promise((resolve, reject) => {
+    app.listen(host, port, (socket: us_listen_socket | false) => {
+      if (!socket) reject(new Error(`cannot listen on ${host}:${port}`));
+      else resolve({ socket, port: uWS.us_socket_local_port(socket as never) });
+    });
+  });
+}
