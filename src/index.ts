@@ -1,2 +1,3 @@
-// ringkv's public entry point.
-export * from './engine/index.js';
+// ringkv's public entry point: the client library. The engine and the
+// server are separate entry points (`ringkv/engine`, `ringkv/server`).
+export * from './client/index.js';

@@ -7,6 +7,7 @@ import { EngineError } from '../engine/types.js';
 import { NodeError } from '../node/errors.js';
 import type { BucketProps } from '../core/membership.js';
 import type { RequestOptions, RingkvNode } from '../node/node.js';
+import { TransportError } from '../transport/types.js';
 import type { HttpRequest, HttpResponse, TemplatedApp } from '../transport/uws.js';
 import {
   CONTEXT_HEADER,
@@ -24,6 +25,8 @@ export interface ApiLimits {
   maxValueBytes: number;
   /** Largest JSON body (bucket properties, admin). */
   maxJsonBytes: number;
+  /** Longest key (the engine's limit). Checked here because a read of an over-long key would otherwise fail at every replica and answer 503. */
+  maxKeyBytes?: number;
 }
 
 const STATUS_TEXT: Record<number, string> = {
@@ -61,13 +64,13 @@ export function registerApi(app: TemplatedApp, node: RingkvNode, limits: ApiLimi
   };
 
   app.get('/kv/:bucket/:key', (res, req) => {
-    const { bucket, key } = names(req);
+    const { bucket, key } = names(req, limits);
     const opts = requestOptions(req, ['r', 'n', 'timeout']);
     handle(res, async () => readObject(node, bucket(), key(), opts()));
   });
 
   const write = (res: HttpResponse, req: HttpRequest, isDelete: boolean) => {
-    const { bucket, key } = names(req);
+    const { bucket, key } = names(req, limits);
     const opts = requestOptions(req, ['w', 'dw', 'n', 'timeout', 'returnbody']);
     const contextHeader = req.getHeader(CONTEXT_HEADER);
     const declared = bodyLength(req);
@@ -86,7 +89,10 @@ export function registerApi(app: TemplatedApp, node: RingkvNode, limits: ApiLimi
 
   app.get('/buckets/:bucket/props', (res, req) => {
     const bucket = req.getParameter(0) ?? '';
-    handle(res, async () => json(200, { bucket: decodeName(bucket).toString('utf8'), props: node.bucketProps(decodeName(bucket).toString('utf8')) }));
+    handle(res, async () => {
+      const name = bucketName(bucket);
+      return json(200, { bucket: name, props: node.bucketProps(name) });
+    });
   });
   app.put('/buckets/:bucket/props', (res, req) => {
     const bucket = req.getParameter(0) ?? '';
@@ -94,8 +100,9 @@ export function registerApi(app: TemplatedApp, node: RingkvNode, limits: ApiLimi
     handle(res, async () => {
       const body = parseJson(await readBody(res, limits.maxJsonBytes, declared));
       const change = ((body as { props?: unknown }).props ?? body) as Partial<BucketProps>;
-      const props = await node.setBucketProps(decodeName(bucket).toString("utf8"), change);
-      return json(200, { bucket: decodeName(bucket).toString('utf8'), props });
+      const name = bucketName(bucket);
+      const props = await node.setBucketProps(name, change);
+      return json(200, { bucket: name, props });
     });
   });
 
@@ -173,10 +180,17 @@ function objectReply(record: Buffer, extra: Record<string, string>): Reply {
 }
 
 /** Reads bucket and key parameters now; decoding (which may fail) happens inside the handler. */
-function names(req: HttpRequest): { bucket: () => Buffer; key: () => Buffer } {
+function names(req: HttpRequest, limits: ApiLimits): { bucket: () => Buffer; key: () => Buffer } {
   const bucket = req.getParameter(0) ?? '';
   const key = req.getParameter(1) ?? '';
-  return { bucket: () => decodeName(bucket), key: () => decodeName(key) };
+  const decodeKey = (): Buffer => {
+    const bytes = decodeName(key);
+    if (limits.maxKeyBytes !== undefined && bytes.length > limits.maxKeyBytes) {
+      throw new HttpError('KEY_TOO_LARGE', `key is longer than ${limits.maxKeyBytes} bytes`);
+    }
+    return bytes;
+  };
+  return { bucket: () => decodeName(bucket), key: decodeKey };
 }
 
 function decodeName(segment: string): Buffer {
@@ -185,6 +199,14 @@ function decodeName(segment: string): Buffer {
   } catch (err) {
     throw new HttpError('BAD_REQUEST', `bad URL escape: ${(err as Error).message}`);
   }
+}
+
+/** A bucket name for the properties routes: 1..255 bytes without 0x00 (as the engine requires of buckets). */
+function bucketName(segment: string): string {
+  const bytes = decodeName(segment);
+  if (bytes.length === 0 || bytes.length > 255) throw new HttpError('BAD_REQUEST', 'bucket name must be 1..255 bytes');
+  if (bytes.includes(0)) throw new HttpError('BAD_REQUEST', 'bucket contains a 0x00 byte');
+  return bytes.toString('utf8');
 }
 
 function parseContext(header: string): Buffer | null {
@@ -280,10 +302,17 @@ function send(res: HttpResponse, reply: Reply, aborted: () => boolean): void {
   });
 }
 
+function transportErrorCode(err: TransportError): string {
+  if (err.code === 'REMOTE' && err.remoteCode !== undefined && STATUS_OF_ERROR[err.remoteCode] !== undefined) return err.remoteCode;
+  return err.code === 'TIMEOUT' ? 'TIMEOUT' : 'UNAVAILABLE';
+}
+
 function errorReply(err: unknown): Reply {
   let doc: ErrorDocument;
   if (err instanceof HttpError || err instanceof NodeError) doc = { error: err.code, message: err.message, ...err.details };
   else if (err instanceof EngineError) doc = { error: err.code === 'INVALID_ARGUMENT' ? 'BAD_REQUEST' : err.code, message: err.message };
+  // A peer request that escaped the node (e.g. an admin join): the cluster's fault, not a server bug.
+  else if (err instanceof TransportError) doc = { error: transportErrorCode(err), message: err.message };
   else doc = { error: 'INTERNAL', message: err instanceof Error ? err.message : String(err) };
   return json(STATUS_OF_ERROR[doc.error] ?? 500, doc);
 }

@@ -281,6 +281,10 @@ export class RingkvNode {
   }
 
   private primaries(bucket: Buffer, key: Buffer, n: number): string[] {
+    // Refuse an oversize key here: otherwise every replica refuses it and the read looks like a quorum failure.
+    if (key.length > this.opts.engine.limits.maxKeyBytes) {
+      throw new NodeError('KEY_TOO_LARGE', `key is longer than ${this.opts.engine.limits.maxKeyBytes} bytes`);
+    }
     let position: bigint;
     try {
       position = this.opts.engine.hashKey(bucket, key);
@@ -452,6 +456,10 @@ export class RingkvNode {
         return { record: result.record, acks: result.acks };
       }
       case 'gossip': {
+        // Until its join completes, this node's state is its own private
+        // single-node cluster: merged into the cluster's (ring v1 ties go to
+        // the higher claimant id) it would hand every partition to this node.
+        if (!this.joined) throw new NodeError('UNAVAILABLE', 'not joined yet');
         const remote = b.state as ClusterState;
         this.checkCluster(remote);
         await this.adopt(mergeStates(this.state, remote));

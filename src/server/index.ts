@@ -31,6 +31,8 @@ export interface ServerOptions {
 
 export interface RunningServer {
   node: RingkvNode;
+  /** The node's storage, for tools and tests that inspect a replica directly. */
+  engine: NativeEngine;
   port: number;
   address: string;
   /** Stops accepting, lets in-flight requests finish (up to graceMs), flushes and closes. */
@@ -91,12 +93,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   }
   // Routes go in after the node exists; requests that arrive earlier find no route.
   const inflight = { count: 0 };
-  registerApi(app, node, { maxValueBytes: engine.limits.maxValueBytes, maxJsonBytes: 64 * 1024 }, inflight);
+  registerApi(app, node, { maxValueBytes: engine.limits.maxValueBytes, maxJsonBytes: 64 * 1024, maxKeyBytes: engine.limits.maxKeyBytes }, inflight);
   log.info({ node: opts.nodeId, address, dataDir: opts.dataDir, actor: engine.actor }, 'ringkv node listening');
 
   let closing: Promise<void> | null = null;
   return {
     node,
+    engine,
     port,
     address,
     close: (graceMs = 5_000) => {

@@ -1,0 +1,383 @@
+// The TypeScript client for ringkv's HTTP API (docs/http.md, openapi.yaml).
+//
+// Requests go round-robin over the configured nodes. A connection failure
+// (fetch throws before any answer) moves on to the next node, up to every
+// node once; an HTTP error answer is final and thrown as a RingkvError. The
+// causal context is opaque: pass back what a read returned.
+import type { BucketProps } from '../core/membership.js';
+import { CONTEXT_HEADER, LAST_MODIFIED_HEADER, percentEncode, type SiblingsDocument } from '../http/wire.js';
+import { RingkvError } from './errors.js';
+
+export { RingkvError, type ClientErrorCode } from './errors.js';
+export type { BucketProps } from '../core/membership.js';
+
+/** A bucket or key: a string (UTF-8) or raw bytes. */
+export type Name = string | Uint8Array;
+
+export interface RingkvClientOptions {
+  /** Node addresses: 'host:port' or 'http://host:port'. */
+  nodes: string[];
+  /** Client-side deadline of each request in ms (default 10000). */
+  timeoutMs?: number;
+}
+
+export interface ReadOptions {
+  r?: number;
+  n?: number;
+  /** Server-side deadline (the `timeout` parameter); the client waits this plus a second. */
+  timeoutMs?: number;
+}
+
+export interface WriteOptions {
+  /** The context a read returned; null or absent for a blind write. */
+  context?: string | null;
+  w?: number;
+  dw?: number;
+  n?: number;
+  timeoutMs?: number;
+}
+
+export type DeleteOptions = WriteOptions;
+
+export interface Sibling {
+  /** The value, or null for a tombstone. */
+  value: Buffer | null;
+  deleted: boolean;
+  /** Write time, ms since the epoch. */
+  lastModified: number;
+}
+
+export interface GetResult {
+  /** At least one live value. */
+  found: boolean;
+  /** The key exists only as tombstones (a 404 that carries a context). */
+  deleted: boolean;
+  /** The live sibling values (one unless there are concurrent writes). */
+  values: Buffer[];
+  /** Every sibling, tombstones included. */
+  siblings: Sibling[];
+  /** The context to send with the next write of this key, null when the key never existed. */
+  context: string | null;
+}
+
+export interface ResolvedResult {
+  value: Buffer | null;
+  context: string | null;
+  /** Siblings were merged and the merge written back. */
+  merged: boolean;
+}
+
+export interface UpdateOptions extends ReadOptions {
+  /** Combines concurrent sibling values into one; without it, siblings make `update` throw SIBLINGS_UNRESOLVED. */
+  merge?: (values: Buffer[]) => Buffer;
+  w?: number;
+  dw?: number;
+}
+
+export interface RingInfo {
+  partitionBits: number;
+  version: number;
+  claimant: string;
+  owners: string[];
+}
+
+export interface MemberStatus {
+  id: string;
+  address: string;
+  zone: string | null;
+  status: string;
+  partitions: number;
+  health: 'self' | 'up' | 'suspect' | 'unknown';
+  lastHeardMsAgo: number | null;
+}
+
+export interface NodeStatus {
+  node: string;
+  address: string;
+  cluster: string;
+  joined: boolean;
+  ring: { version: number; claimant: string; partitions: number; digest: string };
+  members: MemberStatus[];
+  [field: string]: unknown;
+}
+
+/** Targets one node (an address as in `nodes`) instead of the round-robin choice. */
+export interface NodeTarget {
+  node?: string;
+}
+
+interface CallOptions {
+  method: string;
+  path: string;
+  query?: Record<string, string | number | boolean | undefined>;
+  headers?: Record<string, string>;
+  body?: Uint8Array | string;
+  timeoutMs?: number;
+  /** Send only to this base URL (no failover). */
+  node?: string;
+  /** Return a 404 answer instead of throwing. */
+  notFoundIsAnswer?: boolean;
+}
+
+const DEFAULT_TIMEOUT_MS = 10_000;
+/** Extra client-side wait beyond a server-side deadline, so the server's TIMEOUT answer arrives first. */
+const SERVER_DEADLINE_GRACE_MS = 1_000;
+
+export class RingkvClient {
+  readonly nodes: readonly string[];
+  readonly timeoutMs: number;
+  private cursor = 0;
+
+  constructor(opts: RingkvClientOptions) {
+    if (!Array.isArray(opts.nodes) || opts.nodes.length === 0) throw new TypeError('RingkvClient needs at least one node address');
+    this.nodes = opts.nodes.map(baseUrl);
+    this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    if (!Number.isFinite(this.timeoutMs) || this.timeoutMs <= 0) throw new TypeError('timeoutMs must be a positive number');
+  }
+
+  // -------------------------------------------------------------------------
+  // Objects
+
+  async get(bucket: Name, key: Name, opts: ReadOptions = {}): Promise<GetResult> {
+    const res = await this.call({
+      method: 'GET',
+      path: objectPath(bucket, key),
+      query: { r: opts.r, n: opts.n, timeout: opts.timeoutMs },
+      timeoutMs: opts.timeoutMs,
+      notFoundIsAnswer: true,
+    });
+    const context = res.headers.get(CONTEXT_HEADER) || null;
+    if (res.status === 200) {
+      const value = Buffer.from(await res.arrayBuffer());
+      const lastModified = Number(res.headers.get(LAST_MODIFIED_HEADER) ?? 0);
+      return { found: true, deleted: false, values: [value], siblings: [{ value, deleted: false, lastModified }], context };
+    }
+    if (res.status === 300) {
+      const doc = (await res.json()) as SiblingsDocument;
+      if (!doc || !Array.isArray(doc.siblings)) throw new RingkvError(300, 'BAD_RESPONSE', '300 answer without a siblings list', doc);
+      const siblings: Sibling[] = doc.siblings.map((s) => ({
+        value: s.value === null ? null : Buffer.from(s.value, 'base64'),
+        deleted: s.deleted,
+        lastModified: s.lastModified,
+      }));
+      const values = siblings.filter((s) => !s.deleted && s.value !== null).map((s) => s.value!);
+      return { found: values.length > 0, deleted: values.length === 0, values, siblings, context: context ?? doc.context ?? null };
+    }
+    if (res.status === 404) {
+      const body = (await res.json().catch(() => null)) as { deleted?: unknown } | null;
+      return { found: false, deleted: body?.deleted === true || context !== null, values: [], siblings: [], context };
+    }
+    throw new RingkvError(res.status, 'BAD_RESPONSE', `unexpected status ${res.status}`, await res.text().catch(() => null));
+  }
+
+  async put(bucket: Name, key: Name, value: Uint8Array | string, opts: WriteOptions = {}): Promise<{ context: string }> {
+    const body = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
+    return this.write(bucket, key, 'PUT', body, opts);
+  }
+
+  async delete(bucket: Name, key: Name, opts: DeleteOptions = {}): Promise<{ context: string }> {
+    return this.write(bucket, key, 'DELETE', undefined, opts);
+  }
+
+  /**
+   * Reads a key; when it holds more than one live sibling, merges them with
+   * `merge` and writes the result back with the read's context, so the
+   * siblings collapse into one.
+   */
+  async getResolved(bucket: Name, key: Name, merge: (values: Buffer[]) => Buffer, opts: ReadOptions & Omit<WriteOptions, 'context'> = {}): Promise<ResolvedResult> {
+    const read = await this.get(bucket, key, opts);
+    if (read.values.length <= 1) return { value: read.values[0] ?? null, context: read.context, merged: false };
+    const value = merge(read.values);
+    const { context } = await this.put(bucket, key, value, { ...opts, context: read.context });
+    return { value: Buffer.from(value), context, merged: true };
+  }
+
+  /**
+   * Read-modify-write: reads the key, calls `fn` with the current value (null
+   * when absent or deleted) and writes its result with the read's context.
+   */
+  async update(bucket: Name, key: Name, fn: (current: Buffer | null) => Buffer | Uint8Array | string, opts: UpdateOptions = {}): Promise<{ value: Buffer; context: string }> {
+    const read = await this.get(bucket, key, opts);
+    let current: Buffer | null = read.values[0] ?? null;
+    if (read.values.length > 1) {
+      if (!opts.merge) {
+        throw new RingkvError(300, 'SIBLINGS_UNRESOLVED', `${read.values.length} concurrent values and no merge function`, {
+          siblings: read.siblings,
+          context: read.context,
+        });
+      }
+      current = Buffer.from(opts.merge(read.values));
+    }
+    const next = fn(current);
+    const value = typeof next === 'string' ? Buffer.from(next, 'utf8') : Buffer.from(next);
+    const { context } = await this.put(bucket, key, value, { w: opts.w, dw: opts.dw, n: opts.n, timeoutMs: opts.timeoutMs, context: read.context });
+    return { value, context };
+  }
+
+  // -------------------------------------------------------------------------
+  // Buckets and cluster
+
+  async bucketProps(bucket: Name, target: NodeTarget = {}): Promise<BucketProps> {
+    const res = await this.expectOk({ method: 'GET', path: `/buckets/${encodeName(bucket)}/props`, node: target.node });
+    return ((await res.json()) as { props: BucketProps }).props;
+  }
+
+  async setBucketProps(bucket: Name, props: Partial<BucketProps>, target: NodeTarget = {}): Promise<BucketProps> {
+    const res = await this.expectOk({
+      method: 'PUT',
+      path: `/buckets/${encodeName(bucket)}/props`,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ props }),
+      node: target.node,
+    });
+    return ((await res.json()) as { props: BucketProps }).props;
+  }
+
+  /** One node's view of the cluster: the given node, or the round-robin choice. */
+  async status(node?: string): Promise<NodeStatus> {
+    const res = await this.expectOk({ method: 'GET', path: '/status', node });
+    return (await res.json()) as NodeStatus;
+  }
+
+  async ring(target: NodeTarget = {}): Promise<RingInfo> {
+    const res = await this.expectOk({ method: 'GET', path: '/ring', node: target.node });
+    return (await res.json()) as RingInfo;
+  }
+
+  /** Makes a node (`target.node`, or the round-robin choice) join the cluster `seed` ('host:port') belongs to. */
+  async join(seed: string, target: NodeTarget = {}): Promise<NodeStatus> {
+    const res = await this.expectOk({
+      method: 'POST',
+      path: '/admin/join',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ seed }),
+      node: target.node,
+    });
+    return (await res.json()) as NodeStatus;
+  }
+
+  /** Starts the departure of node id `node` (default: the node that receives the request). */
+  async leave(node?: string, target: NodeTarget = {}): Promise<NodeStatus> {
+    const res = await this.expectOk({
+      method: 'POST',
+      path: '/admin/leave',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(node === undefined ? {} : { node }),
+      node: target.node,
+    });
+    return (await res.json()) as NodeStatus;
+  }
+
+  /** True when a node (the given address, or the round-robin choice) answers `pong`. */
+  async ping(node?: string): Promise<boolean> {
+    const res = await this.expectOk({ method: 'GET', path: '/ping', node });
+    return (await res.text()) === 'pong';
+  }
+
+  // -------------------------------------------------------------------------
+
+  private async write(bucket: Name, key: Name, method: 'PUT' | 'DELETE', body: Uint8Array | undefined, opts: WriteOptions): Promise<{ context: string }> {
+    const headers: Record<string, string> = {};
+    if (opts.context) headers[CONTEXT_HEADER] = opts.context;
+    if (body !== undefined) headers['content-type'] = 'application/octet-stream';
+    const res = await this.expectOk({
+      method,
+      path: objectPath(bucket, key),
+      query: { w: opts.w, dw: opts.dw, n: opts.n, timeout: opts.timeoutMs },
+      headers,
+      body,
+      timeoutMs: opts.timeoutMs,
+    });
+    await res.arrayBuffer();
+    const context = res.headers.get(CONTEXT_HEADER);
+    if (!context) throw new RingkvError(res.status, 'BAD_RESPONSE', `write answered without ${CONTEXT_HEADER}`);
+    return { context };
+  }
+
+  /** A call whose only success is 2xx; anything else becomes a RingkvError. */
+  private async expectOk(opts: CallOptions): Promise<Response> {
+    const res = await this.call(opts);
+    if (res.status < 200 || res.status > 299) throw RingkvError.fromResponse(res.status, await res.text());
+    return res;
+  }
+
+  /**
+   * Sends one request, trying the nodes in round-robin order until one
+   * answers. Answers with 200, 204, 300 and (for reads) 404 are returned;
+   * other statuses become a RingkvError.
+   */
+  private async call(opts: CallOptions): Promise<Response> {
+    const targets = opts.node !== undefined ? [baseUrl(opts.node)] : this.rotation();
+    const query = new URLSearchParams();
+    for (const [name, v] of Object.entries(opts.query ?? {})) if (v !== undefined) query.set(name, String(v));
+    const search = query.toString();
+    const path = search ? `${opts.path}?${search}` : opts.path;
+    const deadline = opts.timeoutMs !== undefined ? Math.max(this.timeoutMs, opts.timeoutMs + SERVER_DEADLINE_GRACE_MS) : this.timeoutMs;
+    const failures: Array<{ node: string; error: string }> = [];
+    for (const base of targets) {
+      let res: Response;
+      try {
+        res = await fetch(base + path, {
+          method: opts.method,
+          headers: opts.headers,
+          body: opts.body as BodyInit | undefined,
+          signal: AbortSignal.timeout(deadline),
+        });
+      } catch (err) {
+        if (isTimeout(err)) {
+          throw new RingkvError(0, 'CLIENT_TIMEOUT', `${opts.method} ${opts.path}: no answer from ${base} within ${deadline} ms`, { node: base }, { cause: err });
+        }
+        failures.push({ node: base, error: describe(err) });
+        continue;
+      }
+      if (res.status === 200 || res.status === 204 || res.status === 300) return res;
+      // For an object read, 404 is an answer (not found, or deleted); anywhere else it is an error.
+      if (res.status === 404 && opts.notFoundIsAnswer) return res;
+      if (res.status >= 200 && res.status < 300) return res;
+      throw RingkvError.fromResponse(res.status, await res.text());
+    }
+    throw new RingkvError(
+      0,
+      'UNREACHABLE',
+      `${opts.method} ${opts.path}: no node answered (${failures.map((f) => `${f.node}: ${f.error}`).join('; ')})`,
+      { failures },
+    );
+  }
+
+  /** Every node once, starting with the next in round-robin order. */
+  private rotation(): string[] {
+    const start = this.cursor++ % this.nodes.length;
+    if (this.cursor >= Number.MAX_SAFE_INTEGER) this.cursor = 0;
+    return [...this.nodes.slice(start), ...this.nodes.slice(0, start)];
+  }
+}
+
+function baseUrl(address: string): string {
+  const trimmed = address.trim().replace(/\/+$/, '');
+  if (!trimmed) throw new TypeError('empty node address');
+  return /^https?:\/\//i.test(trimmed) ? trimmed : `http://${trimmed}`;
+}
+
+function encodeName(name: Name): string {
+  const bytes = typeof name === 'string' ? Buffer.from(name, 'utf8') : name;
+  // An empty path segment would address no route at all.
+  if (bytes.byteLength === 0) throw new TypeError('bucket and key names must not be empty');
+  return percentEncode(bytes);
+}
+
+function objectPath(bucket: Name, key: Name): string {
+  return `/kv/${encodeName(bucket)}/${encodeName(key)}`;
+}
+
+function isTimeout(err: unknown): boolean {
+  const name = (err as { name?: unknown } | null)?.name;
+  return name === 'TimeoutError' || name === 'AbortError';
+}
+
+function describe(err: unknown): string {
+  const e = err as { message?: unknown; cause?: { code?: unknown; message?: unknown } } | null;
+  const cause = e?.cause;
+  if (cause && typeof cause.code === 'string') return cause.code;
+  if (cause && typeof cause.message === 'string') return cause.message;
+  return typeof e?.message === 'string' ? e.message : String(err);
+}

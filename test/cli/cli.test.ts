@@ -1,0 +1,104 @@
+// The `ringkv` command as a user runs it: `ringkv dev` starts a 3-process
+// cluster, `ringkv put/get/delete/status` talk to it from another process,
+// and Ctrl-C (SIGINT) stops every node cleanly with the data kept.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { tempDir } from '../helpers/tmp.js';
+
+const CLI = fileURLToPath(new URL('../../bin/ringkv.js', import.meta.url));
+const run = promisify(execFile);
+const dirs: Array<{ remove(): void }> = [];
+const children: ChildProcess[] = [];
+afterAll(() => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  dirs.forEach((d) => d.remove());
+});
+
+/** Starts `ringkv dev` and resolves once it reports the cluster up (bounded). */
+function startDev(dataDir: string, basePort: number): Promise<{ child: ChildProcess; output: () => string }> {
+  const child = spawn(process.execPath, [CLI, 'dev', '--data-dir', dataDir, '--base-port', String(basePort)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let output = '';
+  child.stdout!.on('data', (d) => (output += d));
+  child.stderr!.on('data', (d) => (output += d));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`ringkv dev did not come up:\n${output}`)), 40_000);
+    const check = () => {
+      if (output.includes('nodes up')) {
+        clearTimeout(timer);
+        resolve({ child, output: () => output });
+      }
+    };
+    child.stdout!.on('data', check);
+    child.on('exit', (code) => reject(new Error(`ringkv dev exited ${code}:\n${output}`)));
+  });
+}
+
+const ringkv = async (...args: string[]) => {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { timeout: 20_000 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+};
+
+function exited(child: ChildProcess, timeoutMs: number): Promise<number | null> {
+  return new Promise((resolve, reject) => {
+    if (child.exitCode !== null) return resolve(child.exitCode);
+    const timer = setTimeout(() => reject(new Error('process did not exit')), timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve(code);
+    });
+  });
+}
+
+describe('ringkv command', () => {
+  it('dev cluster, then put/get/delete/status from another process, then a clean stop that keeps the data', async () => {
+    const dir = tempDir('ringkv-cli-');
+    dirs.push(dir);
+    const basePort = 20_000 + Math.floor(Math.random() * 20_000);
+    const node = (i: number) => `127.0.0.1:${basePort + i}`;
+    const dev = await startDev(dir.path, basePort);
+
+    const first = await ringkv('put', 'cart', 'alice', 'milk', '--node', node(1));
+    expect(first.code, first.stderr).toBe(0);
+    expect((await ringkv('get', 'cart', 'alice', '--node', node(2))).stdout).toBe('milk\n');
+
+    // A blind write makes a sibling; a CLI put (which reads the context first) resolves it.
+    await ringkv('put', 'cart', 'alice', 'eggs', '--blind', '--node', node(0));
+    const two = await ringkv('get', 'cart', 'alice', '--node', node(0));
+    expect(two.stdout.split('\n').filter(Boolean).sort()).toEqual(['eggs', 'milk']);
+    expect(two.stderr).toMatch(/2 siblings/);
+    await ringkv('put', 'cart', 'alice', 'milk,eggs', '--node', node(2));
+    expect((await ringkv('get', 'cart', 'alice', '--node', node(1))).stdout).toBe('milk,eggs\n');
+
+    await ringkv('put', 'cart', 'bob', 'tea', '--node', node(0));
+    expect((await ringkv('delete', 'cart', 'bob', '--node', node(1))).code).toBe(0);
+    const gone = await ringkv('get', 'cart', 'bob', '--node', node(2));
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toMatch(/not found \(deleted\)/);
+
+    const status = JSON.parse((await ringkv('status', '--json', '--node', node(0))).stdout) as { members: Array<{ status: string; partitions: number }> };
+    expect(status.members.map((m) => m.status)).toEqual(['valid', 'valid', 'valid']);
+    expect(status.members.reduce((s, m) => s + m.partitions, 0)).toBe(64);
+
+    const bad = await ringkv('get', 'cart', 'x'.repeat(2000), '--node', node(0));
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/KEY_TOO_LARGE \(400\)/);
+
+    dev.child.kill('SIGINT');
+    expect(await exited(dev.child, 15_000)).toBe(0);
+    expect(dev.output()).toMatch(/stopping the cluster/);
+
+    // Same directory again: the cluster comes back with its data.
+    const again = await startDev(dir.path, basePort);
+    expect((await ringkv('get', 'cart', 'alice', '--node', node(0))).stdout).toBe('milk,eggs\n');
+    again.child.kill('SIGTERM');
+    expect(await exited(again.child, 15_000)).toBe(0);
+  }, 120_000);
+});

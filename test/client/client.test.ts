@@ -1,0 +1,191 @@
+// The client library against a real 3-node cluster on 127.0.0.1.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RingkvClient, RingkvError } from '../../src/client/index.js';
+import { closedPort, startCluster, waitFor, type TestNode } from '../helpers/server.js';
+
+let nodes: TestNode[] = [];
+let client: RingkvClient;
+
+beforeAll(async () => {
+  nodes = await startCluster(['a', 'b', 'c']);
+  client = new RingkvClient({ nodes: nodes.map((n) => n.address), timeoutMs: 10_000 });
+});
+
+afterAll(async () => {
+  await Promise.allSettled(nodes.map((n) => n.close()));
+});
+
+/** Union of comma-separated sets, sorted: a merge that loses nothing. */
+const union = (values: Buffer[]): Buffer =>
+  Buffer.from([...new Set(values.flatMap((v) => v.toString('utf8').split(',')).filter(Boolean))].sort().join(','));
+
+describe('RingkvClient', () => {
+  it('sees the whole cluster from every node', async () => {
+    for (const n of nodes) {
+      const status = await client.status(n.address);
+      expect(status.members.map((m) => m.id).sort()).toEqual(['a', 'b', 'c']);
+    }
+    const ring = await client.ring();
+    expect(ring.owners).toHaveLength(2 ** ring.partitionBits);
+    expect(new Set(ring.owners)).toEqual(new Set(['a', 'b', 'c']));
+    expect(await client.ping()).toBe(true);
+  });
+
+  it('round-trips a put and a get, from every node', async () => {
+    const { context } = await client.put('users', 'alice', 'hello');
+    expect(context).toMatch(/^[A-Za-z0-9_-]+$/);
+    for (const n of nodes) {
+      const got = await client.get('users', 'alice', { r: 3 });
+      expect(got.found).toBe(true);
+      expect(got.deleted).toBe(false);
+      expect(got.values.map(String)).toEqual(['hello']);
+      expect(got.siblings).toHaveLength(1);
+      expect(got.siblings[0]!.lastModified).toBeGreaterThan(0);
+      expect(got.context).toBe(context);
+      void n;
+    }
+    const missing = await client.get('users', 'nobody');
+    expect(missing).toEqual({ found: false, deleted: false, values: [], siblings: [], context: null });
+  });
+
+  it('round-trips binary keys and values byte-exactly', async () => {
+    const key = Buffer.from([0x00, 0xff, 0x2f, 0x25, 0x3f, 0x23, 0x20, 0xc3, 0x28, 0x0a, 0x7f]);
+    const value = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    await client.put('bin', key, value, { w: 3 });
+    const got = await client.get('bin', new Uint8Array(key), { r: 3 });
+    expect(got.found).toBe(true);
+    expect(Buffer.compare(got.values[0]!, value)).toBe(0);
+    // A different byte string is a different key.
+    expect((await client.get('bin', key.subarray(0, 10))).found).toBe(false);
+  });
+
+  it('turns concurrent writes into siblings and getResolved collapses them', async () => {
+    const { context } = await client.put('carts', 'bob', 'milk', { w: 3 });
+    await Promise.all([
+      client.put('carts', 'bob', 'milk,eggs', { context, w: 3 }),
+      client.put('carts', 'bob', 'bread,milk', { context, w: 3 }),
+    ]);
+    const conflicted = await client.get('carts', 'bob', { r: 3 });
+    expect(conflicted.found).toBe(true);
+    expect(conflicted.values.map(String).sort()).toEqual(['bread,milk', 'milk,eggs']);
+    expect(conflicted.siblings).toHaveLength(2);
+
+    const resolved = await client.getResolved('carts', 'bob', union, { r: 3, w: 3 });
+    expect(resolved.merged).toBe(true);
+    expect(String(resolved.value)).toBe('bread,eggs,milk');
+
+    const fresh = await client.get('carts', 'bob', { r: 3 });
+    expect(fresh.values.map(String)).toEqual(['bread,eggs,milk']);
+    expect(fresh.siblings).toHaveLength(1);
+
+    const again = await client.getResolved('carts', 'bob', union);
+    expect(again.merged).toBe(false);
+    expect(String(again.value)).toBe('bread,eggs,milk');
+  });
+
+  it('deletes with a context: the key reads as deleted, with a context to write over the tombstone', async () => {
+    await client.put('users', 'carol', 'x', { w: 3 });
+    const read = await client.get('users', 'carol', { r: 3 });
+    await client.delete('users', 'carol', { context: read.context, w: 3 });
+    const gone = await client.get('users', 'carol', { r: 3 });
+    expect(gone.found).toBe(false);
+    expect(gone.deleted).toBe(true);
+    expect(gone.values).toEqual([]);
+    expect(gone.context).not.toBeNull();
+    await client.put('users', 'carol', 'back', { context: gone.context, w: 3 });
+    expect((await client.get('users', 'carol', { r: 3 })).values.map(String)).toEqual(['back']);
+  });
+
+  it('update does read-modify-write and refuses unresolved siblings without a merge function', async () => {
+    const inc = (cur: Buffer | null) => Buffer.from(String(Number(cur?.toString() ?? '0') + 1));
+    for (let i = 0; i < 5; i++) await client.update('counters', 'hits', inc, { w: 3, r: 3 });
+    expect(String((await client.get('counters', 'hits', { r: 3 })).values[0])).toBe('5');
+
+    const { context } = await client.put('counters', 'split', '1', { w: 3 });
+    await Promise.all([client.put('counters', 'split', '10', { context, w: 3 }), client.put('counters', 'split', '20', { context, w: 3 })]);
+    const err = await client.update('counters', 'split', inc, { r: 3 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RingkvError);
+    expect((err as RingkvError).code).toBe('SIBLINGS_UNRESOLVED');
+
+    const max = (values: Buffer[]) => Buffer.from(String(Math.max(...values.map(Number))));
+    const updated = await client.update('counters', 'split', inc, { merge: max, r: 3, w: 3 });
+    expect(String(updated.value)).toBe('21');
+    const after = await client.get('counters', 'split', { r: 3 });
+    expect(after.values.map(String)).toEqual(['21']);
+  });
+
+  it('reads and changes bucket properties', async () => {
+    expect(await client.bucketProps('fresh')).toEqual({ n: 3, r: 2, w: 2, dw: 0, mode: 'siblings' });
+    const props = await client.setBucketProps('lwwbucket', { mode: 'lww', r: 1 }, { node: nodes[0]!.address });
+    expect(props).toMatchObject({ mode: 'lww', r: 1, n: 3 });
+    expect(await client.bucketProps('lwwbucket', { node: nodes[0]!.address })).toMatchObject({ mode: 'lww', r: 1 });
+    // The change reaches the other nodes by gossip.
+    await waitFor('bucket props on every node', async () => {
+      const all = await Promise.all(nodes.map((n) => client.bucketProps('lwwbucket', { node: n.address })));
+      return all.every((p) => p.mode === 'lww' && p.r === 1);
+    });
+  });
+
+  it('throws RingkvError with the server code for bad requests', async () => {
+    const codeOf = async (p: Promise<unknown>) => {
+      const e = await p.then(() => null, (x: unknown) => x);
+      expect(e).toBeInstanceOf(RingkvError);
+      return e as RingkvError;
+    };
+    const ctx = await codeOf(client.put('users', 'dave', 'v', { context: 'not base64!' }));
+    expect(ctx).toMatchObject({ status: 400, code: 'BAD_CONTEXT' });
+    expect((ctx.body as { error: string }).error).toBe('BAD_CONTEXT');
+
+    expect(await codeOf(client.get('users', 'dave', { r: 9 }))).toMatchObject({ status: 400, code: 'BAD_REQUEST' });
+    expect(await codeOf(client.put('users', 'k'.repeat(1025), 'v'))).toMatchObject({ status: 400, code: 'KEY_TOO_LARGE' });
+    const props = await codeOf(client.setBucketProps('users', { nope: 1 } as never));
+    expect(props).toMatchObject({ status: 400, code: 'INVALID_BUCKET_PROPS' });
+    expect((props.body as { fields: string[] }).fields).toEqual(['nope']);
+    expect(await codeOf(client.join('not-an-address'))).toMatchObject({ status: 400, code: 'BAD_REQUEST' });
+  });
+
+  it('fails over to the next node when a node is unreachable', async () => {
+    const dead = `127.0.0.1:${await closedPort()}`;
+    const failover = new RingkvClient({ nodes: [dead, `http://${nodes[1]!.address}/`], timeoutMs: 5_000 });
+    // Every call starts the rotation one further; each must land on the live node.
+    for (let i = 0; i < 4; i++) {
+      await failover.put('fo', `k${i}`, `v${i}`);
+      expect((await failover.get('fo', `k${i}`)).values.map(String)).toEqual([`v${i}`]);
+    }
+    expect(await failover.ping()).toBe(true);
+
+    const allDead = new RingkvClient({ nodes: [dead], timeoutMs: 5_000 });
+    const err = await allDead.ping().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RingkvError);
+    expect(err).toMatchObject({ status: 0, code: 'UNREACHABLE' });
+  });
+
+  it('does not retry HTTP errors on another node, and times out on a silent one', async () => {
+    const hits = [0, 0];
+    const servers = [0, 1].map((i) =>
+      http.createServer((req, res) => {
+        hits[i]!++;
+        if (req.url?.startsWith('/slow')) return; // never answers
+        res.writeHead(503, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: 'UNAVAILABLE', message: 'try later' }));
+      }),
+    );
+    try {
+      const ports = await Promise.all(
+        servers.map((s) => new Promise<number>((resolve) => s.listen(0, '127.0.0.1', () => resolve((s.address() as AddressInfo).port)))),
+      );
+      const c = new RingkvClient({ nodes: ports.map((p) => `127.0.0.1:${p}`), timeoutMs: 300 });
+      await expect(c.get('b', 'k')).rejects.toMatchObject({ status: 503, code: 'UNAVAILABLE', body: { message: 'try later' } });
+      expect(hits).toEqual([1, 0]);
+      await expect(c.status()).rejects.toMatchObject({ status: 503, code: 'UNAVAILABLE' });
+      expect(hits).toEqual([1, 1]);
+      const slow = await c.ping(`127.0.0.1:${ports[0]}/slow`).catch((e: unknown) => e);
+      expect(slow).toMatchObject({ status: 0, code: 'CLIENT_TIMEOUT' });
+    } finally {
+      for (const s of servers) s.closeAllConnections();
+      await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+    }
+  });
+});

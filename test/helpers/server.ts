@@ -1,0 +1,98 @@
+// Real ringkv nodes for tests: 127.0.0.1, ephemeral ports, temporary data
+// directories removed on close, silent logs, fast gossip.
+import net from 'node:net';
+import pino from 'pino';
+import { startServer, type RunningServer, type ServerOptions } from '../../src/server/index.js';
+import { tempDir } from './tmp.js';
+
+export interface TestNode {
+  server: RunningServer;
+  address: string;
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startTestNode(
+  nodeId: string,
+  opts: Partial<Omit<ServerOptions, 'nodeId' | 'dataDir' | 'port'>> = {},
+): Promise<TestNode> {
+  const dir = tempDir(`ringkv-${nodeId}-`);
+  let server: RunningServer;
+  try {
+    server = await startServer({
+      nodeId,
+      port: 0,
+      dataDir: dir.path,
+      seeds: [],
+      logger: pino({ level: 'silent' }),
+      ...opts,
+      node: { gossipIntervalMs: 100, ...opts.node },
+    });
+  } catch (err) {
+    dir.remove();
+    throw err;
+  }
+  let closed: Promise<void> | null = null;
+  return {
+    server,
+    address: server.address,
+    url: `http://${server.address}`,
+    close: () => (closed ??= server.close(2_000).finally(() => dir.remove())),
+  };
+}
+
+/** Polls `check` every `everyMs` until it returns true; throws after `timeoutMs` with the last failure. */
+export async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 15_000, everyMs = 50): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown = null;
+  while (Date.now() < deadline) {
+    try {
+      if (await check()) return;
+      last = null;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+}
+
+interface StatusDoc {
+  ring: { digest: string };
+  members: Array<{ id: string; status: string; partitions: number }>;
+}
+
+/** Starts `ids[0]`, then the others seeded from it, and waits until every node sees all as valid members on one ring. */
+export async function startCluster(ids: string[], opts: Partial<Omit<ServerOptions, 'nodeId' | 'dataDir' | 'port' | 'seeds'>> = {}): Promise<TestNode[]> {
+  const nodes: TestNode[] = [];
+  try {
+    const first = await startTestNode(ids[0]!, opts);
+    nodes.push(first);
+    for (const id of ids.slice(1)) nodes.push(await startTestNode(id, { ...opts, seeds: [first.address] }));
+    await waitFor(`${ids.length} valid members on every node`, async () => {
+      const docs = await Promise.all(nodes.map(async (n) => (await (await fetch(`${n.url}/status`, { signal: AbortSignal.timeout(2_000) })).json()) as StatusDoc));
+      return docs.every(
+        (d) =>
+          d.members.length === ids.length &&
+          d.members.every((m) => m.status === 'valid' && m.partitions > 0) &&
+          d.ring.digest === docs[0]!.ring.digest,
+      );
+    });
+    return nodes;
+  } catch (err) {
+    await Promise.allSettled(nodes.map((n) => n.close()));
+    throw err;
+  }
+}
+
+/** A 127.0.0.1 port nothing listens on (bound once, then released). */
+export function closedPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
