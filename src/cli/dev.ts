@@ -26,7 +26,8 @@ export async function runDevCluster(o: DevClusterOptions): Promise<void> {
     const address = `127.0.0.1:${o.basePort + i - 1}`;
     const args = [CLI, 'start', '--node-id', id, '--listen', address, '--data-dir', join(dataDir, id), '--log-level', o.logLevel];
     if (i > 1) args.push('--seeds', seed);
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // The IPC channel lets a node notice when this process dies, even by SIGKILL, and stop too.
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
     const prefix = (chunk: Buffer) => chunk.toString().split('\n').filter(Boolean).map((l) => `[${id}] ${l}\n`).join('');
     child.stdout!.on('data', (c: Buffer) => process.stdout.write(prefix(c)));
     child.stderr!.on('data', (c: Buffer) => process.stderr.write(prefix(c)));

@@ -48,6 +48,8 @@ export async function runNode(o: RunNodeOptions): Promise<void> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  // Started by `ringkv dev`: stop with the parent, however it ended.
+  if (process.send) process.on('disconnect', () => stop('parent exited'));
 }
 
 export function splitHostPort(address: string): [string, number] {
