@@ -1,0 +1,62 @@
+// Seeded whole-cluster simulation (see harness.ts). Default: seeds 1-200.
+// Long runs: RINGKV_SIM_SEEDS=1-5000 npx vitest run test/sim
+// One seed:  RINGKV_SIM_SEEDS=1234 npx vitest run test/sim
+// Lists work too: RINGKV_SIM_SEEDS=3,17,100-120
+import { describe, expect, it } from 'vitest';
+import { runSim, type SimResult } from './harness.js';
+
+function parseSeeds(spec: string | undefined): number[] {
+  if (!spec || spec.trim() === '') return range(1, 200);
+  const seeds: number[] = [];
+  for (const part of spec.split(',')) {
+    const m = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(part);
+    if (!m) throw new Error(`RINGKV_SIM_SEEDS: cannot parse '${part}' (use e.g. 1-5000 or 3,17,100-120)`);
+    seeds.push(...range(Number(m[1]), Number(m[2] ?? m[1])));
+  }
+  return seeds;
+}
+
+function range(lo: number, hi: number): number[] {
+  return Array.from({ length: Math.max(0, hi - lo + 1) }, (_, i) => lo + i);
+}
+
+function report(r: SimResult): string {
+  return [
+    `seed ${r.seed} broke ${r.violations.length} invariant(s) — re-run alone with RINGKV_SIM_SEEDS=${r.seed} npx vitest run test/sim`,
+    ...r.violations.slice(0, 10).map((v) => `  ✗ ${v}`),
+    `  stats ${JSON.stringify(r.stats)}`,
+    '  trace tail:',
+    ...r.traceTail.map((l) => `    ${l}`),
+  ].join('\n');
+}
+
+const seeds = parseSeeds(process.env.RINGKV_SIM_SEEDS);
+/** Seeds per vitest test: one test per seed is noisy for thousands of seeds. */
+const CHUNK = 25;
+
+describe('cluster simulation', () => {
+  for (let i = 0; i < seeds.length; i += CHUNK) {
+    const chunk = seeds.slice(i, i + CHUNK);
+    const name = chunk.length === 1 ? `seed ${chunk[0]}` : `seeds ${chunk[0]}..${chunk[chunk.length - 1]}`;
+    it(`${name}: no acknowledged write lost, replicas and membership converge`, async () => {
+      const failures: string[] = [];
+      for (const seed of chunk) {
+        const result = await runSim(seed);
+        if (result.violations.length > 0) failures.push(report(result));
+      }
+      if (failures.length > 0) expect.fail(failures.join('\n\n'));
+    });
+  }
+
+  it('is deterministic: the same seed twice gives the same outcome log', async () => {
+    for (const seed of [seeds[0]!, 4242]) {
+      const a = await runSim(seed);
+      const b = await runSim(seed);
+      expect(a.log.length).toBeGreaterThan(20);
+      expect(b.log).toEqual(a.log);
+      expect(b.stats).toEqual(a.stats);
+    }
+    const other = await runSim(seeds[0]! + 1);
+    expect(other.log).not.toEqual((await runSim(seeds[0]!)).log);
+  });
+});

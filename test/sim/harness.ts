@@ -1,0 +1,522 @@
+// A deterministic cluster simulator: K RingkvNode runtimes (each with its own
+// in-memory PureEngine) on one seeded SimNetwork, a random client workload
+// issued at virtual times, network faults while it runs (delay, reordering,
+// drops, one node partitioned for a while), then a quiet period and the
+// invariant checks. Everything random comes from the seed, so a failing seed
+// replays exactly: `RINGKV_SIM_SEEDS=1234 npx vitest run test/sim`.
+//
+// Phases of one run:
+//   1. join   — n1 starts alone; the others start at random times with seeds
+//               [n1] and join on their gossip tick. Runs (with the seed's delay
+//               and drop rate) until every node holds the same state with all
+//               K members valid and a settled, balanced ring. The workload
+//               waits for this: partition hand-off does not exist yet, so data
+//               written under an older ring would legitimately be stranded.
+//   2. load   — client ops at random virtual times on random nodes, with one
+//               node isolated from the rest for a while.
+//   3. quiet  — faults stop (heal, no drops, delays <= 10 ms); in-flight ops
+//               settle; gossip runs.
+//   4. check  — a read of every key with r = n from one node, the read-repair
+//               window passes, then the invariants (see checkInvariants).
+//
+// Invariants (each violation is reported with the seed and a trace tail):
+//   LOST      every acknowledged write is in the final record or was
+//             superseded by a client write whose context covered its dot
+//             (the precise definition is at the check);
+//   DIVERGED  after the r = n read and its repairs, every primary of a key
+//             holds the same bytes as the read returned; no stray copies;
+//   DOT REUSED / PHANTOM  one dot names one value for a key everywhere, and
+//             every stored value was written by some client;
+//   membership  all nodes hold the same state digest, all K nodes are valid
+//             members, the ring is balanced (floor/ceil of Q/S each), and no
+//             member ever held a ring not computed by the claimant (STRAY RING).
+import { isBalanced } from '../../src/core/claim.js';
+import { type ClusterState, claimantOf, digest, maybeReclaim, validMembers, zonesOf } from '../../src/core/membership.js';
+import { ownerCounts, partitionOf, preferenceList } from '../../src/core/ring.js';
+import { type Context, type DecodedRecord, decodeContext, decodeRecord, recordContextBytes } from '../../src/engine/pure/codec.js';
+import { PureEngine } from '../../src/engine/pure/index.js';
+import { RingkvNode } from '../../src/node/node.js';
+import { SimNetwork, type SimTraceEvent } from '../../src/transport/sim-transport.js';
+import { Rand } from '../helpers/random.js';
+
+export const BUCKET = Buffer.from('b');
+
+export interface SimConfig {
+  /** Client ops per seed: [min, max]. */
+  ops: [number, number];
+  /** Length of the load phase in virtual ms: [min, max]. */
+  loadMs: [number, number];
+  /** Quiet time after the last client op settled, before the final reads. */
+  quietMs: number;
+  /** Give up on the join phase after this much virtual time. */
+  joinLimitMs: number;
+  /** Trace entries kept for the failure report. */
+  traceKeep: number;
+  /** Upper bound of the per-seed message delay (the lower bound is 1 ms). */
+  maxDelayMs: number;
+  /** Upper bound of the per-seed drop rate. */
+  maxDropRate: number;
+  /** How long the one node stays isolated: [min, max] ms. */
+  isolateMs: [number, number];
+}
+
+export const DEFAULT_SIM_CONFIG: SimConfig = {
+  ops: [40, 80],
+  loadMs: [4_000, 10_000],
+  quietMs: 5_000,
+  joinLimitMs: 60_000,
+  traceKeep: 60,
+  maxDelayMs: 30,
+  maxDropRate: 0.05,
+  isolateMs: [500, 4_000],
+};
+
+const NODE_CONFIG = { requestTimeoutMs: 500, gossipIntervalMs: 1_000, readRepairWindowMs: 50, suspectForMs: 1_000 };
+
+type OpKind = 'put' | 'rw' | 'del';
+
+interface Dot {
+  actor: string;
+  counter: number;
+}
+
+/** One client operation and what became of it. */
+export interface ClientOp {
+  id: number;
+  kind: OpKind;
+  node: string;
+  key: string;
+  at: number;
+  /** The value written (null: a delete). */
+  value: string | null;
+  /** Set once a put/delete was actually issued: the context it carried (null: blind). */
+  context?: Buffer | null;
+  outcome: 'pending' | 'ok' | 'fail';
+  error?: string;
+  doneAt?: number;
+  /**
+   * For an acknowledged write, the dots that may be the new version in the
+   * returned record: siblings with the written value (or tombstones) that the
+   * op's own context did not cover. Normally one; two when a forwarded write
+   * was coordinated twice (first coordinator's reply lost, retried on another).
+   */
+  dots?: Dot[];
+}
+
+export interface SimResult {
+  seed: number;
+  /** Outcome log: identical for identical seeds. */
+  log: string[];
+  violations: string[];
+  /** The last traceKeep lines of client ops, faults and node logs, then the last messages. */
+  traceTail: string[];
+  stats: { nodes: number; partitionBits: number; keys: number; ops: number; acked: number; failed: number; virtualMs: number; events: number };
+}
+
+/** A 32-bit seed for a sub-stream of `seed` (so the streams do not shift each other). */
+function subSeed(seed: number, salt: number): number {
+  let h = Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(salt + 0x27d4eb2f, 0xc2b2ae35);
+  h ^= h >>> 15;
+  h = Math.imul(h, 0x2c1b3c6d);
+  h ^= h >>> 12;
+  return h | 0;
+}
+
+function uniform(rand: Rand): () => number {
+  return () => rand.int(0, 0x3fffffff) / 0x40000000;
+}
+
+function dotStr(d: Dot): string {
+  return `${d.actor.split(':')[0]}.${d.counter}`;
+}
+
+function sibDot(s: { actor: Buffer; counter: number }): Dot {
+  return { actor: s.actor.toString('utf8'), counter: s.counter };
+}
+
+function covers(ctx: Context, d: Dot): boolean {
+  const e = ctx.find((x) => x.actor.toString('utf8') === d.actor);
+  return e !== undefined && e.counter >= d.counter;
+}
+
+function describeRecord(rec: DecodedRecord): string {
+  const sibs = rec.siblings.map((s) => `${dotStr(sibDot(s))}=${s.tombstone ? '†' : s.value.toString('utf8')}`).join(',');
+  const ctx = rec.context.map((e) => `${e.actor.toString('utf8').split(':')[0]}:${e.counter}`).join(',');
+  return `[${sibs}] ctx{${ctx}}`;
+}
+
+function errCode(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : String(err);
+}
+
+/** Ring buffer of trace lines; formatting is deferred to the failure report. */
+class Trace {
+  private readonly items: Array<SimTraceEvent | string> = [];
+  private next = 0;
+  constructor(private readonly keep: number) {}
+  push(e: SimTraceEvent | string): void {
+    if (this.items.length < this.keep) this.items.push(e);
+    else {
+      this.items[this.next] = e;
+      this.next = (this.next + 1) % this.keep;
+    }
+  }
+  tail(): string[] {
+    const ordered = [...this.items.slice(this.next), ...this.items.slice(0, this.next)];
+    return ordered.map((e) =>
+      typeof e === 'string'
+        ? e
+        : `${e.at} net ${e.event} ${e.kind} ${e.from}->${e.to} ${e.type}${e.id !== undefined ? `#${e.id}` : ''}${e.reason ? ` (${e.reason})` : ''}`,
+    );
+  }
+}
+
+export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFIG): Promise<SimResult> {
+  const rand = new Rand(subSeed(seed, 1));
+  const k = rand.int(3, 7);
+  const partitionBits = rand.int(4, 5);
+  const keyCount = rand.int(5, 10);
+  const opCount = rand.int(config.ops[0], config.ops[1]);
+  const maxDelay = rand.int(Math.min(5, config.maxDelayMs), config.maxDelayMs);
+  const dropRate = rand.int(0, Math.round(config.maxDropRate * 1000)) / 1000;
+  const ids = Array.from({ length: k }, (_, i) => `n${i + 1}`);
+  const keys = Array.from({ length: keyCount }, (_, i) => `k${i}`);
+
+  const log: string[] = [];
+  const violations: string[] = [];
+  // Two tails: client ops, faults and node logs; and raw network messages.
+  const trace = new Trace(config.traceKeep);
+  const netTrace = new Trace(config.traceKeep);
+  let events = 0;
+  const note = (line: string): void => {
+    const l = `${network.now()} ${line}`;
+    log.push(l);
+    trace.push(l);
+  };
+
+  const network: SimNetwork = new SimNetwork({
+    random: uniform(new Rand(subSeed(seed, 2))),
+    minDelayMs: 1,
+    maxDelayMs: maxDelay,
+    dropRate,
+    trace: (e) => {
+      events++;
+      netTrace.push(e);
+    },
+  });
+  note(`seed ${seed}: ${k} nodes, Q=${2 ** partitionBits}, ${keyCount} keys, ${opCount} ops, delay 1..${maxDelay} ms, drop ${dropRate}`);
+
+  const ops: ClientOp[] = [];
+  const strayRings = new Set<string>();
+
+  // Dot uniqueness: one dot (per key) names one version everywhere. Every
+  // record a client or the final check sees is recorded here; a dot seen with
+  // two different values means two writes shared a dot (an actor/counter bug).
+  const dotValues = new Map<string, string>();
+  const written = new Set(['†']);
+  const observe = (key: string, rec: DecodedRecord, where: string): void => {
+    for (const sib of rec.siblings) {
+      const d = `${key}/${sib.actor.toString('utf8')}/${sib.counter}`;
+      const v = sib.tombstone ? '†' : sib.value.toString('utf8');
+      const before = dotValues.get(d);
+      if (before === undefined) dotValues.set(d, v);
+      else if (before !== v) violations.push(`DOT REUSED ${key} ${dotStr(sibDot(sib))} holds ${before} and ${v} (${where})`);
+      if (!written.has(v)) violations.push(`PHANTOM value ${JSON.stringify(v)} at ${dotStr(sibDot(sib))} (${where})`);
+    }
+  };
+
+  // --- phase 1: start and join --------------------------------------------
+  const engines = new Map<string, PureEngine>();
+  const nodes = new Map<string, RingkvNode>();
+  const startFailures: string[] = [];
+  for (const [i, id] of ids.entries()) {
+    const engine = await PureEngine.open({ nodeId: id, epoch: (i + 1).toString(16).padStart(16, '0'), partitionBits });
+    engines.set(id, engine);
+    const nodeRand = new Rand(subSeed(seed, 100 + i));
+    const startAt = i === 0 ? 0 : rand.int(0, 3_000);
+    network.schedule(startAt, () => {
+      RingkvNode.start({
+        id,
+        address: id,
+        clusterName: 'sim',
+        partitionBits,
+        seeds: i === 0 ? [] : [ids[0]!],
+        engine,
+        transport: network.transport(id),
+        clock: network.clock(id),
+        random: uniform(nodeRand),
+        config: NODE_CONFIG,
+        log: (level, msg, fields) => trace.push(`${network.now()} ${id} ${level} ${msg} ${fields ? JSON.stringify(fields) : ''}`),
+      }).then(
+        (node) => {
+          nodes.set(id, node);
+          note(`${id} started`);
+        },
+        (err: unknown) => startFailures.push(`${id}: ${String(err)}`),
+      );
+    });
+  }
+
+  const agreed = (): ClusterState | null => {
+    if (nodes.size !== k) return null;
+    const all = ids.map((id) => nodes.get(id)!);
+    if (!all.every((n) => n.hasJoined)) return null;
+    const state = all[0]!.clusterState;
+    const d = digest(state);
+    if (!all.every((n) => digest(n.clusterState) === d)) return null;
+    if (validMembers(state).length !== k) return null;
+    const claimant = claimantOf(state);
+    if (claimant === null || maybeReclaim(state, claimant) !== null) return null;
+    return state;
+  };
+
+  let joined: ClusterState | null = null;
+  while (network.now() < config.joinLimitMs) {
+    await network.runFor(250);
+    checkRingOrigin();
+    joined = agreed();
+    if (joined) break;
+  }
+  // Every ring a cluster member holds must come from the cluster's claimant
+  // (n1: the lowest id, never leaving), never from a node's private
+  // single-node ring made before it joined. Checked while joining (and at the
+  // end): a stray ring takes partitions, hence reads and writes, away from
+  // the nodes holding the data.
+  function checkRingOrigin(): void {
+    for (const [id, node] of nodes) {
+      const ring = node.clusterState.ring;
+      const member = Object.keys(node.clusterState.members).length > 1;
+      if ((node.hasJoined || member) && ring.claimant !== ids[0] && !strayRings.has(id)) {
+        strayRings.add(id);
+        violations.push(`STRAY RING at ${id}: v${ring.version} claimed by ${ring.claimant}, not by the claimant ${ids[0]} (owners ${JSON.stringify([...ownerCounts(ring.owners)])})`);
+        note(`${id} adopted ring v${ring.version} of ${ring.claimant}`);
+      }
+    }
+  }
+  if (startFailures.length > 0) violations.push(`node start failed: ${startFailures.join('; ')}`);
+  if (!joined) {
+    violations.push(`membership did not converge within ${config.joinLimitMs} ms: ${membershipSummary(ids, nodes)}`);
+    return finish();
+  }
+  note(`joined: ring v${joined.ring.version} ${digest(joined)}`);
+
+  // --- phase 2: client load with faults ------------------------------------
+  const loadStart = network.now();
+  const loadMs = rand.int(config.loadMs[0], config.loadMs[1]);
+  // Half the ops are spread uniformly, half come in bursts (concurrent writes
+  // through different coordinators); a third of all ops hit one hot key.
+  const bursts = Array.from({ length: Math.max(1, Math.floor(opCount / 8)) }, () => loadStart + rand.int(0, loadMs - 50));
+  for (let i = 0; i < opCount; i++) {
+    const roll = rand.int(0, 99);
+    const kind: OpKind = roll < 5 ? 'del' : roll < 50 ? 'put' : 'rw';
+    ops.push({
+      id: i,
+      kind,
+      node: rand.pick(ids),
+      key: rand.chance(1 / 3) ? keys[0]! : rand.pick(keys),
+      at: rand.chance(0.5) ? loadStart + rand.int(0, loadMs) : rand.pick(bursts) + rand.int(0, 40),
+      value: kind === 'del' ? null : `v${i}`,
+      outcome: 'pending',
+    });
+    written.add(`v${i}`);
+  }
+  ops.sort((a, b) => a.at - b.at || a.id - b.id);
+
+  const isolated = rand.pick(ids);
+  const isolateAt = loadStart + rand.int(0, Math.floor(loadMs / 2));
+  const isolateFor = rand.int(config.isolateMs[0], config.isolateMs[1]);
+  network.schedule(isolateAt, () => {
+    network.isolate(isolated);
+    note(`fault: isolate ${isolated} for ${isolateFor} ms`);
+  });
+  network.schedule(isolateAt + isolateFor, () => {
+    network.heal();
+    note(`fault: heal ${isolated}`);
+  });
+
+  const runOp = async (op: ClientOp): Promise<void> => {
+    const node = nodes.get(op.node)!;
+    const key = Buffer.from(op.key);
+    let context: Buffer | null = null;
+    if (op.kind !== 'put') {
+      const got = await node.get(BUCKET, key);
+      context = got.record ? recordContextBytes(got.record) : null;
+      if (got.record) observe(op.key, decodeRecord(got.record), `op${op.id} get`);
+      note(`op${op.id} ${op.node} get ${op.key} -> ${got.record ? describeRecord(decodeRecord(got.record)) : 'not found'} (${got.answered} answered)`);
+    }
+    op.context = context;
+    const value = op.value === null ? null : Buffer.from(op.value);
+    const result = await node.put(BUCKET, key, context, value);
+    const rec = decodeRecord(result.record);
+    observe(op.key, rec, `op${op.id} put`);
+    const own = decodeContext(context);
+    op.dots = rec.siblings
+      .filter((s) => (value === null ? s.tombstone : !s.tombstone && s.value.equals(value)))
+      .map(sibDot)
+      .filter((d) => !covers(own, d));
+    if (op.dots.length === 0) throw new Error(`acknowledged write has no new sibling in its result record ${describeRecord(rec)}`);
+    return;
+  };
+  for (const op of ops) {
+    network.schedule(op.at, () => {
+      note(`op${op.id} ${op.kind} ${op.node} ${op.key}${op.value ? ` ${op.value}` : ''} issued`);
+      runOp(op).then(
+        () => {
+          op.outcome = 'ok';
+          op.doneAt = network.now();
+          note(`op${op.id} ok dots ${op.dots!.map(dotStr).join('|')}`);
+        },
+        (err: unknown) => {
+          op.outcome = 'fail';
+          op.error = errCode(err);
+          op.doneAt = network.now();
+          note(`op${op.id} fail ${op.error}${op.context !== undefined ? ' (write issued)' : ''}`);
+          if (!(err instanceof Error) || !('code' in err)) violations.push(`op${op.id}: unexpected error ${String(err)}`);
+        },
+      );
+    });
+  }
+
+  // --- phase 3: faults stop, quiet ------------------------------------------
+  await network.runUntil(loadStart + loadMs);
+  network.heal();
+  network.setDropRate(0);
+  network.setDelay(1, Math.min(maxDelay, 10));
+  note('faults stop');
+  const settleLimit = network.now() + 30_000;
+  while (ops.some((o) => o.outcome === 'pending') && network.now() < settleLimit) await network.runFor(100);
+  const stuck = ops.filter((o) => o.outcome === 'pending');
+  if (stuck.length > 0) violations.push(`ops never settled: ${stuck.map((o) => `op${o.id}`).join(', ')}`);
+  await network.runFor(config.quietMs);
+
+  // --- phase 4: final reads (r = n, with read repair), then invariants -------
+  const reader = nodes.get(rand.pick(ids))!;
+  const finals = new Map<string, { record: Buffer | null } | { error: string }>();
+  for (const key of keys) {
+    reader.get(BUCKET, Buffer.from(key), { r: reader.bucketProps('b').n }).then(
+      (r) => finals.set(key, { record: r.record }),
+      (err: unknown) => finals.set(key, { error: errCode(err) }),
+    );
+  }
+  const readLimit = network.now() + 5_000;
+  while (finals.size < keys.length && network.now() < readLimit) await network.runFor(50);
+  await network.runFor(1_000); // read-repair window, repairs in flight
+
+  await checkInvariants();
+  return finish();
+
+  // -------------------------------------------------------------------------
+
+  async function checkInvariants(): Promise<void> {
+    // Membership: same digest everywhere, every node a valid member, ring
+    // balanced and unchanged since the join phase settled.
+    const states = ids.map((id) => nodes.get(id)!.clusterState);
+    const state = states[0]!;
+    checkRingOrigin();
+    const digests = new Set(states.map(digest));
+    if (digests.size !== 1) violations.push(`membership digests differ: ${membershipSummary(ids, nodes)}`);
+    for (const s of states) {
+      for (const id of ids) {
+        if (s.members[id]?.status !== 'valid') violations.push(`${id} is not a valid member in some node's view (${s.members[id]?.status ?? 'absent'})`);
+      }
+      if (!isBalanced(s.ring.owners, ids)) {
+        violations.push(`ring not balanced: ${JSON.stringify([...ownerCounts(s.ring.owners)])} for Q=${s.ring.owners.length}, S=${k}`);
+      }
+    }
+    if (joined && state.ring.version !== joined.ring.version) {
+      violations.push(`ring changed after membership settled: v${joined.ring.version} -> v${state.ring.version} (no member came or went)`);
+    }
+    note(`final membership ${[...digests].join(' ')}`);
+
+    // Every put/delete context issued, for the "superseded" test.
+    const issued = ops.filter((o) => o.context).map((o) => ({ op: o, ctx: decodeContext(o.context!) }));
+    const n = reader.bucketProps('b').n;
+    for (const key of keys) {
+      const final = finals.get(key);
+      if (!final) {
+        violations.push(`final read of ${key} never answered`);
+        continue;
+      }
+      if ('error' in final) {
+        violations.push(`final read of ${key} failed: ${final.error}`);
+        continue;
+      }
+      const rec = final.record ? decodeRecord(final.record) : { context: [], siblings: [] };
+      note(`final ${key} ${describeRecord(rec)}`);
+      observe(key, rec, 'final read');
+
+      // (1) No acknowledged write lost. An acknowledged write W (dot d, value v)
+      // is SUPERSEDED when some put/delete issued by a client (acknowledged or
+      // not) carried a context covering d — that client had read d (or a
+      // version that already replaced it) and deliberately replaced it. Every
+      // acknowledged write must be either present in the final record (a
+      // sibling with one of its dots and its value/tombstone), or superseded:
+      // each of its dots covered by the final record's context AND by the
+      // context of some issued write.
+      for (const op of ops) {
+        if (op.key !== key || op.outcome !== 'ok') continue;
+        const dots = op.dots!;
+        const present = rec.siblings.some((s) =>
+          dots.some((d) => d.actor === s.actor.toString('utf8') && d.counter === s.counter) &&
+          (op.value === null ? s.tombstone : !s.tombstone && s.value.toString('utf8') === op.value),
+        );
+        if (present) continue;
+        const unexplained = dots.filter((d) => !covers(rec.context, d) || !issued.some((w) => w.op !== op && covers(w.ctx, d)));
+        if (unexplained.length > 0) {
+          violations.push(
+            `LOST acknowledged op${op.id} (${op.kind} ${key} ${op.value ?? '†'} via ${op.node}, dots ${dots.map(dotStr).join('|')}): ` +
+              `final ${describeRecord(rec)}; not superseded: ${unexplained.map(dotStr).join('|')}`,
+          );
+        }
+      }
+
+      // (2) Convergence: after the r = n read and its repairs, every primary
+      // holds byte-identical records, equal to what the read returned; nodes
+      // outside the preference list hold nothing (the ring never changed
+      // during the load).
+      const ring = state.ring;
+      const position = engines.get(ids[0]!)!.hashKey(BUCKET, Buffer.from(key));
+      const primaries = preferenceList(ring, partitionOf(ring, position), n, zonesOf(state)).primaries;
+      for (const id of ids) {
+        const stored = await engines.get(id)!.get(BUCKET, Buffer.from(key));
+        if (stored) observe(key, decodeRecord(stored), `stored at ${id}`);
+        if (primaries.includes(id)) {
+          const want = final.record;
+          if (!(stored === null ? want === null : want !== null && stored.equals(want))) {
+            violations.push(
+              `DIVERGED ${key} at ${id}: ${stored ? describeRecord(decodeRecord(stored)) : 'none'} vs read ${final.record ? describeRecord(rec) : 'none'}`,
+            );
+          }
+        } else if (stored !== null) {
+          violations.push(`stray copy of ${key} at non-primary ${id}: ${describeRecord(decodeRecord(stored))}`);
+        }
+      }
+    }
+  }
+
+  async function finish(): Promise<SimResult> {
+    for (const node of nodes.values()) await node.stop();
+    for (const engine of engines.values()) await engine.close();
+    const acked = ops.filter((o) => o.outcome === 'ok').length;
+    return {
+      seed,
+      log,
+      violations,
+      traceTail: [...trace.tail(), '-- network --', ...netTrace.tail().slice(-Math.ceil(config.traceKeep / 2))],
+      stats: { nodes: k, partitionBits, keys: keyCount, ops: opCount, acked, failed: ops.length - acked, virtualMs: network.now(), events },
+    };
+  }
+}
+
+function membershipSummary(ids: string[], nodes: Map<string, RingkvNode>): string {
+  return ids
+    .map((id) => {
+      const n = nodes.get(id);
+      if (!n) return `${id}:not started`;
+      const s = n.clusterState;
+      const members = Object.values(s.members).map((m) => `${m.id}${m.status === 'valid' ? '' : `(${m.status})`}`);
+      return `${id}:${n.hasJoined ? '' : 'unjoined,'}${digest(s)}[${members.join(',')}]`;
+    })
+    .join(' ');
+}
