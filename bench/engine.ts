@@ -8,6 +8,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { Bench } from 'tinybench';
 import { NativeEngine, PureEngine, type Engine, type EngineOptions } from '../src/engine/index.js';
+import { loadBinding } from '../src/engine/native/index.js';
+import { Layout } from '../src/engine/pure/keys.js';
+import { TicTacTrees } from '../src/engine/pure/tictac.js';
 import { tempDir } from '../test/helpers/tmp.js';
 
 const TIME_MS = Number(process.env.BENCH_TIME_MS ?? 1_000);
@@ -102,6 +105,13 @@ async function main(): Promise<void> {
       e.coordinate({ bucket, key: keyOf(n++ % 50_000), context: null, value, now: 1, mode: 'siblings', durable: false }),
     engines),
   );
+  // The libuv pool runs native writes in parallel; the pure engine is one thread.
+  rows.push(
+    await measure('coordinate-put, 64 in flight (puts/s)', (e) => () =>
+      Promise.all(Array.from({ length: 64 }, () =>
+        e.coordinate({ bucket, key: keyOf(n++ % 50_000), context: null, value, now: 1, mode: 'siblings', durable: false }))),
+    engines, 64),
+  );
   // Keep objects small for get: one sibling each.
   const getPair = await pair('get');
   for (const e of [getPair.native, getPair.pure]) {
@@ -127,8 +137,7 @@ async function main(): Promise<void> {
         ({ bucket, key: Buffer.from(`mm-${m++}`), record: three[kind], mode: 'siblings' as const, durable: false }))),
     engines, 100),
   );
-  // A TicTac update is part of every write; this isolates it: re-merging an
-  // identical record writes nothing, a changed one pays codec + store + XOR.
+  rows.push(...(await tictacRows()));
   rows.push(await measure('tree roots (64 partitions)', (e) => () => e.treeRoots(), engines));
 
   rows.push({ name: `rebuild trees at open, ${REBUILD_KEYS.toLocaleString('en')} keys (opens/s)`, native: await rebuild('native', REBUILD_KEYS), pure: await rebuild('pure', REBUILD_KEYS) });
@@ -137,6 +146,36 @@ async function main(): Promise<void> {
   engines.remove();
   getPair.remove();
   report(rows);
+}
+
+/** The O(1) TicTac update every write makes, alone: one update per call, and 1,000 per call. */
+async function tictacRows(): Promise<Row[]> {
+  const binding = loadBinding();
+  const native = new binding.TicTacTrees(6, 8, 8);
+  const layout = new Layout(6, 8, 8);
+  const pure = new TicTacTrees(layout);
+  const packed = Buffer.alloc(1_000 * 16);
+  for (let i = 0; i < 1_000; i++) {
+    packed.writeBigUInt64BE(BigInt.asUintN(64, BigInt(i) * 0x9e3779b97f4a7c15n), i * 16);
+    packed.writeBigUInt64BE(BigInt.asUintN(64, BigInt(i + 1) * 0xc2b2ae3d27d4eb4fn), i * 16 + 8);
+  }
+  const pureApply = (buf: Buffer) => {
+    for (let at = 0; at < buf.length; at += 16) {
+      const position = buf.subarray(at, at + 8);
+      pure.update(layout.partitionOf(position), layout.segmentOf(position), buf.readBigUInt64BE(at + 8));
+    }
+  };
+  const one = packed.subarray(0, 16);
+  const rows: Row[] = [];
+  for (const [name, input, per] of [['TicTac update (one per call)', one, 1], ['TicTac update × 1,000 per call (updates/s)', packed, 1_000]] as const) {
+    const bench = new Bench({ time: TIME_MS, warmup: true });
+    bench.add('native', () => native.applyPacked(input));
+    bench.add('pure', () => pureApply(input));
+    await bench.run();
+    const hz = (n: string) => ((bench.getTask(n)!.result as { throughput?: { mean: number } } | undefined)?.throughput?.mean ?? 0) * per;
+    rows.push({ name, native: hz('native'), pure: hz('pure') });
+  }
+  return rows;
 }
 
 function report(rows: Row[]): void {

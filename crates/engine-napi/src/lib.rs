@@ -420,3 +420,40 @@ fn timestamp(now: f64) -> Result<u64> {
         Err(js_error("INVALID_ARGUMENT", "now must be a non-negative integer number of ms"))
     }
 }
+
+/// Standalone TicTac trees (the structure every write updates inside the
+/// engine), for microbenchmarks and tests of the tree alone.
+#[napi]
+pub struct TicTacTrees {
+    inner: engine::tictac::Trees,
+}
+
+#[napi]
+impl TicTacTrees {
+    #[napi(constructor)]
+    pub fn new(partition_bits: u32, branch_bits: u32, segment_bits: u32) -> Result<Self> {
+        let bits = |v: u32| small_bits(Some(v), 0);
+        let geometry = guarded(|| engine::keys::Geometry::new(bits(partition_bits)?, bits(branch_bits)?, bits(segment_bits)?))?;
+        Ok(TicTacTrees { inner: engine::tictac::Trees::new(geometry) })
+    }
+
+    /// XORs packed `(u64 position, u64 delta)` big-endian pairs into the
+    /// trees: one crossing for a batch.
+    #[napi]
+    pub fn apply_packed(&self, packed: &[u8]) -> Result<()> {
+        if packed.len() % 16 != 0 {
+            return Err(js_error("INVALID_ARGUMENT", "packed updates must be 16 bytes each"));
+        }
+        for pair in packed.chunks_exact(16) {
+            let (position, delta) = pair.split_at(8);
+            let word = |b: &[u8]| u64::from_be_bytes(b.try_into().expect("8 bytes"));
+            self.inner.apply(word(position), word(delta));
+        }
+        Ok(())
+    }
+
+    #[napi]
+    pub fn roots(&self) -> Buffer {
+        self.inner.roots().into()
+    }
+}
