@@ -58,6 +58,17 @@ function exited(child: ChildProcess, timeoutMs: number): Promise<number | null> 
 }
 
 describe('ringkv command', () => {
+  it('refuses to start when uWebSockets.js fell back to its slow emulation', async () => {
+    const dir = tempDir('ringkv-cli-');
+    dirs.push(dir);
+    const res = await run(process.execPath, [CLI, 'start', '--listen', '127.0.0.1:0', '--data-dir', dir.path], {
+      timeout: 20_000,
+      env: { ...process.env, UWS_USE_FALLBACK: '1' },
+    }).then(() => ({ code: 0, stderr: '' }), (err: { code: number; stderr: string }) => err);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/refuses to start/);
+  });
+
   it('dev cluster, then put/get/delete/status from another process, then a clean stop that keeps the data', async () => {
     const dir = tempDir('ringkv-cli-');
     dirs.push(dir);

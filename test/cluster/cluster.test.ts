@@ -62,6 +62,19 @@ describe('3-node cluster, N=3 R=2 W=2', () => {
     expect(await merged.text()).toBe('milk,eggs,bread');
   });
 
+  it('a bucket in lww mode keeps one value: the write with the latest timestamp', async () => {
+    const props = await fetch(`${cluster.url(0)}/buckets/sessions/props`, { method: 'PUT', body: JSON.stringify({ mode: 'lww' }) });
+    expect(props.status).toBe(200);
+    // Bucket properties travel by gossip: wait until every node has them.
+    await waitFor(() => cluster.nodes.every((n) => n.node.bucketProps('sessions').mode === 'lww'), 5_000, 'props gossip');
+    await put(0, 'sessions/s1', 'first');
+    await new Promise((r) => setTimeout(r, 5));
+    await Promise.all([put(1, 'sessions/s1', 'second'), put(2, 'sessions/s1', 'third')]);
+    const res = await get(0, 'sessions/s1', '?r=3');
+    expect(res.status).toBe(200);
+    expect(['second', 'third']).toContain(await res.text());
+  });
+
   it('a read repairs a stale replica (checked on that replica)', async () => {
     expect((await put(0, 'repair/k', 'old', null, '?w=3')).status).toBe(204);
     // Make n3 stale: a newer version reaches n1 and n2 only, through their engines.
