@@ -106,6 +106,7 @@ export class RingkvNode {
   private readonly lastHeard = new Map<string, number>();
   private stopped = false;
   private joined: boolean;
+  private readonly services = new Map<string, (from: string, type: string, body: unknown) => Promise<unknown>>();
 
   private constructor(
     private readonly opts: NodeOptions,
@@ -477,9 +478,49 @@ export class RingkvNode {
         this.log('info', 'member added', { member: member.id, address: member.address });
         return { state: this.state };
       }
-      default:
+      default: {
+        const service = this.services.get(type.slice(0, type.indexOf('.') + 1));
+        if (service) return service(from, type, body);
         throw new NodeError('BAD_REQUEST', `unknown peer request type '${type}'`);
+      }
     }
+  }
+
+  // ---------------------------------------------------------------------------
+  // For background services (anti-entropy, handoff, transfers): they run
+  // beside the node, reach peers through it and share its view of the ring.
+
+  /** Routes peer requests whose type starts with `prefix` (e.g. 'aae.') to `handler`. */
+  registerService(prefix: string, handler: (from: string, type: string, body: unknown) => Promise<unknown>): void {
+    if (!prefix.endsWith('.') || ['kv.', 'gossip.', 'join.'].includes(prefix)) throw new Error(`bad service prefix '${prefix}'`);
+    this.services.set(prefix, handler);
+  }
+
+  /** A request to a member, with the node's suspicion bookkeeping. */
+  peerRequest(node: string, type: string, body: unknown, timeoutMs: number): Promise<unknown> {
+    return this.request(node, type, body, timeoutMs);
+  }
+
+  get engine(): Engine {
+    return this.opts.engine;
+  }
+
+  get clock(): Clock {
+    return this.opts.clock;
+  }
+
+  get random(): () => number {
+    return this.opts.random;
+  }
+
+  /** The preference list of a partition for `n` replicas (primaries, then fallbacks). */
+  preferenceListOf(partition: number, n: number): { primaries: string[]; fallbacks: string[] } {
+    return preferenceList(this.state.ring, partition, n, zonesOf(this.state));
+  }
+
+  /** Whether a member is currently suspected (failed to answer recently). */
+  isSuspected(node: string): boolean {
+    return this.isSuspect(node, this.opts.clock.now());
   }
 
   private checkCluster(remote: ClusterState): void {
