@@ -5,7 +5,7 @@
 //
 // More seeds: RINGKV_DIFF_SEEDS=1-50 RINGKV_DIFF_OPS=20000 npx vitest run test/engine.differential.test.ts
 import { afterAll, describe, expect, it } from 'vitest';
-import { EngineError, NativeEngine, PureEngine, type Engine, type EngineOptions } from '../src/engine/index.js';
+import { EngineError, NativeEngine, PureEngine, decodeRecord, type Engine, type EngineOptions } from '../src/engine/index.js';
 import { Rand } from './helpers/random.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -105,12 +105,20 @@ describe('native and pure engines agree', () => {
         }
       };
       const node = (p: Pair, which: number) => (which === 0 ? p.a : p.b);
+      // Cursors (disk keys) returned by earlier scans, with their partition: scans resume from them.
+      const cursors: Array<{ partition: number; cursor: Buffer }> = [];
+      // Tombstone-only records seen per object: reaping them later tests the stale case.
+      const tombstones: Array<{ bucket: Buffer; key: Buffer; record: Buffer }> = [];
+      const reaped = { true: 0, false: 0 };
+      const scanned = { continued: 0 };
+      const allTombstones = (record: Buffer) => decodeRecord(record).siblings.every((s) => s.tombstone);
 
       for (let step = 0; step < OPS; step++) {
         const which = rand.int(0, 1);
         const bucket = rand.chance(0.01) ? Buffer.from([0x61, 0, 0x62]) : rand.pick(buckets);
         const key = rand.chance(0.01) ? rand.bytes(13) : rand.pick(keys);
-        const roll = rand.int(0, 99);
+        // 0..99: the original mix; 100..109: partition scans and reaping.
+        const roll = rand.int(0, 109);
         if (roll < 40) {
           const ctxRoll = rand.int(0, 99);
           const context =
@@ -131,7 +139,7 @@ describe('native and pure engines agree', () => {
             const record = await node(p, which).get(bucket, key);
             if (!record) return null;
             const sent = Buffer.from(record);
-            if (corrupt) sent[flipAt % sent.length] ^= 0x5a;
+            if (corrupt) sent[flipAt % sent.length]! ^= 0x5a;
             return node(p, 1 - which).merge({ bucket, key, record: sent, mode, durable: false });
           });
         } else if (roll < 76) {
@@ -174,6 +182,64 @@ describe('native and pure engines agree', () => {
             }
             return e.hintTargets();
           });
+        } else if (roll >= 105) {
+          const action = rand.int(0, 9);
+          const flipAt = rand.int(0, 1 << 16);
+          const staleOne = tombstones.length > 0 ? rand.pick(tombstones) : null;
+          const o = await both(`step ${step} reap`, async (p) => {
+            const e = node(p, which);
+            if (action <= 2 || (action >= 8 && !staleOne)) {
+              // Delete with the full context, then reap the tombstone just written.
+              const current = await e.get(bucket, key);
+              const del = await e.coordinate({ bucket, key, context: current && contextOf(current), value: null, now: 1_000 + step, mode: 'siblings', durable: false });
+              return [del, await e.reap(bucket, key, del)];
+            }
+            if (action <= 6) {
+              // Whatever is stored now: tombstones only (reaped), a live sibling (INVALID_ARGUMENT), or absent.
+              const current = await e.get(bucket, key);
+              return current && [current, await e.reap(bucket, key, current)];
+            }
+            if (action === 7) {
+              const current = (await e.get(bucket, key)) ?? Buffer.from([1, 0, 0, 0, 0]);
+              const sent = Buffer.from(current);
+              sent[flipAt % sent.length]! ^= 0x5a;
+              return e.reap(bucket, key, sent);
+            }
+            // A tombstone-only record seen earlier: false unless the object is still exactly that.
+            return [staleOne!.record, await e.reap(staleOne!.bucket, staleOne!.key, staleOne!.record)];
+          });
+          if ('ok' in o && Array.isArray(o.ok)) {
+            const [record, result] = o.ok as [string, boolean];
+            if (typeof result === 'boolean') reaped[`${result}`]++;
+            const rec = Buffer.from(record, 'hex');
+            if (allTombstones(rec)) {
+              tombstones.push({ bucket, key, record: rec });
+              if (tombstones.length > 16) tombstones.shift();
+            }
+          }
+        } else if (roll >= 100) {
+          const partition = rand.chance(0.03) ? 8 : rand.int(0, 7);
+          const limitRoll = rand.int(0, 99);
+          const limit = limitRoll < 2 ? 0 : limitRoll < 4 ? 10_001 : limitRoll < 70 ? rand.int(1, 5) : rand.int(6, 40);
+          const cursorRoll = rand.int(0, 99);
+          const ofPartition = cursors.filter((c) => c.partition === partition);
+          const after =
+            cursorRoll < 30 || cursors.length === 0
+              ? null
+              : cursorRoll < 85 && ofPartition.length > 0
+                ? rand.pick(ofPartition).cursor
+                : cursorRoll < 93
+                  ? rand.pick(cursors).cursor // often another partition's: INVALID_ARGUMENT
+                  : rand.bytes(rand.int(0, 20));
+          const o = await both(`step ${step} scanPartition`, (p) => node(p, which).scanPartition(partition, after, limit));
+          if ('ok' in o) {
+            const page = o.ok as { items: Array<{ key: string }>; next: string | null };
+            if (after !== null && page.items.length > 0) scanned.continued++;
+            if (page.next !== null) {
+              cursors.push({ partition, cursor: Buffer.from(page.next, 'hex') });
+              if (cursors.length > 32) cursors.shift();
+            }
+          }
         } else {
           const name = `app.${rand.int(0, 3)}`;
           const value = rand.bytes(rand.int(0, 8));
@@ -204,9 +270,13 @@ describe('native and pure engines agree', () => {
       await pure.b.close();
       expect(mismatches).toBe(0);
       for (const path of ['coordinate ok', 'coordinate BAD_CONTEXT', 'coordinate VALUE_TOO_LARGE', 'coordinate TOO_MANY_SIBLINGS',
-        'coordinate INVALID_ARGUMENT', 'merge ok', 'merge CORRUPT_RECORD', 'mergeMany ok', 'trees ok', 'hints ok', 'meta ok']) {
+        'coordinate INVALID_ARGUMENT', 'merge ok', 'merge CORRUPT_RECORD', 'mergeMany ok', 'trees ok', 'hints ok', 'meta ok',
+        'scanPartition ok', 'scanPartition INVALID_ARGUMENT', 'reap ok', 'reap INVALID_ARGUMENT', 'reap CORRUPT_RECORD']) {
         expect(seen.get(path) ?? 0, `${path} exercised (${JSON.stringify([...seen])})`).toBeGreaterThan(0);
       }
+      expect(reaped.true, 'reaps that deleted').toBeGreaterThan(0);
+      expect(reaped.false, 'stale reaps refused').toBeGreaterThan(0);
+      expect(scanned.continued, 'scans that resumed from a cursor').toBeGreaterThan(0);
     });
   }
 });

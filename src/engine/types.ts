@@ -61,6 +61,17 @@ export interface KeyRecord {
   record: Buffer;
 }
 
+/** One page of `scanPartition`. */
+export interface PartitionPage {
+  /** Objects in disk-key order. */
+  items: KeyRecord[];
+  /** Cursor for the next page (the last item's disk key), or null once the partition is exhausted. */
+  next: Buffer | null;
+}
+
+/** Most items one `scanPartition` page may ask for. */
+export const MAX_SCAN_LIMIT = 10_000;
+
 export interface SegmentKey {
   bucket: Buffer;
   key: Buffer;
@@ -93,6 +104,18 @@ export interface Engine {
   treeBranches(partition: number): Buffer;
   treeSegments(partition: number, branch: number): Buffer;
   segmentKeys(partition: number, segments: ReadonlyArray<number>): Promise<SegmentKey[]>;
+
+  /**
+   * Objects of one partition in disk-key order, strictly after the cursor `after`
+   * (a disk key of this partition, e.g. a persisted `next`; null = from the start),
+   * at most `limit` (1..10000). The unit of partition transfer.
+   */
+  scanPartition(partition: number, after: Uint8Array | null, limit: number): Promise<PartitionPage>;
+  /**
+   * Tombstone reaping: deletes the object only if it is still byte-identical to `record`,
+   * whose siblings must all be tombstones (else INVALID_ARGUMENT). Durable when it returns true.
+   */
+  reap(bucket: Uint8Array, key: Uint8Array, record: Uint8Array): Promise<boolean>;
 
   hintPut(target: string, bucket: Uint8Array, key: Uint8Array, record: Uint8Array): Promise<Buffer>;
   hintList(target: string, limit: number): Promise<KeyRecord[]>;

@@ -113,6 +113,21 @@ pub struct KeyRecord {
     pub record: Buffer,
 }
 
+/// One page of `scanPartition`: `next` is the cursor to continue from, null
+/// once the partition is exhausted.
+#[napi(object)]
+pub struct PartitionPage {
+    pub items: Vec<KeyRecord>,
+    #[napi(ts_type = "Buffer | null")]
+    pub next: Option<Buffer>,
+}
+
+fn key_records(v: Vec<engine::KeyRecord>) -> Vec<KeyRecord> {
+    v.into_iter()
+        .map(|h| KeyRecord { bucket: h.bucket.into(), key: h.key.into(), record: h.record.into() })
+        .collect()
+}
+
 fn small_bits(v: Option<u32>, default: u8) -> engine::error::Result<u8> {
     match v {
         None => Ok(default),
@@ -339,6 +354,30 @@ impl NativeEngine {
         ))
     }
 
+    /// Objects of one partition in disk-key order, strictly after the cursor `after`.
+    #[napi(ts_return_type = "Promise<PartitionPage>")]
+    pub fn scan_partition(
+        &self,
+        partition: u32,
+        after: Option<&[u8]>,
+        limit: u32,
+    ) -> Result<AsyncTask<Job<engine::PartitionPage, PartitionPage>>> {
+        let e = self.engine()?;
+        let after = after.map(<[u8]>::to_vec);
+        Ok(job(
+            move || e.scan_partition(partition, after.as_deref(), limit as usize),
+            |p| Ok(PartitionPage { items: key_records(p.items), next: p.next.map(Buffer::from) }),
+        ))
+    }
+
+    /// Deletes an all-tombstone object if it is still exactly `record`; flushed when true.
+    #[napi(ts_return_type = "Promise<boolean>")]
+    pub fn reap(&self, bucket: &[u8], key: &[u8], record: &[u8]) -> Result<AsyncTask<Job<bool, bool>>> {
+        let e = self.engine()?;
+        let (bucket, key, record) = (bucket.to_vec(), key.to_vec(), record.to_vec());
+        Ok(job(move || e.reap(&bucket, &key, &record), Ok))
+    }
+
     #[napi(ts_return_type = "Promise<Buffer>")]
     pub fn hint_put(
         &self,
@@ -355,14 +394,7 @@ impl NativeEngine {
     #[napi(ts_return_type = "Promise<KeyRecord[]>")]
     pub fn hint_list(&self, target: String, limit: u32) -> Result<AsyncTask<Job<Vec<engine::KeyRecord>, Vec<KeyRecord>>>> {
         let e = self.engine()?;
-        Ok(job(
-            move || e.hint_list(&target, limit as usize),
-            |v| {
-                Ok(v.into_iter()
-                    .map(|h| KeyRecord { bucket: h.bucket.into(), key: h.key.into(), record: h.record.into() })
-                    .collect())
-            },
-        ))
+        Ok(job(move || e.hint_list(&target, limit as usize), |v| Ok(key_records(v))))
     }
 
     #[napi(ts_return_type = "Promise<boolean>")]

@@ -13,7 +13,8 @@ use crate::config::{check_epoch, check_node_id, Config, Limits};
 use crate::dvv::{self, Mode};
 use crate::error::{err, EngineError, ErrorCode, Result};
 use crate::keys::{
-    bkey, check_bucket, check_key, disk_key, position_of_bkey, split_disk_key, Geometry,
+    bkey, check_bucket, check_key, check_cursor, disk_key, position_of_bkey, split_disk_key,
+    Geometry,
 };
 use crate::tictac::{leaf_hash, Trees};
 
@@ -33,7 +34,18 @@ pub struct SegmentKey {
     pub hash: [u8; 8],
 }
 
-/// A hinted object and its record bytes.
+/// Most items one `scan_partition` page may ask for.
+pub const MAX_SCAN_LIMIT: usize = 10_000;
+
+/// One page of `scan_partition`: objects in disk-key order and the cursor
+/// to continue from (`None` once the partition is exhausted).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct PartitionPage {
+    pub items: Vec<KeyRecord>,
+    pub next: Option<Vec<u8>>,
+}
+
+/// An object (or a hint) and its record bytes.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct KeyRecord {
     pub bucket: Vec<u8>,
@@ -444,6 +456,91 @@ impl Engine {
                 }
             }
             Ok(out)
+        })
+    }
+
+    /// Up to `limit` objects of `partition` in disk-key order, strictly
+    /// after the cursor `after` (a disk key of this partition; `None` = from
+    /// the start). `next` is the last item's disk key when more objects
+    /// follow it, else `None`.
+    pub fn scan_partition(
+        &self,
+        partition: u32,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<PartitionPage> {
+        use std::ops::Bound;
+        self.with_store(|store| {
+            self.geometry.check_partition(partition)?;
+            if !(1..=MAX_SCAN_LIMIT).contains(&limit) {
+                return err(
+                    ErrorCode::InvalidArgument,
+                    format!("limit must be 1..={MAX_SCAN_LIMIT}"),
+                );
+            }
+            if let Some(cursor) = after {
+                check_cursor(&self.geometry, partition, cursor)?;
+            }
+            let (start, end) = self.geometry.partition_range(partition);
+            let lower = match after {
+                Some(cursor) => Bound::Excluded(cursor.to_vec()),
+                None => Bound::Included(start.to_vec()),
+            };
+            let upper = end.map_or(Bound::Unbounded, |e| Bound::Excluded(e.to_vec()));
+            let mut items = Vec::new();
+            let mut last: Option<sled::IVec> = None;
+            let mut next = None;
+            // One item past the page tells whether the partition goes on.
+            for item in store.objects.range::<Vec<u8>, _>((lower, upper)).take(limit + 1) {
+                let (k, v) = item?;
+                if items.len() == limit {
+                    next = last.map(|k| k.to_vec());
+                    break;
+                }
+                let dk = split_disk_key(&k).ok_or_else(|| {
+                    EngineError::new(
+                        ErrorCode::CorruptRecord,
+                        "malformed key in the objects store",
+                    )
+                })?;
+                items.push(KeyRecord {
+                    bucket: dk.bucket.to_vec(),
+                    key: dk.key.to_vec(),
+                    record: v.to_vec(),
+                });
+                last = Some(k);
+            }
+            Ok(PartitionPage { items, next })
+        })
+    }
+
+    /// Tombstone reaping: delete the object only if it is still exactly
+    /// `record` and `record` holds tombstones only; XOR its leaf out of the
+    /// tree and flush before returning true. False changes nothing.
+    pub fn reap(&self, bucket: &[u8], key: &[u8], record: &[u8]) -> Result<bool> {
+        self.with_store(|store| {
+            self.check_name(bucket, key)?;
+            let rec = decode_record(record)?;
+            if rec.siblings.iter().any(|s| !s.tombstone) {
+                return err(
+                    ErrorCode::InvalidArgument,
+                    "only a record whose siblings are all tombstones can be reaped",
+                );
+            }
+            let bkey = bkey(bucket, key);
+            let position = position_of_bkey(&bkey);
+            let dk = disk_key(position, &bkey);
+            if store
+                .objects
+                .compare_and_swap(&dk, Some(record), None::<&[u8]>)?
+                .is_err()
+            {
+                return Ok(false);
+            }
+            // The stored bytes were `record`, so its leaf is the one to remove.
+            self.trees.apply(position, leaf_hash(&bkey, &rec));
+            self.sync(store)?;
+            Ok(true)
         })
     }
 

@@ -224,6 +224,15 @@ impl Geometry {
         Ok(())
     }
 
+    /// Disk-key range `[start, end)` holding one partition; `end` is `None`
+    /// for the last partition.
+    pub fn partition_range(&self, partition: u32) -> ([u8; 8], Option<[u8; 8]>) {
+        let shift = 64 - self.partition_bits as u32;
+        let start = (partition as u64) << shift;
+        let end = (partition + 1 < self.partitions()).then(|| (((partition + 1) as u64) << shift).to_be_bytes());
+        (start.to_be_bytes(), end)
+    }
+
     /// Disk-key range `[start, end)` holding one segment of a partition;
     /// `end` is `None` for the last segment of the ring.
     pub fn segment_range(&self, partition: u32, segment: u32) -> ([u8; 8], Option<[u8; 8]>) {
@@ -235,6 +244,26 @@ impl Geometry {
         let end = (global + 1 < 1u64 << prefix_bits).then(|| ((global + 1) << shift).to_be_bytes());
         (start.to_be_bytes(), end)
     }
+}
+
+/// A scan cursor: the disk key of an object of `partition` (the object need
+/// not exist). `None` unless it is `position ‖ bkey` with a valid bucket, a
+/// key of 1..=65535 bytes, the bkey's own position, and that position in
+/// `partition`.
+pub fn check_cursor(geometry: &Geometry, partition: u32, cursor: &[u8]) -> Result<()> {
+    let valid = split_disk_key(cursor).is_some_and(|dk| {
+        dk.bucket.len() <= MAX_BUCKET_BYTES
+            && dk.key.len() <= HARD_MAX_KEY_BYTES
+            && position_of_bkey(dk.bkey) == dk.position
+            && geometry.partition(dk.position) == partition
+    });
+    if !valid {
+        return err(
+            ErrorCode::InvalidArgument,
+            format!("cursor is not a disk key of partition {partition}"),
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -300,6 +329,27 @@ mod tests {
         assert_eq!(parts.bucket, b"bucket");
         assert_eq!(parts.key, b"k\0ey");
         assert!(split_disk_key(b"short").is_none());
+    }
+
+    #[test]
+    fn partition_ranges_and_cursors() {
+        let g = Geometry::new(3, 2, 2).unwrap();
+        assert_eq!(g.partition_range(0), ([0; 8], Some(0x2000_0000_0000_0000u64.to_be_bytes())));
+        assert_eq!(g.partition_range(7), (0xE000_0000_0000_0000u64.to_be_bytes(), None));
+        let g16 = Geometry::new(16, 8, 8).unwrap();
+        assert_eq!(g16.partition_range(0xFFFF).1, None);
+        let bk = bkey(b"b", b"k");
+        let pos = position_of_bkey(&bk);
+        let p = g.partition(pos);
+        let dk = disk_key(pos, &bk);
+        assert!(check_cursor(&g, p, &dk).is_ok());
+        assert!(check_cursor(&g, (p + 1) % 8, &dk).is_err());
+        assert!(check_cursor(&g, p, &dk[..dk.len() - 1]).is_err());
+        assert!(check_cursor(&g, p, &disk_key(pos ^ 1, &bk)).is_err());
+        assert!(check_cursor(&g, p, &[]).is_err());
+        let long = bkey(&[b'x'; 256], b"k");
+        let lp = position_of_bkey(&long);
+        assert!(check_cursor(&g, g.partition(lp), &disk_key(lp, &long)).is_err());
     }
 
     #[test]

@@ -12,6 +12,6 @@ pub mod tictac;
 
 pub use config::{Config, Limits};
 pub use dvv::Mode;
-pub use engine::{Engine, KeyRecord, SegmentKey};
+pub use engine::{Engine, KeyRecord, PartitionPage, SegmentKey, MAX_SCAN_LIMIT};
 pub use error::{EngineError, ErrorCode, Result};
 pub use keys::position;

@@ -13,6 +13,7 @@ import {
   type EngineOptions,
   type KeyRecord,
   type MergeRequest,
+  type PartitionPage,
   type SegmentKey,
 } from '../types.js';
 
@@ -234,6 +235,22 @@ export class NativeEngine implements Engine {
       if (!Array.isArray(segments)) invalid('segments must be an array');
       return this.handle.segmentKeys(intArg(partition, 'partition'), segments.map((s) => intArg(s, 'segment')));
     });
+  }
+
+  scanPartition(partition: number, after: Uint8Array | null, limit: number): Promise<PartitionPage> {
+    return later(async () => {
+      this.checkOpen();
+      // Integer-ness and the u32 range here; the engine checks the real ranges (and the cursor).
+      const p = intArg(partition, 'partition');
+      const n = intArg(limit, 'limit');
+      if (after != null && !(after instanceof Uint8Array)) invalid('after must be a Uint8Array or null');
+      const page = await this.handle.scanPartition(p, after ?? null, n);
+      return { items: page.items, next: page.next ?? null };
+    });
+  }
+
+  reap(bucket: Uint8Array, key: Uint8Array, record: Uint8Array): Promise<boolean> {
+    return later(() => this.handle.reap(bucket, key, record));
   }
 
   hintPut(target: string, bucket: Uint8Array, key: Uint8Array, record: Uint8Array): Promise<Buffer> {

@@ -8,6 +8,7 @@ import {
   DEFAULT_LIMITS,
   EngineError,
   HARD_LIMITS,
+  MAX_SCAN_LIMIT,
   type ConflictMode,
   type CoordinateRequest,
   type Engine,
@@ -15,6 +16,7 @@ import {
   type EngineOptions,
   type KeyRecord,
   type MergeRequest,
+  type PartitionPage,
   type SegmentKey,
 } from '../types.js';
 import { decodeContext, decodeRecord, encodeRecord, type DecodedRecord } from './codec.js';
@@ -374,6 +376,44 @@ export class PureEngine implements Engine {
       }
     }
     return out;
+  }
+
+  // ---- partition transfer and reaping ------------------------------------------
+
+  async scanPartition(partition: number, after: Uint8Array | null, limit: number): Promise<PartitionPage> {
+    this.checkOpen();
+    const p = this.partitionArg(partition);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_SCAN_LIMIT) invalid(`limit must be an integer in 1..${MAX_SCAN_LIMIT}`);
+    const cursor = after == null ? null : bytesArg(after, 'after');
+    if (cursor !== null && !this.layout.isCursorOf(p, cursor)) invalid(`cursor is not a disk key of partition ${p}`);
+    const { start, end } = this.layout.partitionRange(p);
+    // Strictly after the cursor: the least key greater than it is cursor ‖ 0x00.
+    const from = cursor === null ? start : Buffer.concat([cursor, Buffer.from([0])]);
+    // One entry past the page tells whether the partition goes on.
+    const found = this.store.range(TREE_OBJECTS, from, end, limit + 1);
+    const page = found.slice(0, limit);
+    const items = page.map(({ key: dk, value }) => {
+      const { bucket, key } = splitBkey(dk.subarray(8));
+      return { bucket, key, record: Buffer.from(value) };
+    });
+    const next = found.length > limit ? Buffer.from(page[page.length - 1]!.key) : null;
+    return { items, next };
+  }
+
+  /** Compare-and-delete of an all-tombstone object; flushed before it returns true. */
+  async reap(bucket: Uint8Array, key: Uint8Array, record: Uint8Array): Promise<boolean> {
+    this.checkOpen();
+    const dk = diskKey(this.bkey(bucket, key));
+    const expected = bytesArg(record, 'record');
+    const rec = decodeRecord(expected);
+    if (rec.siblings.some((s) => !s.tombstone)) invalid('only a record whose siblings are all tombstones can be reaped');
+    // Compare and delete with no await in between.
+    const current = this.store.get(TREE_OBJECTS, dk);
+    if (current === undefined || !current.equals(expected)) return false;
+    this.store.delete(TREE_OBJECTS, dk);
+    this.trees.update(this.layout.partitionOf(dk), this.layout.segmentOf(dk), leafHash(dk.subarray(8), rec));
+    await this.store.flush();
+    return true;
   }
 
   // ---- hints ----------------------------------------------------------------

@@ -3,6 +3,8 @@ import { blake3 } from '@noble/hashes/blake3.js';
 import { EngineError } from '../types.js';
 
 export const MAX_BUCKET_BYTES = 255;
+/** The hard maximum key length (a cursor's key may be as long as this, whatever maxKeyBytes is). */
+const HARD_MAX_KEY_BYTES = 65535;
 const NODE_ID_RE = /^[A-Za-z0-9._-]{1,64}$/;
 const EPOCH_RE = /^[0-9a-f]{16}$/;
 
@@ -126,6 +128,28 @@ export class Layout {
 
   branchOf(segment: number): number {
     return segment >>> this.segmentBits;
+  }
+
+  /** Disk-key range [start, end) of one partition; end null for the last partition. */
+  partitionRange(partition: number): { start: Buffer; end: Buffer | null } {
+    const width = 64n - BigInt(this.partitionBits);
+    const start = BigInt(partition) << width;
+    const end = BigInt(partition + 1) << width;
+    return { start: u64be(start), end: partition + 1 >= this.partitions ? null : u64be(end) };
+  }
+
+  /**
+   * Whether `cursor` is a disk key of `partition`: position ‖ bkey with a valid bucket,
+   * a key of 1..65535 bytes, the bkey's own position, in that partition. The object need not exist.
+   */
+  isCursorOf(partition: number, cursor: Buffer): boolean {
+    if (cursor.length < 8 + 3) return false;
+    const bkey = cursor.subarray(8);
+    const sep = bkey.indexOf(0);
+    if (sep < 1 || sep > MAX_BUCKET_BYTES) return false;
+    const keyLen = bkey.length - sep - 1;
+    if (keyLen < 1 || keyLen > HARD_MAX_KEY_BYTES) return false;
+    return positionBytes(bkey).equals(cursor.subarray(0, 8)) && this.partitionOf(cursor) === partition;
   }
 
   /** Disk-key range [start, end) of one segment; end null = up to the end of the key space. */
