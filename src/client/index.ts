@@ -101,6 +101,28 @@ export interface NodeStatus {
   [field: string]: unknown;
 }
 
+/** A set element: a string (UTF-8) or raw bytes. */
+export type Element = string | Uint8Array;
+
+export interface SetValue {
+  /** The elements, ascending by bytes. */
+  elements: Buffer[];
+  /** The set's causal context: pass it to `setUpdate` so removes take only what this read saw. */
+  context: string;
+}
+
+export interface SetUpdate {
+  add?: Element[];
+  remove?: Element[];
+  /** The context of an earlier `setGet`: removes then spare adds that read did not see. */
+  context?: string | null;
+}
+
+export interface SetWriteOptions extends ReadOptions {
+  w?: number;
+  dw?: number;
+}
+
 /** Targets one node (an address as in `nodes`) instead of the round-robin choice. */
 export interface NodeTarget {
   node?: string;
@@ -212,6 +234,42 @@ export class RingkvClient {
     const value = typeof next === 'string' ? Buffer.from(next, 'utf8') : Buffer.from(next);
     const { context } = await this.put(bucket, key, value, { w: opts.w, dw: opts.dw, n: opts.n, timeoutMs: opts.timeoutMs, context: read.context });
     return { value, context };
+  }
+
+  // -------------------------------------------------------------------------
+  // Sets (buckets with the property type 'set')
+
+  /** The elements of a set; an absent key is the empty set. */
+  async setGet(bucket: Name, key: Name, opts: ReadOptions = {}): Promise<SetValue> {
+    const res = await this.expectOk({ method: 'GET', path: setPath(bucket, key), query: { r: opts.r, n: opts.n, timeout: opts.timeoutMs }, timeoutMs: opts.timeoutMs });
+    return parseSetValue(res.status, await res.json());
+  }
+
+  async setAdd(bucket: Name, key: Name, ...elements: Element[]): Promise<SetValue> {
+    return this.setUpdate(bucket, key, { add: elements });
+  }
+
+  async setRemove(bucket: Name, key: Name, ...elements: Element[]): Promise<SetValue> {
+    return this.setUpdate(bucket, key, { remove: elements });
+  }
+
+  /** Removes, then adds, in one read-modify-write on the server; answers the set after it. */
+  async setUpdate(bucket: Name, key: Name, update: SetUpdate, opts: SetWriteOptions = {}): Promise<SetValue> {
+    const body: Record<string, unknown> = {
+      add: (update.add ?? []).map(elementBase64),
+      remove: (update.remove ?? []).map(elementBase64),
+      encoding: 'base64',
+    };
+    if (update.context) body.context = update.context;
+    const res = await this.expectOk({
+      method: 'POST',
+      path: setPath(bucket, key),
+      query: { r: opts.r, w: opts.w, dw: opts.dw, n: opts.n, timeout: opts.timeoutMs },
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      timeoutMs: opts.timeoutMs,
+    });
+    return parseSetValue(res.status, await res.json());
   }
 
   // -------------------------------------------------------------------------
@@ -367,6 +425,22 @@ function encodeName(name: Name): string {
 
 function objectPath(bucket: Name, key: Name): string {
   return `/kv/${encodeName(bucket)}/${encodeName(key)}`;
+}
+
+function setPath(bucket: Name, key: Name): string {
+  return `/sets/${encodeName(bucket)}/${encodeName(key)}`;
+}
+
+function elementBase64(e: Element): string {
+  return (typeof e === 'string' ? Buffer.from(e, 'utf8') : Buffer.from(e.buffer, e.byteOffset, e.byteLength)).toString('base64');
+}
+
+function parseSetValue(status: number, doc: unknown): SetValue {
+  const d = doc as { elements?: unknown; context?: unknown } | null;
+  if (!d || !Array.isArray(d.elements) || !d.elements.every((e) => typeof e === 'string') || typeof d.context !== 'string') {
+    throw new RingkvError(status, 'BAD_RESPONSE', 'a set answer without elements and context', doc);
+  }
+  return { elements: (d.elements as string[]).map((e) => Buffer.from(e, 'base64')), context: d.context };
 }
 
 function isTimeout(err: unknown): boolean {

@@ -5,6 +5,7 @@
 import { decodeRecord, recordContextBytes } from '../engine/pure/codec.js';
 import { EngineError } from '../engine/types.js';
 import { NodeError } from '../node/errors.js';
+import { SetError, setStoreOf, type SetOps, type SetResult } from '../node/sets.js';
 import type { BucketProps } from '../core/membership.js';
 import type { RequestOptions, RingkvNode } from '../node/node.js';
 import { TransportError } from '../transport/types.js';
@@ -66,7 +67,10 @@ export function registerApi(app: TemplatedApp, node: RingkvNode, limits: ApiLimi
   app.get('/kv/:bucket/:key', (res, req) => {
     const { bucket, key } = names(req, limits);
     const opts = requestOptions(req, ['r', 'n', 'timeout']);
-    handle(res, async () => readObject(node, bucket(), key(), opts()));
+    handle(res, async () => {
+      refuseSetBucket(node, bucket());
+      return readObject(node, bucket(), key(), opts());
+    });
   });
 
   const write = (res: HttpResponse, req: HttpRequest, isDelete: boolean) => {
@@ -75,6 +79,7 @@ export function registerApi(app: TemplatedApp, node: RingkvNode, limits: ApiLimi
     const contextHeader = req.getHeader(CONTEXT_HEADER);
     const declared = bodyLength(req);
     handle(res, async () => {
+      refuseSetBucket(node, bucket());
       const context = parseContext(contextHeader);
       const value = isDelete ? null : await readBody(res, limits.maxValueBytes, declared);
       const result = await node.put(bucket(), key(), context, value, opts());
@@ -103,6 +108,28 @@ export function registerApi(app: TemplatedApp, node: RingkvNode, limits: ApiLimi
       const name = bucketName(bucket);
       const props = await node.setBucketProps(name, change);
       return json(200, { bucket: name, props });
+    });
+  });
+
+  // Sets (docs/http.md "Sets"): buckets with the property type 'set'.
+  const sets = setStoreOf(node);
+  app.get('/sets/:bucket/:key', (res, req) => {
+    const { bucket, key } = names(req, limits);
+    const opts = requestOptions(req, SET_READ_QUERY);
+    handle(res, async () => setReply(await sets.setGet(bucket(), key(), opts())));
+  });
+  app.post('/sets/:bucket/:key', (res, req) => {
+    const { bucket, key } = names(req, limits);
+    const opts = requestOptions(req, SET_UPDATE_QUERY);
+    const declared = bodyLength(req);
+    handle(res, async () => {
+      const b = bucket();
+      const k = key();
+      const o = opts();
+      sets.checkBucket(b);
+      // The elements of one update must fit a value: twice the value limit leaves room for base64 and JSON.
+      const ops = parseSetOps(parseJson(await readBody(res, Math.max(2 * limits.maxValueBytes, limits.maxJsonBytes), declared)));
+      return setReply(await sets.setUpdate(b, k, ops, o));
     });
   });
 
@@ -142,6 +169,7 @@ export function registerApi(app: TemplatedApp, node: RingkvNode, limits: ApiLimi
     });
   });
 
+  app.any('/sets/:bucket/:key', (res) => handle(res, async () => { throw new HttpError('METHOD_NOT_ALLOWED', 'use GET or POST'); }));
   app.any('/kv/:bucket/:key', (res) => handle(res, async () => { throw new HttpError('METHOD_NOT_ALLOWED', 'use GET, PUT, POST or DELETE'); }));
   app.any('/*', (res, req) => {
     const url = req.getUrl();
@@ -150,6 +178,49 @@ export function registerApi(app: TemplatedApp, node: RingkvNode, limits: ApiLimi
 }
 
 // ---------------------------------------------------------------------------
+
+const SET_READ_QUERY = ['r', 'n', 'timeout'];
+const SET_UPDATE_QUERY = ['r', 'w', 'dw', 'n', 'timeout'];
+
+/** /kv on a set bucket: its values are set states, read and written only through /sets. */
+function refuseSetBucket(node: RingkvNode, bucket: Buffer): void {
+  const name = bucket.toString('utf8');
+  if (node.bucketProps(name).type === 'set') {
+    throw new HttpError('BUCKET_IS_A_SET', `bucket '${name}' holds sets: use /sets/${name}/{key}`, { hint: 'GET /sets/{bucket}/{key} reads a set, POST adds and removes elements' });
+  }
+}
+
+function setReply(result: SetResult): Reply {
+  return json(200, { elements: result.elements.map((e) => e.toString('base64')), context: encodeContextHeader(result.context) });
+}
+
+/** `{"add": [...], "remove": [...], "encoding": "utf8" | "base64", "context": "..."}`; unknown fields are refused. */
+function parseSetOps(body: unknown): SetOps {
+  const doc = body as Record<string, unknown>;
+  for (const field of Object.keys(doc)) {
+    if (!['add', 'remove', 'encoding', 'context'].includes(field)) throw new HttpError('BAD_REQUEST', `unknown field '${field}' (allowed: add, remove, encoding, context)`);
+  }
+  const encoding = doc.encoding ?? 'utf8';
+  if (encoding !== 'utf8' && encoding !== 'base64') throw new HttpError('BAD_REQUEST', "encoding must be 'utf8' or 'base64'");
+  const list = (field: 'add' | 'remove'): Buffer[] => {
+    const v = doc[field];
+    if (v === undefined) return [];
+    if (!Array.isArray(v) || !v.every((e) => typeof e === 'string')) throw new HttpError('BAD_REQUEST', `${field} must be a list of strings`);
+    return v.map((e: string) => {
+      if (encoding === 'utf8') return Buffer.from(e, 'utf8');
+      const bytes = Buffer.from(e, 'base64');
+      // Buffer's decoder skips bad characters silently: insist on canonical base64.
+      if (bytes.toString('base64') !== e) throw new HttpError('BAD_REQUEST', `${field} holds an element that is not padded standard base64`);
+      return bytes;
+    });
+  };
+  let context: Buffer | null = null;
+  if (doc.context !== undefined && doc.context !== null) {
+    if (typeof doc.context !== 'string') throw new HttpError('BAD_CONTEXT', 'context must be the string a set read returned');
+    context = parseContext(doc.context);
+  }
+  return { add: list('add'), remove: list('remove'), context };
+}
 
 async function readObject(node: RingkvNode, bucket: Buffer, key: Buffer, opts: RequestOptions): Promise<Reply> {
   const { record } = await node.get(bucket, key, opts);
@@ -309,7 +380,7 @@ function transportErrorCode(err: TransportError): string {
 
 function errorReply(err: unknown): Reply {
   let doc: ErrorDocument;
-  if (err instanceof HttpError || err instanceof NodeError) doc = { error: err.code, message: err.message, ...err.details };
+  if (err instanceof HttpError || err instanceof NodeError || err instanceof SetError) doc = { error: err.code, message: err.message, ...err.details };
   else if (err instanceof EngineError) doc = { error: err.code === 'INVALID_ARGUMENT' ? 'BAD_REQUEST' : err.code, message: err.message };
   // A peer request that escaped the node (e.g. an admin join): the cluster's fault, not a server bug.
   else if (err instanceof TransportError) doc = { error: transportErrorCode(err), message: err.message };
