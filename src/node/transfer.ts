@@ -1,0 +1,160 @@
+// Partition transfer on join and leave: when the ring changes, this node
+// streams the partitions it gives (src/core/transfer-plan.ts) to their new
+// replicas in batches, through the normal DVV merge, so writes that reach the
+// new replica meanwhile are neither lost nor overwritten. The plan and each
+// transfer's cursor are persisted, so a crash of either side resumes where it
+// stopped. One batch in flight at a time, with a pause between batches.
+import { type Ring } from '../core/ring.js';
+import { planTransfers, transfersFrom, type Transfer } from '../core/transfer-plan.js';
+import { zonesOf } from '../core/membership.js';
+import type { Timer } from '../transport/types.js';
+import type { RingkvNode } from './node.js';
+
+export interface TransferOptions {
+  /** How often to look for ring changes and send the next batch. */
+  intervalMs: number;
+  /** Objects per batch. */
+  batch: number;
+  /** Replicas planned for (the largest bucket n in use; default 3). */
+  n: number;
+  timeoutMs: number;
+}
+
+export const DEFAULT_TRANSFER_OPTIONS: TransferOptions = { intervalMs: 200, batch: 200, n: 3, timeoutMs: 5_000 };
+
+interface Pending extends Transfer {
+  /** Disk-key cursor of the last object sent (hex), null before the first batch. */
+  cursor: string | null;
+  sent: number;
+}
+
+interface Saved {
+  ring: Ring;
+  pending: Pending[];
+}
+
+const META = 'xfer.state';
+
+export interface TransferStatus {
+  partition: number;
+  to: string;
+  sent: number;
+}
+
+export class TransferService {
+  private readonly opts: TransferOptions;
+  private ring: Ring | null = null;
+  private pending: Pending[] = [];
+  private timer: Timer | null = null;
+  private busy = false;
+  private stopped = false;
+  /** Objects sent and batches acknowledged since start (for metrics and benchmarks). */
+  readonly totals = { objects: 0, batches: 0, bytes: 0 };
+
+  constructor(
+    private readonly node: RingkvNode,
+    opts: Partial<TransferOptions> = {},
+  ) {
+    this.opts = { ...DEFAULT_TRANSFER_OPTIONS, ...opts };
+  }
+
+  async start(): Promise<void> {
+    this.node.registerService('xfer.', (from, type, body) => this.onRequest(from, type, body));
+    const saved = await this.node.engine.metaGet(META);
+    if (saved) {
+      const state = JSON.parse(saved.toString('utf8')) as Saved;
+      this.ring = state.ring;
+      this.pending = state.pending;
+    } else {
+      // The ring at first start needs no transfer: nothing was stored under another ring.
+      this.ring = this.node.clusterState.ring;
+      await this.save();
+    }
+    this.schedule();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.timer?.cancel();
+  }
+
+  /** Transfers this node still has to give. */
+  status(): TransferStatus[] {
+    return this.pending.map((p) => ({ partition: p.partition, to: p.to, sent: p.sent }));
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = this.node.clock.setTimer(this.opts.intervalMs, () => {
+      void this.tick().finally(() => this.schedule());
+    });
+  }
+
+  private async tick(): Promise<void> {
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      await this.noticeRingChange();
+      await this.sendNextBatch();
+    } catch {
+      // A failed batch is retried from the same cursor on the next tick.
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async noticeRingChange(): Promise<void> {
+    const state = this.node.clusterState;
+    const ring = state.ring;
+    if (!this.ring || (this.ring.version === ring.version && this.ring.claimant === ring.claimant)) return;
+    const givers = new Set(Object.values(state.members).filter((m) => m.status !== 'left').map((m) => m.id));
+    const mine = transfersFrom(planTransfers(this.ring, ring, this.opts.n, givers, zonesOf(state)), this.node.id);
+    for (const t of mine) {
+      if (!this.pending.some((p) => p.partition === t.partition && p.to === t.to)) this.pending.push({ ...t, cursor: null, sent: 0 });
+    }
+    this.ring = ring;
+    await this.save();
+  }
+
+  private async sendNextBatch(): Promise<void> {
+    const members = this.node.clusterState.members;
+    // Targets that left or are not members any more get nothing.
+    this.pending = this.pending.filter((p) => members[p.to] && members[p.to]!.status !== 'left');
+    const job = this.pending.find((p) => !this.node.isSuspected(p.to));
+    if (!job) return;
+    const page = await this.node.engine.scanPartition(job.partition, job.cursor ? Buffer.from(job.cursor, 'hex') : null, this.opts.batch);
+    if (page.items.length > 0) {
+      const items = page.items.map((i) => ({ b: i.bucket, k: i.key, record: i.record }));
+      await this.node.peerRequest(job.to, 'xfer.batch', { partition: job.partition, items }, this.opts.timeoutMs);
+      job.sent += items.length;
+      this.totals.objects += items.length;
+      this.totals.batches++;
+      this.totals.bytes += items.reduce((s, i) => s + i.b.length + i.k.length + i.record.length, 0);
+    }
+    if (page.next) job.cursor = page.next.toString('hex');
+    else this.pending = this.pending.filter((p) => p !== job);
+    await this.save();
+  }
+
+  private async onRequest(_from: string, type: string, body: unknown): Promise<unknown> {
+    if (type !== 'xfer.batch') throw new Error(`unknown transfer request '${type}'`);
+    const { items } = body as { items: Array<{ b: Uint8Array; k: Uint8Array; record: Uint8Array }> };
+    if (!Array.isArray(items)) throw new Error('bad transfer batch');
+    await this.node.engine.mergeMany(
+      items.map((i) => ({
+        bucket: i.b,
+        key: i.k,
+        record: i.record,
+        mode: this.node.bucketProps(Buffer.from(i.b).toString('utf8')).mode,
+        // The giver moves its cursor past this batch once we ack: it must be on disk.
+        durable: true,
+      })),
+    );
+    return { merged: items.length };
+  }
+
+  private async save(): Promise<void> {
+    const saved: Saved = { ring: this.ring!, pending: this.pending };
+    await this.node.engine.metaPut(META, Buffer.from(JSON.stringify(saved)));
+  }
+}
