@@ -2,20 +2,37 @@
 // have replied, keep listening for late replies, then read-repair every
 // replica whose copy differs from the reconciled one. Pure: replies,
 // failures and timer expiries come in as calls; effects come out as data.
+//
+// Sloppy quorum: the node asks the key's primaries, replacing a suspected
+// primary by a fallback. A fallback answers from its objects *and* from any
+// hint it holds for the key (it may hold the newest acknowledged version
+// while the primary is down), so its answer counts toward R. It is never
+// read-repaired: repairs go to primaries only (a fallback has no business
+// storing the key; its hint reaches the primary by handoff). PR (Riak's
+// "primary read") additionally requires that many answers from primaries.
 
 /** Reconciles replica records (DVV merge); null when there is no record at all. */
 export type Reconcile = (records: readonly Uint8Array[]) => Uint8Array | null;
 
 export type GetEffect =
   | { kind: 'reply'; ok: true; record: Uint8Array | null; answered: number }
-  | { kind: 'reply'; ok: false; code: 'QUORUM_FAILED' | 'TIMEOUT'; answered: number; needed: number }
+  | { kind: 'reply'; ok: false; code: 'QUORUM_FAILED' | 'TIMEOUT'; answered: number; needed: number; primaryAnswered: number; primaryNeeded: number }
   | { kind: 'repair'; node: string; record: Uint8Array }
   | { kind: 'done' };
 
 type Answer = { record: Uint8Array | null } | { failed: string };
 
+export interface GetOptions {
+  /** Which of the replicas asked are primaries (the rest are fallbacks). Default: all of them. */
+  primaries?: readonly string[];
+  /** Answers required from primaries. Default 0. */
+  pr?: number;
+}
+
 export class GetCoordinator {
   private readonly answers = new Map<string, Answer>();
+  private readonly primaries: ReadonlySet<string>;
+  private readonly pr: number;
   private replied = false;
   private finished = false;
 
@@ -25,9 +42,13 @@ export class GetCoordinator {
     private readonly r: number,
     private readonly reconcile: Reconcile,
     private readonly equal: (a: Uint8Array, b: Uint8Array) => boolean,
+    opts: GetOptions = {},
   ) {
     if (new Set(replicas).size !== replicas.length) throw new Error('replicas must be distinct');
     if (r < 1) throw new Error('r must be at least 1');
+    this.primaries = new Set(opts.primaries ?? replicas);
+    this.pr = opts.pr ?? 0;
+    if (!Number.isInteger(this.pr) || this.pr < 0) throw new Error(`bad pr ${this.pr}`);
   }
 
   get hasReplied(): boolean {
@@ -50,7 +71,7 @@ export class GetCoordinator {
   onDeadline(): GetEffect[] {
     if (this.replied) return [];
     this.replied = true;
-    return [{ kind: 'reply', ok: false, code: 'TIMEOUT', answered: this.records().length, needed: this.r }];
+    return [{ kind: 'reply', ok: false, code: 'TIMEOUT', answered: this.records().length, needed: this.r, primaryAnswered: this.primaryAnswered(), primaryNeeded: this.pr }];
   }
 
   /** The late-reply window after the answer closed: repair with what came in. */
@@ -72,12 +93,13 @@ export class GetCoordinator {
     const effects: GetEffect[] = [];
     const answered = this.records();
     if (!this.replied) {
-      if (answered.length >= this.r) {
+      const primaryAnswered = this.primaryAnswered();
+      if (answered.length >= this.r && primaryAnswered >= this.pr) {
         this.replied = true;
         effects.push({ kind: 'reply', ok: true, record: this.merge(answered), answered: answered.length });
-      } else if (answered.length + this.outstanding() < this.r) {
+      } else if (answered.length + this.outstanding() < this.r || primaryAnswered + this.outstandingPrimaries() < this.pr) {
         this.replied = true;
-        effects.push({ kind: 'reply', ok: false, code: 'QUORUM_FAILED', answered: answered.length, needed: this.r });
+        effects.push({ kind: 'reply', ok: false, code: 'QUORUM_FAILED', answered: answered.length, needed: this.r, primaryAnswered, primaryNeeded: this.pr });
       }
     }
     if (this.outstanding() === 0 && this.replied) effects.push(...this.finish());
@@ -88,12 +110,20 @@ export class GetCoordinator {
     return this.replicas.length - this.answers.size;
   }
 
+  private outstandingPrimaries(): number {
+    return this.replicas.filter((n) => this.primaries.has(n) && !this.answers.has(n)).length;
+  }
+
+  private primaryAnswered(): number {
+    return this.records().filter((a) => this.primaries.has(a.node)).length;
+  }
+
   private merge(answered: ReadonlyArray<{ record: Uint8Array | null }>): Uint8Array | null {
     const present = answered.flatMap((a) => (a.record ? [a.record] : []));
     return present.length === 0 ? null : this.reconcile(present);
   }
 
-  /** Repairs every replica that answered with something other than the reconciled record. */
+  /** Repairs every primary that answered with something other than the reconciled record. */
   private finish(): GetEffect[] {
     if (this.finished) return [];
     this.finished = true;
@@ -102,6 +132,7 @@ export class GetCoordinator {
     const effects: GetEffect[] = [];
     if (merged) {
       for (const { node, record } of answered) {
+        if (!this.primaries.has(node)) continue;
         if (!record || !this.equal(record, merged)) effects.push({ kind: 'repair', node, record: merged });
       }
     }

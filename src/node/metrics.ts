@@ -11,6 +11,10 @@ export class NodeMetrics {
   readonly forwarded: Counter<'op'>;
   readonly members: Gauge<'status'>;
   readonly ringVersion: Gauge;
+  readonly hintsStored: Counter;
+  readonly hintsDelivered: Counter;
+  readonly hintsPending: Gauge;
+  readonly fallbackWrites: Counter;
 
   constructor(nodeId: string, opts: { defaultMetrics?: boolean } = {}) {
     this.registry.setDefaultLabels({ node: nodeId });
@@ -52,6 +56,22 @@ export class NodeMetrics {
       registers,
     });
     this.ringVersion = new Gauge({ name: 'ringkv_ring_version', help: 'Version of the ring this node holds', registers });
+    this.hintsStored = new Counter({
+      name: 'ringkv_hints_stored_total',
+      help: 'Replicas this node accepted as a fallback, stored as hints for a down primary',
+      registers,
+    });
+    this.hintsDelivered = new Counter({
+      name: 'ringkv_hints_delivered_total',
+      help: 'Hints this node handed off to their primary (and deleted)',
+      registers,
+    });
+    this.hintsPending = new Gauge({ name: 'ringkv_hints_pending', help: 'Hints this node holds for other nodes, not delivered yet', registers });
+    this.fallbackWrites = new Counter({
+      name: 'ringkv_fallback_writes_total',
+      help: 'Replicas of writes this node coordinated that went to a fallback (with a hint) instead of a primary',
+      registers,
+    });
     if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'ringkv_process_' });
   }
 }

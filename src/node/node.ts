@@ -1,6 +1,7 @@
 // The node runtime: owns the engine, the transport and the clock, and feeds
 // the pure protocol core (membership, ring, coordinators). Everything here is
 // I/O plumbing; decisions live in src/core.
+import { PhiAccrualDetector, type PhiDistribution } from '../core/failure-detector.js';
 import { GetCoordinator, type GetEffect } from '../core/get-coordinator.js';
 import {
   type BucketProps,
@@ -18,12 +19,13 @@ import {
   setBucketProps,
   zonesOf,
 } from '../core/membership.js';
-import { PutCoordinator, type PutEffect } from '../core/put-coordinator.js';
-import { partitionOf, preferenceList, ownerCounts } from '../core/ring.js';
+import { PutCoordinator, type PutEffect, type ReplicaTarget } from '../core/put-coordinator.js';
+import { partitionOf, preferenceList, ownerCounts, type PreferenceList } from '../core/ring.js';
 import { EngineError, type Engine } from '../engine/types.js';
 import { decodeRecord } from '../engine/pure/codec.js';
 import { ANY_PEER, isTransportError, type Clock, type PeerRef, type Timer, type Transport } from '../transport/types.js';
 import { NodeError, nodeErrorFrom } from './errors.js';
+import { HandoffService, HintStore, withHints } from './handoff.js';
 import { NodeMetrics } from './metrics.js';
 import { reconcile, sameBytes } from './reconcile.js';
 
@@ -34,15 +36,34 @@ export interface NodeConfig {
   requestTimeoutMs: number;
   /** After answering a read, wait this long for late replies before read repair. */
   readRepairWindowMs: number;
-  /** A peer that failed to answer is tried last for this long. */
-  suspectForMs: number;
+  /** @deprecated Ignored: suspicion now comes from the phi detector and the last request's outcome. */
+  suspectForMs?: number;
+  /** Phi accrual detector (src/core/failure-detector.ts): suspect above this phi. */
+  phiThreshold: number;
+  phiMinStdDeviationMs: number;
+  phiAcceptablePauseMs: number;
+  phiWindowSize: number;
+  phiDistribution: PhiDistribution;
+  /** Hinted handoff: time between delivery rounds. */
+  handoffIntervalMs: number;
+  /** Hinted handoff: hints per target per round at most. */
+  handoffBatch: number;
+  /** Sloppy quorum: further attempts per replica of a write (on fallbacks) after a failed one. */
+  writeRetries: number;
 }
 
 export const DEFAULT_NODE_CONFIG: NodeConfig = {
   gossipIntervalMs: 1_000,
   requestTimeoutMs: 5_000,
   readRepairWindowMs: 100,
-  suspectForMs: 2_000,
+  phiThreshold: 8,
+  phiMinStdDeviationMs: 200,
+  phiAcceptablePauseMs: 2_000,
+  phiWindowSize: 100,
+  phiDistribution: 'normal',
+  handoffIntervalMs: 1_000,
+  handoffBatch: 100,
+  writeRetries: 2,
 };
 
 export interface NodeOptions {
@@ -70,6 +91,10 @@ export interface RequestOptions {
   r?: number;
   w?: number;
   dw?: number;
+  /** Of the R answers, at least this many from primaries (Riak's pr; default 0). */
+  pr?: number;
+  /** Of the W acks, at least this many from primaries, not hinted fallbacks (Riak's pw; default 0). */
+  pw?: number;
   timeoutMs?: number;
 }
 
@@ -92,6 +117,8 @@ interface Quorum {
   r: number;
   w: number;
   dw: number;
+  pr: number;
+  pw: number;
   mode: BucketProps['mode'];
   timeoutMs: number;
 }
@@ -102,8 +129,12 @@ export class RingkvNode {
   private state: ClusterState;
   private readonly config: NodeConfig;
   private gossipTimer: Timer | null = null;
-  private readonly suspectUntil = new Map<string, number>();
-  private readonly lastHeard = new Map<string, number>();
+  /** Phi accrual failure detector, fed with every sign of life of a peer. */
+  private readonly detector: PhiAccrualDetector;
+  /** Peer → time its last request failed UNREACHABLE/TIMEOUT (cleared by any sign of life). */
+  private readonly failedAt = new Map<string, number>();
+  private readonly hints: HintStore;
+  private readonly handoff: HandoffService;
   private stopped = false;
   private joined: boolean;
   private readonly services = new Map<string, (from: string, type: string, body: unknown) => Promise<unknown>>();
@@ -117,6 +148,24 @@ export class RingkvNode {
     this.config = { ...DEFAULT_NODE_CONFIG, ...opts.config };
     this.metrics = opts.metrics ?? new NodeMetrics(opts.id);
     this.joined = Object.keys(state.members).length > 1 || opts.seeds.every((s) => s === opts.address);
+    this.detector = new PhiAccrualDetector({
+      threshold: this.config.phiThreshold,
+      minStdDeviationMs: this.config.phiMinStdDeviationMs,
+      acceptableHeartbeatPauseMs: this.config.phiAcceptablePauseMs,
+      windowSize: this.config.phiWindowSize,
+      distribution: this.config.phiDistribution,
+      firstHeartbeatEstimateMs: this.config.gossipIntervalMs,
+      // Heartbeats go to peers silent for a gossip interval; closer arrivals
+      // (client traffic) only refresh "last heard" (see failure-detector.ts).
+      minSampleIntervalMs: this.config.gossipIntervalMs / 2,
+    });
+    this.hints = new HintStore(opts.engine);
+    this.handoff = new HandoffService(this, this.hints, {
+      handoffIntervalMs: this.config.handoffIntervalMs,
+      handoffBatch: this.config.handoffBatch,
+      requestTimeoutMs: this.config.requestTimeoutMs,
+      log: (level, msg, fields) => this.log(level, msg, fields),
+    });
     this.observeState();
   }
 
@@ -134,8 +183,12 @@ export class RingkvNode {
       await opts.engine.metaPut(STATE_META, Buffer.from(JSON.stringify(state)));
     }
     const node = new RingkvNode(opts, state);
+    // Hints are durable in the engine: index them, and deliver them from now on.
+    await node.hints.load();
+    node.metrics.hintsPending.set(node.hints.pending());
     opts.transport.onRequest((from, type, body) => node.onPeerRequest(from, type, body));
     node.scheduleGossip(0);
+    node.handoff.start();
     return node;
   }
 
@@ -143,7 +196,13 @@ export class RingkvNode {
   async stop(): Promise<void> {
     this.stopped = true;
     this.gossipTimer?.cancel();
+    this.handoff.stop();
     await this.opts.transport.close();
+  }
+
+  /** Runs one hinted-handoff round now (tests, tools); resolves with what it did. */
+  deliverHints(): ReturnType<HandoffService['runRound']> {
+    return this.handoff.runRound();
   }
 
   get clusterState(): ClusterState {
@@ -161,6 +220,7 @@ export class RingkvNode {
     const started = this.opts.clock.now();
     const q = this.quorum(bucket, req);
     try {
+      this.checkJoined();
       const result = await this.coordinateGet(bucket, key, q);
       this.metrics.requests.inc({ op: 'get', outcome: result.record ? 'found' : 'not_found' });
       if (result.record) this.metrics.siblings.observe(decodeRecord(result.record).siblings.length);
@@ -179,10 +239,13 @@ export class RingkvNode {
     const started = this.opts.clock.now();
     const q = this.quorum(bucket, req);
     try {
-      const primaries = this.primaries(bucket, key, q.n);
-      const result = primaries.includes(this.id)
-        ? await this.coordinatePut(bucket, key, context, value, q, primaries)
-        : await this.forwardPut(bucket, key, context, value, q, primaries);
+      this.checkJoined();
+      const pl = this.preference(bucket, key, q.n);
+      // Only a primary coordinates (its engine creates the new dot from the
+      // key's own record); a non-primary forwards to a healthy one.
+      const result = pl.primaries.includes(this.id)
+        ? await this.coordinatePut(bucket, key, context, value, q, pl)
+        : await this.forwardPut(bucket, key, context, value, q, pl.primaries);
       this.metrics.requests.inc({ op, outcome: 'ok' });
       return result;
     } catch (err) {
@@ -253,9 +316,19 @@ export class RingkvNode {
         zone: m.zone ?? null,
         status: m.status,
         partitions: owned.get(m.id) ?? 0,
-        health: m.id === this.id ? 'self' : (this.suspectUntil.get(m.id) ?? 0) > now ? 'suspect' : this.lastHeard.has(m.id) ? 'up' : 'unknown',
-        lastHeardMsAgo: m.id === this.id ? 0 : this.lastHeard.has(m.id) ? now - this.lastHeard.get(m.id)! : null,
+        ...this.health(m.id, now),
       })),
+    };
+  }
+
+  /** A member's health as this node sees it: 'suspect' (phi above the threshold, or its last request failed) or 'up'. */
+  private health(node: string, now: number): { health: 'self' | 'up' | 'suspect'; phi: number; lastHeardMsAgo: number | null } {
+    if (node === this.id) return { health: 'self', phi: 0, lastHeardMsAgo: 0 };
+    const heard = this.detector.lastHeard(node);
+    return {
+      health: this.isSuspect(node, now) ? 'suspect' : 'up',
+      phi: Math.round(this.detector.phi(node, now) * 100) / 100,
+      lastHeardMsAgo: heard === undefined ? null : now - heard,
     };
   }
 
@@ -264,12 +337,16 @@ export class RingkvNode {
 
   private quorum(bucket: Buffer, req: RequestOptions): Quorum {
     const props = this.bucketProps(bucket.toString('utf8'));
-    const requested = { n: req.n ?? props.n, r: req.r ?? props.r, w: req.w ?? props.w, dw: req.dw ?? props.dw };
+    const requested = { n: req.n ?? props.n, r: req.r ?? props.r, w: req.w ?? props.w, dw: req.dw ?? props.dw, pr: req.pr ?? 0, pw: req.pw ?? 0 };
     for (const [name, v] of Object.entries(requested)) {
-      if (!Number.isInteger(v) || v < (name === 'dw' ? 0 : 1) || v > 16) throw new NodeError('BAD_REQUEST', `${name} must be an integer in ${name === 'dw' ? 0 : 1}..16`);
+      const min = name === 'n' || name === 'r' || name === 'w' ? 1 : 0;
+      if (!Number.isInteger(v) || v < min || v > 16) throw new NodeError('BAD_REQUEST', `${name} must be an integer in ${min}..16`);
     }
-    if (requested.r > requested.n || requested.w > requested.n || requested.dw > requested.w) {
-      throw new NodeError('BAD_REQUEST', `need r <= n, w <= n and dw <= w (got n=${requested.n} r=${requested.r} w=${requested.w} dw=${requested.dw})`);
+    if (requested.r > requested.n || requested.w > requested.n || requested.dw > requested.w || requested.pr > requested.n || requested.pw > requested.n) {
+      throw new NodeError(
+        'BAD_REQUEST',
+        `need r <= n, w <= n, dw <= w, pr <= n and pw <= n (got n=${requested.n} r=${requested.r} w=${requested.w} dw=${requested.dw} pr=${requested.pr} pw=${requested.pw})`,
+      );
     }
     // A cluster smaller than n keeps one replica per node: n, r, w and dw
     // shrink with it (a configuration limit, not a failure — a stopped node
@@ -278,10 +355,24 @@ export class RingkvNode {
     const n = Math.min(requested.n, nodes);
     const timeoutMs = req.timeoutMs ?? this.config.requestTimeoutMs;
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0 || timeoutMs > 600_000) throw new NodeError('BAD_REQUEST', 'timeout must be in 1..600000 ms');
-    return { n, r: Math.min(requested.r, n), w: Math.min(requested.w, n), dw: Math.min(requested.dw, n), mode: props.mode, timeoutMs };
+    return {
+      n,
+      r: Math.min(requested.r, n),
+      w: Math.min(requested.w, n),
+      dw: Math.min(requested.dw, n),
+      pr: Math.min(requested.pr, n),
+      pw: Math.min(requested.pw, n),
+      mode: props.mode,
+      timeoutMs,
+    };
   }
 
-  private primaries(bucket: Buffer, key: Buffer, n: number): string[] {
+  /** A node that has not joined yet holds a private single-node ring: it must not coordinate or serve replicas by it. */
+  private checkJoined(): void {
+    if (!this.joined) throw new NodeError('UNAVAILABLE', 'this node has not joined its cluster yet');
+  }
+
+  private preference(bucket: Buffer, key: Buffer, n: number): PreferenceList {
     // Refuse an oversize key here: otherwise every replica refuses it and the read looks like a quorum failure.
     if (key.length > this.opts.engine.limits.maxKeyBytes) {
       throw new NodeError('KEY_TOO_LARGE', `key is longer than ${this.opts.engine.limits.maxKeyBytes} bytes`);
@@ -293,19 +384,52 @@ export class RingkvNode {
       throw asNodeError(err);
     }
     const ring = this.state.ring;
-    return preferenceList(ring, partitionOf(ring, position), n, zonesOf(this.state)).primaries;
+    return preferenceList(ring, partitionOf(ring, position), n, zonesOf(this.state));
   }
 
+  /**
+   * Fallbacks usable as substitutes (members not left), healthy ones first,
+   * each group in preference order. This node may be one: a read it
+   * coordinates as a non-primary then answers locally, hints included.
+   */
+  private substitutes(pl: PreferenceList, now: number): { healthy: string[]; suspected: string[] } {
+    const usable = pl.fallbacks.filter((f) => this.state.members[f] !== undefined && this.state.members[f]!.status !== 'left');
+    return { healthy: usable.filter((f) => !this.isSuspect(f, now)), suspected: usable.filter((f) => this.isSuspect(f, now)) };
+  }
+
+  /**
+   * Reads ask the key's N primaries, replacing each suspected primary by the
+   * next healthy fallback (sloppy quorum, Dynamo §4.6). A fallback answers
+   * from its objects and from any hint it holds for the key: while the
+   * primary is down the newest acknowledged version may live only in hints.
+   * A suspected primary with no healthy fallback left is asked anyway.
+   */
   private coordinateGet(bucket: Buffer, key: Buffer, q: Quorum): Promise<GetResult> {
-    const replicas = this.primaries(bucket, key, q.n);
-    const fsm = new GetCoordinator(replicas, q.r, (records) => reconcile(records, q.mode), sameBytes);
+    const pl = this.preference(bucket, key, q.n);
+    const now = this.opts.clock.now();
+    const spare = this.substitutes(pl, now).healthy;
+    const substitutes = new Set<string>();
+    const replicas = pl.primaries.map((p) => {
+      if (!this.isSuspect(p, now) || spare.length === 0) return p;
+      const f = spare.shift()!;
+      substitutes.add(f);
+      return f;
+    });
+    const fsm = new GetCoordinator(replicas, q.r, (records) => reconcile(records, q.mode), sameBytes, { primaries: pl.primaries, pr: q.pr });
     return new Promise<GetResult>((resolve, reject) => {
       const timers: Timer[] = [];
       const apply = (effects: GetEffect[]): void => {
         for (const e of effects) {
           if (e.kind === 'reply') {
             if (e.ok) resolve({ record: e.record ? Buffer.from(e.record) : null, answered: e.answered });
-            else reject(new NodeError(e.code, `read quorum not reached: ${e.answered} of r=${e.needed} replicas answered`, { answered: e.answered, needed: e.needed }));
+            else
+              reject(
+                new NodeError(
+                  e.code,
+                  `read quorum not reached: ${e.answered} of r=${e.needed} replicas answered, ${e.primaryAnswered} of pr=${e.primaryNeeded} primaries`,
+                  { answered: e.answered, needed: e.needed },
+                ),
+              );
             timers.push(this.opts.clock.setTimer(this.config.readRepairWindowMs, () => apply(fsm.onLateWindowEnd())));
           } else if (e.kind === 'repair') {
             this.metrics.readRepairs.inc();
@@ -317,7 +441,7 @@ export class RingkvNode {
       };
       timers.push(this.opts.clock.setTimer(q.timeoutMs, () => apply(fsm.onDeadline())));
       for (const node of replicas) {
-        this.fetch(node, bucket, key, q.timeoutMs).then(
+        this.fetch(node, bucket, key, q.timeoutMs, substitutes.has(node)).then(
           (record) => apply(fsm.onReply(node, record)),
           (err: unknown) => apply(fsm.onFailure(node, errorCode(err))),
         );
@@ -325,23 +449,45 @@ export class RingkvNode {
     });
   }
 
-  /** One replica's record; a record that does not decode counts as a failed replica. */
-  private async fetch(node: string, bucket: Buffer, key: Buffer, timeoutMs: number): Promise<Buffer | null> {
+  /** One replica's record (a substitute's includes its hints); a record that does not decode counts as a failed replica. */
+  private async fetch(node: string, bucket: Buffer, key: Buffer, timeoutMs: number, substitute: boolean): Promise<Buffer | null> {
     const record =
       node === this.id
-        ? await this.opts.engine.get(bucket, key)
-        : ((await this.request(node, 'kv.get', { b: bucket, k: key }, timeoutMs)) as { record: Buffer | null }).record;
+        ? await this.localRecord(bucket, key, substitute)
+        : ((await this.request(node, 'kv.get', substitute ? { b: bucket, k: key, hints: true } : { b: bucket, k: key }, timeoutMs)) as { record: Buffer | null }).record;
     if (record) decodeRecord(record);
     return record ? Buffer.from(record) : null;
   }
 
+  private async localRecord(bucket: Buffer, key: Buffer, withHintsToo: boolean): Promise<Buffer | null> {
+    const record = await this.opts.engine.get(bucket, key);
+    if (!withHintsToo) return record;
+    return withHints(record, await this.hints.lookup(bucket, key));
+  }
+
+  /**
+   * Sloppy quorum write (Dynamo §4.6). This node (a primary) creates the
+   * version; each other primary gets a copy, except that a suspected primary
+   * is replaced by the next healthy fallback, which stores the copy as a hint
+   * naming that primary and acks; a hinted ack counts toward W (and DW), not
+   * toward PW. A copy whose request fails is retried on the next fallback
+   * (at most `writeRetries` times per copy, until the deadline).
+   *
+   * When is a write refused? Only when the quorum cannot be met by this node
+   * plus the live nodes it can reach: with W=1 the coordinator's own write is
+   * the one ack, so a W=1 write succeeds whenever some primary can coordinate
+   * it, whatever else is down. Deviation from Dynamo, on purpose: a fallback
+   * never coordinates (a coordinator's engine must create the new dot from
+   * the key's own record, or dots could repeat after hints are delivered), so
+   * with all N primaries down a write is refused (UNAVAILABLE) even at W=1.
+   */
   private async coordinatePut(
     bucket: Buffer,
     key: Buffer,
     context: Buffer | null,
     value: Buffer | null,
     q: Quorum,
-    primaries: string[],
+    pl: PreferenceList,
   ): Promise<PutResult> {
     let record: Buffer;
     try {
@@ -349,20 +495,45 @@ export class RingkvNode {
     } catch (err) {
       throw asNodeError(err);
     }
-    const others = primaries.filter((p) => p !== this.id);
-    const fsm = new PutCoordinator(others, q.w, q.dw, q.dw > 0);
+    const now = this.opts.clock.now();
+    const startedAt = now;
+    const { healthy, suspected } = this.substitutes(pl, now);
+    const targets: ReplicaTarget[] = pl.primaries
+      .filter((p) => p !== this.id)
+      .map((p) => {
+        if (!this.isSuspect(p, now) || healthy.length === 0) return { node: p, hintFor: null };
+        return { node: healthy.shift()!, hintFor: p };
+      });
+    const fsm = new PutCoordinator(targets, q.w, q.dw, q.dw > 0, {
+      pw: q.pw,
+      // Retries go to healthy fallbacks first; a suspected one may still answer.
+      fallbacks: [...healthy, ...suspected],
+      maxRetries: this.config.writeRetries,
+    });
     return new Promise<PutResult>((resolve, reject) => {
       let deadline: Timer | null = null;
       const apply = (effects: PutEffect[]): void => {
         for (const e of effects) {
           if (e.kind === 'send') {
-            this.sendMerge(e.node, bucket, key, record, q.mode, q.dw > 0, q.timeoutMs).then(
+            if (e.hintFor !== null) this.metrics.fallbackWrites.inc();
+            // A first attempt gets half the deadline, so that a copy whose
+            // node does not answer can still be retried on a fallback in time.
+            const left = startedAt + q.timeoutMs - this.opts.clock.now();
+            const attemptMs = Math.max(1, e.hintFor === null ? Math.min(left, Math.ceil(q.timeoutMs / 2)) : left);
+            this.sendMerge(e.node, bucket, key, record, q.mode, q.dw > 0, attemptMs, e.hintFor).then(
               (durable) => apply(fsm.onAck(e.node, durable)),
               () => apply(fsm.onFailure(e.node)),
             );
           } else if (e.kind === 'reply') {
             if (e.ok) resolve({ record, acks: e.acks });
-            else reject(new NodeError(e.code, `write quorum not reached: ${e.acks} of w=${e.needed} acks, ${e.durableAcks} of dw=${e.durableNeeded} durable`, { acks: e.acks, needed: e.needed }));
+            else
+              reject(
+                new NodeError(
+                  e.code,
+                  `write quorum not reached: ${e.acks} of w=${e.needed} acks, ${e.durableAcks} of dw=${e.durableNeeded} durable, ${e.primaryAcks} of pw=${e.primaryNeeded} from primaries`,
+                  { acks: e.acks, needed: e.needed },
+                ),
+              );
           } else {
             deadline?.cancel();
           }
@@ -373,7 +544,14 @@ export class RingkvNode {
     });
   }
 
-  /** A non-replica hands the write to the first primary that answers (Dynamo §5). */
+  /**
+   * A non-replica hands the write to a primary (Dynamo §5): healthy ones
+   * first, suspected ones last. An attempt gets half the time left while
+   * other primaries remain, so one that does not answer leaves time for the
+   * next. (A primary that did get the write but whose reply was lost may
+   * coordinate it too: the write then exists under two dots, both carrying
+   * the client's value — harmless, and the simulator allows for it.)
+   */
   private async forwardPut(
     bucket: Buffer,
     key: Buffer,
@@ -382,31 +560,63 @@ export class RingkvNode {
     q: Quorum,
     primaries: string[],
   ): Promise<PutResult> {
-    const now = this.opts.clock.now();
-    const ordered = [...primaries].sort((a, b) => Number(this.isSuspect(a, now)) - Number(this.isSuspect(b, now)));
+    const started = this.opts.clock.now();
+    const ordered = [...primaries].sort((a, b) => Number(this.isSuspect(a, started)) - Number(this.isSuspect(b, started)));
     const tried: string[] = [];
-    for (const node of ordered) {
+    for (const [i, node] of ordered.entries()) {
+      const left = started + q.timeoutMs - this.opts.clock.now();
+      if (left <= 0) break;
+      const attemptMs = i < ordered.length - 1 ? Math.ceil(left / 2) : left;
+      // The coordinator answers (even a failure) a little before this attempt's deadline.
+      const coordinatorMs = Math.max(1, attemptMs - Math.min(100, Math.floor(attemptMs / 5)));
       tried.push(node);
       try {
         this.metrics.forwarded.inc({ op: value === null ? 'delete' : 'put' });
-        const reply = (await this.request(node, 'kv.put', { b: bucket, k: key, context, value, n: q.n, w: q.w, dw: q.dw, timeoutMs: q.timeoutMs }, q.timeoutMs)) as { record: Buffer; acks: number };
+        const reply = (await this.request(
+          node,
+          'kv.put',
+          { b: bucket, k: key, context, value, n: q.n, w: q.w, dw: q.dw, pw: q.pw, timeoutMs: coordinatorMs },
+          attemptMs,
+        )) as { record: Buffer; acks: number };
         return { record: Buffer.from(reply.record), acks: reply.acks };
       } catch (err) {
         if (isTransportError(err, 'REMOTE')) throw nodeErrorFrom(err.remoteCode, err.message);
         // Unreachable, timed out or overloaded: try the next primary.
       }
     }
-    throw new NodeError('UNAVAILABLE', `no preference-list node could coordinate the write (tried ${tried.join(', ')})`);
+    throw new NodeError('UNAVAILABLE', `no primary could coordinate the write (tried ${tried.join(', ') || 'none'} within ${q.timeoutMs} ms)`);
   }
 
-  /** Sends a record to a replica to merge; resolves with whether it was flushed. */
-  private async sendMerge(node: string, bucket: Buffer, key: Buffer, record: Buffer, mode: BucketProps['mode'], durable: boolean, timeoutMs: number): Promise<boolean> {
+  /** Sends a record to a replica to merge (or, with `hintFor`, to a fallback to hold as a hint); resolves with whether it was flushed. */
+  private async sendMerge(
+    node: string,
+    bucket: Buffer,
+    key: Buffer,
+    record: Buffer,
+    mode: BucketProps['mode'],
+    durable: boolean,
+    timeoutMs: number,
+    hintFor: string | null = null,
+  ): Promise<boolean> {
     if (node === this.id) {
+      if (hintFor !== null) return this.storeHint(hintFor, bucket, key, record, durable);
       await this.opts.engine.merge({ bucket, key, record, mode, durable });
       return durable;
     }
-    const reply = (await this.request(node, 'kv.merge', { b: bucket, k: key, record, lww: mode === 'lww', durable }, timeoutMs)) as { durable: boolean };
+    const body: Record<string, unknown> = { b: bucket, k: key, record, lww: mode === 'lww', durable };
+    if (hintFor !== null) body.hint = hintFor;
+    const reply = (await this.request(node, 'kv.merge', body, timeoutMs)) as { durable: boolean };
     return reply.durable === true;
+  }
+
+  /** Holds a replica for `target` in the hint store (never the objects store). */
+  private async storeHint(target: string, bucket: Buffer, key: Buffer, record: Buffer, durable: boolean): Promise<boolean> {
+    await this.hints.put(target, bucket, key, record);
+    this.metrics.hintsStored.inc();
+    this.metrics.hintsPending.set(this.hints.pending());
+    // hintPut alone is not durable (it reaches disk on the background flush).
+    if (durable) await this.opts.engine.flush();
+    return durable;
   }
 
   // ---------------------------------------------------------------------------
@@ -421,39 +631,64 @@ export class RingkvNode {
   private async request(node: string, type: string, body: unknown, timeoutMs: number): Promise<unknown> {
     try {
       const reply = await this.opts.transport.request(this.peer(node), type, body, timeoutMs);
-      this.lastHeard.set(node, this.opts.clock.now());
-      this.suspectUntil.delete(node);
+      this.heardFrom(node);
       return reply;
     } catch (err) {
-      if (isTransportError(err) && err.code !== 'REMOTE') this.suspectUntil.set(node, this.opts.clock.now() + this.config.suspectForMs);
-      else this.lastHeard.set(node, this.opts.clock.now());
+      if (isTransportError(err, 'UNREACHABLE') || isTransportError(err, 'TIMEOUT')) this.failedAt.set(node, this.opts.clock.now());
+      else if (isTransportError(err, 'REMOTE')) this.heardFrom(node); // it answered, with an error
       throw err;
     }
   }
 
+  /** Evidence of life of a peer: a reply (even an error) or an inbound request. */
+  private heardFrom(node: string): void {
+    this.detector.heartbeat(node, this.opts.clock.now());
+    this.failedAt.delete(node);
+  }
+
+  /**
+   * A peer is suspected when its phi is above the threshold (silent for
+   * much longer than usual), or when its last request failed UNREACHABLE or
+   * TIMEOUT and it has not shown a sign of life since (the fast path: a
+   * refused connection convicts at once). A suspected peer is routed around,
+   * and probed by the heartbeats (see heartbeats()) until it answers again.
+   */
   private isSuspect(node: string, now: number): boolean {
-    return (this.suspectUntil.get(node) ?? 0) > now;
+    if (node === this.id) return false;
+    return this.failedAt.has(node) || !this.detector.isAvailable(node, now);
   }
 
   private async onPeerRequest(from: string, type: string, body: unknown): Promise<unknown> {
     if (this.stopped) throw new NodeError('UNAVAILABLE', 'node is stopping');
-    if (this.state.members[from]) this.lastHeard.set(from, this.opts.clock.now());
+    if (this.state.members[from]) this.heardFrom(from);
     const b = body as Record<string, unknown>;
     switch (type) {
+      case 'ping':
+        return {};
       case 'kv.get':
-        return { record: await this.opts.engine.get(buf(b.b), buf(b.k)) };
+        this.checkJoined();
+        // A fallback standing in for a down primary answers with its hints for the key too.
+        return { record: await this.localRecord(buf(b.b), buf(b.k), b.hints === true) };
       case 'kv.merge': {
         const durable = b.durable === true;
+        const hint = typeof b.hint === 'string' ? b.hint : null;
+        if (hint !== null && hint !== this.id) {
+          await this.storeHint(hint, buf(b.b), buf(b.k), buf(b.record), durable);
+          return { durable, hinted: true };
+        }
         await this.opts.engine.merge({ bucket: buf(b.b), key: buf(b.k), record: buf(b.record), mode: b.lww === true ? 'lww' : 'siblings', durable });
         return { durable };
       }
       case 'kv.put': {
+        this.checkJoined();
         const bucket = buf(b.b);
-        const q = this.quorum(bucket, { n: num(b.n), w: num(b.w), dw: num(b.dw), timeoutMs: num(b.timeoutMs) });
-        const primaries = this.primaries(bucket, buf(b.k), q.n);
+        const q = this.quorum(bucket, { n: num(b.n), w: num(b.w), dw: num(b.dw), pw: num(b.pw), timeoutMs: num(b.timeoutMs) });
+        const pl = this.preference(bucket, buf(b.k), q.n);
         // Whoever was asked coordinates, even if its ring disagrees for a moment.
-        const coordinators = primaries.includes(this.id) ? primaries : [this.id, ...primaries.slice(0, q.n - 1)];
-        const result = await this.coordinatePut(bucket, buf(b.k), optBuf(b.context), optBuf(b.value), q, coordinators);
+        const coordinating: PreferenceList = pl.primaries.includes(this.id)
+          ? pl
+          : { primaries: [this.id, ...pl.primaries.slice(0, q.n - 1)], fallbacks: pl.fallbacks.concat(pl.primaries.slice(q.n - 1)).filter((f) => f !== this.id) };
+        const result = await this.coordinatePut(bucket, buf(b.k), optBuf(b.context), optBuf(b.value), q, coordinating);
         return { record: result.record, acks: result.acks };
       }
       case 'gossip': {
@@ -518,9 +753,14 @@ export class RingkvNode {
     return preferenceList(this.state.ring, partition, n, zonesOf(this.state));
   }
 
-  /** Whether a member is currently suspected (failed to answer recently). */
+  /** Whether a member is currently suspected (phi above the threshold, or its last request failed). */
   isSuspected(node: string): boolean {
     return this.isSuspect(node, this.opts.clock.now());
+  }
+
+  /** The phi of a member now (0: never heard from, or self). */
+  phiOf(node: string): number {
+    return node === this.id ? 0 : this.detector.phi(node, this.opts.clock.now());
   }
 
   private checkCluster(remote: ClusterState): void {
@@ -544,6 +784,7 @@ export class RingkvNode {
       if (reclaimed) await this.adopt(reclaimed);
       const target = gossipTarget(this.state, this.id, (n) => Math.floor(this.opts.random() * n));
       if (!target) return;
+      this.heartbeats(target);
       const reply = (await this.request(target, 'gossip', { state: this.state }, this.config.gossipIntervalMs)) as { state?: ClusterState };
       if (reply.state) {
         this.checkCluster(reply.state);
@@ -551,6 +792,23 @@ export class RingkvNode {
       }
     } catch (err) {
       if (!isTransportError(err)) this.log('warn', 'gossip round failed', { error: String(err) });
+    }
+  }
+
+  /**
+   * Heartbeats for the failure detector: a 'ping' to every member (but the
+   * gossip target) not heard from within the last gossip interval, so that
+   * each live peer shows a sign of life about once per interval even when
+   * idle, and a suspected peer is probed until it is back.
+   */
+  private heartbeats(gossipTarget: string): void {
+    if (!this.joined) return;
+    const now = this.opts.clock.now();
+    for (const m of Object.values(this.state.members)) {
+      if (m.id === this.id || m.id === gossipTarget || m.status === 'left') continue;
+      const heard = this.detector.lastHeard(m.id);
+      if (heard !== undefined && now - heard < this.config.gossipIntervalMs) continue;
+      this.request(m.id, 'ping', {}, this.config.gossipIntervalMs).catch(() => undefined);
     }
   }
 

@@ -49,16 +49,122 @@ describe('GetCoordinator', () => {
     g.onReply('a', rec('x'));
     expect(g.onReply('a', rec('y'))).toEqual([]);
     expect(g.onReply('zz', rec('y'))).toEqual([]);
-    expect(g.onDeadline()).toEqual([{ kind: 'reply', ok: false, code: 'TIMEOUT', answered: 1, needed: 2 }]);
+    expect(g.onDeadline()).toEqual([{ kind: 'reply', ok: false, code: 'TIMEOUT', answered: 1, needed: 2, primaryAnswered: 1, primaryNeeded: 0 }]);
     expect(g.onDeadline()).toEqual([]);
+  });
+});
+
+describe('GetCoordinator with fallbacks (sloppy quorum) and pr', () => {
+  it('counts a fallback answer toward R but never read-repairs a fallback', () => {
+    // Primaries a, b, c; c is suspected and replaced by fallback d.
+    const g = new GetCoordinator(['a', 'b', 'd'], 2, union, equal, { primaries: ['a', 'b', 'c'] });
+    expect(g.onReply('d', rec('xy'))).toEqual([]);
+    const [reply] = g.onReply('a', rec('x'));
+    expect(reply).toMatchObject({ kind: 'reply', ok: true, answered: 2 });
+    expect(Buffer.from((reply as { record: Uint8Array }).record).toString()).toBe('xy');
+    // b is stale, a is stale, d (the fallback) differs too but is not repaired.
+    expect(text(g.onReply('b', rec('y')))).toEqual(['repair a xy', 'repair b xy', 'done']);
+  });
+
+  it('with pr waits for primary answers even when R answers are in', () => {
+    const g = new GetCoordinator(['a', 'b', 'd'], 1, union, equal, { primaries: ['a', 'b', 'c'], pr: 2 });
+    expect(g.onReply('d', rec('x'))).toEqual([]);
+    expect(g.onReply('a', rec('x'))).toEqual([]);
+    expect(g.onReply('b', rec('x'))[0]).toMatchObject({ kind: 'reply', ok: true, answered: 3 });
+  });
+
+  it('with pr fails as soon as too few primaries can answer', () => {
+    const g = new GetCoordinator(['a', 'b', 'd'], 1, union, equal, { primaries: ['a', 'b', 'c'], pr: 2 });
+    g.onReply('d', rec('x'));
+    expect(g.onFailure('a', 'TIMEOUT')[0]).toMatchObject({ kind: 'reply', ok: false, code: 'QUORUM_FAILED', primaryAnswered: 0, primaryNeeded: 2 });
+  });
+
+  it('pr = 0 (default) is satisfied by fallbacks alone', () => {
+    const g = new GetCoordinator(['d', 'e'], 2, union, equal, { primaries: ['a', 'b'] });
+    g.onReply('d', null);
+    expect(g.onReply('e', rec('q'))[0]).toMatchObject({ kind: 'reply', ok: true, answered: 2 });
+  });
+});
+
+describe('PutCoordinator: sloppy quorum', () => {
+  it('sends a hinted copy to a fallback for a suspected primary; the hinted ack counts toward W', () => {
+    const p = new PutCoordinator(['b', { node: 'd', hintFor: 'c' }], 3, 0, false);
+    expect(p.start()).toEqual([
+      { kind: 'send', node: 'b', hintFor: null },
+      { kind: 'send', node: 'd', hintFor: 'c' },
+    ]);
+    expect(p.onAck('d', false)).toEqual([]);
+    expect(p.onAck('b', false)).toEqual([{ kind: 'reply', ok: true, acks: 3, durableAcks: 0, primaryAcks: 2 }, { kind: 'done' }]);
+  });
+
+  it('retries a failed copy on the next fallback with a hint for the primary', () => {
+    const p = new PutCoordinator(['b', 'c'], 3, 0, false, { fallbacks: ['d', 'e'] });
+    p.start();
+    expect(p.onFailure('c')).toEqual([{ kind: 'send', node: 'd', hintFor: 'c' }]);
+    expect(p.onFailure('c')).toEqual([]); // stale: the slot moved on
+    expect(p.onFailure('d')).toEqual([{ kind: 'send', node: 'e', hintFor: 'c' }]);
+    expect(p.onAck('b', false)).toEqual([]);
+    expect(p.onAck('e', true)).toEqual([{ kind: 'reply', ok: true, acks: 3, durableAcks: 1, primaryAcks: 2 }, { kind: 'done' }]);
+  });
+
+  it('bounds retries per copy and fails once no fallback is left', () => {
+    const p = new PutCoordinator(['b'], 2, 0, false, { fallbacks: ['d', 'e', 'f'], maxRetries: 1 });
+    p.start();
+    expect(p.onFailure('b')).toEqual([{ kind: 'send', node: 'd', hintFor: 'b' }]);
+    const out = p.onFailure('d');
+    expect(out[0]).toMatchObject({ kind: 'reply', ok: false, code: 'QUORUM_FAILED', acks: 1, needed: 2 });
+    expect(out.at(-1)).toEqual({ kind: 'done' });
+  });
+
+  it('uses each fallback once across copies', () => {
+    const p = new PutCoordinator(['b', 'c'], 3, 0, false, { fallbacks: ['d'] });
+    p.start();
+    expect(p.onFailure('b')).toEqual([{ kind: 'send', node: 'd', hintFor: 'b' }]);
+    expect(p.onFailure('c')[0]).toMatchObject({ kind: 'reply', ok: false, code: 'QUORUM_FAILED' });
+  });
+
+  it('does not retry after the deadline, but keeps placing copies after a successful reply', () => {
+    const a = new PutCoordinator(['b', 'c'], 2, 0, false, { fallbacks: ['d'] });
+    a.start();
+    expect(a.onAck('b', false)[0]).toMatchObject({ kind: 'reply', ok: true });
+    expect(a.onFailure('c')).toEqual([{ kind: 'send', node: 'd', hintFor: 'c' }]);
+    expect(a.onAck('d', false)).toEqual([{ kind: 'done' }]);
+
+    const b = new PutCoordinator(['b', 'c'], 3, 0, false, { fallbacks: ['d'] });
+    b.start();
+    expect(b.onDeadline()[0]).toMatchObject({ kind: 'reply', ok: false, code: 'TIMEOUT' });
+    expect(b.onFailure('c')).toEqual([]);
+    expect(b.onAck('b', false)).toEqual([{ kind: 'done' }]);
+  });
+
+  it('pw counts only acks from primaries (the coordinator is one)', () => {
+    const p = new PutCoordinator(['b', { node: 'd', hintFor: 'c' }], 2, 0, false, { pw: 2 });
+    p.start();
+    expect(p.onAck('d', false)).toEqual([]); // W=2 met, but only 1 primary ack
+    expect(p.onAck('b', false)[0]).toMatchObject({ kind: 'reply', ok: true, primaryAcks: 2 });
+  });
+
+  it('pw fails fast when the primaries that could still ack are too few', () => {
+    const p = new PutCoordinator(['b', 'c'], 1, 0, false, { pw: 3, fallbacks: ['d'] });
+    expect(p.start()).toHaveLength(2);
+    // c fails: its copy goes to d as a hint, which can never be a primary ack.
+    const out = p.onFailure('c');
+    expect(out).toContainEqual({ kind: 'send', node: 'd', hintFor: 'c' });
+    expect(out).toContainEqual(expect.objectContaining({ kind: 'reply', ok: false, code: 'QUORUM_FAILED', primaryAcks: 1, primaryNeeded: 3 }));
+  });
+
+  it('durable hinted acks count toward DW', () => {
+    const p = new PutCoordinator([{ node: 'd', hintFor: 'b' }], 2, 2, true);
+    p.start();
+    expect(p.onAck('d', true)[0]).toMatchObject({ kind: 'reply', ok: true, durableAcks: 2, primaryAcks: 1 });
   });
 });
 
 describe('PutCoordinator', () => {
   it('counts the local write and answers at W', () => {
     const p = new PutCoordinator(['b', 'c'], 2, 0, false);
-    expect(p.start()).toEqual([{ kind: 'send', node: 'b' }, { kind: 'send', node: 'c' }]);
-    expect(p.onAck('c', false)).toEqual([{ kind: 'reply', ok: true, acks: 2, durableAcks: 0 }]);
+    expect(p.start()).toEqual([{ kind: 'send', node: 'b', hintFor: null }, { kind: 'send', node: 'c', hintFor: null }]);
+    expect(p.onAck('c', false)).toEqual([{ kind: 'reply', ok: true, acks: 2, durableAcks: 0, primaryAcks: 2 }]);
     expect(p.onAck('b', false)).toEqual([{ kind: 'done' }]);
   });
 

@@ -38,13 +38,25 @@ describe('cluster simulation', () => {
   for (let i = 0; i < seeds.length; i += CHUNK) {
     const chunk = seeds.slice(i, i + CHUNK);
     const name = chunk.length === 1 ? `seed ${chunk[0]}` : `seeds ${chunk[0]}..${chunk[chunk.length - 1]}`;
-    it(`${name}: no acknowledged write lost, replicas and membership converge`, async () => {
+    it(`${name}: no acknowledged write lost, hints delivered, replicas and membership converge`, async () => {
       const failures: string[] = [];
+      const hinted = { fallbackWrites: 0, hintsStored: 0, hintsDelivered: 0, dataLoss: 0 };
       for (const seed of chunk) {
         const result = await runSim(seed);
         if (result.violations.length > 0) failures.push(report(result));
+        hinted.fallbackWrites += result.stats.fallbackWrites;
+        hinted.hintsStored += result.stats.hintsStored;
+        hinted.hintsDelivered += result.stats.hintsDelivered;
+        hinted.dataLoss += result.stats.dataLoss ? 1 : 0;
       }
       if (failures.length > 0) expect.fail(failures.join('\n\n'));
+      // The faults must actually exercise sloppy quorum: over a full chunk,
+      // writes went to fallbacks, which stored hints and handed them off.
+      if (chunk.length === CHUNK) {
+        expect(hinted.fallbackWrites, JSON.stringify(hinted)).toBeGreaterThan(0);
+        expect(hinted.hintsStored, JSON.stringify(hinted)).toBeGreaterThan(0);
+        expect(hinted.hintsDelivered, JSON.stringify(hinted)).toBeGreaterThan(0);
+      }
     });
   }
 

@@ -1,8 +1,9 @@
 // A deterministic cluster simulator: K RingkvNode runtimes (each with its own
 // in-memory PureEngine) on one seeded SimNetwork, a random client workload
 // issued at virtual times, network faults while it runs (delay, reordering,
-// drops, one node partitioned for a while), then a quiet period and the
-// invariant checks. Everything random comes from the seed, so a failing seed
+// drops, one node partitioned for a while, one node crashed and restarted —
+// sometimes with its data lost), then a quiet period and the invariant
+// checks. Everything random comes from the seed, so a failing seed
 // replays exactly: `RINGKV_SIM_SEEDS=1234 npx vitest run test/sim`.
 //
 // Phases of one run:
@@ -13,9 +14,19 @@
 //               waits for this: partition hand-off does not exist yet, so data
 //               written under an older ring would legitimately be stranded.
 //   2. load   — client ops at random virtual times on random nodes, with one
-//               node isolated from the rest for a while.
+//               node isolated from the rest for a while (writes go on through
+//               fallbacks holding hints: sloppy quorum), and one node crashed
+//               and restarted: either on its SAME engine (a process crash;
+//               the pure engine's memory stands for its disk) or, with
+//               probability dataLossChance, on a fresh engine with a new
+//               epoch (its disk lost: it rejoins through a seed and is
+//               refilled by hinted handoff and read repair). A client op on
+//               a crashed node fails at once (no connection); one in flight
+//               there fails when the node dies (the client sees the
+//               connection drop), whatever the node did with it.
 //   3. quiet  — faults stop (heal, no drops, delays <= 10 ms); in-flight ops
-//               settle; gossip runs.
+//               settle; gossip and hinted handoff run; every hint must be
+//               delivered (hint stores empty) before the final reads.
 //   4. check  — a read of every key with r = n from one node, the read-repair
 //               window passes, then the invariants (see checkInvariants).
 //
@@ -27,6 +38,11 @@
 //             holds the same bytes as the read returned; no stray copies;
 //   DOT REUSED / PHANTOM  one dot names one value for a key everywhere, and
 //             every stored value was written by some client;
+//   HINTS     after the quiet period every node's hint store is empty
+//             (engine.hintTargets()), checked again at the very end;
+//   UNDER-REPLICATED  (no data loss) then, before the final reads repair
+//             anything, every acknowledged write is held by >= W primaries
+//             (hinted handoff brought the hinted copies home);
 //   membership  all nodes hold the same state digest, all K nodes are valid
 //             members, the ring is balanced (floor/ceil of Q/S each), and no
 //             member ever held a ring not computed by the claimant (STRAY RING).
@@ -58,6 +74,12 @@ export interface SimConfig {
   maxDropRate: number;
   /** How long the one node stays isolated: [min, max] ms. */
   isolateMs: [number, number];
+  /** How long the crashed node stays down: [min, max] ms. */
+  crashMs: [number, number];
+  /** Probability that the crashed node comes back with its data lost. */
+  dataLossChance: number;
+  /** Extra virtual time to wait for hint stores to drain after the quiet period. */
+  handoffLimitMs: number;
 }
 
 export const DEFAULT_SIM_CONFIG: SimConfig = {
@@ -69,9 +91,12 @@ export const DEFAULT_SIM_CONFIG: SimConfig = {
   maxDelayMs: 30,
   maxDropRate: 0.05,
   isolateMs: [500, 4_000],
+  crashMs: [300, 3_000],
+  dataLossChance: 1 / 3,
+  handoffLimitMs: 10_000,
 };
 
-const NODE_CONFIG = { requestTimeoutMs: 500, gossipIntervalMs: 1_000, readRepairWindowMs: 50, suspectForMs: 1_000 };
+const NODE_CONFIG = { requestTimeoutMs: 500, gossipIntervalMs: 1_000, readRepairWindowMs: 50, handoffIntervalMs: 1_000 };
 
 type OpKind = 'put' | 'rw' | 'del';
 
@@ -110,7 +135,22 @@ export interface SimResult {
   violations: string[];
   /** The last traceKeep lines of client ops, faults and node logs, then the last messages. */
   traceTail: string[];
-  stats: { nodes: number; partitionBits: number; keys: number; ops: number; acked: number; failed: number; virtualMs: number; events: number };
+  stats: {
+    nodes: number;
+    partitionBits: number;
+    keys: number;
+    ops: number;
+    acked: number;
+    failed: number;
+    virtualMs: number;
+    events: number;
+    /** Copies of writes sent to fallbacks, hints stored and hints delivered, summed over nodes (and incarnations). */
+    fallbackWrites: number;
+    hintsStored: number;
+    hintsDelivered: number;
+    /** Whether the crashed node lost its data. */
+    dataLoss: boolean;
+  };
 }
 
 /** A 32-bit seed for a sub-stream of `seed` (so the streams do not shift each other). */
@@ -229,33 +269,41 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
   // --- phase 1: start and join --------------------------------------------
   const engines = new Map<string, PureEngine>();
   const nodes = new Map<string, RingkvNode>();
+  /** Every incarnation that ran (for metrics), and engines replaced by a data loss (closed at the end). */
+  const incarnations: RingkvNode[] = [];
+  const lostEngines: PureEngine[] = [];
   const startFailures: string[] = [];
+  /** Crashed nodes, until their new incarnation has started. */
+  const down = new Set<string>();
+  const nodeRands = new Map(ids.map((id, i) => [id, new Rand(subSeed(seed, 100 + i))]));
+  const startNode = (id: string, seeds: string[]): void => {
+    RingkvNode.start({
+      id,
+      address: id,
+      clusterName: 'sim',
+      partitionBits,
+      seeds,
+      engine: engines.get(id)!,
+      transport: network.transport(id),
+      clock: network.clock(id),
+      random: uniform(nodeRands.get(id)!),
+      config: NODE_CONFIG,
+      log: (level, msg, fields) => trace.push(`${network.now()} ${id} ${level} ${msg} ${fields ? JSON.stringify(fields) : ''}`),
+    }).then(
+      (node) => {
+        nodes.set(id, node);
+        down.delete(id);
+        incarnations.push(node);
+        note(`${id} started`);
+      },
+      (err: unknown) => startFailures.push(`${id}: ${String(err)}`),
+    );
+  };
   for (const [i, id] of ids.entries()) {
     const engine = await PureEngine.open({ nodeId: id, epoch: (i + 1).toString(16).padStart(16, '0'), partitionBits });
     engines.set(id, engine);
-    const nodeRand = new Rand(subSeed(seed, 100 + i));
     const startAt = i === 0 ? 0 : rand.int(0, 3_000);
-    network.schedule(startAt, () => {
-      RingkvNode.start({
-        id,
-        address: id,
-        clusterName: 'sim',
-        partitionBits,
-        seeds: i === 0 ? [] : [ids[0]!],
-        engine,
-        transport: network.transport(id),
-        clock: network.clock(id),
-        random: uniform(nodeRand),
-        config: NODE_CONFIG,
-        log: (level, msg, fields) => trace.push(`${network.now()} ${id} ${level} ${msg} ${fields ? JSON.stringify(fields) : ''}`),
-      }).then(
-        (node) => {
-          nodes.set(id, node);
-          note(`${id} started`);
-        },
-        (err: unknown) => startFailures.push(`${id}: ${String(err)}`),
-      );
-    });
+    network.schedule(startAt, () => startNode(id, i === 0 ? [] : [ids[0]!]));
   }
 
   const agreed = (): ClusterState | null => {
@@ -335,7 +383,57 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
     note(`fault: heal ${isolated}`);
   });
 
+  // One crash per seed, with a restart on the same engine or (data loss) on a
+  // fresh one with a new epoch. Drawn after everything above, so the
+  // isolation schedule of a seed did not change when crashes were added.
+  const crashed = rand.pick(ids);
+  const crashAt = loadStart + rand.int(0, Math.floor((loadMs * 2) / 3));
+  const crashFor = rand.int(config.crashMs[0], config.crashMs[1]);
+  const dataLoss = rand.chance(config.dataLossChance);
+  network.schedule(crashAt, () => {
+    network.crash(crashed);
+    down.add(crashed);
+    note(`fault: crash ${crashed} for ${crashFor} ms${dataLoss ? ' (its data will be lost)' : ''}`);
+    // Clients connected to it see the connection drop: their ops fail.
+    for (const op of ops) {
+      if (op.node === crashed && op.outcome === 'pending' && op.at <= network.now()) settle(op, 'fail', 'CONNECTION_LOST');
+    }
+  });
+  network.schedule(crashAt + crashFor, () => {
+    network.restart(crashed);
+    let seeds = [ids[0]!];
+    if (dataLoss) {
+      const i = ids.indexOf(crashed);
+      const generation = 1 + lostEngines.length + 1;
+      lostEngines.push(engines.get(crashed)!);
+      // A new disk: a new epoch, hence a new actor; no cluster state, so it rejoins through a seed.
+      const epoch = (generation * 0x100 + i + 1).toString(16).padStart(16, '0');
+      void PureEngine.open({ nodeId: crashed, epoch, partitionBits }).then((engine) => {
+        engines.set(crashed, engine);
+        note(`fault: restart ${crashed} with its data lost (epoch ${epoch})`);
+        startNode(crashed, crashed === ids[0] ? [ids[1]!] : seeds);
+      });
+      return;
+    }
+    note(`fault: restart ${crashed}`);
+    if (crashed === ids[0]) seeds = [];
+    startNode(crashed, seeds);
+  });
+
+  const settle = (op: ClientOp, outcome: 'ok' | 'fail', error?: string): boolean => {
+    if (op.outcome !== 'pending') return false; // already failed by a crash of its node
+    op.outcome = outcome;
+    op.doneAt = network.now();
+    if (error !== undefined) op.error = error;
+    return true;
+  };
+
   const runOp = async (op: ClientOp): Promise<void> => {
+    if (down.has(op.node)) {
+      const err = new Error(`${op.node} is down`) as Error & { code: string };
+      err.code = 'CONNECTION_REFUSED';
+      throw err;
+    }
     const node = nodes.get(op.node)!;
     const key = Buffer.from(op.key);
     let context: Buffer | null = null;
@@ -363,14 +461,10 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
       note(`op${op.id} ${op.kind} ${op.node} ${op.key}${op.value ? ` ${op.value}` : ''} issued`);
       runOp(op).then(
         () => {
-          op.outcome = 'ok';
-          op.doneAt = network.now();
-          note(`op${op.id} ok dots ${op.dots!.map(dotStr).join('|')}`);
+          if (settle(op, 'ok')) note(`op${op.id} ok dots ${op.dots!.map(dotStr).join('|')}`);
         },
         (err: unknown) => {
-          op.outcome = 'fail';
-          op.error = errCode(err);
-          op.doneAt = network.now();
+          if (!settle(op, 'fail', errCode(err))) return;
           note(`op${op.id} fail ${op.error}${op.context !== undefined ? ' (write issued)' : ''}`);
           if (!(err instanceof Error) || !('code' in err)) violations.push(`op${op.id}: unexpected error ${String(err)}`);
         },
@@ -390,6 +484,22 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
   if (stuck.length > 0) violations.push(`ops never settled: ${stuck.map((o) => `op${o.id}`).join(', ')}`);
   await network.runFor(config.quietMs);
 
+  // Hinted handoff: every hint reaches its primary once the faults are over.
+  const hintsLeft = async (): Promise<string[]> => {
+    const out: string[] = [];
+    for (const id of ids) {
+      const targets = await engines.get(id)!.hintTargets();
+      if (targets.length > 0) out.push(`${id}→${targets.join('+')}`);
+    }
+    return out;
+  };
+  const handoffLimit = network.now() + config.handoffLimitMs;
+  while ((await hintsLeft()).length > 0 && network.now() < handoffLimit) await network.runFor(250);
+  const undelivered = await hintsLeft();
+  if (undelivered.length > 0) violations.push(`HINTS not delivered ${config.quietMs + config.handoffLimitMs} ms after the faults stopped: ${undelivered.join(' ')}`);
+  else note('hint stores empty');
+  if (!dataLoss) await checkReplicatedBeforeReads();
+
   // --- phase 4: final reads (r = n, with read repair), then invariants -------
   const reader = nodes.get(rand.pick(ids))!;
   const finals = new Map<string, { record: Buffer | null } | { error: string }>();
@@ -404,9 +514,37 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
   await network.runFor(1_000); // read-repair window, repairs in flight
 
   await checkInvariants();
+  const leftAtEnd = await hintsLeft();
+  if (leftAtEnd.length > 0 && undelivered.length === 0) violations.push(`HINTS held at the end: ${leftAtEnd.join(' ')}`);
   return finish();
 
   // -------------------------------------------------------------------------
+
+  // UNDER-REPLICATED (seeds without data loss, after handoff, before the
+  // final read repairs anything): every acknowledged write is held — as a
+  // sibling, or covered by the record's context — by at least W primaries of
+  // its key. Its W acks were the coordinator's own copy plus copies at other
+  // primaries or hints for them, and hinted handoff must have brought every
+  // hint to its primary. (With a data loss the wiped node's copies are gone
+  // until read repair, so the check is skipped there.)
+  async function checkReplicatedBeforeReads(): Promise<void> {
+    const state = nodes.get(ids[0]!)!.clusterState;
+    const { n, w } = nodes.get(ids[0]!)!.bucketProps('b');
+    for (const op of ops) {
+      if (op.outcome !== 'ok') continue;
+      const key = Buffer.from(op.key);
+      const position = engines.get(ids[0]!)!.hashKey(BUCKET, key);
+      const primaries = preferenceList(state.ring, partitionOf(state.ring, position), Math.min(n, k), zonesOf(state)).primaries;
+      const holders: string[] = [];
+      for (const id of primaries) {
+        const stored = await engines.get(id)!.get(BUCKET, key);
+        if (stored && op.dots!.some((d) => covers(decodeRecord(stored).context, d))) holders.push(id);
+      }
+      if (holders.length < Math.min(w, k)) {
+        violations.push(`UNDER-REPLICATED acknowledged op${op.id} (${op.key} ${op.value ?? '†'} via ${op.node}, dots ${op.dots!.map(dotStr).join('|')}): held by ${holders.join(',') || 'no'} primary of ${primaries.join(',')} after handoff`);
+      }
+    }
+  }
 
   async function checkInvariants(): Promise<void> {
     // Membership: same digest everywhere, every node a valid member, ring
@@ -497,14 +635,35 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
 
   async function finish(): Promise<SimResult> {
     for (const node of nodes.values()) await node.stop();
-    for (const engine of engines.values()) await engine.close();
+    for (const engine of [...engines.values(), ...lostEngines]) await engine.close();
     const acked = ops.filter((o) => o.outcome === 'ok').length;
+    const metric = async (name: string): Promise<number> => {
+      let sum = 0;
+      for (const node of incarnations) {
+        const m = await node.metrics.registry.getSingleMetric(name)?.get();
+        sum += m?.values.reduce((a, v) => a + v.value, 0) ?? 0;
+      }
+      return sum;
+    };
     return {
       seed,
       log,
       violations,
       traceTail: [...trace.tail(), '-- network --', ...netTrace.tail().slice(-Math.ceil(config.traceKeep / 2))],
-      stats: { nodes: k, partitionBits, keys: keyCount, ops: opCount, acked, failed: ops.length - acked, virtualMs: network.now(), events },
+      stats: {
+        nodes: k,
+        partitionBits,
+        keys: keyCount,
+        ops: opCount,
+        acked,
+        failed: ops.length - acked,
+        virtualMs: network.now(),
+        events,
+        fallbackWrites: await metric('ringkv_fallback_writes_total'),
+        hintsStored: await metric('ringkv_hints_stored_total'),
+        hintsDelivered: await metric('ringkv_hints_delivered_total'),
+        dataLoss,
+      },
     };
   }
 }

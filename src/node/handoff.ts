@@ -1,0 +1,187 @@
+// Hinted handoff (DYNAMO.md "Sloppy quorum"): a replica written to a fallback
+// node lives in that node's hint store (engine.hintPut, never its objects
+// store), naming the primary it is meant for. This module holds
+//
+// - HintStore: the node's access to its hints, with an in-memory index
+//   (target → keys) so a read can find the hint of ONE key without an engine
+//   hintGet, and so the number of pending hints is known. The engine is the
+//   durable copy: the index is rebuilt from it when the node starts, so hints
+//   survive restarts. (Temporary: an engine `hintGet(target, bucket, key)`
+//   would let `lookup` skip listing the target's hints.)
+// - HandoffService: every `handoffIntervalMs`, for each hint target that is a
+//   live member and not suspected, lists up to `handoffBatch` hints
+//   (engine.hintList) and sends each to the target as a 'kv.merge'; on the
+//   ack it deletes the hint with engine.hintDelete, a compare-and-delete: a
+//   hint updated while it was in flight stays for the next round. At most one
+//   round runs at a time; a target that fails a request is left for the next
+//   round.
+import type { ConflictMode, Engine } from '../engine/types.js';
+import { isTransportError, type Timer } from '../transport/types.js';
+import { reconcile } from './reconcile.js';
+import type { RingkvNode } from './node.js';
+
+function bkeyId(bucket: Uint8Array, key: Uint8Array): string {
+  return `${Buffer.from(bucket.buffer, bucket.byteOffset, bucket.byteLength).toString('hex')}/${Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('hex')}`;
+}
+
+/** Lists every hint of a target (the native engine caps a limit at u32). */
+const ALL = 0xffffffff;
+
+export class HintStore {
+  /** target → bkey ids of the hints held for it. */
+  private readonly index = new Map<string, Set<string>>();
+
+  constructor(private readonly engine: Engine) {}
+
+  /** Rebuilds the index from the engine (at start). */
+  async load(): Promise<void> {
+    this.index.clear();
+    for (const target of await this.engine.hintTargets()) {
+      const ids = new Set<string>();
+      for (const h of await this.engine.hintList(target, ALL)) ids.add(bkeyId(h.bucket, h.key));
+      if (ids.size > 0) this.index.set(target, ids);
+    }
+  }
+
+  /** Stores (DVV-merges) a hint; returns the hint as now stored. */
+  async put(target: string, bucket: Uint8Array, key: Uint8Array, record: Uint8Array): Promise<Buffer> {
+    const stored = await this.engine.hintPut(target, bucket, key, record);
+    let ids = this.index.get(target);
+    if (!ids) this.index.set(target, (ids = new Set()));
+    ids.add(bkeyId(bucket, key));
+    return stored;
+  }
+
+  /** Compare-and-delete (see engine.hintDelete). */
+  async delete(target: string, bucket: Uint8Array, key: Uint8Array, record: Uint8Array): Promise<boolean> {
+    const deleted = await this.engine.hintDelete(target, bucket, key, record);
+    if (deleted) {
+      const ids = this.index.get(target);
+      ids?.delete(bkeyId(bucket, key));
+      if (ids?.size === 0) this.index.delete(target);
+    }
+    return deleted;
+  }
+
+  /** The hint records held for one key (any target), usually none. */
+  async lookup(bucket: Buffer, key: Buffer): Promise<Buffer[]> {
+    const id = bkeyId(bucket, key);
+    const out: Buffer[] = [];
+    for (const [target, ids] of this.index) {
+      if (!ids.has(id)) continue;
+      // No engine hintGet: list the target's hints (usually few) and pick the key.
+      for (const h of await this.engine.hintList(target, ids.size + 64)) {
+        if (h.bucket.equals(bucket) && h.key.equals(key)) out.push(h.record);
+      }
+    }
+    return out;
+  }
+
+  /** Hints held, as the index counts them. */
+  pending(): number {
+    let n = 0;
+    for (const ids of this.index.values()) n += ids.size;
+    return n;
+  }
+
+  targets(): string[] {
+    return [...this.index.keys()].sort();
+  }
+}
+
+/** A key's object merged with any hints held for it (what a fallback answers a read with). */
+export function withHints(record: Buffer | null, hints: readonly Buffer[]): Buffer | null {
+  const all = record ? [record, ...hints] : [...hints];
+  // Hints are kept in siblings mode: merge the same way (the coordinator applies lww when reconciling).
+  return all.length === 0 ? null : reconcile(all, 'siblings');
+}
+
+export interface HandoffConfig {
+  /** Time between delivery rounds. Default 1000 ms. */
+  handoffIntervalMs: number;
+  /** Hints per target per round at most. Default 100. */
+  handoffBatch: number;
+  /** Deadline of each delivery request. */
+  requestTimeoutMs: number;
+  log?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+}
+
+export interface HandoffRound {
+  delivered: number;
+  /** Delivered but changed meanwhile (kept for the next round). */
+  kept: number;
+  /** Targets skipped (suspected, unknown or left). */
+  skipped: string[];
+  /** Targets whose delivery failed this round. */
+  failed: string[];
+}
+
+export class HandoffService {
+  private timer: Timer | null = null;
+  private inFlight: Promise<HandoffRound> | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly node: RingkvNode,
+    private readonly hints: HintStore,
+    private readonly config: HandoffConfig,
+  ) {}
+
+  start(): void {
+    this.schedule();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.timer?.cancel();
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = this.node.clock.setTimer(this.config.handoffIntervalMs, () => {
+      void this.runRound()
+        .catch((err: unknown) => this.config.log?.('warn', 'handoff round failed', { error: String(err) }))
+        .finally(() => this.schedule());
+    });
+  }
+
+  /** One delivery round (or the one already running). */
+  runRound(): Promise<HandoffRound> {
+    this.inFlight ??= this.round().finally(() => {
+      this.inFlight = null;
+    });
+    return this.inFlight;
+  }
+
+  private async round(): Promise<HandoffRound> {
+    const result: HandoffRound = { delivered: 0, kept: 0, skipped: [], failed: [] };
+    const engine = this.node.engine;
+    for (const target of await engine.hintTargets()) {
+      if (this.stopped) break;
+      const member = this.node.clusterState.members[target];
+      if (target === this.node.id || !member || member.status === 'left' || this.node.isSuspected(target)) {
+        result.skipped.push(target);
+        continue;
+      }
+      for (const h of await engine.hintList(target, this.config.handoffBatch)) {
+        if (this.stopped) break;
+        const mode: ConflictMode = this.node.bucketProps(h.bucket.toString('utf8')).mode;
+        try {
+          // Durable: the hint is deleted right after, so the target must not lose the record in a crash.
+          await this.node.peerRequest(target, 'kv.merge', { b: h.bucket, k: h.key, record: h.record, lww: mode === 'lww', durable: true }, this.config.requestTimeoutMs);
+        } catch (err) {
+          // Unreachable or refusing: try again next round (a 'REMOTE' error may be a bad record; it stays too).
+          if (!isTransportError(err)) throw err;
+          result.failed.push(target);
+          break;
+        }
+        if (await this.hints.delete(target, h.bucket, h.key, h.record)) {
+          result.delivered++;
+          this.node.metrics.hintsDelivered.inc();
+        } else result.kept++;
+      }
+    }
+    this.node.metrics.hintsPending.set(this.hints.pending());
+    return result;
+  }
+}
