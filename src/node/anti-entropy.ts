@@ -1,0 +1,459 @@
+// Active anti-entropy as a background service beside the node (DYNAMO.md
+// "Anti-entropy"; the exchange itself is the pure state machine in
+// src/core/aae.ts).
+//
+// Every `intervalMs` the service takes the next partition this node is a
+// primary of (round-robin), picks another primary of it that is not
+// suspected (taking turns), and compares the two replicas' TicTac trees:
+// root, then branches, segments and keys only where hashes differ. Each key
+// found different is repaired both ways through the normal merge path: the
+// records of both sides are DVV-merged with the bucket's conflict mode, and
+// the result is merged into the local engine and sent to the peer as a
+// 'kv.merge'. Keys of buckets whose preference list does not hold both nodes
+// (a smaller n) are left alone.
+//
+// Rate limits: one exchange in flight, at most maxKeys repairs per exchange
+// (the rest is found by the next ones), and a round is skipped while the
+// node's client requests are slow (`shouldYield`).
+//
+// Peer requests served (bodies msgpack; hashes as big-endian u64 groups):
+//   aae.root     {p, g:[P,B,S]}        → {hash}     8 bytes (geometry checked)
+//   aae.branches {p}                   → {hashes}   2^B × 8 bytes
+//   aae.segments {p, q: u16 branches}  → {hashes}   |q| × 2^S × 8 bytes
+//   aae.keys     {p, q: u32 segments}  → {keys}     encodeSegmentKeys
+//   aae.get      {items:[{b,k}]}       → {records}  record or null each
+import { Counter, type Registry } from 'prom-client';
+import {
+  AaeExchange,
+  type AaeQuery,
+  type AaeResult,
+  type AaeSide,
+  type AaeStep,
+  AAE_STEPS,
+  DEFAULT_AAE_LIMITS,
+  type RepairKey,
+  driveExchange,
+  encodeSegmentKeys,
+} from '../core/aae.js';
+import { EngineError, type ConflictMode, type Engine } from '../engine/types.js';
+import { isTransportError, type Timer } from '../transport/types.js';
+import { NodeError } from './errors.js';
+import type { RingkvNode } from './node.js';
+import { reconcile, sameBytes } from './reconcile.js';
+
+export interface AntiEntropyConfig {
+  /** Time between exchanges (default 10 s). */
+  intervalMs: number;
+  /** Start the timer (false: exchanges run only through runRound/exchange, for tests and tools). */
+  schedule: boolean;
+  maxBranches: number;
+  maxSegments: number;
+  /** Keys repaired per exchange at most. */
+  maxKeys: number;
+  /** Deadline of each peer request of an exchange. */
+  requestTimeoutMs: number;
+  /** Repairs in flight at once within an exchange. */
+  repairConcurrency: number;
+  /** Skip a round when the p99 of client requests since the last round exceeds this (ms). */
+  yieldAboveMs: number;
+  /** ... provided at least this many requests completed since the last round. */
+  yieldMinSamples: number;
+  /** Replaces the latency-based test (e.g. a hook fed by the node's own latency window). */
+  shouldYield?: () => boolean | Promise<boolean>;
+  log?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+}
+
+export const DEFAULT_ANTI_ENTROPY_CONFIG: AntiEntropyConfig = {
+  intervalMs: 10_000,
+  schedule: true,
+  ...DEFAULT_AAE_LIMITS,
+  requestTimeoutMs: 5_000,
+  repairConcurrency: 16,
+  yieldAboveMs: 100,
+  yieldMinSamples: 20,
+};
+
+export interface ExchangeReport extends AaeResult {
+  peer: string;
+  /** Keys written on each side by the repair. */
+  repaired: { local: number; remote: number };
+  /** Repair-set keys left alone: not replicated on both nodes (bucket n), or already equal when fetched. */
+  skipped: number;
+  /** Repair-set keys whose repair failed (retried by a later exchange). */
+  failedKeys: number;
+  ms: number;
+}
+
+interface AaeMetrics {
+  exchanges: Counter<'outcome'>;
+  repaired: Counter<'side'>;
+  bytes: Counter<'step' | 'direction'>;
+  repairFailures: Counter;
+}
+
+const AAE_PREFIX = 'aae.';
+const GET_CHUNK = 256;
+
+export class AntiEntropyService {
+  readonly config: AntiEntropyConfig;
+  private readonly metrics: AaeMetrics;
+  private timer: Timer | null = null;
+  private stopped = false;
+  private inFlight = false;
+  private cursor = 0;
+  private turn = 0;
+  private round = 0;
+  private lastLatency: Map<string, number> | null = null;
+  private warnedGeometry = false;
+
+  private constructor(
+    private readonly node: RingkvNode,
+    config: Partial<AntiEntropyConfig>,
+  ) {
+    this.config = { ...DEFAULT_ANTI_ENTROPY_CONFIG, ...config };
+    this.metrics = registerMetrics(node.metrics.registry);
+  }
+
+  /** Registers the 'aae.' peer requests on the node and (unless schedule: false) starts the timer. */
+  static start(node: RingkvNode, config: Partial<AntiEntropyConfig> = {}): AntiEntropyService {
+    const service = new AntiEntropyService(node, config);
+    node.registerService(AAE_PREFIX, (from, type, body) => service.serve(from, type, body));
+    if (service.config.schedule) service.scheduleNext();
+    return service;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.timer?.cancel();
+    this.timer = null;
+  }
+
+  get running(): boolean {
+    return this.inFlight;
+  }
+
+  private scheduleNext(): void {
+    if (this.stopped) return;
+    // Up to 10% jitter so nodes started together do not exchange in lockstep.
+    const delay = this.config.intervalMs * (1 + 0.1 * ((this.round * 0.618034) % 1));
+    this.timer = this.node.clock.setTimer(delay, () => {
+      void this.runRound().finally(() => this.scheduleNext());
+    });
+  }
+
+  /** One scheduled round: yield check, next partition and peer, exchange. Null when nothing ran. */
+  async runRound(): Promise<ExchangeReport | null> {
+    if (this.stopped || this.inFlight || !this.node.hasJoined) return null;
+    try {
+      if (await this.shouldYield()) {
+        this.metrics.exchanges.inc({ outcome: 'yielded' });
+        return null;
+      }
+      const target = this.nextTarget();
+      if (!target) return null;
+      return await this.exchange(target.partition, target.peer);
+    } catch (err) {
+      if (isClosed(err)) this.stop();
+      else this.log('warn', 'anti-entropy round failed', { error: String(err) });
+      return null;
+    }
+  }
+
+  /** The next partition this node is a primary of, and another primary of it to compare with. */
+  nextTarget(): { partition: number; peer: string } | null {
+    const state = this.node.clusterState;
+    if (!this.geometryOk()) return null;
+    const q = state.ring.owners.length;
+    const n = this.replicaN();
+    for (let i = 0; i < q; i++) {
+      const p = (this.cursor + i) % q;
+      const { primaries } = this.node.preferenceListOf(p, n);
+      if (!primaries.includes(this.node.id)) continue;
+      const peers = primaries.filter((m) => m !== this.node.id && state.members[m]?.status !== 'left' && !this.node.isSuspected(m));
+      if (peers.length === 0) continue;
+      this.cursor = (p + 1) % q;
+      return { partition: p, peer: peers[this.turn++ % peers.length]! };
+    }
+    return null;
+  }
+
+  /** Compares and repairs one partition with one peer. Throws if an exchange is already in flight. */
+  async exchange(partition: number, peer: string): Promise<ExchangeReport> {
+    if (this.inFlight) throw new Error('an anti-entropy exchange is already in flight');
+    this.inFlight = true;
+    const started = this.node.clock.now();
+    const engine = this.node.engine;
+    const report = { repaired: { local: 0, remote: 0 }, skipped: 0, failedKeys: 0 };
+    try {
+      const fsm = new AaeExchange({
+        partition,
+        branchBits: engine.treeBranchBits,
+        segmentBits: engine.treeSegmentBits,
+        maxBranches: this.config.maxBranches,
+        maxSegments: this.config.maxSegments,
+        maxKeys: this.config.maxKeys,
+        offset: (this.round++ * 0.618034) % 1,
+      });
+      const result = await driveExchange(
+        fsm,
+        (side, query) =>
+          (side === 'local' ? answer(engine, partition, query) : this.askPeer(peer, partition, query)).catch((err: unknown) => {
+            if (isClosed(err)) this.stop(); // the node is shutting down: no more rounds
+            throw err;
+          }),
+        async (keys) => {
+          Object.assign(report, await this.repair(partition, peer, keys));
+        },
+      );
+      this.metrics.exchanges.inc({ outcome: result.outcome });
+      for (const step of AAE_STEPS) {
+        this.metrics.bytes.inc({ step, direction: 'sent' }, result.bytes[step].requested);
+        this.metrics.bytes.inc({ step, direction: 'received' }, result.bytes[step].received);
+      }
+      if (result.outcome === 'failed') this.log('warn', 'anti-entropy exchange failed', { partition, peer, error: result.error });
+      else if (result.outcome === 'diverged') {
+        this.log('info', 'anti-entropy exchange repaired', { partition, peer, ...report.repaired, found: result.differing.keys, bytes: result.totalBytes });
+      }
+      return { ...result, peer, ...report, ms: this.node.clock.now() - started };
+    } finally {
+      this.inFlight = false;
+    }
+  }
+
+  /** Whether to skip this round: the recent p99 of the node's client requests is above yieldAboveMs. */
+  async shouldYield(): Promise<boolean> {
+    if (this.config.shouldYield) return this.config.shouldYield();
+    const metric = await this.node.metrics.latency.get();
+    const now = new Map<string, number>();
+    for (const v of metric.values) {
+      if (!v.metricName?.endsWith('_bucket')) continue;
+      const le = String((v.labels as Record<string, unknown>).le);
+      now.set(le, (now.get(le) ?? 0) + v.value);
+    }
+    const before = this.lastLatency;
+    this.lastLatency = now;
+    if (!before) return false;
+    const window = [...now.entries()]
+      .map(([le, count]) => ({ le: le === '+Inf' ? Infinity : Number(le), count: count - (before.get(le) ?? 0) }))
+      .sort((a, b) => a.le - b.le);
+    const total = window.at(-1)?.count ?? 0;
+    if (total < this.config.yieldMinSamples) return false;
+    const p99 = window.find((b) => b.count >= 0.99 * total)?.le ?? Infinity;
+    return p99 * 1000 > this.config.yieldAboveMs;
+  }
+
+  // ---------------------------------------------------------------------------
+  // Repair
+
+  private async repair(partition: number, peer: string, keys: RepairKey[]): Promise<Omit<ExchangeReport, keyof AaeResult | 'peer' | 'ms'>> {
+    const out = { repaired: { local: 0, remote: 0 }, skipped: 0, failedKeys: 0 };
+    const owners = new Set(this.node.clusterState.ring.owners).size;
+    const todo: Array<RepairKey & { mode: ConflictMode }> = [];
+    for (const k of keys) {
+      const props = this.node.bucketProps(k.bucket.toString('utf8'));
+      const { primaries } = this.node.preferenceListOf(partition, Math.min(props.n, owners));
+      if (primaries.includes(this.node.id) && primaries.includes(peer)) todo.push({ ...k, mode: props.mode });
+      else out.skipped++;
+    }
+    if (todo.length === 0) return out;
+
+    const engine = this.node.engine;
+    const local = await engine.getMany(todo.map((k) => ({ bucket: k.bucket, key: k.key })));
+    const remote: Array<Buffer | null> = new Array<Buffer | null>(todo.length).fill(null);
+    const wanted = todo.flatMap((k, i) => (k.remote ? [i] : []));
+    for (let i = 0; i < wanted.length; i += GET_CHUNK) {
+      const chunk = wanted.slice(i, i + GET_CHUNK);
+      const reply = (await this.node.peerRequest(
+        peer,
+        'aae.get',
+        { items: chunk.map((j) => ({ b: todo[j]!.bucket, k: todo[j]!.key })) },
+        this.config.requestTimeoutMs,
+      )) as { records: Array<Uint8Array | null> };
+      if (!Array.isArray(reply.records) || reply.records.length !== chunk.length) throw new Error('aae.get: malformed reply');
+      chunk.forEach((j, x) => {
+        const r = reply.records[x];
+        remote[j] = r ? Buffer.from(r) : null;
+      });
+    }
+
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < todo.length) {
+        const i = next++;
+        const k = todo[i]!;
+        const mine = local[i] ?? null;
+        const theirs = remote[i] ?? null;
+        const present = [mine, theirs].filter((r): r is Buffer => r !== null);
+        if (present.length === 0) {
+          out.skipped++;
+          continue;
+        }
+        try {
+          const merged = reconcile(present, k.mode);
+          const fixLocal = mine === null || !sameBytes(mine, merged);
+          const fixRemote = theirs === null || !sameBytes(theirs, merged);
+          if (!fixLocal && !fixRemote) {
+            out.skipped++;
+            continue;
+          }
+          if (fixLocal) {
+            await engine.merge({ bucket: k.bucket, key: k.key, record: merged, mode: k.mode, durable: false });
+            out.repaired.local++;
+            this.metrics.repaired.inc({ side: 'local' });
+          }
+          if (fixRemote) {
+            await this.node.peerRequest(peer, 'kv.merge', { b: k.bucket, k: k.key, record: merged, lww: k.mode === 'lww', durable: false }, this.config.requestTimeoutMs);
+            out.repaired.remote++;
+            this.metrics.repaired.inc({ side: 'remote' });
+          }
+        } catch (err) {
+          if (isClosed(err)) throw err;
+          out.failedKeys++;
+          this.metrics.repairFailures.inc();
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(this.config.repairConcurrency, todo.length)) }, worker));
+    return out;
+  }
+
+  // ---------------------------------------------------------------------------
+  // Peer side
+
+  private async askPeer(peer: string, partition: number, query: AaeQuery): Promise<Uint8Array> {
+    const engine = this.node.engine;
+    const t = this.config.requestTimeoutMs;
+    switch (query.step) {
+      case 'root': {
+        const r = (await this.node.peerRequest(peer, 'aae.root', { p: partition, g: [engine.partitionBits, engine.treeBranchBits, engine.treeSegmentBits] }, t)) as { hash: Uint8Array };
+        return binary(r.hash);
+      }
+      case 'branches':
+        return binary(((await this.node.peerRequest(peer, 'aae.branches', { p: partition }, t)) as { hashes: Uint8Array }).hashes);
+      case 'segments':
+        return binary(((await this.node.peerRequest(peer, 'aae.segments', { p: partition, q: encodeIndices(query.branches, 2) }, t)) as { hashes: Uint8Array }).hashes);
+      case 'keys':
+        return binary(((await this.node.peerRequest(peer, 'aae.keys', { p: partition, q: encodeIndices(query.segments, 4) }, t)) as { keys: Uint8Array }).keys);
+    }
+  }
+
+  private async serve(_from: string, type: string, body: unknown): Promise<unknown> {
+    if (!this.node.hasJoined) throw new NodeError('UNAVAILABLE', 'not joined yet');
+    const b = (body ?? {}) as Record<string, unknown>;
+    const engine = this.node.engine;
+    if (type === 'aae.get') {
+      if (!Array.isArray(b.items) || b.items.length > 4 * GET_CHUNK) throw new NodeError('BAD_REQUEST', 'aae.get: items must be an array of at most 1024');
+      const items = (b.items as Array<{ b: unknown; k: unknown }>).map((it) => ({ bucket: binary(it?.b), key: binary(it?.k) }));
+      return { records: await engine.getMany(items) };
+    }
+    const p = b.p;
+    if (typeof p !== 'number' || !Number.isInteger(p) || p < 0 || p >= 2 ** engine.partitionBits) throw new NodeError('BAD_REQUEST', 'bad partition');
+    if (!this.geometryOk()) throw new NodeError('UNAVAILABLE', 'ring and engine partition counts differ');
+    if (!this.node.preferenceListOf(p, this.replicaN()).primaries.includes(this.node.id)) {
+      throw new NodeError('BAD_REQUEST', `${this.node.id} is not a primary of partition ${p}`);
+    }
+    switch (type) {
+      case 'aae.root': {
+        const g = b.g as unknown;
+        const mine = [engine.partitionBits, engine.treeBranchBits, engine.treeSegmentBits];
+        if (!Array.isArray(g) || g.length !== 3 || g.some((v, i) => v !== mine[i])) {
+          throw new NodeError('BAD_REQUEST', `tree geometry differs: asked ${JSON.stringify(g)}, this node has ${JSON.stringify(mine)}`);
+        }
+        return { hash: await answer(engine, p, { step: 'root' }) };
+      }
+      case 'aae.branches':
+        return { hashes: await answer(engine, p, { step: 'branches' }) };
+      case 'aae.segments':
+        return { hashes: await answer(engine, p, { step: 'segments', branches: decodeIndices(b.q, 2, 2 ** engine.treeBranchBits) }) };
+      case 'aae.keys':
+        return { keys: await answer(engine, p, { step: 'keys', segments: decodeIndices(b.q, 4, 2 ** (engine.treeBranchBits + engine.treeSegmentBits)) }) };
+      default:
+        throw new NodeError('BAD_REQUEST', `unknown peer request type '${type}'`);
+    }
+  }
+
+  // ---------------------------------------------------------------------------
+
+  /** Replicas per partition: the largest n of any bucket (default 3), at most the number of owners. */
+  private replicaN(): number {
+    const state = this.node.clusterState;
+    let n = this.node.bucketProps('\u0000default').n;
+    for (const entry of Object.values(state.buckets)) n = Math.max(n, entry.props.n);
+    return Math.min(n, new Set(state.ring.owners).size);
+  }
+
+  private geometryOk(): boolean {
+    const ok = this.node.clusterState.ring.partitionBits === this.node.engine.partitionBits;
+    if (!ok && !this.warnedGeometry) {
+      this.warnedGeometry = true;
+      this.log('error', 'anti-entropy disabled: the ring and the engine have different partition counts', {
+        ring: this.node.clusterState.ring.partitionBits,
+        engine: this.node.engine.partitionBits,
+      });
+    }
+    return ok;
+  }
+
+  private log(level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>): void {
+    this.config.log?.(level, msg, { node: this.node.id, ...fields });
+  }
+}
+
+/** Starts the anti-entropy service of a node (see AntiEntropyService.start). */
+export function startAntiEntropy(node: RingkvNode, config: Partial<AntiEntropyConfig> = {}): AntiEntropyService {
+  return AntiEntropyService.start(node, config);
+}
+
+/** One side's answer to a query, from its engine, in wire form. */
+export async function answer(engine: Engine, partition: number, query: AaeQuery): Promise<Buffer> {
+  switch (query.step) {
+    case 'root':
+      return engine.treeRoots().subarray(partition * 8, partition * 8 + 8);
+    case 'branches':
+      return engine.treeBranches(partition);
+    case 'segments':
+      return Buffer.concat(query.branches.map((b) => engine.treeSegments(partition, b)));
+    case 'keys':
+      return encodeSegmentKeys(await engine.segmentKeys(partition, query.segments));
+  }
+}
+
+function encodeIndices(list: readonly number[], width: 2 | 4): Buffer {
+  const out = Buffer.allocUnsafe(list.length * width);
+  list.forEach((v, i) => (width === 2 ? out.writeUInt16BE(v, i * 2) : out.writeUInt32BE(v, i * 4)));
+  return out;
+}
+
+function decodeIndices(v: unknown, width: 2 | 4, limit: number): number[] {
+  const buf = binary(v);
+  if (buf.length % width !== 0 || buf.length / width > limit) throw new NodeError('BAD_REQUEST', 'bad index list');
+  const out: number[] = [];
+  for (let off = 0; off < buf.length; off += width) {
+    const x = width === 2 ? buf.readUInt16BE(off) : buf.readUInt32BE(off);
+    if (x >= limit) throw new NodeError('BAD_REQUEST', 'index out of range');
+    out.push(x);
+  }
+  return out;
+}
+
+function binary(v: unknown): Buffer {
+  if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+  throw new NodeError('BAD_REQUEST', 'expected binary field');
+}
+
+function isClosed(err: unknown): boolean {
+  return (err instanceof EngineError && err.code === 'CLOSED') || isTransportError(err, 'CLOSED');
+}
+
+function registerMetrics(registry: Registry): AaeMetrics {
+  const counter = <L extends string>(name: string, help: string, labelNames: L[]): Counter<L> =>
+    (registry.getSingleMetric(name) as Counter<L> | undefined) ?? new Counter<L>({ name, help, labelNames, registers: [registry] });
+  return {
+    exchanges: counter('ringkv_aae_exchanges_total', 'Anti-entropy exchanges started by this node, by outcome (in_sync, diverged, failed, yielded)', ['outcome']),
+    repaired: counter('ringkv_aae_keys_repaired_total', 'Keys written by anti-entropy repair, by the side written (local, remote)', ['side']),
+    bytes: counter('ringkv_aae_bytes_total', 'Tree and key-list payload bytes exchanged by anti-entropy, by step and direction', ['step', 'direction']),
+    repairFailures: counter('ringkv_aae_repair_failures_total', 'Anti-entropy key repairs that failed (retried by a later exchange)', []),
+  };
+}
+
+export type { AaeSide, AaeStep };
