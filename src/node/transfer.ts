@@ -18,18 +18,29 @@ export interface TransferOptions {
   /** Replicas planned for (the largest bucket n in use; default 3). */
   n: number;
   timeoutMs: number;
+  /**
+   * A finished transfer runs once more after this long: coordinators still
+   * routing by the old ring (until gossip reaches them) may have written to
+   * this node behind the first pass's cursor.
+   */
+  catchUpAfterMs: number;
 }
 
-export const DEFAULT_TRANSFER_OPTIONS: TransferOptions = { intervalMs: 200, batch: 200, n: 3, timeoutMs: 5_000 };
+export const DEFAULT_TRANSFER_OPTIONS: TransferOptions = { intervalMs: 200, batch: 200, n: 3, timeoutMs: 5_000, catchUpAfterMs: 5_000 };
 
 interface Pending extends Transfer {
   /** Disk-key cursor of the last object sent (hex), null before the first batch. */
   cursor: string | null;
   sent: number;
+  /** 1 for the first pass, 2 for the catch-up pass. */
+  pass: number;
+  /** Not before this time (the catch-up pass waits for gossip to settle). */
+  notBefore: number;
 }
 
 interface Saved {
   ring: Ring;
+  ringPrivate: boolean;
   pending: Pending[];
 }
 
@@ -39,11 +50,14 @@ export interface TransferStatus {
   partition: number;
   to: string;
   sent: number;
+  pass: number;
 }
 
 export class TransferService {
   private readonly opts: TransferOptions;
   private ring: Ring | null = null;
+  /** Whether `ring` is the private ring of a node that had not joined a cluster yet. */
+  private ringPrivate = false;
   private pending: Pending[] = [];
   private timer: Timer | null = null;
   private busy = false;
@@ -64,10 +78,12 @@ export class TransferService {
     if (saved) {
       const state = JSON.parse(saved.toString('utf8')) as Saved;
       this.ring = state.ring;
+      this.ringPrivate = state.ringPrivate;
       this.pending = state.pending;
     } else {
       // The ring at first start needs no transfer: nothing was stored under another ring.
       this.ring = this.node.clusterState.ring;
+      this.ringPrivate = !this.node.hasJoined;
       await this.save();
     }
     this.schedule();
@@ -80,7 +96,7 @@ export class TransferService {
 
   /** Transfers this node still has to give. */
   status(): TransferStatus[] {
-    return this.pending.map((p) => ({ partition: p.partition, to: p.to, sent: p.sent }));
+    return this.pending.map((p) => ({ partition: p.partition, to: p.to, sent: p.sent, pass: p.pass }));
   }
 
   private schedule(): void {
@@ -107,10 +123,21 @@ export class TransferService {
     const state = this.node.clusterState;
     const ring = state.ring;
     if (!this.ring || (this.ring.version === ring.version && this.ring.claimant === ring.claimant)) return;
+    if (!this.node.hasJoined || this.ringPrivate) {
+      // Until it joins, and when it first adopts the cluster's ring, a node
+      // has nothing to give: its private one-node ring held no one else's data.
+      this.ring = ring;
+      this.ringPrivate = !this.node.hasJoined;
+      await this.save();
+      return;
+    }
+    // Members that left give nothing — except this node itself while it still
+    // runs: a leaving node may hold acknowledged writes no one else has.
     const givers = new Set(Object.values(state.members).filter((m) => m.status !== 'left').map((m) => m.id));
+    givers.add(this.node.id);
     const mine = transfersFrom(planTransfers(this.ring, ring, this.opts.n, givers, zonesOf(state)), this.node.id);
     for (const t of mine) {
-      if (!this.pending.some((p) => p.partition === t.partition && p.to === t.to)) this.pending.push({ ...t, cursor: null, sent: 0 });
+      if (!this.pending.some((p) => p.partition === t.partition && p.to === t.to)) this.pending.push({ ...t, cursor: null, sent: 0, pass: 1, notBefore: 0 });
     }
     this.ring = ring;
     await this.save();
@@ -120,7 +147,8 @@ export class TransferService {
     const members = this.node.clusterState.members;
     // Targets that left or are not members any more get nothing.
     this.pending = this.pending.filter((p) => members[p.to] && members[p.to]!.status !== 'left');
-    const job = this.pending.find((p) => !this.node.isSuspected(p.to));
+    const now = this.node.clock.now();
+    const job = this.pending.find((p) => p.notBefore <= now && !this.node.isSuspected(p.to));
     if (!job) return;
     const page = await this.node.engine.scanPartition(job.partition, job.cursor ? Buffer.from(job.cursor, 'hex') : null, this.opts.batch);
     if (page.items.length > 0) {
@@ -132,6 +160,7 @@ export class TransferService {
       this.totals.bytes += items.reduce((s, i) => s + i.b.length + i.k.length + i.record.length, 0);
     }
     if (page.next) job.cursor = page.next.toString('hex');
+    else if (job.pass === 1) Object.assign(job, { pass: 2, cursor: null, notBefore: now + this.opts.catchUpAfterMs });
     else this.pending = this.pending.filter((p) => p !== job);
     await this.save();
   }
@@ -154,7 +183,7 @@ export class TransferService {
   }
 
   private async save(): Promise<void> {
-    const saved: Saved = { ring: this.ring!, pending: this.pending };
+    const saved: Saved = { ring: this.ring!, ringPrivate: this.ringPrivate, pending: this.pending };
     await this.node.engine.metaPut(META, Buffer.from(JSON.stringify(saved)));
   }
 }

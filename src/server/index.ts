@@ -6,6 +6,8 @@ import { NativeEngine } from '../engine/native/index.js';
 import type { EngineLimits } from '../engine/types.js';
 import { registerApi } from '../http/api.js';
 import { RingkvNode, type NodeConfig } from '../node/node.js';
+import { startAntiEntropy, type AntiEntropyConfig, type AntiEntropyService } from '../node/anti-entropy.js';
+import { TransferService, type TransferOptions } from '../node/transfer.js';
 import { assertNativeUws, uWS, type TemplatedApp, type us_listen_socket } from '../transport/uws.js';
 import { WsTransport, attachPeerEndpoint } from '../transport/ws-transport.js';
 
@@ -26,6 +28,8 @@ export interface ServerOptions {
   cacheBytes?: number;
   limits?: Partial<EngineLimits>;
   node?: Partial<NodeConfig>;
+  antiEntropy?: Partial<AntiEntropyConfig>;
+  transfers?: Partial<TransferOptions>;
   logger?: pino.Logger;
 }
 
@@ -33,6 +37,8 @@ export interface RunningServer {
   node: RingkvNode;
   /** The node's storage, for tools and tests that inspect a replica directly. */
   engine: NativeEngine;
+  antiEntropy: AntiEntropyService;
+  transfers: TransferService;
   port: number;
   address: string;
   /** Stops accepting, lets in-flight requests finish (up to graceMs), flushes and closes. */
@@ -91,6 +97,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     await engine.close();
     throw err;
   }
+  // Background work beside the node: anti-entropy exchanges and partition transfers.
+  const antiEntropy = startAntiEntropy(node, { log: (level, msg, fields) => log[level](fields ?? {}, msg), ...opts.antiEntropy });
+  const transfers = new TransferService(node, opts.transfers);
+  await transfers.start();
   // Routes go in after the node exists; requests that arrive earlier find no route.
   const inflight = { count: 0 };
   registerApi(app, node, { maxValueBytes: engine.limits.maxValueBytes, maxJsonBytes: 64 * 1024, maxKeyBytes: engine.limits.maxKeyBytes }, inflight);
@@ -100,6 +110,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   return {
     node,
     engine,
+    antiEntropy,
+    transfers,
     port,
     address,
     close: (graceMs = 5_000) => {
@@ -107,6 +119,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         uWS.us_listen_socket_close(socket);
         const deadline = Date.now() + graceMs;
         while (inflight.count > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+        antiEntropy.stop();
+        transfers.stop();
         await node.stop();
         await endpoint.close();
         await engine.close();
