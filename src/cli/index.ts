@@ -125,14 +125,18 @@ program
   .action(async (o) => {
     const status = (await client(o.node).status()) as {
       node: string; cluster: string; ring: { version: number; partitions: number; claimant: string };
-      members: Array<{ id: string; address: string; status: string; partitions: number; health: string; zone: string | null }>;
+      members: Array<{ id: string; address: string; status: string; partitions: number; health: string; phi?: number; zone: string | null }>;
+      transfers?: Array<{ partition: number; to: string; sent: number; pass: number }>;
     };
     if (o.json) {
       console.log(JSON.stringify(status, null, 2));
       return;
     }
     console.log(`cluster ${status.cluster}, seen from ${status.node}: ring v${status.ring.version}, ${status.ring.partitions} partitions, claimant ${status.ring.claimant}`);
-    console.table(status.members.map((m) => ({ id: m.id, address: m.address, zone: m.zone ?? '', status: m.status, partitions: m.partitions, health: m.health })));
+    console.table(status.members.map((m) => ({ id: m.id, address: m.address, zone: m.zone ?? '', status: m.status, partitions: m.partitions, health: m.health, phi: m.phi ?? '' })));
+    const transfers = status.transfers ?? [];
+    if (transfers.length === 0) console.log('no partition transfers in progress');
+    else console.log(`partition transfers in progress from ${status.node}: ${transfers.map((t) => `p${t.partition}→${t.to} (${t.sent} sent${t.pass > 1 ? ', catch-up' : ''})`).join(', ')}`);
   });
 
 program

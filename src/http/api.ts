@@ -58,7 +58,14 @@ const json = (status: number, doc: unknown, headers: Record<string, string> = {}
 });
 
 /** Registers every route on `app`; `inflight.count` tracks requests being handled (for a graceful stop). */
-export function registerApi(app: TemplatedApp, node: RingkvNode, limits: ApiLimits, inflight = { count: 0 }): void {
+export function registerApi(
+  app: TemplatedApp,
+  node: RingkvNode,
+  limits: ApiLimits,
+  inflight = { count: 0 },
+  /** Extra /status sections from services beside the node (transfers in progress). */
+  statusExtras: () => Record<string, unknown> = () => ({}),
+): void {
   const handle = (res: HttpResponse, run: () => Promise<Reply>): void => {
     inflight.count++;
     respond(res, () => run().finally(() => inflight.count--));
@@ -66,7 +73,7 @@ export function registerApi(app: TemplatedApp, node: RingkvNode, limits: ApiLimi
 
   app.get('/kv/:bucket/:key', (res, req) => {
     const { bucket, key } = names(req, limits);
-    const opts = requestOptions(req, ['r', 'n', 'timeout']);
+    const opts = requestOptions(req, ['r', 'pr', 'n', 'timeout']);
     handle(res, async () => {
       refuseSetBucket(node, bucket());
       return readObject(node, bucket(), key(), opts());
@@ -75,7 +82,7 @@ export function registerApi(app: TemplatedApp, node: RingkvNode, limits: ApiLimi
 
   const write = (res: HttpResponse, req: HttpRequest, isDelete: boolean) => {
     const { bucket, key } = names(req, limits);
-    const opts = requestOptions(req, ['w', 'dw', 'n', 'timeout', 'returnbody']);
+    const opts = requestOptions(req, ['w', 'dw', 'pw', 'n', 'timeout', 'returnbody']);
     const contextHeader = req.getHeader(CONTEXT_HEADER);
     const declared = bodyLength(req);
     handle(res, async () => {
@@ -134,7 +141,7 @@ export function registerApi(app: TemplatedApp, node: RingkvNode, limits: ApiLimi
   });
 
   app.get('/ping', (res) => handle(res, async () => ({ status: 200, headers: { 'content-type': 'text/plain' }, body: 'pong' })));
-  app.get('/status', (res) => handle(res, async () => json(200, node.status())));
+  app.get('/status', (res) => handle(res, async () => json(200, { ...node.status(), ...statusExtras() })));
   app.get('/ring', (res) =>
     handle(res, async () => {
       const { ring, partitionBits } = node.clusterState;
@@ -301,7 +308,7 @@ function requestOptions(req: HttpRequest, allowed: string[]): ParsedOptions {
       if (!/^\d{1,7}$/.test(raw)) throw new HttpError('BAD_REQUEST', `${name} must be a non-negative integer`);
       const v = Number(raw);
       if (name === 'timeout') out.timeoutMs = v;
-      else out[name as 'n' | 'r' | 'w' | 'dw'] = v;
+      else out[name as 'n' | 'r' | 'w' | 'dw' | 'pr' | 'pw'] = v;
     }
     return out;
   };

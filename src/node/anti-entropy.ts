@@ -38,6 +38,7 @@ import {
 import { EngineError, type ConflictMode, type Engine } from '../engine/types.js';
 import { isTransportError, type Timer } from '../transport/types.js';
 import { NodeError } from './errors.js';
+import { ForegroundLoad } from './foreground.js';
 import type { RingkvNode } from './node.js';
 import { reconcile, sameBytes } from './reconcile.js';
 
@@ -103,7 +104,7 @@ export class AntiEntropyService {
   private cursor = 0;
   private turn = 0;
   private round = 0;
-  private lastLatency: Map<string, number> | null = null;
+  private readonly foreground: ForegroundLoad;
   private warnedGeometry = false;
 
   private constructor(
@@ -112,6 +113,7 @@ export class AntiEntropyService {
   ) {
     this.config = { ...DEFAULT_ANTI_ENTROPY_CONFIG, ...config };
     this.metrics = registerMetrics(node.metrics.registry);
+    this.foreground = new ForegroundLoad(node, this.config);
   }
 
   /** Registers the 'aae.' peer requests on the node and (unless schedule: false) starts the timer. */
@@ -223,23 +225,7 @@ export class AntiEntropyService {
   /** Whether to skip this round: the recent p99 of the node's client requests is above yieldAboveMs. */
   async shouldYield(): Promise<boolean> {
     if (this.config.shouldYield) return this.config.shouldYield();
-    const metric = await this.node.metrics.latency.get();
-    const now = new Map<string, number>();
-    for (const v of metric.values) {
-      if (!v.metricName?.endsWith('_bucket')) continue;
-      const le = String((v.labels as Record<string, unknown>).le);
-      now.set(le, (now.get(le) ?? 0) + v.value);
-    }
-    const before = this.lastLatency;
-    this.lastLatency = now;
-    if (!before) return false;
-    const window = [...now.entries()]
-      .map(([le, count]) => ({ le: le === '+Inf' ? Infinity : Number(le), count: count - (before.get(le) ?? 0) }))
-      .sort((a, b) => a.le - b.le);
-    const total = window.at(-1)?.count ?? 0;
-    if (total < this.config.yieldMinSamples) return false;
-    const p99 = window.find((b) => b.count >= 0.99 * total)?.le ?? Infinity;
-    return p99 * 1000 > this.config.yieldAboveMs;
+    return this.foreground.busy();
   }
 
   // ---------------------------------------------------------------------------

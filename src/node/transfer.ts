@@ -8,6 +8,7 @@ import { type Ring } from '../core/ring.js';
 import { planTransfers, transfersFrom, type Transfer } from '../core/transfer-plan.js';
 import { zonesOf } from '../core/membership.js';
 import type { Timer } from '../transport/types.js';
+import { ForegroundLoad } from './foreground.js';
 import type { RingkvNode } from './node.js';
 
 export interface TransferOptions {
@@ -24,9 +25,12 @@ export interface TransferOptions {
    * this node behind the first pass's cursor.
    */
   catchUpAfterMs: number;
+  /** Skip a batch while the node's recent client p99 is above this (ms). */
+  yieldAboveMs: number;
+  yieldMinSamples: number;
 }
 
-export const DEFAULT_TRANSFER_OPTIONS: TransferOptions = { intervalMs: 200, batch: 200, n: 3, timeoutMs: 5_000, catchUpAfterMs: 5_000 };
+export const DEFAULT_TRANSFER_OPTIONS: TransferOptions = { intervalMs: 200, batch: 200, n: 3, timeoutMs: 5_000, catchUpAfterMs: 5_000, yieldAboveMs: 100, yieldMinSamples: 20 };
 
 interface Pending extends Transfer {
   /** Disk-key cursor of the last object sent (hex), null before the first batch. */
@@ -60,6 +64,7 @@ export class TransferService {
   private ringPrivate = false;
   private pending: Pending[] = [];
   private timer: Timer | null = null;
+  private readonly foreground: ForegroundLoad;
   private busy = false;
   private stopped = false;
   /** Objects sent and batches acknowledged since start (for metrics and benchmarks). */
@@ -70,6 +75,7 @@ export class TransferService {
     opts: Partial<TransferOptions> = {},
   ) {
     this.opts = { ...DEFAULT_TRANSFER_OPTIONS, ...opts };
+    this.foreground = new ForegroundLoad(node, this.opts);
   }
 
   async start(): Promise<void> {
@@ -111,7 +117,8 @@ export class TransferService {
     this.busy = true;
     try {
       await this.noticeRingChange();
-      await this.sendNextBatch();
+      // Foreground requests first (Dynamo §6.5): no batch while clients see slow answers.
+      if (this.pending.length > 0 && !(await this.foreground.busy())) await this.sendNextBatch();
     } catch {
       // A failed batch is retried from the same cursor on the next tick.
     } finally {

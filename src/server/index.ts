@@ -103,7 +103,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   await transfers.start();
   // Routes go in after the node exists; requests that arrive earlier find no route.
   const inflight = { count: 0 };
-  registerApi(app, node, { maxValueBytes: engine.limits.maxValueBytes, maxJsonBytes: 64 * 1024, maxKeyBytes: engine.limits.maxKeyBytes }, inflight);
+  registerApi(app, node, { maxValueBytes: engine.limits.maxValueBytes, maxJsonBytes: 64 * 1024, maxKeyBytes: engine.limits.maxKeyBytes }, inflight, () => ({
+    transfers: transfers.status(),
+  }));
   log.info({ node: opts.nodeId, address, dataDir: opts.dataDir, actor: engine.actor }, 'ringkv node listening');
 
   let closing: Promise<void> | null = null;

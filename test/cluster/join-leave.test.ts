@@ -74,6 +74,11 @@ describe('join and leave under load', () => {
     extra.push(n4);
     servers.push(n4);
     await waitFor(() => servers.every((s) => new Set(s.node.clusterState.ring.owners).size === 4), 20_000, 'ring with 4 owners');
+    // `ringkv status` shows the transfers in progress (the catch-up pass keeps them listed for a second).
+    await waitFor(async () => {
+      const views = await Promise.all(servers.map(async (s) => (await (await fetch(`http://${s.address}/status`)).json()) as { transfers: Array<{ to: string }> }));
+      return views.some((v) => v.transfers.some((t) => t.to === 'n4'));
+    }, 10_000, 'transfers to n4 listed in /status');
     await waitFor(() => load.acked.size >= 500 && transfersDone(servers), 60_000, 'transfers to n4');
 
     // n2 leaves while the client writes; it keeps running until it has handed its data off.
