@@ -153,9 +153,25 @@ program
   .description('ask a member to leave the cluster; its partitions move to the others')
   .option('--node <host:port>', 'node to send the request to', DEFAULT_NODE)
   .option('--member <id>', 'member to remove (default: the node itself)')
+  .option('--no-wait', 'return at once instead of waiting until the node has handed its data off')
+  .option('--wait-timeout <s>', 'give up waiting after this many seconds', int('wait-timeout', 1, 86_400), 600)
   .action(async (o) => {
-    await client(o.node).leave(o.member);
+    const c = client(o.node);
+    await c.leave(o.member);
     console.error(`${o.member ?? o.node} is leaving`);
+    if (!o.wait || o.member) return;
+    // The leaving node gives its partitions away; it is safe to stop once it has nothing left to send.
+    const deadline = Date.now() + o.waitTimeout * 1000;
+    for (;;) {
+      const status = (await c.status()) as unknown as { ring: { claimant: string }; members: Array<{ id: string; partitions: number }>; node: string; transfers?: unknown[] };
+      const owns = status.members.find((m) => m.id === status.node)?.partitions ?? 0;
+      const pending = status.transfers?.length ?? 0;
+      if (owns === 0 && pending === 0) break;
+      if (Date.now() > deadline) throw new Error(`still ${owns} partitions owned and ${pending} transfers pending after ${o.waitTimeout} s`);
+      console.error(`waiting: ${owns} partitions still owned, ${pending} transfers pending`);
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
+    console.error(`${o.node} has handed its data off; it can be stopped`);
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {
