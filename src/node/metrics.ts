@@ -15,6 +15,9 @@ export class NodeMetrics {
   readonly hintsDelivered: Counter;
   readonly hintsPending: Gauge;
   readonly fallbackWrites: Counter;
+  readonly tombstonesReaped: Counter;
+  readonly reapAttempts: Counter<'outcome'>;
+  readonly reapFloors: Gauge;
 
   constructor(nodeId: string, opts: { defaultMetrics?: boolean } = {}) {
     this.registry.setDefaultLabels({ node: nodeId });
@@ -70,6 +73,22 @@ export class NodeMetrics {
     this.fallbackWrites = new Counter({
       name: 'ringkv_fallback_writes_total',
       help: 'Replicas of writes this node coordinated that went to a fallback (with a hint) instead of a primary',
+      registers,
+    });
+    this.tombstonesReaped = new Counter({
+      name: 'ringkv_tombstones_reaped_total',
+      help: 'Deleted objects (all-tombstone records) this node removed from its store for good',
+      registers,
+    });
+    this.reapAttempts = new Counter({
+      name: 'ringkv_reap_attempts_total',
+      help: 'Tombstone reaps this node coordinated, by outcome (reaped, or why the tombstone was kept)',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.reapFloors = new Gauge({
+      name: 'ringkv_reap_floors',
+      help: 'Reaped keys this node remembers (their causal context: counter floor and resurrection guard)',
       registers,
     });
     if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'ringkv_process_' });

@@ -21,12 +21,14 @@ import {
 } from '../core/membership.js';
 import { PutCoordinator, type PutEffect, type ReplicaTarget } from '../core/put-coordinator.js';
 import { partitionOf, preferenceList, ownerCounts, type PreferenceList } from '../core/ring.js';
-import { EngineError, type Engine } from '../engine/types.js';
-import { decodeRecord } from '../engine/pure/codec.js';
+import { EngineError, type Engine, type MergeRequest } from '../engine/types.js';
+import { type Context, decodeContext, decodeRecord, encodeContext } from '../engine/pure/codec.js';
+import { contextMax } from '../engine/pure/dvv.js';
 import { ANY_PEER, isTransportError, type Clock, type PeerRef, type Timer, type Transport } from '../transport/types.js';
 import { NodeError, nodeErrorFrom } from './errors.js';
 import { HandoffService, HintStore, withHints } from './handoff.js';
 import { NodeMetrics } from './metrics.js';
+import { ReapFloors, allCovered, isAllTombstones, withoutCovered } from './reaper.js';
 import { reconcile, sameBytes } from './reconcile.js';
 
 export interface NodeConfig {
@@ -50,6 +52,21 @@ export interface NodeConfig {
   handoffBatch: number;
   /** Sloppy quorum: further attempts per replica of a write (on fallbacks) after a failed one. */
   writeRetries: number;
+  /**
+   * Tombstone reaping (docs/cluster.md "Deletes and tombstones"): a delete
+   * acknowledged directly by all N primaries is reaped this long after it
+   * (Riak's delete_mode, default 3000 ms); -1 keeps tombstones forever.
+   */
+  reapDelayMs: number;
+  /** How long a node remembers a key it reaped (counter floor, resurrection guard; src/node/reaper.ts). Default 24 h. */
+  reapFloorTtlMs: number;
+  /**
+   * Reaped keys remembered at most (default 100k); while full, no new reaps
+   * start (tombstones are kept, never dropped early). Sustained reaps per
+   * node are thus bounded by reapFloorMax / reapFloorTtlMs (~1.2/s by
+   * default); each reap rewrites 1/256 of the floors in engine metadata.
+   */
+  reapFloorMax: number;
 }
 
 export const DEFAULT_NODE_CONFIG: NodeConfig = {
@@ -64,7 +81,15 @@ export const DEFAULT_NODE_CONFIG: NodeConfig = {
   handoffIntervalMs: 1_000,
   handoffBatch: 100,
   writeRetries: 2,
+  reapDelayMs: 3_000,
+  reapFloorTtlMs: 24 * 60 * 60 * 1000,
+  reapFloorMax: 100_000,
 };
+
+/** Reaps scheduled (waiting for their delay) at most; deletes beyond keep their tombstones. */
+const MAX_PENDING_REAPS = 10_000;
+/** Further attempts of a kv.reap to a primary that did not answer. */
+const REAP_RETRIES = 2;
 
 export interface NodeOptions {
   id: string;
@@ -84,6 +109,8 @@ export interface NodeOptions {
   config?: Partial<NodeConfig>;
   metrics?: NodeMetrics;
   log?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+  /** Called after this node reaped a tombstone (tests, the simulator). */
+  onReap?: (e: { bucket: Buffer; key: Buffer; record: Buffer }) => void;
 }
 
 export interface RequestOptions {
@@ -135,6 +162,15 @@ export class RingkvNode {
   private readonly failedAt = new Map<string, number>();
   private readonly hints: HintStore;
   private readonly handoff: HandoffService;
+  /** Keys this node reaped, remembered for reapFloorTtlMs (src/node/reaper.ts). */
+  private readonly floors: ReapFloors;
+  /** Reaps waiting for their delay. */
+  private readonly reapTimers = new Set<Timer>();
+  private floorSweepTimer: Timer | null = null;
+  /** Per key: writes in progress and a reap in progress, which excludes each other (see gateExclusive). */
+  private readonly gates = new Map<string, KeyGate>();
+  /** The engine as background services see it: merges go through the reap floors (see `engine`). */
+  private readonly guardedEngine: Engine;
   private stopped = false;
   private joined: boolean;
   private readonly services = new Map<string, (from: string, type: string, body: unknown) => Promise<unknown>>();
@@ -166,6 +202,8 @@ export class RingkvNode {
       requestTimeoutMs: this.config.requestTimeoutMs,
       log: (level, msg, fields) => this.log(level, msg, fields),
     });
+    this.floors = new ReapFloors(opts.engine, { ttlMs: this.config.reapFloorTtlMs, maxEntries: this.config.reapFloorMax });
+    this.guardedEngine = this.guardEngine(opts.engine);
     this.observeState();
   }
 
@@ -186,6 +224,9 @@ export class RingkvNode {
     // Hints are durable in the engine: index them, and deliver them from now on.
     await node.hints.load();
     node.metrics.hintsPending.set(node.hints.pending());
+    await node.floors.load(opts.clock.now());
+    node.metrics.reapFloors.set(node.floors.size);
+    node.scheduleFloorSweep();
     opts.transport.onRequest((from, type, body) => node.onPeerRequest(from, type, body));
     node.scheduleGossip(0);
     node.handoff.start();
@@ -197,6 +238,9 @@ export class RingkvNode {
     this.stopped = true;
     this.gossipTimer?.cancel();
     this.handoff.stop();
+    for (const t of this.reapTimers) t.cancel();
+    this.reapTimers.clear();
+    this.floorSweepTimer?.cancel();
     await this.opts.transport.close();
   }
 
@@ -415,7 +459,17 @@ export class RingkvNode {
       substitutes.add(f);
       return f;
     });
-    const fsm = new GetCoordinator(replicas, q.r, (records) => reconcile(records, q.mode), sameBytes, { primaries: pl.primaries, pr: q.pr });
+    // Reap floors answered by replicas (src/node/reaper.ts): siblings they
+    // cover are deleted history (e.g. a fallback's stale hint of a reaped
+    // key) and are never served or repaired back.
+    const floors: Buffer[] = [];
+    let floorCtx: Context | null = null;
+    const answers = new Map<string, Buffer | null>();
+    const merge = (records: readonly Uint8Array[]): Uint8Array | null => {
+      const merged = reconcile(records, q.mode);
+      return floorCtx ? withoutCovered(merged, floorCtx) : merged;
+    };
+    const fsm = new GetCoordinator(replicas, q.r, merge, sameBytes, { primaries: pl.primaries, pr: q.pr });
     return new Promise<GetResult>((resolve, reject) => {
       const timers: Timer[] = [];
       const apply = (effects: GetEffect[]): void => {
@@ -436,33 +490,54 @@ export class RingkvNode {
             void this.sendMerge(e.node, bucket, key, Buffer.from(e.record), q.mode, false, q.timeoutMs).catch(() => undefined);
           } else {
             timers.forEach((t) => t.cancel());
+            if (floorCtx) this.reapRepair(bucket, key, pl.primaries, answers, floors, q.timeoutMs);
           }
         }
       };
       timers.push(this.opts.clock.setTimer(q.timeoutMs, () => apply(fsm.onDeadline())));
       for (const node of replicas) {
         this.fetch(node, bucket, key, q.timeoutMs, substitutes.has(node)).then(
-          (record) => apply(fsm.onReply(node, record)),
+          ({ record, floor }) => {
+            answers.set(node, record);
+            if (floor) {
+              floors.push(floor);
+              floorCtx = contextMax(floorCtx ?? [], decodeRecord(floor).context);
+            }
+            apply(fsm.onReply(node, record));
+          },
           (err: unknown) => apply(fsm.onFailure(node, errorCode(err))),
         );
       }
     });
   }
 
-  /** One replica's record (a substitute's includes its hints); a record that does not decode counts as a failed replica. */
-  private async fetch(node: string, bucket: Buffer, key: Buffer, timeoutMs: number, substitute: boolean): Promise<Buffer | null> {
-    const record =
+  /**
+   * One replica's record (a substitute's includes its hints), and its reap
+   * floor for the key if it has one; a record (or floor) that does not
+   * decode counts as a failed replica.
+   */
+  private async fetch(node: string, bucket: Buffer, key: Buffer, timeoutMs: number, substitute: boolean): Promise<{ record: Buffer | null; floor: Buffer | null }> {
+    const reply =
       node === this.id
         ? await this.localRecord(bucket, key, substitute)
-        : ((await this.request(node, 'kv.get', substitute ? { b: bucket, k: key, hints: true } : { b: bucket, k: key }, timeoutMs)) as { record: Buffer | null }).record;
+        : ((await this.request(node, 'kv.get', substitute ? { b: bucket, k: key, hints: true } : { b: bucket, k: key }, timeoutMs)) as {
+            record: Uint8Array | null;
+            reaped?: Uint8Array | null;
+          });
+    const record = reply.record ? Buffer.from(reply.record) : null;
+    const floor = reply.reaped ? Buffer.from(reply.reaped) : null;
     if (record) decodeRecord(record);
-    return record ? Buffer.from(record) : null;
+    if (floor && !isAllTombstones(decodeRecord(floor))) throw new NodeError('INTERNAL', 'a reap floor with a live sibling');
+    return { record, floor };
   }
 
-  private async localRecord(bucket: Buffer, key: Buffer, withHintsToo: boolean): Promise<Buffer | null> {
+  /** The local record (with hints: merged with any held for the key, minus what this node's floor covers) and the key's reap floor. */
+  private async localRecord(bucket: Buffer, key: Buffer, withHintsToo: boolean): Promise<{ record: Buffer | null; reaped: Buffer | null }> {
     const record = await this.opts.engine.get(bucket, key);
-    if (!withHintsToo) return record;
-    return withHints(record, await this.hints.lookup(bucket, key));
+    const floor = this.floors.get(bucket, key);
+    if (!withHintsToo) return { record, reaped: floor?.record ?? null };
+    const merged = withHints(record, await this.hints.lookup(bucket, key));
+    return { record: merged && floor ? withoutCovered(merged, floor.context) : merged, reaped: floor?.record ?? null };
   }
 
   /**
@@ -491,7 +566,14 @@ export class RingkvNode {
   ): Promise<PutResult> {
     let record: Buffer;
     try {
-      record = await this.opts.engine.coordinate({ bucket, key, context, value, now: this.opts.clock.now(), mode: q.mode, durable: q.dw > 0 });
+      // A key this node reaped: its new dot must be above every dot it issued
+      // for the key before (reaper.ts "Counter reuse"). The floor's context
+      // joins the client's; the engine's counter rule does the rest.
+      record = await this.gated(bucket, key, () => {
+        const floor = this.floors.get(bucket, key);
+        const ctx = floor ? encodeContext(contextMax(decodeContext(context), floor.context)) : context;
+        return this.opts.engine.coordinate({ bucket, key, context: ctx, value, now: this.opts.clock.now(), mode: q.mode, durable: q.dw > 0 });
+      });
     } catch (err) {
       throw asNodeError(err);
     }
@@ -510,6 +592,10 @@ export class RingkvNode {
       fallbacks: [...healthy, ...suspected],
       maxRetries: this.config.writeRetries,
     });
+    // A delete whose tombstone every primary took directly (no fallback, no
+    // hint) is reaped after reapDelayMs (see reap()).
+    let directAcks = 0;
+    const reapable = value === null && this.config.reapDelayMs >= 0 && pl.primaries.includes(this.id) && isAllTombstones(decodeRecord(record));
     return new Promise<PutResult>((resolve, reject) => {
       let deadline: Timer | null = null;
       const apply = (effects: PutEffect[]): void => {
@@ -521,7 +607,10 @@ export class RingkvNode {
             const left = startedAt + q.timeoutMs - this.opts.clock.now();
             const attemptMs = Math.max(1, e.hintFor === null ? Math.min(left, Math.ceil(q.timeoutMs / 2)) : left);
             this.sendMerge(e.node, bucket, key, record, q.mode, q.dw > 0, attemptMs, e.hintFor).then(
-              (durable) => apply(fsm.onAck(e.node, durable)),
+              (durable) => {
+                if (e.hintFor === null) directAcks++;
+                apply(fsm.onAck(e.node, durable));
+              },
               () => apply(fsm.onFailure(e.node)),
             );
           } else if (e.kind === 'reply') {
@@ -536,6 +625,7 @@ export class RingkvNode {
               );
           } else {
             deadline?.cancel();
+            if (reapable && directAcks === targets.length) this.scheduleReap(bucket, key, q.n);
           }
         }
       };
@@ -600,7 +690,7 @@ export class RingkvNode {
   ): Promise<boolean> {
     if (node === this.id) {
       if (hintFor !== null) return this.storeHint(hintFor, bucket, key, record, durable);
-      await this.opts.engine.merge({ bucket, key, record, mode, durable });
+      await this.mergeLocal(bucket, key, record, mode, durable);
       return durable;
     }
     const body: Record<string, unknown> = { b: bucket, k: key, record, lww: mode === 'lww', durable };
@@ -617,6 +707,317 @@ export class RingkvNode {
     // hintPut alone is not durable (it reaches disk on the background flush).
     if (durable) await this.opts.engine.flush();
     return durable;
+  }
+
+  // ---------------------------------------------------------------------------
+  // Tombstone reaping (docs/cluster.md "Deletes and tombstones"; the floors
+  // and why they are needed: src/node/reaper.ts)
+
+  /**
+   * Merges a replica's record into this node's objects, minus what the key's
+   * reap floor covers (deleted history). Resolves with whether anything was
+   * merged (false: the record held only deleted history).
+   */
+  private mergeLocal(bucket: Buffer, key: Buffer, record: Buffer, mode: BucketProps['mode'], durable: boolean): Promise<boolean> {
+    return this.gated(bucket, key, async () => {
+      const floor = this.floors.get(bucket, key);
+      const kept = floor ? withoutCovered(record, floor.context) : record;
+      if (kept === null) return false;
+      await this.opts.engine.merge({ bucket, key, record: kept, mode, durable });
+      return true;
+    });
+  }
+
+  /**
+   * The engine handed to background services (anti-entropy, transfers,
+   * handoff): the same engine, except that merges go through the reap
+   * floors like the node's own (so anti-entropy cannot copy a stale replica's
+   * deleted value back onto a node that reaped the key).
+   */
+  private guardEngine(engine: Engine): Engine {
+    const filter = (req: MergeRequest): Uint8Array | null => {
+      const floor = this.floors.get(req.bucket, req.key);
+      return floor ? withoutCovered(req.record, floor.context) : req.record;
+    };
+    const merge = (req: MergeRequest): Promise<Buffer> =>
+      this.gated(req.bucket, req.key, async () => {
+        const record = filter(req);
+        if (record === null) return (await engine.get(req.bucket, req.key)) ?? Buffer.alloc(0);
+        return engine.merge({ ...req, record });
+      });
+    const mergeMany = async (reqs: ReadonlyArray<MergeRequest>): Promise<Buffer[]> => {
+      // Enter every key's gate (in sorted order: no deadlock with reaps), filter, one batch.
+      const ids = [...new Set(reqs.map((r) => gateId(r.bucket, r.key)))].sort();
+      for (const id of ids) await this.gateEnter(id);
+      try {
+        const kept = reqs.map((r) => ({ ...r, record: filter(r) }));
+        const live = kept.filter((r): r is MergeRequest => r.record !== null);
+        const merged = live.length > 0 ? await engine.mergeMany(live) : [];
+        let i = 0;
+        const out: Buffer[] = [];
+        for (const r of kept) out.push(r.record !== null ? merged[i++]! : ((await engine.get(r.bucket, r.key)) ?? Buffer.alloc(0)));
+        return out;
+      } finally {
+        for (const id of ids) this.gateLeave(id);
+      }
+    };
+    return new Proxy(engine, {
+      get: (target, prop) => {
+        if (prop === 'merge') return merge;
+        if (prop === 'mergeMany') return mergeMany;
+        const v = Reflect.get(target, prop, target) as unknown;
+        return typeof v === 'function' ? (v as (...args: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+  }
+
+  /** Runs a write of the key (coordinate, merge) outside any reap of it; writes of one key still run concurrently. */
+  private async gated<T>(bucket: Uint8Array, key: Uint8Array, fn: () => Promise<T>): Promise<T> {
+    const id = gateId(bucket, key);
+    await this.gateEnter(id);
+    try {
+      return await fn();
+    } finally {
+      this.gateLeave(id);
+    }
+  }
+
+  private async gateEnter(id: string): Promise<void> {
+    for (;;) {
+      const g = this.gates.get(id);
+      if (g?.reap) {
+        await g.reap;
+        continue;
+      }
+      if (g) g.writes++;
+      else this.gates.set(id, { writes: 1, reap: null, idle: [] });
+      return;
+    }
+  }
+
+  private gateLeave(id: string): void {
+    const g = this.gates.get(id);
+    if (!g) return;
+    g.writes--;
+    if (g.writes > 0) return;
+    for (const f of g.idle.splice(0)) f();
+    if (!g.reap) this.gates.delete(id);
+  }
+
+  /**
+   * Runs a reap of the key alone: after the key's writes in progress, before
+   * any that start meanwhile. A write that read "no floor" must not land after
+   * the reap (it would start from an absent object: counter 1, or a deleted
+   * value back), and the engine alone does not order them.
+   */
+  private async gateExclusive<T>(bucket: Uint8Array, key: Uint8Array, fn: () => Promise<T>): Promise<T> {
+    const id = gateId(bucket, key);
+    let g = this.gates.get(id);
+    while (g?.reap) {
+      await g.reap;
+      g = this.gates.get(id);
+    }
+    if (!g) this.gates.set(id, (g = { writes: 0, reap: null, idle: [] }));
+    const gate = g;
+    let release!: () => void;
+    gate.reap = new Promise<void>((r) => (release = r));
+    if (gate.writes > 0) await new Promise<void>((r) => gate.idle.push(r));
+    try {
+      return await fn();
+    } finally {
+      gate.reap = null;
+      if (gate.writes === 0) this.gates.delete(id);
+      release();
+    }
+  }
+
+  private isPrimaryOf(node: string, bucket: Buffer, key: Buffer): boolean {
+    try {
+      return this.preference(bucket, key, this.quorum(bucket, {}).n).primaries.includes(node);
+    } catch {
+      return false;
+    }
+  }
+
+  /** A delete every primary acknowledged directly: check and reap it after reapDelayMs. */
+  private scheduleReap(bucket: Buffer, key: Buffer, n: number): void {
+    if (this.config.reapDelayMs < 0 || this.stopped) return;
+    if (this.reapTimers.size >= MAX_PENDING_REAPS) {
+      this.metrics.reapAttempts.inc({ outcome: 'too_many_pending' });
+      return;
+    }
+    const ringVersion = this.state.ring.version;
+    const timer = this.opts.clock.setTimer(this.config.reapDelayMs, () => {
+      this.reapTimers.delete(timer);
+      this.reap(bucket, key, n, ringVersion).then(
+        (outcome) => this.metrics.reapAttempts.inc({ outcome }),
+        (err: unknown) => {
+          this.metrics.reapAttempts.inc({ outcome: 'error' });
+          if (!isClosedError(err)) this.log('warn', 'reap failed', { error: String(err) });
+        },
+      );
+    });
+    this.reapTimers.add(timer);
+  }
+
+  /**
+   * The reap of one deleted key, coordinated by the primary that coordinated
+   * the delete. The tombstone is reaped only if, now:
+   * - the ring is the one the delete was written under (no partition on the
+   *   move: a transfer could carry an old copy), and no primary is suspected;
+   * - every primary answers, each with the byte-identical all-tombstone record
+   *   (so no primary holds the old value, or anything newer);
+   * - no node that answers holds a hint for the key (an old version waiting
+   *   for handoff), and no non-primary holds the object (a stray copy). Every
+   *   member is asked; one that does not answer does not block the reap — a
+   *   late stale copy from it meets the floors.
+   * Then each primary is sent 'kv.reap' (compare-and-delete, see reapLocal);
+   * one whose record changed meanwhile refuses. Returns the outcome (metric).
+   */
+  private async reap(bucket: Buffer, key: Buffer, n: number, ringVersion: number): Promise<string> {
+    if (this.stopped) return 'stopped';
+    if (this.state.ring.version !== ringVersion) return 'ring_changed';
+    if (this.floors.full()) return 'floors_full';
+    const pl = this.preference(bucket, key, n);
+    if (!pl.primaries.includes(this.id)) return 'not_primary';
+    const now = this.opts.clock.now();
+    if (pl.primaries.some((p) => this.isSuspect(p, now))) return 'primary_suspected';
+    const members = Object.values(this.state.members)
+      .filter((m) => m.status !== 'left')
+      .map((m) => m.id);
+    const timeoutMs = this.config.requestTimeoutMs;
+    const checks = await Promise.all(members.map((m) => this.reapCheck(m, bucket, key, timeoutMs).catch(() => null)));
+    let tombstone: Buffer | null = null;
+    for (const [i, m] of members.entries()) {
+      const c = checks[i];
+      if (pl.primaries.includes(m)) {
+        if (!c) return 'primary_unreachable';
+        if (c.hinted) return 'hint_pending';
+        if (!c.record) return 'primary_without_record';
+        if (tombstone === null) tombstone = c.record;
+        else if (!tombstone.equals(c.record)) return 'replicas_differ';
+      } else if (c?.hinted) return 'hint_pending';
+      else if (c?.record) return 'stray_copy';
+    }
+    if (tombstone === null || !isAllTombstones(decodeRecord(tombstone))) return 'not_deleted';
+    if (this.stopped || this.state.ring.version !== ringVersion) return 'ring_changed';
+    const results = await Promise.all(pl.primaries.map((p) => this.sendReap(p, bucket, key, tombstone, timeoutMs, REAP_RETRIES)));
+    return results.every((r) => r) ? 'reaped' : results.some((r) => r) ? 'partly_reaped' : 'refused';
+  }
+
+  private async reapCheck(node: string, bucket: Buffer, key: Buffer, timeoutMs: number): Promise<{ record: Buffer | null; hinted: boolean }> {
+    if (node === this.id) {
+      return { record: await this.opts.engine.get(bucket, key), hinted: (await this.hints.lookup(bucket, key)).length > 0 };
+    }
+    const reply = (await this.request(node, 'kv.reapcheck', { b: bucket, k: key }, timeoutMs)) as { record: Uint8Array | null; hinted: boolean };
+    return { record: reply.record ? Buffer.from(reply.record) : null, hinted: reply.hinted === true };
+  }
+
+  /** Asks a replica to reap `record` (retrying a replica that does not answer); resolves with whether it reaped. */
+  private async sendReap(node: string, bucket: Buffer, key: Buffer, record: Buffer, timeoutMs: number, retries: number): Promise<boolean> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        if (node === this.id) return await this.reapLocal(bucket, key, record);
+        const reply = (await this.request(node, 'kv.reap', { b: bucket, k: key, record }, timeoutMs)) as { reaped: boolean };
+        return reply.reaped === true;
+      } catch (err) {
+        if (attempt >= retries || this.stopped || !isTransportError(err) || isTransportError(err, 'REMOTE')) return false;
+        await new Promise<void>((resolve) => this.opts.clock.setTimer(timeoutMs, resolve));
+      }
+    }
+  }
+
+  /**
+   * This replica's part of a reap: `record` is a reaped (or being reaped)
+   * all-tombstone record. The floor is written first (durably), then:
+   * - the stored record is `record`: the engine's compare-and-delete;
+   * - the stored record holds only deleted history (every sibling covered by
+   *   `record`'s context — a replica that missed the reap, or was refilled
+   *   from a stale copy after losing its data): `record` is merged in (which
+   *   leaves tombstones only) and that is reaped;
+   * - anything newer, or no record: nothing is deleted.
+   * A reap that does not happen puts the previous floor back (a floor must
+   * only ever stand for a reap that happened), except with no record at
+   * all: then the floor guards this replica against late stale copies.
+   */
+  private reapLocal(bucket: Buffer, key: Buffer, record: Buffer): Promise<boolean> {
+    let tomb;
+    try {
+      tomb = decodeRecord(record);
+    } catch (err) {
+      throw asNodeError(err);
+    }
+    if (!isAllTombstones(tomb)) throw new NodeError('BAD_REQUEST', 'kv.reap: only an all-tombstone record can be reaped');
+    return this.gateExclusive(bucket, key, async () => {
+      const engine = this.opts.engine;
+      const now = this.opts.clock.now();
+      const stored = await engine.get(bucket, key);
+      if (stored === null) {
+        if (this.floors.get(bucket, key) || !this.floors.full()) await this.floors.add(bucket, key, record, now);
+        this.metrics.reapFloors.set(this.floors.size);
+        return false;
+      }
+      let target = stored;
+      if (!stored.equals(record)) {
+        if (!allCovered(decodeRecord(stored), tomb.context)) return false;
+        const mode = this.bucketProps(bucket.toString('utf8')).mode;
+        const merged = reconcile([stored, record], mode);
+        let m;
+        try {
+          m = decodeRecord(merged); // no siblings left at all: nothing to reap through the engine
+        } catch {
+          return false;
+        }
+        if (!isAllTombstones(m)) return false;
+        target = await engine.merge({ bucket, key, record: merged, mode, durable: false });
+        if (!isAllTombstones(decodeRecord(target))) return false;
+      }
+      const prev = await this.floors.add(bucket, key, target, now);
+      let reaped = false;
+      try {
+        reaped = await engine.reap(bucket, key, target);
+      } finally {
+        if (!reaped) await this.floors.restore(bucket, key, prev);
+        this.metrics.reapFloors.set(this.floors.size);
+      }
+      if (reaped) {
+        this.metrics.tombstonesReaped.inc();
+        this.opts.onReap?.({ bucket: Buffer.from(bucket), key: Buffer.from(key), record: target });
+      }
+      return reaped;
+    });
+  }
+
+  /**
+   * After a read: a primary that answered with only deleted history (every
+   * sibling covered by a floor another replica answered with) missed a reap
+   * (its kv.reap was lost, or it was refilled from a stale copy): ask it to
+   * reap too.
+   */
+  private reapRepair(bucket: Buffer, key: Buffer, primaries: readonly string[], answers: ReadonlyMap<string, Buffer | null>, floors: readonly Buffer[], timeoutMs: number): void {
+    for (const p of primaries) {
+      const record = answers.get(p);
+      if (!record) continue;
+      const rec = decodeRecord(record);
+      const floor = floors.find((f) => allCovered(rec, decodeRecord(f).context));
+      if (floor) void this.sendReap(p, bucket, key, floor, timeoutMs, 0).catch(() => undefined);
+    }
+  }
+
+  private scheduleFloorSweep(): void {
+    if (this.stopped) return;
+    const every = Math.max(1_000, Math.min(this.config.reapFloorTtlMs / 4, 600_000));
+    this.floorSweepTimer = this.opts.clock.setTimer(every, () => {
+      this.floors
+        .sweep(this.opts.clock.now())
+        .then(
+          () => this.metrics.reapFloors.set(this.floors.size),
+          (err: unknown) => {
+            if (!isClosedError(err)) this.log('warn', 'reap floor sweep failed', { error: String(err) });
+          },
+        )
+        .finally(() => this.scheduleFloorSweep());
+    });
   }
 
   // ---------------------------------------------------------------------------
@@ -668,7 +1069,7 @@ export class RingkvNode {
       case 'kv.get':
         this.checkJoined();
         // A fallback standing in for a down primary answers with its hints for the key too.
-        return { record: await this.localRecord(buf(b.b), buf(b.k), b.hints === true) };
+        return await this.localRecord(buf(b.b), buf(b.k), b.hints === true);
       case 'kv.merge': {
         const durable = b.durable === true;
         const hint = typeof b.hint === 'string' ? b.hint : null;
@@ -676,9 +1077,25 @@ export class RingkvNode {
           await this.storeHint(hint, buf(b.b), buf(b.k), buf(b.record), durable);
           return { durable, hinted: true };
         }
-        await this.opts.engine.merge({ bucket: buf(b.b), key: buf(b.k), record: buf(b.record), mode: b.lww === true ? 'lww' : 'siblings', durable });
+        const bucket = buf(b.b);
+        const key = buf(b.k);
+        const kept = await this.mergeLocal(bucket, key, buf(b.record), b.lww === true ? 'lww' : 'siblings', durable);
+        // A stale copy of a key this node reaped, from another primary (e.g.
+        // its anti-entropy, after its kv.reap was lost): tell it to reap too.
+        if (!kept && this.state.members[from] && this.isPrimaryOf(from, bucket, key)) {
+          const floor = this.floors.get(bucket, key);
+          if (floor) void this.sendReap(from, bucket, key, floor.record, this.config.requestTimeoutMs, 0);
+        }
         return { durable };
       }
+      case 'kv.reapcheck': {
+        this.checkJoined();
+        const bucket = buf(b.b);
+        const key = buf(b.k);
+        return { record: await this.opts.engine.get(bucket, key), hinted: (await this.hints.lookup(bucket, key)).length > 0 };
+      }
+      case 'kv.reap':
+        return { reaped: await this.reapLocal(buf(b.b), buf(b.k), buf(b.record)) };
       case 'kv.put': {
         this.checkJoined();
         const bucket = buf(b.b);
@@ -736,8 +1153,9 @@ export class RingkvNode {
     return this.request(node, type, body, timeoutMs);
   }
 
+  /** The engine, for background services: its merges go through the reap floors (see guardEngine). */
   get engine(): Engine {
-    return this.opts.engine;
+    return this.guardedEngine;
   }
 
   get clock(): Clock {
@@ -846,6 +1264,23 @@ export class RingkvNode {
   private log(level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>): void {
     this.opts.log?.(level, msg, { node: this.id, ...fields });
   }
+}
+
+interface KeyGate {
+  /** Writes of the key in progress. */
+  writes: number;
+  /** A reap of the key in progress (resolves when it is over). */
+  reap: Promise<void> | null;
+  /** The reap waiting for the writes to finish. */
+  idle: Array<() => void>;
+}
+
+function gateId(bucket: Uint8Array, key: Uint8Array): string {
+  return `${Buffer.from(bucket.buffer, bucket.byteOffset, bucket.byteLength).toString('latin1')}\u0000${Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1')}`;
+}
+
+function isClosedError(err: unknown): boolean {
+  return (err instanceof EngineError && err.code === 'CLOSED') || isTransportError(err, 'CLOSED');
 }
 
 function buf(v: unknown): Buffer {

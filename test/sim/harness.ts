@@ -24,6 +24,9 @@
 //               a crashed node fails at once (no connection); one in flight
 //               there fails when the node dies (the client sees the
 //               connection drop), whatever the node did with it.
+//      Deletes are 15% of the ops, plus two "tail" deletes of keys that get
+//      no later op. Tombstones are reaped (reapDelayMs 300, shorter than a
+//      request's deadline) and every node runs anti-entropy (every 200 ms).
 //   3. quiet  — faults stop (heal, no drops, delays <= 10 ms); in-flight ops
 //               settle; gossip and hinted handoff run; every hint must be
 //               delivered (hint stores empty) before the final reads.
@@ -43,6 +46,13 @@
 //   UNDER-REPLICATED  (no data loss) then, before the final reads repair
 //             anything, every acknowledged write is held by >= W primaries
 //             (hinted handoff brought the hinted copies home);
+//   NO RESURRECTION  once a replica reaped a key, no read started after
+//             that and no replica at the end holds a value whose dot the
+//             reaped record's context covers (deleted history); a value
+//             written after the reap under such a dot is a DOT REUSED (the
+//             counter hazard). A reaped delete counts as holding for LOST
+//             (the key reads absent), and the reaped context stands in for
+//             the final one;
 //   membership  all nodes hold the same state digest, all K nodes are valid
 //             members, the ring is balanced (floor/ceil of Q/S each), and no
 //             member ever held a ring not computed by the claimant (STRAY RING).
@@ -51,6 +61,7 @@ import { type ClusterState, claimantOf, digest, maybeReclaim, validMembers, zone
 import { ownerCounts, partitionOf, preferenceList } from '../../src/core/ring.js';
 import { type Context, type DecodedRecord, decodeContext, decodeRecord, recordContextBytes } from '../../src/engine/pure/codec.js';
 import { PureEngine } from '../../src/engine/pure/index.js';
+import { startAntiEntropy } from '../../src/node/anti-entropy.js';
 import { RingkvNode } from '../../src/node/node.js';
 import { SimNetwork, type SimTraceEvent } from '../../src/transport/sim-transport.js';
 import { Rand } from '../helpers/random.js';
@@ -96,7 +107,12 @@ export const DEFAULT_SIM_CONFIG: SimConfig = {
   handoffLimitMs: 10_000,
 };
 
-const NODE_CONFIG = { requestTimeoutMs: 500, gossipIntervalMs: 1_000, readRepairWindowMs: 50, handoffIntervalMs: 1_000 };
+// Reaping on, with a delay shorter than a request's deadline: a retried copy
+// of an old write can still land on a fallback as a hint after the reap
+// check, which the reap floors must then neutralise.
+const NODE_CONFIG = { requestTimeoutMs: 500, gossipIntervalMs: 1_000, readRepairWindowMs: 50, handoffIntervalMs: 1_000, reapDelayMs: 300 };
+/** Anti-entropy on every node, often enough to run several rounds over every partition during the quiet period. */
+const AAE_CONFIG = { intervalMs: 200, requestTimeoutMs: 500, shouldYield: () => false };
 
 type OpKind = 'put' | 'rw' | 'del';
 
@@ -150,6 +166,13 @@ export interface SimResult {
     hintsDelivered: number;
     /** Whether the crashed node lost its data. */
     dataLoss: boolean;
+    /** Tombstones reaped (replica reaps, summed over nodes) and keys with at least one reap. */
+    reaped: number;
+    reapedKeys: number;
+    /** Reaps coordinated, by outcome (reaped, or why the tombstone was kept). */
+    reapOutcomes: Record<string, number>;
+    /** Anti-entropy keys repaired, summed over nodes. */
+    aaeRepaired: number;
   };
 }
 
@@ -255,8 +278,34 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
   // two different values means two writes shared a dot (an actor/counter bug).
   const dotValues = new Map<string, string>();
   const written = new Set(['†']);
-  const observe = (key: string, rec: DecodedRecord, where: string): void => {
+  // Reaps, as the replicas report them: the key, the reaped record's context
+  // and when. Every dot that context covers is deleted history (the record
+  // was all tombstones), so from then on:
+  //   NO RESURRECTION  no read that started after the reap, and no replica at
+  //             the end, holds a value whose dot the reaped context covers —
+  //             across crashes, data loss, hints, read repair and
+  //             anti-entropy. A value written by a client AFTER the reap
+  //             under such a dot is reported as a reused dot instead (the
+  //             counter hazard of docs/engine.md "reap").
+  const reaps: Array<{ key: string; ctx: Context; at: number; node: string }> = [];
+  const reapedCovers = (key: string, d: Dot): boolean => reaps.some((r) => r.key === key && covers(r.ctx, d));
+  /** Value → the op that wrote it (for the reused-dot report). */
+  const writerOf = new Map<string, ClientOp>();
+  const observe = (key: string, rec: DecodedRecord, where: string, since: number): void => {
     for (const sib of rec.siblings) {
+      if (!sib.tombstone) {
+        const d = sibDot(sib);
+        const reap = reaps.find((r) => r.key === key && r.at <= since && covers(r.ctx, d));
+        if (reap) {
+          const v = sib.value.toString('utf8');
+          const writer = writerOf.get(v);
+          violations.push(
+            writer && writer.at >= reap.at
+              ? `DOT REUSED after reap: ${key} ${v} (op${writer.id}, issued at ${writer.at}) got ${dotStr(d)}, covered by the context reaped at ${reap.node} at ${reap.at} (${where})`
+              : `NO RESURRECTION broken: ${key} ${v} at ${dotStr(d)} seen (${where}, since ${since}) after ${reap.node} reaped it at ${reap.at}`,
+          );
+        }
+      }
       const d = `${key}/${sib.actor.toString('utf8')}/${sib.counter}`;
       const v = sib.tombstone ? '†' : sib.value.toString('utf8');
       const before = dotValues.get(d);
@@ -289,8 +338,14 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
       random: uniform(nodeRands.get(id)!),
       config: NODE_CONFIG,
       log: (level, msg, fields) => trace.push(`${network.now()} ${id} ${level} ${msg} ${fields ? JSON.stringify(fields) : ''}`),
+      onReap: (e) => {
+        const rec = decodeRecord(e.record);
+        reaps.push({ key: e.key.toString('utf8'), ctx: rec.context, at: network.now(), node: id });
+        note(`${id} reaped ${e.key.toString('utf8')} ${describeRecord(rec)}`);
+      },
     }).then(
       (node) => {
+        startAntiEntropy(node, AAE_CONFIG);
         nodes.set(id, node);
         down.delete(id);
         incarnations.push(node);
@@ -357,7 +412,7 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
   const bursts = Array.from({ length: Math.max(1, Math.floor(opCount / 8)) }, () => loadStart + rand.int(0, loadMs - 50));
   for (let i = 0; i < opCount; i++) {
     const roll = rand.int(0, 99);
-    const kind: OpKind = roll < 5 ? 'del' : roll < 50 ? 'put' : 'rw';
+    const kind: OpKind = roll < 15 ? 'del' : roll < 55 ? 'put' : 'rw';
     ops.push({
       id: i,
       kind,
@@ -368,6 +423,21 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
       outcome: 'pending',
     });
     written.add(`v${i}`);
+    writerOf.set(`v${i}`, ops[ops.length - 1]!);
+  }
+  // Tail deletes: two keys are deleted (read, then delete with the context)
+  // while the faults still run, and get no client op after: their tombstones
+  // are reaped, and any stale copy that survives somewhere (a late hint, a
+  // replica that missed the reap, a data-lost node refilled from a hint)
+  // has the quiet period — handoff, anti-entropy, the final read repair — to
+  // come back. (On busy keys later writes' contexts would mask it.)
+  const tailKeys = rand.chance(0.5) ? [keys[1]!, keys[2]!] : [keys[keyCount - 1]!, keys[1]!];
+  for (const key of tailKeys) {
+    const at = loadStart + rand.int(Math.floor(loadMs / 3), loadMs - 200);
+    for (const op of ops) if (op.key === key && op.at > at) op.key = keys[0]!;
+    for (const dt of [0, 150]) {
+      ops.push({ id: ops.length, kind: 'del', node: rand.pick(ids), key, at: at + dt, value: null, outcome: 'pending' });
+    }
   }
   ops.sort((a, b) => a.at - b.at || a.id - b.id);
 
@@ -440,14 +510,15 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
     if (op.kind !== 'put') {
       const got = await node.get(BUCKET, key);
       context = got.record ? recordContextBytes(got.record) : null;
-      if (got.record) observe(op.key, decodeRecord(got.record), `op${op.id} get`);
+      if (got.record) observe(op.key, decodeRecord(got.record), `op${op.id} get`, op.at);
       note(`op${op.id} ${op.node} get ${op.key} -> ${got.record ? describeRecord(decodeRecord(got.record)) : 'not found'} (${got.answered} answered)`);
     }
     op.context = context;
     const value = op.value === null ? null : Buffer.from(op.value);
+    const putAt = network.now();
     const result = await node.put(BUCKET, key, context, value);
     const rec = decodeRecord(result.record);
-    observe(op.key, rec, `op${op.id} put`);
+    observe(op.key, rec, `op${op.id} put`, putAt);
     const own = decodeContext(context);
     op.dots = rec.siblings
       .filter((s) => (value === null ? s.tombstone : !s.tombstone && s.value.equals(value)))
@@ -502,6 +573,7 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
 
   // --- phase 4: final reads (r = n, with read repair), then invariants -------
   const reader = nodes.get(rand.pick(ids))!;
+  const finalReadAt = network.now();
   const finals = new Map<string, { record: Buffer | null } | { error: string }>();
   for (const key of keys) {
     reader.get(BUCKET, Buffer.from(key), { r: reader.bucketProps('b').n }).then(
@@ -535,6 +607,8 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
       const key = Buffer.from(op.key);
       const position = engines.get(ids[0]!)!.hashKey(BUCKET, key);
       const primaries = preferenceList(state.ring, partitionOf(state.ring, position), Math.min(n, k), zonesOf(state)).primaries;
+      // Reaped since: the reap check saw the write's dots covered at every primary.
+      if (op.dots!.every((d) => reapedCovers(op.key, d))) continue;
       const holders: string[] = [];
       for (const id of primaries) {
         const stored = await engines.get(id)!.get(BUCKET, key);
@@ -582,7 +656,7 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
       }
       const rec = final.record ? decodeRecord(final.record) : { context: [], siblings: [] };
       note(`final ${key} ${describeRecord(rec)}`);
-      observe(key, rec, 'final read');
+      observe(key, rec, 'final read', finalReadAt);
 
       // (1) No acknowledged write lost. An acknowledged write W (dot d, value v)
       // is SUPERSEDED when some put/delete issued by a client (acknowledged or
@@ -600,7 +674,15 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
           (op.value === null ? s.tombstone : !s.tombstone && s.value.toString('utf8') === op.value),
         );
         if (present) continue;
-        const unexplained = dots.filter((d) => !covers(rec.context, d) || !issued.some((w) => w.op !== op && covers(w.ctx, d)));
+        // A reaped key: the reaped record's context stands in for the final
+        // one (the key reads absent). A reaped delete's own tombstone needs
+        // nothing more — the reap is the delete's effect holding; a value
+        // still needs a client write that superseded it.
+        const unexplained = dots.filter((d) =>
+          op.value === null && reapedCovers(key, d)
+            ? false
+            : !(covers(rec.context, d) || reapedCovers(key, d)) || !issued.some((w) => w.op !== op && covers(w.ctx, d)),
+        );
         if (unexplained.length > 0) {
           violations.push(
             `LOST acknowledged op${op.id} (${op.kind} ${key} ${op.value ?? '†'} via ${op.node}, dots ${dots.map(dotStr).join('|')}): ` +
@@ -618,7 +700,7 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
       const primaries = preferenceList(ring, partitionOf(ring, position), n, zonesOf(state)).primaries;
       for (const id of ids) {
         const stored = await engines.get(id)!.get(BUCKET, Buffer.from(key));
-        if (stored) observe(key, decodeRecord(stored), `stored at ${id}`);
+        if (stored) observe(key, decodeRecord(stored), `stored at ${id}`, network.now());
         if (primaries.includes(id)) {
           const want = final.record;
           if (!(stored === null ? want === null : want !== null && stored.equals(want))) {
@@ -645,6 +727,17 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
       }
       return sum;
     };
+    const labelled = async (name: string, label: string): Promise<Record<string, number>> => {
+      const out: Record<string, number> = {};
+      for (const node of incarnations) {
+        const m = await node.metrics.registry.getSingleMetric(name)?.get();
+        for (const v of m?.values ?? []) {
+          const l = String((v.labels as Record<string, unknown>)[label]);
+          out[l] = (out[l] ?? 0) + v.value;
+        }
+      }
+      return Object.fromEntries(Object.entries(out).sort());
+    };
     return {
       seed,
       log,
@@ -654,7 +747,7 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
         nodes: k,
         partitionBits,
         keys: keyCount,
-        ops: opCount,
+        ops: ops.length,
         acked,
         failed: ops.length - acked,
         virtualMs: network.now(),
@@ -662,6 +755,10 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
         fallbackWrites: await metric('ringkv_fallback_writes_total'),
         hintsStored: await metric('ringkv_hints_stored_total'),
         hintsDelivered: await metric('ringkv_hints_delivered_total'),
+        reaped: await metric('ringkv_tombstones_reaped_total'),
+        reapedKeys: new Set(reaps.map((r) => r.key)).size,
+        reapOutcomes: await labelled('ringkv_reap_attempts_total', 'outcome'),
+        aaeRepaired: await metric('ringkv_aae_keys_repaired_total'),
         dataLoss,
       },
     };
