@@ -281,6 +281,14 @@ class PeerConnection {
     t.emit({ type: 'disconnected', peer: this.id, address: this.address, reason, retryInMs: delay });
   }
 
+  /** Ends a backoff early when the peer `nodeId` showed it is up. */
+  retryNow(nodeId: string): void {
+    if (this.state !== 'backoff' || this.id !== nodeId) return;
+    this.timer?.cancel();
+    this.timer = null;
+    this.state = 'idle';
+  }
+
   failPending(code: TransportErrorCode, message: string): void {
     const pending = [...this.pending.values()];
     this.pending.clear();
@@ -522,6 +530,8 @@ export function attachPeerEndpoint(app: TemplatedApp, transport: WsTransport): P
           ud.nodeId = f.nodeId;
           ud.helloTimer?.cancel();
           ud.helloTimer = null;
+          // The peer is evidently back: stop backing off our connection to it.
+          t.peerSeen(f.nodeId);
           send(ws, { kind: 'hello', version: PROTOCOL_VERSION, nodeId: t.self, cluster: t.cluster });
           return;
         }
@@ -695,6 +705,15 @@ export class WsTransport implements Transport {
     this.idleTimeoutSec = opts.idleTimeoutSec ?? 60;
     this.closeGraceMs = opts.closeGraceMs ?? 500;
     this.onEvent = opts.onEvent;
+  }
+
+  /**
+   * @internal A peer just connected in: an outbound connection to it that is
+   * backing off (e.g. after the peer restarted) may retry at once, instead of
+   * failing requests for up to backoffMaxMs while the peer is reachable.
+   */
+  peerSeen(nodeId: string): void {
+    for (const c of this.conns.values()) c.retryNow(nodeId);
   }
 
   /** @internal */

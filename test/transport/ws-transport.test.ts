@@ -222,6 +222,24 @@ describe('WsTransport', () => {
     expect(a.events.filter((ev) => ev.type === 'connected').length).toBeGreaterThanOrEqual(2);
   });
 
+  it('a restarted peer that connects in ends the backoff toward it at once', async () => {
+    // A long backoff: without the early end, requests would fail for seconds.
+    const a = await startNode('a', { backoffBaseMs: 5_000, backoffMaxMs: 5_000 });
+    a.t.onRequest(() => 'a');
+    let b = await startNode('b');
+    b.t.onRequest(() => 'b1');
+    expect(await a.t.request(b.ref, 'x', null, 2000)).toBe('b1');
+    const port = b.srv.port;
+    await stopNode(b);
+    expect((await rejection(a.t.request(b.ref, 'x', null, 1000))).code).toBe('UNREACHABLE');
+    expect((await rejection(a.t.request(b.ref, 'x', null, 1000))).message).toMatch(/retry in/);
+    b = await startNode('b', {}, port);
+    b.t.onRequest(() => 'b2');
+    // b talks to a first (as a restarted node does when it gossips): a may retry b now.
+    expect(await b.t.request(a.ref, 'x', null, 2000)).toBe('a');
+    expect(await a.t.request(b.ref, 'x', null, 2000)).toBe('b2');
+  });
+
   it('refuses a peer that is not the expected node or in another cluster', async () => {
     const a = await startNode('a');
     const b = await startNode('b');

@@ -1,0 +1,440 @@
+// Jepsen-style workloads and checker: concurrent clients add unique elements
+// to keys while the nemesis runs; every add is recorded as acknowledged,
+// failed or indeterminate; after the cluster heals, a final r=3 read of each
+// key must contain every acknowledged element (siblings + union merge, and
+// set buckets). LWW buckets are measured, not judged: they lose writes by
+// design (DYNAMO.md, the Jepsen lesson).
+import { readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { RingkvClient, RingkvError } from '../../src/client/index.js';
+import { Rand } from '../helpers/random.js';
+import { Cluster, Nemesis, sleep, type Crash, type NemesisEvent } from './harness.js';
+
+export type Mode = 'siblings' | 'set' | 'lww';
+export type Outcome = 'ok' | 'fail' | 'info';
+
+export interface WorkloadSpec {
+  name: string;
+  mode: Mode;
+  bucket: string;
+  keys: string[];
+  clients: number;
+}
+
+export interface AddRecord {
+  key: string;
+  element: string;
+  outcome: Outcome;
+  /** Error code for fail/info. */
+  reason?: string;
+}
+
+export interface WorkloadResult {
+  spec: WorkloadSpec;
+  records: AddRecord[];
+  /** Final elements per key (union of the siblings for a kv bucket). */
+  final: Map<string, Set<string>>;
+  /** Most siblings (live values) one workload read returned. */
+  maxSiblings: number;
+}
+
+export interface Tally {
+  attempted: number;
+  acknowledged: number;
+  lost: number;
+  failed: number;
+  indeterminate: number;
+  /** Not acknowledged (failed or indeterminate) yet present in the final read. */
+  unackedPresent: number;
+  /** Of those, definitely failed (an error answer before or instead of a write): should be 0. */
+  failedPresent: number;
+  finalElements: number;
+  /** A sample of lost elements, for the report. */
+  lostSample: string[];
+  /** Most siblings one read returned (kv buckets). */
+  maxSiblings: number;
+  /** Why adds were not acknowledged: reason → count (e.g. `read:QUORUM_FAILED`, `CLIENT_TIMEOUT`). */
+  reasons: Record<string, number>;
+}
+
+export interface JepsenOptions {
+  nodes: number;
+  seconds: number;
+  seed: number;
+  /** Concurrent clients per workload. */
+  clients: number;
+  /** Keys of the many-keys workloads. */
+  manyKeys: number;
+  /** Settle phase bound (ms). */
+  settleMs: number;
+  /** Server-side deadline of each operation (ms); the client waits one second more. */
+  opTimeoutMs: number;
+  /** Quiet time between two faults of the nemesis, ms (default 500–2000). */
+  gapMs: [number, number];
+  log?: (line: string) => void;
+}
+
+export interface JepsenReport {
+  opts: JepsenOptions;
+  results: Array<{ spec: WorkloadSpec; tally: Tally }>;
+  byMode: Record<Mode, Tally>;
+  nemesis: NemesisEvent[];
+  settle: { ms: number; rounds: number; stable: boolean; hintsPending: number; readFailures: number };
+  metrics: Record<string, number>;
+  aliveAtEnd: boolean[];
+  /** Node processes that exited on their own (not killed by the nemesis). */
+  crashes: Crash[];
+  restarts: Record<string, number>;
+  wallMs: number;
+}
+
+// ---------------------------------------------------------------------------
+// Values of kv buckets: a newline-separated list of elements, merged by union.
+
+const decode = (v: Buffer): string[] => (v.length === 0 ? [] : v.toString('utf8').split('\n'));
+const encode = (s: Set<string>): Buffer => Buffer.from([...s].sort().join('\n'), 'utf8');
+export const unionOf = (values: Buffer[]): Set<string> => {
+  const out = new Set<string>();
+  for (const v of values) for (const e of decode(v)) out.add(e);
+  return out;
+};
+
+/** Decides whether a failed operation may still have taken effect. */
+export function classify(err: unknown, phase: 'read' | 'write'): { outcome: Outcome; reason: string } {
+  if (process.env.RINGKV_JEPSEN_DEBUG === '1') {
+    const e = err as RingkvError;
+    console.log(`[jepsen debug] ${new Date().toISOString().slice(11, 23)} ${phase} ${e.code ?? e} ${e.message?.slice(0, 80)} ${JSON.stringify(e.body ?? null).slice(0, 200)}`);
+  }
+  // A read that failed means the element was never sent anywhere.
+  if (phase === 'read') return { outcome: 'fail', reason: `read:${reasonOf(err)}` };
+  if (err instanceof RingkvError) {
+    if (err.code === 'CLIENT_TIMEOUT') return { outcome: 'info', reason: err.code };
+    if (err.code === 'UNREACHABLE') {
+      // Refused everywhere: nothing was sent. Reset or closed mid-request: it may have been processed.
+      const failures = ((err.body as { failures?: Array<{ error: string }> } | undefined)?.failures) ?? [];
+      const refused = failures.length > 0 && failures.every((f) => f.error === 'ECONNREFUSED');
+      return { outcome: refused ? 'fail' : 'info', reason: err.code };
+    }
+    // 4xx: refused up front (TOO_MANY_SIBLINGS stores nothing, BAD_REQUEST is ours).
+    if (err.status >= 400 && err.status < 500) return { outcome: 'fail', reason: err.code };
+    // 503 QUORUM_FAILED / TIMEOUT / 500: some replica may have stored it.
+    return { outcome: 'info', reason: err.code };
+  }
+  return { outcome: 'info', reason: reasonOf(err) };
+}
+
+function reasonOf(err: unknown): string {
+  if (err instanceof RingkvError) return err.code;
+  return (err as { name?: string } | null)?.name ?? 'error';
+}
+
+/** A well-mixed 31-bit seed for one stream of a run (splitmix32 finaliser): Rand's first outputs track its seed. */
+export function subSeed(seed: number, stream: number): number {
+  let z = (Math.imul(seed, 0x9e3779b9) + Math.imul(stream + 1, 0x7f4a7c15)) >>> 0;
+  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+  return (z ^ (z >>> 16)) & 0x7fffffff;
+}
+
+// ---------------------------------------------------------------------------
+
+function makeClient(addresses: string[], first: number, opTimeoutMs: number): RingkvClient {
+  // Each client starts its round-robin at a different node.
+  const rotated = [...addresses.slice(first % addresses.length), ...addresses.slice(0, first % addresses.length)];
+  return new RingkvClient({ nodes: rotated, timeoutMs: opTimeoutMs + 1_000 });
+}
+
+/** One client: adds unique elements until the deadline (read-modify-write with the context, or /sets). */
+async function runClient(spec: WorkloadSpec, index: number, client: RingkvClient, rand: Rand, deadline: number, opTimeoutMs: number, result: WorkloadResult): Promise<void> {
+  const out = result.records;
+  let seq = 0;
+  while (Date.now() < deadline) {
+    const key = rand.pick(spec.keys);
+    const element = `c${index}-${seq++}`;
+    const rec: AddRecord = { key, element, outcome: 'ok' };
+    out.push(rec);
+    if (spec.mode === 'set') {
+      try {
+        await client.setUpdate(spec.bucket, key, { add: [element] }, { timeoutMs: opTimeoutMs });
+      } catch (err) {
+        Object.assign(rec, classify(err, 'write'));
+      }
+    } else {
+      let read;
+      try {
+        read = await client.get(spec.bucket, key, { timeoutMs: opTimeoutMs });
+      } catch (err) {
+        Object.assign(rec, classify(err, 'read'));
+      }
+      if (read) {
+        result.maxSiblings = Math.max(result.maxSiblings, read.values.length);
+        const merged = unionOf(read.values);
+        merged.add(element);
+        try {
+          await client.put(spec.bucket, key, encode(merged), { context: read.context, timeoutMs: opTimeoutMs });
+        } catch (err) {
+          Object.assign(rec, classify(err, 'write'));
+        }
+      }
+    }
+    // A little think time keeps a 2-core machine from drowning in requests.
+    await sleep(rand.int(0, 10));
+  }
+}
+
+/** The final value of a key with r=3: union of the live siblings, or the set's elements. */
+async function finalRead(client: RingkvClient, spec: WorkloadSpec, key: string, opTimeoutMs: number): Promise<Set<string>> {
+  if (spec.mode === 'set') {
+    const s = await client.setGet(spec.bucket, key, { r: 3, timeoutMs: opTimeoutMs });
+    return new Set(s.elements.map((e) => e.toString('utf8')));
+  }
+  const got = await client.get(spec.bucket, key, { r: 3, timeoutMs: opTimeoutMs });
+  return unionOf(got.values);
+}
+
+export function tally(result: WorkloadResult): Tally {
+  const t: Tally = { attempted: 0, acknowledged: 0, lost: 0, failed: 0, indeterminate: 0, unackedPresent: 0, failedPresent: 0, finalElements: 0, lostSample: [], maxSiblings: result.maxSiblings, reasons: {} };
+  for (const s of result.final.values()) t.finalElements += s.size;
+  for (const r of result.records) {
+    t.attempted++;
+    const present = result.final.get(r.key)?.has(r.element) ?? false;
+    if (r.outcome === 'ok') {
+      t.acknowledged++;
+      if (!present) {
+        t.lost++;
+        if (t.lostSample.length < 10) t.lostSample.push(`${r.key}/${r.element}`);
+      }
+    } else {
+      const why = `${r.outcome}:${r.reason ?? '?'}`;
+      t.reasons[why] = (t.reasons[why] ?? 0) + 1;
+      if (r.outcome === 'fail') t.failed++;
+      else t.indeterminate++;
+      if (present) {
+        t.unackedPresent++;
+        if (r.outcome === 'fail') t.failedPresent++;
+      }
+    }
+  }
+  return t;
+}
+
+function sumTallies(ts: Tally[]): Tally {
+  const out: Tally = { attempted: 0, acknowledged: 0, lost: 0, failed: 0, indeterminate: 0, unackedPresent: 0, failedPresent: 0, finalElements: 0, lostSample: [], maxSiblings: 0, reasons: {} };
+  for (const t of ts) {
+    out.maxSiblings = Math.max(out.maxSiblings, t.maxSiblings);
+    for (const [k, v] of Object.entries(t.reasons)) out.reasons[k] = (out.reasons[k] ?? 0) + v;
+    for (const k of ['attempted', 'acknowledged', 'lost', 'failed', 'indeterminate', 'unackedPresent', 'failedPresent', 'finalElements'] as const) out[k] += t[k];
+    out.lostSample.push(...t.lostSample.slice(0, 10 - out.lostSample.length));
+  }
+  return out;
+}
+
+export function workloadSpecs(o: Pick<JepsenOptions, 'clients' | 'manyKeys'>): WorkloadSpec[] {
+  const many = Array.from({ length: o.manyKeys }, (_, i) => `k${i}`);
+  const specs: WorkloadSpec[] = [];
+  for (const mode of ['siblings', 'set', 'lww'] as const) {
+    const bucket = `jepsen-${mode}`;
+    specs.push({ name: `${mode}, 1 key`, mode, bucket, keys: ['cart'], clients: o.clients });
+    specs.push({ name: `${mode}, ${o.manyKeys} keys`, mode, bucket, keys: many, clients: o.clients });
+  }
+  return specs;
+}
+
+/**
+ * The whole run: start the cluster, set the bucket properties, run every
+ * workload at once under the nemesis, heal, settle, read with r=3, check.
+ * The cluster is closed before this returns (or throws).
+ */
+export async function runJepsen(opts: JepsenOptions): Promise<JepsenReport> {
+  const log = opts.log ?? ((l: string) => console.log(l));
+  const t0 = Date.now();
+  log(`[jepsen] seed ${opts.seed}: ${opts.nodes} nodes, ${opts.seconds} s, ${opts.clients} clients per workload`);
+  const cluster = await Cluster.start({ nodes: opts.nodes });
+  try {
+    log(`[jepsen] cluster up in ${Date.now() - t0} ms: ${cluster.addresses.join(', ')}`);
+    const admin = new RingkvClient({ nodes: cluster.addresses, timeoutMs: 5_000 });
+    await admin.setBucketProps('jepsen-set', { type: 'set' });
+    await admin.setBucketProps('jepsen-lww', { mode: 'lww' });
+    // Gossip spreads bucket properties: wait (bounded) until every node has them.
+    const propsDeadline = Date.now() + 20_000;
+    for (;;) {
+      const views = await Promise.all(cluster.addresses.map(async (a) => [await admin.bucketProps('jepsen-set', { node: a }), await admin.bucketProps('jepsen-lww', { node: a })] as const));
+      if (views.every(([s, l]) => (s as { type?: string }).type === 'set' && l.mode === 'lww')) break;
+      if (Date.now() > propsDeadline) throw new Error('bucket properties did not spread within 20 s');
+      await sleep(200);
+    }
+
+    const specs = workloadSpecs(opts);
+    const results: WorkloadResult[] = specs.map((spec) => ({ spec, records: [], final: new Map(), maxSiblings: 0 }));
+    const nemesis = new Nemesis(cluster, { seed: subSeed(opts.seed, 0), minGapMs: opts.gapMs[0], maxGapMs: opts.gapMs[1] });
+    const deadline = Date.now() + opts.seconds * 1_000;
+    nemesis.start();
+    let clientIndex = 0;
+    const running: Promise<void>[] = [];
+    for (const r of results) {
+      for (let c = 0; c < r.spec.clients; c++) {
+        const client = makeClient(cluster.addresses, clientIndex, opts.opTimeoutMs);
+        clientIndex++;
+        running.push(runClient(r.spec, c, client, new Rand(subSeed(opts.seed, clientIndex)), deadline, opts.opTimeoutMs, r));
+      }
+    }
+    await Promise.all(running);
+    await nemesis.stop();
+    log(`[jepsen] workload done after ${Date.now() - t0} ms; nemesis: ${nemesis.events.filter((e) => e.op === 'pause').length} pauses, ${nemesis.events.filter((e) => e.op === 'kill').length} kills${nemesis.events.some((e) => e.error) ? `, errors: ${nemesis.events.filter((e) => e.error).map((e) => e.error).join('; ')}` : ''}`);
+
+    // Heal: every node up, one ring, every peer seen as up.
+    await cluster.ensureAllUp();
+    await cluster.waitConverged(30_000, { requireHealthy: true });
+
+    // Settle (bounded): read every key with r=3 until two rounds in a row agree and no hints are pending.
+    const reader = new RingkvClient({ nodes: cluster.addresses, timeoutMs: opts.opTimeoutMs + 1_000 });
+    const settleStart = Date.now();
+    let previous = '';
+    let rounds = 0;
+    let stable = false;
+    let hintsPending = 0;
+    let readFailures = 0;
+    while (Date.now() - settleStart < opts.settleMs) {
+      rounds++;
+      let readFailed = false;
+      for (const r of results) {
+        for (const key of r.spec.keys) {
+          try {
+            r.final.set(key, await finalRead(reader, r.spec, key, opts.opTimeoutMs));
+          } catch (err) {
+            readFailed = true;
+            readFailures++;
+            log(`[jepsen] final read ${r.spec.bucket}/${key} failed: ${reasonOf(err)}`);
+          }
+        }
+      }
+      hintsPending = await cluster.metricSum('ringkv_hints_pending');
+      const snapshot = results.map((r) => [...r.final.entries()].map(([k, s]) => `${k}:${[...s].sort().join(',')}`).join(';')).join('|');
+      if (!readFailed && hintsPending === 0 && snapshot === previous) {
+        stable = true;
+        break;
+      }
+      previous = readFailed ? '' : snapshot;
+      await sleep(1_000);
+    }
+    const settle = { ms: Date.now() - settleStart, rounds, stable, hintsPending, readFailures };
+
+    const tallied = results.map((r) => ({ spec: r.spec, tally: tally(r) }));
+    const byMode = Object.fromEntries((['siblings', 'set', 'lww'] as const).map((m) => [m, sumTallies(tallied.filter((t) => t.spec.mode === m).map((t) => t.tally))])) as Record<Mode, Tally>;
+    const metrics: Record<string, number> = {};
+    for (const name of ['ringkv_hints_stored_total', 'ringkv_hints_delivered_total', 'ringkv_fallback_writes_total', 'ringkv_read_repairs_total']) {
+      metrics[name] = await cluster.metricSum(name);
+    }
+    const aliveAtEnd = await cluster.alive();
+    const restarts = Object.fromEntries(cluster.nodes.map((n) => [n.id, n.starts - 1]));
+    const report: JepsenReport = { opts, results: tallied, byMode, nemesis: nemesis.events, settle, metrics, aliveAtEnd, crashes: [...cluster.crashes], restarts, wallMs: 0 };
+    report.wallMs = Date.now() - t0;
+    return report;
+  } finally {
+    await cluster.close();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Reporting
+
+export function formatTable(report: JepsenReport): string {
+  const rows = [
+    '| workload | adds attempted | acknowledged | lost (acked, missing) | failed | indeterminate | unacked but present | final elements | max siblings on a read |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  const row = (name: string, t: Tally) => `| ${name} | ${t.attempted} | ${t.acknowledged} | ${t.lost}${t.acknowledged ? ` (${((100 * t.lost) / t.acknowledged).toFixed(1)}%)` : ''} | ${t.failed} | ${t.indeterminate} | ${t.unackedPresent} | ${t.finalElements} | ${name.startsWith('set') || name.startsWith('**set') ? '—' : t.maxSiblings} |`;
+  for (const r of report.results) rows.push(row(r.spec.name, r.tally));
+  for (const m of ['siblings', 'set', 'lww'] as const) rows.push(row(`**${m} (all)**`, report.byMode[m]));
+  return rows.join('\n');
+}
+
+export function formatSummary(report: JepsenReport): string {
+  const ev = report.nemesis;
+  const kills = ev.filter((e) => e.op === 'kill');
+  const restartMs = kills.map((e) => e.restartMs).filter((x): x is number => x !== undefined);
+  return [
+    `seed ${report.opts.seed}; ${report.opts.nodes} nodes; ${report.opts.seconds} s of workload; ${report.opts.clients} clients per workload; wall time ${(report.wallMs / 1000).toFixed(1)} s`,
+    `nemesis: ${ev.filter((e) => e.op === 'pause').length} pauses (SIGSTOP 1–3 s), ${kills.length} kills (SIGKILL, restart after 1–3 s), ${report.opts.gapMs[0]}–${report.opts.gapMs[1]} ms between faults (restart to joined ${restartMs.length ? `${Math.min(...restartMs)}–${Math.max(...restartMs)} ms` : 'n/a'})${ev.some((e) => e.error) ? `; nemesis errors: ${ev.filter((e) => e.error).length}` : ''}`,
+    `settle: ${report.settle.stable ? 'stable' : 'NOT stable'} after ${report.settle.rounds} rounds / ${(report.settle.ms / 1000).toFixed(1)} s (hints pending ${report.settle.hintsPending}; r=3 reads that failed meanwhile: ${report.settle.readFailures}); all nodes alive at the end: ${report.aliveAtEnd.every(Boolean)}; node processes that exited on their own: ${report.crashes.length ? report.crashes.map((c) => `${c.node} (${c.signal ?? c.code})`).join(', ') : 'none'}`,
+    `adds not acknowledged, by outcome:reason: ${(['siblings', 'set', 'lww'] as const).map((m) => `${m} {${Object.entries(report.byMode[m].reasons).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}}`).join('; ')}`,
+    `cluster metrics (sum over nodes, since each node's last start): ${Object.entries(report.metrics).map(([k, v]) => `${k.replace(/^ringkv_/, '')} ${v}`).join(', ')}`,
+  ].join('\n');
+}
+
+const RESULTS = fileURLToPath(new URL('../../bench/RESULTS.md', import.meta.url));
+
+/**
+ * Writes the run into bench/RESULTS.md between `<!-- jepsen:start -->` and
+ * `<!-- jepsen:end -->`: one block per cluster size (`<!-- jepsen-run:nodes=N -->`),
+ * so a 3-node and a 5-node run can stand side by side; a new run replaces
+ * the block of its own size.
+ */
+export function writeResults(report: JepsenReport, command: string): void {
+  const n = report.opts.nodes;
+  const block = [
+    `<!-- jepsen-run:nodes=${n} -->`,
+    `### ${n} nodes, ${report.opts.seconds} s`,
+    '',
+    `Command: \`${command}\`. Machine: ${machine()}. Date: ${new Date().toISOString().slice(0, 10)}.`,
+    '',
+    formatTable(report),
+    '',
+    ...formatSummary(report).split('\n').map((l) => `- ${l}`),
+    '<!-- jepsen-run:end -->',
+  ].join('\n');
+  const current = readFileSync(RESULTS, 'utf8');
+  const start = current.indexOf('<!-- jepsen:start -->');
+  const end = current.indexOf('<!-- jepsen:end -->');
+  const old = start >= 0 && end > start ? current.slice(start, end) : '';
+  const blocks = new Map<number, string>();
+  for (const m of old.matchAll(/<!-- jepsen-run:nodes=(\d+) -->[\s\S]*?<!-- jepsen-run:end -->/g)) blocks.set(Number(m[1]), m[0]);
+  blocks.set(n, block);
+  const section = [
+    '<!-- jepsen:start -->',
+    '## Jepsen-style test: acknowledged adds under process pauses and crashes',
+    '',
+    `Real \`ringkv start\` processes on 127.0.0.1 (test/jepsen/harness.ts, workload.ts). ${report.opts.clients} concurrent clients per workload, all ${report.results.length} workloads at once, each client adding unique elements to one key or to ${report.opts.manyKeys} keys: kv buckets by read-modify-write with the context (union of the siblings on read, the paper's shopping cart; one bucket in the default sibling mode, one with \`{"mode":"lww"}\`), set buckets (\`{"type":"set"}\`) by \`POST /sets\`. The nemesis (seeded) SIGSTOPs a node for 1–3 s, or SIGKILLs it and restarts it (same id, port and data directory) 1–3 s later; one node at a time. Then every node is brought up, the cluster settles (bounded: r=3 reads of every key until two rounds agree and no hints are pending), and the final r=3 read of each key is checked against the history. "Failed": an error answer that stored nothing (the read of the read-modify-write failed, or a 4xx); "indeterminate": client timeout, 503/500, or a connection lost mid-request — such a write may or may not have been stored ("unacked but present"). Sibling mode and sets must lose 0 acknowledged adds (the test asserts it); LWW is only measured. Default \`npm test\` run: 5 nodes, 25 s.`,
+    '',
+    ...[...blocks.keys()].sort((a, b) => a - b).flatMap((k) => [blocks.get(k)!, '']),
+    '<!-- jepsen:end -->',
+  ].join('\n');
+  const next = start >= 0 && end > start
+    ? current.slice(0, start) + section + current.slice(end + '<!-- jepsen:end -->'.length)
+    : `${current.trimEnd()}\n\n${section}\n`;
+  writeFileSync(RESULTS, next);
+}
+
+function machine(): string {
+  const cpus = os.cpus();
+  return `${cpus.length} × ${cpus[0]?.model ?? 'cpu'}, Node ${process.version}`;
+}
+
+/** Options from the environment: RINGKV_JEPSEN_SECONDS, _NODES, _SEED, _CLIENTS, _KEYS, _SETTLE_SECONDS, _GAP_MS (lo-hi). */
+export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): JepsenOptions {
+  const range = (name: string, dflt: [number, number]): [number, number] => {
+    const raw = env[`RINGKV_JEPSEN_${name}`];
+    if (raw === undefined || raw === '') return dflt;
+    const m = /^(\d+)-(\d+)$/.exec(raw);
+    if (!m || Number(m[1]) > Number(m[2]) || Number(m[2]) > 60_000) throw new Error(`RINGKV_JEPSEN_${name} must be lo-hi (ms, lo <= hi <= 60000)`);
+    return [Number(m[1]), Number(m[2])];
+  };
+  const num = (name: string, dflt: number, min: number, max: number): number => {
+    const raw = env[`RINGKV_JEPSEN_${name}`];
+    if (raw === undefined || raw === '') return dflt;
+    const v = Number(raw);
+    if (!Number.isInteger(v) || v < min || v > max) throw new Error(`RINGKV_JEPSEN_${name} must be an integer in ${min}..${max}`);
+    return v;
+  };
+  return {
+    nodes: num('NODES', 5, 3, 7),
+    seconds: num('SECONDS', 25, 1, 3_600),
+    seed: num('SEED', Math.floor(Math.random() * 1_000_000), 0, 2 ** 31 - 1),
+    clients: num('CLIENTS', 5, 1, 50),
+    manyKeys: num('KEYS', 20, 1, 1_000),
+    settleMs: num('SETTLE_SECONDS', 30, 1, 600) * 1_000,
+    opTimeoutMs: 3_000,
+    gapMs: range('GAP_MS', [500, 2_000]),
+  };
+}
