@@ -9,8 +9,6 @@
 //   npx tsx bench/aae.ts            # print
 //   npx tsx bench/aae.ts --write    # print and update bench/RESULTS.md
 //   BENCH_AAE_KEYS=20000 npx tsx bench/aae.ts
-import { readFileSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { AAE_STEPS, AaeExchange, type AaeResult, type AaeStep, type RepairKey, driveExchange } from '../src/core/aae.js';
 import { NativeEngine, type Engine } from '../src/engine/index.js';
@@ -18,6 +16,7 @@ import { recordContextBytes } from '../src/engine/pure/codec.js';
 import { answer } from '../src/node/anti-entropy.js';
 import { reconcile, sameBytes } from '../src/node/reconcile.js';
 import { tempDir } from '../test/helpers/tmp.js';
+import { machineLine, recordSection, today } from './results-file.js';
 
 const KEYS = Number(process.env.BENCH_AAE_KEYS ?? 100_000);
 const PARTITION_BITS = 6;
@@ -198,31 +197,18 @@ function report(results: SweepResult[]): void {
   console.log(summary);
 
   if (process.argv.includes('--write')) {
-    const path = new URL('./RESULTS.md', import.meta.url);
-    const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}`;
     const section = [
-      '<!-- aae:start -->',
       '## Active anti-entropy: one differing key among 100,000',
       '',
-      `Command: \`npx tsx bench/aae.ts --write\` — two native engines in temp dirs, one process, no network; ${fmt(KEYS)} identical keys (bucket \`bench\`, ${keyOf(0).length}-byte keys, 100-byte values), then one key updated on one replica only. The exchange (src/core/aae.ts) runs for every one of the Q = ${q} partitions (limits 64 branches / 256 segments / 1,000 keys), both sides answered by engine calls. Bytes are payload to and from the remote replica (requests: u32 partition + u16 branch / u32 segment indices; replies: 8-byte hashes, key lists as \`u8 bucketLen ‖ bucket ‖ u16 keyLen ‖ key ‖ hash\`), without msgpack framing. Machine: ${machine}. Date: ${new Date().toISOString().slice(0, 10)}.`,
+      `Command: \`npx tsx bench/aae.ts --write\` — two native engines in temp dirs, one process, no network; ${fmt(KEYS)} identical keys (bucket \`bench\`, ${keyOf(0).length}-byte keys, 100-byte values), then one key updated on one replica only. The exchange (src/core/aae.ts) runs for every one of the Q = ${q} partitions (limits 64 branches / 256 segments / 1,000 keys), both sides answered by engine calls. Bytes are payload to and from the remote replica (requests: u32 partition + u16 branch / u32 segment indices; replies: 8-byte hashes, key lists as \`u8 bucketLen ‖ bucket ‖ u16 keyLen ‖ key ‖ hash\`), without msgpack framing. Machine: ${machineLine()}. Date: ${today()}.`,
       '',
       table,
       '',
       summary,
       '',
       'Branch and segment hashes cost 2^B × 8 and 2^S × 8 bytes per differing partition / branch: 2 KiB each at the default 8/8, 8 KiB each at 10/10 (DYNAMO.md\'s "~8 KB of branch hashes"). A lone difference costs a few KiB either way; 10/10 pays more per level but keeps segments nearly empty at larger key counts.',
-      '<!-- aae:end -->',
     ].join('\n');
-    let text = '# Benchmark results\n';
-    try {
-      text = readFileSync(path, 'utf8');
-    } catch {
-      // first run writes the file
-    }
-    text = /<!-- aae:start -->[\s\S]*<!-- aae:end -->/.test(text)
-      ? text.replace(/<!-- aae:start -->[\s\S]*<!-- aae:end -->/, section)
-      : text.replace(/\n## Reading these numbers/, `\n${section}\n\n## Reading these numbers`);
-    writeFileSync(path, text);
+    recordSection('aae', section);
   }
 }
 

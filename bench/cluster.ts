@@ -6,12 +6,11 @@
 //   npm run bench:cluster              # print
 //   npm run bench:cluster -- --write   # print and record in bench/RESULTS.md
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import * as hdr from 'hdr-histogram-js';
 import { Pool } from 'undici';
 import { tempDir } from '../test/helpers/tmp.js';
+import { machineLine, recordSection, today } from './results-file.js';
 
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 5_000);
 const MAX_OPS = Number(process.env.BENCH_MAX_OPS ?? 300_000);
@@ -133,19 +132,7 @@ function report(results: PhaseResult[]): void {
   const table = lines.join('\n');
   console.log(table);
   if (!process.argv.includes('--write')) return;
-  const path = new URL('./RESULTS.md', import.meta.url);
-  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}`;
-  const section = `<!-- cluster:start -->\n## Cluster: 3 nodes vs a bare uWebSockets.js ceiling\n\nCommand: \`npm run bench:cluster -- --write\` — closed loop, ${CONCURRENCY} concurrent requests, ${DURATION_MS / 1000} s per phase (at most ${MAX_OPS.toLocaleString('en')} requests), 100-byte values over ${KEYS} keys, requests spread round-robin over the nodes (server-side coordination), load generator in the same machine. Machine: ${machine}. Date: ${new Date().toISOString().slice(0, 10)}.\n\n${table}\n<!-- cluster:end -->`;
-  let text = '# Benchmark results\n';
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch {
-    // first run creates the file
-  }
-  text = /<!-- cluster:start -->[\s\S]*<!-- cluster:end -->/.test(text)
-    ? text.replace(/<!-- cluster:start -->[\s\S]*<!-- cluster:end -->/, section)
-    : `${text.trimEnd()}\n\n${section}\n`;
-  writeFileSync(path, text);
+  recordSection('cluster', `## Cluster: 3 nodes vs a bare uWebSockets.js ceiling\n\nCommand: \`npm run bench:cluster -- --write\` — closed loop, ${CONCURRENCY} concurrent requests, ${DURATION_MS / 1000} s per phase (at most ${MAX_OPS.toLocaleString('en')} requests), 100-byte values over ${KEYS} keys, requests spread round-robin over the nodes (server-side coordination), load generator in the same machine. Machine: ${machineLine()}. Date: ${today()}.\n\n${table}`);
 }
 
 await main();

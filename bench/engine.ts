@@ -4,14 +4,13 @@
 //
 //   npm run bench:engine            # print
 //   npm run bench:engine -- --write # print and update bench/RESULTS.md
-import { readFileSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
 import { Bench } from 'tinybench';
 import { NativeEngine, PureEngine, type Engine, type EngineOptions } from '../src/engine/index.js';
 import { loadBinding } from '../src/engine/native/index.js';
 import { Layout } from '../src/engine/pure/keys.js';
 import { TicTacTrees } from '../src/engine/pure/tictac.js';
 import { tempDir } from '../test/helpers/tmp.js';
+import { machineLine, recordSection, today } from './results-file.js';
 
 const TIME_MS = Number(process.env.BENCH_TIME_MS ?? 1_000);
 const REBUILD_KEYS = Number(process.env.BENCH_REBUILD_KEYS ?? 100_000);
@@ -188,19 +187,7 @@ function report(rows: Row[]): void {
   const table = lines.join('\n');
   console.log(table);
   if (process.argv.includes('--write')) {
-    const path = new URL('./RESULTS.md', import.meta.url);
-    const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}`;
-    const section = `<!-- engine:start -->\n## Engine microbenchmarks (native vs pure)\n\nCommand: \`npm run bench:engine -- --write\` (tinybench, ${TIME_MS} ms per task, one process). Machine: ${machine}. Date: ${new Date().toISOString().slice(0, 10)}.\n\n${table}\n<!-- engine:end -->`;
-    let text = '# Benchmark results\n';
-    try {
-      text = readFileSync(path, 'utf8');
-    } catch {
-      // first run writes the file
-    }
-    text = /<!-- engine:start -->[\s\S]*<!-- engine:end -->/.test(text)
-      ? text.replace(/<!-- engine:start -->[\s\S]*<!-- engine:end -->/, section)
-      : `${text.trimEnd()}\n\n${section}\n`;
-    writeFileSync(path, text);
+    recordSection('engine', `## Engine microbenchmarks (native vs pure)\n\nCommand: \`npm run bench:engine -- --write\` (tinybench, ${TIME_MS} ms per task, one process). Machine: ${machineLine()}. Date: ${today()}.\n\n${table}`);
   }
 }
 

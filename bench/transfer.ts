@@ -4,12 +4,11 @@
 //
 //   npx tsx bench/transfer.ts            # print
 //   npx tsx bench/transfer.ts --write    # print and record in bench/RESULTS.md
-import { readFileSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
 import pino from 'pino';
 import { NativeEngine } from '../src/engine/native/index.js';
 import { startServer, type RunningServer, type ServerOptions } from '../src/server/index.js';
 import { tempDir } from '../test/helpers/tmp.js';
+import { machineLine, recordSection, today } from './results-file.js';
 
 const OBJECTS = Number(process.env.BENCH_OBJECTS ?? 50_000);
 const VALUE = Buffer.alloc(100, 'v');
@@ -103,14 +102,7 @@ async function main(): Promise<void> {
   const table = ['| what | settings | objects | seconds | objects/s | ≈ MB/s |', '|---|---|---:|---:|---:|---:|', ...rows.map(fmt)].join('\n');
   console.log(table);
   if (!process.argv.includes('--write')) return;
-  const path = new URL('./RESULTS.md', import.meta.url);
-  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}`;
-  const section = `<!-- transfer:start -->\n## Partition transfer and hint delivery throughput\n\nCommand: \`npx tsx bench/transfer.ts --write\` — two real nodes in one process on 127.0.0.1 (native engines, peer WebSockets), 100-byte values. Transfer: node b joins node a holding ${OBJECTS.toLocaleString('en')} objects; timed from b's start until a has streamed every object (first pass). Hints: a holds hints for b; rounds of the handoff service run back to back (the service's own pacing, 1 round per \`handoffIntervalMs\` = 1 s with \`handoffBatch\` = 100, caps delivery at 100 hints/s per target by default). Machine: ${machine}. Date: ${new Date().toISOString().slice(0, 10)}.\n\n${table}\n<!-- transfer:end -->`;
-  let text = readFileSync(path, 'utf8');
-  text = /<!-- transfer:start -->[\s\S]*<!-- transfer:end -->/.test(text)
-    ? text.replace(/<!-- transfer:start -->[\s\S]*<!-- transfer:end -->/, section)
-    : `${text.trimEnd()}\n\n${section}\n`;
-  writeFileSync(path, text);
+  recordSection('transfer', `## Partition transfer and hint delivery throughput\n\nCommand: \`npx tsx bench/transfer.ts --write\` — two real nodes in one process on 127.0.0.1 (native engines, peer WebSockets), 100-byte values. Transfer: node b joins node a holding ${OBJECTS.toLocaleString('en')} objects; timed from b's start until a has streamed every object (first pass). Hints: a holds hints for b; rounds of the handoff service run back to back (the service's own pacing, 1 round per \`handoffIntervalMs\` = 1 s with \`handoffBatch\` = 100, caps delivery at 100 hints/s per target by default). Machine: ${machineLine()}. Date: ${today()}.\n\n${table}`);
 }
 
 await main();

@@ -32,6 +32,7 @@
 //             u16 len, element bytes, u16 nDots (>= 1),
 //             per dot ascending by (actor index, counter): u16 actor index, u64 counter (1..clock[actor])
 // The context alone (handed to clients) is: u8 0x43 'C', u8 version 1, clock.
+import { ByteReader } from '../util/byte-reader.js';
 
 export const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 /** Longest element the encoding holds (u16 length). */
@@ -222,46 +223,20 @@ export function encodeContext(clock: Clock): Buffer {
   return out;
 }
 
-class Reader {
-  off = 0;
+class Reader extends ByteReader {
   constructor(
-    readonly buf: Buffer,
+    buf: Buffer,
     readonly code: OrSetErrorCode,
-  ) {}
+  ) {
+    super(buf);
+  }
   fail(msg: string): never {
     throw new OrSetError(this.code, msg);
   }
-  need(n: number): void {
-    if (this.off + n > this.buf.length) this.fail('truncated');
-  }
-  u8(): number {
-    this.need(1);
-    return this.buf[this.off++]!;
-  }
-  u16(): number {
-    this.need(2);
-    const v = this.buf.readUInt16BE(this.off);
-    this.off += 2;
-    return v;
-  }
-  u32(): number {
-    this.need(4);
-    const v = this.buf.readUInt32BE(this.off);
-    this.off += 4;
-    return v;
-  }
   counter(): number {
-    this.need(8);
-    const v = this.buf.readBigUInt64BE(this.off);
-    this.off += 8;
+    const v = this.u64();
     if (v === 0n || v > BigInt(MAX_SAFE)) this.fail('counter outside 1..2^53-1');
     return Number(v);
-  }
-  bytes(n: number): Buffer {
-    this.need(n);
-    const v = this.buf.subarray(this.off, this.off + n);
-    this.off += n;
-    return v;
   }
   header(magic: number): void {
     if (this.u8() !== magic) this.fail('not a set encoding');
@@ -283,10 +258,8 @@ class Reader {
     }
     return { clock, actors };
   }
-  end(): void {
-    if (this.off !== this.buf.length) this.fail('trailing bytes');
-  }
 }
+
 
 const asBuffer = (b: Uint8Array): Buffer => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 

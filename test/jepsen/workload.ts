@@ -4,11 +4,11 @@
 // key must contain every acknowledged element (siblings + union merge, and
 // set buckets). LWW buckets are measured, not judged: they lose writes by
 // design (DYNAMO.md, the Jepsen lesson).
-import { readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { RingkvClient, RingkvError } from '../../src/client/index.js';
 import { Rand } from '../helpers/random.js';
+import { machineLine, recordSection, today } from '../../bench/results-file.js';
 import { Cluster, Nemesis, sleep, type Crash, type NemesisEvent } from './harness.js';
 
 export type Mode = 'siblings' | 'set' | 'lww';
@@ -377,7 +377,7 @@ export function writeResults(report: JepsenReport, command: string): void {
     `<!-- jepsen-run:nodes=${n} -->`,
     `### ${n} nodes, ${report.opts.seconds} s`,
     '',
-    `Command: \`${command}\`. Machine: ${machine()}. Date: ${new Date().toISOString().slice(0, 10)}.`,
+    `Command: \`${command}\`. Machine: ${machineLine()}. Date: ${today()}.`,
     '',
     formatTable(report),
     '',
@@ -392,23 +392,13 @@ export function writeResults(report: JepsenReport, command: string): void {
   for (const m of old.matchAll(/<!-- jepsen-run:nodes=(\d+) -->[\s\S]*?<!-- jepsen-run:end -->/g)) blocks.set(Number(m[1]), m[0]);
   blocks.set(n, block);
   const section = [
-    '<!-- jepsen:start -->',
     '## Jepsen-style test: acknowledged adds under process pauses and crashes',
     '',
     `Real \`ringkv start\` processes on 127.0.0.1 (test/jepsen/harness.ts, workload.ts). ${report.opts.clients} concurrent clients per workload, all ${report.results.length} workloads at once, each client adding unique elements to one key or to ${report.opts.manyKeys} keys: kv buckets by read-modify-write with the context (union of the siblings on read, the paper's shopping cart; one bucket in the default sibling mode, one with \`{"mode":"lww"}\`), set buckets (\`{"type":"set"}\`) by \`POST /sets\`. The nemesis (seeded) SIGSTOPs a node for 1–3 s, or SIGKILLs it and restarts it (same id, port and data directory) 1–3 s later; one node at a time. Then every node is brought up, the cluster settles (bounded: r=3 reads of every key until two rounds agree and no hints are pending), and the final r=3 read of each key is checked against the history. "Failed": an error answer that stored nothing (the read of the read-modify-write failed, or a 4xx); "indeterminate": client timeout, 503/500, or a connection lost mid-request — such a write may or may not have been stored ("unacked but present"). Sibling mode and sets must lose 0 acknowledged adds (the test asserts it); LWW is only measured. Default \`npm test\` run: 5 nodes, 25 s.`,
     '',
     ...[...blocks.keys()].sort((a, b) => a - b).flatMap((k) => [blocks.get(k)!, '']),
-    '<!-- jepsen:end -->',
   ].join('\n');
-  const next = start >= 0 && end > start
-    ? current.slice(0, start) + section + current.slice(end + '<!-- jepsen:end -->'.length)
-    : `${current.trimEnd()}\n\n${section}\n`;
-  writeFileSync(RESULTS, next);
-}
-
-function machine(): string {
-  const cpus = os.cpus();
-  return `${cpus.length} × ${cpus[0]?.model ?? 'cpu'}, Node ${process.version}`;
+  recordSection('jepsen', section);
 }
 
 /** Options from the environment: RINGKV_JEPSEN_SECONDS, _NODES, _SEED, _CLIENTS, _KEYS, _SETTLE_SECONDS, _GAP_MS (lo-hi). */

@@ -1,6 +1,7 @@
 // Byte formats of the causal context and the object record (docs/engine.md).
 // Decoders enforce every invariant, so everything past them may trust its input.
 import { EngineError, type EngineErrorCode } from '../types.js';
+import { ByteReader } from '../../util/byte-reader.js';
 
 export const FORMAT = 1;
 export const MAX_CONTEXT_ENTRIES = 1024;
@@ -38,48 +39,23 @@ export function compareDots(a: { actor: Buffer; counter: number }, b: { actor: B
 
 // ---- reading -------------------------------------------------------------
 
-class Reader {
-  off = 0;
+class Reader extends ByteReader {
   constructor(
-    readonly buf: Buffer,
+    buf: Buffer,
     readonly code: EngineErrorCode,
-  ) {}
+  ) {
+    super(buf);
+  }
   fail(msg: string): never {
     throw new EngineError(this.code, msg);
   }
-  need(n: number): void {
-    if (this.off + n > this.buf.length) this.fail('truncated');
-  }
-  u8(): number {
-    this.need(1);
-    return this.buf[this.off++]!;
-  }
-  u16(): number {
-    this.need(2);
-    const v = this.buf.readUInt16BE(this.off);
-    this.off += 2;
-    return v;
-  }
-  u32(): number {
-    this.need(4);
-    const v = this.buf.readUInt32BE(this.off);
-    this.off += 4;
-    return v;
-  }
   /** u64 that must be <= 2^53 - 1. */
   safeU64(what: string): number {
-    this.need(8);
-    const v = this.buf.readBigUInt64BE(this.off);
-    this.off += 8;
+    const v = this.u64();
     if (v > BigInt(MAX_SAFE)) this.fail(`${what} exceeds 2^53-1`);
     return Number(v);
   }
-  bytes(n: number): Buffer {
-    this.need(n);
-    const v = this.buf.subarray(this.off, this.off + n);
-    this.off += n;
-    return v;
-  }
+
   /** u8 actorLen (1..=255), actor, u64 counter (>= 1). */
   dot(): { actor: Buffer; counter: number } {
     const len = this.u8();
@@ -101,9 +77,6 @@ class Reader {
       out.push(e);
     }
     return out;
-  }
-  end(): void {
-    if (this.off !== this.buf.length) this.fail('trailing bytes');
   }
 }
 
