@@ -4,7 +4,7 @@
 // new replica meanwhile are neither lost nor overwritten. The plan and each
 // transfer's cursor are persisted, so a crash of either side resumes where it
 // stopped. One batch in flight at a time, with a pause between batches.
-import { type Ring } from '../core/ring.js';
+import { preferenceList, type Ring } from '../core/ring.js';
 import { planTransfers, transfersFrom, type Transfer } from '../core/transfer-plan.js';
 import { zonesOf } from '../core/membership.js';
 import type { Timer } from '../transport/types.js';
@@ -142,7 +142,24 @@ export class TransferService {
     // runs: a leaving node may hold acknowledged writes no one else has.
     const givers = new Set(Object.values(state.members).filter((m) => m.status !== 'left').map((m) => m.id));
     givers.add(this.node.id);
-    const mine = transfersFrom(planTransfers(this.ring, ring, this.opts.n, givers, zonesOf(state)), this.node.id);
+    const zones = zonesOf(state);
+    const mine = transfersFrom(planTransfers(this.ring, ring, this.opts.n, givers, zones), this.node.id);
+    // A transfer still pending from an earlier change whose target is no
+    // longer a replica of the partition under the new ring would only leave a
+    // stray copy there: it goes to the partition's new replicas instead (the
+    // data it was to carry may exist nowhere else).
+    const kept: Pending[] = [];
+    for (const p of this.pending) {
+      const next = preferenceList(ring, p.partition, this.opts.n, zones).primaries;
+      if (next.includes(p.to)) {
+        kept.push(p);
+        continue;
+      }
+      for (const to of next) {
+        if (to !== this.node.id) mine.push({ partition: p.partition, from: this.node.id, to });
+      }
+    }
+    this.pending = kept;
     for (const t of mine) {
       if (!this.pending.some((p) => p.partition === t.partition && p.to === t.to)) this.pending.push({ ...t, cursor: null, sent: 0, pass: 1, notBefore: 0 });
     }
