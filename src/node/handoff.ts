@@ -10,15 +10,19 @@
 //   would let `lookup` skip listing the target's hints.)
 // - HandoffService: every `handoffIntervalMs`, for each hint target that is a
 //   live member and not suspected, lists up to `handoffBatch` hints
-//   (engine.hintList) and sends each to the target as a 'kv.merge'; on the
-//   ack it deletes the hint with engine.hintDelete, a compare-and-delete: a
+//   (engine.hintList) and sends them to the target in one 'kv.mergebatch'
+//   (merged together there, sharing flushes); on the ack it deletes each
+//   hint with engine.hintDelete, a compare-and-delete: a
 //   hint updated while it was in flight stays for the next round. At most one
 //   round runs at a time; a target that fails a request is left for the next
 //   round.
-import type { ConflictMode, Engine } from '../engine/types.js';
+import type { Engine } from '../engine/types.js';
 import { isTransportError, type Timer } from '../transport/types.js';
 import { reconcile } from './reconcile.js';
 import type { RingkvNode } from './node.js';
+
+/** Most records one 'kv.mergebatch' request may carry. */
+export const MAX_MERGE_BATCH = 1_000;
 
 function bkeyId(bucket: Uint8Array, key: Uint8Array): string {
   return `${Buffer.from(bucket.buffer, bucket.byteOffset, bucket.byteLength).toString('hex')}/${Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('hex')}`;
@@ -163,19 +167,22 @@ export class HandoffService {
         result.skipped.push(target);
         continue;
       }
-      for (const h of await engine.hintList(target, this.config.handoffBatch)) {
-        if (this.stopped) break;
-        const mode: ConflictMode = this.node.bucketProps(h.bucket.toString('utf8')).mode;
-        try {
-          // Durable: the hint is deleted right after, so the target must not lose the record in a crash.
-          await this.node.peerRequest(target, 'kv.merge', { b: h.bucket, k: h.key, record: h.record, lww: mode === 'lww', durable: true }, this.config.requestTimeoutMs);
-        } catch (err) {
-          // Unreachable or refusing: try again next round (a 'REMOTE' error may be a bad record; it stays too).
-          if (!isTransportError(err)) throw err;
-          result.failed.push(target);
-          break;
-        }
-        if (await this.hints.delete(target, h.bucket, h.key, h.record)) {
+      const batch = await engine.hintList(target, Math.min(this.config.handoffBatch, MAX_MERGE_BATCH));
+      if (batch.length === 0 || this.stopped) continue;
+      const items = batch.map((h) => ({ b: h.bucket, k: h.key, record: h.record, lww: this.node.bucketProps(h.bucket.toString('utf8')).mode === 'lww' }));
+      try {
+        // One request for the batch; durable: the hints are deleted right after, so the target must not lose them in a crash.
+        await this.node.peerRequest(target, 'kv.mergebatch', { items, durable: true }, this.config.requestTimeoutMs);
+      } catch (err) {
+        // Unreachable or refusing: the whole batch is tried again next round (merging twice is harmless).
+        if (!isTransportError(err)) throw err;
+        result.failed.push(target);
+        continue;
+      }
+      // Compare-and-delete: a hint updated while it was in flight stays for the next round.
+      const deleted = await Promise.all(batch.map((h) => this.hints.delete(target, h.bucket, h.key, h.record)));
+      for (const d of deleted) {
+        if (d) {
           result.delivered++;
           this.node.metrics.hintsDelivered.inc();
         } else result.kept++;

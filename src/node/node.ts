@@ -26,7 +26,7 @@ import { type Context, decodeContext, decodeRecord, encodeContext } from '../eng
 import { contextMax } from '../engine/pure/dvv.js';
 import { ANY_PEER, isTransportError, type Clock, type PeerRef, type Timer, type Transport } from '../transport/types.js';
 import { NodeError, nodeErrorFrom } from './errors.js';
-import { HandoffService, HintStore, withHints } from './handoff.js';
+import { HandoffService, HintStore, MAX_MERGE_BATCH, withHints } from './handoff.js';
 import { NodeMetrics } from './metrics.js';
 import { ReapFloors, allCovered, isAllTombstones, withoutCovered } from './reaper.js';
 import { reconcile, sameBytes } from './reconcile.js';
@@ -1059,6 +1059,17 @@ export class RingkvNode {
     return this.failedAt.has(node) || !this.detector.isAvailable(node, now);
   }
 
+  /** A replica write from a peer (replication, repair, hint delivery). */
+  private async mergeFromPeer(from: string, bucket: Buffer, key: Buffer, record: Buffer, mode: 'siblings' | 'lww', durable: boolean): Promise<void> {
+    const kept = await this.mergeLocal(bucket, key, record, mode, durable);
+    // A stale copy of a key this node reaped, from another primary (e.g.
+    // its anti-entropy, after its kv.reap was lost): tell it to reap too.
+    if (!kept && this.state.members[from] && this.isPrimaryOf(from, bucket, key)) {
+      const floor = this.floors.get(bucket, key);
+      if (floor) void this.sendReap(from, bucket, key, floor.record, this.config.requestTimeoutMs, 0);
+    }
+  }
+
   private async onPeerRequest(from: string, type: string, body: unknown): Promise<unknown> {
     if (this.stopped) throw new NodeError('UNAVAILABLE', 'node is stopping');
     if (this.state.members[from]) this.heardFrom(from);
@@ -1077,16 +1088,20 @@ export class RingkvNode {
           await this.storeHint(hint, buf(b.b), buf(b.k), buf(b.record), durable);
           return { durable, hinted: true };
         }
-        const bucket = buf(b.b);
-        const key = buf(b.k);
-        const kept = await this.mergeLocal(bucket, key, buf(b.record), b.lww === true ? 'lww' : 'siblings', durable);
-        // A stale copy of a key this node reaped, from another primary (e.g.
-        // its anti-entropy, after its kv.reap was lost): tell it to reap too.
-        if (!kept && this.state.members[from] && this.isPrimaryOf(from, bucket, key)) {
-          const floor = this.floors.get(bucket, key);
-          if (floor) void this.sendReap(from, bucket, key, floor.record, this.config.requestTimeoutMs, 0);
-        }
+        await this.mergeFromPeer(from, buf(b.b), buf(b.k), buf(b.record), b.lww === true ? 'lww' : 'siblings', durable);
         return { durable };
+      }
+      case 'kv.mergebatch': {
+        // Hint delivery in batches: the merges run together, so durable ones share flushes.
+        const items = b.items;
+        if (!Array.isArray(items) || items.length > MAX_MERGE_BATCH) throw new NodeError('BAD_REQUEST', `items must be an array of at most ${MAX_MERGE_BATCH}`);
+        const durable = b.durable === true;
+        await Promise.all(
+          items.map((item: Record<string, unknown>) =>
+            this.mergeFromPeer(from, buf(item.b), buf(item.k), buf(item.record), item.lww === true ? 'lww' : 'siblings', durable),
+          ),
+        );
+        return { durable, merged: items.length };
       }
       case 'kv.reapcheck': {
         this.checkJoined();
