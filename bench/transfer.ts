@@ -82,8 +82,7 @@ async function hints(intervalMs: number): Promise<Row> {
     const started = performance.now();
     let delivered = 0;
     while (delivered < count) {
-      await a.node.deliverHints();
-      delivered = count - (await a.engine.hintList('b', count)).length;
+      delivered += (await a.node.deliverHints()).delivered;
       if (intervalMs > 0) await new Promise((r) => setTimeout(r, intervalMs));
     }
     return { what: 'hint delivery', settings: `rounds back to back, handoffBatch 100`, objects: count, seconds: (performance.now() - started) / 1000 };
@@ -102,7 +101,7 @@ async function main(): Promise<void> {
   const table = ['| what | settings | objects | seconds | objects/s | ≈ MB/s |', '|---|---|---:|---:|---:|---:|', ...rows.map(fmt)].join('\n');
   console.log(table);
   if (!process.argv.includes('--write')) return;
-  recordSection('transfer', `## Partition transfer and hint delivery throughput\n\nCommand: \`npx tsx bench/transfer.ts --write\` — two real nodes in one process on 127.0.0.1 (native engines, peer WebSockets), 100-byte values. Transfer: node b joins node a holding ${OBJECTS.toLocaleString('en')} objects; timed from b's start until a has streamed every object (first pass). Hints: a holds hints for b; rounds of the handoff service run back to back (the service's own pacing, 1 round per \`handoffIntervalMs\` = 1 s with \`handoffBatch\` = 100, caps delivery at 100 hints/s per target by default). Machine: ${machineLine()}. Date: ${today()}.\n\n${table}`);
+  recordSection('transfer', `## Partition transfer and hint delivery throughput\n\nCommand: \`npx tsx bench/transfer.ts --write\` — two real nodes in one process on 127.0.0.1 (native engines, peer WebSockets), 100-byte values. Transfer: node b joins node a holding ${OBJECTS.toLocaleString('en')} objects; timed from b's start until a has streamed every object (first pass). Hints: a holds hints for b; rounds of the handoff service (one \`kv.mergebatch\` of \`handoffBatch\` = 100 hints each) run back to back; the service's own pacing, 1 round per \`handoffIntervalMs\` = 1 s, caps delivery at 100 hints/s per target by default. Machine: ${machineLine()}. Date: ${today()}.\n\n${table}`);
 }
 
 await main();
