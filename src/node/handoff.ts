@@ -16,6 +16,7 @@
 //   hint updated while it was in flight stays for the next round. At most one
 //   round runs at a time; a target that fails a request is left for the next
 //   round.
+import { partitionOf } from '../core/ring.js';
 import type { Engine } from '../engine/types.js';
 import { isTransportError, type Timer } from '../transport/types.js';
 import { reconcile } from './reconcile.js';
@@ -157,12 +158,62 @@ export class HandoffService {
     return this.inFlight;
   }
 
+  /**
+   * Hints for a node that left: merge each into the key's current primaries
+   * (the same merge as replication), then drop it. A hint whose primaries did
+   * not all take it stays for the next round.
+   */
+  private async rehome(target: string, result: HandoffRound): Promise<void> {
+    const engine = this.node.engine;
+    const ring = this.node.clusterState.ring;
+    const owners = new Set(ring.owners).size;
+    const batch = await engine.hintList(target, Math.min(this.config.handoffBatch, MAX_MERGE_BATCH));
+    const byPrimary = new Map<string, Array<{ hint: (typeof batch)[number]; lww: boolean }>>();
+    for (const hint of batch) {
+      const props = this.node.bucketProps(hint.bucket.toString('utf8'));
+      const partition = partitionOf(ring, engine.hashKey(hint.bucket, hint.key));
+      for (const primary of this.node.preferenceListOf(partition, Math.min(props.n, owners)).primaries) {
+        const list = byPrimary.get(primary) ?? [];
+        list.push({ hint, lww: props.mode === 'lww' });
+        byPrimary.set(primary, list);
+      }
+    }
+    const failed = new Set<(typeof batch)[number]>();
+    for (const [primary, items] of byPrimary) {
+      try {
+        if (primary === this.node.id) {
+          await engine.mergeMany(items.map(({ hint, lww }) => ({ bucket: hint.bucket, key: hint.key, record: hint.record, mode: lww ? 'lww' : 'siblings', durable: true })));
+        } else {
+          const body = { items: items.map(({ hint, lww }) => ({ b: hint.bucket, k: hint.key, record: hint.record, lww })), durable: true };
+          await this.node.peerRequest(primary, 'kv.mergebatch', body, this.config.requestTimeoutMs);
+        }
+      } catch (err) {
+        if (!isTransportError(err)) throw err;
+        items.forEach(({ hint }) => failed.add(hint));
+        result.failed.push(primary);
+      }
+    }
+    for (const hint of batch) {
+      if (failed.has(hint)) continue;
+      if (await this.hints.delete(target, hint.bucket, hint.key, hint.record)) {
+        result.delivered++;
+        this.node.metrics.hintsDelivered.inc();
+      } else result.kept++;
+    }
+  }
+
   private async round(): Promise<HandoffRound> {
     const result: HandoffRound = { delivered: 0, kept: 0, skipped: [], failed: [] };
     const engine = this.node.engine;
     for (const target of await engine.hintTargets()) {
       if (this.stopped) break;
       const member = this.node.clusterState.members[target];
+      // Only a joined node's view can say a member left (an unjoined node knows only itself).
+      if (target !== this.node.id && this.node.hasJoined && member?.status === 'left') {
+        // The node the hints were for left the cluster: they go to the keys' current primaries instead.
+        await this.rehome(target, result);
+        continue;
+      }
       if (target === this.node.id || !member || member.status === 'left' || this.node.isSuspected(target)) {
         result.skipped.push(target);
         continue;

@@ -704,14 +704,11 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
   const hintsLeft = async (): Promise<string[]> => {
     const out: string[] = [];
     for (const id of finalIds) {
-      // Hints for the node that left can never be delivered: HandoffService
-      // skips 'left' targets and keeps their hints for good (a known gap: they
-      // are not redirected to the key's new primaries). The writes they
-      // carried are still checked by LOST; the hints are only counted.
+      // Hints for the node that left go to the keys' current primaries
+      // instead (HandoffService.rehome): none may stay behind either.
       const all = await engines.get(id)!.hintTargets();
-      const targets = all.filter((t) => !gone.has(t));
-      if (all.length > targets.length) strandedHints.add(`${id}→${leaver}`);
-      if (targets.length > 0) out.push(`${id}→${targets.join('+')}`);
+      if (all.some((t) => gone.has(t))) strandedHints.add(`${id}→${leaver}`);
+      if (all.length > 0) out.push(`${id}→${all.join('+')}`);
     }
     return out;
   };
