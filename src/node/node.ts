@@ -890,6 +890,11 @@ export class RingkvNode {
     let tombstone: Buffer | null = null;
     for (const [i, m] of members.entries()) {
       const c = checks[i];
+      // Every member must answer, from the same ring: a member still routing by an
+      // older ring (e.g. cut off during a join) could otherwise answer a client with
+      // the value this reap removes. Tombstones wait while any member is unreachable.
+      if (!c) return pl.primaries.includes(m) ? 'primary_unreachable' : 'member_unreachable';
+      if (c.ringVersion !== ringVersion || c.claimant !== this.state.ring.claimant) return 'ring_not_settled';
       if (pl.primaries.includes(m)) {
         if (!c) return 'primary_unreachable';
         if (c.hinted) return 'hint_pending';
@@ -905,12 +910,35 @@ export class RingkvNode {
     return results.every((r) => r) ? 'reaped' : results.some((r) => r) ? 'partly_reaped' : 'refused';
   }
 
-  private async reapCheck(node: string, bucket: Buffer, key: Buffer, timeoutMs: number): Promise<{ record: Buffer | null; hinted: boolean }> {
-    if (node === this.id) {
-      return { record: await this.opts.engine.get(bucket, key), hinted: (await this.hints.lookup(bucket, key)).length > 0 };
-    }
-    const reply = (await this.request(node, 'kv.reapcheck', { b: bucket, k: key }, timeoutMs)) as { record: Uint8Array | null; hinted: boolean };
-    return { record: reply.record ? Buffer.from(reply.record) : null, hinted: reply.hinted === true };
+  private async reapCheck(
+    node: string,
+    bucket: Buffer,
+    key: Buffer,
+    timeoutMs: number,
+  ): Promise<{ record: Buffer | null; hinted: boolean; ringVersion: number; claimant: string }> {
+    if (node === this.id) return this.reapCheckHere(bucket, key);
+    const reply = (await this.request(node, 'kv.reapcheck', { b: bucket, k: key }, timeoutMs)) as {
+      record: Uint8Array | null;
+      hinted: boolean;
+      ringVersion?: number;
+      claimant?: string;
+    };
+    return {
+      record: reply.record ? Buffer.from(reply.record) : null,
+      hinted: reply.hinted === true,
+      ringVersion: typeof reply.ringVersion === 'number' ? reply.ringVersion : -1,
+      claimant: typeof reply.claimant === 'string' ? reply.claimant : '',
+    };
+  }
+
+  /** What a reap check needs from this node: its copy, whether it holds a hint for the key, and its ring. */
+  private async reapCheckHere(bucket: Buffer, key: Buffer): Promise<{ record: Buffer | null; hinted: boolean; ringVersion: number; claimant: string }> {
+    return {
+      record: await this.opts.engine.get(bucket, key),
+      hinted: (await this.hints.lookup(bucket, key)).length > 0,
+      ringVersion: this.state.ring.version,
+      claimant: this.state.ring.claimant,
+    };
   }
 
   /** Asks a replica to reap `record` (retrying a replica that does not answer); resolves with whether it reaped. */
@@ -1103,12 +1131,9 @@ export class RingkvNode {
         );
         return { durable, merged: items.length };
       }
-      case 'kv.reapcheck': {
+      case 'kv.reapcheck':
         this.checkJoined();
-        const bucket = buf(b.b);
-        const key = buf(b.k);
-        return { record: await this.opts.engine.get(bucket, key), hinted: (await this.hints.lookup(bucket, key)).length > 0 };
-      }
+        return this.reapCheckHere(buf(b.b), buf(b.k));
       case 'kv.reap':
         return { reaped: await this.reapLocal(buf(b.b), buf(b.k), buf(b.record)) };
       case 'kv.put': {

@@ -309,21 +309,19 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
   const reapedCovers = (key: string, d: Dot): boolean => reaps.some((r) => r.key === key && covers(r.ctx, d));
   /** Value → the op that wrote it (for the reused-dot report). */
   const writerOf = new Map<string, ClientOp>();
-  /** Known gap (membership changes): reads coordinated under an older ring than the reaper's. */
+  /** Reads coordinated under an older ring than a reaper's that returned a reaped value (must stay empty). */
   const staleRingResurrections: string[] = [];
   const observe = (key: string, rec: DecodedRecord, where: string, since: number, coordinatorRing?: number): void => {
     for (const sib of rec.siblings) {
       if (!sib.tombstone) {
         const d = sibDot(sib);
         const reap = reaps.find((r) => r.key === key && r.at <= since && covers(r.ctx, d));
-        // A reap checks the CURRENT ring's primaries only. A former replica
-        // that has not learnt of the ring change yet (e.g. isolated through
-        // it) still holds the pre-delete copy and, coordinating by its stale
-        // ring, can return it to a client. Known protocol gap: counted, not
-        // reported (the final state is still checked).
+        // A reap needs every member to answer from the reaper's ring, so a
+        // former replica still routing by an older ring (e.g. isolated through
+        // a join) cannot return the reaped value either: that is a violation too.
         if (reap && coordinatorRing !== undefined && coordinatorRing < reap.ringVersion) {
           staleRingResurrections.push(`${key} ${dotStr(d)} (${where}, ring v${coordinatorRing} < v${reap.ringVersion})`);
-          note(`known gap: ${key} ${sib.value.toString('utf8')} at ${dotStr(d)} returned by a coordinator on ring v${coordinatorRing} after a reap on v${reap.ringVersion} (${where})`);
+          violations.push(`NO RESURRECTION broken (stale ring): ${key} ${sib.value.toString('utf8')} at ${dotStr(d)} returned by a coordinator on ring v${coordinatorRing} after a reap on v${reap.ringVersion} (${where})`);
         } else if (reap) {
           const v = sib.value.toString('utf8');
           const writer = writerOf.get(v);
