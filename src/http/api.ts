@@ -2,7 +2,7 @@
 // Handlers read everything they need from the request synchronously (uWS
 // requests live only for the handler's first tick), then await the node and
 // answer corked, unless the client went away meanwhile.
-import { decodeRecord, recordContextBytes } from '../engine/pure/codec.js';
+import { decodeRecord, recordContextBytes, type DecodedRecord } from '../engine/pure/codec.js';
 import { EngineError } from '../engine/types.js';
 import { NodeError } from '../node/errors.js';
 import { SetError, setStoreOf, type SetOps, type SetResult } from '../node/sets.js';
@@ -230,14 +230,13 @@ function parseSetOps(body: unknown): SetOps {
 }
 
 async function readObject(node: RingkvNode, bucket: Buffer, key: Buffer, opts: RequestOptions): Promise<Reply> {
-  const { record } = await node.get(bucket, key, opts);
-  if (!record) return json(404, { error: 'NOT_FOUND', message: 'no such key' });
-  return objectReply(record, {});
+  const { record, decoded } = await node.get(bucket, key, opts);
+  if (!record || !decoded) return json(404, { error: 'NOT_FOUND', message: 'no such key' });
+  return objectReply(record, {}, decoded);
 }
 
 /** 200 with the value, 300 with every sibling, 404 (with context) when every sibling is a tombstone. */
-function objectReply(record: Buffer, extra: Record<string, string>): Reply {
-  const decoded = decodeRecord(record);
+function objectReply(record: Buffer, extra: Record<string, string>, decoded: DecodedRecord = decodeRecord(record)): Reply {
   const context = encodeContextHeader(recordContextBytes(record));
   const headers = { ...extra, [CONTEXT_HEADER]: context };
   const live = decoded.siblings.filter((s) => !s.tombstone);

@@ -22,7 +22,7 @@ import {
 import { PutCoordinator, type PutEffect, type ReplicaTarget } from '../core/put-coordinator.js';
 import { partitionOf, preferenceList, ownerCounts, type PreferenceList } from '../core/ring.js';
 import { EngineError, type Engine, type MergeRequest } from '../engine/types.js';
-import { type Context, decodeContext, decodeRecord, encodeContext } from '../engine/pure/codec.js';
+import { type Context, type DecodedRecord, decodeContext, decodeRecord, encodeContext } from '../engine/pure/codec.js';
 import { contextMax } from '../engine/pure/dvv.js';
 import { ANY_PEER, isTransportError, type Clock, type PeerRef, type Timer, type Transport } from '../transport/types.js';
 import { NodeError, nodeErrorFrom } from './errors.js';
@@ -128,6 +128,8 @@ export interface RequestOptions {
 export interface GetResult {
   /** The reconciled record (null: no replica has the key). */
   record: Buffer | null;
+  /** `record` decoded (once, here, so callers need not decode it again). */
+  decoded: DecodedRecord | null;
   /** Replicas that answered before the reply. */
   answered: number;
 }
@@ -265,10 +267,11 @@ export class RingkvNode {
     const q = this.quorum(bucket, req);
     try {
       this.checkJoined();
-      const result = await this.coordinateGet(bucket, key, q);
-      this.metrics.requests.inc({ op: 'get', outcome: result.record ? 'found' : 'not_found' });
-      if (result.record) this.metrics.siblings.observe(decodeRecord(result.record).siblings.length);
-      return result;
+      const { record, answered } = await this.coordinateGet(bucket, key, q);
+      const decoded = record ? decodeRecord(record) : null;
+      this.metrics.requests.inc({ op: 'get', outcome: record ? 'found' : 'not_found' });
+      if (decoded) this.metrics.siblings.observe(decoded.siblings.length);
+      return { record, decoded, answered };
     } catch (err) {
       this.metrics.requests.inc({ op: 'get', outcome: errorCode(err) });
       throw err;
@@ -448,7 +451,7 @@ export class RingkvNode {
    * primary is down the newest acknowledged version may live only in hints.
    * A suspected primary with no healthy fallback left is asked anyway.
    */
-  private coordinateGet(bucket: Buffer, key: Buffer, q: Quorum): Promise<GetResult> {
+  private coordinateGet(bucket: Buffer, key: Buffer, q: Quorum): Promise<Omit<GetResult, 'decoded'>> {
     const pl = this.preference(bucket, key, q.n);
     const now = this.opts.clock.now();
     const spare = this.substitutes(pl, now).healthy;
@@ -470,7 +473,7 @@ export class RingkvNode {
       return floorCtx ? withoutCovered(merged, floorCtx) : merged;
     };
     const fsm = new GetCoordinator(replicas, q.r, merge, sameBytes, { primaries: pl.primaries, pr: q.pr });
-    return new Promise<GetResult>((resolve, reject) => {
+    return new Promise<Omit<GetResult, 'decoded'>>((resolve, reject) => {
       const timers: Timer[] = [];
       const apply = (effects: GetEffect[]): void => {
         for (const e of effects) {

@@ -9,6 +9,7 @@ import { RingkvNode, type NodeConfig } from '../node/node.js';
 import { startAntiEntropy, type AntiEntropyConfig, type AntiEntropyService } from '../node/anti-entropy.js';
 import { TransferService, type TransferOptions } from '../node/transfer.js';
 import { assertNativeUws, uWS, type TemplatedApp, type us_listen_socket } from '../transport/uws.js';
+import { systemClock } from '../transport/types.js';
 import { WsTransport, attachPeerEndpoint } from '../transport/ws-transport.js';
 
 export interface ServerOptions {
@@ -86,7 +87,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       seeds: opts.seeds ?? [],
       engine,
       transport,
-      clock: { now: () => Date.now(), setTimer: (ms, fn) => { const t = setTimeout(fn, ms); return { cancel: () => clearTimeout(t) }; } },
+      clock: systemClock,
       random: Math.random,
       config: opts.node,
       log: (level, msg, fields) => log[level](fields ?? {}, msg),

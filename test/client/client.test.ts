@@ -122,10 +122,10 @@ describe('RingkvClient', () => {
     expect(props).toMatchObject({ mode: 'lww', r: 1, n: 3 });
     expect(await client.bucketProps('lwwbucket', { node: nodes[0]!.address })).toMatchObject({ mode: 'lww', r: 1 });
     // The change reaches the other nodes by gossip.
-    await waitFor('bucket props on every node', async () => {
+    await waitFor(async () => {
       const all = await Promise.all(nodes.map((n) => client.bucketProps('lwwbucket', { node: n.address })));
       return all.every((p) => p.mode === 'lww' && p.r === 1);
-    });
+    }, 15_000, 'bucket props on every node');
   });
 
   it('throws RingkvError with the server code for bad requests', async () => {

@@ -37,11 +37,18 @@ export async function startCluster(count: number, extra: Partial<ServerOptions> 
   };
 }
 
+/** Polls `check` every 50 ms until it returns true; throws after `timeoutMs`, with the last error `check` threw. */
 export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  let last: unknown = null;
   while (Date.now() < deadline) {
-    if (await check()) return;
+    try {
+      if (await check()) return;
+      last = null;
+    } catch (err) {
+      last = err;
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`timed out: ${what}`);
+  throw new Error(`timed out after ${timeoutMs} ms: ${what}${last ? ` (last error: ${String(last)})` : ''}`);
 }

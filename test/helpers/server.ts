@@ -3,7 +3,10 @@
 import net from 'node:net';
 import pino from 'pino';
 import { startServer, type RunningServer, type ServerOptions } from '../../src/server/index.js';
+import { waitFor } from './cluster.js';
 import { tempDir } from './tmp.js';
+
+export { waitFor };
 
 export interface TestNode {
   server: RunningServer;
@@ -41,21 +44,6 @@ export async function startTestNode(
   };
 }
 
-/** Polls `check` every `everyMs` until it returns true; throws after `timeoutMs` with the last failure. */
-export async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 15_000, everyMs = 50): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown = null;
-  while (Date.now() < deadline) {
-    try {
-      if (await check()) return;
-      last = null;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-}
 
 interface StatusDoc {
   ring: { digest: string };
@@ -69,7 +57,7 @@ export async function startCluster(ids: string[], opts: Partial<Omit<ServerOptio
     const first = await startTestNode(ids[0]!, opts);
     nodes.push(first);
     for (const id of ids.slice(1)) nodes.push(await startTestNode(id, { ...opts, seeds: [first.address] }));
-    await waitFor(`${ids.length} valid members on every node`, async () => {
+    await waitFor(async () => {
       const docs = await Promise.all(nodes.map(async (n) => (await (await fetch(`${n.url}/status`, { signal: AbortSignal.timeout(2_000) })).json()) as StatusDoc));
       return docs.every(
         (d) =>
@@ -77,7 +65,7 @@ export async function startCluster(ids: string[], opts: Partial<Omit<ServerOptio
           d.members.every((m) => m.status === 'valid' && m.partitions > 0) &&
           d.ring.digest === docs[0]!.ring.digest,
       );
-    });
+    }, 15_000, `${ids.length} valid members on every node`);
     return nodes;
   } catch (err) {
     await Promise.allSettled(nodes.map((n) => n.close()));
