@@ -12,6 +12,10 @@ export class Rand {
   int(lo: number, hi: number): number {
     return uniformInt(this.rng, lo, hi);
   }
+  /** Uniform in [0, 1), 30 bits: for APIs that take a `random()` function. */
+  float(): number {
+    return this.int(0, 0x3fffffff) / 0x40000000;
+  }
   chance(p: number): boolean {
     return this.int(0, 999_999) < p * 1_000_000;
   }
@@ -24,4 +28,10 @@ export class Rand {
     for (let i = 0; i < n; i++) out[i] = this.int(0, 255);
     return out;
   }
+}
+
+/** A seeded `random()` in [0, 1), for APIs that take one (the simulated network, fuzzers). */
+export function seededRandom(seed: number): () => number {
+  const rand = new Rand(seed);
+  return () => rand.float();
 }

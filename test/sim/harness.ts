@@ -187,7 +187,7 @@ export interface SimResult {
     leftDuringLoad: string | null;
     /** Fallbacks still holding hints for the node that left, as 'holder→target'. */
     strandedHints: string;
-    /** Client reads that saw a reaped value through a coordinator on an older ring (known gap). */
+    /** Client reads that saw a reaped value through a coordinator on an older ring (each is also a violation). */
     staleRingResurrections: number;
     /** Objects sent by partition transfers, summed over nodes (and incarnations). */
     transferred: number;
@@ -204,7 +204,7 @@ function subSeed(seed: number, salt: number): number {
 }
 
 function uniform(rand: Rand): () => number {
-  return () => rand.int(0, 0x3fffffff) / 0x40000000;
+  return () => rand.float();
 }
 
 function dotStr(d: Dot): string {

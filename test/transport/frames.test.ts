@@ -1,17 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decodeFrame, encodeFrame, packValue, wireCopy, PROTOCOL_VERSION } from '../../src/transport/frames.js';
 import type { Frame } from '../../src/transport/frames.js';
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../helpers/random.js';
 
 describe('frames', () => {
   it('round-trips every frame kind', () => {
@@ -68,7 +58,7 @@ describe('frames', () => {
   });
 
   it('never throws on random bytes or mutated frames', () => {
-    const rnd = mulberry32(42);
+    const rnd = seededRandom(42);
     const good = encodeFrame({ kind: 'req', id: 3, type: 't', body: { a: [1, 'x', Buffer.alloc(5)] } });
     for (let i = 0; i < 5000; i++) {
       let b: Buffer;

@@ -1,17 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { SimNetwork, TransportError } from '../../src/transport/index.js';
 import type { SimNetworkOptions, SimTraceEvent, Transport } from '../../src/transport/index.js';
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../helpers/random.js';
 
 const ref = (id: string) => ({ id, address: id });
 
@@ -24,7 +14,7 @@ function settle(p: Promise<unknown>): Promise<{ ok: unknown } | { err: string }>
 
 function network(seed: number, opts: Partial<SimNetworkOptions> = {}) {
   const trace: SimTraceEvent[] = [];
-  const net = new SimNetwork({ random: mulberry32(seed), minDelayMs: 1, maxDelayMs: 20, trace: (e) => trace.push(e), ...opts });
+  const net = new SimNetwork({ random: seededRandom(seed), minDelayMs: 1, maxDelayMs: 20, trace: (e) => trace.push(e), ...opts });
   return { net, trace };
 }
 
