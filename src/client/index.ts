@@ -1,12 +1,18 @@
 // The TypeScript client for ringkv's HTTP API (docs/http.md, openapi.yaml).
 //
-// Requests go round-robin over the configured nodes. A connection failure
-// (fetch throws before any answer) moves on to the next node, up to every
-// node once; an HTTP error answer is final and thrown as a RingkvError. The
-// causal context is opaque: pass back what a read returned.
+// Routing 'server' (the default): requests go round-robin over the
+// configured nodes, and the receiving node coordinates (or forwards a write
+// to a primary). Routing 'client' (Dynamo §6.4): the client keeps the ring
+// (GET /ring, refreshed every 10 s and after a routing error) and sends each
+// key's request straight to a node of its preference list; without a fresh
+// ring it routes as 'server'. A connection failure (fetch throws before any
+// answer) moves on to the next node, up to every node once; an HTTP error
+// answer is final and thrown as a RingkvError. The causal context is opaque:
+// pass back what a read returned.
 import type { BucketProps } from '../core/membership.js';
-import { CONTEXT_HEADER, LAST_MODIFIED_HEADER, percentEncode, type SiblingsDocument } from '../http/wire.js';
+import { CONTEXT_HEADER, LAST_MODIFIED_HEADER, RING_VERSION_HEADER, percentEncode, type RingDocument, type SiblingsDocument } from '../http/wire.js';
 import { RingkvError } from './errors.js';
+import { baseUrl, keyPreference, parseRingDocument, routeTargets, type ClientRing, type RequestKind } from './routing.js';
 
 export { RingkvError, type ClientErrorCode } from './errors.js';
 export type { BucketProps } from '../core/membership.js';
@@ -19,6 +25,14 @@ export interface RingkvClientOptions {
   nodes: string[];
   /** Client-side deadline of each request in ms (default 10000). */
   timeoutMs?: number;
+  /**
+   * 'server' (default): round-robin over `nodes`; the receiving node coordinates.
+   * 'client': each key's request goes to a node of its preference list, by a ring
+   * the client refreshes (call `close()` to stop the refresh timer).
+   */
+  routing?: 'client' | 'server';
+  /** With routing 'client': how often the ring is refreshed, in ms (default 10000). */
+  ringRefreshMs?: number;
 }
 
 export interface ReadOptions {
@@ -74,12 +88,8 @@ export interface UpdateOptions extends ReadOptions {
   dw?: number;
 }
 
-export interface RingInfo {
-  partitionBits: number;
-  version: number;
-  claimant: string;
-  owners: string[];
-}
+/** GET /ring: the owner table, members' addresses and zones, and each bucket's n. */
+export type RingInfo = RingDocument;
 
 export interface MemberStatus {
   id: string;
@@ -137,24 +147,89 @@ interface CallOptions {
   timeoutMs?: number;
   /** Send only to this base URL (no failover). */
   node?: string;
+  /** The key the request is about, for client-driven routing. */
+  route?: KeyRoute;
   /** Return a 404 answer instead of throwing. */
   notFoundIsAnswer?: boolean;
 }
 
+interface KeyRoute {
+  bucket: Name;
+  key: Name;
+  /** The request's own n (else the bucket's). */
+  n?: number;
+  kind: RequestKind;
+}
+
 const DEFAULT_TIMEOUT_MS = 10_000;
+const DEFAULT_RING_REFRESH_MS = 10_000;
+/** A ring not refreshed for this many refresh periods is stale: requests route as 'server' until a refresh succeeds. */
+const STALE_AFTER_PERIODS = 3;
+/** A node whose connection failed is tried last for this long. */
+const DOWN_MS = 2_000;
+const RING_FETCH_TIMEOUT_MS = 2_000;
+const ON_DEMAND_REFRESH_MS = 250;
 /** Extra client-side wait beyond a server-side deadline, so the server's TIMEOUT answer arrives first. */
 const SERVER_DEADLINE_GRACE_MS = 1_000;
 
 export class RingkvClient {
   readonly nodes: readonly string[];
   readonly timeoutMs: number;
+  readonly routing: 'client' | 'server';
+  readonly ringRefreshMs: number;
   private cursor = 0;
+  /** Client-driven routing state: the ring, when it was fetched, nodes recently unreachable. */
+  private clientRing: ClientRing | null = null;
+  private ringFetchedAt = 0;
+  private refreshing: Promise<boolean> | null = null;
+  private refreshTimer: NodeJS.Timeout | null = null;
+  private lastOnDemandRefresh = 0;
+  private closed = false;
+  private readonly downUntil = new Map<string, number>();
+  private spread = 0;
 
   constructor(opts: RingkvClientOptions) {
     if (!Array.isArray(opts.nodes) || opts.nodes.length === 0) throw new TypeError('RingkvClient needs at least one node address');
     this.nodes = opts.nodes.map(baseUrl);
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     if (!Number.isFinite(this.timeoutMs) || this.timeoutMs <= 0) throw new TypeError('timeoutMs must be a positive number');
+    this.routing = opts.routing ?? 'server';
+    if (this.routing !== 'client' && this.routing !== 'server') throw new TypeError(`routing must be 'client' or 'server', got ${String(opts.routing)}`);
+    this.ringRefreshMs = opts.ringRefreshMs ?? DEFAULT_RING_REFRESH_MS;
+    if (!Number.isFinite(this.ringRefreshMs) || this.ringRefreshMs <= 0) throw new TypeError('ringRefreshMs must be a positive number');
+    if (this.routing === 'client') {
+      this.refreshTimer = setInterval(() => void this.refreshRing(), this.ringRefreshMs);
+      // The timer alone must not keep a process alive.
+      this.refreshTimer.unref();
+      void this.refreshRing();
+    }
+  }
+
+  /** Stops the ring refresh timer (routing 'client') and drops the ring: requests still work, routed as 'server'. */
+  close(): void {
+    this.closed = true;
+    if (this.refreshTimer !== null) clearInterval(this.refreshTimer);
+    this.refreshTimer = null;
+    this.clientRing = null;
+  }
+
+  /** The ring version client-driven routing uses, or null while it has none (or it is stale). */
+  get routingRingVersion(): number | null {
+    return this.freshRing()?.ring.version ?? null;
+  }
+
+  /**
+   * Fetches the ring now (one fetch at a time; concurrent callers share it),
+   * from `preferred` first, then the configured nodes and the ring's members.
+   * Resolves true when a ring was taken. Never throws: routing falls back to
+   * 'server' while there is no ring.
+   */
+  refreshRing(preferred?: string): Promise<boolean> {
+    if (this.closed) return Promise.resolve(false);
+    this.refreshing ??= this.fetchRing(preferred).finally(() => {
+      this.refreshing = null;
+    });
+    return this.refreshing;
   }
 
   // -------------------------------------------------------------------------
@@ -167,6 +242,7 @@ export class RingkvClient {
       query: { r: opts.r, n: opts.n, timeout: opts.timeoutMs },
       timeoutMs: opts.timeoutMs,
       notFoundIsAnswer: true,
+      route: { bucket, key, n: opts.n, kind: 'read' },
     });
     const context = res.headers.get(CONTEXT_HEADER) || null;
     if (res.status === 200) {
@@ -241,7 +317,13 @@ export class RingkvClient {
 
   /** The elements of a set; an absent key is the empty set. */
   async setGet(bucket: Name, key: Name, opts: ReadOptions = {}): Promise<SetValue> {
-    const res = await this.expectOk({ method: 'GET', path: setPath(bucket, key), query: { r: opts.r, n: opts.n, timeout: opts.timeoutMs }, timeoutMs: opts.timeoutMs });
+    const res = await this.expectOk({
+      method: 'GET',
+      path: setPath(bucket, key),
+      query: { r: opts.r, n: opts.n, timeout: opts.timeoutMs },
+      timeoutMs: opts.timeoutMs,
+      route: { bucket, key, n: opts.n, kind: 'read' },
+    });
     return parseSetValue(res.status, await res.json());
   }
 
@@ -268,6 +350,7 @@ export class RingkvClient {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(body),
       timeoutMs: opts.timeoutMs,
+      route: { bucket, key, n: opts.n, kind: 'write' },
     });
     return parseSetValue(res.status, await res.json());
   }
@@ -345,6 +428,7 @@ export class RingkvClient {
       headers,
       body,
       timeoutMs: opts.timeoutMs,
+      route: { bucket, key, n: opts.n, kind: 'write' },
     });
     await res.arrayBuffer();
     const context = res.headers.get(CONTEXT_HEADER);
@@ -365,7 +449,7 @@ export class RingkvClient {
    * other statuses become a RingkvError.
    */
   private async call(opts: CallOptions): Promise<Response> {
-    const targets = opts.node !== undefined ? [baseUrl(opts.node)] : this.rotation();
+    const targets = this.targets(opts);
     const query = new URLSearchParams();
     for (const [name, v] of Object.entries(opts.query ?? {})) if (v !== undefined) query.set(name, String(v));
     const search = query.toString();
@@ -386,8 +470,10 @@ export class RingkvClient {
           throw new RingkvError(0, 'CLIENT_TIMEOUT', `${opts.method} ${opts.path}: no answer from ${base} within ${deadline} ms`, { node: base }, { cause: err });
         }
         failures.push({ node: base, error: describe(err) });
+        this.routingError(base);
         continue;
       }
+      this.checkRingVersion(res, base);
       if (res.status === 200 || res.status === 204 || res.status === 300) return res;
       // For an object read, 404 is an answer (not found, or deleted); anywhere else it is an error.
       if (res.status === 404 && opts.notFoundIsAnswer) return res;
@@ -402,6 +488,76 @@ export class RingkvClient {
     );
   }
 
+  /** The nodes to try for a request, in order. */
+  private targets(opts: CallOptions): string[] {
+    if (opts.node !== undefined) return [baseUrl(opts.node)];
+    const route = opts.route;
+    const cr = this.routing === 'client' && route !== undefined ? this.freshRing() : null;
+    if (cr === null || route === undefined) return this.rotation();
+    const pl = keyPreference(cr, nameBytes(route.bucket), nameBytes(route.key), route.n);
+    if (pl === null) return this.rotation();
+    const now = Date.now();
+    const spread = this.spread++;
+    if (this.spread >= Number.MAX_SAFE_INTEGER) this.spread = 0;
+    const routed = routeTargets(cr, pl, route.kind, spread, (url) => (this.downUntil.get(url) ?? 0) > now);
+    // The configured nodes last: a ring member's advertised address may be unreachable from here.
+    return [...new Set([...routed, ...this.nodes])];
+  }
+
+  /** The ring, unless there is none or it has not been refreshed for STALE_AFTER_PERIODS periods. */
+  private freshRing(now = Date.now()): ClientRing | null {
+    if (this.clientRing === null || now - this.ringFetchedAt > STALE_AFTER_PERIODS * this.ringRefreshMs) return null;
+    return this.clientRing;
+  }
+
+  /** A connection to `base` failed: try it last for a while, and (routing 'client') look for a newer ring. */
+  private routingError(base: string): void {
+    if (this.routing !== 'client') return;
+    this.downUntil.set(base, Date.now() + DOWN_MS);
+    this.refreshSoon();
+  }
+
+  /** A refresh prompted by a request, at most one per ON_DEMAND_REFRESH_MS (a cluster that cannot give a ring is not asked on every request). */
+  private refreshSoon(preferred?: string): void {
+    const now = Date.now();
+    if (this.refreshing !== null || now - this.lastOnDemandRefresh < ON_DEMAND_REFRESH_MS) return;
+    this.lastOnDemandRefresh = now;
+    void this.refreshRing(preferred);
+  }
+
+  /** An answer from a node holding a newer ring than ours (or while we have none) triggers a refresh from that node. */
+  private checkRingVersion(res: Response, base: string): void {
+    if (this.routing !== 'client') return;
+    this.downUntil.delete(base);
+    const cr = this.freshRing();
+    const header = res.headers.get(RING_VERSION_HEADER);
+    if (cr === null || (header !== null && Number(header) > cr.ring.version)) this.refreshSoon(base);
+  }
+
+  private async fetchRing(preferred?: string): Promise<boolean> {
+    const now = Date.now();
+    const known = [...(preferred !== undefined ? [preferred] : []), ...this.nodes, ...(this.clientRing?.urls.values() ?? [])];
+    const sources = [...new Set(known)].sort((a, b) => Number((this.downUntil.get(a) ?? 0) > now) - Number((this.downUntil.get(b) ?? 0) > now));
+    for (const base of sources) {
+      try {
+        const res = await fetch(`${base}/ring`, { signal: AbortSignal.timeout(Math.min(this.timeoutMs, RING_FETCH_TIMEOUT_MS)) });
+        if (res.status !== 200) {
+          await res.arrayBuffer();
+          continue;
+        }
+        const fetched = parseRingDocument(await res.json());
+        if (this.closed) return false;
+        // A node behind ours (gossip has not reached it yet) confirms ours is current; a stale ring is replaced by any.
+        if (this.freshRing() === null || fetched.ring.version >= this.clientRing!.ring.version) this.clientRing = fetched;
+        this.ringFetchedAt = Date.now();
+        return true;
+      } catch {
+        // Unreachable, not joined, or a bad document: ask the next node.
+      }
+    }
+    return false;
+  }
+
   /** Every node once, starting with the next in round-robin order. */
   private rotation(): string[] {
     const start = this.cursor++ % this.nodes.length;
@@ -410,14 +566,12 @@ export class RingkvClient {
   }
 }
 
-function baseUrl(address: string): string {
-  const trimmed = address.trim().replace(/\/+$/, '');
-  if (!trimmed) throw new TypeError('empty node address');
-  return /^https?:\/\//i.test(trimmed) ? trimmed : `http://${trimmed}`;
+function nameBytes(name: Name): Uint8Array {
+  return typeof name === 'string' ? Buffer.from(name, 'utf8') : name;
 }
 
 function encodeName(name: Name): string {
-  const bytes = typeof name === 'string' ? Buffer.from(name, 'utf8') : name;
+  const bytes = nameBytes(name);
   // An empty path segment would address no route at all.
   if (bytes.byteLength === 0) throw new TypeError('bucket and key names must not be empty');
   return percentEncode(bytes);

@@ -17,6 +17,8 @@ import {
   decodeContextHeader,
   encodeContextHeader,
   percentDecode,
+  ringDocument,
+  RING_VERSION_HEADER,
   type ErrorDocument,
   type SiblingsDocument,
 } from './wire.js';
@@ -68,7 +70,8 @@ export function registerApi(
 ): void {
   const handle = (res: HttpResponse, run: () => Promise<Reply>): void => {
     inflight.count++;
-    respond(res, () => run().finally(() => inflight.count--));
+    // Every answer carries the node's ring version: a client routing by an older ring refreshes it.
+    respond(res, () => run().finally(() => inflight.count--), () => node.clusterState.ring.version);
   };
 
   app.get('/kv/:bucket/:key', (res, req) => {
@@ -144,8 +147,7 @@ export function registerApi(
   app.get('/status', (res) => handle(res, async () => json(200, { ...node.status(), ...statusExtras() })));
   app.get('/ring', (res) =>
     handle(res, async () => {
-      const { ring, partitionBits } = node.clusterState;
-      return json(200, { partitionBits, version: ring.version, claimant: ring.claimant, owners: ring.owners });
+      return json(200, ringDocument(node.clusterState, node.hasJoined));
     }),
   );
   app.get('/metrics', (res) =>
@@ -358,22 +360,23 @@ function readBody(res: HttpResponse, max: number, declared: number): Promise<Buf
 }
 
 /** Runs a handler and writes its reply (or its error as JSON), unless the client aborted. */
-function respond(res: HttpResponse, run: () => Promise<Reply>): void {
+function respond(res: HttpResponse, run: () => Promise<Reply>, ringVersion: () => number): void {
   let aborted = false;
   res.onAborted(() => {
     aborted = true;
   });
   run().then(
-    (reply) => send(res, reply, () => aborted),
-    (err: unknown) => send(res, errorReply(err), () => aborted),
+    (reply) => send(res, reply, () => aborted, ringVersion()),
+    (err: unknown) => send(res, errorReply(err), () => aborted, ringVersion()),
   );
 }
 
-function send(res: HttpResponse, reply: Reply, aborted: () => boolean): void {
+function send(res: HttpResponse, reply: Reply, aborted: () => boolean, ringVersion: number): void {
   if (aborted()) return;
   res.cork(() => {
     res.writeStatus(`${reply.status} ${STATUS_TEXT[reply.status] ?? ''}`);
     for (const [k, v] of Object.entries(reply.headers ?? {})) res.writeHeader(k, v);
+    res.writeHeader(RING_VERSION_HEADER, String(ringVersion));
     // Closing after an oversize body means the unread rest never has to be drained.
     res.end(reply.body ?? '', reply.status === 413);
   });

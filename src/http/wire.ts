@@ -1,11 +1,45 @@
 // How objects and errors look on the HTTP wire: the opaque context header,
 // sibling documents, percent-decoded binary names and the error-code → status
 // table. Shared by the server and the client library.
+import { DEFAULT_BUCKET_PROPS, type ClusterState } from '../core/membership.js';
 
 /** Response and request header carrying the opaque causal context. */
 export const CONTEXT_HEADER = 'x-ringkv-context';
 /** Last-modified time (ms since the epoch) of a single-valued object. */
 export const LAST_MODIFIED_HEADER = 'x-ringkv-last-modified';
+/** Response header: the version of the ring the answering node holds (a client routing by an older ring refreshes it). */
+export const RING_VERSION_HEADER = 'x-ringkv-ring-version';
+
+/** GET /ring: what a client needs to compute a key's preference list exactly as the nodes do. */
+export interface RingDocument {
+  partitionBits: number;
+  version: number;
+  claimant: string;
+  /** Owner node id of each partition, in partition order. */
+  owners: string[];
+  /** False while the answering node has not joined its cluster (its ring is a private one). */
+  joined: boolean;
+  /** Every member: its HTTP address (`host:port`), zone (null when none) and status. */
+  members: Array<{ id: string; address: string; zone: string | null; status: string }>;
+  /** `n` of every bucket with its own properties; the others use `defaultN`. */
+  buckets: Record<string, { n: number }>;
+  defaultN: number;
+}
+
+/** The GET /ring document of a node's cluster state. */
+export function ringDocument(state: ClusterState, joined: boolean): RingDocument {
+  const { ring } = state;
+  return {
+    partitionBits: state.partitionBits,
+    version: ring.version,
+    claimant: ring.claimant,
+    owners: [...ring.owners],
+    joined,
+    members: Object.values(state.members).map((m) => ({ id: m.id, address: m.address, zone: m.zone ?? null, status: m.status })),
+    buckets: Object.fromEntries(Object.entries(state.buckets).map(([name, entry]) => [name, { n: entry.props.n }])),
+    defaultN: DEFAULT_BUCKET_PROPS.n,
+  };
+}
 
 /** A 300 Multiple Choices body: every sibling, values base64-encoded. */
 export interface SiblingsDocument {

@@ -9,6 +9,7 @@ export class NodeMetrics {
   readonly siblings: Histogram;
   readonly readRepairs: Counter;
   readonly forwarded: Counter<'op'>;
+  readonly nonPrimaryReads: Counter;
   readonly members: Gauge<'status'>;
   readonly ringVersion: Gauge;
   readonly hintsStored: Counter;
@@ -50,6 +51,11 @@ export class NodeMetrics {
       name: 'ringkv_forwarded_total',
       help: 'Writes forwarded to a preference-list node to coordinate',
       labelNames: ['op'],
+      registers,
+    });
+    this.nonPrimaryReads = new Counter({
+      name: 'ringkv_non_primary_reads_total',
+      help: 'Reads this node coordinated without being a primary of the key (all N replicas remote; client-driven routing avoids them)',
       registers,
     });
     this.members = new Gauge({

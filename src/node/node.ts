@@ -453,6 +453,7 @@ export class RingkvNode {
    */
   private coordinateGet(bucket: Buffer, key: Buffer, q: Quorum): Promise<Omit<GetResult, 'decoded'>> {
     const pl = this.preference(bucket, key, q.n);
+    if (!pl.primaries.includes(this.id)) this.metrics.nonPrimaryReads.inc();
     const now = this.opts.clock.now();
     const spare = this.substitutes(pl, now).healthy;
     const substitutes = new Set<string>();
