@@ -19,11 +19,11 @@ export interface EngineOptions {
   nodeId: string;
   /** 16 lowercase hex digits. Only used when the data directory is created; random when omitted. */
   epoch?: string;
-  /** log2 of the partition count Q (default 6). Fixed once the data directory exists. */
+  /** log2 of the partition count Q (default 12). Fixed once the data directory exists. */
   partitionBits?: number;
-  /** log2 of TicTac branches per partition (default 8). */
+  /** log2 of TicTac branches per partition (default 5). */
   treeBranchBits?: number;
-  /** log2 of TicTac segments per branch (default 8). */
+  /** log2 of TicTac segments per branch (default 5). */
   treeSegmentBits?: number;
   /** Storage cache size in bytes (native: sled's cache; default 64 MiB). */
   cacheBytes?: number;
@@ -151,6 +151,17 @@ export class EngineError extends Error {
     this.code = code;
   }
 }
+
+/**
+ * Q = 2^12 = 4096: the smallest power of two whose claim reaches Dynamo's
+ * ~0.99 load-balancing efficiency at 30 nodes (docs/cluster.md). The trees
+ * shrink to match: 2^(5+5) segments × 8 B = 8 KiB per partition, 32 MiB for a
+ * node holding all 4096, and the same 2^22 segments over the whole ring as
+ * the former 64 partitions × 2^16.
+ */
+export const DEFAULT_PARTITION_BITS = 12;
+export const DEFAULT_TREE_BRANCH_BITS = 5;
+export const DEFAULT_TREE_SEGMENT_BITS = 5;
 
 export const DEFAULT_LIMITS: EngineLimits = {
   maxKeyBytes: 1024,

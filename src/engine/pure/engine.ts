@@ -18,6 +18,9 @@ import {
   type MergeRequest,
   type PartitionPage,
   type SegmentKey,
+  DEFAULT_PARTITION_BITS,
+  DEFAULT_TREE_BRANCH_BITS,
+  DEFAULT_TREE_SEGMENT_BITS,
 } from '../types.js';
 import { decodeContext, decodeRecord, encodeRecord, type DecodedRecord } from './codec.js';
 import { coordinate, merge } from './dvv.js';
@@ -73,9 +76,9 @@ function validateOptions(o: EngineOptions): Config {
   if (o.path !== undefined && (typeof o.path !== 'string' || o.path.length === 0)) invalid('path must be a non-empty string');
   const nodeId = validateNodeId(o.nodeId);
   const epoch = o.epoch === undefined ? undefined : validateEpoch(o.epoch);
-  const partitionBits = intOption(o.partitionBits, 'partitionBits', 1, 16, 6);
-  const treeBranchBits = intOption(o.treeBranchBits, 'treeBranchBits', 1, 12, 8);
-  const treeSegmentBits = intOption(o.treeSegmentBits, 'treeSegmentBits', 1, 12, 8);
+  const partitionBits = intOption(o.partitionBits, 'partitionBits', 1, 16, DEFAULT_PARTITION_BITS);
+  const treeBranchBits = intOption(o.treeBranchBits, 'treeBranchBits', 1, 12, DEFAULT_TREE_BRANCH_BITS);
+  const treeSegmentBits = intOption(o.treeSegmentBits, 'treeSegmentBits', 1, 12, DEFAULT_TREE_SEGMENT_BITS);
   if (partitionBits + treeBranchBits + treeSegmentBits > 32) {
     invalid('partitionBits + treeBranchBits + treeSegmentBits must be <= 32');
   }
