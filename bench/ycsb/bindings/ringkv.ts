@@ -1,0 +1,145 @@
+// The ringkv binding: RingkvClient (src/client), one record per key encoded
+// as one value. A write without the key's causal context would become a
+// sibling of the stored value, so the binding keeps each key's latest context
+// (from every read and write answer) and sends it with the next write; an
+// update of a key whose context is not cached reads first, inside the
+// measured update.
+//
+// Properties: ringkv.nodes (host:port,...; required), ringkv.routing
+// (server | client), ringkv.r, ringkv.w, ringkv.n, ringkv.timeoutms,
+// ringkv.contextcache (entries, default 1000000).
+import { RingkvClient, RingkvError, type RingkvClientOptions } from '../../../src/client/index.js';
+import { YcsbPropertyError, type Properties } from '../properties.js';
+import { decodeRecord, encodeRecord, type Fields, type RecordShape } from '../record.js';
+import { ContextCache } from './context-cache.js';
+import { ErrorLog, type DB, type Status } from './db.js';
+
+export interface RingkvBindingOptions {
+  nodes: string[];
+  routing: 'client' | 'server';
+  r?: number;
+  w?: number;
+  n?: number;
+  timeoutMs?: number;
+  contextCache: number;
+}
+
+export function ringkvOptions(props: Properties): RingkvBindingOptions {
+  const nodes = (props.get('ringkv.nodes') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  if (nodes.length === 0) throw new YcsbPropertyError('ringkv.nodes', 'is required: a comma-separated list of host:port');
+  const routing = props.get('ringkv.routing') ?? 'server';
+  if (routing !== 'client' && routing !== 'server') throw new YcsbPropertyError('ringkv.routing', `"${routing}" is not client or server`);
+  const int = (name: string, min: number, max: number): number | undefined => {
+    const raw = props.get(name);
+    if (raw === undefined) return undefined;
+    const v = Number(raw);
+    if (!Number.isSafeInteger(v) || v < min || v > max) throw new YcsbPropertyError(name, `"${raw}" is not an integer in ${min}..${max}`);
+    return v;
+  };
+  const opts: RingkvBindingOptions = {
+    nodes,
+    routing,
+    r: int('ringkv.r', 1, 16),
+    w: int('ringkv.w', 1, 16),
+    n: int('ringkv.n', 1, 16),
+    timeoutMs: int('ringkv.timeoutms', 1, 600_000),
+    contextCache: int('ringkv.contextcache', 1, 100_000_000) ?? 1_000_000,
+  };
+  for (const q of ['r', 'w'] as const) {
+    if (opts.n !== undefined && opts[q] !== undefined && opts[q]! > opts.n) throw new YcsbPropertyError(`ringkv.${q}`, `${opts[q]} exceeds ringkv.n ${opts.n}`);
+  }
+  return opts;
+}
+
+export class RingkvBinding implements DB {
+  private client: RingkvClient | null = null;
+  private readonly contexts: ContextCache;
+  private readonly errors = new ErrorLog('ringkv');
+
+  constructor(private readonly opts: RingkvBindingOptions, private readonly shape: RecordShape) {
+    this.contexts = new ContextCache(opts.contextCache);
+  }
+
+  async init(): Promise<void> {
+    const clientOpts: RingkvClientOptions = { nodes: this.opts.nodes, routing: this.opts.routing };
+    if (this.opts.timeoutMs !== undefined) clientOpts.timeoutMs = this.opts.timeoutMs;
+    this.client = new RingkvClient(clientOpts);
+  }
+
+  async cleanup(): Promise<void> {
+    (this.client as { close?: () => void } | null)?.close?.();
+    this.client = null;
+  }
+
+  /** The cached context count (for tests and reports). */
+  get cachedContexts(): number {
+    return this.contexts.size;
+  }
+
+  async read(table: string, key: string, fields: readonly string[] | null, result?: Fields): Promise<Status> {
+    try {
+      const got = await this.live().get(table, key, { r: this.opts.r, n: this.opts.n });
+      this.contexts.set(key, got.context);
+      if (!got.found) return 'NOT_FOUND';
+      const record = decodeRecord(got.values[0]!, fields);
+      if (!record) throw new Error('the stored value is not a YCSB record');
+      if (result) Object.assign(result, record);
+      return 'OK';
+    } catch (err) {
+      this.errors.report('read', key, err);
+      return 'ERROR';
+    }
+  }
+
+  async update(table: string, key: string, values: Fields): Promise<Status> {
+    try {
+      await this.write(table, key, values, this.contexts.get(key));
+      return 'OK';
+    } catch (err) {
+      if (err instanceof RingkvError && err.code === 'TOO_MANY_SIBLINGS') {
+        // Our cached context was stale (concurrent writers): read afresh and retry once.
+        try {
+          await this.write(table, key, values, undefined);
+          return 'OK';
+        } catch (again) {
+          err = again;
+        }
+      }
+      this.errors.report('update', key, err);
+      return 'ERROR';
+    }
+  }
+
+  async insert(table: string, key: string, values: Fields): Promise<Status> {
+    try {
+      const { context } = await this.live().put(table, key, encodeRecord(values, this.shape), this.writeOptions(this.contexts.get(key) ?? null));
+      this.contexts.set(key, context);
+      return 'OK';
+    } catch (err) {
+      this.errors.report('insert', key, err);
+      return 'ERROR';
+    }
+  }
+
+  /** Writes the record; without a cached context, reads the key first for its context and the fields the update leaves alone. */
+  private async write(table: string, key: string, values: Fields, cached: string | undefined): Promise<void> {
+    let context: string | null = cached ?? null;
+    let base: Fields | null = null;
+    if (cached === undefined) {
+      const got = await this.live().get(table, key, { r: this.opts.r, n: this.opts.n });
+      context = got.context;
+      base = got.found ? decodeRecord(got.values[0]!, null) : null;
+    }
+    const res = await this.live().put(table, key, encodeRecord(values, this.shape, base), this.writeOptions(context));
+    this.contexts.set(key, res.context);
+  }
+
+  private writeOptions(context: string | null) {
+    return { context, w: this.opts.w, n: this.opts.n };
+  }
+
+  private live(): RingkvClient {
+    if (!this.client) throw new Error('ringkv binding used before init()');
+    return this.client;
+  }
+}
