@@ -7,7 +7,10 @@
 //
 // Properties: ringkv.nodes (host:port,...; required), ringkv.routing
 // (server | client), ringkv.r, ringkv.w, ringkv.n, ringkv.timeoutms,
-// ringkv.contextcache (entries, default 1000000).
+// ringkv.contextcache (entries, default 1000000). r, w and n become the
+// table's bucket properties (set at init, checked on every node), not
+// per-request parameters: the server checks a request's n against the
+// bucket's r and w, so n=1 alone would be refused on a default (3,2,2) bucket.
 import { RingkvClient, RingkvError, type RingkvClientOptions } from '../../../src/client/index.js';
 import { YcsbPropertyError, type Properties } from '../properties.js';
 import { decodeRecord, encodeRecord, type Fields, type RecordShape } from '../record.js';
@@ -16,6 +19,8 @@ import { ErrorLog, type DB, type Status } from './db.js';
 
 export interface RingkvBindingOptions {
   nodes: string[];
+  /** The YCSB table, i.e. the bucket. */
+  table: string;
   routing: 'client' | 'server';
   r?: number;
   w?: number;
@@ -38,6 +43,7 @@ export function ringkvOptions(props: Properties): RingkvBindingOptions {
   };
   const opts: RingkvBindingOptions = {
     nodes,
+    table: props.get('table') ?? 'usertable',
     routing,
     r: int('ringkv.r', 1, 16),
     w: int('ringkv.w', 1, 16),
@@ -64,6 +70,25 @@ export class RingkvBinding implements DB {
     const clientOpts: RingkvClientOptions = { nodes: this.opts.nodes, routing: this.opts.routing };
     if (this.opts.timeoutMs !== undefined) clientOpts.timeoutMs = this.opts.timeoutMs;
     this.client = new RingkvClient(clientOpts);
+    await this.applyBucketProps();
+  }
+
+  /** Sets the bucket's n/r/w if given, and waits (bounded) until every listed node has them. */
+  private async applyBucketProps(): Promise<void> {
+    const wanted: Partial<Record<'n' | 'r' | 'w', number>> = {};
+    for (const q of ['n', 'r', 'w'] as const) if (this.opts[q] !== undefined) wanted[q] = this.opts[q];
+    if (Object.keys(wanted).length === 0) return;
+    const client = this.live();
+    await client.setBucketProps(this.opts.table, wanted, { node: this.opts.nodes[0] });
+    const deadline = Date.now() + 15_000;
+    for (const node of this.opts.nodes) {
+      for (;;) {
+        const props = (await client.bucketProps(this.opts.table, { node })) as unknown as Record<string, unknown>;
+        if (Object.entries(wanted).every(([k, v]) => props[k] === v)) break;
+        if (Date.now() > deadline) throw new Error(`bucket ${this.opts.table} props ${JSON.stringify(wanted)} did not reach ${node} within 15 s`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
   }
 
   async cleanup(): Promise<void> {
@@ -78,7 +103,7 @@ export class RingkvBinding implements DB {
 
   async read(table: string, key: string, fields: readonly string[] | null, result?: Fields): Promise<Status> {
     try {
-      const got = await this.live().get(table, key, { r: this.opts.r, n: this.opts.n });
+      const got = await this.live().get(table, key);
       this.contexts.set(key, got.context);
       if (!got.found) return 'NOT_FOUND';
       const record = decodeRecord(got.values[0]!, fields);
@@ -126,7 +151,7 @@ export class RingkvBinding implements DB {
     let context: string | null = cached ?? null;
     let base: Fields | null = null;
     if (cached === undefined) {
-      const got = await this.live().get(table, key, { r: this.opts.r, n: this.opts.n });
+      const got = await this.live().get(table, key);
       context = got.context;
       base = got.found ? decodeRecord(got.values[0]!, null) : null;
     }
@@ -135,7 +160,7 @@ export class RingkvBinding implements DB {
   }
 
   private writeOptions(context: string | null) {
-    return { context, w: this.opts.w, n: this.opts.n };
+    return { context };
   }
 
   private live(): RingkvClient {
