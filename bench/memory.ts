@@ -14,9 +14,13 @@
 //
 //   npm run bench:memory                                  # print
 //   BENCH_KEYS=50000 npm run bench:memory                 # quick try
-//   npm run bench:memory -- --json                        # also write bench/results/memory.json
-//   npm run bench:memory -- --write                       # also bench/RESULTS.md + bench/results/memory.json
+//   npm run bench:memory -- --json                        # also bench/results/memory.json + bench/plots/memory.svg
+//   npm run bench:memory -- --write                       # and a section in bench/RESULTS.md
 //   BENCH_TARGETS=engine npm run bench:memory             # one target only
+// Knobs (env): BENCH_KEYS (1000000), BENCH_DURATION_MS (cap on each load, 20 min),
+// BENCH_CONCURRENCY (64), BENCH_VALUE_BYTES (100), BENCH_CACHE_MB (64),
+// BENCH_SETTLE_MS (idle time before the settled reading, 10 s), BENCH_SAMPLE_MS (1 s),
+// BENCH_TARGETS (http,engine), BENCH_BASE_PORT (18190).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -26,6 +30,8 @@ import { tempDir } from '../test/helpers/tmp.js';
 import type { ChildMessage, ParentMessage } from './memory/engine-child.js';
 import { BUCKET, KEY_BYTES, keyAt, valueOf } from './memory/keys.js';
 import { diskUsage, processMemory, type DiskUsage } from './memory/measure.js';
+import { memoryPlot } from './plot/charts.js';
+import { checkInput, memorySchema } from './plot/inputs.js';
 import { machineLine, recordSection, today } from './results-file.js';
 
 const KEYS = Number(process.env.BENCH_KEYS ?? 1_000_000);
@@ -310,12 +316,18 @@ async function main(): Promise<void> {
   };
   writeFileSync(new URL('memory.json', resultsDir), `${JSON.stringify(json, null, 2)}\n`);
   console.log('wrote bench/results/memory.json');
+  const plots = new URL('./plots/', import.meta.url);
+  mkdirSync(plots, { recursive: true });
+  writeFileSync(new URL('memory.svg', plots), await memoryPlot(checkInput(memorySchema, json, 'memory.json')));
+  console.log('wrote bench/plots/memory.svg');
   if (!write) return;
   recordSection('memory', `## Memory and disk per key at ${KEYS.toLocaleString('en')} keys
 
 Command: \`npm run bench:memory -- --write\` — ${KEYS.toLocaleString('en')} blind writes of a ${VALUE_BYTES}-byte value (YCSB's default field length) under ${KEY_BYTES}-byte keys \`user\` + 12 digits in bucket \`${BUCKET}\` (payload ${payload} B per key), written in a scattered order with ${CONCURRENCY} in flight, into a store in its own process and a fresh data directory, with sled's cache at ${CACHE_MB} MiB (\`--cache-mb\`, the default). **http**: a \`ringkv start\` node, bucket N=1 R=1 W=1, PUTs through a keep-alive undici Pool. **engine**: the native engine alone (bench/memory/engine-child.ts), \`engine.coordinate\` called in that process — the storage cost without the node. RSS is VmRSS from /proc (2 s after start, right after the load, and after ${SETTLE_MS / 1000} s idle); RSS/key = (settled − before) / keys. Disk is \`du -B1\` of the data directory (allocated blocks) after the idle settle and again after a clean shutdown. Machine: ${machineLine()}; ${load1}. Date: ${today()}.
 
 ${text}
+
+![RSS and disk while the keys are written](plots/memory.svg)
 
 RSS/key is a ratio at this key count, not a per-key cost: sled's page cache is capped at ${CACHE_MB} MiB, so once the data outgrows it RSS stops following the key count, while V8's heap and the allocator keep memory they used during the load. The disk figure includes sled's log-structured overhead (segments not yet compacted) and the engine's per-object record (version vector, timestamp) next to the ${payload}-byte payload.`);
   console.log('recorded in bench/RESULTS.md');
