@@ -53,9 +53,9 @@ export function ycsbRunSpec(run: YcsbRun): TopLevelSpec {
     : 'closed loop';
   return {
     title: {
-      text: `YCSB workload ${run.workload} — ${run.target}, ${run.phase} phase`,
+      text: `YCSB workload ${run.workload} — ${run.label ?? run.target}, ${run.phase} phase`,
       subtitle: [
-        `${loop}, ${run.threads} threads`,
+        `${run.label ? `target ${run.target}, ` : ''}${loop}, ${run.threads} threads${run.timedOut ? ' (stopped by its time cap)' : ''}`,
         `${int(run.overall.operations)} operations in ${(run.overall.runtimeMs / 1_000).toFixed(1)} s = ${int(run.overall.throughput)} ops/s, ${int(run.overall.errors)} errors`,
       ],
     },

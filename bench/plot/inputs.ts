@@ -30,6 +30,9 @@ export const ycsbRunSchema = z.object({
   targetRate: z.number().positive().nullable(),
   overall: z.object({ runtimeMs: micros, throughput: micros, operations: count, errors: count }),
   operations: z.record(z.string(), opSummary),
+  /** The suite's name for the run, used as the picture's title when present. */
+  label: z.string().min(1).optional(),
+  timedOut: z.boolean().optional(),
   timeseries: z.array(
     z.object({
       tMs: micros,

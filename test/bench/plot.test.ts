@@ -59,6 +59,7 @@ describe('YCSB run: latency percentiles and throughput over time', () => {
     expect(marks(svg, 'line mark')).toBe(1 * 3 + 1);
     expect(marks(svg, 'rule mark')).toBe(2);
     expect(svg).toContain('target 5,000 ops/s');
+    expect(svg).toContain('YCSB workload b — ringkv-1node-open, run phase');
   });
 
   it('refuses a run without time series points', async () => {
