@@ -33,9 +33,9 @@ describe('open loop measures from the intended start', () => {
 
     const intended = open.json.operations.READ!;
     const service = open.json.serviceTime!.READ!;
-    // A request sent just before the stall waits all of it; the ~200 operations
+    // The first operation due in the stall waits (almost) all of it; the ~200
     // scheduled during it wait for its end, so more than 1% of all wait most of it.
-    expect(intended.maxUs).toBeGreaterThanOrEqual(STALL_MS * 1000 * 0.999);
+    expect(intended.maxUs).toBeGreaterThanOrEqual(STALL_MS * 1000 * 0.95);
     expect(intended.p99Us).toBeGreaterThanOrEqual(STALL_MS * 1000 * 0.9);
     // Timed from when each request was sent, only the handful in flight at the stall saw it.
     expect(service.p99Us).toBeLessThan(STALL_MS * 1000 * 0.5);
