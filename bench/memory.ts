@@ -52,7 +52,12 @@ for (const t of TARGETS) if (t !== 'http' && t !== 'engine') throw new Error(`BE
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const children = new Set<ChildProcess>();
-process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
+const dataDirs = new Set<{ remove(): void }>();
+// Also on Ctrl-C: no store process or data directory outlives the benchmark.
+process.on('exit', () => {
+  children.forEach((c) => c.kill('SIGKILL'));
+  dataDirs.forEach((d) => d.remove());
+});
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130));
 
 export interface MemorySample {
@@ -181,6 +186,7 @@ async function measure(
 
 async function httpTarget(): Promise<TargetResult> {
   const data = tempDir('ringkv-bench-memory-http-');
+  dataDirs.add(data);
   const address = `127.0.0.1:${PORT}`;
   try {
     const node = spawnChild(['bin/ringkv.js', 'start', '--node-id', 'm1', '--listen', address, '--data-dir', data.path, '--cache-mb', String(CACHE_MB), '--log-level', 'warn']);
@@ -229,11 +235,13 @@ async function httpTarget(): Promise<TargetResult> {
     return await measure('http', `ringkv node (N=1, R=1, W=1), PUT over HTTP, ${CONCURRENCY} in flight`, node.pid!, data.path, load, stop);
   } finally {
     data.remove();
+    dataDirs.delete(data);
   }
 }
 
 async function engineTarget(): Promise<TargetResult> {
   const data = tempDir('ringkv-bench-memory-engine-');
+  dataDirs.add(data);
   try {
     const child = spawnChild(['--import', 'tsx', 'bench/memory/engine-child.ts', data.path, String(CACHE_MB * 1024 * 1024)], true);
     const messages: ChildMessage[] = [];
@@ -269,6 +277,7 @@ async function engineTarget(): Promise<TargetResult> {
     return await measure('engine', `native engine alone, engine.coordinate in its own process, ${CONCURRENCY} in flight`, child.pid!, data.path, load, stop);
   } finally {
     data.remove();
+    dataDirs.delete(data);
   }
 }
 
