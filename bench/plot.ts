@@ -8,6 +8,7 @@
 // with its name and the bad field (after the others are drawn).
 //
 //   npm run bench:plot
+//   npm run bench:plot -- --write      # also a section in bench/RESULTS.md linking the pictures
 //   npm run bench:plot -- --results bench/results --out bench/plots
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -16,6 +17,7 @@ import { parseArgs } from 'node:util';
 import type { z } from 'zod';
 import { memoryPlot, ringBalancePlot, scalingPlot, ycsbRunPlot } from './plot/charts.js';
 import { memorySchema, readInput, ringBalanceSchema, scalingSchema, ycsbRunSchema } from './plot/inputs.js';
+import { recordSection, today } from './results-file.js';
 
 export { memoryPlot, ringBalancePlot, scalingPlot, ycsbRunPlot } from './plot/charts.js';
 export { memorySpec, ringBalanceSpec, scalingSpec, ycsbRunSpec } from './plot/charts.js';
@@ -27,6 +29,8 @@ export const PLOTS_DIR = fileURLToPath(new URL('./plots/', import.meta.url));
 export interface PlotReport {
   /** SVG files written. */
   written: string[];
+  /** For each file written: its name in the plots directory and what it shows. */
+  pictures: Array<{ file: string; caption: string }>;
   /** One line per expected input that is not there. */
   skipped: string[];
 }
@@ -34,12 +38,13 @@ export interface PlotReport {
 interface Job<T> {
   input: string;
   output: string;
+  caption: string;
   schema: z.ZodType<T>;
   draw: (value: T) => Promise<string>;
 }
 
-function job<T>(input: string, output: string, schema: z.ZodType<T>, draw: (value: T) => Promise<string>): Job<unknown> {
-  return { input, output, schema, draw } as Job<unknown>;
+function job<T>(input: string, output: string, caption: string, schema: z.ZodType<T>, draw: (value: T) => Promise<string>): Job<unknown> {
+  return { input, output, caption, schema, draw } as Job<unknown>;
 }
 
 /** Renders every known result file in `resultsDir` into `plotsDir`; throws (after drawing the rest) if any file is malformed. */
@@ -47,12 +52,12 @@ export async function plotResults(resultsDir = RESULTS_DIR, plotsDir = PLOTS_DIR
   const present = existsSync(resultsDir) ? readdirSync(resultsDir) : [];
   const ycsb = present.filter((f) => /^ycsb-.+\.json$/.test(f)).sort();
   const jobs = [
-    ...ycsb.map((f) => job(f, f.replace(/\.json$/, '.svg'), ycsbRunSchema, ycsbRunPlot)),
-    job('scaling.json', 'scaling.svg', scalingSchema, scalingPlot),
-    job('ring-balance.json', 'ring-balance.svg', ringBalanceSchema, ringBalancePlot),
-    job('memory.json', 'memory.svg', memorySchema, memoryPlot),
+    ...ycsb.map((f) => job(f, f.replace(/\.json$/, '.svg'), `YCSB ${f.slice(5, -5)}: latency percentiles and throughput over time`, ycsbRunSchema, ycsbRunPlot)),
+    job('scaling.json', 'scaling.svg', 'Throughput and p99/p99.9 latency vs cluster size', scalingSchema, scalingPlot),
+    job('ring-balance.json', 'ring-balance.svg', 'Ring balance: load-balancing efficiency vs Q', ringBalanceSchema, ringBalancePlot),
+    job('memory.json', 'memory.svg', 'Memory and disk while the keys are written', memorySchema, memoryPlot),
   ];
-  const report: PlotReport = { written: [], skipped: [] };
+  const report: PlotReport = { written: [], pictures: [], skipped: [] };
   if (ycsb.length === 0) report.skipped.push(`no ycsb-*.json in ${resultsDir}: no latency-over-time plots`);
   const failures: string[] = [];
   for (const j of jobs) {
@@ -67,6 +72,7 @@ export async function plotResults(resultsDir = RESULTS_DIR, plotsDir = PLOTS_DIR
       const output = join(plotsDir, j.output);
       writeFileSync(output, svg);
       report.written.push(output);
+      report.pictures.push({ file: j.output, caption: j.caption });
     } catch (err) {
       failures.push((err as Error).message);
     }
@@ -79,9 +85,14 @@ export async function plotResults(resultsDir = RESULTS_DIR, plotsDir = PLOTS_DIR
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const { values } = parseArgs({ options: { results: { type: 'string' }, out: { type: 'string' } } });
+  const { values } = parseArgs({ options: { results: { type: 'string' }, out: { type: 'string' }, write: { type: 'boolean' } } });
+  if (values.write && values.out) throw new Error('--write links bench/plots/ from bench/RESULTS.md: leave out --out');
   try {
-    await plotResults(values.results ?? RESULTS_DIR, values.out ?? PLOTS_DIR);
+    const report = await plotResults(values.results ?? RESULTS_DIR, values.out ?? PLOTS_DIR);
+    if (values.write) {
+      recordSection('plots', `## Pictures\n\nCommand: \`npm run bench:plot -- --write\` — drawn from bench/results/*.json (vega-lite, SVG). Date: ${today()}.\n\n${report.pictures.map((p) => `### ${p.caption}\n\n![${p.caption}](plots/${p.file})`).join('\n\n')}`);
+      console.log('recorded the pictures in bench/RESULTS.md');
+    }
   } catch (err) {
     console.error((err as Error).message);
     process.exitCode = 1;

@@ -149,6 +149,7 @@ describe('plotResults (the bench:plot CLI)', () => {
       const report = await plotResults(results.path, plots.path, () => {});
       expect(report.written.map((w) => w.slice(plots.path.length + 1)).sort()).toEqual(['ring-balance.svg', 'scaling.svg', 'ycsb-a-closed.svg']);
       expectWellFormedSvg(readFileSync(join(plots.path, 'scaling.svg'), 'utf8'));
+      expect(report.pictures).toContainEqual({ file: 'ycsb-a-closed.svg', caption: 'YCSB a-closed: latency percentiles and throughput over time' });
     } finally {
       results.remove();
       plots.remove();
