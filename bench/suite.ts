@@ -1,0 +1,338 @@
+// The YCSB comparison suite (issue #5): one run, one machine, so the ratios
+// compare like with like. The load generator runs in this process; the bare
+// uWebSockets.js baseline and every ringkv node run as separate processes on
+// 127.0.0.1.
+//
+//   (a) workload C (100% reads), closed loop: the baseline vs ringkv on 1 node with N=1
+//   (b) workload A on 3 nodes, (N,R,W) = (3,2,2): closed loop (max throughput) vs the
+//       baseline on workload A, then open loop at half that throughput → p99.9
+//   (c) that open-loop load with client-driven vs server-driven routing → mean, p99.9
+//   (d) workload A, closed loop, on 1, 3 and 5 nodes → bench/results/scaling.json
+//
+//   npm run bench:suite                # print, write bench/results/*.json (+ plots)
+//   npm run bench:suite -- --write     # also record the section in bench/RESULTS.md
+//
+// Every duration and size comes from the environment (defaults in brackets):
+//   YCSB_SUITE_RUN_S [30]        each measured run (maxexecutiontime)
+//   YCSB_SUITE_LOAD_S [120]      bound on each load phase
+//   YCSB_SUITE_RECORDS [10000]   recordcount
+//   YCSB_SUITE_THREADS [32]      threadcount (closed and open loop)
+//   YCSB_SUITE_MAX_OPS [10000000] operationcount (runs normally end by time)
+//   YCSB_SUITE_NODES [1,3,5]     cluster sizes of the scaling rows
+//   YCSB_SUITE_SEED [1]
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { tempDir } from '../test/helpers/tmp.js';
+import { machineLine, recordSection, today } from './results-file.js';
+import { readPropertyFile, runYcsb, type YcsbResult } from './ycsb/index.js';
+
+const env = (name: string, def: number): number => {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return def;
+  const v = Number(raw);
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`${name}=${raw} is not a positive number`);
+  return v;
+};
+const RUN_S = env('YCSB_SUITE_RUN_S', 30);
+const LOAD_S = env('YCSB_SUITE_LOAD_S', 120);
+const RECORDS = Math.round(env('YCSB_SUITE_RECORDS', 10_000));
+const THREADS = Math.round(env('YCSB_SUITE_THREADS', 32));
+const MAX_OPS = Math.round(env('YCSB_SUITE_MAX_OPS', 10_000_000));
+const SEED = Math.round(env('YCSB_SUITE_SEED', 1));
+const SCALING_NODES = (process.env.YCSB_SUITE_NODES ?? '1,3,5').split(',').map((s) => Number(s.trim()));
+if (SCALING_NODES.some((n) => !Number.isInteger(n) || n < 1 || n > 16)) throw new Error(`YCSB_SUITE_NODES=${process.env.YCSB_SUITE_NODES} is not a list of node counts`);
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const RESULTS = fileURLToPath(new URL('./results/', import.meta.url));
+const WORKLOADS = fileURLToPath(new URL('./ycsb/workloads/', import.meta.url));
+
+// ---------------------------------------------------------------------------
+// Child processes: killed when the suite ends, however it ends.
+
+const children = new Set<ChildProcess>();
+process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130));
+
+function spawnChild(args: string[]): ChildProcess {
+  const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  return child;
+}
+
+async function stopChildren(list: ChildProcess[]): Promise<void> {
+  await Promise.all(list.map((c) => new Promise<void>((resolve) => {
+    if (c.exitCode !== null || c.signalCode !== null) return resolve();
+    const force = setTimeout(() => c.kill('SIGKILL'), 5_000);
+    c.once('exit', () => {
+      clearTimeout(force);
+      resolve();
+    });
+    c.kill('SIGTERM');
+  })));
+}
+
+/** A 127.0.0.1 port free right now (bound, then released), so parallel runs on the machine do not collide. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitUntil(check: () => Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+async function startBaseline(): Promise<{ address: string; stop(): Promise<void> }> {
+  const address = `127.0.0.1:${await freePort()}`;
+  const child = spawnChild(['--import', 'tsx', 'bench/baseline/uws-map-server.ts', address.split(':')[1]!]);
+  await waitUntil(async () => (await fetch(`http://${address}/ping`)).ok, 'the baseline server');
+  return { address, stop: () => stopChildren([child]) };
+}
+
+interface StatusDoc {
+  ring: { digest: string };
+  members: Array<{ status: string; partitions: number }>;
+}
+
+async function startCluster(count: number): Promise<{ nodes: string[]; stop(): Promise<void> }> {
+  const data = tempDir(`ringkv-ycsb-${count}n-`);
+  const nodes: string[] = [];
+  for (let i = 0; i < count; i++) nodes.push(`127.0.0.1:${await freePort()}`);
+  const procs = nodes.map((address, i) => {
+    const args = ['bin/ringkv.js', 'start', '--node-id', `n${i + 1}`, '--listen', address, '--data-dir', `${data.path}/n${i + 1}`, '--log-level', 'warn'];
+    if (i > 0) args.push('--seeds', nodes[0]!);
+    return spawnChild(args);
+  });
+  const stop = async () => {
+    await stopChildren(procs);
+    data.remove();
+  };
+  try {
+    await waitUntil(async () => {
+      const docs = await Promise.all(nodes.map(async (n) => (await (await fetch(`http://${n}/status`)).json()) as StatusDoc));
+      return docs.every((d) => d.ring.digest === docs[0]!.ring.digest && d.members.filter((m) => m.status === 'valid' && m.partitions > 0).length === count);
+    }, `${count} ringkv node(s) on one ring`);
+    // Let handoffs from the joins settle before measuring.
+    if (count > 1) await new Promise((r) => setTimeout(r, 2_000));
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { nodes, stop };
+}
+
+// ---------------------------------------------------------------------------
+// YCSB runs
+
+type Overrides = Record<string, string | number>;
+
+function workloadProps(workload: 'workloada' | 'workloadc', overrides: Overrides) {
+  const props = readPropertyFile(WORKLOADS + workload);
+  const all: Overrides = { recordcount: RECORDS, operationcount: MAX_OPS, threadcount: THREADS, seed: SEED, maxexecutiontime: RUN_S, ...overrides };
+  for (const [k, v] of Object.entries(all)) props.set(k, String(v));
+  return props;
+}
+
+function dbProps(db: Db): Overrides {
+  return db.kind === 'baseline'
+    ? { 'baseline.address': db.address }
+    : { 'ringkv.nodes': db.nodes.join(','), 'ringkv.n': db.n, 'ringkv.r': db.r, 'ringkv.w': db.w, 'ringkv.routing': db.routing ?? 'server' };
+}
+
+type Db =
+  | { kind: 'baseline'; address: string }
+  | { kind: 'ringkv'; nodes: string[]; n: number; r: number; w: number; routing?: 'client' | 'server' };
+
+const runs: YcsbResult[] = [];
+
+async function load(db: Db, what: string): Promise<void> {
+  const started = performance.now();
+  const { json } = await runYcsb({
+    phase: 'load',
+    db: db.kind,
+    props: workloadProps('workloada', { ...dbProps(db), operationcount: RECORDS, maxexecutiontime: LOAD_S }),
+    workloadName: 'workloada',
+  });
+  const s = ((performance.now() - started) / 1000).toFixed(1);
+  if (json.overall.errors > 0 || json.overall.operations < RECORDS) {
+    throw new Error(`loading ${what}: ${json.overall.operations} of ${RECORDS} records in ${s} s, ${json.overall.errors} errors`);
+  }
+  console.log(`loaded ${RECORDS} records into ${what} in ${s} s`);
+}
+
+async function run(label: string, db: Db, workload: 'workloada' | 'workloadc', extra: Overrides = {}): Promise<YcsbResult> {
+  const { json } = await runYcsb({ phase: 'run', db: db.kind, props: workloadProps(workload, { ...dbProps(db), ...extra }), workloadName: workload, label });
+  writeFileSync(`${RESULTS}ycsb-${label}.json`, `${JSON.stringify(json, null, 2)}\n`);
+  runs.push(json);
+  console.log(`${label}: ${line(json)}`);
+  return json;
+}
+
+// ---------------------------------------------------------------------------
+// Figures from the results
+
+/** Mean over all operations (READ and UPDATE), weighted by count, µs. */
+function meanUs(r: YcsbResult): number {
+  let n = 0;
+  let sum = 0;
+  for (const [op, s] of Object.entries(r.operations)) {
+    if (op === 'READ-MODIFY-WRITE') continue;
+    n += s.count;
+    sum += s.avgUs * s.count;
+  }
+  return n ? sum / n : 0;
+}
+
+/** The worst per-operation p99.9 (a conservative overall p99.9: the histograms are per operation). */
+function p999Us(r: YcsbResult): number {
+  return Math.max(0, ...Object.values(r.operations).map((s) => s.p999Us));
+}
+
+function p99Us(r: YcsbResult): number {
+  return Math.max(0, ...Object.values(r.operations).map((s) => s.p99Us));
+}
+
+const ms = (us: number) => (us / 1000).toFixed(2);
+const rate = (x: number) => Math.round(x).toLocaleString('en');
+
+function line(r: YcsbResult): string {
+  const ops = Object.entries(r.operations).map(([op, s]) => `${op} n=${s.count} avg ${ms(s.avgUs)} p99 ${ms(s.p99Us)} p99.9 ${ms(s.p999Us)} ms${s.errors ? ` errors ${s.errors}` : ''}`);
+  return `${rate(r.overall.throughput)} ops/s (${r.mode}${r.targetRate ? ` @${rate(r.targetRate)}/s` : ''}, ${r.threads} threads${r.timedOut ? '' : ', ended by operationcount'}); ${ops.join('; ')}`;
+}
+
+// ---------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  mkdirSync(RESULTS, { recursive: true });
+  const started = Date.now();
+  const scaling: Array<{ nodes: number; throughput: number; p99Us: number; p999Us: number }> = [];
+
+  // The ceiling: the bare uWS map server, workloads C and A.
+  const baseline = await startBaseline();
+  let baseC: YcsbResult;
+  let baseA: YcsbResult;
+  try {
+    const db: Db = { kind: 'baseline', address: baseline.address };
+    await load(db, 'the baseline');
+    baseC = await run('baseline-c', db, 'workloadc');
+    baseA = await run('baseline-a', db, 'workloada');
+  } finally {
+    await baseline.stop();
+  }
+
+  // (a) and (d, 1 node): ringkv, 1 node, N=1.
+  let one: YcsbResult;
+  {
+    const cluster = await startCluster(1);
+    try {
+      const db: Db = { kind: 'ringkv', nodes: cluster.nodes, n: 1, r: 1, w: 1 };
+      await load(db, 'ringkv 1 node (N=1)');
+      one = await run('ringkv-1n-c', db, 'workloadc');
+      if (SCALING_NODES.includes(1)) {
+        const a = await run('ringkv-1n-a', db, 'workloada');
+        scaling.push({ nodes: 1, throughput: a.overall.throughput, p99Us: p99Us(a), p999Us: p999Us(a) });
+      }
+    } finally {
+      await cluster.stop();
+    }
+  }
+
+  // (b), (c) and (d, 3 nodes): 3 nodes, (3,2,2).
+  let three: YcsbResult;
+  let openServer: YcsbResult;
+  let openClient: YcsbResult;
+  {
+    const cluster = await startCluster(3);
+    try {
+      const db: Db = { kind: 'ringkv', nodes: cluster.nodes, n: 3, r: 2, w: 2 };
+      await load(db, 'ringkv 3 nodes (3,2,2)');
+      three = await run('ringkv-3n-a', db, 'workloada');
+      if (SCALING_NODES.includes(3)) scaling.push({ nodes: 3, throughput: three.overall.throughput, p99Us: p99Us(three), p999Us: p999Us(three) });
+      const half = Math.max(1, Math.floor(three.overall.throughput / 2));
+      openServer = await run('ringkv-3n-a-open-server', { ...db, routing: 'server' }, 'workloada', { target: half });
+      openClient = await run('ringkv-3n-a-open-client', { ...db, routing: 'client' }, 'workloada', { target: half });
+    } finally {
+      await cluster.stop();
+    }
+  }
+
+  // (d) the other cluster sizes, (3,2,2) (N capped at the node count).
+  for (const count of SCALING_NODES.filter((n) => n !== 1 && n !== 3)) {
+    const cluster = await startCluster(count);
+    try {
+      const n = Math.min(3, count);
+      const db: Db = { kind: 'ringkv', nodes: cluster.nodes, n, r: Math.min(2, n), w: Math.min(2, n) };
+      await load(db, `ringkv ${count} nodes`);
+      const a = await run(`ringkv-${count}n-a`, db, 'workloada');
+      scaling.push({ nodes: count, throughput: a.overall.throughput, p99Us: p99Us(a), p999Us: p999Us(a) });
+    } finally {
+      await cluster.stop();
+    }
+  }
+  scaling.sort((x, y) => x.nodes - y.nodes);
+  writeFileSync(`${RESULTS}scaling.json`, `${JSON.stringify({ rows: scaling }, null, 2)}\n`);
+
+  const report = summary({ baseC, baseA, one, three, openServer, openClient, scaling });
+  console.log(`\n${report}\n\n(suite took ${((Date.now() - started) / 1000).toFixed(0)} s)`);
+  if (process.argv.includes('--write')) {
+    recordSection('ycsb', `## YCSB: ringkv against the bare uWebSockets.js ceiling\n\nCommand: \`npm run bench:suite -- --write\` — ${RECORDS.toLocaleString('en')} records of 10 × 100-byte fields, ${THREADS} threads, ${RUN_S} s per run, load generator in the same machine (one Node process; each ringkv node and the baseline in its own process). Machine: ${machineLine()}. Date: ${today()}. Per-run JSON in \`bench/results/ycsb-*.json\`, pictures in \`bench/plots/\`.\n\n${report}`);
+  }
+  await drawPlots();
+}
+
+function summary(r: {
+  baseC: YcsbResult; baseA: YcsbResult; one: YcsbResult; three: YcsbResult;
+  openServer: YcsbResult; openClient: YcsbResult; scaling: Array<{ nodes: number; throughput: number; p99Us: number; p999Us: number }>;
+}): string {
+  const pct = (a: number, b: number) => `${((100 * a) / b).toFixed(1)}%`;
+  const verdict = (ok: boolean) => (ok ? 'met' : '**missed**');
+  const oneC = r.one;
+  const lines = [
+    '| run | workload | mode | ops/s | mean ms | p99 ms | p99.9 ms | errors |',
+    '|---|---|---|---:|---:|---:|---:|---:|',
+    ...runs.map((x) => `| ${x.label} | ${x.workload} | ${x.mode}${x.targetRate ? ` @ ${rate(x.targetRate)}/s` : ''} | ${rate(x.overall.throughput)} | ${ms(meanUs(x))} | ${ms(p99Us(x))} | ${ms(p999Us(x))} | ${x.overall.errors} |`),
+    '',
+    '| target | measured | |',
+    '|---|---|---|',
+    `| N=1 GET throughput ≥ 50% of the ceiling (workload C) | ${rate(oneC.overall.throughput)} / ${rate(r.baseC.overall.throughput)} ops/s = ${pct(oneC.overall.throughput, r.baseC.overall.throughput)} | ${verdict(oneC.overall.throughput >= 0.5 * r.baseC.overall.throughput)} |`,
+    `| 3 nodes (3,2,2) workload A ≥ 20% of the ceiling | ${rate(r.three.overall.throughput)} / ${rate(r.baseA.overall.throughput)} ops/s = ${pct(r.three.overall.throughput, r.baseA.overall.throughput)} | ${verdict(r.three.overall.throughput >= 0.2 * r.baseA.overall.throughput)} |`,
+    `| p99.9 ≤ 10 ms at half the maximum (open loop, ${rate(r.openServer.targetRate ?? 0)} ops/s, from intended start) | ${ms(p999Us(r.openServer))} ms | ${verdict(p999Us(r.openServer) <= 10_000)} |`,
+    `| client-driven routing lowers mean and p99.9 | mean ${ms(meanUs(r.openClient))} vs ${ms(meanUs(r.openServer))} ms, p99.9 ${ms(p999Us(r.openClient))} vs ${ms(p999Us(r.openServer))} ms (client vs server) | ${verdict(meanUs(r.openClient) < meanUs(r.openServer) && p999Us(r.openClient) < p999Us(r.openServer))} |`,
+    '',
+    '| nodes | ops/s (workload A, closed loop) | p99 ms | p99.9 ms |',
+    '|---:|---:|---:|---:|',
+    ...r.scaling.map((s) => `| ${s.nodes} | ${rate(s.throughput)} | ${ms(s.p99Us)} | ${ms(s.p999Us)} |`),
+  ];
+  return lines.join('\n');
+}
+
+/** bench/plot.ts (if present) turns bench/results/*.json into SVGs. */
+async function drawPlots(): Promise<void> {
+  const plot = fileURLToPath(new URL('./plot.ts', import.meta.url));
+  if (!existsSync(plot)) {
+    console.log('bench/plot.ts not found: no pictures');
+    return;
+  }
+  const mod = (await import(pathToFileURL(plot).href)) as { plotResults?: () => Promise<unknown> };
+  if (typeof mod.plotResults !== 'function') {
+    console.log('bench/plot.ts has no plotResults(): no pictures');
+    return;
+  }
+  await mod.plotResults();
+}
+
+await main();
+process.exit(0);
