@@ -2,6 +2,7 @@
 // cluster (get/put/delete/status/join/leave) through the client library.
 import { Command, InvalidArgumentError } from 'commander';
 import { RingkvClient, RingkvError } from '../client/index.js';
+import { DEFAULT_PARTITION_BITS } from '../engine/types.js';
 import { runDevCluster } from './dev.js';
 import { runNode } from './start.js';
 
@@ -36,7 +37,7 @@ program
   .option('--seeds <list>', 'comma-separated host:port of nodes to join through', (v) => v.split(',').map(hostPort), [] as string[])
   .option('--zone <zone>', 'failure zone (rack/AZ) for replica placement')
   .option('--cluster <name>', 'cluster name; nodes of other clusters are refused', 'ringkv')
-  .option('--partition-bits <bits>', 'log2 of the partition count Q for a new cluster', int('partition-bits', 1, 16), 6)
+  .option('--partition-bits <bits>', 'log2 of the partition count Q for a new cluster', int('partition-bits', 1, 16), DEFAULT_PARTITION_BITS)
   .option('--cache-mb <mb>', 'storage cache size in MiB', int('cache-mb', 1, 1 << 20), 64)
   .option('--log-level <level>', 'pino log level', 'info')
   .action(async (o) => {

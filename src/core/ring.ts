@@ -73,11 +73,27 @@ export function ownerCounts(owners: readonly NodeId[]): Map<NodeId, number> {
   return counts;
 }
 
+/** Distinct owners of each owner table seen, so a walk can stop once it has met them all. */
+const distinctOwners = new WeakMap<readonly NodeId[], number>();
+
+/** How many distinct nodes own partitions (cached per owner table: the request path asks). */
+export function distinctOwnerCount(owners: readonly NodeId[]): number {
+  let distinct = distinctOwners.get(owners);
+  if (distinct === undefined) {
+    distinct = new Set(owners).size;
+    distinctOwners.set(owners, distinct);
+  }
+  return distinct;
+}
+
 /** Every owner once, in the order met walking clockwise from `partition`. */
 function ownersClockwise(ring: Ring, partition: number): NodeId[] {
   const q = ring.owners.length;
+  const distinct = distinctOwnerCount(ring.owners);
+  // A spread-out claim meets every owner within a few S steps: with a large Q,
+  // walking all Q partitions on every request would dominate the lookup.
   const seen = new Set<NodeId>();
-  for (let step = 0; step < q; step++) {
+  for (let step = 0; step < q && seen.size < distinct; step++) {
     seen.add(ring.owners[(partition + step) % q]!);
   }
   return [...seen];

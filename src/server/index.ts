@@ -3,7 +3,7 @@
 import { mkdirSync } from 'node:fs';
 import pino from 'pino';
 import { NativeEngine } from '../engine/native/index.js';
-import type { EngineLimits } from '../engine/types.js';
+import { DEFAULT_PARTITION_BITS, type EngineLimits } from '../engine/types.js';
 import { registerApi } from '../http/api.js';
 import { RingkvNode, type NodeConfig } from '../node/node.js';
 import { startAntiEntropy, type AntiEntropyConfig, type AntiEntropyService } from '../node/anti-entropy.js';
@@ -55,7 +55,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const engine = await NativeEngine.open({
     path: opts.dataDir,
     nodeId: opts.nodeId,
-    partitionBits: opts.partitionBits ?? 6,
+    partitionBits: opts.partitionBits ?? DEFAULT_PARTITION_BITS,
     cacheBytes: opts.cacheBytes,
     limits: opts.limits,
   });
@@ -83,7 +83,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       address,
       zone: opts.zone,
       clusterName,
-      partitionBits: opts.partitionBits ?? 6,
+      partitionBits: opts.partitionBits ?? DEFAULT_PARTITION_BITS,
       seeds: opts.seeds ?? [],
       engine,
       transport,

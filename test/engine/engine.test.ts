@@ -21,9 +21,9 @@ describe.each(KINDS)('%s engine', (kind) => {
       expect(e.actor).toBe(ACTOR);
       const r = await openKind(kind, { nodeId: 'node-2.x_y', epoch: undefined });
       expect(r.actor).toMatch(/^node-2\.x_y:[0-9a-f]{16}$/);
-      expect(e.partitionBits).toBe(6);
-      expect(e.treeBranchBits).toBe(8);
-      expect(e.treeSegmentBits).toBe(8);
+      expect(e.partitionBits).toBe(12);
+      expect(e.treeBranchBits).toBe(5);
+      expect(e.treeSegmentBits).toBe(5);
       expect(e.limits).toEqual({ maxKeyBytes: 1024, maxValueBytes: 1024 * 1024, maxSiblings: 100 });
     });
 
@@ -363,12 +363,54 @@ describe.each(KINDS)('%s engine', (kind) => {
       expect((await e.metaGet('engine.epoch'))!.toString()).toBe(EPOCH);
       // The bit counts are one byte each, as in the native engine.
       expect(await e.metaGet('engine.partitionBits')).toEqual(Buffer.from([4]));
-      expect(await e.metaGet('engine.treeBranchBits')).toEqual(Buffer.from([8]));
-      expect(await e.metaGet('engine.treeSegmentBits')).toEqual(Buffer.from([8]));
+      expect(await e.metaGet('engine.treeBranchBits')).toEqual(Buffer.from([5]));
+      expect(await e.metaGet('engine.treeSegmentBits')).toEqual(Buffer.from([5]));
       await expectCode(e.metaPut('engine.nodeId', b('evil')), 'INVALID_ARGUMENT');
       await expectCode(e.metaPut('', b('x')), 'INVALID_ARGUMENT');
       await expectCode(e.metaGet('x'.repeat(256)), 'INVALID_ARGUMENT');
       await e.metaPut('x'.repeat(255), b('ok'));
+    });
+  });
+
+  describe('synchronous forms', () => {
+    const k = { bucket: b('b'), key: b('k') };
+
+    it('write, read and merge like the asynchronous forms, and the other form sees the result', async () => {
+      const e = await open();
+      const first = e.coordinateSync({ ...k, context: null, value: b('one'), now: 1000, mode: 'siblings' });
+      expect(e.getSync(k.bucket, k.key)).toEqual(first);
+      expect(await e.get(k.bucket, k.key)).toEqual(first);
+      // Two writes from the same context are siblings; one covering both replaces them.
+      const ctx = recordContextBytes(first);
+      e.coordinateSync({ ...k, context: ctx, value: b('two'), now: 1001, mode: 'siblings' });
+      const both = e.coordinateSync({ ...k, context: ctx, value: b('three'), now: 1002, mode: 'siblings' });
+      expect(view(both)).toEqual([`${ACTOR}/2:two`, `${ACTOR}/3:three`]);
+      expect(view(e.coordinateSync({ ...k, context: recordContextBytes(both), value: b('four'), now: 1003, mode: 'siblings' }))).toEqual([`${ACTOR}/4:four`]);
+      expect(e.getSync(b('b'), b('absent'))).toBeNull();
+
+      const other = await openKind(kind, { nodeId: 'n2' });
+      const merged = other.mergeSync({ ...k, record: e.getSync(k.bucket, k.key)!, mode: 'siblings' });
+      expect(merged).toEqual(e.getSync(k.bucket, k.key));
+      expect(await other.get(k.bucket, k.key)).toEqual(merged);
+    });
+
+    it('throw typed errors at once, and store nothing', async () => {
+      const e = await open();
+      const thrown = (f: () => unknown): string => {
+        try {
+          f();
+        } catch (err) {
+          expect(err).toBeInstanceOf(EngineError);
+          return (err as EngineError).code;
+        }
+        return 'no error';
+      };
+      expect(thrown(() => e.getSync(b(''), k.key))).toBe('INVALID_ARGUMENT');
+      expect(thrown(() => e.coordinateSync({ ...k, context: null, value: Buffer.alloc(1024 * 1024 + 1), now: 1, mode: 'siblings' }))).toBe('VALUE_TOO_LARGE');
+      expect(thrown(() => e.coordinateSync({ ...k, context: b('junk'), value: b('v'), now: 1, mode: 'siblings' }))).toBe('BAD_CONTEXT');
+      expect(thrown(() => e.coordinateSync({ ...k, context: null, value: b('v'), now: 1, mode: 'nope' as never }))).toBe('INVALID_ARGUMENT');
+      expect(thrown(() => e.mergeSync({ ...k, record: b('not a record'), mode: 'siblings' }))).toBe('CORRUPT_RECORD');
+      expect(e.getSync(k.bucket, k.key)).toBeNull();
     });
   });
 
@@ -386,6 +428,9 @@ describe.each(KINDS)('%s engine', (kind) => {
         () => e.mergeMany([]),
         () => e.get(k.bucket, k.key),
         () => e.getMany([k]),
+        () => e.getSync(k.bucket, k.key),
+        () => e.coordinateSync({ ...k, context: null, value: b('v'), now: 1, mode: 'siblings' }),
+        () => e.mergeSync({ ...k, record: r, mode: 'siblings' }),
         () => e.treeRoots(),
         () => e.treeBranches(0),
         () => e.treeSegments(0, 0),

@@ -29,16 +29,16 @@ fn identity_is_stored_and_checked() {
         e.meta_get("engine.epoch").unwrap(),
         Some(epoch.as_bytes().to_vec())
     );
-    assert_eq!(e.meta_get("engine.partitionBits").unwrap(), Some(vec![6]));
-    assert_eq!(e.meta_get("engine.treeBranchBits").unwrap(), Some(vec![8]));
-    assert_eq!(e.meta_get("engine.treeSegmentBits").unwrap(), Some(vec![8]));
+    assert_eq!(e.meta_get("engine.partitionBits").unwrap(), Some(vec![12]));
+    assert_eq!(e.meta_get("engine.treeBranchBits").unwrap(), Some(vec![5]));
+    assert_eq!(e.meta_get("engine.treeSegmentBits").unwrap(), Some(vec![5]));
     assert_eq!(
         (
             e.partition_bits(),
             e.tree_branch_bits(),
             e.tree_segment_bits()
         ),
-        (6, 8, 8)
+        (12, 5, 5)
     );
     e.close().unwrap();
     // The stored epoch wins over the option on reopen.
@@ -188,7 +188,7 @@ fn hints_put_list_delete() {
     e.hint_put("a", b"b", b"k", &rx).unwrap();
     // Hints live apart from the objects store and its trees.
     assert_eq!(e.get(b"b", b"k").unwrap(), None);
-    assert_eq!(e.tree_roots(), vec![0; 64 * 8]);
+    assert_eq!(e.tree_roots(), vec![0; 4096 * 8]);
     assert_eq!(e.hint_targets().unwrap(), vec!["a", "n2", "n3"]);
     let list = e.hint_list("n2", 100).unwrap();
     assert_eq!(list.len(), 6);

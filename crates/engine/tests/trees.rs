@@ -111,9 +111,10 @@ fn trees_rebuilt_at_open() {
     let e = open(dir.path());
     let fresh = tempfile::tempdir().unwrap();
     let empty = open(fresh.path());
-    assert_eq!(empty.tree_roots(), vec![0; 64 * 8]);
-    assert_eq!(empty.tree_branches(3).unwrap(), vec![0; 256 * 8]);
-    assert_eq!(empty.tree_segments(3, 255).unwrap(), vec![0; 256 * 8]);
+    // Default shape: 4096 partitions of 32 branches × 32 segments.
+    assert_eq!(empty.tree_roots(), vec![0; 4096 * 8]);
+    assert_eq!(empty.tree_branches(3).unwrap(), vec![0; 32 * 8]);
+    assert_eq!(empty.tree_segments(3, 31).unwrap(), vec![0; 32 * 8]);
     for i in 0..200 {
         e.coordinate(
             b"b",
@@ -127,11 +128,11 @@ fn trees_rebuilt_at_open() {
         .unwrap();
     }
     let roots = e.tree_roots();
-    let branches: Vec<_> = (0..64).map(|p| e.tree_branches(p).unwrap()).collect();
+    let branches: Vec<_> = (0..4096).map(|p| e.tree_branches(p).unwrap()).collect();
     e.close().unwrap();
     let e = open(dir.path());
     assert_eq!(e.tree_roots(), roots);
-    for p in 0..64 {
+    for p in 0..4096 {
         assert_eq!(e.tree_branches(p).unwrap(), branches[p as usize]);
     }
     e.close().unwrap();
