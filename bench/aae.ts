@@ -12,6 +12,7 @@
 import { performance } from 'node:perf_hooks';
 import { AAE_STEPS, AaeExchange, type AaeResult, type AaeStep, type RepairKey, driveExchange } from '../src/core/aae.js';
 import { NativeEngine, type Engine } from '../src/engine/index.js';
+import { DEFAULT_PARTITION_BITS, DEFAULT_TREE_BRANCH_BITS, DEFAULT_TREE_SEGMENT_BITS } from '../src/engine/types.js';
 import { recordContextBytes } from '../src/engine/pure/codec.js';
 import { answer } from '../src/node/anti-entropy.js';
 import { reconcile, sameBytes } from '../src/node/reconcile.js';
@@ -19,13 +20,13 @@ import { tempDir } from '../test/helpers/tmp.js';
 import { machineLine, recordSection, today } from './results-file.js';
 
 const KEYS = Number(process.env.BENCH_AAE_KEYS ?? 100_000);
-const PARTITION_BITS = 6;
 const bucket = Buffer.from('bench');
 const keyOf = (i: number) => Buffer.from(`user:${String(i).padStart(8, '0')}`);
 const value = Buffer.alloc(100, 7);
 const DIFF = Math.floor(KEYS / 2);
 
 interface Geometry {
+  partitionBits: number;
   branchBits: number;
   segmentBits: number;
 }
@@ -41,7 +42,7 @@ interface SweepResult {
 }
 
 async function open(nodeId: string, path: string, g: Geometry): Promise<Engine> {
-  return NativeEngine.open({ nodeId, path, epoch: nodeId === 'a' ? '000000000000000a' : '000000000000000b', partitionBits: PARTITION_BITS, treeBranchBits: g.branchBits, treeSegmentBits: g.segmentBits });
+  return NativeEngine.open({ nodeId, path, epoch: nodeId === 'a' ? '000000000000000a' : '000000000000000b', partitionBits: g.partitionBits, treeBranchBits: g.branchBits, treeSegmentBits: g.segmentBits });
 }
 
 async function load(a: Engine, b: Engine): Promise<void> {
@@ -87,10 +88,10 @@ async function sweep(a: Engine, b: Engine, geometry: Geometry): Promise<SweepRes
   let found = 0;
   let exchangeMs = 0;
   const started = performance.now();
-  for (let p = 0; p < 2 ** PARTITION_BITS; p++) {
+  for (let p = 0; p < 2 ** geometry.partitionBits; p++) {
     const t0 = performance.now();
     const result: AaeResult = await driveExchange(
-      new AaeExchange({ partition: p, ...geometry, maxBranches: 64, maxSegments: 256, maxKeys: 1_000 }),
+      new AaeExchange({ partition: p, branchBits: geometry.branchBits, segmentBits: geometry.segmentBits, maxBranches: 64, maxSegments: 256, maxKeys: 1_000 }),
       (side, query) => answer(side === 'local' ? a : b, p, query),
       async (keys) => {
         found += keys.length;
@@ -131,51 +132,44 @@ const fmt = (n: number) => Math.round(n).toLocaleString('en');
 async function main(): Promise<void> {
   const dir = tempDir('ringkv-bench-aae-');
   try {
+    // The default shape (Q = 4096, 5 + 5 tree bits) and the one it replaced (Q = 64, 8 + 8).
     const geometries: Geometry[] = [
-      { branchBits: 8, segmentBits: 8 },
-      { branchBits: 10, segmentBits: 10 },
+      { partitionBits: DEFAULT_PARTITION_BITS, branchBits: DEFAULT_TREE_BRANCH_BITS, segmentBits: DEFAULT_TREE_SEGMENT_BITS },
+      { partitionBits: 6, branchBits: 8, segmentBits: 8 },
     ];
-    const t0 = performance.now();
-    let a = await open('a', `${dir.path}/a`, geometries[0]!);
-    let b = await open('b', `${dir.path}/b`, geometries[0]!);
-    await load(a, b);
-    console.log(`loaded ${fmt(KEYS)} keys on both replicas in ${fmt(performance.now() - t0)} ms`);
     const results: SweepResult[] = [];
     for (const [i, g] of geometries.entries()) {
-      if (i > 0) {
-        // Trees are rebuilt at open: reopen with another geometry and bring the difference back.
-        await a.close();
-        await b.close();
-        a = await open('a', `${dir.path}/a`, g);
-        b = await open('b', `${dir.path}/b`, g);
-        const cur = await a.get(bucket, keyOf(DIFF));
-        await a.coordinate({ bucket, key: keyOf(DIFF), context: recordContextBytes(cur!), value: Buffer.from(`changed-${i}`), now: 1_700_000_000_002 + i, mode: 'siblings', durable: false });
-      }
+      // partitionBits is fixed per data directory: each shape loads its own pair of replicas.
+      const t0 = performance.now();
+      const a = await open('a', `${dir.path}/${i}/a`, g);
+      const b = await open('b', `${dir.path}/${i}/b`, g);
+      await load(a, b);
+      console.log(`${geo(g)}: loaded ${fmt(KEYS)} keys on both replicas in ${fmt(performance.now() - t0)} ms`);
       const s = await sweep(a, b, g);
       if (s.found !== 1 || !s.inSyncAfter) throw new Error(`expected exactly one differing key and converged trees, found ${s.found}, in sync ${s.inSyncAfter}`);
       results.push(s);
+      await a.close();
+      await b.close();
     }
-    await a.close();
-    await b.close();
     report(results);
   } finally {
     dir.remove();
   }
 }
 
+const geo = (g: Geometry) => `Q=${fmt(2 ** g.partitionBits)}, B=${g.branchBits}, S=${g.segmentBits}`;
+
 function report(results: SweepResult[]): void {
-  const q = 2 ** PARTITION_BITS;
   const nv = naive();
-  const geo = (r: SweepResult) => `B=${r.geometry.branchBits}, S=${r.geometry.segmentBits}`;
   const labels: Record<AaeStep | 'repair', string> = {
-    root: `root: 1 hash per partition, all ${q} partitions`,
+    root: 'root: 1 hash per partition, all Q partitions',
     branches: 'branches: 2^B hashes of each partition whose roots differ',
     segments: 'segments: 2^S hashes of each branch that differs',
     keys: '(bucket, key, leaf hash) of each segment that differs',
     repair: 'repair: fetch the remote record, push the merged one',
   };
   const lines = [
-    `| step | ${results.map((r) => `${geo(r)}: requests | bytes sent | bytes received`).join(' | ')} |`,
+    `| step | ${results.map((r) => `${geo(r.geometry)}: requests | bytes sent | bytes received`).join(' | ')} |`,
     `|---|${results.map(() => '---:|---:|---:').join('|')}|`,
   ];
   for (const step of [...AAE_STEPS, 'repair'] as const) {
@@ -183,13 +177,13 @@ function report(results: SweepResult[]): void {
   }
   const table = lines.join('\n');
   const summary = [
-    `| | ${results.map(geo).join(' | ')} |`,
+    `| | ${results.map((r) => geo(r.geometry)).join(' | ')} |`,
     `|---|${results.map(() => '---:').join('|')}|`,
     `| **AAE total (sent + received)** | ${results.map((r) => `**${fmt(r.total)} B**`).join(' | ')} |`,
     `| naive: ${fmt(KEYS)} × (key + 8 B hash) | ${results.map(() => `${fmt(nv.briefBytes)} B`).join(' | ')} |`,
     `| naive / AAE | ${results.map((r) => `${fmt(nv.briefBytes / r.total)}×`).join(' | ')} |`,
     `| naive in the key-list wire form (+ bucket, lengths) | ${results.map(() => `${fmt(nv.wireBytes)} B`).join(' | ')} |`,
-    `| time: full sweep (${q} exchanges + the repair) | ${results.map((r) => `${r.sweepMs.toFixed(1)} ms`).join(' | ')} |`,
+    `| time: full sweep (Q exchanges + the repair) | ${results.map((r) => `${r.sweepMs.toFixed(1)} ms`).join(' | ')} |`,
     `| time: the one diverging exchange, incl. repair | ${results.map((r) => `${r.exchangeMs.toFixed(2)} ms`).join(' | ')} |`,
   ].join('\n');
   console.log(table);
@@ -200,13 +194,13 @@ function report(results: SweepResult[]): void {
     const section = [
       '## Active anti-entropy: one differing key among 100,000',
       '',
-      `Command: \`npx tsx bench/aae.ts --write\` — two native engines in temp dirs, one process, no network; ${fmt(KEYS)} identical keys (bucket \`bench\`, ${keyOf(0).length}-byte keys, 100-byte values), then one key updated on one replica only. The exchange (src/core/aae.ts) runs for every one of the Q = ${q} partitions (limits 64 branches / 256 segments / 1,000 keys), both sides answered by engine calls. Bytes are payload to and from the remote replica (requests: u32 partition + u16 branch / u32 segment indices; replies: 8-byte hashes, key lists as \`u8 bucketLen ‖ bucket ‖ u16 keyLen ‖ key ‖ hash\`), without msgpack framing. Machine: ${machineLine()}. Date: ${today()}.`,
+      `Command: \`npx tsx bench/aae.ts --write\` — two native engines in temp dirs, one process, no network; ${fmt(KEYS)} identical keys (bucket \`bench\`, ${keyOf(0).length}-byte keys, 100-byte values), then one key updated on one replica only. The exchange (src/core/aae.ts) runs for every one of the Q partitions of each shape (limits 64 branches / 256 segments / 1,000 keys), both sides answered by engine calls. Bytes are payload to and from the remote replica (requests: u32 partition + u16 branch / u32 segment indices; replies: 8-byte hashes, key lists as \`u8 bucketLen ‖ bucket ‖ u16 keyLen ‖ key ‖ hash\`), without msgpack framing. Machine: ${machineLine()}. Date: ${today()}.`,
       '',
       table,
       '',
       summary,
       '',
-      'Branch and segment hashes cost 2^B × 8 and 2^S × 8 bytes per differing partition / branch: 2 KiB each at the default 8/8, 8 KiB each at 10/10 (DYNAMO.md\'s "~8 KB of branch hashes"). A lone difference costs a few KiB either way; 10/10 pays more per level but keeps segments nearly empty at larger key counts.',
+      'The root step is one 8-byte hash (plus a 4-byte request) per partition, so its cost grows with Q: a full sweep of Q = 4096 partitions moves ~49 KB of roots where Q = 64 moved 768 B. Below the root, a differing partition costs 2^B × 8 B of branch hashes and a differing branch 2^S × 8 B of segment hashes: 256 + 256 B at the default 5 + 5 against 2 + 2 KiB at 8 + 8. The service compares roots a round at a time (up to 64 partitions per round, stopping at the first that differs), so the root bytes are spread over the round cadence rather than spent at once. Both shapes have 2^22 segments over the whole ring, so a segment holds the same share of the keys.',
     ].join('\n');
     recordSection('aae', section);
   }

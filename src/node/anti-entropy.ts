@@ -5,7 +5,11 @@
 // Every `intervalMs` the service takes the next partition this node is a
 // primary of (round-robin), picks another primary of it that is not
 // suspected (taking turns), and compares the two replicas' TicTac trees:
-// root, then branches, segments and keys only where hashes differ. Each key
+// root, then branches, segments and keys only where hashes differ. A round
+// goes on to the next partitions while they are in sync (a root compare is
+// 12 bytes), up to `partitionsPerRound`, and ends at the first that is not:
+// with Q = 4096 a node may be a primary of every partition, and one per
+// round would take 11 hours to cover them all. Each key
 // found different is repaired both ways through the normal merge path: the
 // records of both sides are DVV-merged with the bucket's conflict mode, and
 // the result is merged into the local engine and sent to the peer as a
@@ -43,8 +47,14 @@ import type { RingkvNode } from './node.js';
 import { reconcile, sameBytes } from './reconcile.js';
 
 export interface AntiEntropyConfig {
-  /** Time between exchanges (default 10 s). */
+  /** Time between rounds (default 10 s). */
   intervalMs: number;
+  /**
+   * Partitions a round may compare (default 64): it stops at the first one
+   * that differs. A node that is a primary of P partitions covers them all in
+   * about P / 64 rounds (4096 at the default Q: ~11 min).
+   */
+  partitionsPerRound: number;
   /** Start the timer (false: exchanges run only through runRound/exchange, for tests and tools). */
   schedule: boolean;
   maxBranches: number;
@@ -66,6 +76,7 @@ export interface AntiEntropyConfig {
 
 export const DEFAULT_ANTI_ENTROPY_CONFIG: AntiEntropyConfig = {
   intervalMs: 10_000,
+  partitionsPerRound: 64,
   schedule: true,
   ...DEFAULT_AAE_LIMITS,
   requestTimeoutMs: 5_000,
@@ -143,7 +154,12 @@ export class AntiEntropyService {
     });
   }
 
-  /** One scheduled round: yield check, next partition and peer, exchange. Null when nothing ran. */
+  /**
+   * One scheduled round: yield check, then exchanges of the next partitions
+   * while they are in sync (up to partitionsPerRound). Returns the last
+   * exchange's report (the one that diverged or failed, if any); null when
+   * nothing ran.
+   */
   async runRound(): Promise<ExchangeReport | null> {
     if (this.stopped || this.inFlight || !this.node.hasJoined) return null;
     try {
@@ -151,9 +167,17 @@ export class AntiEntropyService {
         this.metrics.exchanges.inc({ outcome: 'yielded' });
         return null;
       }
-      const target = this.nextTarget();
-      if (!target) return null;
-      return await this.exchange(target.partition, target.peer);
+      let report: ExchangeReport | null = null;
+      const compared = new Set<number>();
+      for (let i = 0; i < this.config.partitionsPerRound && !this.stopped; i++) {
+        const target = this.nextTarget();
+        // Fewer partitions than the budget: each once per round.
+        if (!target || compared.has(target.partition)) break;
+        compared.add(target.partition);
+        report = await this.exchange(target.partition, target.peer);
+        if (report.outcome !== 'in_sync') break;
+      }
+      return report;
     } catch (err) {
       if (isClosed(err)) this.stop();
       else this.log('warn', 'anti-entropy round failed', { error: String(err) });
