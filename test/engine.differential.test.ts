@@ -127,19 +127,28 @@ describe('native and pure engines agree', () => {
           const now = 1_000 + step + rand.int(0, 50);
           const mode = rand.chance(0.1) ? 'lww' : 'siblings';
           const durable = rand.chance(0.02);
-          remember(await both(`step ${step} coordinate`, (p) =>
-            node(p, which).coordinate({ bucket, key, context, value, now, mode, durable })));
+          // The synchronous form (no durable flag) must give the same bytes and errors.
+          if (!durable && rand.chance(0.5)) {
+            remember(await both(`step ${step} coordinateSync`, (p) =>
+              node(p, which).coordinateSync({ bucket, key, context, value, now, mode })));
+          } else {
+            remember(await both(`step ${step} coordinate`, (p) =>
+              node(p, which).coordinate({ bucket, key, context, value, now, mode, durable })));
+          }
         } else if (roll < 55) {
-          remember(await both(`step ${step} get`, (p) => node(p, which).get(bucket, key)));
+          if (rand.chance(0.5)) remember(await both(`step ${step} getSync`, (p) => node(p, which).getSync(bucket, key)));
+          else remember(await both(`step ${step} get`, (p) => node(p, which).get(bucket, key)));
         } else if (roll < 72) {
           const corrupt = rand.chance(0.05);
           const flipAt = rand.int(0, 1 << 16);
           const mode = rand.chance(0.1) ? 'lww' : 'siblings';
-          await both(`step ${step} merge`, async (p) => {
+          const synchronous = rand.chance(0.5);
+          await both(`step ${step} ${synchronous ? 'mergeSync' : 'merge'}`, async (p) => {
             const record = await node(p, which).get(bucket, key);
             if (!record) return null;
             const sent = Buffer.from(record);
             if (corrupt) sent[flipAt % sent.length]! ^= 0x5a;
+            if (synchronous) return node(p, 1 - which).mergeSync({ bucket, key, record: sent, mode });
             return node(p, 1 - which).merge({ bucket, key, record: sent, mode, durable: false });
           });
         } else if (roll < 76) {
@@ -269,10 +278,13 @@ describe('native and pure engines agree', () => {
       await pure.a.close();
       await pure.b.close();
       expect(mismatches).toBe(0);
-      for (const path of ['coordinate ok', 'coordinate BAD_CONTEXT', 'coordinate VALUE_TOO_LARGE', 'coordinate TOO_MANY_SIBLINGS',
+      // `a|b`: either form reaching the path is enough.
+      for (const path of ['coordinate ok', 'coordinate BAD_CONTEXT', 'coordinate VALUE_TOO_LARGE', 'coordinate TOO_MANY_SIBLINGS|coordinateSync TOO_MANY_SIBLINGS',
         'coordinate INVALID_ARGUMENT', 'merge ok', 'merge CORRUPT_RECORD', 'mergeMany ok', 'trees ok', 'hints ok', 'meta ok',
-        'scanPartition ok', 'scanPartition INVALID_ARGUMENT', 'reap ok', 'reap INVALID_ARGUMENT', 'reap CORRUPT_RECORD']) {
-        expect(seen.get(path) ?? 0, `${path} exercised (${JSON.stringify([...seen])})`).toBeGreaterThan(0);
+        'scanPartition ok', 'scanPartition INVALID_ARGUMENT', 'reap ok', 'reap INVALID_ARGUMENT', 'reap CORRUPT_RECORD',
+        'coordinateSync ok', 'coordinateSync BAD_CONTEXT|coordinate BAD_CONTEXT', 'coordinateSync VALUE_TOO_LARGE', 'coordinateSync INVALID_ARGUMENT',
+        'getSync ok', 'mergeSync ok', 'mergeSync CORRUPT_RECORD']) {
+        expect(path.split('|').reduce((sum, p) => sum + (seen.get(p) ?? 0), 0), `${path} exercised (${JSON.stringify([...seen])})`).toBeGreaterThan(0);
       }
       expect(reaped.true, 'reaps that deleted').toBeGreaterThan(0);
       expect(reaped.false, 'stale reaps refused').toBeGreaterThan(0);

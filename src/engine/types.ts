@@ -97,6 +97,15 @@ export interface Engine {
   /** Merge many records in one call; results in order (a failed item rejects the whole batch after earlier items applied). */
   mergeMany(reqs: ReadonlyArray<MergeRequest>): Promise<Buffer[]>;
   get(bucket: Uint8Array, key: Uint8Array): Promise<Buffer | null>;
+  /**
+   * The synchronous forms run on the calling thread and never wait for disk
+   * (no `durable`): the request path uses them because an in-memory read or
+   * apply costs about a microsecond, less than a hop to a worker thread.
+   * Same semantics and errors (thrown) as the asynchronous forms.
+   */
+  getSync(bucket: Uint8Array, key: Uint8Array): Buffer | null;
+  coordinateSync(req: Omit<CoordinateRequest, 'durable'>): Buffer;
+  mergeSync(req: Omit<MergeRequest, 'durable'>): Buffer;
   getMany(items: ReadonlyArray<{ bucket: Uint8Array; key: Uint8Array }>): Promise<Array<Buffer | null>>;
 
   /** Q roots, 8 bytes each. */

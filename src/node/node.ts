@@ -20,7 +20,7 @@ import {
   zonesOf,
 } from '../core/membership.js';
 import { PutCoordinator, type PutEffect, type ReplicaTarget } from '../core/put-coordinator.js';
-import { partitionOf, preferenceList, ownerCounts, type PreferenceList } from '../core/ring.js';
+import { distinctOwnerCount, partitionOf, preferenceList, ownerCounts, type PreferenceList } from '../core/ring.js';
 import { EngineError, type Engine, type MergeRequest } from '../engine/types.js';
 import { type Context, type DecodedRecord, decodeContext, decodeRecord, encodeContext } from '../engine/pure/codec.js';
 import { contextMax } from '../engine/pure/dvv.js';
@@ -398,7 +398,7 @@ export class RingkvNode {
     // A cluster smaller than n keeps one replica per node: n, r, w and dw
     // shrink with it (a configuration limit, not a failure — a stopped node
     // is still a member and still counts).
-    const nodes = new Set(this.state.ring.owners).size;
+    const nodes = distinctOwnerCount(this.state.ring.owners);
     const n = Math.min(requested.n, nodes);
     const timeoutMs = req.timeoutMs ?? this.config.requestTimeoutMs;
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0 || timeoutMs > 600_000) throw new NodeError('BAD_REQUEST', 'timeout must be in 1..600000 ms');
@@ -537,7 +537,7 @@ export class RingkvNode {
 
   /** The local record (with hints: merged with any held for the key, minus what this node's floor covers) and the key's reap floor. */
   private async localRecord(bucket: Buffer, key: Buffer, withHintsToo: boolean): Promise<{ record: Buffer | null; reaped: Buffer | null }> {
-    const record = await this.opts.engine.get(bucket, key);
+    const record = this.opts.engine.getSync(bucket, key);
     const floor = this.floors.get(bucket, key);
     if (!withHintsToo) return { record, reaped: floor?.record ?? null };
     const merged = withHints(record, await this.hints.lookup(bucket, key));
@@ -573,11 +573,13 @@ export class RingkvNode {
       // A key this node reaped: its new dot must be above every dot it issued
       // for the key before (reaper.ts "Counter reuse"). The floor's context
       // joins the client's; the engine's counter rule does the rest.
-      record = await this.gated(bucket, key, () => {
+      const coordinate = () => {
         const floor = this.floors.get(bucket, key);
         const ctx = floor ? encodeContext(contextMax(decodeContext(context), floor.context)) : context;
-        return this.opts.engine.coordinate({ bucket, key, context: ctx, value, now: this.opts.clock.now(), mode: q.mode, durable: q.dw > 0 });
-      });
+        const req = { bucket, key, context: ctx, value, now: this.opts.clock.now(), mode: q.mode };
+        return q.dw > 0 ? this.opts.engine.coordinate({ ...req, durable: true }) : this.opts.engine.coordinateSync(req);
+      };
+      record = this.reapUnderway(bucket, key) || q.dw > 0 ? await this.gated(bucket, key, async () => coordinate()) : (coordinate() as Buffer);
     } catch (err) {
       throw asNodeError(err);
     }
@@ -722,14 +724,21 @@ export class RingkvNode {
    * reap floor covers (deleted history). Resolves with whether anything was
    * merged (false: the record held only deleted history).
    */
-  private mergeLocal(bucket: Buffer, key: Buffer, record: Buffer, mode: BucketProps['mode'], durable: boolean): Promise<boolean> {
-    return this.gated(bucket, key, async () => {
+  private async mergeLocal(bucket: Buffer, key: Buffer, record: Buffer, mode: BucketProps['mode'], durable: boolean): Promise<boolean> {
+    const merge = (): boolean | Promise<boolean> => {
       const floor = this.floors.get(bucket, key);
       const kept = floor ? withoutCovered(record, floor.context) : record;
       if (kept === null) return false;
-      await this.opts.engine.merge({ bucket, key, record: kept, mode, durable });
-      return true;
-    });
+      if (!durable) return (this.opts.engine.mergeSync({ bucket, key, record: kept, mode }), true);
+      return this.opts.engine.merge({ bucket, key, record: kept, mode, durable }).then(() => true);
+    };
+    // A write that does not wait for disk runs to the end at once: nothing can interleave unless a reap already holds the key.
+    return durable || this.reapUnderway(bucket, key) ? this.gated(bucket, key, async () => merge()) : merge();
+  }
+
+  /** A reap of the key holds its gate (writes must wait for it). */
+  private reapUnderway(bucket: Uint8Array, key: Uint8Array): boolean {
+    return this.gates.size > 0 && this.gates.get(gateId(bucket, key))?.reap != null;
   }
 
   /**
@@ -769,6 +778,8 @@ export class RingkvNode {
       get: (target, prop) => {
         if (prop === 'merge') return merge;
         if (prop === 'mergeMany') return mergeMany;
+        // Background services write through the floors and the key gates: asynchronously.
+        if (prop === 'mergeSync' || prop === 'coordinateSync') return () => { throw new NodeError('INTERNAL', `${prop} is not for background services`); };
         const v = Reflect.get(target, prop, target) as unknown;
         return typeof v === 'function' ? (v as (...args: unknown[]) => unknown).bind(target) : v;
       },

@@ -28,7 +28,7 @@
 // Removes: without a context they drop every dot of the element the
 // coordinator's read saw. With the context of an earlier set read, only the
 // dots that context covers go: an add the client had not seen wins.
-import { partitionOf } from '../core/ring.js';
+import { distinctOwnerCount, partitionOf } from '../core/ring.js';
 import * as orset from '../core/orset.js';
 import { decodeRecord, recordContextBytes } from '../engine/pure/codec.js';
 import { EngineError } from '../engine/types.js';
@@ -163,7 +163,7 @@ export class SetStore {
   private primaries(bucket: Buffer, key: Buffer, nRequested: number | undefined): string[] {
     const ring = this.node.clusterState.ring;
     const props = this.node.bucketProps(bucket.toString('utf8'));
-    const n = Math.min(nRequested ?? props.n, new Set(ring.owners).size);
+    const n = Math.min(nRequested ?? props.n, distinctOwnerCount(ring.owners));
     let position: bigint;
     try {
       position = this.node.engine.hashKey(bucket, key);

@@ -246,6 +246,31 @@ impl NativeEngine {
         ))
     }
 
+    /// `coordinate` on the calling thread, for writes that do not wait for
+    /// disk: an in-memory apply costs microseconds, a pool hop costs more.
+    #[napi]
+    #[allow(clippy::too_many_arguments)]
+    pub fn coordinate_sync(
+        &self,
+        bucket: &[u8],
+        key: &[u8],
+        context: Option<&[u8]>,
+        value: Option<&[u8]>,
+        now: f64,
+        lww: bool,
+    ) -> Result<Buffer> {
+        let e = self.engine()?;
+        let now = timestamp(now)?;
+        guarded(|| e.coordinate(bucket, key, context, value, now, mode(lww), false)).map(Buffer::from)
+    }
+
+    /// `merge` on the calling thread, not durable (see `coordinate_sync`).
+    #[napi]
+    pub fn merge_sync(&self, bucket: &[u8], key: &[u8], record: &[u8], lww: bool) -> Result<Buffer> {
+        let e = self.engine()?;
+        guarded(|| e.merge(bucket, key, record, mode(lww), false)).map(Buffer::from)
+    }
+
     #[napi(ts_return_type = "Promise<Buffer>")]
     pub fn merge(
         &self,
@@ -300,6 +325,14 @@ impl NativeEngine {
         let e = self.engine()?;
         let (bucket, key) = (bucket.to_vec(), key.to_vec());
         Ok(job(move || e.get(&bucket, &key), maybe_buffer))
+    }
+
+    /// `get` on the calling thread: a read from sled's cache costs about a
+    /// microsecond, far less than a trip through the libuv pool.
+    #[napi]
+    pub fn get_sync(&self, bucket: &[u8], key: &[u8]) -> Result<Option<Buffer>> {
+        let e = self.engine()?;
+        guarded(|| e.get(bucket, key)).map(|v| v.map(Buffer::from))
     }
 
     #[napi(ts_return_type = "Promise<Array<Buffer | null>>")]

@@ -211,6 +211,25 @@ export class NativeEngine implements Engine {
     return later(() => this.handle.get(bucket, key));
   }
 
+  getSync(bucket: Uint8Array, key: Uint8Array): Buffer | null {
+    return sync(() => this.handle.getSync(bucket, key));
+  }
+
+  coordinateSync(req: Omit<CoordinateRequest, 'durable'>): Buffer {
+    this.checkOpen();
+    if (!isMode(req.mode)) invalid(BAD_MODE);
+    return sync(() => this.handle.coordinateSync(req.bucket, req.key, req.context, req.value, req.now, req.mode === 'lww'));
+  }
+
+  mergeSync(req: Omit<MergeRequest, 'durable'>): Buffer {
+    if (!isMode(req.mode)) {
+      // As merge(): bucket and key are checked before the mode.
+      this.getSync(req.bucket, req.key);
+      invalid(BAD_MODE);
+    }
+    return sync(() => this.handle.mergeSync(req.bucket, req.key, req.record, req.mode === 'lww'));
+  }
+
   getMany(items: ReadonlyArray<{ bucket: Uint8Array; key: Uint8Array }>): Promise<Array<Buffer | null>> {
     return later(() => this.handle.getMany(items.map((i) => asBuffer(i.bucket)), items.map((i) => asBuffer(i.key))));
   }

@@ -264,7 +264,7 @@ export class PureEngine implements Engine {
     return out;
   }
 
-  private coordinateNow(req: CoordinateRequest): Buffer {
+  private coordinateNow(req: Omit<CoordinateRequest, 'durable'>): Buffer {
     this.checkOpen();
     if (req === null || typeof req !== 'object') invalid('request must be an object');
     // Check order matches the native engine: now, bucket, key, value, context.
@@ -299,7 +299,7 @@ export class PureEngine implements Engine {
     return out;
   }
 
-  private mergeNow(req: MergeRequest): Buffer {
+  private mergeNow(req: Omit<MergeRequest, 'durable'>): Buffer {
     this.checkOpen();
     if (req === null || typeof req !== 'object') invalid('request must be an object');
     const bkey = this.bkey(req.bucket, req.key);
@@ -315,9 +315,21 @@ export class PureEngine implements Engine {
   }
 
   async get(bucket: Uint8Array, key: Uint8Array): Promise<Buffer | null> {
+    return this.getSync(bucket, key);
+  }
+
+  getSync(bucket: Uint8Array, key: Uint8Array): Buffer | null {
     this.checkOpen();
     const bytes = this.store.get(TREE_OBJECTS, diskKey(this.bkey(bucket, key)));
     return bytes === undefined ? null : Buffer.from(bytes);
+  }
+
+  coordinateSync(req: Omit<CoordinateRequest, 'durable'>): Buffer {
+    return this.coordinateNow(req);
+  }
+
+  mergeSync(req: Omit<MergeRequest, 'durable'>): Buffer {
+    return this.mergeNow(req);
   }
 
   async getMany(items: ReadonlyArray<{ bucket: Uint8Array; key: Uint8Array }>): Promise<Array<Buffer | null>> {
