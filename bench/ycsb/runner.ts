@@ -69,6 +69,19 @@ class WorkerDB implements MeasuredDB {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/**
+ * Resolves at or after `atMs` (performance.now()), never before: libuv
+ * timers count from the loop's cached time in whole ms and can fire early,
+ * which would send a request before its intended start. The last
+ * millisecond is waited out with setImmediate, still yielding to I/O.
+ */
+async function waitUntil(atMs: number): Promise<void> {
+  for (let left = atMs - performance.now(); left > 0; left = atMs - performance.now()) {
+    if (left >= 2) await sleep(left - 1);
+    else await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
+
 export async function runPhase(opts: RunPhaseOptions): Promise<PhaseResult> {
   const c: WorkloadConfig = opts.workload.config;
   const open = c.target !== null;
@@ -100,8 +113,7 @@ export async function runPhase(opts: RunPhaseOptions): Promise<PhaseResult> {
           timedOut = true;
           return;
         }
-        const wait = intended - performance.now();
-        if (wait > 0) await sleep(wait);
+        await waitUntil(intended);
         db.intendedStartMs = intended;
       } else {
         db.intendedStartMs = performance.now();
