@@ -7,7 +7,7 @@
 //
 // Properties: ringkv.nodes (host:port,...; required), ringkv.routing
 // (server | client), ringkv.r, ringkv.w, ringkv.n, ringkv.timeoutms,
-// ringkv.contextcache (entries, default 1000000). r, w and n become the
+// ringkv.contextcache (entries, default 100000, ~20 MB). r, w and n become the
 // table's bucket properties (set at init, checked on every node), not
 // per-request parameters: the server checks a request's n against the
 // bucket's r and w, so n=1 alone would be refused on a default (3,2,2) bucket.
@@ -49,7 +49,7 @@ export function ringkvOptions(props: Properties): RingkvBindingOptions {
     w: int('ringkv.w', 1, 16),
     n: int('ringkv.n', 1, 16),
     timeoutMs: int('ringkv.timeoutms', 1, 600_000),
-    contextCache: int('ringkv.contextcache', 1, 100_000_000) ?? 1_000_000,
+    contextCache: int('ringkv.contextcache', 1, 100_000_000) ?? 100_000,
   };
   for (const q of ['r', 'w'] as const) {
     if (opts.n !== undefined && opts[q] !== undefined && opts[q]! > opts.n) throw new YcsbPropertyError(`ringkv.${q}`, `${opts[q]} exceeds ringkv.n ${opts.n}`);
