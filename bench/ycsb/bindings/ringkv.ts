@@ -6,7 +6,7 @@
 // measured update.
 //
 // Properties: ringkv.nodes (host:port,...; required), ringkv.routing
-// (server | client), ringkv.r, ringkv.w, ringkv.n, ringkv.timeoutms,
+// (server | client), ringkv.client (library | http: see ringkv-http.ts), ringkv.r, ringkv.w, ringkv.n, ringkv.timeoutms,
 // ringkv.contextcache (entries, default 100000, ~20 MB). r, w and n become the
 // table's bucket properties (set at init, checked on every node), not
 // per-request parameters: the server checks a request's n against the
@@ -19,6 +19,8 @@ import { ErrorLog, type DB, type Status } from './db.js';
 
 export interface RingkvBindingOptions {
   nodes: string[];
+  /** library: RingkvClient (global fetch); http: the same requests through undici Pools (bindings/ringkv-http.ts). */
+  client: 'library' | 'http';
   /** The YCSB table, i.e. the bucket. */
   table: string;
   routing: 'client' | 'server';
@@ -41,8 +43,12 @@ export function ringkvOptions(props: Properties): RingkvBindingOptions {
     if (!Number.isSafeInteger(v) || v < min || v > max) throw new YcsbPropertyError(name, `"${raw}" is not an integer in ${min}..${max}`);
     return v;
   };
+  const client = props.get('ringkv.client') ?? 'library';
+  if (client !== 'library' && client !== 'http') throw new YcsbPropertyError('ringkv.client', `"${client}" is not library or http`);
+  if (client === 'http' && routing === 'client') throw new YcsbPropertyError('ringkv.client', 'http sends requests round-robin (server-driven routing); client-driven routing needs ringkv.client=library');
   const opts: RingkvBindingOptions = {
     nodes,
+    client,
     table: props.get('table') ?? 'usertable',
     routing,
     r: int('ringkv.r', 1, 16),
@@ -70,25 +76,7 @@ export class RingkvBinding implements DB {
     const clientOpts: RingkvClientOptions = { nodes: this.opts.nodes, routing: this.opts.routing };
     if (this.opts.timeoutMs !== undefined) clientOpts.timeoutMs = this.opts.timeoutMs;
     this.client = new RingkvClient(clientOpts);
-    await this.applyBucketProps();
-  }
-
-  /** Sets the bucket's n/r/w if given, and waits (bounded) until every listed node has them. */
-  private async applyBucketProps(): Promise<void> {
-    const wanted: Partial<Record<'n' | 'r' | 'w', number>> = {};
-    for (const q of ['n', 'r', 'w'] as const) if (this.opts[q] !== undefined) wanted[q] = this.opts[q];
-    if (Object.keys(wanted).length === 0) return;
-    const client = this.live();
-    await client.setBucketProps(this.opts.table, wanted, { node: this.opts.nodes[0] });
-    const deadline = Date.now() + 15_000;
-    for (const node of this.opts.nodes) {
-      for (;;) {
-        const props = (await client.bucketProps(this.opts.table, { node })) as unknown as Record<string, unknown>;
-        if (Object.entries(wanted).every(([k, v]) => props[k] === v)) break;
-        if (Date.now() > deadline) throw new Error(`bucket ${this.opts.table} props ${JSON.stringify(wanted)} did not reach ${node} within 15 s`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
+    await applyBucketProps(this.client, this.opts);
   }
 
   async cleanup(): Promise<void> {
@@ -166,5 +154,22 @@ export class RingkvBinding implements DB {
   private live(): RingkvClient {
     if (!this.client) throw new Error('ringkv binding used before init()');
     return this.client;
+  }
+}
+
+/** Sets the table's bucket n/r/w if given, and waits (bounded) until every listed node has them. */
+export async function applyBucketProps(client: RingkvClient, opts: RingkvBindingOptions): Promise<void> {
+  const wanted: Partial<Record<'n' | 'r' | 'w', number>> = {};
+  for (const q of ['n', 'r', 'w'] as const) if (opts[q] !== undefined) wanted[q] = opts[q];
+  if (Object.keys(wanted).length === 0) return;
+  await client.setBucketProps(opts.table, wanted, { node: opts.nodes[0] });
+  const deadline = Date.now() + 15_000;
+  for (const node of opts.nodes) {
+    for (;;) {
+      const props = (await client.bucketProps(opts.table, { node })) as unknown as Record<string, unknown>;
+      if (Object.entries(wanted).every(([k, v]) => props[k] === v)) break;
+      if (Date.now() > deadline) throw new Error(`bucket ${opts.table} props ${JSON.stringify(wanted)} did not reach ${node} within 15 s`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 }
