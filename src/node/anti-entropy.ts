@@ -6,10 +6,11 @@
 // primary of (round-robin), picks another primary of it that is not
 // suspected (taking turns), and compares the two replicas' TicTac trees:
 // root, then branches, segments and keys only where hashes differ. A round
-// goes on to the next partitions while they are in sync (a root compare is
-// 12 bytes), up to `partitionsPerRound`, and ends at the first that is not:
-// with Q = 4096 a node may be a primary of every partition, and one per
-// round would take 11 hours to cover them all. Each key
+// takes the next `partitionsPerRound` partitions and compares their roots
+// with one 'aae.roots' request per peer, then runs the full exchange for the
+// first partition whose roots differ (the next round starts at the one after
+// it that differs): with Q = 4096 a node may be a primary of every
+// partition, and one partition per round would take 11 hours to cover them. Each key
 // found different is repaired both ways through the normal merge path: the
 // records of both sides are DVV-merged with the bucket's conflict mode, and
 // the result is merged into the local engine and sent to the peer as a
@@ -21,6 +22,8 @@
 // node's client requests are slow (`shouldYield`).
 //
 // Peer requests served (bodies msgpack; hashes as big-endian u64 groups):
+//   aae.roots    {q: u32 partitions, g:[P,B,S]} → {hashes, skip}  8 bytes each
+//                                      (skip: indices of partitions this node is not a primary of)
 //   aae.root     {p, g:[P,B,S]}        → {hash}     8 bytes (geometry checked)
 //   aae.branches {p}                   → {hashes}   2^B × 8 bytes
 //   aae.segments {p, q: u16 branches}  → {hashes}   |q| × 2^S × 8 bytes
@@ -50,9 +53,10 @@ export interface AntiEntropyConfig {
   /** Time between rounds (default 10 s). */
   intervalMs: number;
   /**
-   * Partitions a round may compare (default 64): it stops at the first one
-   * that differs. A node that is a primary of P partitions covers them all in
-   * about P / 64 rounds (4096 at the default Q: ~11 min).
+   * Partitions whose roots a round compares (default 64), in one request per
+   * peer; a full exchange runs for the first that differs. A node that is a
+   * primary of P partitions covers them all in about P / 64 rounds (4096 at
+   * the default Q: 64 rounds, ~11 min at the default interval).
    */
   partitionsPerRound: number;
   /** Start the timer (false: exchanges run only through runRound/exchange, for tests and tools). */
@@ -155,10 +159,10 @@ export class AntiEntropyService {
   }
 
   /**
-   * One scheduled round: yield check, then exchanges of the next partitions
-   * while they are in sync (up to partitionsPerRound). Returns the last
-   * exchange's report (the one that diverged or failed, if any); null when
-   * nothing ran.
+   * One scheduled round: yield check, a root compare of the next
+   * partitionsPerRound partitions, and the exchange of the first that
+   * differs. Returns that exchange's report; null when every root compared
+   * equal or nothing ran.
    */
   async runRound(): Promise<ExchangeReport | null> {
     if (this.stopped || this.inFlight || !this.node.hasJoined) return null;
@@ -167,22 +171,54 @@ export class AntiEntropyService {
         this.metrics.exchanges.inc({ outcome: 'yielded' });
         return null;
       }
-      let report: ExchangeReport | null = null;
-      const compared = new Set<number>();
-      for (let i = 0; i < this.config.partitionsPerRound && !this.stopped; i++) {
+      const targets: Array<{ partition: number; peer: string }> = [];
+      for (let i = 0; i < this.config.partitionsPerRound; i++) {
         const target = this.nextTarget();
         // Fewer partitions than the budget: each once per round.
-        if (!target || compared.has(target.partition)) break;
-        compared.add(target.partition);
-        report = await this.exchange(target.partition, target.peer);
-        if (report.outcome !== 'in_sync') break;
+        if (!target || targets.some((t) => t.partition === target.partition)) break;
+        targets.push(target);
       }
-      return report;
+      if (targets.length === 0) return null;
+      const differing = await this.compareRoots(targets);
+      if (this.stopped || differing.length === 0) return null;
+      // The rest of the differing ones come first in the next round.
+      if (differing.length > 1) this.cursor = differing[1]!.partition;
+      const { partition, peer } = differing[0]!;
+      return await this.exchange(partition, peer);
     } catch (err) {
       if (isClosed(err)) this.stop();
       else this.log('warn', 'anti-entropy round failed', { error: String(err) });
       return null;
     }
+  }
+
+  /** The targets whose roots differ between this node and their peer, in the order given (one 'aae.roots' per peer). */
+  private async compareRoots(targets: ReadonlyArray<{ partition: number; peer: string }>): Promise<Array<{ partition: number; peer: string }>> {
+    const engine = this.node.engine;
+    const differs = new Set<number>();
+    for (const peer of new Set(targets.map((t) => t.peer))) {
+      const partitions = targets.filter((t) => t.peer === peer).map((t) => t.partition);
+      const reply = (await this.node.peerRequest(
+        peer,
+        'aae.roots',
+        { q: encodeIndices(partitions, 4), g: [engine.partitionBits, engine.treeBranchBits, engine.treeSegmentBits] },
+        this.config.requestTimeoutMs,
+      )) as { hashes: Uint8Array; skip?: number[] };
+      const theirs = binary(reply.hashes);
+      if (theirs.length !== partitions.length * 8) throw new Error('aae.roots: malformed reply');
+      const skip = new Set(reply.skip ?? []);
+      const mine = engine.treeRoots();
+      this.metrics.bytes.inc({ step: 'root', direction: 'sent' }, partitions.length * 4);
+      this.metrics.bytes.inc({ step: 'root', direction: 'received' }, theirs.length);
+      let inSync = 0;
+      partitions.forEach((p, i) => {
+        if (skip.has(i)) return;
+        if (mine.subarray(p * 8, p * 8 + 8).equals(theirs.subarray(i * 8, i * 8 + 8))) inSync++;
+        else differs.add(p);
+      });
+      this.metrics.exchanges.inc({ outcome: 'in_sync' }, inSync);
+    }
+    return targets.filter((t) => differs.has(t.partition));
   }
 
   /** The next partition this node is a primary of, and another primary of it to compare with. */
@@ -356,6 +392,7 @@ export class AntiEntropyService {
       const items = (b.items as Array<{ b: unknown; k: unknown }>).map((it) => ({ bucket: binary(it?.b), key: binary(it?.k) }));
       return { records: await engine.getMany(items) };
     }
+    if (type === 'aae.roots') return this.serveRoots(b);
     const p = b.p;
     if (typeof p !== 'number' || !Number.isInteger(p) || p < 0 || p >= 2 ** engine.partitionBits) throw new NodeError('BAD_REQUEST', 'bad partition');
     if (!this.geometryOk()) throw new NodeError('UNAVAILABLE', 'ring and engine partition counts differ');
@@ -380,6 +417,27 @@ export class AntiEntropyService {
       default:
         throw new NodeError('BAD_REQUEST', `unknown peer request type '${type}'`);
     }
+  }
+
+  /** Root hashes of the asked partitions; those this node is not a primary of are listed in `skip` (its ring differs). */
+  private serveRoots(b: Record<string, unknown>): { hashes: Buffer; skip: number[] } {
+    const engine = this.node.engine;
+    if (!this.geometryOk()) throw new NodeError('UNAVAILABLE', 'ring and engine partition counts differ');
+    const g = b.g as unknown;
+    const mine = [engine.partitionBits, engine.treeBranchBits, engine.treeSegmentBits];
+    if (!Array.isArray(g) || g.length !== 3 || g.some((v, i) => v !== mine[i])) {
+      throw new NodeError('BAD_REQUEST', `tree geometry differs: asked ${JSON.stringify(g)}, this node has ${JSON.stringify(mine)}`);
+    }
+    const partitions = decodeIndices(b.q, 4, 2 ** engine.partitionBits);
+    const roots = engine.treeRoots();
+    const hashes = Buffer.alloc(partitions.length * 8);
+    const skip: number[] = [];
+    const n = this.replicaN();
+    partitions.forEach((p, i) => {
+      if (!this.node.preferenceListOf(p, n).primaries.includes(this.node.id)) skip.push(i);
+      else roots.copy(hashes, i * 8, p * 8, p * 8 + 8);
+    });
+    return { hashes, skip };
   }
 
   // ---------------------------------------------------------------------------

@@ -40,6 +40,8 @@ export interface TransferOptions {
   receiveCheckMs: number;
   /** Receiver: a partition is pending at most this long, whatever its giver does (then this node serves it as it is). */
   receiveLimitMs: number;
+  /** Receiver: a giver that left and has not answered for this long is taken to have stopped (gives nothing more). */
+  receiveGoneMs: number;
   log?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -53,6 +55,7 @@ export const DEFAULT_TRANSFER_OPTIONS: TransferOptions = {
   yieldMinSamples: 20,
   receiveCheckMs: 5_000,
   receiveLimitMs: 600_000,
+  receiveGoneMs: 60_000,
 };
 
 interface Pending extends Transfer {
@@ -97,6 +100,8 @@ export class TransferService {
   private stopped = false;
   /** Partitions this node is still receiving. */
   private inbound = new InboundTransfers();
+  /** Receiver side: a giver that left → since when its status questions fail. */
+  private readonly silentSince = new Map<string, number>();
   /** Last status query per pending partition (receiver side). */
   private readonly checkedAt = new Map<number, number>();
   /** Saves run one after another, each writing the state as it is then. */
@@ -230,8 +235,8 @@ export class TransferService {
 
   /**
    * Receiver side: ends partitions pending past receiveLimitMs, and asks the
-   * giver of each partition pending for receiveCheckMs whether it is still
-   * sending (a lost 'finish', or a giver whose plan differs, ends here).
+   * givers of each partition pending for receiveCheckMs whether they are
+   * still sending (a lost 'finish', or a giver whose plan differs, ends here).
    */
   private async checkReceiving(): Promise<void> {
     if (this.inbound.size === 0) return;
@@ -239,7 +244,7 @@ export class TransferService {
     let changed = false;
     for (const e of this.inbound.expire(now, this.opts.receiveLimitMs)) {
       changed = true;
-      this.opts.log?.('warn', 'partition still not received after the limit: serving it as it is', { partition: e.partition, from: e.sources[0] });
+      this.opts.log?.('warn', 'partition still not received after the limit: serving it as it is', { partition: e.partition, from: e.givers });
     }
     // At most MAX_STEPS_PER_TICK questions at once: a join at Q = 4096 leaves thousands pending.
     const due = this.inbound
@@ -247,17 +252,24 @@ export class TransferService {
       .filter((e) => now - Math.max(e.since, this.checkedAt.get(e.partition) ?? -Infinity) >= this.opts.receiveCheckMs)
       .slice(0, MAX_STEPS_PER_TICK);
     await Promise.all(
-      due.map(async (e) => {
+      due.flatMap((e) => {
         this.checkedAt.set(e.partition, now);
-        const giver = e.sources[0]!;
-        try {
-          const reply = (await this.node.peerRequest(giver, 'xfer.status', { partition: e.partition }, this.opts.timeoutMs)) as { ring: number; sending: boolean };
-          if (this.inbound.onSourceStatus(e.partition, reply.ring, reply.sending === true)) changed = true;
-        } catch {
-          // A giver that left and does not answer will send nothing more.
-          const m = this.node.clusterState.members[giver];
-          if ((!m || m.status === 'left') && this.inbound.onSourceGone(e.partition)) changed = true;
-        }
+        return e.givers.map(async (giver) => {
+          try {
+            const reply = (await this.node.peerRequest(giver, 'xfer.status', { partition: e.partition }, this.opts.timeoutMs)) as { ring: number; sending: boolean };
+            this.silentSince.delete(giver);
+            if (this.inbound.onGiverStatus(e.partition, giver, reply.ring, reply.sending === true)) changed = true;
+          } catch {
+            // A giver that left and has not answered for receiveGoneMs is taken to have
+            // stopped: nothing more will come from it. (One that is only cut off gives
+            // once it is back: a leaving node runs until it has given everything.)
+            const m = this.node.clusterState.members[giver];
+            if (m && m.status !== 'left') return;
+            const since = this.silentSince.get(giver) ?? now;
+            this.silentSince.set(giver, since);
+            if (now - since >= this.opts.receiveGoneMs && this.inbound.onGiverGone(e.partition, giver)) changed = true;
+          }
+        });
       }),
     );
     for (const p of this.checkedAt.keys()) if (this.inbound.sourcesOf(p) === null) this.checkedAt.delete(p);
@@ -308,7 +320,8 @@ export class TransferService {
           this.totals.bytes += items.reduce((s, i) => s + i.b.length + i.k.length + i.record.length, 0);
         }
         if (page.next) job.cursor = page.next.toString('hex');
-        else if (job.pass === 1) Object.assign(job, { pass: 2, cursor: null, notBefore: now + this.opts.catchUpAfterMs });
+        // The catch-up wait counts from now, not from the tick's start: a tick may take a while.
+        else if (job.pass === 1) Object.assign(job, { pass: 2, cursor: null, notBefore: this.node.clock.now() + this.opts.catchUpAfterMs });
         else job.pass = 3;
         changed = true;
       }
@@ -324,7 +337,7 @@ export class TransferService {
       const { partition, partitions, ring } = body as { partition?: unknown; partitions?: unknown; ring: unknown };
       const list = partitions ?? [partition];
       if (!Array.isArray(list) || !list.every((p) => Number.isInteger(p)) || !Number.isInteger(ring)) throw new Error('bad transfer finish');
-      for (const p of list as number[]) this.inbound.onFinish(p, ring as number);
+      for (const p of list as number[]) this.inbound.onFinish(p, from, ring as number);
       await this.save();
       return {};
     }
