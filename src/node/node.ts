@@ -24,6 +24,7 @@ import { distinctOwnerCount, partitionOf, preferenceList, ownerCounts, type Pref
 import { EngineError, type Engine, type MergeRequest } from '../engine/types.js';
 import { type Context, type DecodedRecord, decodeContext, decodeRecord, encodeContext } from '../engine/pure/codec.js';
 import { contextMax } from '../engine/pure/dvv.js';
+import { StateWireError, packState, unpackState } from '../core/state-wire.js';
 import { ANY_PEER, isTransportError, type Clock, type PeerRef, type Timer, type Transport } from '../transport/types.js';
 import { NodeError, nodeErrorFrom } from './errors.js';
 import { HandoffService, HintStore, MAX_MERGE_BATCH, withHints } from './handoff.js';
@@ -1168,10 +1169,10 @@ export class RingkvNode {
         // single-node cluster: merged into the cluster's (ring v1 ties go to
         // the higher claimant id) it would hand every partition to this node.
         if (!this.joined) throw new NodeError('UNAVAILABLE', 'not joined yet');
-        const remote = b.state as ClusterState;
+        const remote = unpackWireState(b.state);
         this.checkCluster(remote);
         await this.adopt(mergeStates(this.state, remote));
-        return digest(this.state) === digest(remote) ? {} : { state: this.state };
+        return digest(this.state) === digest(remote) ? {} : { state: packState(this.state) };
       }
       case 'join': {
         if (b.cluster !== this.state.clusterName) throw new NodeError('CLUSTER_MISMATCH', `this node is in cluster '${this.state.clusterName}'`);
@@ -1258,10 +1259,11 @@ export class RingkvNode {
       const target = gossipTarget(this.state, this.id, (n) => Math.floor(this.opts.random() * n));
       if (!target) return;
       this.heartbeats(target);
-      const reply = (await this.request(target, 'gossip', { state: this.state }, this.config.gossipIntervalMs)) as { state?: ClusterState };
+      const reply = (await this.request(target, 'gossip', { state: packState(this.state) }, this.config.gossipIntervalMs)) as { state?: unknown };
       if (reply.state) {
-        this.checkCluster(reply.state);
-        await this.adopt(mergeStates(this.state, reply.state));
+        const remote = unpackWireState(reply.state);
+        this.checkCluster(remote);
+        await this.adopt(mergeStates(this.state, remote));
       }
     } catch (err) {
       if (!isTransportError(err)) this.log('warn', 'gossip round failed', { error: String(err) });
@@ -1360,4 +1362,14 @@ function errorCode(err: unknown): string {
   if (err instanceof NodeError || err instanceof EngineError) return err.code;
   if (isTransportError(err)) return err.code;
   return 'INTERNAL';
+}
+
+/** A gossiped cluster state (owners packed or plain); malformed input is the sender's error. */
+function unpackWireState(wire: unknown): ClusterState {
+  try {
+    return unpackState(wire);
+  } catch (err) {
+    if (err instanceof StateWireError) throw new NodeError('BAD_REQUEST', err.message);
+    throw err;
+  }
 }
