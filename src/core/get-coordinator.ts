@@ -10,6 +10,12 @@
 // read-repaired: repairs go to primaries only (a fallback has no business
 // storing the key; its hint reaches the primary by handoff). PR (Riak's
 // "primary read") additionally requires that many answers from primaries.
+//
+// Partition transfer: a replica still receiving the key's partition is no
+// source on its own. Its answer comes in as a stand-in reply: its own copy
+// merged with that of a node that has the partition (its giver, an old
+// primary), and counts as the replica's answer toward R and PR; read repair
+// compares the replica's own copy.
 
 /** Reconciles replica records (DVV merge); null when there is no record at all. */
 export type Reconcile = (records: readonly Uint8Array[]) => Uint8Array | null;
@@ -20,7 +26,7 @@ export type GetEffect =
   | { kind: 'repair'; node: string; record: Uint8Array }
   | { kind: 'done' };
 
-type Answer = { record: Uint8Array | null } | { failed: string };
+type Answer = { record: Uint8Array | null; standIn?: { own: Uint8Array | null } } | { failed: string };
 
 export interface GetOptions {
   /** Which of the replicas asked are primaries (the rest are fallbacks). Default: all of them. */
@@ -61,6 +67,16 @@ export class GetCoordinator {
     return this.progress();
   }
 
+  /**
+   * `node` is still receiving the key's partition: `own` is its copy,
+   * `record` its copy merged with a source's (the giver's).
+   */
+  onStandInReply(node: string, own: Uint8Array | null, record: Uint8Array | null): GetEffect[] {
+    if (!this.expects(node)) return [];
+    this.answers.set(node, { record, standIn: { own } });
+    return this.progress();
+  }
+
   onFailure(node: string, reason: string): GetEffect[] {
     if (!this.expects(node)) return [];
     this.answers.set(node, { failed: reason });
@@ -83,9 +99,9 @@ export class GetCoordinator {
     return !this.finished && this.replicas.includes(node) && !this.answers.has(node);
   }
 
-  private records(): Array<{ node: string; record: Uint8Array | null }> {
-    const out: Array<{ node: string; record: Uint8Array | null }> = [];
-    for (const [node, a] of this.answers) if ('record' in a) out.push({ node, record: a.record });
+  private records(): Array<{ node: string; record: Uint8Array | null; own: Uint8Array | null }> {
+    const out: Array<{ node: string; record: Uint8Array | null; own: Uint8Array | null }> = [];
+    for (const [node, a] of this.answers) if ('record' in a) out.push({ node, record: a.record, own: a.standIn ? a.standIn.own : a.record });
     return out;
   }
 
@@ -131,9 +147,9 @@ export class GetCoordinator {
     const merged = this.merge(answered);
     const effects: GetEffect[] = [];
     if (merged) {
-      for (const { node, record } of answered) {
+      for (const { node, own } of answered) {
         if (!this.primaries.has(node)) continue;
-        if (!record || !this.equal(record, merged)) effects.push({ kind: 'repair', node, record: merged });
+        if (!own || !this.equal(own, merged)) effects.push({ kind: 'repair', node, record: merged });
       }
     }
     effects.push({ kind: 'done' });

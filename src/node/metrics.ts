@@ -16,6 +16,8 @@ export class NodeMetrics {
   readonly hintsDelivered: Counter;
   readonly hintsPending: Gauge;
   readonly fallbackWrites: Counter;
+  readonly fallbackCoordinated: Counter;
+  readonly transferReads: Counter;
   readonly tombstonesReaped: Counter;
   readonly reapAttempts: Counter<'outcome'>;
   readonly reapFloors: Gauge;
@@ -79,6 +81,16 @@ export class NodeMetrics {
     this.fallbackWrites = new Counter({
       name: 'ringkv_fallback_writes_total',
       help: 'Replicas of writes this node coordinated that went to a fallback (with a hint) instead of a primary',
+      registers,
+    });
+    this.fallbackCoordinated = new Counter({
+      name: 'ringkv_fallback_coordinated_total',
+      help: 'Writes this node coordinated while no primary of the key was reachable (stored as hints, under a one-off actor)',
+      registers,
+    });
+    this.transferReads = new Counter({
+      name: 'ringkv_transfer_reads_total',
+      help: 'Replica reads sent to a partition\'s giver because the replica asked was still receiving the partition',
       registers,
     });
     this.tombstonesReaped = new Counter({

@@ -22,8 +22,8 @@ import {
 import { PutCoordinator, type PutEffect, type ReplicaTarget } from '../core/put-coordinator.js';
 import { distinctOwnerCount, partitionOf, preferenceList, ownerCounts, type PreferenceList } from '../core/ring.js';
 import { EngineError, type Engine, type MergeRequest } from '../engine/types.js';
-import { type Context, type DecodedRecord, decodeContext, decodeRecord, encodeContext } from '../engine/pure/codec.js';
-import { contextMax } from '../engine/pure/dvv.js';
+import { type Context, type DecodedRecord, decodeContext, decodeRecord, encodeContext, encodeRecord } from '../engine/pure/codec.js';
+import { contextMax, coordinate as newVersion } from '../engine/pure/dvv.js';
 import { StateWireError, packState, unpackState } from '../core/state-wire.js';
 import { ANY_PEER, isTransportError, type Clock, type PeerRef, type Timer, type Transport } from '../transport/types.js';
 import { NodeError, nodeErrorFrom } from './errors.js';
@@ -141,6 +141,9 @@ export interface PutResult {
 }
 
 const STATE_META = 'cluster.state';
+/** The end of the last block of one-off actor numbers reserved (see oneOffActor). */
+const ONE_OFF_ACTORS_META = 'fallback.actors';
+const ONE_OFF_ACTOR_BLOCK = 1000;
 
 interface Quorum {
   n: number;
@@ -177,6 +180,13 @@ export class RingkvNode {
   private stopped = false;
   private joined: boolean;
   private readonly services = new Map<string, (from: string, type: string, body: unknown) => Promise<unknown>>();
+  /** Told synchronously whenever this node adopts a different ring (the transfer service plans at once). */
+  private readonly ringListeners: Array<() => void> = [];
+  /** One-off actors (see oneOffActor): the block reserved in engine metadata, and its next unused number. */
+  private oneOff = { next: 0, end: 0 };
+  private oneOffReserving: Promise<void> | null = null;
+  /** Partitions this node is still receiving: where their reads go instead (see setReceiving). */
+  private receivingFrom: ((partition: number) => readonly string[] | null) | null = null;
 
   private constructor(
     private readonly opts: NodeOptions,
@@ -289,11 +299,16 @@ export class RingkvNode {
     try {
       this.checkJoined();
       const pl = this.preference(bucket, key, q.n);
-      // Only a primary coordinates (its engine creates the new dot from the
-      // key's own record); a non-primary forwards to a healthy one.
-      const result = pl.primaries.includes(this.id)
+      // A primary coordinates (its engine creates the new dot from the key's
+      // own record); a non-primary forwards to a healthy one, and coordinates
+      // itself only when no primary can (coordinateAsFallback). So does a
+      // leaving primary: its partitions are moving away, and cut off from the
+      // cluster it may hold a copy the others have since deleted and reaped
+      // (a reap does not wait for nodes that left).
+      const leaving = this.state.members[this.id]?.status !== 'valid';
+      const result = pl.primaries.includes(this.id) && !leaving
         ? await this.coordinatePut(bucket, key, context, value, q, pl)
-        : await this.forwardPut(bucket, key, context, value, q, pl.primaries);
+        : await this.forwardPut(bucket, key, context, value, q, pl);
       this.metrics.requests.inc({ op, outcome: 'ok' });
       return result;
     } catch (err) {
@@ -335,6 +350,7 @@ export class RingkvNode {
     this.state = reply.state;
     await this.persist();
     this.joined = true;
+    this.ringChanged();
     this.observeState();
     this.log('info', 'joined cluster', { seed, members: Object.keys(reply.state.members).length });
   }
@@ -500,18 +516,27 @@ export class RingkvNode {
         }
       };
       timers.push(this.opts.clock.setTimer(q.timeoutMs, () => apply(fsm.onDeadline())));
+      const noteFloor = (floor: Buffer | null): void => {
+        if (!floor) return;
+        floors.push(floor);
+        floorCtx = contextMax(floorCtx ?? [], decodeRecord(floor).context);
+      };
+      // Nodes read from (replicas, and sources read in place of a replica still receiving the partition): each once.
+      const asked = new Set(replicas);
       for (const node of replicas) {
-        this.fetch(node, bucket, key, q.timeoutMs, substitutes.has(node)).then(
-          ({ record, floor }) => {
+        this.fetch(node, bucket, key, q.timeoutMs, substitutes.has(node))
+          .then(async ({ record, floor, pending }) => {
             answers.set(node, record);
-            if (floor) {
-              floors.push(floor);
-              floorCtx = contextMax(floorCtx ?? [], decodeRecord(floor).context);
-            }
-            apply(fsm.onReply(node, record));
-          },
-          (err: unknown) => apply(fsm.onFailure(node, errorCode(err))),
-        );
+            noteFloor(floor);
+            if (!pending) return apply(fsm.onReply(node, record));
+            // `node` is still receiving the partition: its copy counts only merged
+            // with a source's — the giver, else another old replica not read already.
+            const from = await this.readSource(node, pending, asked, bucket, key, q.timeoutMs);
+            noteFloor(from.floor);
+            const present = [record, from.record].filter((r): r is Buffer => r !== null);
+            return apply(fsm.onStandInReply(node, record, present.length === 0 ? null : reconcile(present, q.mode)));
+          })
+          .catch((err: unknown) => apply(fsm.onFailure(node, errorCode(err))));
       }
     });
   }
@@ -521,19 +546,73 @@ export class RingkvNode {
    * floor for the key if it has one; a record (or floor) that does not
    * decode counts as a failed replica.
    */
-  private async fetch(node: string, bucket: Buffer, key: Buffer, timeoutMs: number, substitute: boolean): Promise<{ record: Buffer | null; floor: Buffer | null }> {
-    const reply =
-      node === this.id
-        ? await this.localRecord(bucket, key, substitute)
-        : ((await this.request(node, 'kv.get', substitute ? { b: bucket, k: key, hints: true } : { b: bucket, k: key }, timeoutMs)) as {
-            record: Uint8Array | null;
-            reaped?: Uint8Array | null;
-          });
+  private async fetch(
+    node: string,
+    bucket: Buffer,
+    key: Buffer,
+    timeoutMs: number,
+    substitute: boolean,
+  ): Promise<{ record: Buffer | null; floor: Buffer | null; pending: readonly string[] | null }> {
+    let reply: { record: Uint8Array | null; reaped?: Uint8Array | null; pending?: readonly string[] | null };
+    if (node === this.id) {
+      const pending = this.receivingSources(bucket, key);
+      reply = { ...(await this.localRecord(bucket, key, substitute)), pending };
+    } else {
+      reply = (await this.request(node, 'kv.get', substitute ? { b: bucket, k: key, hints: true } : { b: bucket, k: key }, timeoutMs)) as typeof reply;
+    }
     const record = reply.record ? Buffer.from(reply.record) : null;
     const floor = reply.reaped ? Buffer.from(reply.reaped) : null;
     if (record) decodeRecord(record);
     if (floor && !isAllTombstones(decodeRecord(floor))) throw new NodeError('INTERNAL', 'a reap floor with a live sibling');
-    return { record, floor };
+    const pending = Array.isArray(reply.pending) && reply.pending.every((s) => typeof s === 'string') ? reply.pending : null;
+    return { record, floor, pending };
+  }
+
+  /**
+   * A read in place of `node`, which is still receiving the key's partition:
+   * from its sources in order (the node it replaces, its giver, the other old
+   * replicas) that were not read already, healthy ones first; one that fails
+   * or is itself still receiving passes to the next. None left: the replica
+   * counts as failed.
+   */
+  private async readSource(
+    node: string,
+    sources: readonly string[],
+    asked: Set<string>,
+    bucket: Buffer,
+    key: Buffer,
+    timeoutMs: number,
+  ): Promise<{ record: Buffer | null; floor: Buffer | null }> {
+    const now = this.opts.clock.now();
+    const candidates = sources.filter((s) => !asked.has(s) && this.state.members[s] !== undefined);
+    const ordered = [...candidates.filter((s) => !this.isSuspect(s, now)), ...candidates.filter((s) => this.isSuspect(s, now))];
+    let lastError: unknown = new NodeError('UNAVAILABLE', `${node} is still receiving the key's partition and each of its sources is read already`);
+    for (const source of ordered) {
+      if (asked.has(source)) continue;
+      asked.add(source);
+      this.metrics.transferReads.inc();
+      try {
+        const from = await this.fetch(source, bucket, key, timeoutMs, false);
+        if (!from.pending) return from;
+        lastError = new NodeError('UNAVAILABLE', `${node} and its source ${source} are both still receiving the key's partition`);
+      } catch (err) {
+        lastError = err;
+      }
+    }
+    throw lastError;
+  }
+
+  /** For a key of a partition this node is still receiving: the nodes to read it from instead (giver first); else null. */
+  private receivingSources(bucket: Buffer, key: Buffer): readonly string[] | null {
+    if (!this.receivingFrom) return null;
+    let position: bigint;
+    try {
+      position = this.opts.engine.hashKey(bucket, key);
+    } catch {
+      return null; // the read itself reports the bad key
+    }
+    const sources = this.receivingFrom(partitionOf(this.state.ring, position));
+    return sources && sources.length > 0 ? sources : null;
   }
 
   /** The local record (with hints: merged with any held for the key, minus what this node's floor covers) and the key's reap floor. */
@@ -584,11 +663,24 @@ export class RingkvNode {
     } catch (err) {
       throw asNodeError(err);
     }
+    return this.replicatePut(bucket, key, value, record, q, pl, null);
+  }
+
+  /**
+   * Sends a version this node made to the key's replicas (the quorum part of
+   * coordinatePut). `heldFor`: a fallback coordinator already holds its copy
+   * as a hint for this primary (see coordinateAsFallback); the other copies
+   * go to the other primaries or their substitutes.
+   */
+  private replicatePut(bucket: Buffer, key: Buffer, value: Buffer | null, record: Buffer, q: Quorum, pl: PreferenceList, heldFor: string | null): Promise<PutResult> {
     const now = this.opts.clock.now();
     const startedAt = now;
-    const { healthy, suspected } = this.substitutes(pl, now);
+    const subs = this.substitutes(pl, now);
+    // This node's copy is its own (never a second ack from it).
+    const healthy = subs.healthy.filter((f) => f !== this.id);
+    const suspected = subs.suspected.filter((f) => f !== this.id);
     const targets: ReplicaTarget[] = pl.primaries
-      .filter((p) => p !== this.id)
+      .filter((p) => p !== this.id && p !== heldFor)
       .map((p) => {
         if (!this.isSuspect(p, now) || healthy.length === 0) return { node: p, hintFor: null };
         return { node: healthy.shift()!, hintFor: p };
@@ -648,6 +740,11 @@ export class RingkvNode {
    * next. (A primary that did get the write but whose reply was lost may
    * coordinate it too: the write then exists under two dots, both carrying
    * the client's value — harmless, and the simulator allows for it.)
+   *
+   * Without pw, only healthy primaries are tried, and when none of them takes
+   * the write this node coordinates it itself with the time left (sloppy
+   * quorum: see coordinateAsFallback). With pw, suspected primaries are tried
+   * too, and a write no primary takes is refused.
    */
   private async forwardPut(
     bucket: Buffer,
@@ -655,10 +752,13 @@ export class RingkvNode {
     context: Buffer | null,
     value: Buffer | null,
     q: Quorum,
-    primaries: string[],
+    pl: PreferenceList,
   ): Promise<PutResult> {
     const started = this.opts.clock.now();
-    const ordered = [...primaries].sort((a, b) => Number(this.isSuspect(a, started)) - Number(this.isSuspect(b, started)));
+    const canFallBack = q.pw === 0;
+    const ordered = [...pl.primaries]
+      .filter((p) => p !== this.id && (!canFallBack || !this.isSuspect(p, started)))
+      .sort((a, b) => Number(this.isSuspect(a, started)) - Number(this.isSuspect(b, started)));
     const tried: string[] = [];
     for (const [i, node] of ordered.entries()) {
       const left = started + q.timeoutMs - this.opts.clock.now();
@@ -681,7 +781,82 @@ export class RingkvNode {
         // Unreachable, timed out or overloaded: try the next primary.
       }
     }
+    const left = started + q.timeoutMs - this.opts.clock.now();
+    if (canFallBack && left > 0) return this.coordinateAsFallback(bucket, key, context, value, { ...q, timeoutMs: left }, pl);
     throw new NodeError('UNAVAILABLE', `no primary could coordinate the write (tried ${tried.join(', ') || 'none'} within ${q.timeoutMs} ms)`);
+  }
+
+  /**
+   * A write no primary of the key could coordinate (all unreachable, or
+   * refusing): this node makes the version and keeps its copy as a hint for
+   * the first primary; the other copies go to the other primaries or, for
+   * suspected ones, to healthy fallbacks as hints (Dynamo's sloppy quorum).
+   * Only when W (and DW) can be met by this node plus the healthy nodes it
+   * can reach; with pw it is never done (forwardPut).
+   *
+   * The new dot is (a one-off actor, 1), never this node's own actor: the
+   * engine's counter for an actor is max(stored, context) + 1 over the key's
+   * local record, and a non-primary keeps no record of the key — its hints
+   * are deleted once delivered — so a second write here would reissue the
+   * same dot for another value. A one-off actor (`<engine actor>/f<n>`, n from
+   * a durable counter: see oneOffActor) has made no other dot anywhere, so
+   * its dot is new whatever this node remembers. The cost: each such write
+   * adds one entry to the key's version vector for good (docs/cluster.md).
+   */
+  private async coordinateAsFallback(
+    bucket: Buffer,
+    key: Buffer,
+    context: Buffer | null,
+    value: Buffer | null,
+    q: Quorum,
+    pl: PreferenceList,
+  ): Promise<PutResult> {
+    const now = this.opts.clock.now();
+    const reachable = [...pl.primaries, ...pl.fallbacks].filter(
+      (n) => n !== this.id && this.state.members[n] !== undefined && this.state.members[n]!.status !== 'left' && !this.isSuspect(n, now),
+    );
+    // This node's copy stands for the first primary (not itself: a leaving primary coordinates as a fallback).
+    const heldFor = pl.primaries.find((p) => p !== this.id);
+    if (heldFor === undefined) throw new NodeError('UNAVAILABLE', 'no other replica of the key to hold the write for');
+    if (1 + reachable.length < Math.max(q.w, q.dw)) {
+      throw new NodeError('UNAVAILABLE', `no primary could coordinate the write, and w=${q.w} dw=${q.dw} cannot be met by this node and the ${reachable.length} other nodes it can reach`);
+    }
+    let record: Buffer;
+    try {
+      if (value !== null && value.length > this.opts.engine.limits.maxValueBytes) {
+        throw new NodeError('VALUE_TOO_LARGE', `value longer than ${this.opts.engine.limits.maxValueBytes} bytes`);
+      }
+      const ctx = decodeContext(context);
+      const actor = await this.oneOffActor();
+      record = encodeRecord(newVersion(null, ctx, actor, { value, now: this.opts.clock.now() }, q.mode, this.opts.engine.limits.maxSiblings));
+      await this.storeHint(heldFor, bucket, key, record, q.dw > 0);
+    } catch (err) {
+      throw asNodeError(err);
+    }
+    this.metrics.fallbackCoordinated.inc();
+    return this.replicatePut(bucket, key, value, record, q, pl, heldFor);
+  }
+
+  /**
+   * A new one-off actor: `<engine actor>/f<n>`. n comes from a counter kept in
+   * engine metadata and reserved in blocks (the block's end is flushed before
+   * any n of it is used), so after a crash n starts above every n used; the
+   * engine actor (node id and data epoch) makes it unique across nodes and
+   * across a lost disk.
+   */
+  private async oneOffActor(): Promise<Buffer> {
+    while (this.oneOff.next >= this.oneOff.end) {
+      this.oneOffReserving ??= (async () => {
+        const saved = await this.opts.engine.metaGet(ONE_OFF_ACTORS_META);
+        const from = saved ? Number(saved.toString('utf8')) : 0;
+        if (!Number.isSafeInteger(from) || from < 0) throw new NodeError('INTERNAL', `bad ${ONE_OFF_ACTORS_META} in engine metadata`);
+        await this.opts.engine.metaPut(ONE_OFF_ACTORS_META, Buffer.from(String(from + ONE_OFF_ACTOR_BLOCK)));
+        await this.opts.engine.flush();
+        this.oneOff = { next: from, end: from + ONE_OFF_ACTOR_BLOCK };
+      })().finally(() => (this.oneOffReserving = null));
+      await this.oneOffReserving;
+    }
+    return Buffer.from(`${this.opts.engine.actor}/f${this.oneOff.next++}`, 'utf8');
   }
 
   /** Sends a record to a replica to merge (or, with `hintFor`, to a fallback to hold as a hint); resolves with whether it was flushed. */
@@ -1121,10 +1296,16 @@ export class RingkvNode {
     switch (type) {
       case 'ping':
         return {};
-      case 'kv.get':
+      case 'kv.get': {
         this.checkJoined();
+        // A partition still being received: this copy is no source on its own; the
+        // answer names where to read instead (checked before reading: a finish that
+        // lands during the read must not make a partial copy count).
+        const pending = this.receivingSources(buf(b.b), buf(b.k));
         // A fallback standing in for a down primary answers with its hints for the key too.
-        return await this.localRecord(buf(b.b), buf(b.k), b.hints === true);
+        const reply = await this.localRecord(buf(b.b), buf(b.k), b.hints === true);
+        return pending ? { ...reply, pending } : reply;
+      }
       case 'kv.merge': {
         const durable = b.durable === true;
         const hint = typeof b.hint === 'string' ? b.hint : null;
@@ -1177,14 +1358,19 @@ export class RingkvNode {
       case 'join': {
         if (b.cluster !== this.state.clusterName) throw new NodeError('CLUSTER_MISMATCH', `this node is in cluster '${this.state.clusterName}'`);
         const member = b.member as { id: string; address: string; zone?: string };
+        let admitted: ClusterState;
         try {
-          await this.adopt(addMember(this.state, member));
+          admitted = addMember(this.state, member);
+          await this.adopt(admitted);
         } catch (err) {
           if (err instanceof ClusterStateError) throw new NodeError('BAD_REQUEST', err.message);
           throw err;
         }
         this.log('info', 'member added', { member: member.id, address: member.address });
-        return { state: this.state };
+        // The state as admitted, not one adopted meanwhile: a reclaim in between
+        // would hand the joiner a first ring where it already owns partitions,
+        // and it could not tell what it is to receive (src/node/transfer.ts).
+        return { state: admitted };
       }
       default: {
         const service = this.services.get(type.slice(0, type.indexOf('.') + 1));
@@ -1202,6 +1388,22 @@ export class RingkvNode {
   registerService(prefix: string, handler: (from: string, type: string, body: unknown) => Promise<unknown>): void {
     if (!prefix.endsWith('.') || ['kv.', 'gossip.', 'join.'].includes(prefix)) throw new Error(`bad service prefix '${prefix}'`);
     this.services.set(prefix, handler);
+  }
+
+  /** Calls `listener` synchronously every time this node adopts a different ring (before any request sees it). */
+  onRingChange(listener: () => void): void {
+    this.ringListeners.push(listener);
+  }
+
+  /**
+   * Installs the check that tells which partitions this node is still
+   * receiving (src/node/transfer.ts): for such a partition it returns the
+   * nodes reads should use instead (giver first), and this node's own copy
+   * is not a source for reads of the partition (docs/cluster.md "Partition
+   * transfer"). Writes still land here.
+   */
+  setReceiving(check: (partition: number) => readonly string[] | null): void {
+    this.receivingFrom = check;
   }
 
   /** A request to a member, with the node's suspicion bookkeeping. */
@@ -1302,9 +1504,21 @@ export class RingkvNode {
   /** Makes a new state current (persisted first, so a restart keeps it). */
   private async adopt(next: ClusterState): Promise<void> {
     if (next === this.state || digest(next) === digest(this.state)) return;
+    const ring = this.state.ring;
     this.state = next;
+    if (next.ring !== ring) this.ringChanged();
     await this.persist();
     this.observeState();
+  }
+
+  private ringChanged(): void {
+    for (const listener of this.ringListeners) {
+      try {
+        listener();
+      } catch (err) {
+        this.log('error', 'ring change listener failed', { error: String(err) });
+      }
+    }
   }
 
   private async persist(): Promise<void> {

@@ -5,8 +5,15 @@
 // transfer's cursor are persisted, so a crash of either side resumes where it
 // stopped. One request in flight at a time; each tick sends up to `batch`
 // objects, over as many partitions as that takes, then pauses.
+//
+// Both ends: as a giver this service streams and then sends 'finish'; as a
+// receiver it tracks the partitions it is still receiving (InboundTransfers
+// in src/core/transfer-plan.ts) and tells the node, which then does not
+// serve reads of them from its own copy (docs/cluster.md "Partition
+// transfer"). Ring changes reach it synchronously from the node, so a read
+// never sees the new ring before the pending partitions are known.
 import { preferenceList, type Ring } from '../core/ring.js';
-import { planTransfers, transfersFrom, type Transfer } from '../core/transfer-plan.js';
+import { InboundTransfers, planTransfers, transfersFrom, type Inbound, type InboundState, type Transfer } from '../core/transfer-plan.js';
 import { zonesOf } from '../core/membership.js';
 import type { Timer } from '../transport/types.js';
 import { ForegroundLoad } from './foreground.js';
@@ -29,15 +36,33 @@ export interface TransferOptions {
   /** Skip a batch while the node's recent client p99 is above this (ms). */
   yieldAboveMs: number;
   yieldMinSamples: number;
+  /** Receiver: ask the giver of a partition still pending this often whether it is still sending. */
+  receiveCheckMs: number;
+  /** Receiver: a partition is pending at most this long, whatever its giver does (then this node serves it as it is). */
+  receiveLimitMs: number;
+  /** Receiver: a giver that left and has not answered for this long is taken to have stopped (gives nothing more). */
+  receiveGoneMs: number;
+  log?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 }
 
-export const DEFAULT_TRANSFER_OPTIONS: TransferOptions = { intervalMs: 200, batch: 200, n: 3, timeoutMs: 5_000, catchUpAfterMs: 5_000, yieldAboveMs: 100, yieldMinSamples: 20 };
+export const DEFAULT_TRANSFER_OPTIONS: TransferOptions = {
+  intervalMs: 200,
+  batch: 200,
+  n: 3,
+  timeoutMs: 5_000,
+  catchUpAfterMs: 5_000,
+  yieldAboveMs: 100,
+  yieldMinSamples: 20,
+  receiveCheckMs: 5_000,
+  receiveLimitMs: 600_000,
+  receiveGoneMs: 60_000,
+};
 
 interface Pending extends Transfer {
   /** Disk-key cursor of the last object sent (hex), null before the first batch. */
   cursor: string | null;
   sent: number;
-  /** 1 for the first pass, 2 for the catch-up pass. */
+  /** 1 for the first pass, 2 for the catch-up pass, 3 once only the 'finish' to the receiver is left. */
   pass: number;
   /** Not before this time (the catch-up pass waits for gossip to settle). */
   notBefore: number;
@@ -47,6 +72,8 @@ interface Saved {
   ring: Ring;
   ringPrivate: boolean;
   pending: Pending[];
+  /** Absent in state saved before receivers tracked their partitions. */
+  inbound?: InboundState;
 }
 
 const META = 'xfer.state';
@@ -71,6 +98,14 @@ export class TransferService {
   private readonly foreground: ForegroundLoad;
   private busy = false;
   private stopped = false;
+  /** Partitions this node is still receiving. */
+  private inbound = new InboundTransfers();
+  /** Receiver side: a giver that left → since when its status questions fail. */
+  private readonly silentSince = new Map<string, number>();
+  /** Last status query per pending partition (receiver side). */
+  private readonly checkedAt = new Map<number, number>();
+  /** Saves run one after another, each writing the state as it is then. */
+  private saving: Promise<void> = Promise.resolve();
   /** Objects sent and batches acknowledged since start (for metrics and benchmarks). */
   readonly totals = { objects: 0, batches: 0, bytes: 0 };
 
@@ -90,12 +125,19 @@ export class TransferService {
       this.ring = state.ring;
       this.ringPrivate = state.ringPrivate;
       this.pending = state.pending;
+      this.inbound = new InboundTransfers(state.inbound);
     } else {
       // The ring at first start needs no transfer: nothing was stored under another ring.
       this.ring = this.node.clusterState.ring;
       this.ringPrivate = !this.node.hasJoined;
-      await this.save();
     }
+    // From now on every ring the node adopts is planned for at once (a read
+    // must not find the new ring before its pending partitions are known);
+    // a ring adopted while this service was down is planned for here.
+    this.node.onRingChange(() => this.noticeRingChange());
+    this.node.setReceiving((partition) => (this.stopped ? null : this.inbound.sourcesOf(partition)));
+    this.noticeRingChange();
+    await this.save();
     this.schedule();
   }
 
@@ -109,6 +151,11 @@ export class TransferService {
     return this.pending.map((p) => ({ partition: p.partition, to: p.to, sent: p.sent, pass: p.pass }));
   }
 
+  /** Partitions this node is still receiving (reads of them go to their sources). */
+  receiving(): readonly Inbound[] {
+    return this.inbound.list();
+  }
+
   private schedule(): void {
     if (this.stopped) return;
     this.timer = this.node.clock.setTimer(this.opts.intervalMs, () => {
@@ -120,7 +167,8 @@ export class TransferService {
     if (this.busy) return;
     this.busy = true;
     try {
-      await this.noticeRingChange();
+      this.noticeRingChange();
+      await this.checkReceiving();
       // Foreground requests first (Dynamo §6.5): no batch while clients see slow answers.
       if (this.pending.length > 0 && !(await this.foreground.busy())) await this.sendNextBatch();
     } catch {
@@ -130,24 +178,38 @@ export class TransferService {
     }
   }
 
-  private async noticeRingChange(): Promise<void> {
+  /**
+   * Plans for a ring change (synchronously: called by the node as it adopts
+   * a ring); returns whether anything changed. The caller saves (the node's
+   * listener schedules it).
+   */
+  private noticeRingChange(): boolean {
+    if (this.stopped || !this.planRingChange()) return false;
+    void this.save().catch(() => undefined);
+    return true;
+  }
+
+  private planRingChange(): boolean {
     const state = this.node.clusterState;
     const ring = state.ring;
-    if (!this.ring || (this.ring.version === ring.version && this.ring.claimant === ring.claimant)) return;
+    if (!this.ring || (this.ring.version === ring.version && this.ring.claimant === ring.claimant)) return false;
     if (!this.node.hasJoined || this.ringPrivate) {
       // Until it joins, and when it first adopts the cluster's ring, a node
-      // has nothing to give: its private one-node ring held no one else's data.
+      // has nothing to give: its private one-node ring held no one else's
+      // data. Nor anything to wait for: before its first cluster ring it
+      // replicated nothing of the cluster's (a node that rejoins after
+      // losing its data is refilled by handoff, read repair and anti-entropy).
       this.ring = ring;
       this.ringPrivate = !this.node.hasJoined;
-      await this.save();
-      return;
+      return true;
     }
     // Members that left give nothing — except this node itself while it still
     // runs: a leaving node may hold acknowledged writes no one else has.
-    const givers = new Set(Object.values(state.members).filter((m) => m.status !== 'left').map((m) => m.id));
-    givers.add(this.node.id);
+    const members = new Set(Object.values(state.members).filter((m) => m.status !== 'left').map((m) => m.id));
+    const givers = new Set(members).add(this.node.id);
     const zones = zonesOf(state);
     const mine = transfersFrom(planTransfers(this.ring, ring, this.opts.n, givers, zones), this.node.id);
+    this.inbound.onRingChange(this.ring, ring, this.opts.n, members, this.node.id, this.node.clock.now(), zones);
     // A transfer still pending from an earlier change whose target is no
     // longer a replica of the partition under the new ring would only leave a
     // stray copy there: it goes to the partition's new replicas instead (the
@@ -168,7 +230,50 @@ export class TransferService {
       if (!this.pending.some((p) => p.partition === t.partition && p.to === t.to)) this.pending.push({ ...t, cursor: null, sent: 0, pass: 1, notBefore: 0 });
     }
     this.ring = ring;
-    await this.save();
+    return true;
+  }
+
+  /**
+   * Receiver side: ends partitions pending past receiveLimitMs, and asks the
+   * givers of each partition pending for receiveCheckMs whether they are
+   * still sending (a lost 'finish', or a giver whose plan differs, ends here).
+   */
+  private async checkReceiving(): Promise<void> {
+    if (this.inbound.size === 0) return;
+    const now = this.node.clock.now();
+    let changed = false;
+    for (const e of this.inbound.expire(now, this.opts.receiveLimitMs)) {
+      changed = true;
+      this.opts.log?.('warn', 'partition still not received after the limit: serving it as it is', { partition: e.partition, from: e.givers });
+    }
+    // At most MAX_STEPS_PER_TICK questions at once: a join at Q = 4096 leaves thousands pending.
+    const due = this.inbound
+      .list()
+      .filter((e) => now - Math.max(e.since, this.checkedAt.get(e.partition) ?? -Infinity) >= this.opts.receiveCheckMs)
+      .slice(0, MAX_STEPS_PER_TICK);
+    await Promise.all(
+      due.flatMap((e) => {
+        this.checkedAt.set(e.partition, now);
+        return e.givers.map(async (giver) => {
+          try {
+            const reply = (await this.node.peerRequest(giver, 'xfer.status', { partition: e.partition }, this.opts.timeoutMs)) as { ring: number; sending: boolean };
+            this.silentSince.delete(giver);
+            if (this.inbound.onGiverStatus(e.partition, giver, reply.ring, reply.sending === true)) changed = true;
+          } catch {
+            // A giver that left and has not answered for receiveGoneMs is taken to have
+            // stopped: nothing more will come from it. (One that is only cut off gives
+            // once it is back: a leaving node runs until it has given everything.)
+            const m = this.node.clusterState.members[giver];
+            if (m && m.status !== 'left') return;
+            const since = this.silentSince.get(giver) ?? now;
+            this.silentSince.set(giver, since);
+            if (now - since >= this.opts.receiveGoneMs && this.inbound.onGiverGone(e.partition, giver)) changed = true;
+          }
+        });
+      }),
+    );
+    for (const p of this.checkedAt.keys()) if (this.inbound.sourcesOf(p) === null) this.checkedAt.delete(p);
+    if (changed) await this.save();
   }
 
   /**
@@ -187,9 +292,21 @@ export class TransferService {
     let steps = 0;
     let changed = false;
     try {
+      // Both passes given: the receiver may serve these partitions from now
+      // on. One 'finish' per target carries all of them (one save there).
+      const done = new Map<string, Pending[]>();
+      for (const job of this.pending) {
+        if (job.pass === 3 && job.notBefore <= now && !this.node.isSuspected(job.to)) done.set(job.to, [...(done.get(job.to) ?? []), job]);
+      }
+      for (const [to, jobs] of done) {
+        steps++;
+        await this.node.peerRequest(to, 'xfer.finish', { partitions: jobs.map((j) => j.partition), ring: this.ring!.version }, this.opts.timeoutMs);
+        this.pending = this.pending.filter((p) => !jobs.includes(p));
+        changed = true;
+      }
       for (const job of [...this.pending]) {
         if (budget <= 0 || steps >= MAX_STEPS_PER_TICK) break;
-        if (job.notBefore > now || this.node.isSuspected(job.to)) continue;
+        if (job.pass === 3 || job.notBefore > now || this.node.isSuspected(job.to)) continue;
         steps++;
         const page = await this.node.engine.scanPartition(job.partition, job.cursor ? Buffer.from(job.cursor, 'hex') : null, budget);
         if (page.items.length > 0) {
@@ -205,7 +322,7 @@ export class TransferService {
         if (page.next) job.cursor = page.next.toString('hex');
         // The catch-up wait counts from now, not from the tick's start: a tick may take a while.
         else if (job.pass === 1) Object.assign(job, { pass: 2, cursor: null, notBefore: this.node.clock.now() + this.opts.catchUpAfterMs });
-        else this.pending = this.pending.filter((p) => p !== job);
+        else job.pass = 3;
         changed = true;
       }
     } finally {
@@ -214,7 +331,23 @@ export class TransferService {
     }
   }
 
-  private async onRequest(_from: string, type: string, body: unknown): Promise<unknown> {
+  private async onRequest(from: string, type: string, body: unknown): Promise<unknown> {
+    if (type === 'xfer.finish') {
+      // {partitions, ring}; {partition, ring} from givers that sent one at a time.
+      const { partition, partitions, ring } = body as { partition?: unknown; partitions?: unknown; ring: unknown };
+      const list = partitions ?? [partition];
+      if (!Array.isArray(list) || !list.every((p) => Number.isInteger(p)) || !Number.isInteger(ring)) throw new Error('bad transfer finish');
+      for (const p of list as number[]) this.inbound.onFinish(p, from, ring as number);
+      await this.save();
+      return {};
+    }
+    if (type === 'xfer.status') {
+      // A receiver asks whether this node still sends it a partition (on this node's current ring).
+      const { partition } = body as { partition: unknown };
+      if (!Number.isInteger(partition)) throw new Error('bad transfer status request');
+      this.noticeRingChange();
+      return { ring: this.ring!.version, sending: this.pending.some((p) => p.partition === partition && p.to === from) };
+    }
     if (type !== 'xfer.batch') throw new Error(`unknown transfer request '${type}'`);
     const { items } = body as { items: Array<{ b: Uint8Array; k: Uint8Array; record: Uint8Array }> };
     if (!Array.isArray(items)) throw new Error('bad transfer batch');
@@ -231,8 +364,13 @@ export class TransferService {
     return { merged: items.length };
   }
 
-  private async save(): Promise<void> {
-    const saved: Saved = { ring: this.ring!, ringPrivate: this.ringPrivate, pending: this.pending };
-    await this.node.engine.metaPut(META, Buffer.from(JSON.stringify(saved)));
+  /** Persists the state as it is when this save's turn comes (saves never overtake each other). */
+  private save(): Promise<void> {
+    const next = this.saving.then(async () => {
+      const saved: Saved = { ring: this.ring!, ringPrivate: this.ringPrivate, pending: this.pending, inbound: this.inbound.toJSON() };
+      await this.node.engine.metaPut(META, Buffer.from(JSON.stringify(saved)));
+    });
+    this.saving = next.catch(() => undefined);
+    return next;
   }
 }

@@ -96,6 +96,25 @@ export interface SimConfig {
   membershipChangeChance: number;
   /** A leaving node is stopped once it has nothing left to transfer, or after this long. */
   leaveLimitMs: number;
+  /**
+   * Fraction of client writes made with w = 1 (seeds without data loss only:
+   * a single acknowledged copy does not survive losing its disk). Some of
+   * them reach a node that cannot reach any primary of the key: it then
+   * coordinates the write itself as hints (fallback coordination).
+   */
+  w1Chance: number;
+  /**
+   * Transfer-read mode (test/sim/transfer-reads.sim.test.ts): every seed has
+   * a join and/or a leave besides the usual faults (but no data loss);
+   * writes need pw = w (so an acknowledged write has w copies at primaries,
+   * not only hints) and probe reads with r = pr = n run every probeEveryMs
+   * from the start of the load until the membership change has settled:
+   * STALE READ if one misses a write acknowledged before it. With w + r > n
+   * and no fallback in either, only a replica that serves a partition it does
+   * not hold yet can break it.
+   */
+  transferReads: boolean;
+  probeEveryMs: number;
 }
 
 export const DEFAULT_SIM_CONFIG: SimConfig = {
@@ -112,7 +131,13 @@ export const DEFAULT_SIM_CONFIG: SimConfig = {
   handoffLimitMs: 10_000,
   membershipChangeChance: 1 / 3,
   leaveLimitMs: 30_000,
+  w1Chance: 0.2,
+  transferReads: false,
+  probeEveryMs: 50,
 };
+
+/** Joins and leaves with r = n reads all along (see SimConfig.transferReads). */
+export const TRANSFER_READS_SIM_CONFIG: SimConfig = { ...DEFAULT_SIM_CONFIG, membershipChangeChance: 1, transferReads: true, w1Chance: 0.5 };
 
 // Reaping on, with a delay shorter than a request's deadline: a retried copy
 // of an old write can still land on a fallback as a hint after the reap
@@ -121,7 +146,7 @@ const NODE_CONFIG = { requestTimeoutMs: 500, gossipIntervalMs: 1_000, readRepair
 /** Anti-entropy on every node, often enough to run several rounds over every partition during the quiet period. */
 const AAE_CONFIG = { intervalMs: 200, requestTimeoutMs: 500, shouldYield: () => false };
 /** Partition transfer on every node, as the server runs it, with short intervals. */
-const TRANSFER_CONFIG = { intervalMs: 50, catchUpAfterMs: 1_000, timeoutMs: 1_000 };
+const TRANSFER_CONFIG = { intervalMs: 50, catchUpAfterMs: 1_000, timeoutMs: 1_000, receiveCheckMs: 1_000, receiveLimitMs: 20_000, receiveGoneMs: 10_000 };
 
 type OpKind = 'put' | 'rw' | 'del';
 
@@ -139,6 +164,10 @@ export interface ClientOp {
   at: number;
   /** The value written (null: a delete). */
   value: string | null;
+  /** Write quorum when not the bucket's. */
+  w?: number;
+  /** The newest ring any running node held when the write was acknowledged. */
+  ringAtAck?: number;
   /** Set once a put/delete was actually issued: the context it carried (null: blind). */
   context?: Buffer | null;
   outcome: 'pending' | 'ok' | 'fail';
@@ -191,6 +220,13 @@ export interface SimResult {
     staleRingResurrections: number;
     /** Objects sent by partition transfers, summed over nodes (and incarnations). */
     transferred: number;
+    /** Replica reads sent to a giver because the replica was still receiving the partition. */
+    transferReads: number;
+    /** Writes coordinated by a node that could reach no primary of the key (stored as hints). */
+    fallbackCoordinated: number;
+    /** Transfer-read mode: r = n probe reads that answered, and that failed (unavailable is allowed). */
+    probeReads: number;
+    probeReadsFailed: number;
   };
 }
 
@@ -507,7 +543,11 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
   const crashed = rand.pick(ids);
   const crashAt = loadStart + rand.int(0, Math.floor((loadMs * 2) / 3));
   const crashFor = rand.int(config.crashMs[0], config.crashMs[1]);
-  const dataLoss = rand.chance(config.dataLossChance);
+  // (Never in transfer-read mode: a replica that lost its disk is not a source for its old data.)
+  const dataLoss = rand.chance(config.dataLossChance) && !config.transferReads;
+  // w = 1 for some writes (own stream: the schedules above stay as they were).
+  const wrand = new Rand(subSeed(seed, 4));
+  for (const op of ops) if (!dataLoss && wrand.chance(config.w1Chance)) op.w = 1;
   network.schedule(crashAt, () => {
     network.crash(crashed);
     stopServices(crashed);
@@ -610,6 +650,57 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
     };
   }
 
+  // Transfer-read mode: r = n reads on random nodes all along the membership
+  // change (from the start of the load until it has settled). STALE READ: a
+  // successful one misses a write acknowledged before it started — neither
+  // holds one of its dots nor covers it in its context (a causal successor),
+  // nor was the key reaped over it. Only readers on a ring at least as new as
+  // any ring held when the write was acknowledged are judged (a reader behind
+  // on gossip asks the old replicas). A node still receiving a partition is no
+  // source on its own (docs/cluster.md "Partition transfer"): without that,
+  // r = n reads right after a join or leave answer from replicas that do not
+  // have the data yet.
+  const probeRand = new Rand(subSeed(seed, 5));
+  let probing = config.transferReads;
+  const probeStats = { ok: 0, failed: 0 };
+  const probe = (): void => {
+    if (!probing) return;
+    const live = [...nodes.keys()].filter((id) => !down.has(id) && !gone.has(id) && nodes.get(id)!.hasJoined);
+    if (live.length > 0) {
+      const id = probeRand.pick(live);
+      const node = nodes.get(id)!;
+      const key = probeRand.pick(keys);
+      const at = network.now();
+      const ringVersion = node.clusterState.ring.version;
+      const n = node.bucketProps('b').n;
+      // For the report: the key's replicas as the reader sees them, and which were still receiving it.
+      const ring = node.clusterState.ring;
+      const partition = partitionOf(ring, engines.get(id)!.hashKey(BUCKET, Buffer.from(key)));
+      const replicas = node.preferenceListOf(partition, n).primaries;
+      const receiving = replicas.filter((r) => services.get(r)?.transfers.receiving().some((e) => e.partition === partition));
+      node.get(BUCKET, Buffer.from(key), { r: n, pr: n }).then(
+        (res) => {
+          probeStats.ok++;
+          const rec = res.record ? decodeRecord(res.record) : null;
+          if (rec) observe(key, rec, `probe read via ${id}`, at, ringVersion);
+          for (const op of ops) {
+            if (op.key !== key || op.outcome !== 'ok' || op.doneAt === undefined || op.doneAt >= at) continue;
+            // A reader still on an older ring than one the write may have been routed by does not ask the
+            // new replicas at all (gossip lag, not a transfer: a w = 1 write there can be missed).
+            if (ringVersion < op.ringAtAck!) continue;
+            if (op.dots!.some((d) => (rec !== null && covers(rec.context, d)) || reapedCovers(key, d))) continue;
+            violations.push(
+              `STALE READ during transfer: r=n read of ${key} at ${at} via ${id} (ring v${ringVersion}, replicas ${replicas.join(',')}, receiving ${receiving.join(',') || 'none'}) missed op${op.id} (${op.value ?? '†'} via ${op.node}, dots ${op.dots!.map(dotStr).join('|')}, acknowledged at ${op.doneAt}): got ${rec ? describeRecord(rec) : 'not found'}`,
+            );
+          }
+        },
+        () => probeStats.failed++,
+      );
+    }
+    network.schedule(network.now() + config.probeEveryMs, probe);
+  };
+  if (probing) network.schedule(loadStart, probe);
+
   const settle = (op: ClientOp, outcome: 'ok' | 'fail', error?: string): boolean => {
     if (op.outcome !== 'pending') return false; // already failed by a crash of its node
     op.outcome = outcome;
@@ -636,7 +727,8 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
     op.context = context;
     const value = op.value === null ? null : Buffer.from(op.value);
     const putAt = network.now();
-    const result = await node.put(BUCKET, key, context, value);
+    const w = op.w ?? node.bucketProps('b').w;
+    const result = await node.put(BUCKET, key, context, value, config.transferReads ? { w, pw: w } : op.w !== undefined ? { w } : {});
     const rec = decodeRecord(result.record);
     observe(op.key, rec, `op${op.id} put`, putAt, node.clusterState.ring.version);
     const own = decodeContext(context);
@@ -649,10 +741,12 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
   };
   for (const op of ops) {
     network.schedule(op.at, () => {
-      note(`op${op.id} ${op.kind} ${op.node} ${op.key}${op.value ? ` ${op.value}` : ''} issued`);
+      note(`op${op.id} ${op.kind} ${op.node} ${op.key}${op.value ? ` ${op.value}` : ''}${op.w !== undefined ? ` w=${op.w}` : ''} issued`);
       runOp(op).then(
         () => {
-          if (settle(op, 'ok')) note(`op${op.id} ok dots ${op.dots!.map(dotStr).join('|')}`);
+          if (!settle(op, 'ok')) return;
+          op.ringAtAck = Math.max(...[...nodes.entries()].filter(([id]) => !down.has(id) && !gone.has(id)).map(([, n]) => n.clusterState.ring.version));
+          note(`op${op.id} ok dots ${op.dots!.map(dotStr).join('|')}`);
         },
         (err: unknown) => {
           if (!settle(op, 'fail', errCode(err))) return;
@@ -687,13 +781,19 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
       const d = digest(live[0]!.clusterState);
       if (!live.every((n) => digest(n!.clusterState) === d)) return false;
       if (finalIds.some((id) => (services.get(id)?.transfers.status().length ?? 0) > 0)) return false;
+      // No partition stays pending at a receiver (finish, giver asked, or the time limit).
+      if (finalIds.some((id) => (services.get(id)?.transfers.receiving().length ?? 0) > 0)) return false;
       const claimant = claimantOf(live[0]!.clusterState);
       return claimant !== null && maybeReclaim(live[0]!.clusterState, claimant) === null;
     };
     const limit = network.now() + config.leaveLimitMs + config.joinLimitMs;
     while (!settled() && network.now() < limit) await network.runFor(250);
-    if (!settled()) violations.push(`membership change did not settle: ${membershipSummary(finalIds, nodes)}; transfers pending ${finalIds.map((id) => `${id}:${services.get(id)?.transfers.status().length ?? '-'}`).join(' ')}`);
-    else note(`membership settled: ring v${nodes.get(ids[0]!)!.clusterState.ring.version}`);
+    if (!settled()) {
+      violations.push(
+        `membership change did not settle: ${membershipSummary(finalIds, nodes)}; transfers pending ${finalIds.map((id) => `${id}:${services.get(id)?.transfers.status().length ?? '-'}/${services.get(id)?.transfers.receiving().length ?? '-'}`).join(' ')}`,
+      );
+    } else note(`membership settled: ring v${nodes.get(ids[0]!)!.clusterState.ring.version}`);
+    probing = false;
     // Anti-entropy rounds over the new ring.
     await network.runFor(2_000);
   }
@@ -761,7 +861,7 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
         const stored = await engines.get(id)!.get(BUCKET, key);
         if (stored && op.dots!.some((d) => covers(decodeRecord(stored).context, d))) holders.push(id);
       }
-      if (holders.length < Math.min(w, k)) {
+      if (holders.length < Math.min(op.w ?? w, k)) {
         violations.push(`UNDER-REPLICATED acknowledged op${op.id} (${op.key} ${op.value ?? '†'} via ${op.node}, dots ${op.dots!.map(dotStr).join('|')}): held by ${holders.join(',') || 'no'} primary of ${primaries.join(',')} after handoff`);
       }
     }
@@ -920,6 +1020,10 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
         strandedHints: [...strandedHints].sort().join(' '),
         staleRingResurrections: staleRingResurrections.length,
         transferred: transferServices.reduce((sum, t) => sum + t.totals.objects, 0),
+        transferReads: await metric('ringkv_transfer_reads_total'),
+        fallbackCoordinated: await metric('ringkv_fallback_coordinated_total'),
+        probeReads: probeStats.ok,
+        probeReadsFailed: probeStats.failed,
       },
     };
   }

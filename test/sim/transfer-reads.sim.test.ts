@@ -1,0 +1,57 @@
+// Reads during partition transfers (see harness.ts, SimConfig.transferReads):
+// every seed has a join and/or a leave while clients write, nothing else goes
+// wrong, and r = n reads run every 50 ms on random nodes until the change has
+// settled. A node still receiving a partition is no source for its reads
+// (docs/cluster.md "Partition transfer"), so every such read that answers
+// holds every write acknowledged before it began (or a causal successor).
+// Default seeds 1-100; RINGKV_SIM_SEEDS works as for cluster.sim.test.ts.
+import { describe, expect, it } from 'vitest';
+import { TRANSFER_READS_SIM_CONFIG, runSim, type SimResult } from './harness.js';
+
+function parseSeeds(spec: string | undefined): number[] {
+  if (!spec || spec.trim() === '') return Array.from({ length: 100 }, (_, i) => i + 1);
+  const seeds: number[] = [];
+  for (const part of spec.split(',')) {
+    const m = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(part);
+    if (!m) throw new Error(`RINGKV_SIM_SEEDS: cannot parse '${part}'`);
+    for (let s = Number(m[1]); s <= Number(m[2] ?? m[1]); s++) seeds.push(s);
+  }
+  return seeds;
+}
+
+function report(r: SimResult): string {
+  return [
+    `seed ${r.seed} broke ${r.violations.length} invariant(s) — replay: RINGKV_SIM_SEEDS=${r.seed} npx vitest run test/sim/transfer-reads.sim.test.ts`,
+    ...r.violations.slice(0, 10).map((v) => `  ✗ ${v}`),
+    `  stats ${JSON.stringify(r.stats)}`,
+    '  trace tail:',
+    ...r.traceTail.map((l) => `    ${l}`),
+  ].join('\n');
+}
+
+const seeds = parseSeeds(process.env.RINGKV_SIM_SEEDS);
+const CHUNK = 25;
+
+describe('reads during partition transfers', () => {
+  for (let i = 0; i < seeds.length; i += CHUNK) {
+    const chunk = seeds.slice(i, i + CHUNK);
+    it(`seeds ${chunk[0]}..${chunk[chunk.length - 1]}: r = n reads during joins and leaves miss no acknowledged write`, async () => {
+      const failures: string[] = [];
+      const totals = { probeReads: 0, transferReads: 0, transferred: 0 };
+      for (const seed of chunk) {
+        const result = await runSim(seed, TRANSFER_READS_SIM_CONFIG);
+        if (result.violations.length > 0) failures.push(report(result));
+        totals.probeReads += result.stats.probeReads;
+        totals.transferReads += result.stats.transferReads;
+        totals.transferred += result.stats.transferred;
+      }
+      if (failures.length > 0) expect.fail(failures.join('\n\n'));
+      // The reads did run during transfers, and some went to a giver instead of a receiving replica.
+      if (chunk.length === CHUNK) {
+        expect(totals.probeReads, JSON.stringify(totals)).toBeGreaterThan(100);
+        expect(totals.transferred, JSON.stringify(totals)).toBeGreaterThan(0);
+        expect(totals.transferReads, JSON.stringify(totals)).toBeGreaterThan(0);
+      }
+    });
+  }
+});
