@@ -226,8 +226,13 @@ export class TransferService {
       }
     }
     this.pending = kept;
+    // A set, not a scan of the list per transfer: a join at Q = 4096 plans thousands.
+    const planned = new Set(this.pending.map((p) => `${p.partition}>${p.to}`));
     for (const t of mine) {
-      if (!this.pending.some((p) => p.partition === t.partition && p.to === t.to)) this.pending.push({ ...t, cursor: null, sent: 0, pass: 1, notBefore: 0 });
+      const key = `${t.partition}>${t.to}`;
+      if (planned.has(key)) continue;
+      planned.add(key);
+      this.pending.push({ ...t, cursor: null, sent: 0, pass: 1, notBefore: 0 });
     }
     this.ring = ring;
     return true;
