@@ -306,7 +306,8 @@ export class TransferService {
       for (const [to, jobs] of done) {
         steps++;
         await this.node.peerRequest(to, 'xfer.finish', { partitions: jobs.map((j) => j.partition), ring: this.ring!.version }, this.opts.timeoutMs);
-        this.pending = this.pending.filter((p) => !jobs.includes(p));
+        const finished = new Set(jobs);
+        this.pending = this.pending.filter((p) => !finished.has(p));
         changed = true;
       }
       for (const job of [...this.pending]) {

@@ -121,3 +121,70 @@ describe('join and leave under load', () => {
     for (const c of counts.values()) expect(Math.abs(c - servers[0]!.node.clusterState.ring.owners.length / 3)).toBeLessThanOrEqual(1);
   }, 180_000);
 });
+
+describe('reads while a joining node receives its partitions', () => {
+  const quietLog = pino({ level: 'silent' });
+  const servers: Array<RunningServer | null> = [];
+  const dir = tempDir('ringkv-join-reads-');
+  afterAll(async () => {
+    await Promise.all(servers.map((s) => s?.close(500)));
+    dir.remove();
+  });
+  // Anti-entropy off (replicas change only by writes, repair and transfers);
+  // slow transfers, so the joining node receives for a few seconds.
+  const start = (id: string, port = 0, seeds: string[] = []): Promise<RunningServer> =>
+    startServer({
+      nodeId: id, port, dataDir: `${dir.path}/${id}`, seeds, logger: quietLog,
+      node: { gossipIntervalMs: 100, requestTimeoutMs: 2_000, handoffIntervalMs: 200 },
+      antiEntropy: { intervalMs: 1e9 },
+      transfers: { intervalMs: 300, batch: 20, catchUpAfterMs: 3_000, receiveCheckMs: 1_000 },
+    });
+
+  it('r = n = 3 reads during the join return every acknowledged write, also those only the replaced node held', async () => {
+    servers.push(await start('n1'));
+    servers.push(await start('n2', 0, [servers[0]!.address]), await start('n3', 0, [servers[0]!.address]));
+    await waitFor(() => servers.every((s) => new Set(s!.node.clusterState.ring.owners).size === 3), 15_000, 'three owners');
+
+    // n2 and n3 stop; n1 (a replica of every key: 3 nodes, N = 3) takes w = 1
+    // writes alone — no other node can even hold a hint.
+    const ports = [servers[1]!.port, servers[2]!.port];
+    await Promise.all([servers[1]!.close(500), servers[2]!.close(500)]);
+    servers[1] = servers[2] = null;
+    const acked = new Map<string, string>();
+    for (let i = 0; i < 60; i++) {
+      const res = await fetch(`http://${servers[0]!.address}/kv/jr/k${i}?w=1`, { method: 'PUT', body: `v${i}` });
+      expect(res.status, await res.clone().text()).toBe(204);
+      acked.set(`k${i}`, `v${i}`);
+    }
+    servers[1] = await start('n2', ports[0], [servers[0]!.address]);
+    servers[2] = await start('n3', ports[1], [servers[0]!.address]);
+    await waitFor(() => servers.slice(1).every((s) => !s!.node.isSuspected('n1')) && !servers[0]!.node.isSuspected('n2') && !servers[0]!.node.isSuspected('n3'), 10_000, 'n2 and n3 back');
+
+    // n4 joins. Where it replaces n1, its list is n4 + n2 + n3: none of them
+    // holds those writes until n1's transfer reaches n4.
+    const n4 = await start('n4', 0, [servers[0]!.address]);
+    servers.push(n4);
+    await waitFor(() => servers.every((s) => new Set(s!.node.clusterState.ring.owners).size === 4) && n4.transfers.receiving().length > 0, 15_000, 'n4 an owner, receiving');
+    const stale: string[] = [];
+    let answered = 0;
+    let rounds = 0;
+    const deadline = Date.now() + 60_000;
+    // Every key, round after round, from every node, until n4 has everything (bounded in time and rounds).
+    while ((n4.transfers.receiving().length > 0 || rounds === 0) && Date.now() < deadline && rounds < 200) {
+      rounds++;
+      for (const [i, [key, value]] of [...acked].entries()) {
+        const res = await fetch(`http://${servers[(i + rounds) % 4]!.address}/kv/jr/${key}?r=3`);
+        const body = await res.text();
+        if (res.status === 200 && body === value) answered++;
+        else if (res.status !== 503) stale.push(`${key}: ${res.status} ${body.slice(0, 40)}`);
+      }
+    }
+    expect(stale, `${answered} reads answered in ${rounds} rounds`).toEqual([]);
+    expect(answered).toBeGreaterThan(0);
+    // Some of those reads went to n1 in place of n4.
+    let viaGivers = 0;
+    for (const s of servers) viaGivers += Number(/ringkv_transfer_reads_total\{node="n\d"\} (\d+)/.exec(await (await fetch(`http://${s!.address}/metrics`)).text())?.[1] ?? 0);
+    expect(viaGivers).toBeGreaterThan(0);
+    await waitFor(() => n4.transfers.receiving().length === 0, 60_000, 'n4 received everything');
+  }, 180_000);
+});
