@@ -54,6 +54,19 @@ describe('GetCoordinator', () => {
   });
 });
 
+describe('GetCoordinator: a replica still receiving the partition', () => {
+  it('answers through its giver: the merged copy counts toward R and PR, and the replica is repaired against its own copy', () => {
+    // d is new in the list and still receiving; its giver (the node it replaces) has x, d itself has only y.
+    const g = new GetCoordinator(['a', 'b', 'd'], 3, union, equal, { pr: 3 });
+    g.onReply('a', rec('xy'));
+    g.onReply('b', rec('xy'));
+    const effects = g.onStandInReply('d', rec('y'), rec('xy'));
+    expect(effects[0]).toMatchObject({ kind: 'reply', ok: true, answered: 3 });
+    expect(Buffer.from((effects[0] as { record: Uint8Array }).record).toString()).toBe('xy');
+    expect(text(effects.slice(1))).toEqual(['repair d xy', 'done']);
+  });
+});
+
 describe('GetCoordinator with fallbacks (sloppy quorum) and pr', () => {
   it('counts a fallback answer toward R but never read-repairs a fallback', () => {
     // Primaries a, b, c; c is suspected and replaced by fallback d.
