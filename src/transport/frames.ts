@@ -1,7 +1,12 @@
-// The peer wire envelope: one msgpack value per WebSocket binary message.
+// The peer wire envelope: each WebSocket binary message carries one or more
+// frames back to back, each frame one msgpack value (so a message is a
+// msgpack stream: decodeFrames reads them all with msgpackr's
+// unpackMultiple). A sender coalesces the frames it produces during one
+// event-loop turn into one message (see outbox.ts); a receiver handles the
+// frames of a message in order.
 //
 // Frames are msgpack arrays tagged by their first element:
-//   hello  [0, version, nodeId, cluster]          first frame each way
+//   hello  [0, version, nodeId, cluster]          first message each way, alone
 //   req    [1, id, type, body]                    client -> server
 //   res ok [2, id, body]                          server -> client
 //   res err[3, id, code, message, remoteCode?]    server -> client
@@ -9,17 +14,21 @@
 //   bye    [5]                                    server -> client
 // The client sends hello on open; the server checks it (version, cluster,
 // node id syntax) and answers with its own hello, which the client checks
-// against the node id it meant to reach. `bye` asks the client to close:
+// against the node id it meant to reach. A hello travels alone in its
+// message, so a peer of another protocol version (version 1 sent exactly one
+// frame per message) is refused by the version check with a clear reason
+// rather than by a decoding error. `bye` asks the client to close:
 // the server sends it when shutting down so that the client closes the TCP
 // connection first and the TIME_WAIT stays on the client's ephemeral port
 // (uWS listen sockets here do not set SO_REUSEADDR, so a server-side
 // TIME_WAIT would stop a restarted node from binding its port for a
-// minute). Anything else that does not decode
-// to exactly one well-formed frame is a protocol error: the receiver closes
-// the connection. decodeFrame never throws.
+// minute). A message that does not decode, from its first byte to its
+// last, to well-formed frames is a protocol error: the receiver closes the
+// connection without acting on any frame of it. Decoding never throws.
 import { Packr } from 'msgpackr';
 
-export const PROTOCOL_VERSION = 1;
+/** 2: a message may carry several frames (1: exactly one). */
+export const PROTOCOL_VERSION = 2;
 
 export const NODE_ID_RE = /^[A-Za-z0-9._-]{1,64}$/;
 export const MAX_TYPE_LENGTH = 128;
@@ -61,6 +70,7 @@ export interface ByeFrame {
 export type Frame = HelloFrame | RequestFrame | ResponseFrame | NoteFrame | ByeFrame;
 
 export type DecodeResult = { ok: true; frame: Frame } | { ok: false; reason: string };
+export type DecodeFramesResult = { ok: true; frames: Frame[] } | { ok: false; reason: string };
 
 const TAG_HELLO = 0;
 const TAG_REQ = 1;
@@ -138,14 +148,44 @@ function isShortString(v: unknown, max: number): v is string {
   return typeof v === 'string' && v.length <= max;
 }
 
-/** Strictly decodes one frame; never throws. */
+function notMsgpack(e: unknown): { ok: false; reason: string } {
+  return { ok: false, reason: `not msgpack: ${e instanceof Error ? e.message : String(e)}` };
+}
+
+/** Strictly decodes exactly one frame (no trailing bytes); never throws. */
 export function decodeFrame(bytes: Uint8Array): DecodeResult {
   let v: unknown;
   try {
     v = codec.unpack(bytes);
   } catch (e) {
-    return { ok: false, reason: `not msgpack: ${e instanceof Error ? e.message : String(e)}` };
+    return notMsgpack(e);
   }
+  return checkFrame(v);
+}
+
+/**
+ * Strictly decodes a message: one or more frames back to back, every one
+ * of them well-formed, up to the last byte. All or nothing; never throws.
+ */
+export function decodeFrames(bytes: Uint8Array): DecodeFramesResult {
+  if (bytes.length === 0) return { ok: false, reason: 'empty message' };
+  let values: unknown[];
+  try {
+    values = codec.unpackMultiple(bytes);
+  } catch (e) {
+    return notMsgpack(e);
+  }
+  const frames: Frame[] = new Array<Frame>(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const d = checkFrame(values[i]);
+    if (!d.ok) return values.length === 1 ? d : { ok: false, reason: `frame ${i + 1} of ${values.length}: ${d.reason}` };
+    frames[i] = d.frame;
+  }
+  return { ok: true, frames };
+}
+
+/** Checks one decoded msgpack value against the frame shapes. */
+function checkFrame(v: unknown): DecodeResult {
   if (!Array.isArray(v) || v.length === 0) return { ok: false, reason: 'frame is not a tagged array' };
   const tag: unknown = v[0];
   switch (tag) {

@@ -10,7 +10,15 @@
 // Outbound connection life cycle (per peer id + address):
 //   idle -> connecting -> open -> (drop) -> backoff -> idle -> ...
 // Connections are made lazily by the first request or notification. While
-// connecting, frames queue (bounded by maxBufferedBytes). When a connection
+// connecting, frames queue (bounded by maxBufferedBytes).
+//
+// Frames are coalesced: per connection and direction (requests and
+// notifications on an outbound connection, responses on an inbound socket),
+// the frames produced during one event-loop turn go out as one WebSocket
+// message at the end of the turn (outbox.ts), within maxCoalescedBytes /
+// maxCoalescedFrames. Queued-but-unsent bytes count toward the backpressure
+// limits. Hello is always alone in the first message each way; frames
+// queued before the handshake follow it. When a connection
 // drops or fails to open, its pending requests fail with UNREACHABLE and the
 // peer enters backoff: min(backoffMaxMs, backoffBaseMs * 2^failures), jittered
 // to [d/2, d) with the injected random. During backoff, requests fail fast
@@ -19,8 +27,9 @@
 import WebSocket from 'ws';
 import { assertNativeUws, uWS } from './uws.js';
 import type { TemplatedApp, UwsWebSocket, us_listen_socket } from './uws.js';
-import { PROTOCOL_VERSION, NODE_ID_RE, MAX_TYPE_LENGTH, decodeFrame, encodeFrame } from './frames.js';
+import { PROTOCOL_VERSION, NODE_ID_RE, MAX_TYPE_LENGTH, decodeFrames, encodeFrame } from './frames.js';
 import type { Frame } from './frames.js';
+import { Outbox } from './outbox.js';
 import { ANY_PEER, TransportError, systemClock } from './types.js';
 import type { Clock, PeerHandler, PeerRef, Timer, Transport, TransportErrorCode } from './types.js';
 
@@ -37,11 +46,15 @@ export interface WsTransportOptions {
   random?: () => number;
   /** URL path of the peer endpoint. Default '/peer'. */
   path?: string;
-  /** Largest frame accepted, inbound (uWS) and on client connections (ws). Default 32 MiB. */
+  /** Largest message accepted, inbound (uWS) and on client connections (ws). Use one value cluster-wide: coalesced messages are kept within the sender's. Default 32 MiB. */
   maxPayloadLength?: number;
-  /** Outbound: when a connection's bufferedAmount (plus frames queued while connecting) exceeds this, new requests fail with OVERLOADED and notifications are dropped. Default 8 MiB. */
+  /** Cap on the bytes of a message of coalesced frames (a larger single frame goes alone); at most maxPayloadLength. Default 64 KiB. */
+  maxCoalescedBytes?: number;
+  /** Cap on the frames in one message; 1 sends every frame as its own message (still at the end of the turn). Default 1024. */
+  maxCoalescedFrames?: number;
+  /** Outbound: when a connection's bufferedAmount plus its queued, unsent frames exceed this, new requests fail with OVERLOADED and notifications are dropped. Default 8 MiB. */
   maxBufferedBytes?: number;
-  /** Inbound: when a socket's buffered responses exceed this, the socket is closed (its requester sees UNREACHABLE). Default 16 MiB. */
+  /** Inbound: when a socket's buffered plus queued responses exceed this, the socket is closed (its requester sees UNREACHABLE). Default 16 MiB. */
   maxResponseBufferedBytes?: number;
   /** Inbound: requests being handled per connection above which new ones are answered OVERLOADED. Default 4096. */
   maxInflightPerConnection?: number;
@@ -69,6 +82,14 @@ export type TransportEvent =
   | { type: 'inbound-close'; peer: string | null; code: number }
   | { type: 'handler-error'; peer: string; requestType: string; message: string };
 
+/** Counts of WebSocket messages and of the frames they carried, all connections and both directions, hello and bye included. */
+export interface TransportStats {
+  messagesSent: number;
+  framesSent: number;
+  messagesReceived: number;
+  framesReceived: number;
+}
+
 interface Pending {
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
@@ -81,9 +102,8 @@ class PeerConnection {
   state: ConnState = 'idle';
   ws: WebSocket | null = null;
   failures = 0;
-  /** Frames waiting for the handshake. */
-  queue: Buffer[] = [];
-  queuedBytes = 0;
+  /** Frames for the next message; held (only queuing) until the handshake is done. */
+  readonly outbox: Outbox;
   /** Requests sent or queued on the current connection attempt. */
   readonly pending = new Map<number, Pending>();
   timer: Timer | null = null;
@@ -94,30 +114,46 @@ class PeerConnection {
     readonly t: WsTransport,
     readonly id: string,
     readonly address: string,
-  ) {}
-
-  bufferedBytes(): number {
-    if (this.state === 'open' && this.ws) return this.ws.bufferedAmount;
-    return this.queuedBytes;
+  ) {
+    this.outbox = new Outbox(
+      {
+        write: (message, frames) => this.write(message, frames),
+        maxMessageBytes: t.maxCoalescedBytes,
+        maxFramesPerMessage: t.maxCoalescedFrames,
+      },
+      true,
+    );
   }
 
-  /** Sends now or queues for the handshake. Returns false if the frame was not accepted. */
+  bufferedBytes(): number {
+    const sent = this.state === 'open' && this.ws ? this.ws.bufferedAmount : 0;
+    return sent + this.outbox.queuedBytes;
+  }
+
+  /** Queues a frame for the end of this turn (or for the handshake). Returns false if the frame was not accepted. */
   submit(frame: Buffer): boolean {
-    if (this.state === 'open' && this.ws) {
-      try {
-        this.ws.send(frame, { binary: true, compress: false });
-        return true;
-      } catch {
-        return false;
-      }
+    if (this.state === 'open') {
+      this.outbox.push(frame);
+      return true;
     }
     if (this.state === 'idle' || this.state === 'connecting') {
-      this.queue.push(frame);
-      this.queuedBytes += frame.length;
+      this.outbox.push(frame);
       if (this.state === 'idle') this.connect();
       return true;
     }
     return false;
+  }
+
+  /** The outbox's writer: one message of coalesced frames. */
+  private write(message: Buffer, frames: number): void {
+    const ws = this.ws;
+    if (!ws || this.state !== 'open') return;
+    try {
+      ws.send(message, { binary: true, compress: false });
+      this.t.countSent(frames);
+    } catch (e) {
+      this.fail(`send: ${errMessage(e)}`);
+    }
   }
 
   connect(): void {
@@ -145,9 +181,11 @@ class PeerConnection {
     ws.on('open', () => {
       if (this.ws !== ws) return;
       try {
+        // Alone in the first message; queued frames follow once the server's hello is checked.
         ws.send(encodeFrame({ kind: 'hello', version: PROTOCOL_VERSION, nodeId: t.self, cluster: t.cluster }), {
           binary: true,
         });
+        t.countSent(1);
       } catch (e) {
         this.fail(`send hello: ${errMessage(e)}`);
       }
@@ -181,15 +219,21 @@ class PeerConnection {
       return;
     }
     const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
-    const d = decodeFrame(bytes);
+    const d = decodeFrames(bytes);
     if (!d.ok) {
       this.protocolError(d.reason);
       return;
     }
-    const f = d.frame;
+    const frames = d.frames;
+    this.t.countReceived(frames.length);
     if (this.state === 'connecting') {
+      const f = frames[0]!;
       if (f.kind !== 'hello') {
         this.protocolError(`expected hello, got ${f.kind}`);
+        return;
+      }
+      if (frames.length !== 1) {
+        this.protocolError(`hello must come alone, got ${frames.length} frames`);
         return;
       }
       if (f.version !== PROTOCOL_VERSION) {
@@ -208,24 +252,30 @@ class PeerConnection {
       this.onHandshake();
       return;
     }
-    if (f.kind === 'bye') {
-      // The server is shutting down and asks us to close first.
-      this.fail('peer is shutting down');
-      return;
+    // Check every frame before acting on any.
+    for (const f of frames) {
+      if (f.kind !== 'res' && f.kind !== 'bye') {
+        this.protocolError(`unexpected ${f.kind} frame from server`);
+        return;
+      }
     }
-    if (f.kind !== 'res') {
-      this.protocolError(`unexpected ${f.kind} frame from server`);
-      return;
-    }
-    const p = this.pending.get(f.id);
-    if (!p) return; // timed out already
-    this.pending.delete(f.id);
-    p.timer.cancel();
-    if ('error' in f) {
-      const code: TransportErrorCode = f.error.code === 'OVERLOADED' ? 'OVERLOADED' : 'REMOTE';
-      p.reject(new TransportError(code, f.error.message, this.id, f.error.remoteCode));
-    } else {
-      p.resolve(f.ok);
+    for (const f of frames) {
+      if (f.kind === 'bye') {
+        // The server is shutting down and asks us to close first.
+        this.fail('peer is shutting down');
+        return;
+      }
+      if (f.kind !== 'res') return;
+      const p = this.pending.get(f.id);
+      if (!p) continue; // timed out already
+      this.pending.delete(f.id);
+      p.timer.cancel();
+      if ('error' in f) {
+        const code: TransportErrorCode = f.error.code === 'OVERLOADED' ? 'OVERLOADED' : 'REMOTE';
+        p.reject(new TransportError(code, f.error.message, this.id, f.error.remoteCode));
+      } else {
+        p.resolve(f.ok);
+      }
     }
   }
 
@@ -237,15 +287,9 @@ class PeerConnection {
     this.state = 'open';
     this.failures = 0;
     this.lastError = '';
-    const queue = this.queue;
-    this.queue = [];
-    this.queuedBytes = 0;
-    try {
-      for (const frame of queue) ws.send(frame, { binary: true, compress: false });
-    } catch (e) {
-      this.fail(`send: ${errMessage(e)}`);
-      return;
-    }
+    // Frames queued while connecting go now, in order.
+    this.outbox.release();
+    if (this.state !== 'open') return; // a send failed
     this.t.emit({ type: 'connected', peer: this.id, address: this.address });
   }
 
@@ -262,8 +306,8 @@ class PeerConnection {
     this.timer?.cancel();
     this.timer = null;
     if (ws) terminate(ws);
-    this.queue = [];
-    this.queuedBytes = 0;
+    this.outbox.hold();
+    this.outbox.clear();
     this.failPending('UNREACHABLE', `peer ${this.id} at ${this.address}: ${reason}`);
     const t = this.t;
     const base = Math.min(t.backoffMaxMs, t.backoffBaseMs * 2 ** Math.min(this.failures, 30));
@@ -302,8 +346,8 @@ class PeerConnection {
     this.state = 'closed';
     this.timer?.cancel();
     this.timer = null;
-    this.queue = [];
-    this.queuedBytes = 0;
+    this.outbox.hold();
+    this.outbox.clear();
     this.failPending('CLOSED', 'transport closed');
     const ws = this.ws;
     this.ws = null;
@@ -339,6 +383,8 @@ interface InboundData {
   closed: boolean;
   inflight: number;
   helloTimer: Timer | null;
+  /** Responses for the next message (made on open). */
+  outbox: Outbox | null;
 }
 
 /** An attached `/peer` endpoint. */
@@ -380,9 +426,25 @@ export function attachPeerEndpoint(app: TemplatedApp, transport: WsTransport): P
     closeSocket(ws, code, reason);
   };
 
+  /** Sends one message now (hello, bye, or the outbox's coalesced frames). */
+  const write = (ws: UwsWebSocket<InboundData>, message: Buffer, frames: number): void => {
+    if (ws.getUserData().closed) return;
+    try {
+      const status = ws.send(message, true, false);
+      t.countSent(frames);
+      if (status === 2) {
+        // dropped: uWS's own backpressure limit (we keep below it; see maxBackpressure)
+        ws.close();
+      }
+    } catch {
+      // socket closed under us
+    }
+  };
+
+  /** Queues a frame for this turn's message. */
   const send = (ws: UwsWebSocket<InboundData>, frame: Frame): void => {
     const ud = ws.getUserData();
-    if (ud.closed) return;
+    if (ud.closed || !ud.outbox) return;
     let bytes: Buffer;
     try {
       bytes = encodeFrame(frame);
@@ -394,19 +456,17 @@ export function attachPeerEndpoint(app: TemplatedApp, transport: WsTransport): P
       return;
     }
     try {
-      if (ws.getBufferedAmount() > t.maxResponseBufferedBytes) {
+      if (ws.getBufferedAmount() + ud.outbox.queuedBytes > t.maxResponseBufferedBytes) {
         // The requester is not reading: drop the connection rather than buffer without bound.
         t.emit({ type: 'protocol-error', peer: ud.nodeId, side: 'inbound', reason: 'response backpressure limit' });
+        ud.outbox.clear();
         ws.close();
         return;
       }
-      const status = ws.send(bytes, true, false);
-      if (status === 2) {
-        ws.close();
-      }
     } catch {
-      // socket closed under us
+      return; // socket closed under us
     }
+    ud.outbox.push(bytes);
   };
 
   const handleRequest = (ws: UwsWebSocket<InboundData>, from: string, id: number, type: string, body: unknown): void => {
@@ -471,7 +531,7 @@ export function attachPeerEndpoint(app: TemplatedApp, transport: WsTransport): P
         res.writeStatus('503 Service Unavailable').end();
         return;
       }
-      const data: InboundData = { nodeId: null, closed: false, inflight: 0, helloTimer: null };
+      const data: InboundData = { nodeId: null, closed: false, inflight: 0, helloTimer: null, outbox: null };
       res.upgrade(
         data,
         req.getHeader('sec-websocket-key'),
@@ -489,6 +549,11 @@ export function attachPeerEndpoint(app: TemplatedApp, transport: WsTransport): P
         sockets.add(ws);
         t.emit({ type: 'inbound-open' });
         const ud = ws.getUserData();
+        ud.outbox = new Outbox({
+          write: (message, frames) => write(ws, message, frames),
+          maxMessageBytes: t.maxCoalescedBytes,
+          maxFramesPerMessage: t.maxCoalescedFrames,
+        });
         ud.helloTimer = t.clock.setTimer(t.helloTimeoutMs, () => {
           ud.helloTimer = null;
           if (!ud.closed && ud.nodeId === null) protocolError(ws, 1008, 'no hello');
@@ -508,15 +573,21 @@ export function attachPeerEndpoint(app: TemplatedApp, transport: WsTransport): P
         // Copy: uWS neuters `message` when this callback returns, and decoded
         // binary values are views into the decoded bytes.
         const bytes = Buffer.from(new Uint8Array(message));
-        const d = decodeFrame(bytes);
+        const d = decodeFrames(bytes);
         if (!d.ok) {
           protocolError(ws, 1002, d.reason);
           return;
         }
-        const f = d.frame;
+        const frames = d.frames;
+        t.countReceived(frames.length);
         if (ud.nodeId === null) {
+          const f = frames[0]!;
           if (f.kind !== 'hello') {
             protocolError(ws, 1002, `expected hello, got ${f.kind}`);
+            return;
+          }
+          if (frames.length !== 1) {
+            protocolError(ws, 1002, `hello must come alone, got ${frames.length} frames`);
             return;
           }
           if (f.version !== PROTOCOL_VERSION) {
@@ -532,12 +603,23 @@ export function attachPeerEndpoint(app: TemplatedApp, transport: WsTransport): P
           ud.helloTimer = null;
           // The peer is evidently back: stop backing off our connection to it.
           t.peerSeen(f.nodeId);
-          send(ws, { kind: 'hello', version: PROTOCOL_VERSION, nodeId: t.self, cluster: t.cluster });
+          // Alone in our first message (nothing is queued before the hello).
+          write(ws, encodeFrame({ kind: 'hello', version: PROTOCOL_VERSION, nodeId: t.self, cluster: t.cluster }), 1);
           return;
         }
-        if (f.kind === 'req') handleRequest(ws, ud.nodeId, f.id, f.type, f.body);
-        else if (f.kind === 'note') handleNote(ud.nodeId, f.type, f.body);
-        else protocolError(ws, 1002, `unexpected ${f.kind} frame from client`);
+        // Check every frame before acting on any.
+        for (const f of frames) {
+          if (f.kind !== 'req' && f.kind !== 'note') {
+            protocolError(ws, 1002, `unexpected ${f.kind} frame from client`);
+            return;
+          }
+        }
+        const from = ud.nodeId;
+        for (const f of frames) {
+          if (ud.closed) return;
+          if (f.kind === 'req') handleRequest(ws, from, f.id, f.type, f.body);
+          else if (f.kind === 'note') handleNote(from, f.type, f.body);
+        }
       } catch (e) {
         try {
           protocolError(ws, 1011, `internal: ${errMessage(e)}`);
@@ -552,6 +634,7 @@ export function attachPeerEndpoint(app: TemplatedApp, transport: WsTransport): P
         ud.closed = true;
         ud.helloTimer?.cancel();
         ud.helloTimer = null;
+        ud.outbox?.clear();
         sockets.delete(ws);
         t.emit({ type: 'inbound-close', peer: ud.nodeId, code });
         if (sockets.size === 0) drained?.();
@@ -575,7 +658,9 @@ export function attachPeerEndpoint(app: TemplatedApp, transport: WsTransport): P
         const bye = encodeFrame({ kind: 'bye' });
         for (const ws of [...sockets]) {
           try {
-            if (!ws.getUserData().closed) ws.send(bye, true, false);
+            // Responses already queued go first.
+            ws.getUserData().outbox?.flush();
+            write(ws, bye, 1);
           } catch {
             // ignore
           }
@@ -668,6 +753,8 @@ export class WsTransport implements Transport {
   readonly random: () => number;
   readonly path: string;
   readonly maxPayloadLength: number;
+  readonly maxCoalescedBytes: number;
+  readonly maxCoalescedFrames: number;
   readonly maxBufferedBytes: number;
   readonly maxResponseBufferedBytes: number;
   readonly maxInflightPerConnection: number;
@@ -685,6 +772,7 @@ export class WsTransport implements Transport {
   private readonly conns = new Map<string, PeerConnection>();
   private nextId = 1;
   private closed = false;
+  private readonly counts: TransportStats = { messagesSent: 0, framesSent: 0, messagesReceived: 0, framesReceived: 0 };
 
   constructor(opts: WsTransportOptions) {
     if (!NODE_ID_RE.test(opts.nodeId)) throw new Error(`invalid node id '${opts.nodeId}'`);
@@ -695,6 +783,8 @@ export class WsTransport implements Transport {
     this.random = opts.random ?? Math.random;
     this.path = opts.path ?? '/peer';
     this.maxPayloadLength = opts.maxPayloadLength ?? 32 * MiB;
+    this.maxCoalescedBytes = Math.min(opts.maxCoalescedBytes ?? 64 * 1024, this.maxPayloadLength);
+    this.maxCoalescedFrames = Math.max(1, opts.maxCoalescedFrames ?? 1024);
     this.maxBufferedBytes = opts.maxBufferedBytes ?? 8 * MiB;
     this.maxResponseBufferedBytes = opts.maxResponseBufferedBytes ?? 16 * MiB;
     this.maxInflightPerConnection = opts.maxInflightPerConnection ?? 4096;
@@ -714,6 +804,23 @@ export class WsTransport implements Transport {
    */
   peerSeen(nodeId: string): void {
     for (const c of this.conns.values()) c.retryNow(nodeId);
+  }
+
+  /** @internal One message of `frames` frames went out. */
+  countSent(frames: number): void {
+    this.counts.messagesSent += 1;
+    this.counts.framesSent += frames;
+  }
+
+  /** @internal One message of `frames` frames came in. */
+  countReceived(frames: number): void {
+    this.counts.messagesReceived += 1;
+    this.counts.framesReceived += frames;
+  }
+
+  /** Messages and frames sent and received so far (frames per message shows how well frames coalesce). */
+  stats(): TransportStats {
+    return { ...this.counts };
   }
 
   /** @internal */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeFrame, encodeFrame, packValue, wireCopy, PROTOCOL_VERSION } from '../../src/transport/frames.js';
+import { decodeFrame, decodeFrames, encodeFrame, packValue, wireCopy, PROTOCOL_VERSION } from '../../src/transport/frames.js';
 import type { Frame } from '../../src/transport/frames.js';
 import { seededRandom } from '../helpers/random.js';
 
@@ -71,6 +71,51 @@ describe('frames', () => {
         for (let j = 0; j < flips; j++) b[Math.floor(rnd() * b.length)] = Math.floor(rnd() * 256);
       }
       expect(() => decodeFrame(b)).not.toThrow();
+    }
+  });
+
+  it('a message carries several frames back to back, decoded in order', () => {
+    const frames: Frame[] = [
+      { kind: 'req', id: 1, type: 'kv.get', body: { k: Buffer.from('a') } },
+      { kind: 'note', type: 'gossip', body: [1, 2] },
+      { kind: 'req', id: 2, type: 'kv.get', body: { k: Buffer.from('b'), big: 2n ** 63n } },
+    ];
+    const d = decodeFrames(Buffer.concat(frames.map(encodeFrame)));
+    expect(d).toEqual({ ok: true, frames });
+    // one frame is a message too
+    expect(decodeFrames(encodeFrame({ kind: 'bye' }))).toEqual({ ok: true, frames: [{ kind: 'bye' }] });
+  });
+
+  it('a message with any bad frame is refused as a whole, saying which frame', () => {
+    const good = encodeFrame({ kind: 'res', id: 1, ok: 'x' });
+    const bad: Array<[string, Uint8Array]> = [
+      ['empty', Buffer.alloc(0)],
+      ['garbage after a valid frame', Buffer.concat([good, Buffer.from('garbage!!')])],
+      ['a truncated frame after a valid one', Buffer.concat([good, good.subarray(0, good.length - 1)])],
+      ['a stray byte after a valid frame', Buffer.concat([good, Buffer.from([0xc1])])],
+      ['a wrong-shaped frame in the middle', Buffer.concat([good, packValue([2, 'x', null]), good])],
+      ['a non-frame value last', Buffer.concat([good, good, packValue(7)])],
+    ];
+    for (const [name, b] of bad) {
+      const d = decodeFrames(b);
+      expect(d.ok, name).toBe(false);
+    }
+    const d = decodeFrames(Buffer.concat([good, packValue([2, 'x', null]), good]));
+    expect(d.ok === false && d.reason).toBe('frame 2 of 3: res: bad id');
+  });
+
+  it('decodeFrames never throws on random bytes or mutated messages', () => {
+    const rnd = seededRandom(7);
+    const good = Buffer.concat([
+      encodeFrame({ kind: 'req', id: 3, type: 't', body: { a: [1, 'x', Buffer.alloc(5)] } }),
+      encodeFrame({ kind: 'note', type: 'g', body: null }),
+    ]);
+    for (let i = 0; i < 5000; i++) {
+      const b = Buffer.from(good);
+      const flips = 1 + Math.floor(rnd() * 3);
+      for (let j = 0; j < flips; j++) b[Math.floor(rnd() * b.length)] = Math.floor(rnd() * 256);
+      const cut = i % 3 === 0 ? b.subarray(0, Math.floor(rnd() * b.length)) : b;
+      expect(() => decodeFrames(cut)).not.toThrow();
     }
   });
 });

@@ -1,16 +1,17 @@
 // Real sockets on 127.0.0.1, ephemeral ports. Every wait is bounded.
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
+import WebSocket, { WebSocketServer } from 'ws';
 import {
   PROTOCOL_VERSION,
   TransportError,
   WsTransport,
+  decodeFrames,
   encodeFrame,
   listenPeerServer,
   packValue,
 } from '../../src/transport/index.js';
-import type { PeerRef, PeerServer, TransportEvent, WsTransportOptions } from '../../src/transport/index.js';
+import type { Frame, PeerRef, PeerServer, TransportEvent, WsTransportOptions } from '../../src/transport/index.js';
 
 const CLUSTER = 'test-cluster';
 
@@ -92,8 +93,59 @@ function rawClient(address: string): { ws: WebSocket; opened: Promise<void>; clo
   return { ws, opened, closed, messages };
 }
 
-function hello(cluster = CLUSTER, nodeId = 'raw'): Buffer {
-  return encodeFrame({ kind: 'hello', version: PROTOCOL_VERSION, nodeId, cluster });
+function hello(cluster = CLUSTER, nodeId = 'raw', version = PROTOCOL_VERSION): Buffer {
+  return encodeFrame({ kind: 'hello', version, nodeId, cluster });
+}
+
+/** Decodes a received message (which must be well-formed) into its frames. */
+function framesOf(message: Buffer): Frame[] {
+  const d = decodeFrames(message);
+  if (!d.ok) throw new Error(`bad message: ${d.reason}`);
+  return d.frames;
+}
+
+/**
+ * A raw peer on a `ws` server: answers a client's hello with `helloReply`,
+ * then hands each later message (its bytes and frames) to `onMessage`.
+ */
+async function rawPeerServer(
+  onMessage: (ws: WebSocket, message: Buffer, frames: Frame[]) => void,
+  helloReply: Buffer = hello(CLUSTER, 'rawsrv'),
+): Promise<{ ref: PeerRef; messages: Buffer[] }> {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false });
+  await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
+  const messages: Buffer[] = [];
+  wss.on('connection', (ws) => {
+    let greeted = false;
+    ws.on('message', (data) => {
+      const message = data as Buffer;
+      messages.push(message);
+      if (!greeted) {
+        greeted = true;
+        ws.send(helloReply);
+        return;
+      }
+      onMessage(ws, message, framesOf(message));
+    });
+  });
+  cleanups.push(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const c of wss.clients) c.terminate();
+        wss.close(() => resolve());
+      }),
+  );
+  const port = (wss.address() as net.AddressInfo).port;
+  return { ref: { id: 'rawsrv', address: `127.0.0.1:${port}` }, messages };
+}
+
+/** Waits (bounded) until cond() holds. */
+async function until(cond: () => boolean, what: string, attempts = 200, gapMs = 10): Promise<void> {
+  for (let i = 0; i < attempts; i++) {
+    if (cond()) return;
+    await sleep(gapMs);
+  }
+  throw new Error(`timed out waiting for ${what}`);
 }
 
 describe('WsTransport', () => {
@@ -395,5 +447,192 @@ describe('WsTransport', () => {
     const e = await rejection(a.t.request(b.ref, 'x', null, 2000));
     expect(e.code).toBe('REMOTE');
     expect(e.message).toMatch(/unencodable/);
+  });
+
+  describe('coalesced frames', () => {
+    it('requests made in one turn travel in one message; the responses come back coalesced and matched', async () => {
+      // The raw peer answers each message's requests with one message, in reverse order.
+      const srv = await rawPeerServer((ws, _m, frames) => {
+        const answers = frames.map((f) => encodeFrame({ kind: 'res', id: (f as { id: number }).id, ok: (f as { body: unknown }).body }));
+        ws.send(Buffer.concat(answers.reverse()));
+      });
+      const a = await startNode('a');
+      expect(await a.t.request(srv.ref, 'echo', 'first', 2000)).toBe('first');
+      expect(srv.messages).toHaveLength(2); // hello alone, then the request
+      const before = a.t.stats();
+      const results = await Promise.all(Array.from({ length: 100 }, (_, i) => a.t.request(srv.ref, 'echo', { i }, 5000)));
+      expect(results).toEqual(Array.from({ length: 100 }, (_, i) => ({ i })));
+      const batch = srv.messages.slice(2);
+      expect(batch).toHaveLength(1);
+      expect(framesOf(batch[0]!).map((f) => (f as { body: { i: number } }).body.i)).toEqual(Array.from({ length: 100 }, (_, i) => i));
+      const after = a.t.stats();
+      expect(after.messagesSent - before.messagesSent).toBe(1);
+      expect(after.framesSent - before.framesSent).toBe(100);
+      expect(after.messagesReceived - before.messagesReceived).toBe(1);
+      expect(after.framesReceived - before.framesReceived).toBe(100);
+    });
+
+    it('frames queued before the handshake follow the hello, which travels alone', async () => {
+      const srv = await rawPeerServer((ws, _m, frames) => {
+        ws.send(Buffer.concat(frames.map((f) => encodeFrame({ kind: 'res', id: (f as { id: number }).id, ok: null }))));
+      });
+      const a = await startNode('a');
+      await Promise.all(Array.from({ length: 30 }, (_, i) => a.t.request(srv.ref, 'x', i, 5000)));
+      a.t.notify(srv.ref, 'gossip', 'after');
+      await until(() => srv.messages.length >= 3, 'the note');
+      expect(framesOf(srv.messages[0]!)).toEqual([{ kind: 'hello', version: PROTOCOL_VERSION, nodeId: 'a', cluster: CLUSTER }]);
+      expect(framesOf(srv.messages[1]!).map((f) => (f as { body: number }).body)).toEqual(Array.from({ length: 30 }, (_, i) => i));
+      expect(framesOf(srv.messages[2]!)).toEqual([{ kind: 'note', type: 'gossip', body: 'after' }]);
+    });
+
+    it('keeps messages within the caps and frames in order', async () => {
+      const srv = await rawPeerServer(() => undefined);
+      const a = await startNode('a', { maxCoalescedBytes: 1000, maxCoalescedFrames: 10 });
+      a.t.notify(srv.ref, 'n', -1);
+      await until(() => srv.messages.length >= 2, 'the first note');
+      for (let i = 0; i < 100; i++) a.t.notify(srv.ref, 'n', i === 50 ? Buffer.alloc(5000, 1) : i);
+      await until(() => srv.messages.slice(2).flatMap(framesOf).length >= 100, 'all notes');
+      const batches = srv.messages.slice(2);
+      const seen: unknown[] = [];
+      for (const m of batches) {
+        const frames = framesOf(m);
+        expect(frames.length).toBeLessThanOrEqual(10);
+        if (frames.length > 1) expect(m.length).toBeLessThanOrEqual(1000);
+        seen.push(...frames.map((f) => (f as { body: unknown }).body));
+      }
+      expect(batches.length).toBeLessThan(100);
+      expect(seen.map((b) => (Buffer.isBuffer(b) ? 'big' : b))).toEqual(Array.from({ length: 100 }, (_, i) => (i === 50 ? 'big' : i)));
+    });
+
+    it('the server answers a message of requests with a message of responses', async () => {
+      const b = await startNode('b');
+      b.t.onRequest((_f, _t, body) => ({ twice: (body as number) * 2 }));
+      const raw = rawClient(b.ref.address);
+      await raw.opened;
+      raw.ws.send(hello(), { binary: true });
+      await until(() => raw.messages.length >= 1, 'hello');
+      expect(framesOf(raw.messages[0]!)).toEqual([{ kind: 'hello', version: PROTOCOL_VERSION, nodeId: 'b', cluster: CLUSTER }]);
+      const reqs = Array.from({ length: 20 }, (_, i) => encodeFrame({ kind: 'req', id: 100 + i, type: 'x', body: i }));
+      raw.ws.send(Buffer.concat(reqs), { binary: true });
+      await until(() => raw.messages.slice(1).flatMap(framesOf).length >= 20, 'responses');
+      expect(raw.messages).toHaveLength(2);
+      expect(framesOf(raw.messages[1]!)).toEqual(Array.from({ length: 20 }, (_, i) => ({ kind: 'res', id: 100 + i, ok: { twice: 2 * i } })));
+      expect(b.t.stats()).toMatchObject({ messagesReceived: 2, framesReceived: 21, messagesSent: 2, framesSent: 21 });
+    });
+
+    it('between two nodes, many requests in flight share messages and each gets its own answer', async () => {
+      const a = await startNode('a');
+      const b = await startNode('b');
+      b.t.onRequest(async (_f, type, body) => {
+        const i = body as number;
+        if (i % 3 === 0) await sleep(i % 7);
+        return `${type}:${i}`;
+      });
+      const results = await Promise.all(Array.from({ length: 300 }, (_, i) => a.t.request(b.ref, `t${i % 5}`, i, 5000)));
+      expect(results).toEqual(Array.from({ length: 300 }, (_, i) => `t${i % 5}:${i}`));
+      const sa = a.t.stats();
+      const sb = b.t.stats();
+      expect(sa.framesSent).toBe(301); // hello + 300 requests
+      expect(sa.messagesSent).toBeLessThan(sa.framesSent);
+      expect(sb.framesSent).toBe(301); // hello + 300 responses
+      expect(sb.messagesSent).toBeLessThan(sb.framesSent);
+      expect(sb).toMatchObject({ framesReceived: sa.framesSent, messagesReceived: sa.messagesSent });
+    });
+
+    it('the frames of one connection keep their order across turns', async () => {
+      const a = await startNode('a', { maxCoalescedFrames: 7 });
+      const b = await startNode('b');
+      const got: number[] = [];
+      b.t.onRequest((_f, _t, body) => {
+        got.push(body as number);
+        return null;
+      });
+      let n = 0;
+      const requests: Array<Promise<unknown>> = [];
+      for (let turn = 0; turn < 20; turn++) {
+        for (let i = 0; i < 25; i++) {
+          if (i % 2 === 0) a.t.notify(b.ref, 'note', n++);
+          else requests.push(a.t.request(b.ref, 'req', n++, 5000));
+        }
+        await new Promise<void>((r) => setImmediate(r));
+      }
+      await Promise.all(requests);
+      await until(() => got.length >= n, 'all frames');
+      expect(got).toEqual(Array.from({ length: n }, (_, i) => i));
+    });
+
+    it('a message with a valid frame followed by garbage closes the connection, acting on none of it', async () => {
+      // inbound: a raw client
+      const b = await startNode('b');
+      let handled = 0;
+      b.t.onRequest(() => {
+        handled += 1;
+        return 'ok';
+      });
+      const raw = rawClient(b.ref.address);
+      await raw.opened;
+      raw.ws.send(hello(), { binary: true });
+      raw.ws.send(Buffer.concat([encodeFrame({ kind: 'req', id: 1, type: 'x', body: null }), Buffer.from('garbage!!')]), { binary: true });
+      expect(await raw.closed).toBe(1002);
+      expect(handled).toBe(0);
+      expect(b.events.some((e) => e.type === 'protocol-error' && e.side === 'inbound')).toBe(true);
+
+      // outbound: a raw server answering with a valid response then garbage
+      const srv = await rawPeerServer((ws, _m, frames) => {
+        ws.send(Buffer.concat([encodeFrame({ kind: 'res', id: (frames[0] as { id: number }).id, ok: 1 }), Buffer.from([0xc1, 0x00])]));
+      });
+      const a = await startNode('a');
+      const e = await rejection(a.t.request(srv.ref, 'x', null, 2000));
+      expect(e.code).toBe('UNREACHABLE');
+      expect(e.message).toMatch(/protocol error/);
+      expect(a.events.some((ev) => ev.type === 'protocol-error' && ev.side === 'outbound')).toBe(true);
+    });
+
+    it('hello must travel alone, and a peer of another protocol version is refused with a clear reason', async () => {
+      const b = await startNode('b');
+      b.t.onRequest(() => 'ok');
+      const raw = rawClient(b.ref.address);
+      await raw.opened;
+      raw.ws.send(Buffer.concat([hello(), encodeFrame({ kind: 'req', id: 1, type: 'x', body: null })]), { binary: true });
+      expect(await raw.closed).toBe(1002);
+      expect(b.events.some((e) => e.type === 'protocol-error' && /hello must come alone/.test(e.reason))).toBe(true);
+
+      const old = rawClient(b.ref.address);
+      await old.opened;
+      old.ws.send(hello(CLUSTER, 'old', 1), { binary: true });
+      expect(await old.closed).toBe(1002);
+      expect(b.events.some((e) => e.type === 'protocol-error' && e.reason === `protocol version 1, expected ${PROTOCOL_VERSION}`)).toBe(true);
+
+      // and our client, reaching a server of version 1
+      const srv = await rawPeerServer(() => undefined, hello(CLUSTER, 'rawsrv', 1));
+      const a = await startNode('a');
+      const e = await rejection(a.t.request(srv.ref, 'x', null, 2000));
+      expect(e.code).toBe('UNREACHABLE');
+      expect(e.message).toMatch(`protocol version 1, expected ${PROTOCOL_VERSION}`);
+    });
+
+    it('queued, unsent requests count toward maxBufferedBytes', async () => {
+      const a = await startNode('a', { maxBufferedBytes: 1000 });
+      const b = await startNode('b');
+      b.t.onRequest((_f, _t, body) => (Buffer.isBuffer(body) ? body.length : body));
+      expect(await a.t.request(b.ref, 'x', 1, 2000)).toBe(1); // open, nothing buffered
+      const big = a.t.request(b.ref, 'x', Buffer.alloc(2000), 2000); // queued for the end of the turn
+      expect(a.t.peers()[0]!.bufferedBytes).toBeGreaterThan(2000);
+      const e = await rejection(a.t.request(b.ref, 'x', 2, 2000));
+      expect(e.code).toBe('OVERLOADED');
+      expect(await big).toBe(2000);
+      expect(await a.t.request(b.ref, 'x', 3, 2000)).toBe(3);
+    });
+
+    it('queued, unsent responses count toward maxResponseBufferedBytes', async () => {
+      const a = await startNode('a');
+      const b = await startNode('b', { maxResponseBufferedBytes: 1000 });
+      b.t.onRequest((_f, _t, body) => Buffer.alloc(body as number, 1));
+      expect(((await a.t.request(b.ref, 'x', 600, 2000)) as Buffer).length).toBe(600); // one response fits
+      // five in one turn: the third would queue 1200 bytes
+      const results = await Promise.allSettled(Array.from({ length: 5 }, () => a.t.request(b.ref, 'x', 600, 2000)));
+      expect(results.every((r) => r.status === 'rejected' && (r.reason as TransportError).code === 'UNREACHABLE')).toBe(true);
+      expect(b.events.some((e) => e.type === 'protocol-error' && e.reason === 'response backpressure limit')).toBe(true);
+    });
   });
 });
