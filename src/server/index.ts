@@ -11,6 +11,7 @@ import { TransferService, type TransferOptions } from '../node/transfer.js';
 import { assertNativeUws, uWS, type TemplatedApp, type us_listen_socket } from '../transport/uws.js';
 import { systemClock } from '../transport/types.js';
 import { WsTransport, attachPeerEndpoint } from '../transport/ws-transport.js';
+import { registerPeerMetrics } from './peer-metrics.js';
 
 export interface ServerOptions {
   nodeId: string;
@@ -98,6 +99,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     await engine.close();
     throw err;
   }
+  registerPeerMetrics(node.metrics.registry, () => transport.stats());
   // Background work beside the node: anti-entropy exchanges and partition transfers.
   const antiEntropy = startAntiEntropy(node, { log: (level, msg, fields) => log[level](fields ?? {}, msg), ...opts.antiEntropy });
   const transfers = new TransferService(node, opts.transfers);
