@@ -191,7 +191,18 @@ describe('client-driven routing', () => {
     expect(routeTargets(cr, pl, 'write', 0, (u) => u === urls[0]).at(-1)).toBe(urls[0]);
   });
 
-  it('routes as server-driven until it has a ring, and after close()', async () => {
+  it('refreshes the ring on its timer, without any request', async () => {
+    const c = new RingkvClient({ nodes: [nodes[0]!.address], routing: 'client', ringRefreshMs: 200 });
+    try {
+      await waitFor(() => c.routingRingVersion !== null, 10_000, 'first ring');
+      await new RingkvClient({ nodes: [nodes[0]!.address] }).setBucketProps('solo', { n: 1, r: 1, w: 1 });
+      await waitFor(() => ringOf(c).bucketN.get('solo') === 1, 10_000, 'the client saw the new bucket n');
+    } finally {
+      c.close();
+    }
+  });
+
+  it('routes as server-driven after close()', async () => {
     const c = new RingkvClient({ nodes: [nodes[0]!.address], routing: 'client', ringRefreshMs: 60_000 });
     c.close();
     expect(c.routingRingVersion).toBeNull();
