@@ -26,6 +26,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
+import { DEFAULT_PARTITION_BITS, DEFAULT_TREE_BRANCH_BITS, DEFAULT_TREE_SEGMENT_BITS } from '../src/engine/types.js';
 import { tempDir } from '../test/helpers/tmp.js';
 import type { ChildMessage, ParentMessage } from './memory/engine-child.js';
 import { BUCKET, KEY_BYTES, keyAt, valueOf } from './memory/keys.js';
@@ -189,7 +190,10 @@ async function httpTarget(): Promise<TargetResult> {
   dataDirs.add(data);
   const address = `127.0.0.1:${PORT}`;
   try {
-    const node = spawnChild(['bin/ringkv.js', 'start', '--node-id', 'm1', '--listen', address, '--data-dir', data.path, '--cache-mb', String(CACHE_MB), '--log-level', 'warn']);
+    const node = spawnChild([
+      'bin/ringkv.js', 'start', '--node-id', 'm1', '--listen', address, '--data-dir', data.path,
+      '--cache-mb', String(CACHE_MB), '--partition-bits', String(DEFAULT_PARTITION_BITS), '--log-level', 'warn',
+    ]);
     await waitUntil(async () => {
       const status = (await (await fetch(`http://${address}/status`)).json()) as { members: Array<{ status: string; partitions: number }> };
       return status.members.some((m) => m.status === 'valid' && m.partitions > 0);
@@ -260,7 +264,8 @@ async function engineTarget(): Promise<TargetResult> {
       }
     };
     const order = (m: ParentMessage) => child.send(m);
-    await next('ready');
+    const ready = await next('ready');
+    if (ready.partitionBits !== DEFAULT_PARTITION_BITS) throw new Error(`engine opened with Q = 2^${ready.partitionBits}, the node's is 2^${DEFAULT_PARTITION_BITS}`);
     const load = async (progress: { done: number }): Promise<Load> => {
       order({ type: 'load', keys: KEYS, valueBytes: VALUE_BYTES, concurrency: CONCURRENCY, durationMs: DURATION_MS });
       const loaded = await next('loaded', (m) => {
@@ -304,7 +309,7 @@ async function main(): Promise<void> {
   const text = table(results);
   const load1 = `1-minute load average ${loadBefore[0]!.toFixed(2)} before, ${loadAfter[0]!.toFixed(2)} after (2 cores)`;
   console.log(text);
-  console.log(`payload per key: ${payload} B (bucket ${BUCKET.length} + key ${KEY_BYTES} + value ${VALUE_BYTES}); sled cache ${CACHE_MB} MiB; ${load1}`);
+  console.log(`payload per key: ${payload} B (bucket ${BUCKET.length} + key ${KEY_BYTES} + value ${VALUE_BYTES}); sled cache ${CACHE_MB} MiB; Q = ${2 ** DEFAULT_PARTITION_BITS}; ${load1}`);
   const write = process.argv.includes('--write');
   if (!write && !process.argv.includes('--json')) return;
 
@@ -319,6 +324,8 @@ async function main(): Promise<void> {
     keyBytes: KEY_BYTES,
     valueBytes: VALUE_BYTES,
     cacheMiB: CACHE_MB,
+    partitions: 2 ** DEFAULT_PARTITION_BITS,
+    treeLeavesPerPartition: 2 ** (DEFAULT_TREE_BRANCH_BITS + DEFAULT_TREE_SEGMENT_BITS),
     concurrency: CONCURRENCY,
     settleMs: SETTLE_MS,
     targets: results,
@@ -332,7 +339,7 @@ async function main(): Promise<void> {
   if (!write) return;
   recordSection('memory', `## Memory and disk per key at ${KEYS.toLocaleString('en')} keys
 
-Command: \`npm run bench:memory -- --write\` — ${KEYS.toLocaleString('en')} blind writes of a ${VALUE_BYTES}-byte value (YCSB's default field length) under ${KEY_BYTES}-byte keys \`user\` + 12 digits in bucket \`${BUCKET}\` (payload ${payload} B per key), written in a scattered order with ${CONCURRENCY} in flight, into a store in its own process and a fresh data directory, with sled's cache at ${CACHE_MB} MiB (\`--cache-mb\`, the default). **http**: a \`ringkv start\` node, bucket N=1 R=1 W=1, PUTs through a keep-alive undici Pool. **engine**: the native engine alone (bench/memory/engine-child.ts), \`engine.coordinate\` called in that process — the storage cost without the node. RSS is VmRSS from /proc (2 s after start, right after the load, and after ${SETTLE_MS / 1000} s idle); RSS/key = (settled − before) / keys. Disk is \`du -B1\` of the data directory (allocated blocks) after the idle settle and again after a clean shutdown. Machine: ${machineLine()}; ${load1}. Date: ${today()}.
+Command: \`npm run bench:memory -- --write\` — ${KEYS.toLocaleString('en')} blind writes of a ${VALUE_BYTES}-byte value (YCSB's default field length) under ${KEY_BYTES}-byte keys \`user\` + 12 digits in bucket \`${BUCKET}\` (payload ${payload} B per key), written in a scattered order with ${CONCURRENCY} in flight, into a store in its own process and a fresh data directory, with sled's cache at ${CACHE_MB} MiB (\`--cache-mb\`, the default) and the default Q = ${2 ** DEFAULT_PARTITION_BITS} partitions (each with an in-memory TicTac tree of ${2 ** (DEFAULT_TREE_BRANCH_BITS + DEFAULT_TREE_SEGMENT_BITS)} segments: ~33 MiB for all of them, docs/cluster.md), so part of RSS is there before the first key. **http**: a \`ringkv start\` node, bucket N=1 R=1 W=1, PUTs through a keep-alive undici Pool. **engine**: the native engine alone (bench/memory/engine-child.ts), \`engine.coordinate\` called in that process — the storage cost without the node. RSS is VmRSS from /proc (2 s after start, right after the load, and after ${SETTLE_MS / 1000} s idle); RSS/key = (settled − before) / keys. Disk is \`du -B1\` of the data directory (allocated blocks) after the idle settle and again after a clean shutdown. Machine: ${machineLine()}; ${load1}. Date: ${today()}.
 
 ${text}
 

@@ -5,14 +5,14 @@
 //   child  → {type:'ready'} | {type:'progress', done} | {type:'loaded', done, errors, ms} | {type:'closed'}
 //
 //   node --import tsx bench/memory/engine-child.ts <data dir> <cache bytes>
-import { openEngine } from '../../src/engine/index.js';
+import { DEFAULT_PARTITION_BITS, openEngine } from '../../src/engine/index.js';
 import { BUCKET, keyAt, valueOf } from './keys.js';
 
 export type ParentMessage =
   | { type: 'load'; keys: number; valueBytes: number; concurrency: number; durationMs: number }
   | { type: 'close' };
 export type ChildMessage =
-  | { type: 'ready' }
+  | { type: 'ready'; partitionBits: number; treeBranchBits: number; treeSegmentBits: number }
   | { type: 'progress'; done: number }
   | { type: 'loaded'; done: number; errors: number; ms: number; firstError: string | null }
   | { type: 'closed' };
@@ -22,7 +22,8 @@ if (!dir || !cacheArg || !process.send) {
   throw new Error('usage: node --import tsx bench/memory/engine-child.ts <data dir> <cache bytes> (as a child with an IPC channel)');
 }
 const send = (m: ChildMessage) => process.send!(m);
-const engine = await openEngine('native', { path: dir, nodeId: 'm1', cacheBytes: Number(cacheArg) });
+// The node's partition count, so that the engine keeps as many Merkle trees as a node does.
+const engine = await openEngine('native', { path: dir, nodeId: 'm1', cacheBytes: Number(cacheArg), partitionBits: DEFAULT_PARTITION_BITS });
 const bucket = Buffer.from(BUCKET);
 
 async function load(m: Extract<ParentMessage, { type: 'load' }>): Promise<void> {
@@ -63,4 +64,4 @@ process.on('message', (m: ParentMessage) => {
 });
 // The parent went away without saying close: flush what we have and go.
 process.on('disconnect', () => void engine.close().catch(() => {}).finally(() => process.exit(0)));
-send({ type: 'ready' });
+send({ type: 'ready', partitionBits: engine.partitionBits, treeBranchBits: engine.treeBranchBits, treeSegmentBits: engine.treeSegmentBits });
