@@ -5,13 +5,14 @@
 // to a primary). Routing 'client' (Dynamo §6.4): the client keeps the ring
 // (GET /ring, refreshed every 10 s and after a routing error) and sends each
 // key's request straight to a node of its preference list; without a fresh
-// ring it routes as 'server'. A connection failure (fetch throws before any
+// ring it routes as 'server'. A connection failure (no answer: refused, reset
 // answer) moves on to the next node, up to every node once; an HTTP error
 // answer is final and thrown as a RingkvError. The causal context is opaque:
 // pass back what a read returned.
 import type { BucketProps } from '../core/membership.js';
 import { CONTEXT_HEADER, LAST_MODIFIED_HEADER, RING_VERSION_HEADER, percentEncode, type RingDocument, type SiblingsDocument } from '../http/wire.js';
 import { RingkvError } from './errors.js';
+import { send, type HttpAnswer } from './http.js';
 import { baseUrl, keyPreference, parseRingDocument, routeTargets, type ClientRing, type RequestKind } from './routing.js';
 
 export { RingkvError, type ClientErrorCode } from './errors.js';
@@ -437,7 +438,7 @@ export class RingkvClient {
   }
 
   /** A call whose only success is 2xx; anything else becomes a RingkvError. */
-  private async expectOk(opts: CallOptions): Promise<Response> {
+  private async expectOk(opts: CallOptions): Promise<HttpAnswer> {
     const res = await this.call(opts);
     if (res.status < 200 || res.status > 299) throw RingkvError.fromResponse(res.status, await res.text());
     return res;
@@ -448,7 +449,7 @@ export class RingkvClient {
    * answers. Answers with 200, 204, 300 and (for reads) 404 are returned;
    * other statuses become a RingkvError.
    */
-  private async call(opts: CallOptions): Promise<Response> {
+  private async call(opts: CallOptions): Promise<HttpAnswer> {
     const targets = this.targets(opts);
     const query = new URLSearchParams();
     for (const [name, v] of Object.entries(opts.query ?? {})) if (v !== undefined) query.set(name, String(v));
@@ -457,14 +458,9 @@ export class RingkvClient {
     const deadline = opts.timeoutMs !== undefined ? Math.max(this.timeoutMs, opts.timeoutMs + SERVER_DEADLINE_GRACE_MS) : this.timeoutMs;
     const failures: Array<{ node: string; error: string }> = [];
     for (const base of targets) {
-      let res: Response;
+      let res: HttpAnswer;
       try {
-        res = await fetch(base + path, {
-          method: opts.method,
-          headers: opts.headers,
-          body: opts.body as BodyInit | undefined,
-          signal: AbortSignal.timeout(deadline),
-        });
+        res = await send(base + path, { method: opts.method, headers: opts.headers, body: opts.body, signal: AbortSignal.timeout(deadline) });
       } catch (err) {
         if (isTimeout(err)) {
           throw new RingkvError(0, 'CLIENT_TIMEOUT', `${opts.method} ${opts.path}: no answer from ${base} within ${deadline} ms`, { node: base }, { cause: err });
@@ -526,7 +522,7 @@ export class RingkvClient {
   }
 
   /** An answer from a node holding a newer ring than ours (or while we have none) triggers a refresh from that node. */
-  private checkRingVersion(res: Response, base: string): void {
+  private checkRingVersion(res: HttpAnswer, base: string): void {
     if (this.routing !== 'client') return;
     this.downUntil.delete(base);
     const cr = this.freshRing();
@@ -540,7 +536,7 @@ export class RingkvClient {
     const sources = [...new Set(known)].sort((a, b) => Number((this.downUntil.get(a) ?? 0) > now) - Number((this.downUntil.get(b) ?? 0) > now));
     for (const base of sources) {
       try {
-        const res = await fetch(`${base}/ring`, { signal: AbortSignal.timeout(Math.min(this.timeoutMs, RING_FETCH_TIMEOUT_MS)) });
+        const res = await send(`${base}/ring`, { method: 'GET', signal: AbortSignal.timeout(Math.min(this.timeoutMs, RING_FETCH_TIMEOUT_MS)) });
         if (res.status !== 200) {
           await res.arrayBuffer();
           continue;
@@ -603,7 +599,8 @@ function isTimeout(err: unknown): boolean {
 }
 
 function describe(err: unknown): string {
-  const e = err as { message?: unknown; cause?: { code?: unknown; message?: unknown } } | null;
+  const e = err as { code?: unknown; message?: unknown; cause?: { code?: unknown; message?: unknown } } | null;
+  if (typeof e?.code === 'string' && /^E[A-Z]+$/.test(e.code)) return e.code;
   const cause = e?.cause;
   if (cause && typeof cause.code === 'string') return cause.code;
   if (cause && typeof cause.message === 'string') return cause.message;
