@@ -53,8 +53,9 @@ export function transfersFrom(plan: readonly Transfer[], self: NodeId): Transfer
 // The receiving side (docs/cluster.md "Partition transfer"): a node that
 // joins a partition's preference list does not hold the partition's data
 // until its givers have streamed it, so until then it is not a source for
-// reads of the partition: it names where to read instead (the node it
-// replaces first) and the read coordinator reads there. Its givers: the node
+// reads of the partition on its own: it names its givers (the node it
+// replaces first), and its copy counts in a read only together with one of
+// theirs. Its givers: the node
 // it replaces, if that one can give (a member, or a leaving node that still
 // runs and gives its own copy), and otherwise — or as well, for a node that
 // left — the first old replica still a member (planTransfers above, as the
@@ -74,7 +75,7 @@ export interface Inbound {
   partition: number;
   /** Givers this node still waits for. */
   givers: NodeId[];
-  /** Where reads go meanwhile, in order: the node this one replaces, the givers, the other old replicas. */
+  /** Where reads go meanwhile, in order: the node this one replaces, then the other giver (when that one left). */
   sources: NodeId[];
   /** Ring version under which this node became a replica of the partition. */
   ring: number;
@@ -106,8 +107,8 @@ export function inboundTransfers(
     // A replaced node that is no member any more may still run (a leaving node gives its own copy).
     const first = mine.replaced !== undefined ? [mine.replaced] : [];
     const givers = [...new Set([...first, mine.giver])];
-    const sources = [...new Set([...givers, ...old.filter((x) => members.has(x)), ...old])];
-    out.push({ partition, givers, sources });
+    // Only a giver's copy stands for this node's: another old replica lacks what only the replaced node held.
+    out.push({ partition, givers, sources: givers });
   }
   return out;
 }

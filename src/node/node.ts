@@ -185,6 +185,8 @@ export class RingkvNode {
   /** One-off actors (see oneOffActor): the block reserved in engine metadata, and its next unused number. */
   private oneOff = { next: 0, end: 0 };
   private oneOffReserving: Promise<void> | null = null;
+  /** Peers whose state is being fetched because they route by a newer ring (see pullState). */
+  private readonly pulling = new Set<string>();
   /** Partitions this node is still receiving: where their reads go instead (see setReceiving). */
   private receivingFrom: ((partition: number) => readonly string[] | null) | null = null;
 
@@ -521,17 +523,19 @@ export class RingkvNode {
         floors.push(floor);
         floorCtx = contextMax(floorCtx ?? [], decodeRecord(floor).context);
       };
-      // Nodes read from (replicas, and sources read in place of a replica still receiving the partition): each once.
-      const asked = new Set(replicas);
+      // Every node read from in this request (replicas, and givers read for a replica still
+      // receiving the partition), each once: a giver that is also a replica is not read twice.
+      const reads = new Map<string, Promise<Fetched>>();
+      for (const node of replicas) reads.set(node, this.fetch(node, bucket, key, q.timeoutMs, substitutes.has(node)));
       for (const node of replicas) {
-        this.fetch(node, bucket, key, q.timeoutMs, substitutes.has(node))
+        reads
+          .get(node)!
           .then(async ({ record, floor, pending }) => {
             answers.set(node, record);
             noteFloor(floor);
             if (!pending) return apply(fsm.onReply(node, record));
-            // `node` is still receiving the partition: its copy counts only merged
-            // with a source's — the giver, else another old replica not read already.
-            const from = await this.readSource(node, pending, asked, bucket, key, q.timeoutMs);
+            // `node` is still receiving the partition: its copy counts only together with a giver's.
+            const from = await this.readGiver(node, pending, reads, bucket, key, q.timeoutMs);
             noteFloor(from.floor);
             const present = [record, from.record].filter((r): r is Buffer => r !== null);
             return apply(fsm.onStandInReply(node, record, present.length === 0 ? null : reconcile(present, q.mode)));
@@ -546,19 +550,15 @@ export class RingkvNode {
    * floor for the key if it has one; a record (or floor) that does not
    * decode counts as a failed replica.
    */
-  private async fetch(
-    node: string,
-    bucket: Buffer,
-    key: Buffer,
-    timeoutMs: number,
-    substitute: boolean,
-  ): Promise<{ record: Buffer | null; floor: Buffer | null; pending: readonly string[] | null }> {
+  private async fetch(node: string, bucket: Buffer, key: Buffer, timeoutMs: number, substitute: boolean): Promise<Fetched> {
     let reply: { record: Uint8Array | null; reaped?: Uint8Array | null; pending?: readonly string[] | null };
     if (node === this.id) {
       const pending = this.receivingSources(bucket, key);
       reply = { ...(await this.localRecord(bucket, key, substitute)), pending };
     } else {
-      reply = (await this.request(node, 'kv.get', substitute ? { b: bucket, k: key, hints: true } : { b: bucket, k: key }, timeoutMs)) as typeof reply;
+      const body: Record<string, unknown> = { b: bucket, k: key, ring: this.state.ring.version };
+      if (substitute) body.hints = true;
+      reply = (await this.request(node, 'kv.get', body, timeoutMs)) as typeof reply;
     }
     const record = reply.record ? Buffer.from(reply.record) : null;
     const floor = reply.reaped ? Buffer.from(reply.reaped) : null;
@@ -569,32 +569,37 @@ export class RingkvNode {
   }
 
   /**
-   * A read in place of `node`, which is still receiving the key's partition:
-   * from its sources in order (the node it replaces, its giver, the other old
-   * replicas) that were not read already, healthy ones first; one that fails
-   * or is itself still receiving passes to the next. None left: the replica
-   * counts as failed.
+   * The copy of a giver of `node`, which is still receiving the key's
+   * partition (the node it replaces first, healthy ones first): the answer
+   * of one this request reads anyway (a replica too), else a read of its
+   * own. One that fails or is itself still receiving passes to the next;
+   * none left: the replica counts as failed. `floor` is set only for a copy
+   * read here (a replica's floor is noted with its answer).
    */
-  private async readSource(
+  private async readGiver(
     node: string,
-    sources: readonly string[],
-    asked: Set<string>,
+    givers: readonly string[],
+    reads: Map<string, Promise<Fetched>>,
     bucket: Buffer,
     key: Buffer,
     timeoutMs: number,
   ): Promise<{ record: Buffer | null; floor: Buffer | null }> {
     const now = this.opts.clock.now();
-    const candidates = sources.filter((s) => !asked.has(s) && this.state.members[s] !== undefined);
-    const ordered = [...candidates.filter((s) => !this.isSuspect(s, now)), ...candidates.filter((s) => this.isSuspect(s, now))];
-    let lastError: unknown = new NodeError('UNAVAILABLE', `${node} is still receiving the key's partition and each of its sources is read already`);
-    for (const source of ordered) {
-      if (asked.has(source)) continue;
-      asked.add(source);
-      this.metrics.transferReads.inc();
+    const candidates = givers.filter((g) => g !== node && this.state.members[g] !== undefined);
+    const ordered = [...candidates.filter((g) => !this.isSuspect(g, now)), ...candidates.filter((g) => this.isSuspect(g, now))];
+    let lastError: unknown = new NodeError('UNAVAILABLE', `${node} is still receiving the key's partition and none of its givers (${givers.join(', ')}) is a member`);
+    for (const giver of ordered) {
+      let read = reads.get(giver);
+      const own = read === undefined;
+      if (read === undefined) {
+        read = this.fetch(giver, bucket, key, timeoutMs, false);
+        reads.set(giver, read);
+        this.metrics.transferReads.inc();
+      }
       try {
-        const from = await this.fetch(source, bucket, key, timeoutMs, false);
-        if (!from.pending) return from;
-        lastError = new NodeError('UNAVAILABLE', `${node} and its source ${source} are both still receiving the key's partition`);
+        const from = await read;
+        if (!from.pending) return { record: from.record, floor: own ? from.floor : null };
+        lastError = new NodeError('UNAVAILABLE', `${node} and its giver ${giver} are both still receiving the key's partition`);
       } catch (err) {
         lastError = err;
       }
@@ -1280,6 +1285,18 @@ export class RingkvNode {
 
   /** A replica write from a peer (replication, repair, hint delivery). */
   private async mergeFromPeer(from: string, bucket: Buffer, key: Buffer, record: Buffer, mode: 'siblings' | 'lww', durable: boolean): Promise<void> {
+    // A leaving (or left) node that is no replica of the key any more (a
+    // sender on an older ring, a hint delivered late): its transfer of the
+    // partition may be over, so the copy would stay behind when it stops.
+    // It holds it as a hint for the key's first primary instead.
+    if (this.state.members[this.id]?.status !== 'valid') {
+      const primaries = this.preference(bucket, key, this.quorum(bucket, {}).n).primaries;
+      const target = primaries.includes(this.id) ? undefined : primaries[0];
+      if (target !== undefined) {
+        await this.storeHint(target, bucket, key, record, durable);
+        return;
+      }
+    }
     const kept = await this.mergeLocal(bucket, key, record, mode, durable);
     // A stale copy of a key this node reaped, from another primary (e.g.
     // its anti-entropy, after its kv.reap was lost): tell it to reap too.
@@ -1301,6 +1318,12 @@ export class RingkvNode {
         // A partition still being received: this copy is no source on its own; the
         // answer names where to read instead (checked before reading: a finish that
         // lands during the read must not make a partial copy count).
+        // Routed by a ring this node has not adopted yet: under it this node may be a new
+        // replica that does not know it is still to receive the key's partition.
+        if (typeof b.ring === 'number' && b.ring > this.state.ring.version) {
+          this.pullState(from);
+          throw new NodeError('UNAVAILABLE', `read routed by ring v${b.ring}; this node is still on v${this.state.ring.version}`);
+        }
         const pending = this.receivingSources(buf(b.b), buf(b.k));
         // A fallback standing in for a down primary answers with its hints for the key too.
         const reply = await this.localRecord(buf(b.b), buf(b.k), b.hints === true);
@@ -1472,6 +1495,22 @@ export class RingkvNode {
     }
   }
 
+  /** A peer routes by a newer ring than this node's: fetch its state now instead of waiting for gossip. */
+  private pullState(node: string): void {
+    if (this.pulling.has(node) || !this.state.members[node]) return;
+    this.pulling.add(node);
+    this.request(node, 'gossip', { state: packState(this.state) }, this.config.gossipIntervalMs)
+      .then(async (reply) => {
+        const remote = (reply as { state?: unknown }).state;
+        if (!remote) return;
+        const state = unpackWireState(remote);
+        this.checkCluster(state);
+        await this.adopt(mergeStates(this.state, state));
+      })
+      .catch(() => undefined)
+      .finally(() => this.pulling.delete(node));
+  }
+
   /**
    * Heartbeats for the failure detector: a 'ping' to every member (but the
    * gossip target) not heard from within the last gossip interval, so that
@@ -1535,6 +1574,14 @@ export class RingkvNode {
   private log(level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>): void {
     this.opts.log?.(level, msg, { node: this.id, ...fields });
   }
+}
+
+/** One replica's answer to a read (see fetch). */
+interface Fetched {
+  record: Buffer | null;
+  floor: Buffer | null;
+  /** Set when the replica is still receiving the key's partition: its givers, to read with it. */
+  pending: readonly string[] | null;
 }
 
 interface KeyGate {

@@ -62,8 +62,10 @@ interface Pending extends Transfer {
   /** Disk-key cursor of the last object sent (hex), null before the first batch. */
   cursor: string | null;
   sent: number;
-  /** 1 for the first pass, 2 for the catch-up pass, 3 once only the 'finish' to the receiver is left. */
+  /** 1 for the first pass, 2 for the catch-up pass, 3 once both are given. */
   pass: number;
+  /** The receiver acknowledged 'finish' (sent once the first pass is given). */
+  finished?: boolean;
   /** Not before this time (the catch-up pass waits for gossip to settle). */
   notBefore: number;
 }
@@ -85,6 +87,13 @@ const META = 'xfer.state';
  * catch-up wait (~7 s; 17 s at 256).
  */
 const MAX_STEPS_PER_TICK = 2048;
+/** One object of an 'xfer.batch' (the receiver merges each whatever its partition). */
+interface BatchItem {
+  b: Buffer;
+  k: Buffer;
+  record: Buffer;
+}
+
 /** Receiver: 'xfer.status' questions one tick may have in flight. */
 const MAX_STATUS_CHECKS = 256;
 
@@ -304,38 +313,56 @@ export class TransferService {
     let steps = 0;
     let changed = false;
     try {
-      // Both passes given: the receiver may serve these partitions from now
-      // on. One 'finish' per target carries all of them (one save there).
-      const done = new Map<string, Pending[]>();
+      // First pass given: the receiver holds everything this node held when
+      // it planned, so it may serve these partitions from now on (the
+      // catch-up pass only carries writes that coordinators still on the old
+      // ring sent here meanwhile). One 'finish' per target carries all of
+      // them (one save there). A job ends once both passes are given and its
+      // finish was acknowledged.
+      const due = new Map<string, Pending[]>();
       for (const job of this.pending) {
-        if (job.pass === 3 && job.notBefore <= now && !this.node.isSuspected(job.to)) done.set(job.to, [...(done.get(job.to) ?? []), job]);
+        if (job.pass >= 2 && job.finished !== true && !this.node.isSuspected(job.to)) due.set(job.to, [...(due.get(job.to) ?? []), job]);
       }
-      for (const [to, jobs] of done) {
+      for (const [to, jobs] of due) {
         steps++;
         await this.node.peerRequest(to, 'xfer.finish', { partitions: jobs.map((j) => j.partition), ring: this.ring!.version }, this.opts.timeoutMs);
-        const finished = new Set(jobs);
-        this.pending = this.pending.filter((p) => !finished.has(p));
+        for (const j of jobs) j.finished = true;
         changed = true;
       }
+      const before = this.pending.length;
+      this.pending = this.pending.filter((p) => !(p.pass === 3 && p.finished === true));
+      if (this.pending.length !== before) changed = true;
+      // Scan first, then one durable 'xfer.batch' per target carries the
+      // objects of all its partitions scanned this tick: at Q = 4096 a
+      // partition often holds a handful of objects, and a durable round trip
+      // per partition would bound the transfer rate.
+      const outgoing = new Map<string, { items: BatchItem[]; scanned: Array<{ job: Pending; sent: number; next: Buffer | null }> }>();
       for (const job of [...this.pending]) {
         if (budget <= 0 || steps >= MAX_STEPS_PER_TICK) break;
         if (job.pass === 3 || job.notBefore > now || this.node.isSuspected(job.to)) continue;
         steps++;
         const page = await this.node.engine.scanPartition(job.partition, job.cursor ? Buffer.from(job.cursor, 'hex') : null, budget);
-        if (page.items.length > 0) {
-          const items = page.items.map((i) => ({ b: i.bucket, k: i.key, record: i.record }));
-          steps++;
-          await this.node.peerRequest(job.to, 'xfer.batch', { partition: job.partition, items }, this.opts.timeoutMs);
-          budget -= items.length;
-          job.sent += items.length;
+        budget -= page.items.length;
+        const out = outgoing.get(job.to) ?? { items: [], scanned: [] };
+        outgoing.set(job.to, out);
+        for (const i of page.items) out.items.push({ b: i.bucket, k: i.key, record: i.record });
+        out.scanned.push({ job, sent: page.items.length, next: page.next });
+      }
+      for (const [to, { items, scanned }] of outgoing) {
+        if (items.length > 0) {
+          await this.node.peerRequest(to, 'xfer.batch', { partition: scanned[0]!.job.partition, items }, this.opts.timeoutMs);
           this.totals.objects += items.length;
           this.totals.batches++;
           this.totals.bytes += items.reduce((s, i) => s + i.b.length + i.k.length + i.record.length, 0);
         }
-        if (page.next) job.cursor = page.next.toString('hex');
-        // The catch-up wait counts from now, not from the tick's start: a tick may take a while.
-        else if (job.pass === 1) Object.assign(job, { pass: 2, cursor: null, notBefore: this.node.clock.now() + this.opts.catchUpAfterMs });
-        else job.pass = 3;
+        // Acknowledged (or nothing to send): the cursors move.
+        for (const { job, sent, next } of scanned) {
+          job.sent += sent;
+          if (next) job.cursor = next.toString('hex');
+          // The catch-up wait counts from now, not from the tick's start: a tick may take a while.
+          else if (job.pass === 1) Object.assign(job, { pass: 2, cursor: null, notBefore: this.node.clock.now() + this.opts.catchUpAfterMs });
+          else job.pass = 3;
+        }
         changed = true;
       }
     } finally {
