@@ -221,7 +221,7 @@ export class RingkvClient {
 
   /**
    * Fetches the ring now (one fetch at a time; concurrent callers share it),
-   * from `preferred` first, then the configured nodes and the ring's members.
+   * from `preferred` ('host:port' or a URL) first, then the configured nodes and the ring's members.
    * Resolves true when a ring was taken. Never throws: routing falls back to
    * 'server' while there is no ring.
    */
@@ -532,7 +532,7 @@ export class RingkvClient {
 
   private async fetchRing(preferred?: string): Promise<boolean> {
     const now = Date.now();
-    const known = [...(preferred !== undefined ? [preferred] : []), ...this.nodes, ...(this.clientRing?.urls.values() ?? [])];
+    const known = [...(preferred !== undefined ? [baseUrl(preferred)] : []), ...this.nodes, ...(this.clientRing?.urls.values() ?? [])];
     const sources = [...new Set(known)].sort((a, b) => Number((this.downUntil.get(a) ?? 0) > now) - Number((this.downUntil.get(b) ?? 0) > now));
     for (const base of sources) {
       try {
