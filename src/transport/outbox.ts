@@ -14,7 +14,7 @@
 //
 // No I/O here: the owner supplies `write` (which must not throw: a failed
 // send is the owner's to handle, e.g. by dropping the connection and
-// calling clear()) and, for tests, `schedule`.
+// calling clear()) and, for tests, `scheduler`.
 
 export interface OutboxOptions {
   /** Sends one message: `frames` whole frames back to back. Must not throw. */
@@ -23,26 +23,32 @@ export interface OutboxOptions {
   maxMessageBytes: number;
   /** Cap on the frames in one message (at least 1). */
   maxFramesPerMessage: number;
-  /** Runs fn once at the end of this event-loop turn; returns a cancel. Default setImmediate. */
-  schedule?: (fn: () => void) => () => void;
+  /** Runs a function once at the end of this event-loop turn, and cancels that. Default setImmediate / clearImmediate. */
+  scheduler?: Scheduler;
 }
 
-function endOfTurn(fn: () => void): () => void {
-  const h = setImmediate(fn);
-  return () => clearImmediate(h);
+export interface Scheduler {
+  set(fn: () => void): unknown;
+  clear(handle: unknown): void;
 }
+
+const endOfTurn: Scheduler = {
+  set: (fn) => setImmediate(fn),
+  clear: (handle) => clearImmediate(handle as NodeJS.Immediate),
+};
 
 export class Outbox {
   private frames: Buffer[] = [];
   private bytes = 0;
-  private cancelFlush: (() => void) | null = null;
+  /** The scheduled end-of-turn flush, if any. */
+  private scheduled: unknown = null;
   private held: boolean;
   private readonly write: OutboxOptions['write'];
   private readonly maxBytes: number;
   private readonly maxFrames: number;
-  private readonly schedule: (fn: () => void) => () => void;
+  private readonly scheduler: Scheduler;
   private readonly flushScheduled = (): void => {
-    this.cancelFlush = null;
+    this.scheduled = null;
     this.flush();
   };
 
@@ -50,7 +56,7 @@ export class Outbox {
     this.write = opts.write;
     this.maxBytes = Math.max(1, opts.maxMessageBytes);
     this.maxFrames = Math.max(1, Math.floor(opts.maxFramesPerMessage));
-    this.schedule = opts.schedule ?? endOfTurn;
+    this.scheduler = opts.scheduler ?? endOfTurn;
     this.held = held;
   }
 
@@ -74,15 +80,12 @@ export class Outbox {
     }
     this.frames.push(frame);
     this.bytes += frame.length;
-    if (!this.held && this.cancelFlush === null) this.cancelFlush = this.schedule(this.flushScheduled);
+    if (!this.held && this.scheduled === null) this.scheduled = this.scheduler.set(this.flushScheduled);
   }
 
   /** Writes everything queued now, in as few messages as the caps allow. No-op while held. */
   flush(): void {
-    if (this.cancelFlush) {
-      this.cancelFlush();
-      this.cancelFlush = null;
-    }
+    this.unschedule();
     // `write` may end the connection, and its owner then clear()s or hold()s: re-check each round.
     while (!this.held && this.frames.length > 0) {
       const frames = this.frames;
@@ -102,10 +105,7 @@ export class Outbox {
   /** Stops writing: frames queue until release(). */
   hold(): void {
     this.held = true;
-    if (this.cancelFlush) {
-      this.cancelFlush();
-      this.cancelFlush = null;
-    }
+    this.unschedule();
   }
 
   /** Resumes writing and writes what is queued now. */
@@ -114,13 +114,17 @@ export class Outbox {
     this.flush();
   }
 
+  private unschedule(): void {
+    if (this.scheduled !== null) {
+      this.scheduler.clear(this.scheduled);
+      this.scheduled = null;
+    }
+  }
+
   /** Drops everything queued (the connection is gone) and cancels a scheduled flush. */
   clear(): void {
     this.frames = [];
     this.bytes = 0;
-    if (this.cancelFlush) {
-      this.cancelFlush();
-      this.cancelFlush = null;
-    }
+    this.unschedule();
   }
 }

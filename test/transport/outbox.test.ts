@@ -12,12 +12,15 @@ function harness(opts: Partial<OutboxOptions> = {}, held = false) {
       write: (message, frames) => written.push({ bytes: [...message], frames }),
       maxMessageBytes: 1000,
       maxFramesPerMessage: 100,
-      schedule: (fn) => {
-        scheduled += 1;
-        pending = fn;
-        return () => {
+      scheduler: {
+        set: (fn) => {
+          scheduled += 1;
+          pending = fn;
+          return fn;
+        },
+        clear: (fn) => {
           if (pending === fn) pending = null;
-        };
+        },
       },
       ...opts,
     },
@@ -107,7 +110,7 @@ describe('Outbox', () => {
       },
       maxMessageBytes: 1,
       maxFramesPerMessage: 1,
-      schedule: () => () => undefined,
+      scheduler: { set: () => 1, clear: () => undefined },
     }, true);
     box.push(frame(1, 1));
     box.push(frame(2, 1));
