@@ -137,7 +137,7 @@ describe('reads while a joining node receives its partitions', () => {
       nodeId: id, port, dataDir: `${dir.path}/${id}`, seeds, logger: quietLog,
       node: { gossipIntervalMs: 100, requestTimeoutMs: 2_000, handoffIntervalMs: 200 },
       antiEntropy: { intervalMs: 1e9 },
-      transfers: { intervalMs: 300, batch: 20, catchUpAfterMs: 3_000, receiveCheckMs: 1_000 },
+      transfers: { intervalMs: 500, batch: 5, catchUpAfterMs: 3_000, receiveCheckMs: 1_000 },
     });
 
   it('r = n = 3 reads during the join return every acknowledged write, also those only the replaced node held', async () => {
