@@ -5,6 +5,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
+import { DEFAULT_PARTITION_BITS } from '../../src/engine/types.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const CLI = fileURLToPath(new URL('../../bin/ringkv.js', import.meta.url));
@@ -96,7 +97,7 @@ describe('ringkv command', () => {
 
     const status = JSON.parse((await ringkv('status', '--json', '--node', node(0))).stdout) as { members: Array<{ status: string; partitions: number }> };
     expect(status.members.map((m) => m.status)).toEqual(['valid', 'valid', 'valid']);
-    expect(status.members.reduce((s, m) => s + m.partitions, 0)).toBe(64);
+    expect(status.members.reduce((s, m) => s + m.partitions, 0)).toBe(2 ** DEFAULT_PARTITION_BITS);
 
     const bad = await ringkv('get', 'cart', 'x'.repeat(2000), '--node', node(0));
     expect(bad.code).toBe(1);
