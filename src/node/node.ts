@@ -468,7 +468,9 @@ export class RingkvNode {
    * next healthy fallback (sloppy quorum, Dynamo §4.6). A fallback answers
    * from its objects and from any hint it holds for the key: while the
    * primary is down the newest acknowledged version may live only in hints.
-   * A suspected primary with no healthy fallback left is asked anyway.
+   * A suspected primary with no healthy fallback left is asked anyway. A
+   * replica still receiving the key's partition answers with its givers: its
+   * copy counts only together with one of theirs (see readGiver).
    */
   private coordinateGet(bucket: Buffer, key: Buffer, q: Quorum): Promise<Omit<GetResult, 'decoded'>> {
     const pl = this.preference(bucket, key, q.n);
