@@ -24,6 +24,9 @@
 //               a crashed node fails at once (no connection); one in flight
 //               there fails when the node dies (the client sees the
 //               connection drop), whatever the node did with it.
+//      In seeds without data loss a fifth of the writes use w = 1; one that
+//      reaches a node cut off from every primary of its key is coordinated
+//      there as hints under a one-off actor (fallback coordination).
 //      Deletes are 15% of the ops, plus two "tail" deletes of keys that get
 //      no later op. Tombstones are reaped (reapDelayMs 300, shorter than a
 //      request's deadline) and every node runs anti-entropy (every 200 ms).
@@ -53,6 +56,9 @@
 //             counter hazard). A reaped delete counts as holding for LOST
 //             (the key reads absent), and the reaped context stands in for
 //             the final one;
+//   STALE READ  (transfer-read mode only, SimConfig.transferReads) an
+//             r = pr = n read during a join or leave misses a write
+//             acknowledged (with pw = w) before it began;
 //   membership  all nodes hold the same state digest, all K nodes are valid
 //             members, the ring is balanced (floor/ceil of Q/S each), and no
 //             member ever held a ring not computed by the claimant (STRAY RING).
