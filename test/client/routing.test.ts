@@ -180,6 +180,19 @@ describe('client-driven routing', () => {
     expect(after.nonPrimaryReads - before.nonPrimaryReads).toBeGreaterThan(10);
   });
 
+  it('routes set reads and updates too', async () => {
+    const c = new RingkvClient({ nodes: nodes.map((n) => n.address), routing: 'client' });
+    try {
+      await c.setBucketProps('tags', { type: 'set' });
+      await waitFor(() => nodes.every((n) => n.server.node.bucketProps('tags').type === 'set'), 10_000, 'set bucket gossiped');
+      expect(await c.refreshRing()).toBe(true);
+      for (let i = 0; i < 10; i++) await c.setAdd('tags', `t${i}`, 'x', `y${i}`);
+      for (let i = 0; i < 10; i++) expect((await c.setGet('tags', `t${i}`)).elements.map(String)).toEqual(['x', `y${i}`]);
+    } finally {
+      c.close();
+    }
+  });
+
   it('spreads reads over the primaries and starts writes at the first one', async () => {
     const cr = parseRingDocument(await (await fetch(`${nodes[0]!.url}/ring`)).json());
     const pl = keyPreference(cr, Buffer.from('users'), Buffer.from('k'))!;
