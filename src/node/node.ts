@@ -484,6 +484,16 @@ export class RingkvNode {
       substitutes.add(f);
       return f;
     });
+    // This node is the key's only replica (N=1): its copy is the answer, now —
+    // no state machine, timers or repairs — unless a reap floor or a pending
+    // transfer makes the copy need the general path.
+    if (replicas.length === 1 && replicas[0] === this.id && substitutes.size === 0 && this.floors.get(bucket, key) === undefined && !this.receivingSources(bucket, key)) {
+      try {
+        return Promise.resolve({ record: this.opts.engine.getSync(bucket, key), answered: 1 });
+      } catch (err) {
+        return Promise.reject(asNodeError(err));
+      }
+    }
     // Reap floors answered by replicas (src/node/reaper.ts): siblings they
     // cover are deleted history (e.g. a fallback's stale hint of a reaped
     // key) and are never served or repaired back.
@@ -564,7 +574,8 @@ export class RingkvNode {
     }
     const record = reply.record ? Buffer.from(reply.record) : null;
     const floor = reply.reaped ? Buffer.from(reply.reaped) : null;
-    if (record) decodeRecord(record);
+    // A peer's record is checked here; this node's own engine wrote its own.
+    if (record && node !== this.id) decodeRecord(record);
     if (floor && !isAllTombstones(decodeRecord(floor))) throw new NodeError('INTERNAL', 'a reap floor with a live sibling');
     const pending = Array.isArray(reply.pending) && reply.pending.every((s) => typeof s === 'string') ? reply.pending : null;
     return { record, floor, pending };
@@ -1287,15 +1298,15 @@ export class RingkvNode {
 
   /** A replica write from a peer (replication, repair, hint delivery). */
   private async mergeFromPeer(from: string, bucket: Buffer, key: Buffer, record: Buffer, mode: 'siblings' | 'lww', durable: boolean): Promise<void> {
-    // A leaving (or left) node that is no replica of the key any more (a
-    // sender on an older ring, a hint delivered late): its transfer of the
-    // partition may be over, so the copy would stay behind when it stops.
+    // A copy for a key this node does not replicate (any more) under its
+    // ring — from a sender on an older ring, or a hint aimed under one: its
+    // transfer of the partition may be over, so the copy would stay behind
+    // here, where no read and no anti-entropy of the key's replicas looks.
     // It holds it as a hint for the key's first primary instead.
-    if (this.state.members[this.id]?.status !== 'valid') {
+    if (this.joined) {
       const primaries = this.preference(bucket, key, this.quorum(bucket, {}).n).primaries;
-      const target = primaries.includes(this.id) ? undefined : primaries[0];
-      if (target !== undefined) {
-        await this.storeHint(target, bucket, key, record, durable);
+      if (!primaries.includes(this.id)) {
+        await this.storeHint(primaries[0]!, bucket, key, record, durable);
         return;
       }
     }
