@@ -64,7 +64,7 @@ interface Pending extends Transfer {
   sent: number;
   /** 1 for the first pass, 2 for the catch-up pass, 3 once both are given. */
   pass: number;
-  /** The receiver acknowledged 'finish' (sent once the first pass is given). */
+  /** The receiver acknowledged 'finish' (sent once both passes are given). */
   finished?: boolean;
   /** Not before this time (the catch-up pass waits for gossip to settle). */
   notBefore: number;
@@ -313,15 +313,16 @@ export class TransferService {
     let steps = 0;
     let changed = false;
     try {
-      // First pass given: the receiver holds everything this node held when
-      // it planned, so it may serve these partitions from now on (the
-      // catch-up pass only carries writes that coordinators still on the old
-      // ring sent here meanwhile). One 'finish' per target carries all of
-      // them (one save there). A job ends once both passes are given and its
-      // finish was acknowledged.
+      // Both passes given: the receiver holds everything this node held when
+      // it planned, and what coordinators still on the old ring wrote here
+      // meanwhile (simulator seed 57 of the transfer-read mode: a finish after
+      // the first pass let a write made here just after it go unread), so
+      // it may serve these partitions from now on. One 'finish' per target
+      // carries all of them (one save there). A job ends once its finish
+      // was acknowledged.
       const due = new Map<string, Pending[]>();
       for (const job of this.pending) {
-        if (job.pass >= 2 && job.finished !== true && !this.node.isSuspected(job.to)) due.set(job.to, [...(due.get(job.to) ?? []), job]);
+        if (job.pass === 3 && job.finished !== true && !this.node.isSuspected(job.to)) due.set(job.to, [...(due.get(job.to) ?? []), job]);
       }
       for (const [to, jobs] of due) {
         steps++;
