@@ -4,13 +4,15 @@
 // 127.0.0.1.
 //
 //   (a) workload C (100% reads), closed loop: the baseline vs ringkv on 1 node with N=1
-//       (ringkv both through RingkvClient, i.e. global fetch, and through undici
-//       Pools like the baseline — ringkv.client=http — since fetch alone costs
-//       the generator several times more CPU per request)
 //   (b) workload A on 3 nodes, (N,R,W) = (3,2,2): closed loop (max throughput) vs the
 //       baseline on workload A, then open loop at half that throughput → p99.9
-//   (c) that open-loop load with client-driven vs server-driven routing → mean, p99.9
+//   (c) client-driven vs server-driven routing on the largest cluster (5 nodes, N=3:
+//       with 3 nodes and N=3 every node is a primary of every key and the two
+//       do the same work), open loop at half its maximum → mean, p99.9
 //   (d) workload A, closed loop, on 1, 3 and 5 nodes → bench/results/scaling.json
+//   (e) the cost of durable acks: the load phase (100% inserts) on 3 nodes with
+//       dw = 0, 1 and 2 (docs/durability.md)
+// Both targets are driven through undici (the baseline's Pool, RingkvClient's Agent).
 //
 //   npm run bench:suite                # print, write bench/results/*.json (+ plots)
 //   npm run bench:suite -- --write     # also record the section in bench/RESULTS.md
@@ -176,28 +178,35 @@ function workloadProps(workload: 'workloada' | 'workloadc', overrides: Overrides
 function dbProps(db: Db): Overrides {
   return db.kind === 'baseline'
     ? { 'baseline.address': db.address }
-    : { 'ringkv.nodes': db.nodes.join(','), 'ringkv.n': db.n, 'ringkv.r': db.r, 'ringkv.w': db.w, 'ringkv.routing': db.routing ?? 'server', 'ringkv.client': db.client ?? 'library' };
+    : { 'ringkv.nodes': db.nodes.join(','), 'ringkv.n': db.n, 'ringkv.r': db.r, 'ringkv.w': db.w, 'ringkv.dw': db.dw ?? 0, 'ringkv.routing': db.routing ?? 'server' };
 }
 
 type Db =
   | { kind: 'baseline'; address: string }
-  | { kind: 'ringkv'; nodes: string[]; n: number; r: number; w: number; routing?: 'client' | 'server'; client?: 'library' | 'http' };
+  | { kind: 'ringkv'; nodes: string[]; n: number; r: number; w: number; dw?: number; routing?: 'client' | 'server' };
 
 const runs: YcsbResult[] = [];
 
-async function load(db: Db, what: string): Promise<void> {
+/** The load phase (all inserts); with a label its result is kept and reported like a run. */
+async function load(db: Db, what: string, extra: Overrides = {}, label?: string): Promise<YcsbResult> {
   const started = performance.now();
   const { json } = await runYcsb({
     phase: 'load',
     db: db.kind,
-    props: workloadProps('workloada', { ...dbProps(db), operationcount: RECORDS, maxexecutiontime: LOAD_S }),
+    props: workloadProps('workloada', { ...dbProps(db), operationcount: RECORDS, maxexecutiontime: LOAD_S, ...extra }),
     workloadName: 'workloada',
+    label,
   });
   const s = ((performance.now() - started) / 1000).toFixed(1);
   if (json.overall.errors > 0 || json.overall.operations < RECORDS) {
     throw new Error(`loading ${what}: ${json.overall.operations} of ${RECORDS} records in ${s} s, ${json.overall.errors} errors`);
   }
   console.log(`loaded ${RECORDS} records into ${what} in ${s} s`);
+  if (label) {
+    writeFileSync(`${RESULTS}ycsb-${label}.json`, `${JSON.stringify(json, null, 2)}\n`);
+    runs.push(json);
+  }
+  return json;
 }
 
 async function run(label: string, db: Db, workload: 'workloada' | 'workloadc', extra: Overrides = {}): Promise<YcsbResult> {
@@ -246,19 +255,16 @@ async function main(): Promise<void> {
   mkdirSync(RESULTS, { recursive: true });
   const started = Date.now();
   const scaling: ScalingRow[] = [];
+  const largest = Math.max(...SCALING_NODES);
 
   // The ceiling: the bare uWS map server, workloads C and A.
   const baseline = await startBaseline();
   let baseC: YcsbResult;
-  let baseCFetch: YcsbResult;
   let baseA: YcsbResult;
   try {
     const db: Db = { kind: 'baseline', address: baseline.address };
     await load(db, 'the baseline');
     baseC = await run('baseline-c', db, 'workloadc');
-    // The same ceiling through global fetch, the HTTP stack RingkvClient uses:
-    // how much of the gap is the load generator's client rather than the server.
-    baseCFetch = await run('baseline-c-fetch', db, 'workloadc', { 'baseline.client': 'fetch' });
     baseA = await run('baseline-a', db, 'workloada');
   } finally {
     await baseline.stop();
@@ -266,46 +272,42 @@ async function main(): Promise<void> {
 
   // (a) and (d, 1 node): ringkv, 1 node, N=1.
   let one: YcsbResult;
-  let oneHttp: YcsbResult;
   {
     const cluster = await startCluster(1);
     try {
       const db: Db = { kind: 'ringkv', nodes: cluster.nodes, n: 1, r: 1, w: 1 };
       await load(db, 'ringkv 1 node (N=1)');
       one = await run('ringkv-1n-c', db, 'workloadc');
-      // The same through undici Pools, the baseline's HTTP stack: server against server.
-      oneHttp = await run('ringkv-1n-c-http', { ...db, client: 'http' }, 'workloadc');
-      if (SCALING_NODES.includes(1)) {
-        const a = await run('ringkv-1n-a', db, 'workloada');
-        scaling.push(scalingRow(1, a));
-      }
+      if (SCALING_NODES.includes(1)) scaling.push(scalingRow(1, await run('ringkv-1n-a', db, 'workloada')));
     } finally {
       await cluster.stop();
     }
   }
 
-  // (b), (c) and (d, 3 nodes): 3 nodes, (3,2,2).
+  // (b), (d, 3 nodes) and (e): 3 nodes, (3,2,2).
   let three: YcsbResult;
-  let threeHttp: YcsbResult;
-  let openServer: YcsbResult;
-  let openClient: YcsbResult;
+  let openHalf: YcsbResult;
+  const durability: Array<{ dw: number; inserts: YcsbResult }> = [];
   {
     const cluster = await startCluster(3);
     try {
       const db: Db = { kind: 'ringkv', nodes: cluster.nodes, n: 3, r: 2, w: 2 };
       await load(db, 'ringkv 3 nodes (3,2,2)');
       three = await run('ringkv-3n-a', db, 'workloada');
-      threeHttp = await run('ringkv-3n-a-http', { ...db, client: 'http' }, 'workloada');
       if (SCALING_NODES.includes(3)) scaling.push(scalingRow(3, three));
       const half = Math.max(1, Math.floor(three.overall.throughput / 2));
-      openServer = await run('ringkv-3n-a-open-server', { ...db, routing: 'server' }, 'workloada', { target: half });
-      openClient = await run('ringkv-3n-a-open-client', { ...db, routing: 'client' }, 'workloada', { target: half });
+      openHalf = await run('ringkv-3n-a-open', db, 'workloada', { target: half });
+      for (const dw of [0, 1, 2]) {
+        durability.push({ dw, inserts: await load({ ...db, dw }, `ringkv 3 nodes, dw=${dw}`, { table: `durable${dw}` }, `ringkv-3n-load-dw${dw}`) });
+      }
     } finally {
       await cluster.stop();
     }
   }
 
-  // (d) the other cluster sizes, (3,2,2) (N capped at the node count).
+  // (d) the other cluster sizes, (3,2,2) (N capped at the node count), and (c) on the largest.
+  let openServer: YcsbResult | null = null;
+  let openClient: YcsbResult | null = null;
   for (const count of SCALING_NODES.filter((n) => n !== 1 && n !== 3)) {
     const cluster = await startCluster(count);
     try {
@@ -314,6 +316,11 @@ async function main(): Promise<void> {
       await load(db, `ringkv ${count} nodes`);
       const a = await run(`ringkv-${count}n-a`, db, 'workloada');
       scaling.push(scalingRow(count, a));
+      if (count === largest) {
+        const half = Math.max(1, Math.floor(a.overall.throughput / 2));
+        openServer = await run(`ringkv-${count}n-a-open-server`, { ...db, routing: 'server' }, 'workloada', { target: half });
+        openClient = await run(`ringkv-${count}n-a-open-client`, { ...db, routing: 'client' }, 'workloada', { target: half });
+      }
     } finally {
       await cluster.stop();
     }
@@ -321,17 +328,18 @@ async function main(): Promise<void> {
   scaling.sort((x, y) => x.nodes - y.nodes);
   writeFileSync(`${RESULTS}scaling.json`, `${JSON.stringify({ rows: scaling }, null, 2)}\n`);
 
-  const report = summary({ baseC, baseCFetch, baseA, one, oneHttp, three, threeHttp, openServer, openClient, scaling });
+  const report = summary({ baseC, baseA, one, three, openHalf, openServer, openClient, largest, scaling, durability });
   console.log(`\n${report}\n\n(suite took ${((Date.now() - started) / 1000).toFixed(0)} s)`);
   if (process.argv.includes('--write')) {
-    recordSection('ycsb', `## YCSB: ringkv against the bare uWebSockets.js ceiling\n\nCommand: \`npm run bench:suite -- --write\` — ${RECORDS.toLocaleString('en')} records of 10 × 100-byte fields, ${THREADS} threads, ${RUN_S} s per run, load generator in the same machine (one Node process; each ringkv node and the baseline in its own process). Machine: ${machineLine()}. Date: ${today()}. Per-run JSON in \`bench/results/ycsb-*.json\`, pictures in \`bench/plots/\`.\n\n${report}`);
+    recordSection('ycsb', `## YCSB: ringkv against the bare uWebSockets.js ceiling\n\nCommand: \`npm run bench:suite -- --write\` — ${RECORDS.toLocaleString('en')} records of 10 × 100-byte fields, ${THREADS} threads, ${RUN_S} s per run, load generator in the same machine (one Node process; each ringkv node and the baseline in its own process; both driven through undici). Machine: ${machineLine()}. Date: ${today()}. Per-run JSON in \`bench/results/ycsb-*.json\`, pictures in \`bench/plots/\`.\n\n${report}`);
   }
   await drawPlots();
 }
 
 function summary(r: {
-  baseC: YcsbResult; baseCFetch: YcsbResult; baseA: YcsbResult; one: YcsbResult; oneHttp: YcsbResult; three: YcsbResult; threeHttp: YcsbResult;
-  openServer: YcsbResult; openClient: YcsbResult; scaling: ScalingRow[];
+  baseC: YcsbResult; baseA: YcsbResult; one: YcsbResult; three: YcsbResult; openHalf: YcsbResult;
+  openServer: YcsbResult | null; openClient: YcsbResult | null; largest: number; scaling: ScalingRow[];
+  durability: Array<{ dw: number; inserts: YcsbResult }>;
 }): string {
   const pct = (a: number, b: number) => `${((100 * a) / b).toFixed(1)}%`;
   // A run with errors measured something else than the target asks about.
@@ -340,26 +348,32 @@ function summary(r: {
     if (failed.length) return `not valid: errors in ${failed.join(', ')}`;
     return ok ? 'met' : '**missed**';
   };
-  const oneC = r.one;
   const ratioRow = (what: string, x: YcsbResult, ceiling: YcsbResult, needed: number) =>
     `| ${what} | ${rate(x.overall.throughput)} / ${rate(ceiling.overall.throughput)} ops/s = ${pct(x.overall.throughput, ceiling.overall.throughput)} | ${verdict(x.overall.throughput >= needed * ceiling.overall.throughput, x, ceiling)} |`;
+  const { openServer: s, openClient: c } = r;
+  const routingRow = s && c
+    ? `| client-driven routing lowers mean and p99.9 (${r.largest} nodes, open loop at ${rate(s.targetRate ?? 0)} ops/s) | mean ${ms(meanUs(c))} vs ${ms(meanUs(s))} ms, p99.9 ${ms(p999Us(c))} vs ${ms(p999Us(s))} ms (client vs server) | ${verdict(meanUs(c) < meanUs(s) && p999Us(c) < p999Us(s), c, s)} |`
+    : '| client-driven routing | not measured (no cluster larger than 3 nodes in YCSB_SUITE_NODES) | |';
   const lines = [
     '| run | workload | mode | ops/s | mean ms | p99 ms | p99.9 ms | errors |',
     '|---|---|---|---:|---:|---:|---:|---:|',
-    ...runs.map((x) => `| ${x.label} | ${x.workload} | ${x.mode}${x.targetRate ? ` @ ${rate(x.targetRate)}/s` : ''} | ${rate(x.overall.throughput)} | ${ms(meanUs(x))} | ${ms(p99Us(x))} | ${ms(p999Us(x))} | ${x.overall.errors} |`),
+    ...runs.map((x) => `| ${x.label} | ${x.workload} | ${x.phase === 'load' ? 'load (inserts)' : x.mode}${x.targetRate ? ` @ ${rate(x.targetRate)}/s` : ''} | ${rate(x.overall.throughput)} | ${ms(meanUs(x))} | ${ms(p99Us(x))} | ${ms(p999Us(x))} | ${x.overall.errors} |`),
     '',
     '| target | measured | |',
     '|---|---|---|',
-    ratioRow('N=1 GET throughput ≥ 50% of the ceiling (workload C), same HTTP client stack (undici Pool)', r.oneHttp, r.baseC, 0.5),
-    ratioRow('… the same through RingkvClient (global fetch) — the ceiling through fetch is ' + rate(r.baseCFetch.overall.throughput) + ' ops/s', oneC, r.baseC, 0.5),
-    ratioRow('3 nodes (3,2,2) workload A ≥ 20% of the ceiling, same HTTP client stack (undici Pool)', r.threeHttp, r.baseA, 0.2),
-    ratioRow('… the same through RingkvClient (global fetch)', r.three, r.baseA, 0.2),
-    `| p99.9 ≤ 10 ms at half the maximum (open loop, ${rate(r.openServer.targetRate ?? 0)} ops/s, from intended start) | ${ms(p999Us(r.openServer))} ms | ${verdict(p999Us(r.openServer) <= 10_000, r.openServer)} |`,
-    `| client-driven routing lowers mean and p99.9 | mean ${ms(meanUs(r.openClient))} vs ${ms(meanUs(r.openServer))} ms, p99.9 ${ms(p999Us(r.openClient))} vs ${ms(p999Us(r.openServer))} ms (client vs server) | ${verdict(meanUs(r.openClient) < meanUs(r.openServer) && p999Us(r.openClient) < p999Us(r.openServer), r.openClient, r.openServer)} |`,
+    ratioRow('N=1 GET throughput ≥ 50% of the ceiling (workload C)', r.one, r.baseC, 0.5),
+    ratioRow('3 nodes (3,2,2) workload A ≥ 20% of the ceiling', r.three, r.baseA, 0.2),
+    `| p99.9 ≤ 10 ms at half the maximum (3 nodes, open loop, ${rate(r.openHalf.targetRate ?? 0)} ops/s, from intended start) | ${ms(p999Us(r.openHalf))} ms | ${verdict(p999Us(r.openHalf) <= 10_000, r.openHalf)} |`,
+    routingRow,
     '',
     '| nodes | (N,R,W) | ops/s (workload A, closed loop) | p99 ms | p99.9 ms | errors |',
     '|---:|---|---:|---:|---:|---:|',
-    ...r.scaling.map((s) => `| ${s.nodes} | ${nrw(s.nodes)} | ${rate(s.throughput)} | ${ms(s.p99Us)} | ${ms(s.p999Us)} | ${s.errors} |`),
+    ...r.scaling.map((x) => `| ${x.nodes} | ${nrw(x.nodes)} | ${rate(x.throughput)} | ${ms(x.p99Us)} | ${ms(x.p999Us)} | ${x.errors} |`),
+    '',
+    '| durable acks (3 nodes, w=2, inserts) | inserts/s | mean ms | p99.9 ms | vs dw=0 |',
+    '|---|---:|---:|---:|---:|',
+    ...r.durability.map(({ dw, inserts }) =>
+      `| dw=${dw} | ${rate(inserts.overall.throughput)} | ${ms(meanUs(inserts))} | ${ms(p999Us(inserts))} | ${pct(inserts.overall.throughput, r.durability[0]!.inserts.overall.throughput)} |`),
   ];
   return lines.join('\n');
 }

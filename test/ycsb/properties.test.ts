@@ -102,8 +102,7 @@ describe('bad properties are refused with a clear error', () => {
     refused(() => ringkvOptions(props({ 'ringkv.nodes': 'a:1', 'ringkv.n': '1', 'ringkv.r': '2' })), 'ringkv.r', /exceeds ringkv.n/);
     expect(ringkvOptions(props({ 'ringkv.nodes': 'a:1, b:2', 'ringkv.routing': 'client', 'ringkv.n': '3', 'ringkv.w': '2' })))
       .toMatchObject({ nodes: ['a:1', 'b:2'], routing: 'client', n: 3, w: 2 });
-    refused(() => ringkvOptions(props({ 'ringkv.nodes': 'a:1', 'ringkv.client': 'curl' })), 'ringkv.client', /not library or http/);
-    refused(() => ringkvOptions(props({ 'ringkv.nodes': 'a:1', 'ringkv.client': 'http', 'ringkv.routing': 'client' })), 'ringkv.client', /needs ringkv.client=library/);
+    refused(() => ringkvOptions(props({ 'ringkv.nodes': 'a:1', 'ringkv.w': '2', 'ringkv.dw': '3' })), 'ringkv.dw', /exceeds ringkv.w/);
     refused(() => baselineOptions(props({ 'baseline.address': 'nowhere' }), 1), 'baseline.address', /not host:port/);
   });
 });

@@ -91,20 +91,4 @@ describe('YCSB workload A against a one-node ringkv', () => {
       expect((await client.get('ycsbctx', names.buildKeyName(k), { r: 1, n: 1 })).values).toHaveLength(1);
     }
   });
-
-  it('ringkv.client=http (the same requests through undici Pools) loads, runs and carries contexts the same way', async () => {
-    const p = props('ycsbhttp', { threadcount: '1', recordcount: '50', operationcount: '300', 'ringkv.client': 'http' });
-    const load = await runYcsb({ phase: 'load', db: 'ringkv', props: p, workloadName: 'workloada' });
-    expect(load.json.overall).toMatchObject({ operations: 50, errors: 0 });
-    const run = await runYcsb({ phase: 'run', db: 'ringkv', props: p, workloadName: 'workloada' });
-    expect(run.json.overall).toMatchObject({ operations: 300, errors: 0 });
-    expect(run.json.operations.READ!.count).toBeGreaterThan(100);
-    expect(run.json.operations.UPDATE!.count).toBeGreaterThan(100);
-    const names = new CoreWorkload(workloadConfig(p), new Random(1));
-    for (let k = 0; k < 50; k++) {
-      const got = await client.get('ycsbhttp', names.buildKeyName(k), { r: 1, n: 1 });
-      expect(got.values, names.buildKeyName(k)).toHaveLength(1);
-      expect(Object.keys(decodeRecord(got.values[0]!, null)!)).toHaveLength(10);
-    }
-  });
 });

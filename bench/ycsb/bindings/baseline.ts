@@ -3,9 +3,9 @@
 // front end's ceiling on this machine. Same record encoding as the ringkv
 // binding, so both move the same bytes.
 //
-// Properties: baseline.address (host:port; required), baseline.client
-// (pool: an undici Pool with keep-alive, one connection per thread, default;
-// fetch: global fetch, the HTTP stack RingkvClient uses).
+// Properties: baseline.address (host:port; required). Requests go through an
+// undici Pool with keep-alive, one connection per thread (RingkvClient uses
+// undici too, so both targets are driven by the same HTTP stack).
 import { Pool } from 'undici';
 import { YcsbPropertyError, type Properties } from '../properties.js';
 import { decodeRecord, encodeRecord, type Fields, type RecordShape } from '../record.js';
@@ -13,16 +13,13 @@ import { ErrorLog, type DB, type Status } from './db.js';
 
 export interface BaselineOptions {
   address: string;
-  client: 'pool' | 'fetch';
   connections: number;
 }
 
 export function baselineOptions(props: Properties, threads: number): BaselineOptions {
   const address = (props.get('baseline.address') ?? '').trim().replace(/^https?:\/\//, '');
   if (!/^[^:/\s]+:\d+$/.test(address)) throw new YcsbPropertyError('baseline.address', `"${address}" is not host:port`);
-  const client = props.get('baseline.client') ?? 'pool';
-  if (client !== 'pool' && client !== 'fetch') throw new YcsbPropertyError('baseline.client', `"${client}" is not pool or fetch`);
-  return { address, client, connections: threads };
+  return { address, connections: threads };
 }
 
 export class BaselineBinding implements DB {
@@ -35,7 +32,7 @@ export class BaselineBinding implements DB {
   }
 
   async init(): Promise<void> {
-    if (this.opts.client === 'pool') this.pool = new Pool(this.base, { connections: this.opts.connections, pipelining: 1 });
+    this.pool = new Pool(this.base, { connections: this.opts.connections, pipelining: 1 });
   }
 
   async cleanup(): Promise<void> {
@@ -78,12 +75,9 @@ export class BaselineBinding implements DB {
   }
 
   private async request(method: 'GET' | 'PUT', urlPath: string, body?: Buffer): Promise<{ status: number; body: Buffer }> {
-    if (this.pool) {
-      const res = await this.pool.request({ method, path: urlPath, body });
-      return { status: res.statusCode, body: Buffer.from(await res.body.arrayBuffer()) };
-    }
-    const res = await fetch(this.base + urlPath, { method, body: body as BodyInit | undefined });
-    return { status: res.status, body: Buffer.from(await res.arrayBuffer()) };
+    if (!this.pool) throw new Error('baseline binding used before init()');
+    const res = await this.pool.request({ method, path: urlPath, body });
+    return { status: res.statusCode, body: Buffer.from(await res.body.arrayBuffer()) };
   }
 }
 

@@ -6,8 +6,8 @@
 // measured update.
 //
 // Properties: ringkv.nodes (host:port,...; required), ringkv.routing
-// (server | client), ringkv.client (library | http: see ringkv-http.ts), ringkv.r, ringkv.w, ringkv.n, ringkv.timeoutms,
-// ringkv.contextcache (entries, default 100000, ~20 MB). r, w and n become the
+// (server | client), ringkv.r, ringkv.w, ringkv.n, ringkv.dw, ringkv.timeoutms,
+// ringkv.contextcache (entries, default 100000, ~20 MB). r, w, n and dw become the
 // table's bucket properties (set at init, checked on every node), not
 // per-request parameters: the server checks a request's n against the
 // bucket's r and w, so n=1 alone would be refused on a default (3,2,2) bucket.
@@ -19,14 +19,13 @@ import { ErrorLog, type DB, type Status } from './db.js';
 
 export interface RingkvBindingOptions {
   nodes: string[];
-  /** library: RingkvClient (global fetch); http: the same requests through undici Pools (bindings/ringkv-http.ts). */
-  client: 'library' | 'http';
   /** The YCSB table, i.e. the bucket. */
   table: string;
   routing: 'client' | 'server';
   r?: number;
   w?: number;
   n?: number;
+  dw?: number;
   timeoutMs?: number;
   contextCache: number;
 }
@@ -43,23 +42,21 @@ export function ringkvOptions(props: Properties): RingkvBindingOptions {
     if (!Number.isSafeInteger(v) || v < min || v > max) throw new YcsbPropertyError(name, `"${raw}" is not an integer in ${min}..${max}`);
     return v;
   };
-  const client = props.get('ringkv.client') ?? 'library';
-  if (client !== 'library' && client !== 'http') throw new YcsbPropertyError('ringkv.client', `"${client}" is not library or http`);
-  if (client === 'http' && routing === 'client') throw new YcsbPropertyError('ringkv.client', 'http sends requests round-robin (server-driven routing); client-driven routing needs ringkv.client=library');
   const opts: RingkvBindingOptions = {
     nodes,
-    client,
     table: props.get('table') ?? 'usertable',
     routing,
     r: int('ringkv.r', 1, 16),
     w: int('ringkv.w', 1, 16),
     n: int('ringkv.n', 1, 16),
+    dw: int('ringkv.dw', 0, 16),
     timeoutMs: int('ringkv.timeoutms', 1, 600_000),
     contextCache: int('ringkv.contextcache', 1, 100_000_000) ?? 100_000,
   };
   for (const q of ['r', 'w'] as const) {
     if (opts.n !== undefined && opts[q] !== undefined && opts[q]! > opts.n) throw new YcsbPropertyError(`ringkv.${q}`, `${opts[q]} exceeds ringkv.n ${opts.n}`);
   }
+  if (opts.dw !== undefined && opts.w !== undefined && opts.dw > opts.w) throw new YcsbPropertyError('ringkv.dw', `${opts.dw} exceeds ringkv.w ${opts.w}`);
   return opts;
 }
 
@@ -77,10 +74,12 @@ export class RingkvBinding implements DB {
     if (this.opts.timeoutMs !== undefined) clientOpts.timeoutMs = this.opts.timeoutMs;
     this.client = new RingkvClient(clientOpts);
     await applyBucketProps(this.client, this.opts);
+    // Client-driven routing needs the ring before the measured phase: until it arrives requests are server-driven.
+    if (this.opts.routing === 'client') await this.client.refreshRing();
   }
 
   async cleanup(): Promise<void> {
-    (this.client as { close?: () => void } | null)?.close?.();
+    this.client?.close();
     this.client = null;
   }
 
@@ -157,10 +156,10 @@ export class RingkvBinding implements DB {
   }
 }
 
-/** Sets the table's bucket n/r/w if given, and waits (bounded) until every listed node has them. */
+/** Sets the table's bucket n/r/w/dw if given, and waits (bounded) until every listed node has them. */
 export async function applyBucketProps(client: RingkvClient, opts: RingkvBindingOptions): Promise<void> {
-  const wanted: Partial<Record<'n' | 'r' | 'w', number>> = {};
-  for (const q of ['n', 'r', 'w'] as const) if (opts[q] !== undefined) wanted[q] = opts[q];
+  const wanted: Partial<Record<'n' | 'r' | 'w' | 'dw', number>> = {};
+  for (const q of ['n', 'r', 'w', 'dw'] as const) if (opts[q] !== undefined) wanted[q] = opts[q];
   if (Object.keys(wanted).length === 0) return;
   await client.setBucketProps(opts.table, wanted, { node: opts.nodes[0] });
   const deadline = Date.now() + 15_000;
