@@ -19,8 +19,9 @@ const ms = (us: number) => us / 1_000;
 
 export function ycsbRunSpec(run: YcsbRun): TopLevelSpec {
   if (run.timeseries.length === 0) throw new Error(`YCSB ${run.workload} on ${run.target} (${run.phase}): no time series points to plot`);
+  const { series, dropped } = withoutPartialTail(run.timeseries);
   // Intervals in which an operation did not occur have no latency: left out (a log scale has no 0).
-  const latency = run.timeseries.flatMap((p) =>
+  const latency = series.flatMap((p) =>
     Object.entries(p.ops)
       .filter(([, o]) => o.count > 0)
       .flatMap(([op, o]) =>
@@ -32,7 +33,7 @@ export function ycsbRunSpec(run: YcsbRun): TopLevelSpec {
         })),
       ),
   );
-  const throughput = run.timeseries.map((p) => ({ t: p.tMs / 1_000, throughput: p.throughput }));
+  const throughput = series.map((p) => ({ t: p.tMs / 1_000, throughput: p.throughput }));
   // Reference lines: the run's mean (label on the right) and, in open loop, the target rate (label on the left).
   const reference = (label: string, value: number, color: string, align: 'left' | 'right') => [
     { data: { values: [{ value }] }, mark: { type: 'rule' as const, strokeDash: [4, 4], color }, encoding: { y: { field: 'value', type: 'quantitative' as const } } },
@@ -46,17 +47,22 @@ export function ycsbRunSpec(run: YcsbRun): TopLevelSpec {
     ...reference(`overall ${int(run.overall.throughput)} ops/s`, run.overall.throughput, '#d62728', 'right'),
     ...(run.targetRate === null ? [] : reference(`target ${int(run.targetRate)} ops/s`, run.targetRate, '#2ca02c', 'left')),
   ];
-  const seconds = Math.max(...run.timeseries.map((p) => p.tMs)) / 1_000;
+  const seconds = Math.max(...series.map((p) => p.tMs)) / 1_000;
+  // A short run has too few intervals for a line to show: mark each point too (own layer, so the legend keeps the dashes).
+  const points = series.length <= 30;
+  // "workloada" (YCSB's file name) → "A".
+  const workload = /^(workload)?[a-z]$/i.test(run.workload) ? run.workload.slice(-1).toUpperCase() : run.workload;
   const x = { field: 't', type: 'quantitative' as const, title: 'time since start (s)', scale: { domain: [0, seconds], nice: false }, axis: { format: '~g' } };
   const loop = run.mode === 'open'
     ? `open loop at a target of ${int(run.targetRate ?? 0)} ops/s (latency from each operation's intended start)`
     : 'closed loop';
   return {
     title: {
-      text: `YCSB workload ${run.workload} — ${run.label ?? run.target}, ${run.phase} phase`,
+      text: `YCSB workload ${workload} — ${run.label ?? run.target}, ${run.phase} phase`,
       subtitle: [
-        `${run.label ? `target ${run.target}, ` : ''}${loop}, ${run.threads} threads${run.timedOut ? ' (stopped by its time cap)' : ''}`,
-        `${int(run.overall.operations)} operations in ${(run.overall.runtimeMs / 1_000).toFixed(1)} s = ${int(run.overall.throughput)} ops/s, ${int(run.overall.errors)} errors`,
+        `${run.label ? `system ${run.target}, ` : ''}${loop}, ${run.threads} threads${run.timedOut ? ' (stopped by its time cap)' : ''}`,
+        `${int(run.overall.operations)} operations in ${(run.overall.runtimeMs / 1_000).toFixed(1)} s = ${int(run.overall.throughput)} ops/s, ${int(run.overall.errors)} errors` +
+          (dropped === null ? '' : `; the last, partial interval (${dropped} ms) is not drawn`),
       ],
     },
     vconcat: [
@@ -65,18 +71,27 @@ export function ycsbRunSpec(run: YcsbRun): TopLevelSpec {
         width: WIDTH,
         height: HEIGHT,
         data: { values: latency },
-        mark: { type: 'line', strokeWidth: 1.6 },
         encoding: {
           x,
           y: { field: 'ms', type: 'quantitative', title: 'latency (ms, log scale)', scale: { type: 'log' }, axis: { format: '~g' } },
-          color: { field: 'op', type: 'nominal', title: 'operation' },
-          strokeDash: {
-            field: 'percentile',
-            type: 'ordinal',
-            title: 'percentile',
-            scale: { domain: [...PERCENTILES], range: DASHES },
-          },
         },
+        layer: [
+          {
+            mark: { type: 'line', strokeWidth: 1.6 },
+            encoding: {
+              color: { field: 'op', type: 'nominal', title: 'operation' },
+              strokeDash: { field: 'percentile', type: 'ordinal', title: 'percentile', scale: { domain: [...PERCENTILES], range: DASHES } },
+            },
+          },
+          // A fill scale of its own (same palette, same sorted domain), so the legends stay those of the lines.
+          ...(points
+            ? [{
+                transform: [{ calculate: 'datum.op', as: 'pointOp' }],
+                mark: { type: 'point' as const, filled: true, size: 16 },
+                encoding: { fill: { field: 'pointOp', type: 'nominal' as const, legend: null } },
+              }]
+            : []),
+        ],
       },
       {
         title: 'Throughput per interval',
@@ -85,7 +100,7 @@ export function ycsbRunSpec(run: YcsbRun): TopLevelSpec {
         layer: [
           {
             data: { values: throughput },
-            mark: { type: 'line', strokeWidth: 1.6, color: '#333' },
+            mark: { type: 'line', strokeWidth: 1.6, color: '#333', point: points ? { color: '#333', size: 16 } : false },
             encoding: { x, y: { field: 'throughput', type: 'quantitative', title: 'throughput (ops/s)' } },
           },
           ...references,
@@ -93,6 +108,20 @@ export function ycsbRunSpec(run: YcsbRun): TopLevelSpec {
       },
     ],
   };
+}
+
+type Interval = YcsbRun['timeseries'][number];
+
+/**
+ * The runner closes a last interval when the run stops, often only a few ms
+ * long: its ops/s and percentiles come from a handful of requests and would
+ * read as a spike. Dropped when shorter than half the interval before it.
+ */
+export function withoutPartialTail(series: Interval[]): { series: Interval[]; dropped: number | null } {
+  if (series.length < 2) return { series, dropped: null };
+  const last = series.at(-1)!.tMs - series.at(-2)!.tMs;
+  const before = series.at(-2)!.tMs - (series.at(-3)?.tMs ?? 0);
+  return last < before / 2 ? { series: series.slice(0, -1), dropped: last } : { series, dropped: null };
 }
 
 export async function ycsbRunPlot(run: YcsbRun): Promise<string> {
@@ -204,12 +233,15 @@ export function memorySpec(memory: MemoryResults): TopLevelSpec {
   const samples = memory.targets.flatMap((t) =>
     t.samples.map((s) => ({ target: t.target, keys: s.keys, rssMiB: s.rssBytes / 2 ** 20, diskMiB: s.diskBytes / 2 ** 20 })),
   );
-  const x = { field: 'keys', type: 'quantitative', title: 'keys written', axis: { format: ',' } } as const;
+  const x = { field: 'keys', type: 'quantitative', title: 'keys written', axis: { format: ',d' } } as const;
   const color = { field: 'target', type: 'nominal', title: 'store' } as const;
   return {
     title: {
       text: `Memory and disk while writing ${int(memory.keys)} keys`,
-      subtitle: `${memory.valueBytes}-byte values; sled cache ${memory.cacheMiB} MiB (RSS stops following the key count once the cache is full)`,
+      subtitle: [
+        `${memory.valueBytes}-byte values; sled cache ${memory.cacheMiB} MiB`,
+        'RSS is not proportional to the keys: it climbs while the cache fills, then grows far slower than the data on disk',
+      ],
     },
     data: { values: samples },
     hconcat: [

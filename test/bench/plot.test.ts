@@ -48,7 +48,9 @@ describe('YCSB run: latency percentiles and throughput over time', () => {
     // READ and UPDATE × three percentiles, plus the throughput line.
     expect(marks(svg, 'line mark')).toBe(2 * 3 + 1);
     expect(marks(svg, 'rule mark')).toBe(1);
-    expect(svg).toContain('YCSB workload a — ringkv 3 nodes (3,2,2), run phase');
+    expect(svg).toContain('YCSB workload A — ringkv 3 nodes (3,2,2), run phase');
+    // 20 intervals: each interval's value is marked with a point too (2 ops × 3 percentiles, 1 missing UPDATE interval; throughput).
+    expect(marks(svg, 'point')).toBe(2 * 3 * 20 - 3 + 20);
     expect(svg).toMatch(/legend titled 'operation'.* READ, UPDATE/);
     expect(svg).toMatch(/legend titled 'percentile'.* p50, p99, p99\.9/);
   });
@@ -59,7 +61,17 @@ describe('YCSB run: latency percentiles and throughput over time', () => {
     expect(marks(svg, 'line mark')).toBe(1 * 3 + 1);
     expect(marks(svg, 'rule mark')).toBe(2);
     expect(svg).toContain('target 5,000 ops/s');
-    expect(svg).toContain('YCSB workload b — ringkv-1node-open, run phase');
+    expect(svg).toContain('YCSB workload B — ringkv-1node-open, run phase');
+  });
+
+  it('leaves out a last interval much shorter than the others (a few requests would read as a spike)', async () => {
+    const run = readInput(ycsbRunSchema, fixture('ycsb-b-open.json'));
+    const last = run.timeseries.at(-1)!;
+    run.timeseries.push({ ...last, tMs: last.tMs + 15, throughput: 66_000 });
+    const svg = await ycsbRunPlot(run);
+    expect(svg).toContain('the last, partial interval (15 ms) is not drawn');
+    expect(svg).not.toContain('66000');
+    expect(marks(svg, 'point')).toBe(3 * 10 + 10);
   });
 
   it('refuses a run without time series points', async () => {
