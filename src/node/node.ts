@@ -144,6 +144,8 @@ const STATE_META = 'cluster.state';
 /** The end of the last block of one-off actor numbers reserved (see oneOffActor). */
 const ONE_OFF_ACTORS_META = 'fallback.actors';
 const ONE_OFF_ACTOR_BLOCK = 1000;
+/** How far a read follows givers that are themselves still receiving the partition. */
+const MAX_GIVER_HOPS = 4;
 
 interface Quorum {
   n: number;
@@ -547,8 +549,8 @@ export class RingkvNode {
             noteFloor(floor);
             if (!pending) return apply(fsm.onReply(node, record));
             // `node` is still receiving the partition: its copy counts only together with a giver's.
-            const from = await this.readGiver(node, pending, reads, bucket, key, q.timeoutMs);
-            noteFloor(from.floor);
+            const from = await this.readGiver(node, pending, reads, bucket, key, q.timeoutMs, q.mode);
+            from.floors.forEach(noteFloor);
             const present = [record, from.record].filter((r): r is Buffer => r !== null);
             return apply(fsm.onStandInReply(node, record, present.length === 0 ? null : reconcile(present, q.mode)));
           })
@@ -585,9 +587,12 @@ export class RingkvNode {
    * The copy of a giver of `node`, which is still receiving the key's
    * partition (the node it replaces first, healthy ones first): the answer
    * of one this request reads anyway (a replica too), else a read of its
-   * own. One that fails or is itself still receiving passes to the next;
-   * none left: the replica counts as failed. `floor` is set only for a copy
-   * read here (a replica's floor is noted with its answer).
+   * own. A giver that is itself still receiving (a cluster that grew twice in
+   * a row: c receives from b, which still receives from a) hands on to its
+   * own givers, and the copies along that chain count together, up to
+   * MAX_GIVER_HOPS; one that fails passes to the next. None left: the
+   * replica counts as failed. `floors` holds the floors of copies read here
+   * (a replica's floor is noted with its answer).
    */
   private async readGiver(
     node: string,
@@ -596,26 +601,43 @@ export class RingkvNode {
     bucket: Buffer,
     key: Buffer,
     timeoutMs: number,
-  ): Promise<{ record: Buffer | null; floor: Buffer | null }> {
+    mode: BucketProps['mode'],
+  ): Promise<{ record: Buffer | null; floors: Buffer[] }> {
     const now = this.opts.clock.now();
-    const candidates = givers.filter((g) => g !== node && this.state.members[g] !== undefined);
-    const ordered = [...candidates.filter((g) => !this.isSuspect(g, now)), ...candidates.filter((g) => this.isSuspect(g, now))];
+    const seen = new Set([node]);
+    const usable = (list: readonly string[]) => {
+      const fresh = list.filter((g) => !seen.has(g) && this.state.members[g] !== undefined);
+      return [...fresh.filter((g) => !this.isSuspect(g, now)), ...fresh.filter((g) => this.isSuspect(g, now))];
+    };
+    // Copies of the still-receiving givers met on the way: they count with the one that has the partition.
+    const chain: Buffer[] = [];
+    const floors: Buffer[] = [];
+    let level = usable(givers);
     let lastError: unknown = new NodeError('UNAVAILABLE', `${node} is still receiving the key's partition and none of its givers (${givers.join(', ')}) is a member`);
-    for (const giver of ordered) {
-      let read = reads.get(giver);
-      const own = read === undefined;
-      if (read === undefined) {
-        read = this.fetch(giver, bucket, key, timeoutMs, false);
-        reads.set(giver, read);
-        this.metrics.transferReads.inc();
+    for (let hop = 0; hop < MAX_GIVER_HOPS && level.length > 0; hop++) {
+      const next: string[] = [];
+      for (const giver of level) {
+        if (seen.has(giver)) continue;
+        seen.add(giver);
+        let read = reads.get(giver);
+        const own = read === undefined;
+        if (read === undefined) {
+          read = this.fetch(giver, bucket, key, timeoutMs, false);
+          reads.set(giver, read);
+          this.metrics.transferReads.inc();
+        }
+        try {
+          const from = await read;
+          if (own && from.floor) floors.push(from.floor);
+          if (from.record) chain.push(from.record);
+          if (!from.pending) return { record: chain.length === 0 ? null : reconcile(chain, mode), floors };
+          next.push(...from.pending);
+          lastError = new NodeError('UNAVAILABLE', `${node} and its giver ${giver} are both still receiving the key's partition`);
+        } catch (err) {
+          lastError = err;
+        }
       }
-      try {
-        const from = await read;
-        if (!from.pending) return { record: from.record, floor: own ? from.floor : null };
-        lastError = new NodeError('UNAVAILABLE', `${node} and its giver ${giver} are both still receiving the key's partition`);
-      } catch (err) {
-        lastError = err;
-      }
+      level = usable(next);
     }
     throw lastError;
   }
