@@ -675,10 +675,9 @@ export class RingkvNode {
    * When is a write refused? Only when the quorum cannot be met by this node
    * plus the live nodes it can reach: with W=1 the coordinator's own write is
    * the one ack, so a W=1 write succeeds whenever some primary can coordinate
-   * it, whatever else is down. Deviation from Dynamo, on purpose: a fallback
-   * never coordinates (a coordinator's engine must create the new dot from
-   * the key's own record, or dots could repeat after hints are delivered), so
-   * with all N primaries down a write is refused (UNAVAILABLE) even at W=1.
+   * it, whatever else is down. With every primary down, the node asked
+   * coordinates it as a fallback under a one-off actor (coordinateAsFallback),
+   * so a W=1 write is refused only when no node can take it.
    */
   private async coordinatePut(
     bucket: Buffer,
