@@ -12,7 +12,7 @@
 import type { BucketProps } from '../core/membership.js';
 import { CONTEXT_HEADER, LAST_MODIFIED_HEADER, RING_VERSION_HEADER, percentEncode, type RingDocument, type SiblingsDocument } from '../http/wire.js';
 import { RingkvError } from './errors.js';
-import { send, type HttpAnswer } from './http.js';
+import { isTimeoutError, send, type HttpAnswer } from './http.js';
 import { baseUrl, keyPreference, parseRingDocument, routeTargets, type ClientRing, type RequestKind } from './routing.js';
 
 export { RingkvError, type ClientErrorCode } from './errors.js';
@@ -451,18 +451,19 @@ export class RingkvClient {
    */
   private async call(opts: CallOptions): Promise<HttpAnswer> {
     const targets = this.targets(opts);
-    const query = new URLSearchParams();
-    for (const [name, v] of Object.entries(opts.query ?? {})) if (v !== undefined) query.set(name, String(v));
-    const search = query.toString();
+    // Most requests carry no parameters: no URLSearchParams for them.
+    let query: URLSearchParams | null = null;
+    for (const [name, v] of Object.entries(opts.query ?? {})) if (v !== undefined) (query ??= new URLSearchParams()).set(name, String(v));
+    const search = query ? query.toString() : '';
     const path = search ? `${opts.path}?${search}` : opts.path;
     const deadline = opts.timeoutMs !== undefined ? Math.max(this.timeoutMs, opts.timeoutMs + SERVER_DEADLINE_GRACE_MS) : this.timeoutMs;
     const failures: Array<{ node: string; error: string }> = [];
     for (const base of targets) {
       let res: HttpAnswer;
       try {
-        res = await send(base + path, { method: opts.method, headers: opts.headers, body: opts.body, signal: AbortSignal.timeout(deadline) });
+        res = await send(base + path, { method: opts.method, headers: opts.headers, body: opts.body, timeoutMs: deadline });
       } catch (err) {
-        if (isTimeout(err)) {
+        if (isTimeoutError(err)) {
           throw new RingkvError(0, 'CLIENT_TIMEOUT', `${opts.method} ${opts.path}: no answer from ${base} within ${deadline} ms`, { node: base }, { cause: err });
         }
         failures.push({ node: base, error: describe(err) });
@@ -536,7 +537,7 @@ export class RingkvClient {
     const sources = [...new Set(known)].sort((a, b) => Number((this.downUntil.get(a) ?? 0) > now) - Number((this.downUntil.get(b) ?? 0) > now));
     for (const base of sources) {
       try {
-        const res = await send(`${base}/ring`, { method: 'GET', signal: AbortSignal.timeout(Math.min(this.timeoutMs, RING_FETCH_TIMEOUT_MS)) });
+        const res = await send(`${base}/ring`, { method: 'GET', timeoutMs: Math.min(this.timeoutMs, RING_FETCH_TIMEOUT_MS) });
         if (res.status !== 200) {
           await res.arrayBuffer();
           continue;
@@ -591,11 +592,6 @@ function parseSetValue(status: number, doc: unknown): SetValue {
     throw new RingkvError(status, 'BAD_RESPONSE', 'a set answer without elements and context', doc);
   }
   return { elements: (d.elements as string[]).map((e) => Buffer.from(e, 'base64')), context: d.context };
-}
-
-function isTimeout(err: unknown): boolean {
-  const name = (err as { name?: unknown } | null)?.name;
-  return name === 'TimeoutError' || name === 'AbortError';
 }
 
 function describe(err: unknown): string {
