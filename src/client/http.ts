@@ -4,10 +4,32 @@
 // its WHATWG layer (Request/Response/Headers objects, web streams) costs
 // two to three times the client CPU per request; the answer here offers
 // just what the client reads.
-import { Agent, request } from 'undici';
+import { Pool } from 'undici';
 
-/** Idle connections are unref'd by undici, so the shared agent never keeps a process alive. */
-const agent = new Agent({ keepAliveTimeout: 4_000 });
+/**
+ * One keep-alive connection pool per node (origin), shared by every
+ * RingkvClient in the process; asking a pool directly skips the agent's
+ * per-request URL parsing and origin lookup. Idle connections are unref'd by
+ * undici, so the pools never keep a process alive.
+ */
+const pools = new Map<string, Pool>();
+/** A node's base URL ('http://host:port', maybe with a path prefix) → its origin's pool and the prefix. */
+const bases = new Map<string, { pool: Pool; prefix: string }>();
+
+function target(base: string): { pool: Pool; prefix: string } {
+  let t = bases.get(base);
+  if (t === undefined) {
+    const url = new URL(base);
+    let pool = pools.get(url.origin);
+    if (pool === undefined) {
+      pool = new Pool(url.origin, { keepAliveTimeout: 4_000 });
+      pools.set(url.origin, pool);
+    }
+    t = { pool, prefix: url.pathname.replace(/\/+$/, '') };
+    bases.set(base, t);
+  }
+  return t;
+}
 
 export interface HttpAnswer {
   readonly status: number;
@@ -29,15 +51,20 @@ export interface HttpRequest {
   timeoutMs: number;
 }
 
-/** Sends one request; rejects (like fetch) only when no answer arrived: connection failure or timeout (see isTimeoutError). */
-export async function send(url: string, req: HttpRequest): Promise<HttpAnswer> {
-  const res = await request(url, {
+/**
+ * Sends one request to the node at `base` ('http://host:port') for `path`
+ * (with its query); rejects (like fetch) only when no answer arrived:
+ * connection failure or timeout (see isTimeoutError).
+ */
+export async function send(base: string, path: string, req: HttpRequest): Promise<HttpAnswer> {
+  const { pool, prefix } = target(base);
+  const res = await pool.request({
     method: req.method as 'GET',
+    path: prefix + path,
     headers: req.headers,
     body: req.body,
     headersTimeout: req.timeoutMs,
     bodyTimeout: req.timeoutMs,
-    dispatcher: agent,
   });
   const headers = res.headers;
   return {

@@ -461,7 +461,7 @@ export class RingkvClient {
     for (const base of targets) {
       let res: HttpAnswer;
       try {
-        res = await send(base + path, { method: opts.method, headers: opts.headers, body: opts.body, timeoutMs: deadline });
+        res = await send(base, path, { method: opts.method, headers: opts.headers, body: opts.body, timeoutMs: deadline });
       } catch (err) {
         if (isTimeoutError(err)) {
           throw new RingkvError(0, 'CLIENT_TIMEOUT', `${opts.method} ${opts.path}: no answer from ${base} within ${deadline} ms`, { node: base }, { cause: err });
@@ -537,7 +537,7 @@ export class RingkvClient {
     const sources = [...new Set(known)].sort((a, b) => Number((this.downUntil.get(a) ?? 0) > now) - Number((this.downUntil.get(b) ?? 0) > now));
     for (const base of sources) {
       try {
-        const res = await send(`${base}/ring`, { method: 'GET', timeoutMs: Math.min(this.timeoutMs, RING_FETCH_TIMEOUT_MS) });
+        const res = await send(base, '/ring', { method: 'GET', timeoutMs: Math.min(this.timeoutMs, RING_FETCH_TIMEOUT_MS) });
         if (res.status !== 200) {
           await res.arrayBuffer();
           continue;

@@ -300,7 +300,10 @@ type ParsedOptions = (() => RequestOptions) & { returnBody: boolean };
 
 /** Query parameters as request options; unknown parameters are refused so typos do not pass silently. */
 function requestOptions(req: HttpRequest, allowed: string[]): ParsedOptions {
-  const query = new URLSearchParams(req.getQuery() ?? '');
+  const raw = req.getQuery();
+  // Most requests carry no parameters.
+  if (!raw) return Object.assign(() => ({}), { returnBody: false });
+  const query = new URLSearchParams(raw);
   const parse = (): RequestOptions => {
     const out: RequestOptions = {};
     for (const [name, raw] of query) {

@@ -66,6 +66,13 @@ export function decodeContextHeader(header: string): Buffer | null {
 
 /** Percent-decodes a URL path segment to raw bytes (keys may be binary). */
 export function percentDecode(segment: string): Buffer {
+  // Most names are plain ASCII without escapes: one copy, no per-byte array.
+  let plain = true;
+  for (let i = 0; i < segment.length && plain; i++) {
+    const c = segment.charCodeAt(i);
+    plain = c !== 0x25 && c < 0x80;
+  }
+  if (plain) return Buffer.from(segment, 'latin1');
   const out: number[] = [];
   for (let i = 0; i < segment.length; i++) {
     const c = segment.charCodeAt(i);
@@ -83,8 +90,14 @@ export function percentDecode(segment: string): Buffer {
   return Buffer.from(out);
 }
 
+/** 1 for the bytes a path segment carries unescaped (RFC 3986 unreserved). */
+const UNRESERVED = new Uint8Array(256);
+for (const ch of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~-') UNRESERVED[ch.charCodeAt(0)] = 1;
+
 /** Percent-encodes raw bytes for a URL path segment. */
 export function percentEncode(bytes: Uint8Array): string {
+  // Most names need no escape at all: return them as they are.
+  if (bytes.every((b) => UNRESERVED[b] === 1)) return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
   let out = '';
   for (const b of bytes) {
     const ch = String.fromCharCode(b);
