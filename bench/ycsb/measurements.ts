@@ -14,7 +14,8 @@ function newHistogram(): Histogram {
   return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
 }
 
-export interface OpSummary {
+/** One operation's figures, as the JSON output carries them. */
+export interface OpResult {
   count: number;
   errors: number;
   avgUs: number;
@@ -24,6 +25,9 @@ export interface OpSummary {
   p95Us: number;
   p99Us: number;
   p999Us: number;
+}
+
+export interface OpSummary extends OpResult {
   /** Values at the configured percentiles (hdrhistogram.percentiles), for the text output. */
   percentiles: Array<{ percentile: number; us: number }>;
   statuses: Record<string, number>;

@@ -1,21 +1,11 @@
 // The results of a phase: YCSB's text summary ("[OVERALL], RunTime(ms), ...")
 // and the JSON document bench/plot.ts and bench/suite.ts read.
-import type { Measurements, OpSummary } from './measurements.js';
+import type { Measurements, OpResult, OpSummary } from './measurements.js';
 import type { PhaseResult } from './runner.js';
 
 const OPERATION_ORDER = ['INSERT', 'READ', 'UPDATE', 'READ-MODIFY-WRITE'];
 
-export interface OpResult {
-  count: number;
-  errors: number;
-  avgUs: number;
-  minUs: number;
-  maxUs: number;
-  p50Us: number;
-  p95Us: number;
-  p99Us: number;
-  p999Us: number;
-}
+export type { OpResult };
 
 export interface YcsbResult {
   workload: string;

@@ -3,7 +3,8 @@
 // One seed:  RINGKV_SIM_SEEDS=1234 npx vitest run test/sim
 // Lists work too: RINGKV_SIM_SEEDS=3,17,100-120
 import { describe, expect, it } from 'vitest';
-import { runSim, type SimResult } from './harness.js';
+import { runSim } from './harness.js';
+import { failureReport, range, seedsFromEnv } from './report.js';
 
 /**
  * Seeds that once found a bug, kept in every default run:
@@ -13,32 +14,7 @@ import { runSim, type SimResult } from './harness.js';
  */
 const REGRESSION_SEEDS = [956];
 
-function parseSeeds(spec: string | undefined): number[] {
-  if (!spec || spec.trim() === '') return [...range(1, 200), ...REGRESSION_SEEDS];
-  const seeds: number[] = [];
-  for (const part of spec.split(',')) {
-    const m = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(part);
-    if (!m) throw new Error(`RINGKV_SIM_SEEDS: cannot parse '${part}' (use e.g. 1-5000 or 3,17,100-120)`);
-    seeds.push(...range(Number(m[1]), Number(m[2] ?? m[1])));
-  }
-  return seeds;
-}
-
-function range(lo: number, hi: number): number[] {
-  return Array.from({ length: Math.max(0, hi - lo + 1) }, (_, i) => lo + i);
-}
-
-function report(r: SimResult): string {
-  return [
-    `seed ${r.seed} broke ${r.violations.length} invariant(s) — re-run alone with RINGKV_SIM_SEEDS=${r.seed} npx vitest run test/sim`,
-    ...r.violations.slice(0, 10).map((v) => `  ✗ ${v}`),
-    `  stats ${JSON.stringify(r.stats)}`,
-    '  trace tail:',
-    ...r.traceTail.map((l) => `    ${l}`),
-  ].join('\n');
-}
-
-const seeds = parseSeeds(process.env.RINGKV_SIM_SEEDS);
+const seeds = seedsFromEnv([...range(1, 200), ...REGRESSION_SEEDS]);
 /** Seeds per vitest test: one test per seed is noisy for thousands of seeds. */
 const CHUNK = 25;
 /** Writes coordinated by a node that reached no primary (w = 1 writes on a cut-off node), over all seeds run. */
@@ -53,7 +29,7 @@ describe('cluster simulation', () => {
       const hinted = { fallbackWrites: 0, hintsStored: 0, hintsDelivered: 0, dataLoss: 0 };
       for (const seed of chunk) {
         const result = await runSim(seed);
-        if (result.violations.length > 0) failures.push(report(result));
+        if (result.violations.length > 0) failures.push(failureReport(result, 'test/sim/cluster.sim.test.ts'));
         hinted.fallbackWrites += result.stats.fallbackWrites;
         hinted.hintsStored += result.stats.hintsStored;
         hinted.hintsDelivered += result.stats.hintsDelivered;

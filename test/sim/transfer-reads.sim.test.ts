@@ -6,30 +6,10 @@
 // holds every write acknowledged before it began (or a causal successor).
 // Default seeds 1-100; RINGKV_SIM_SEEDS works as for cluster.sim.test.ts.
 import { describe, expect, it } from 'vitest';
-import { TRANSFER_READS_SIM_CONFIG, runSim, type SimResult } from './harness.js';
+import { TRANSFER_READS_SIM_CONFIG, runSim } from './harness.js';
+import { failureReport, range, seedsFromEnv } from './report.js';
 
-function parseSeeds(spec: string | undefined): number[] {
-  if (!spec || spec.trim() === '') return Array.from({ length: 100 }, (_, i) => i + 1);
-  const seeds: number[] = [];
-  for (const part of spec.split(',')) {
-    const m = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(part);
-    if (!m) throw new Error(`RINGKV_SIM_SEEDS: cannot parse '${part}'`);
-    for (let s = Number(m[1]); s <= Number(m[2] ?? m[1]); s++) seeds.push(s);
-  }
-  return seeds;
-}
-
-function report(r: SimResult): string {
-  return [
-    `seed ${r.seed} broke ${r.violations.length} invariant(s) — replay: RINGKV_SIM_SEEDS=${r.seed} npx vitest run test/sim/transfer-reads.sim.test.ts`,
-    ...r.violations.slice(0, 10).map((v) => `  ✗ ${v}`),
-    `  stats ${JSON.stringify(r.stats)}`,
-    '  trace tail:',
-    ...r.traceTail.map((l) => `    ${l}`),
-  ].join('\n');
-}
-
-const seeds = parseSeeds(process.env.RINGKV_SIM_SEEDS);
+const seeds = seedsFromEnv(range(1, 100));
 const CHUNK = 25;
 
 describe('reads during partition transfers', () => {
@@ -40,7 +20,7 @@ describe('reads during partition transfers', () => {
       const totals = { probeReads: 0, transferReads: 0, transferred: 0 };
       for (const seed of chunk) {
         const result = await runSim(seed, TRANSFER_READS_SIM_CONFIG);
-        if (result.violations.length > 0) failures.push(report(result));
+        if (result.violations.length > 0) failures.push(failureReport(result, 'test/sim/transfer-reads.sim.test.ts'));
         totals.probeReads += result.stats.probeReads;
         totals.transferReads += result.stats.transferReads;
         totals.transferred += result.stats.transferred;
