@@ -32,6 +32,11 @@ import { NodeMetrics } from './metrics.js';
 import { ReapFloors, allCovered, isAllTombstones, withoutCovered } from './reaper.js';
 import { reconcile, sameBytes } from './reconcile.js';
 
+/** Forwarded write ids remembered at most (oldest dropped first). */
+const MAX_REMEMBERED_WRITES = 100_000;
+/** How long past its deadline a forwarded write's outcome is remembered. */
+const FORWARDED_WRITE_TTL_MS = 10_000;
+
 export interface NodeConfig {
   /** Gossip with one random peer this often (Dynamo: every second). */
   gossipIntervalMs: number;
@@ -185,6 +190,13 @@ export class RingkvNode {
   /** Told synchronously whenever this node adopts a different ring (the transfer service plans at once). */
   private readonly ringListeners: Array<() => void> = [];
   /** One-off actors (see oneOffActor): the block reserved in engine metadata, and its next unused number. */
+  /**
+   * Writes forwarded to this node, by the forwarder's write id: a forward
+   * retried after a lost reply gets the first coordination's outcome rather
+   * than a second version (see forwardPut). Insertion order ~ expiry order.
+   */
+  private readonly forwardedWrites = new Map<string, { expiresAt: number; outcome: Promise<PutResult> }>();
+  private writeIdSeq = 0;
   private oneOff = { next: 0, end: 0 };
   private oneOffReserving: Promise<void> | null = null;
   /** Peers whose state is being fetched because they route by a newer ring (see pullState). */
@@ -776,11 +788,20 @@ export class RingkvNode {
    * A non-replica hands the write to a primary (Dynamo §5): healthy ones
    * first, suspected ones last. An attempt gets half the time left while
    * other primaries remain, so one that does not answer leaves time for the
-   * next. (A primary that did get the write but whose reply was lost may
-   * coordinate it too: the write then exists under two dots, both carrying
-   * the client's value — harmless, and the simulator allows for it.)
+   * next.
    *
-   * Without pw, only healthy primaries are tried, and when none of them takes
+   * One client write, one version: every attempt carries the same write id,
+   * and a coordinator asked twice with one id answers with its first outcome
+   * (forwardedWrites). The write moves on to another primary only after a
+   * failure that proves the last one never got it (the transport never sent
+   * it, or the peer refused it as overloaded before handling it). After an
+   * ambiguous failure (a timeout, a connection lost with the request in
+   * flight) the write may exist at that primary, so only that primary is
+   * asked again, with the time left; if it still does not answer the write
+   * fails with TIMEOUT (its outcome unknown) instead of being coordinated a
+   * second time elsewhere under a new dot (issue #9, finding 2).
+   *
+   * Without pw, only healthy primaries are tried, and when none of them took
    * the write this node coordinates it itself with the time left (sloppy
    * quorum: see coordinateAsFallback). With pw, suspected primaries are tried
    * too, and a write no primary takes is refused.
@@ -798,31 +819,84 @@ export class RingkvNode {
     const ordered = [...pl.primaries]
       .filter((p) => p !== this.id && (!canFallBack || !this.isSuspect(p, started)))
       .sort((a, b) => Number(this.isSuspect(a, started)) - Number(this.isSuspect(b, started)));
+    const wid = `${this.id}:${started}:${this.writeIdSeq++}`;
     const tried: string[] = [];
+    const attempt = async (node: string, attemptMs: number): Promise<PutResult> => {
+      // The coordinator answers (even a failure) a little before this attempt's deadline.
+      const coordinatorMs = Math.max(1, attemptMs - Math.min(100, Math.floor(attemptMs / 5)));
+      this.metrics.forwarded.inc({ op: value === null ? 'delete' : 'put' });
+      const reply = (await this.request(
+        node,
+        'kv.put',
+        { b: bucket, k: key, context, value, n: q.n, w: q.w, dw: q.dw, pw: q.pw, timeoutMs: coordinatorMs, wid },
+        attemptMs,
+      )) as { record: Buffer; acks: number };
+      return { record: Buffer.from(reply.record), acks: reply.acks };
+    };
     for (const [i, node] of ordered.entries()) {
       const left = started + q.timeoutMs - this.opts.clock.now();
       if (left <= 0) break;
-      const attemptMs = i < ordered.length - 1 ? Math.ceil(left / 2) : left;
-      // The coordinator answers (even a failure) a little before this attempt's deadline.
-      const coordinatorMs = Math.max(1, attemptMs - Math.min(100, Math.floor(attemptMs / 5)));
       tried.push(node);
       try {
-        this.metrics.forwarded.inc({ op: value === null ? 'delete' : 'put' });
-        const reply = (await this.request(
-          node,
-          'kv.put',
-          { b: bucket, k: key, context, value, n: q.n, w: q.w, dw: q.dw, pw: q.pw, timeoutMs: coordinatorMs },
-          attemptMs,
-        )) as { record: Buffer; acks: number };
-        return { record: Buffer.from(reply.record), acks: reply.acks };
+        return await attempt(node, i < ordered.length - 1 ? Math.ceil(left / 2) : left);
       } catch (err) {
         if (isTransportError(err, 'REMOTE')) throw nodeErrorFrom(err.remoteCode, err.message);
-        // Unreachable, timed out or overloaded: try the next primary.
+        if (isTransportError(err) && (err.unsent || err.code === 'OVERLOADED')) continue; // `node` never got it
+        if (!isTransportError(err)) throw err;
+        return this.forwardAgainOrGiveUp(node, started + q.timeoutMs, attempt, err.message);
       }
     }
     const left = started + q.timeoutMs - this.opts.clock.now();
     if (canFallBack && left > 0) return this.coordinateAsFallback(bucket, key, context, value, { ...q, timeoutMs: left }, pl);
     throw new NodeError('UNAVAILABLE', `no primary could coordinate the write (tried ${tried.join(', ') || 'none'} within ${q.timeoutMs} ms)`);
+  }
+
+  /** After an ambiguous forward failure: asks the same coordinator again (same write id) until the deadline. */
+  private async forwardAgainOrGiveUp(
+    node: string,
+    deadline: number,
+    attempt: (node: string, attemptMs: number) => Promise<PutResult>,
+    firstError: string,
+  ): Promise<PutResult> {
+    let lastError = firstError;
+    for (let round = 0; round < 8; round++) {
+      const left = deadline - this.opts.clock.now();
+      if (left <= 0) break;
+      try {
+        return await attempt(node, left);
+      } catch (err) {
+        if (isTransportError(err, 'REMOTE')) throw nodeErrorFrom(err.remoteCode, err.message);
+        if (!isTransportError(err)) throw err;
+        lastError = err.message;
+        // Unsent (backoff) or overloaded: wait a little before asking again.
+        if (err.unsent || err.code === 'OVERLOADED') await this.sleep(Math.min(100, Math.max(1, deadline - this.opts.clock.now())));
+      }
+    }
+    throw new NodeError(
+      'TIMEOUT',
+      `the write was handed to ${node}, which did not answer in time (${lastError}); it may or may not have been stored, and was not coordinated again elsewhere so that it is not made twice`,
+    );
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => this.opts.clock.setTimer(ms, resolve));
+  }
+
+  /** Coordinates a forwarded write once per write id; a repeat gets the first outcome. */
+  private coordinateForwarded(wid: string | null, timeoutMs: number, run: () => Promise<PutResult>): Promise<PutResult> {
+    if (wid === null) return run();
+    const now = this.opts.clock.now();
+    for (const [id, entry] of this.forwardedWrites) {
+      if (entry.expiresAt > now && this.forwardedWrites.size <= MAX_REMEMBERED_WRITES) break;
+      this.forwardedWrites.delete(id);
+    }
+    const known = this.forwardedWrites.get(wid);
+    if (known !== undefined) return known.outcome;
+    const outcome = run();
+    outcome.catch(() => {}); // a repeat sees the same failure; the first caller handles it
+    // Kept past the forwarder's deadline: a repeat can only come within it.
+    this.forwardedWrites.set(wid, { expiresAt: now + timeoutMs + FORWARDED_WRITE_TTL_MS, outcome });
+    return outcome;
   }
 
   /**
@@ -1399,7 +1473,10 @@ export class RingkvNode {
         const coordinating: PreferenceList = pl.primaries.includes(this.id)
           ? pl
           : { primaries: [this.id, ...pl.primaries.slice(0, q.n - 1)], fallbacks: pl.fallbacks.concat(pl.primaries.slice(q.n - 1)).filter((f) => f !== this.id) };
-        const result = await this.coordinatePut(bucket, buf(b.k), optBuf(b.context), optBuf(b.value), q, coordinating);
+        const wid = typeof b.wid === 'string' && b.wid.length > 0 && b.wid.length <= 256 ? b.wid : null;
+        const result = await this.coordinateForwarded(wid, q.timeoutMs, () =>
+          this.coordinatePut(bucket, buf(b.k), optBuf(b.context), optBuf(b.value), q, coordinating),
+        );
         return { record: result.record, acks: result.acks };
       }
       case 'gossip': {

@@ -60,6 +60,12 @@ export class TransportError extends Error {
     readonly peer?: string,
     /** For 'REMOTE': the `code` property of the error the remote handler threw, if it was a string. */
     readonly remoteCode?: string,
+    /**
+     * True when the request is known never to have left this node (backoff,
+     * local overload, a connection that failed before its handshake): the
+     * peer cannot have acted on it, so a caller may safely try elsewhere.
+     */
+    readonly unsent = false,
   ) {
     super(message);
   }

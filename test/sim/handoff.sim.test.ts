@@ -227,7 +227,11 @@ describe('sloppy quorum and hinted handoff (simulated, 4 nodes, N=3)', () => {
     c.net.heal();
     // All three primaries unreachable from the fallback: nobody may coordinate.
     c.net.partition([fallbacks[0]!], [p1, p2, p3]);
-    await expect(c.run(c.nodes.get(fallbacks[0]!)!.put(B, key, null, Buffer.from('no'), { w: 1 }))).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    // Refused: the forward to p1 goes unanswered, so it may have reached p1 and is not coordinated
+    // again anywhere (finding 2); a TIMEOUT, or UNAVAILABLE when no primary was even tried.
+    await expect(c.run(c.nodes.get(fallbacks[0]!)!.put(B, key, null, Buffer.from('no'), { w: 1 }))).rejects.toMatchObject({
+      code: expect.stringMatching(/^(UNAVAILABLE|TIMEOUT)$/),
+    });
     await c.close();
   });
 
@@ -258,6 +262,47 @@ describe('sloppy quorum and hinted handoff (simulated, 4 nodes, N=3)', () => {
     await c.net.runFor(2_000);
     expect(n1.isSuspected('n2')).toBe(false);
     expect(n1.phiOf('n2')).toBeLessThan(1);
+    await c.close();
+  });
+
+  it('finding 2: a forward whose reply is lost is retried on the same coordinator, never coordinated twice — one blind write, one sibling', async () => {
+    const c = await simCluster(4);
+    const { key, primaries } = c.keyFor('n2', 'n1'); // n1 is not a primary: its writes are forwarded
+    const first = primaries.find((p) => !c.nodes.get('n1')!.isSuspected(p))!;
+    const n1 = c.nodes.get('n1')!;
+    // Slow links, so the forward reaches `first` (20 ms) and its reply (after a 40 ms replication) can be cut off.
+    c.net.setDelay(20, 20);
+
+    // The reply is lost for good: the forwarder asks `first` again, not another primary, and gives up with TIMEOUT.
+    const lost = n1.put(B, key, null, Buffer.from('once'), { w: 2, timeoutMs: 500 });
+    lost.catch(() => undefined);
+    await c.net.runFor(30);
+    c.net.partition(['n1'], [first]);
+    await expect(c.run(lost)).rejects.toMatchObject({ code: 'TIMEOUT' });
+    c.net.heal();
+    c.net.setDelay(1, 5);
+    await c.net.runFor(3_000);
+    const read = await c.run(c.nodes.get(first)!.get(B, key, { r: 3 }));
+    expect(decodeRecord(read.record!).siblings.map((s) => s.value.toString())).toEqual(['once']);
+
+    // The reply is lost once: the retry (same write id) gets the first coordination's outcome.
+    const key2 = Buffer.from(`${key.toString()}-2`);
+    const pl2 = n1.preferenceListOf(partitionOf(n1.clusterState.ring, c.engines.get('n1')!.hashKey(B, key2)), 3);
+    const first2 = pl2.primaries.includes('n1') ? null : pl2.primaries[0]!;
+    if (first2 !== null) {
+      c.net.setDelay(20, 20);
+      const retried = n1.put(B, key2, null, Buffer.from('twice-asked'), { w: 2, timeoutMs: 1_000 });
+      await c.net.runFor(30);
+      c.net.partition(['n1'], [first2]);
+      await c.net.runFor(540); // past the first attempt's half of the deadline, while the retry waits
+      c.net.heal();
+      const ok = await c.run(retried);
+      expect(ok.acks).toBeGreaterThanOrEqual(2);
+      c.net.setDelay(1, 5);
+      await c.net.runFor(3_000);
+      const read2 = await c.run(c.nodes.get(first2)!.get(B, key2, { r: 3 }));
+      expect(decodeRecord(read2.record!).siblings.map((s) => s.value.toString())).toEqual(['twice-asked']);
+    }
     await c.close();
   });
 });

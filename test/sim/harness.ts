@@ -44,6 +44,9 @@
 //             holds the same bytes as the read returned; no stray copies;
 //   DOT REUSED / PHANTOM  one dot names one value for a key everywhere, and
 //             every stored value was written by some client;
+//   ONE WRITE, TWO DOTS  one client write (its own value) is held under one
+//             dot only: a forward retried after a lost reply must not be
+//             coordinated again (issue #9, finding 2);
 //   HINTS     after the quiet period every node's hint store is empty
 //             (engine.hintTargets()), checked again at the very end;
 //   UNDER-REPLICATED  (no data loss) then, before the final reads repair
@@ -353,6 +356,7 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
   const writerOf = new Map<string, ClientOp>();
   /** Reads coordinated under an older ring than a reaper's that returned a reaped value (must stay empty). */
   const staleRingResurrections: string[] = [];
+  const valueDots = new Map<string, string>();
   const observe = (key: string, rec: DecodedRecord, where: string, since: number, coordinatorRing?: number): void => {
     for (const sib of rec.siblings) {
       if (!sib.tombstone) {
@@ -380,6 +384,13 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
       if (before === undefined) dotValues.set(d, v);
       else if (before !== v) violations.push(`DOT REUSED ${key} ${dotStr(sibDot(sib))} holds ${before} and ${v} (${where})`);
       if (!written.has(v)) violations.push(`PHANTOM value ${JSON.stringify(v)} at ${dotStr(sibDot(sib))} (${where})`);
+      if (!sib.tombstone) {
+        // ONE WRITE, ONE DOT: every client write has its own value, so a value under two dots
+        // is one write coordinated twice (issue #9 finding 2: a retried forward).
+        const first = valueDots.get(`${key}/${v}`);
+        if (first === undefined) valueDots.set(`${key}/${v}`, d);
+        else if (first !== d) violations.push(`ONE WRITE, TWO DOTS: ${key} ${v} under ${first} and ${d} (${where})`);
+      }
     }
   };
 
