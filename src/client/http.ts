@@ -13,6 +13,13 @@ import { Pool } from 'undici';
  * undici, so the pools never keep a process alive.
  */
 const pools = new Map<string, Pool>();
+/**
+ * Largest answer header block the client reads. A context may cover 1024
+ * actors of up to 255 bytes each (1 + 1024 * (1 + 255 + 8) bytes, ~361 KB as
+ * base64url in `x-ringkv-context`); undici's default of 16 KiB refused a
+ * 1024-actor context with "Headers Overflow Error" (issue 9, finding 6).
+ */
+export const MAX_HEADER_BYTES = 1024 * 1024;
 /** A node's base URL ('http://host:port', maybe with a path prefix) → its origin's pool and the prefix. */
 const bases = new Map<string, { pool: Pool; prefix: string }>();
 
@@ -22,7 +29,7 @@ function target(base: string): { pool: Pool; prefix: string } {
     const url = new URL(base);
     let pool = pools.get(url.origin);
     if (pool === undefined) {
-      pool = new Pool(url.origin, { keepAliveTimeout: 4_000 });
+      pool = new Pool(url.origin, { keepAliveTimeout: 4_000, maxHeaderSize: MAX_HEADER_BYTES });
       pools.set(url.origin, pool);
     }
     t = { pool, prefix: url.pathname.replace(/\/+$/, '') };

@@ -3,6 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RingkvClient, RingkvError } from '../../src/client/index.js';
+import { encodeContext } from '../../src/engine/pure/codec.js';
 import { closedPort, startCluster, waitFor, type TestNode } from '../helpers/server.js';
 
 let nodes: TestNode[] = [];
@@ -187,5 +188,52 @@ describe('RingkvClient', () => {
       for (const s of servers) s.closeAllConnections();
       await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
     }
+  });
+});
+
+describe('finding 6: every documented limit works end to end through the client', () => {
+  /**
+   * A context of 1023 actors of `actorBytes` bytes each: the coordinator adds
+   * its own, so the context a read answers covers 1024 actors, the maximum.
+   */
+  const fullContext = (actorBytes: number): string => {
+    const entries = Array.from({ length: 1023 }, (_, i) => {
+      const actor = Buffer.alloc(actorBytes, 0x61);
+      actor.writeUInt16BE(0x6000 + i, 0); // distinct and ascending
+      return { actor, counter: 1 };
+    });
+    return encodeContext(entries).toString('base64url');
+  };
+
+  it('finding 6: reads a key written with a 1024-actor context (a header over 16 KiB)', async () => {
+    const context = fullContext(8);
+    expect(context.length).toBeGreaterThan(16 * 1024);
+    await client.put('limits', 'ctx', 'v', { context, w: 3 });
+    const got = await client.get('limits', 'ctx', { r: 3 });
+    expect(got.values.map(String)).toEqual(['v']);
+    expect(got.context!.length).toBeGreaterThan(16 * 1024);
+    // The context the client read can be written back.
+    await client.put('limits', 'ctx', 'w', { context: got.context, w: 3 });
+    expect((await client.get('limits', 'ctx', { r: 3 })).values.map(String)).toEqual(['w']);
+  });
+
+  it('finding 6: the largest key and the largest value round-trip', async () => {
+    const key = Buffer.alloc(1024, 0xfe);
+    const value = Buffer.alloc(1024 * 1024, 7);
+    await client.put('limits', key, value, { w: 3 });
+    const got = await client.get('limits', key, { r: 3 });
+    expect(got.values).toHaveLength(1);
+    expect(Buffer.compare(got.values[0]!, value)).toBe(0);
+    const over = await client.put('limits', Buffer.alloc(1025, 0xfe), 'x').catch((e: unknown) => e);
+    expect((over as RingkvError).code).toBe('KEY_TOO_LARGE');
+  });
+
+  it('finding 6: 100 siblings (the maximum) with a 1024-actor context are read in full', async () => {
+    const context = fullContext(8);
+    const value = Buffer.alloc(8 * 1024, 3);
+    for (let i = 0; i < 100; i++) await client.put('limits', 'sibs', Buffer.concat([Buffer.from(`${i}:`), value]), { context, w: 3 });
+    const got = await client.get('limits', 'sibs', { r: 3 });
+    expect(got.siblings).toHaveLength(100);
+    expect(new Set(got.values.map((v) => v.subarray(0, v.indexOf(0x3a)).toString())).size).toBe(100);
   });
 });
