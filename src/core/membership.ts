@@ -160,14 +160,48 @@ export function bucketProps(state: ClusterState, name: string): BucketProps {
   return state.buckets[name]?.props ?? DEFAULT_BUCKET_PROPS;
 }
 
+/** What the caller knows of the bucket's data, for changes that would strand it. */
+export interface BucketContents {
+  /** The bucket holds at least one object (as far as the caller can see: a node checks its own engine). */
+  readonly holdsObjects: boolean;
+}
+
 /**
  * Changes some properties of a bucket (the rest keep their current values,
- * or the defaults). Setting `type: undefined` clears the CRDT type.
+ * or the defaults). Setting `type: undefined` or `type: null` clears the CRDT type.
+ *
+ * Refused (BucketPropsError): combinations that cannot work (`type: 'set'`
+ * with `mode: 'lww'`: set operations need siblings to merge), and changing
+ * `type` (plain to set, or set to plain) on a bucket that holds objects —
+ * they would answer BUCKET_IS_A_SET / NOT_A_SET from then on. `contents`
+ * says whether it holds any; without it a type change is not checked.
  */
-export function setBucketProps(state: ClusterState, name: string, change: Partial<BucketProps>): ClusterState {
+export function setBucketProps(
+  state: ClusterState,
+  name: string,
+  change: Partial<BucketProps> | Record<string, unknown>,
+  contents?: BucketContents,
+): ClusterState {
   assertBucketName(name);
   const entry = state.buckets[name];
-  const props = validateBucketProps({ ...bucketProps(state, name), ...change });
+  const current = bucketProps(state, name);
+  const merged: Record<string, unknown> = { ...current, ...change };
+  if (merged.type === null || merged.type === undefined) delete merged.type;
+  const props = validateBucketProps(merged as unknown as BucketProps);
+  const problems: BucketPropsProblem[] = [];
+  if (props.type === 'set' && props.mode === 'lww') {
+    problems.push({ field: 'mode', message: "cannot be 'lww' with type 'set' (a set merges its siblings; use mode 'siblings')" });
+  }
+  if ((props.type ?? null) !== (current.type ?? null) && contents?.holdsObjects === true) {
+    problems.push({
+      field: 'type',
+      message:
+        props.type === 'set'
+          ? `cannot become 'set': bucket '${name}' holds plain objects, which would answer BUCKET_IS_A_SET (delete them first)`
+          : `cannot be cleared: bucket '${name}' holds sets, which would answer NOT_A_SET (delete them first)`,
+    });
+  }
+  if (problems.length > 0) throw new BucketPropsError(problems);
   if (entry !== undefined && sameProps(entry.props, props)) return state;
   return {
     ...state,

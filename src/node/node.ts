@@ -339,15 +339,59 @@ export class RingkvNode {
     return bucketProps(this.state, bucket);
   }
 
+  /**
+   * Changes a bucket's properties (see membership.setBucketProps for what is
+   * refused), then pushes the new state to every other member and waits for
+   * their acks — each adopts it before it answers — bounded by the request
+   * timeout: when this returns, every reachable member routes by the change.
+   * Whether the bucket holds objects is judged from this node's engine only.
+   */
   async setBucketProps(bucket: string, change: Partial<BucketProps>): Promise<BucketProps> {
     try {
-      await this.adopt(setBucketProps(this.state, bucket, change));
+      // Validate first (cheap), scan only for a type change that passes the other rules.
+      const next = setBucketProps(this.state, bucket, change);
+      const current = this.bucketProps(bucket).type ?? null;
+      const typeChanges = (bucketProps(next, bucket).type ?? null) !== current;
+      const holdsObjects = typeChanges ? await this.holdsObjectsLocally(bucket) : false;
+      await this.adopt(setBucketProps(this.state, bucket, change, { holdsObjects }));
     } catch (err) {
       if (err instanceof BucketPropsError) throw new NodeError('INVALID_BUCKET_PROPS', err.message, { fields: err.fields });
       if (err instanceof ClusterStateError) throw new NodeError('BAD_REQUEST', err.message);
       throw err;
     }
+    await this.pushStateToMembers();
     return this.bucketProps(bucket);
+  }
+
+  /** Whether this node's engine holds any object (or tombstone) of the bucket: a scan of every partition, stopping at the first. */
+  private async holdsObjectsLocally(bucket: string): Promise<boolean> {
+    const name = Buffer.from(bucket, 'utf8');
+    const engine = this.opts.engine;
+    for (let p = 0; p < 2 ** engine.partitionBits; p++) {
+      let after: Buffer | null = null;
+      do {
+        const page = await engine.scanPartition(p, after, 1_000);
+        if (page.items.some((item) => item.bucket.equals(name))) return true;
+        after = page.next;
+      } while (after !== null);
+    }
+    return false;
+  }
+
+  /** Sends this node's state to every other member not yet left and waits (request timeout) for each to adopt it; unreachable ones are skipped. */
+  private async pushStateToMembers(): Promise<void> {
+    const packed = packState(this.state);
+    const peers = Object.values(this.state.members).filter((m) => m.id !== this.id && m.status !== 'left');
+    await Promise.allSettled(
+      peers.map(async (m) => {
+        const reply = (await this.request(m.id, 'gossip', { state: packed }, this.config.requestTimeoutMs)) as { state?: unknown };
+        if (reply.state) {
+          const remote = unpackWireState(reply.state);
+          this.checkCluster(remote);
+          await this.adopt(mergeStates(this.state, remote));
+        }
+      }),
+    );
   }
 
   /** Joins the cluster a seed belongs to (an admin action); this node's ring is replaced by the cluster's. */

@@ -153,6 +153,34 @@ describe('bucket properties', () => {
     expect(() => setBucketProps(state, 'b', { n: 16, r: 16, w: 16, dw: 16 })).not.toThrow();
   });
 
+  it("finding 5: refuses {mode:'lww', type:'set'} (every set call would answer NOT_A_SET)", () => {
+    expect(() => setBucketProps(state, 'b', { mode: 'lww', type: 'set' })).toThrow(expect.objectContaining({ code: 'INVALID_BUCKET_PROPS', fields: ['mode'] }));
+    const set = setBucketProps(state, 'b', { type: 'set' });
+    expect(() => setBucketProps(set, 'b', { mode: 'lww' })).toThrow(/cannot be 'lww' with type 'set'/);
+    const lww = setBucketProps(state, 'b', { mode: 'lww' });
+    expect(() => setBucketProps(lww, 'b', { type: 'set' })).toThrow(BucketPropsError);
+    expect(setBucketProps(lww, 'b', { mode: 'siblings', type: 'set' }).buckets.b!.props.type).toBe('set');
+  });
+
+  it('finding 5: refuses a type change on a bucket that holds objects, both ways; {type:null} clears an empty one', () => {
+    const full = { holdsObjects: true };
+    const empty = { holdsObjects: false };
+    expect(() => setBucketProps(state, 'cart', { type: 'set' }, full)).toThrow(
+      expect.objectContaining({ code: 'INVALID_BUCKET_PROPS', fields: ['type'], message: expect.stringMatching(/holds plain objects/) }),
+    );
+    const set = setBucketProps(state, 'cart', { type: 'set' }, empty);
+    expect(bucketProps(set, 'cart').type).toBe('set');
+    expect(() => setBucketProps(set, 'cart', { type: null } as never, full)).toThrow(expect.objectContaining({ message: expect.stringMatching(/holds sets/) }));
+    expect(() => setBucketProps(set, 'cart', { type: undefined }, full)).toThrow(BucketPropsError);
+    // Other changes of a bucket with objects still go through.
+    expect(setBucketProps(set, 'cart', { w: 3 }, full).buckets.cart!.props).toMatchObject({ type: 'set', w: 3 });
+    // Going back is allowed while the bucket is empty.
+    const back = setBucketProps(set, 'cart', { type: null } as never, empty);
+    expect(bucketProps(back, 'cart')).toEqual({ ...DEFAULT_BUCKET_PROPS });
+    expect('type' in back.buckets.cart!.props).toBe(false);
+    expect(() => setBucketProps(state, 'cart', { type: 'map' } as never, empty)).toThrow(expect.objectContaining({ fields: ['type'] }));
+  });
+
   it('rejects bad bucket names', () => {
     expect(() => setBucketProps(state, '', {})).toThrow(expect.objectContaining({ code: 'INVALID_BUCKET' }));
     expect(() => setBucketProps(state, 'a\0b', {})).toThrow(expect.objectContaining({ code: 'INVALID_BUCKET' }));
