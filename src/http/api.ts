@@ -79,7 +79,7 @@ export function registerApi(
     const opts = requestOptions(req, ['r', 'pr', 'n', 'timeout']);
     handle(res, async () => {
       refuseSetBucket(node, bucket());
-      return readObject(node, bucket(), key(), opts());
+      return readObject(node, bucket(), key(), shrinkToN(node, bucket(), opts()));
     });
   });
 
@@ -92,7 +92,7 @@ export function registerApi(
       refuseSetBucket(node, bucket());
       const context = parseContext(contextHeader);
       const value = isDelete ? null : await readBody(res, limits.maxValueBytes, declared);
-      const result = await node.put(bucket(), key(), context, value, opts());
+      const result = await node.put(bucket(), key(), context, value, shrinkToN(node, bucket(), opts()));
       const headers = { [CONTEXT_HEADER]: encodeContextHeader(recordContextBytes(result.record)) };
       if (!isDelete && opts.returnBody) return objectReply(result.record, headers);
       return { status: 204, headers };
@@ -126,7 +126,7 @@ export function registerApi(
   app.get('/sets/:bucket/:key', (res, req) => {
     const { bucket, key } = names(req, limits);
     const opts = requestOptions(req, SET_READ_QUERY);
-    handle(res, async () => setReply(await sets.setGet(bucket(), key(), opts())));
+    handle(res, async () => setReply(await sets.setGet(bucket(), key(), shrinkToN(node, bucket(), opts()))));
   });
   app.post('/sets/:bucket/:key', (res, req) => {
     const { bucket, key } = names(req, limits);
@@ -135,7 +135,7 @@ export function registerApi(
     handle(res, async () => {
       const b = bucket();
       const k = key();
-      const o = opts();
+      const o = shrinkToN(node, b, opts());
       sets.checkBucket(b);
       // The elements of one update must fit a value: twice the value limit leaves room for base64 and JSON.
       const ops = parseSetOps(parseJson(await readBody(res, Math.max(2 * limits.maxValueBytes, limits.maxJsonBytes), declared)));
@@ -178,11 +178,21 @@ export function registerApi(
     });
   });
 
-  app.any('/sets/:bucket/:key', (res) => handle(res, async () => { throw new HttpError('METHOD_NOT_ALLOWED', 'use GET or POST'); }));
-  app.any('/kv/:bucket/:key', (res) => handle(res, async () => { throw new HttpError('METHOD_NOT_ALLOWED', 'use GET, PUT, POST or DELETE'); }));
+  // A 405 names the methods the path has (RFC 9110 §15.5.6: `Allow`).
+  const notAllowed = (allow: string) => (res: HttpResponse) =>
+    handle(res, async () => {
+      const reply = errorReply(new HttpError('METHOD_NOT_ALLOWED', `use ${allow}`));
+      return { ...reply, headers: { ...reply.headers, allow: allow.replace(/ or /, ', ') } };
+    });
+  app.any('/sets/:bucket/:key', notAllowed('GET or POST'));
+  app.any('/kv/:bucket/:key', notAllowed('GET, PUT, POST or DELETE'));
   app.any('/*', (res, req) => {
     const url = req.getUrl();
-    handle(res, async () => { throw new HttpError('NOT_FOUND', `no route ${url}`); });
+    handle(res, async () => {
+      // `/kv/b/` or `/sets/b/`: a key of zero bytes, which no key may be.
+      if (/^\/(kv|sets)\/[^/]+\/$/.test(url)) throw new HttpError('BAD_REQUEST', 'key must be 1..maxKeyBytes bytes (got an empty key)');
+      throw new HttpError('NOT_FOUND', `no route ${url}`);
+    });
   });
 }
 
@@ -298,6 +308,21 @@ function parseContext(header: string): Buffer | null {
 
 type ParsedOptions = (() => RequestOptions) & { returnBody: boolean };
 
+/**
+ * `?n=` without r, w or dw: the bucket's r, w and dw shrink to the request's
+ * n, as they do for a cluster smaller than n (issue 9, finding 7). An r, w or
+ * dw given explicitly is kept and checked against n by the node.
+ */
+function shrinkToN(node: RingkvNode, bucket: Buffer, o: RequestOptions): RequestOptions {
+  if (o.n === undefined) return o;
+  const props = node.bucketProps(bucket.toString('utf8'));
+  const out = { ...o };
+  if (out.r === undefined && props.r > o.n) out.r = o.n;
+  if (out.w === undefined && props.w > o.n) out.w = o.n;
+  if (out.dw === undefined && props.dw > (out.w ?? props.w)) out.dw = out.w ?? props.w;
+  return out;
+}
+
 /** Query parameters as request options; unknown parameters are refused so typos do not pass silently. */
 function requestOptions(req: HttpRequest, allowed: string[]): ParsedOptions {
   const raw = req.getQuery();
@@ -308,7 +333,10 @@ function requestOptions(req: HttpRequest, allowed: string[]): ParsedOptions {
     const out: RequestOptions = {};
     for (const [name, raw] of query) {
       if (!allowed.includes(name)) throw new HttpError('BAD_REQUEST', `unknown query parameter '${name}' (allowed: ${allowed.join(', ')})`);
-      if (name === 'returnbody') continue;
+      if (name === 'returnbody') {
+        if (raw !== 'true' && raw !== 'false') throw new HttpError('BAD_REQUEST', `returnbody must be true or false (got '${raw}')`);
+        continue;
+      }
       if (!/^\d{1,7}$/.test(raw)) throw new HttpError('BAD_REQUEST', `${name} must be a non-negative integer`);
       const v = Number(raw);
       if (name === 'timeout') out.timeoutMs = v;

@@ -255,3 +255,40 @@ describe('after all of it', () => {
     }
   });
 });
+
+describe('finding 7: smaller contract gaps', () => {
+  it('finding 7: returnbody is a boolean; anything else is a 400', async () => {
+    await expectError('/kv/f7/k?returnbody=AAA', { method: 'PUT', body: 'v' }, 400, 'BAD_REQUEST');
+    const yes = await fetch(`${url}/kv/f7/k?returnbody=true`, { method: 'PUT', body: 'v' });
+    expect(yes.status).toBe(200);
+    expect(await yes.text()).toBe('v');
+    const no = await fetch(`${url}/kv/f7/k?returnbody=false`, { method: 'PUT', body: 'v' });
+    expect(no.status).toBe(204);
+  });
+
+  it('finding 7: ?n=1 alone shrinks the bucket r and w to 1', async () => {
+    const put = await fetch(`${url}/kv/f7/n1?n=1`, { method: 'PUT', body: 'one' });
+    expect(put.status, await put.clone().text()).toBe(204);
+    const get = await fetch(`${url}/kv/f7/n1?n=1`);
+    expect(get.status).toBe(200);
+    expect(await get.text()).toBe('one');
+    // An explicit r over n is still refused.
+    await expectError('/kv/f7/n1?n=1&r=2', {}, 400, 'BAD_REQUEST');
+  });
+
+  it('finding 7: a 405 carries Allow', async () => {
+    const res = await fetch(`${url}/kv/f7/k`, { method: 'PATCH', body: 'x' });
+    expect(res.status).toBe(405);
+    expect(res.headers.get('allow')).toBe('GET, PUT, POST, DELETE');
+    expect(((await res.json()) as { error: string }).error).toBe('METHOD_NOT_ALLOWED');
+    const sets = await fetch(`${url}/sets/f7/k`, { method: 'PUT', body: '{}' });
+    expect(sets.status).toBe(405);
+    expect(sets.headers.get('allow')).toBe('GET, POST');
+  });
+
+  it('finding 7: an empty key is a 400 with a JSON error, not 404 no route', async () => {
+    await expectError('/kv/f7/', { method: 'PUT', body: 'v' }, 400, 'BAD_REQUEST');
+    await expectError('/kv/f7/', {}, 400, 'BAD_REQUEST');
+    await expectError('/sets/f7/', {}, 400, 'BAD_REQUEST');
+  });
+});

@@ -92,6 +92,18 @@ describe('openapi.yaml', () => {
     for (const method of ['put', 'post', 'delete']) expect(queryOf(method)).toEqual(allowed[1]);
   });
 
+  it('finding 7: documents exactly the query parameters each /sets route accepts (no pw on POST)', () => {
+    const list = (name: string) => source.match(new RegExp(`const ${name} = \\[([^\\]]*)\\]`))![1]!.match(/'(\w+)'/g)!.map((s) => s.slice(1, -1)).sort();
+    const queryOf = (method: string) =>
+      ((doc.paths['/sets/{bucket}/{key}']![method] as { parameters: Array<{ $ref?: string }> }).parameters ?? [])
+        .map(resolveParam)
+        .filter((p) => p.in === 'query')
+        .map((p) => p.name)
+        .sort();
+    expect(queryOf('get')).toEqual(list('SET_READ_QUERY'));
+    expect(queryOf('post')).toEqual(list('SET_UPDATE_QUERY'));
+  });
+
   it('lists every error code with the status STATUS_OF_ERROR gives it', () => {
     const codes = doc.components.schemas.ErrorCode!;
     expect([...(codes.enum ?? [])].sort()).toEqual(Object.keys(STATUS_OF_ERROR).sort());
