@@ -308,7 +308,8 @@ class PeerConnection {
     if (ws) terminate(ws);
     this.outbox.hold();
     this.outbox.clear();
-    this.failPending('UNREACHABLE', `peer ${this.id} at ${this.address}: ${reason}`);
+    // Before the handshake, frames only queue (the outbox is held): those requests never left.
+    this.failPending('UNREACHABLE', `peer ${this.id} at ${this.address}: ${reason}`, this.state !== 'open');
     const t = this.t;
     const base = Math.min(t.backoffMaxMs, t.backoffBaseMs * 2 ** Math.min(this.failures, 30));
     const delay = Math.max(1, Math.floor(base / 2 + t.random() * (base / 2)));
@@ -333,12 +334,12 @@ class PeerConnection {
     this.state = 'idle';
   }
 
-  failPending(code: TransportErrorCode, message: string): void {
+  failPending(code: TransportErrorCode, message: string, unsent = false): void {
     const pending = [...this.pending.values()];
     this.pending.clear();
     for (const p of pending) {
       p.timer.cancel();
-      p.reject(new TransportError(code, message, this.id));
+      p.reject(new TransportError(code, message, this.id, undefined, unsent));
     }
   }
 
@@ -863,12 +864,12 @@ export class WsTransport implements Transport {
     if (c.state === 'backoff') {
       const wait = Math.max(0, c.retryAt - this.clock.now());
       return Promise.reject(
-        new TransportError('UNREACHABLE', `peer ${to.id} at ${to.address}: ${c.lastError}; retry in ${wait} ms`, to.id),
+        new TransportError('UNREACHABLE', `peer ${to.id} at ${to.address}: ${c.lastError}; retry in ${wait} ms`, to.id, undefined, true),
       );
     }
     if (c.bufferedBytes() > this.maxBufferedBytes) {
       return Promise.reject(
-        new TransportError('OVERLOADED', `peer ${to.id}: ${c.bufferedBytes()} bytes buffered, limit ${this.maxBufferedBytes}`, to.id),
+        new TransportError('OVERLOADED', `peer ${to.id}: ${c.bufferedBytes()} bytes buffered, limit ${this.maxBufferedBytes}`, to.id, undefined, true),
       );
     }
     return new Promise<unknown>((resolve, reject) => {
@@ -881,7 +882,7 @@ export class WsTransport implements Transport {
       if (!c.submit(frame)) {
         c.pending.delete(id);
         timer.cancel();
-        reject(new TransportError('UNREACHABLE', `peer ${to.id} at ${to.address}: not connected`, to.id));
+        reject(new TransportError('UNREACHABLE', `peer ${to.id} at ${to.address}: not connected`, to.id, undefined, true));
       }
     });
   }
