@@ -2,7 +2,8 @@
 // and every error code of STATUS_OF_ERROR with its status, so the document
 // cannot silently drift from the server.
 import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestNode, type TestNode } from '../helpers/server.js';
 import { parse } from 'yaml';
 import { STATUS_OF_ERROR } from '../../src/http/wire.js';
 
@@ -108,5 +109,146 @@ describe('openapi.yaml', () => {
     const codes = doc.components.schemas.ErrorCode!;
     expect([...(codes.enum ?? [])].sort()).toEqual(Object.keys(STATUS_OF_ERROR).sort());
     expect(codes['x-status-of-error']).toEqual(STATUS_OF_ERROR);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Responses of a real node against the document (issue 9, finding 7): each
+// answer's status is listed for its path and method, and a JSON body validates
+// against that status's schema. The validator covers the keywords the
+// document's schemas use (a test below fails if one is added it does not know).
+
+type Schema = Record<string, unknown>;
+const KNOWN_KEYWORDS = new Set([
+  '$ref', 'allOf', 'type', 'enum', 'const', 'required', 'properties', 'additionalProperties', 'items', 'minItems', 'maxItems',
+  'minimum', 'maximum', 'pattern', 'description', 'example', 'examples', 'default', 'contentEncoding', 'x-status-of-error', 'format',
+]);
+const full = doc as unknown as { paths: Record<string, Record<string, { responses: Record<string, Schema> }>>; components: Record<string, Record<string, Schema>> };
+
+function deref<T = Schema>(s: Schema): T {
+  let cur = s;
+  while (typeof cur.$ref === 'string') {
+    const [, section, name] = /^#\/components\/(\w+)\/(.+)$/.exec(cur.$ref)!;
+    cur = full.components[section!]![name!]!;
+    if (!cur) throw new Error(`dangling ${s.$ref as string}`);
+  }
+  return cur as T;
+}
+
+function typeOf(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  if (typeof v === 'number') return Number.isInteger(v) ? 'integer' : 'number';
+  return typeof v;
+}
+
+/** Problems of `v` against `schema` (empty: it validates). */
+function validate(v: unknown, schema: Schema, at = '$'): string[] {
+  const s = deref(schema);
+  const out: string[] = [];
+  for (const sub of (s.allOf as Schema[] | undefined) ?? []) out.push(...validate(v, sub, at));
+  if (s.type !== undefined) {
+    const types = Array.isArray(s.type) ? (s.type as string[]) : [s.type as string];
+    const t = typeOf(v);
+    if (!types.includes(t) && !(t === 'integer' && types.includes('number'))) return [...out, `${at}: ${t} is not ${types.join('|')}`];
+  }
+  if (s.enum && !(s.enum as unknown[]).includes(v)) out.push(`${at}: ${JSON.stringify(v)} not in enum`);
+  if ('const' in s && s.const !== v) out.push(`${at}: ${JSON.stringify(v)} is not ${JSON.stringify(s.const)}`);
+  if (typeof v === 'number') {
+    if (typeof s.minimum === 'number' && v < s.minimum) out.push(`${at}: ${v} < ${s.minimum}`);
+    if (typeof s.maximum === 'number' && v > s.maximum) out.push(`${at}: ${v} > ${s.maximum}`);
+  }
+  if (typeof v === 'string' && typeof s.pattern === 'string' && !new RegExp(s.pattern, 'u').test(v)) out.push(`${at}: does not match ${s.pattern}`);
+  if (Array.isArray(v)) {
+    if (typeof s.minItems === 'number' && v.length < s.minItems) out.push(`${at}: fewer than ${s.minItems} items`);
+    if (typeof s.maxItems === 'number' && v.length > s.maxItems) out.push(`${at}: more than ${s.maxItems} items`);
+    if (s.items) v.forEach((item, i) => out.push(...validate(item, s.items as Schema, `${at}[${i}]`)));
+  }
+  if (typeOf(v) === 'object') {
+    const obj = v as Record<string, unknown>;
+    const props = (s.properties as Record<string, Schema> | undefined) ?? {};
+    for (const r of (s.required as string[] | undefined) ?? []) if (!(r in obj)) out.push(`${at}: missing ${r}`);
+    for (const [k, val] of Object.entries(obj)) {
+      if (props[k]) out.push(...validate(val, props[k]!, `${at}.${k}`));
+      else if (s.additionalProperties === false) out.push(`${at}: unexpected ${k}`);
+      else if (typeof s.additionalProperties === 'object') out.push(...validate(val, s.additionalProperties as Schema, `${at}.${k}`));
+    }
+  }
+  return out;
+}
+
+describe('finding 7: responses of a real node conform to openapi.yaml', () => {
+  let node: TestNode;
+  beforeAll(async () => {
+    node = await startTestNode('oa');
+  });
+  afterAll(async () => {
+    await node?.close();
+  });
+
+  it('the validator knows every keyword the schemas use', () => {
+    const unknown = new Set<string>();
+    const walk = (s: unknown, inProps = false): void => {
+      if (Array.isArray(s)) return s.forEach((x) => walk(x));
+      if (s === null || typeof s !== 'object') return;
+      for (const [k, v] of Object.entries(s)) {
+        if (!inProps && !KNOWN_KEYWORDS.has(k)) unknown.add(k);
+        if (k === 'example' || k === 'examples' || k === 'x-status-of-error' || k === 'default' || k === 'enum' || k === 'const') continue;
+        if (k === 'properties') for (const p of Object.values(v as object)) walk(p);
+        else walk(v);
+      }
+    };
+    for (const s of Object.values(full.components.schemas!)) walk(s);
+    expect([...unknown]).toEqual([]);
+  });
+
+  /** Sends one request; checks its status is listed for `path`/`method` and its JSON body validates. */
+  async function conforms(method: string, path: string, url: string, init: RequestInit = {}): Promise<number> {
+    const res = await fetch(node.url + url, { method: method.toUpperCase(), ...init, signal: AbortSignal.timeout(5_000) });
+    const text = await res.text();
+    const op = full.paths[path]![method];
+    const listed = op?.responses ?? {};
+    const documented = listed[String(res.status)] ?? listed.default;
+    expect(documented, `${method.toUpperCase()} ${url} answered ${res.status}, not listed for ${path} (${text})`).toBeDefined();
+    const response = deref<{ content?: Record<string, { schema?: Schema }> }>(documented!);
+    if (res.headers.get('content-type') === 'application/json') {
+      const schema = response.content?.['application/json']?.schema;
+      expect(schema, `${method} ${url} ${res.status}: JSON body but no JSON schema`).toBeDefined();
+      expect(validate(JSON.parse(text), schema!), `${method.toUpperCase()} ${url} ${res.status}: ${text}`).toEqual([]);
+    }
+    return res.status;
+  }
+
+  it('object, set, bucket and node routes answer as documented', async () => {
+    const kv = '/kv/{bucket}/{key}';
+    expect(await conforms('put', kv, '/kv/oa/k', { body: 'v' })).toBe(204);
+    expect(await conforms('get', kv, '/kv/oa/k')).toBe(200);
+    expect(await conforms('put', kv, '/kv/oa/k2?returnbody=true', { body: 'v2' })).toBe(200);
+    // Two blind writes: siblings.
+    expect(await conforms('put', kv, '/kv/oa/s', { body: 'a' })).toBe(204);
+    expect(await conforms('put', kv, '/kv/oa/s?returnbody=true', { body: 'b' })).toBe(300);
+    expect(await conforms('get', kv, '/kv/oa/s')).toBe(300);
+    expect(await conforms('get', kv, '/kv/oa/missing')).toBe(404);
+    const ctx = (await fetch(`${node.url}/kv/oa/k`)).headers.get('x-ringkv-context')!;
+    expect(await conforms('delete', kv, '/kv/oa/k', { headers: { 'x-ringkv-context': ctx } })).toBe(204);
+    expect(await conforms('get', kv, '/kv/oa/k')).toBe(404);
+    expect(await conforms('get', kv, '/kv/oa/k?r=9')).toBe(400);
+    expect(await conforms('put', kv, '/kv/oa/k?returnbody=AAA', { body: 'x' })).toBe(400);
+    expect(await conforms('put', kv, '/kv/oa/k?bogus=1', { body: 'x' })).toBe(400);
+    expect(await conforms('put', kv, '/kv/oa/k', { body: 'x', headers: { 'x-ringkv-context': '!!' } })).toBe(400);
+    expect(await conforms('get', kv, '/kv/oa/k?n=1')).toBe(404);
+    expect(await conforms('get', '/sets/{bucket}/{key}', '/sets/oa/k')).toBe(409);
+    for (const [path, url] of [['/ping', '/ping'], ['/status', '/status'], ['/ring', '/ring'], ['/buckets/{bucket}/props', '/buckets/oa/props']] as const) {
+      expect(await conforms('get', path, url)).toBe(200);
+    }
+  });
+
+  it('a 405 is listed, with an Allow header the document names', async () => {
+    const res = await fetch(`${node.url}/kv/oa/k`, { method: 'PATCH', body: 'x' });
+    expect(res.status).toBe(405);
+    const documented = deref<{ headers?: Record<string, unknown>; content: Record<string, { schema: Schema }> }>(full.paths['/kv/{bucket}/{key}']!.get!.responses['405']!);
+    expect(Object.keys(documented.headers ?? {})).toContain('Allow');
+    expect(res.headers.get('allow')).toBe('GET, PUT, POST, DELETE');
+    expect(validate(await res.json(), documented.content['application/json']!.schema)).toEqual([]);
   });
 });
