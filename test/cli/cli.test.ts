@@ -114,3 +114,33 @@ describe('ringkv command', () => {
     expect(await exited(again.child, 15_000)).toBe(0);
   }, 120_000);
 });
+
+describe('finding 6: the CLI reads every documented limit', () => {
+  it('finding 6: get and put on a key whose context covers 1024 actors (a header over 16 KiB)', async () => {
+    const { startTestNode } = await import('../helpers/server.js');
+    const { RingkvClient } = await import('../../src/client/index.js');
+    const { encodeContext } = await import('../../src/engine/pure/codec.js');
+    const n = await startTestNode('cli-limits');
+    try {
+      // 1023 actors; the coordinator adds its own: the context read back covers 1024.
+      const entries = Array.from({ length: 1023 }, (_, i) => {
+        const actor = Buffer.alloc(8, 0x61);
+        actor.writeUInt16BE(0x6000 + i, 0);
+        return { actor, counter: 1 };
+      });
+      const context = encodeContext(entries).toString('base64url');
+      await new RingkvClient({ nodes: [n.address] }).put('limits', 'ctx', 'big', { context });
+      const got = await ringkv('get', 'limits', 'ctx', '--node', n.address);
+      expect(got.code, got.stderr).toBe(0);
+      expect(got.stdout).toBe('big\n');
+      const put = await ringkv('put', 'limits', 'ctx', 'bigger', '--node', n.address);
+      expect(put.code, put.stderr).toBe(0);
+      expect((await ringkv('get', 'limits', 'ctx', '--node', n.address)).stdout).toBe('bigger\n');
+      const key = 'k'.repeat(1024);
+      expect((await ringkv('put', 'limits', key, 'long key', '--node', n.address)).code).toBe(0);
+      expect((await ringkv('get', 'limits', key, '--node', n.address)).stdout).toBe('long key\n');
+    } finally {
+      await n.close();
+    }
+  }, 60_000);
+});
