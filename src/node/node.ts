@@ -189,7 +189,6 @@ export class RingkvNode {
   private readonly services = new Map<string, (from: string, type: string, body: unknown) => Promise<unknown>>();
   /** Told synchronously whenever this node adopts a different ring (the transfer service plans at once). */
   private readonly ringListeners: Array<() => void> = [];
-  /** One-off actors (see oneOffActor): the block reserved in engine metadata, and its next unused number. */
   /**
    * Writes forwarded to this node, by the forwarder's write id: a forward
    * retried after a lost reply gets the first coordination's outcome rather
@@ -197,6 +196,7 @@ export class RingkvNode {
    */
   private readonly forwardedWrites = new Map<string, { expiresAt: number; outcome: Promise<PutResult> }>();
   private writeIdSeq = 0;
+  /** One-off actors (see oneOffActor): the block reserved in engine metadata, and its next unused number. */
   private oneOff = { next: 0, end: 0 };
   private oneOffReserving: Promise<void> | null = null;
   /** Peers whose state is being fetched because they route by a newer ring (see pullState). */
@@ -382,16 +382,16 @@ export class RingkvNode {
   private async pushStateToMembers(): Promise<void> {
     const packed = packState(this.state);
     const peers = Object.values(this.state.members).filter((m) => m.id !== this.id && m.status !== 'left');
-    await Promise.allSettled(
-      peers.map(async (m) => {
-        const reply = (await this.request(m.id, 'gossip', { state: packed }, this.config.requestTimeoutMs)) as { state?: unknown };
-        if (reply.state) {
-          const remote = unpackWireState(reply.state);
-          this.checkCluster(remote);
-          await this.adopt(mergeStates(this.state, remote));
-        }
-      }),
-    );
+    await Promise.allSettled(peers.map((m) => this.exchangeState(m.id, this.config.requestTimeoutMs, packed)));
+  }
+
+  /** One gossip exchange: sends this node's state and adopts what the peer answers with, if it differs. */
+  private async exchangeState(node: string, timeoutMs: number, packed: unknown = packState(this.state)): Promise<void> {
+    const reply = (await this.request(node, 'gossip', { state: packed }, timeoutMs)) as { state?: unknown };
+    if (!reply.state) return;
+    const remote = unpackWireState(reply.state);
+    this.checkCluster(remote);
+    await this.adopt(mergeStates(this.state, remote));
   }
 
   /** Joins the cluster a seed belongs to (an admin action); this node's ring is replaced by the cluster's. */
@@ -1639,12 +1639,7 @@ export class RingkvNode {
       const target = gossipTarget(this.state, this.id, (n) => Math.floor(this.opts.random() * n));
       if (!target) return;
       this.heartbeats(target);
-      const reply = (await this.request(target, 'gossip', { state: packState(this.state) }, this.config.gossipIntervalMs)) as { state?: unknown };
-      if (reply.state) {
-        const remote = unpackWireState(reply.state);
-        this.checkCluster(remote);
-        await this.adopt(mergeStates(this.state, remote));
-      }
+      await this.exchangeState(target, this.config.gossipIntervalMs);
     } catch (err) {
       if (!isTransportError(err)) this.log('warn', 'gossip round failed', { error: String(err) });
     }
@@ -1654,14 +1649,7 @@ export class RingkvNode {
   private pullState(node: string): void {
     if (this.pulling.has(node) || !this.state.members[node]) return;
     this.pulling.add(node);
-    this.request(node, 'gossip', { state: packState(this.state) }, this.config.gossipIntervalMs)
-      .then(async (reply) => {
-        const remote = (reply as { state?: unknown }).state;
-        if (!remote) return;
-        const state = unpackWireState(remote);
-        this.checkCluster(state);
-        await this.adopt(mergeStates(this.state, state));
-      })
+    this.exchangeState(node, this.config.gossipIntervalMs)
       .catch(() => undefined)
       .finally(() => this.pulling.delete(node));
   }
