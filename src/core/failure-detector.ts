@@ -30,6 +30,19 @@
 // minSampleIntervalMs to half its heartbeat interval and heartbeats every
 // peer it has not heard from within one interval, so samples sit between
 // half and one-and-a-bit intervals.
+//
+// The node's own pauses: a detector only sees arrivals when its event loop
+// runs. A stall of the loop itself (a long synchronous call, a GC pause, the
+// process stopped) looks, once it resumes, like every peer went silent at
+// once, and would convict them all — and the first arrivals after it would
+// add huge samples. So the node calls `localTick(now)` from a steady timer;
+// once ticking, a gap between two calls longer than `maxLocalPauseMs`
+// (seen by any call: a tick, an arrival, a phi) is the node's own pause, and
+// every peer's "last heard" and "last sampled" times move forward by the gap:
+// the pause counts as neither silence nor an interval. Cassandra's
+// FailureDetector refuses to mark nodes down after a local pause for the same
+// reason (MAX_LOCAL_PAUSE_IN_MS). Cost: a peer that died during the pause is
+// convicted that much later.
 
 export type PhiDistribution = 'normal' | 'exponential';
 
@@ -47,6 +60,8 @@ export interface PhiOptions {
   /** Arrivals closer than this to the last sampled one add no sample (see above). Default 0. */
   minSampleIntervalMs: number;
   distribution: PhiDistribution;
+  /** Once ticking (see localTick), a gap between calls longer than this is the node's own pause. Default 2000 ms. */
+  maxLocalPauseMs: number;
 }
 
 export const DEFAULT_PHI_OPTIONS: PhiOptions = Object.freeze({
@@ -57,6 +72,7 @@ export const DEFAULT_PHI_OPTIONS: PhiOptions = Object.freeze({
   firstHeartbeatEstimateMs: 1_000,
   minSampleIntervalMs: 0,
   distribution: 'normal',
+  maxLocalPauseMs: 2_000,
 });
 
 const LOG10_E = Math.log10(Math.E);
@@ -128,6 +144,9 @@ class ArrivalWindow {
 export class PhiAccrualDetector {
   readonly options: PhiOptions;
   private readonly peers = new Map<string, ArrivalWindow>();
+  /** The last time the node's event loop was seen running (undefined: not ticking, no pause detection). */
+  private lastLocalAt: number | undefined;
+  private pauses = { count: 0, lastMs: 0, lastEndedAt: -Infinity };
 
   constructor(options: Partial<PhiOptions> = {}) {
     const o = { ...DEFAULT_PHI_OPTIONS, ...options };
@@ -140,12 +159,53 @@ export class PhiAccrualDetector {
     positive('acceptableHeartbeatPauseMs', o.acceptableHeartbeatPauseMs);
     positive('firstHeartbeatEstimateMs', o.firstHeartbeatEstimateMs, Number.MIN_VALUE);
     positive('minSampleIntervalMs', o.minSampleIntervalMs);
+    positive('maxLocalPauseMs', o.maxLocalPauseMs, Number.MIN_VALUE);
     if (o.distribution !== 'normal' && o.distribution !== 'exponential') throw new RangeError(`unknown distribution ${String(o.distribution)}`);
     this.options = Object.freeze(o);
   }
 
+  /**
+   * The node's event loop is running at `now`: call it from a timer firing
+   * well within maxLocalPauseMs (the node: every quarter of it). Returns the
+   * length of the local pause that ended now, or 0.
+   */
+  localTick(now: number): number {
+    if (this.lastLocalAt === undefined) {
+      this.lastLocalAt = now;
+      return 0;
+    }
+    return this.observeLocal(now);
+  }
+
+  /** Whether a local pause (see localTick) ended at or after `since`, judged at `now`. */
+  localPauseSince(since: number, now: number): boolean {
+    this.observeLocal(now);
+    return this.pauses.lastEndedAt >= since;
+  }
+
+  /** Local pauses seen so far, and the length of the last one (ms). */
+  localPauses(): { count: number; lastMs: number } {
+    return { count: this.pauses.count, lastMs: this.pauses.lastMs };
+  }
+
+  private observeLocal(now: number): number {
+    const last = this.lastLocalAt;
+    if (last === undefined || now <= last) return 0;
+    this.lastLocalAt = now;
+    const gap = now - last;
+    if (gap <= this.options.maxLocalPauseMs) return 0;
+    for (const w of this.peers.values()) {
+      // Forward by the gap, never past now: the pause is not silence, nor an interval.
+      w.lastArrival = Math.min(w.lastArrival + gap, now);
+      w.lastSample = Math.min(w.lastSample + gap, now);
+    }
+    this.pauses = { count: this.pauses.count + 1, lastMs: gap, lastEndedAt: now };
+    return gap;
+  }
+
   /** Evidence that `peer` was alive at `now` (ms). Times must not go backwards per peer; an earlier time is ignored. */
   heartbeat(peer: string, now: number): void {
+    this.observeLocal(now);
     const w = this.peers.get(peer);
     if (!w) {
       this.peers.set(peer, new ArrivalWindow(this.options.windowSize, now));
@@ -162,6 +222,7 @@ export class PhiAccrualDetector {
 
   /** The suspicion level of `peer` at `now`; 0 for a peer never heard from (nothing to judge by). */
   phi(peer: string, now: number): number {
+    this.observeLocal(now);
     const w = this.peers.get(peer);
     if (!w) return 0;
     const elapsed = Math.max(0, now - w.lastArrival);

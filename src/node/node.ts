@@ -52,6 +52,12 @@ export interface NodeConfig {
   phiAcceptablePauseMs: number;
   phiWindowSize: number;
   phiDistribution: PhiDistribution;
+  /**
+   * A stall of this node's own event loop longer than this is its own pause,
+   * not its peers' silence: no peer is convicted for it (Cassandra's
+   * MAX_LOCAL_PAUSE_IN_MS; see failure-detector.ts). Default 2000 ms.
+   */
+  phiMaxLocalPauseMs: number;
   /** Hinted handoff: time between delivery rounds. */
   handoffIntervalMs: number;
   /** Hinted handoff: hints per target per round at most. */
@@ -84,6 +90,7 @@ export const DEFAULT_NODE_CONFIG: NodeConfig = {
   phiAcceptablePauseMs: 2_000,
   phiWindowSize: 100,
   phiDistribution: 'normal',
+  phiMaxLocalPauseMs: 2_000,
   handoffIntervalMs: 1_000,
   handoffBatch: 100,
   writeRetries: 2,
@@ -180,6 +187,9 @@ export class RingkvNode {
   /** Reaps waiting for their delay. */
   private readonly reapTimers = new Set<Timer>();
   private floorSweepTimer: Timer | null = null;
+  /** Ticks the detector's view of this node's own event loop (see scheduleLocalTick). */
+  private localTickTimer: Timer | null = null;
+  private localPausesLogged = 0;
   /** Per key: writes in progress and a reap in progress, which excludes each other (see gateExclusive). */
   private readonly gates = new Map<string, KeyGate>();
   /** The engine as background services see it: merges go through the reap floors (see `engine`). */
@@ -223,6 +233,7 @@ export class RingkvNode {
       // Heartbeats go to peers silent for a gossip interval; closer arrivals
       // (client traffic) only refresh "last heard" (see failure-detector.ts).
       minSampleIntervalMs: this.config.gossipIntervalMs / 2,
+      maxLocalPauseMs: this.config.phiMaxLocalPauseMs,
     });
     this.hints = new HintStore(opts.engine);
     this.handoff = new HandoffService(this, this.hints, {
@@ -258,6 +269,7 @@ export class RingkvNode {
     node.scheduleFloorSweep();
     opts.transport.onRequest((from, type, body) => node.onPeerRequest(from, type, body));
     node.scheduleGossip(0);
+    node.scheduleLocalTick();
     node.handoff.start();
     return node;
   }
@@ -270,6 +282,7 @@ export class RingkvNode {
     for (const t of this.reapTimers) t.cancel();
     this.reapTimers.clear();
     this.floorSweepTimer?.cancel();
+    this.localTickTimer?.cancel();
     await this.opts.transport.close();
   }
 
@@ -1406,15 +1419,33 @@ export class RingkvNode {
   }
 
   private async request(node: string, type: string, body: unknown, timeoutMs: number): Promise<unknown> {
+    const sentAt = this.opts.clock.now();
     try {
       const reply = await this.opts.transport.request(this.peer(node), type, body, timeoutMs);
       this.heardFrom(node);
       return reply;
     } catch (err) {
-      if (isTransportError(err, 'UNREACHABLE') || isTransportError(err, 'TIMEOUT')) this.failedAt.set(node, this.opts.clock.now());
+      if (isTransportError(err, 'UNREACHABLE')) this.failedAt.set(node, this.opts.clock.now());
+      else if (isTransportError(err, 'TIMEOUT')) this.timedOut(node, sentAt);
       else if (isTransportError(err, 'REMOTE')) this.heardFrom(node); // it answered, with an error
       throw err;
     }
+  }
+
+  /**
+   * A request to `node` sent at `sentAt` timed out. Timers run before the
+   * I/O of the same loop turn, so a timeout that fired late (this node was
+   * busy) can have the peer's reply, or other traffic from it, queued behind
+   * it: judge after that I/O has run (a 0 ms timer), and only if nothing came
+   * from the peer since the request went out and this node did not stall.
+   */
+  private timedOut(node: string, sentAt: number): void {
+    this.opts.clock.setTimer(0, () => {
+      const now = this.opts.clock.now();
+      const heard = this.detector.lastHeard(node);
+      if ((heard !== undefined && heard >= sentAt) || this.detector.localPauseSince(sentAt, now)) return;
+      this.failedAt.set(node, now);
+    });
   }
 
   /** Evidence of life of a peer: a reply (even an error) or an inbound request. */
@@ -1623,6 +1654,20 @@ export class RingkvNode {
 
   // ---------------------------------------------------------------------------
   // Gossip and membership
+
+  /** A steady tick, so the detector can tell this node's own stalls from its peers' silence. */
+  private scheduleLocalTick(): void {
+    if (this.stopped) return;
+    this.localTickTimer = this.opts.clock.setTimer(this.config.phiMaxLocalPauseMs / 4, () => {
+      this.detector.localTick(this.opts.clock.now());
+      const pauses = this.detector.localPauses();
+      if (pauses.count > this.localPausesLogged) {
+        this.localPausesLogged = pauses.count;
+        this.log('warn', 'local pause: not suspecting peers for it', { pauseMs: pauses.lastMs, maxLocalPauseMs: this.config.phiMaxLocalPauseMs });
+      }
+      this.scheduleLocalTick();
+    });
+  }
 
   private scheduleGossip(delayMs: number): void {
     if (this.stopped) return;

@@ -55,16 +55,6 @@ describe('4 nodes, N=3: sloppy quorum and hinted handoff with real nodes', () =>
     const port = nodes[3]!.port;
     await nodes[3]!.close(500);
     nodes[3] = null;
-    // All four nodes share this process: stopping n4 (closing its engine) can pause the one event loop
-    // long enough that the phi detectors suspect the live peers too, and a W=3 write then finds no one
-    // to hold its copies (seen under load: "0 other nodes it can reach"). The test is about n4 down,
-    // so wait until the live nodes trust each other again. (ringkv bug left open in #9's note: a
-    // detector should not convict peers for the node's own pause, as Cassandra's does not.)
-    await waitFor(
-      () => nodes.slice(0, 3).every((n) => nodes.slice(0, 3).every((m) => m === n || !n!.node.isSuspected(m!.node.id))),
-      10_000,
-      'live nodes still suspect each other',
-    );
 
     // W=3: only possible with the fallback's hinted ack (n4 is down).
     for (const [i, k] of keys.entries()) {

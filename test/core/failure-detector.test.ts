@@ -140,10 +140,62 @@ describe('PhiAccrualDetector', () => {
     expect(d.phi('a', 20_000)).toBe(0);
   });
 
+  describe("the node's own pause (issue 9: a detector convicted every peer for its own node's stall)", () => {
+    /** Ticks every 500 ms and heartbeats from 'p' every 1000 ms, 0..until. */
+    function ticking(until: number, opts: Partial<ConstructorParameters<typeof PhiAccrualDetector>[0]> = {}): PhiAccrualDetector {
+      const d = new PhiAccrualDetector({ minStdDeviationMs: 100, ...opts });
+      for (let t = 0; t <= until; t += 500) {
+        d.localTick(t);
+        if (t % 1000 === 0) d.heartbeat('p', t);
+      }
+      return d;
+    }
+
+    it('a stall longer than maxLocalPauseMs convicts no one, and adds no huge sample', () => {
+      const d = ticking(20_000);
+      const untouched = ticking(20_000);
+      // The loop stalls 8 s: no tick, no arrival, until 28 s. phi 8 is passed ~3.5 s into a silence.
+      expect(d.isAvailable('p', 28_000)).toBe(true);
+      expect(d.localPauses()).toEqual({ count: 1, lastMs: 8_000 });
+      // The peer's message queued during the stall arrives now: an ordinary interval, not 8 s.
+      d.heartbeat('p', 28_000);
+      untouched.heartbeat('p', 21_000);
+      expect(convictedAt(d, 'p', 28_000) - 28_000).toBe(convictedAt(untouched, 'p', 21_000) - 21_000);
+    });
+
+    it('without ticks (or with a short gap) silence convicts as before', () => {
+      const d = new PhiAccrualDetector({ minStdDeviationMs: 100 });
+      feed(d, 'p', regular(1000, 20_000));
+      expect(d.isAvailable('p', 28_000)).toBe(false);
+      const t = ticking(20_000, { maxLocalPauseMs: 10_000 });
+      expect(t.isAvailable('p', 28_000)).toBe(false);
+      expect(t.localPauses().count).toBe(0);
+    });
+
+    it('a peer that stays silent after the pause is still convicted, later by the pause', () => {
+      const d = ticking(20_000);
+      const quiet = ticking(20_000);
+      expect(d.localTick(28_000)).toBe(8_000);
+      for (let t = 28_500; t < 40_000; t += 500) {
+        d.localTick(t);
+        quiet.localTick(t - 8_000);
+      }
+      expect(convictedAt(d, 'p', 28_000)).toBe(convictedAt(quiet, 'p', 20_000) + 8_000);
+    });
+
+    it('localPauseSince tells a timeout that fired late from a peer that did not answer', () => {
+      const d = ticking(20_000);
+      expect(d.localPauseSince(19_000, 20_400)).toBe(false);
+      expect(d.localPauseSince(19_000, 25_000)).toBe(true);
+      expect(d.localPauseSince(25_001, 25_400)).toBe(false);
+    });
+  });
+
   it('rejects bad options', () => {
     expect(() => new PhiAccrualDetector({ threshold: 0 })).toThrow(RangeError);
     expect(() => new PhiAccrualDetector({ windowSize: 0 })).toThrow(RangeError);
     expect(() => new PhiAccrualDetector({ minStdDeviationMs: -1 })).toThrow(RangeError);
     expect(() => new PhiAccrualDetector({ distribution: 'weibull' as never })).toThrow(RangeError);
+    expect(() => new PhiAccrualDetector({ maxLocalPauseMs: 0 })).toThrow(RangeError);
   });
 });
