@@ -25,10 +25,72 @@
 // minute). A message that does not decode, from its first byte to its
 // last, to well-formed frames is a protocol error: the receiver closes the
 // connection without acting on any frame of it. Decoding never throws.
+//
+// Envelope (version 3). Every message after the hello, each way, is sealed:
+//   u32 BE seq | u32 BE crc | frames
+// seq counts the sealed messages of the connection in one direction, from 1;
+// crc is CRC-32 over seq and frames, seeded with the connection's tag (the
+// CRC-32 of its Sec-WebSocket-Accept, which both ends know and which differs
+// per connection). The receiver expects exactly the next seq. A flipped or
+// missing byte, a truncated, repeated, skipped or reordered message, and a
+// message made for another connection all fail the check (a random change
+// passes with odds 2^-32), so bytes that would decode as a different valid
+// message are refused, as a protocol error, before any frame is read.
+// The hellos stay plain so that a peer of another version still reads the
+// version refusal.
+import { createHash } from 'node:crypto';
+import { crc32 } from 'node:zlib';
 import { Packr } from 'msgpackr';
 
-/** 2: a message may carry several frames (1: exactly one). */
-export const PROTOCOL_VERSION = 2;
+/** 3: messages after the hello are sealed (seq + CRC-32). 2: a message may carry several frames. 1: exactly one. */
+export const PROTOCOL_VERSION = 3;
+
+/** Bytes of the envelope in front of a sealed message's frames. */
+export const ENVELOPE_BYTES = 8;
+
+const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+
+/** The Sec-WebSocket-Accept of a connection whose client sent Sec-WebSocket-Key `key` (RFC 6455, 4.2.2). */
+export function websocketAccept(key: string): string {
+  return createHash('sha1').update(key + WS_GUID).digest('base64');
+}
+
+/** A connection's tag, from its Sec-WebSocket-Accept: it seeds every checksum of the connection. */
+export function connectionTag(accept: string): number {
+  return crc32(accept);
+}
+
+function envelopeCrc(message: Uint8Array, tag: number): number {
+  return crc32(message.subarray(ENVELOPE_BYTES), crc32(message.subarray(0, 4), tag));
+}
+
+/** Seals one message: the envelope (seq, CRC-32) then `payload` (its frames). */
+export function sealMessage(seq: number, payload: Uint8Array, tag: number): Buffer {
+  const out = Buffer.allocUnsafe(ENVELOPE_BYTES + payload.length);
+  out.writeUInt32BE(seq >>> 0, 0);
+  out.set(payload, ENVELOPE_BYTES);
+  out.writeUInt32BE(envelopeCrc(out, tag), 4);
+  return out;
+}
+
+export type OpenResult = { ok: true; payload: Buffer } | { ok: false; reason: string };
+
+/**
+ * Checks a sealed message against the connection's tag and the seq it must
+ * carry; gives its frames' bytes (a view, not a copy). Never throws.
+ */
+export function openMessage(expectedSeq: number, bytes: Uint8Array, tag: number): OpenResult {
+  if (bytes.length <= ENVELOPE_BYTES) {
+    return { ok: false, reason: `envelope: message of ${bytes.length} bytes is too short` };
+  }
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  const seq = buf.readUInt32BE(0);
+  // The checksum first: a seq read from damaged bytes means nothing.
+  if (envelopeCrc(buf, tag) !== buf.readUInt32BE(4)) return { ok: false, reason: `envelope: checksum mismatch (message ${seq})` };
+  const expected = expectedSeq >>> 0;
+  if (seq !== expected) return { ok: false, reason: `envelope: message ${seq}, expected ${expected}` };
+  return { ok: true, payload: buf.subarray(ENVELOPE_BYTES) };
+}
 
 export const NODE_ID_RE = /^[A-Za-z0-9._-]{1,64}$/;
 export const MAX_TYPE_LENGTH = 128;

@@ -27,7 +27,17 @@
 import WebSocket from 'ws';
 import { assertNativeUws, uWS } from './uws.js';
 import type { TemplatedApp, UwsWebSocket, us_listen_socket } from './uws.js';
-import { PROTOCOL_VERSION, NODE_ID_RE, MAX_TYPE_LENGTH, decodeFrames, encodeFrame } from './frames.js';
+import {
+  PROTOCOL_VERSION,
+  NODE_ID_RE,
+  MAX_TYPE_LENGTH,
+  connectionTag,
+  decodeFrames,
+  encodeFrame,
+  openMessage,
+  sealMessage,
+  websocketAccept,
+} from './frames.js';
 import type { Frame } from './frames.js';
 import { Outbox } from './outbox.js';
 import { ANY_PEER, TransportError, systemClock } from './types.js';
@@ -88,6 +98,8 @@ export interface TransportStats {
   framesSent: number;
   messagesReceived: number;
   framesReceived: number;
+  /** Connections closed for a protocol error: a message that failed the envelope check or did not decode, or a broken handshake (both sides). */
+  protocolErrors: number;
 }
 
 interface Pending {
@@ -109,6 +121,10 @@ class PeerConnection {
   timer: Timer | null = null;
   lastError = '';
   retryAt = 0;
+  /** The current connection's envelope state (see frames.ts): its tag, the last seq sent and received. */
+  private tag: number | null = null;
+  private sendSeq = 0;
+  private recvSeq = 0;
 
   constructor(
     readonly t: WsTransport,
@@ -147,9 +163,10 @@ class PeerConnection {
   /** The outbox's writer: one message of coalesced frames. */
   private write(message: Buffer, frames: number): void {
     const ws = this.ws;
-    if (!ws || this.state !== 'open') return;
+    if (!ws || this.state !== 'open' || this.tag === null) return;
     try {
-      ws.send(message, { binary: true, compress: false });
+      this.sendSeq += 1;
+      ws.send(sealMessage(this.sendSeq, message, this.tag), { binary: true, compress: false });
       this.t.countSent(frames);
     } catch (e) {
       this.fail(`send: ${errMessage(e)}`);
@@ -173,13 +190,27 @@ class PeerConnection {
       return;
     }
     this.ws = ws;
+    // Each connection counts from 1 under its own tag: nothing sealed for an earlier one opens on it.
+    this.tag = null;
+    this.sendSeq = 0;
+    this.recvSeq = 0;
     this.timer = t.clock.setTimer(t.connectTimeoutMs, () => {
       if (this.ws === ws && this.state === 'connecting') {
         this.fail('connect timeout');
       }
     });
+    ws.on('upgrade', (res) => {
+      if (this.ws !== ws) return;
+      // ws has checked this header against its own key before 'open'.
+      const accept = res.headers['sec-websocket-accept'];
+      if (typeof accept === 'string') this.tag = connectionTag(accept);
+    });
     ws.on('open', () => {
       if (this.ws !== ws) return;
+      if (this.tag === null) {
+        this.protocolError('no Sec-WebSocket-Accept in the upgrade response');
+        return;
+      }
       try {
         // Alone in the first message; queued frames follow once the server's hello is checked.
         ws.send(encodeFrame({ kind: 'hello', version: PROTOCOL_VERSION, nodeId: t.self, cluster: t.cluster }), {
@@ -218,7 +249,16 @@ class PeerConnection {
       this.protocolError('text frame');
       return;
     }
-    const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+    let bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+    if (this.state !== 'connecting') {
+      const o = openMessage(this.recvSeq + 1, bytes, this.tag ?? 0);
+      if (!o.ok) {
+        this.protocolError(o.reason);
+        return;
+      }
+      this.recvSeq += 1;
+      bytes = o.payload;
+    }
     const d = decodeFrames(bytes);
     if (!d.ok) {
       this.protocolError(d.reason);
@@ -294,6 +334,7 @@ class PeerConnection {
   }
 
   private protocolError(reason: string): void {
+    this.t.countProtocolError();
     this.t.emit({ type: 'protocol-error', peer: this.id, side: 'outbound', reason });
     this.fail(`protocol error: ${reason}`);
   }
@@ -386,6 +427,10 @@ interface InboundData {
   helloTimer: Timer | null;
   /** Responses for the next message (made on open). */
   outbox: Outbox | null;
+  /** Envelope state (see frames.ts): the connection's tag, the last seq sent and received. */
+  tag: number;
+  sendSeq: number;
+  recvSeq: number;
 }
 
 /** An attached `/peer` endpoint. */
@@ -423,15 +468,22 @@ export function attachPeerEndpoint(app: TemplatedApp, transport: WsTransport): P
   };
 
   const protocolError = (ws: UwsWebSocket<InboundData>, code: number, reason: string): void => {
+    t.countProtocolError();
     t.emit({ type: 'protocol-error', peer: ws.getUserData().nodeId, side: 'inbound', reason });
     closeSocket(ws, code, reason);
   };
 
-  /** Sends one message now (hello, bye, or the outbox's coalesced frames). */
-  const write = (ws: UwsWebSocket<InboundData>, message: Buffer, frames: number): void => {
-    if (ws.getUserData().closed) return;
+  /** Sends one message now: the plain hello, or (sealed) bye or the outbox's coalesced frames. */
+  const write = (ws: UwsWebSocket<InboundData>, message: Buffer, frames: number, plain = false): void => {
+    const ud = ws.getUserData();
+    if (ud.closed) return;
     try {
-      const status = ws.send(message, true, false);
+      let out = message;
+      if (!plain) {
+        ud.sendSeq += 1;
+        out = sealMessage(ud.sendSeq, message, ud.tag);
+      }
+      const status = ws.send(out, true, false);
       t.countSent(frames);
       if (status === 2) {
         // dropped: uWS's own backpressure limit (we keep below it; see maxBackpressure)
@@ -532,10 +584,21 @@ export function attachPeerEndpoint(app: TemplatedApp, transport: WsTransport): P
         res.writeStatus('503 Service Unavailable').end();
         return;
       }
-      const data: InboundData = { nodeId: null, closed: false, inflight: 0, helloTimer: null, outbox: null };
+      const key = req.getHeader('sec-websocket-key');
+      const data: InboundData = {
+        nodeId: null,
+        closed: false,
+        inflight: 0,
+        helloTimer: null,
+        outbox: null,
+        // uWS answers with this accept value; the client's tag comes from it too.
+        tag: connectionTag(websocketAccept(key)),
+        sendSeq: 0,
+        recvSeq: 0,
+      };
       res.upgrade(
         data,
-        req.getHeader('sec-websocket-key'),
+        key,
         req.getHeader('sec-websocket-protocol'),
         req.getHeader('sec-websocket-extensions'),
         context,
@@ -573,7 +636,16 @@ export function attachPeerEndpoint(app: TemplatedApp, transport: WsTransport): P
         }
         // Copy: uWS neuters `message` when this callback returns, and decoded
         // binary values are views into the decoded bytes.
-        const bytes = Buffer.from(new Uint8Array(message));
+        let bytes: Buffer = Buffer.from(new Uint8Array(message));
+        if (ud.nodeId !== null) {
+          const o = openMessage(ud.recvSeq + 1, bytes, ud.tag);
+          if (!o.ok) {
+            protocolError(ws, 1002, o.reason);
+            return;
+          }
+          ud.recvSeq += 1;
+          bytes = o.payload;
+        }
         const d = decodeFrames(bytes);
         if (!d.ok) {
           protocolError(ws, 1002, d.reason);
@@ -605,7 +677,7 @@ export function attachPeerEndpoint(app: TemplatedApp, transport: WsTransport): P
           // The peer is evidently back: stop backing off our connection to it.
           t.peerSeen(f.nodeId);
           // Alone in our first message (nothing is queued before the hello).
-          write(ws, encodeFrame({ kind: 'hello', version: PROTOCOL_VERSION, nodeId: t.self, cluster: t.cluster }), 1);
+          write(ws, encodeFrame({ kind: 'hello', version: PROTOCOL_VERSION, nodeId: t.self, cluster: t.cluster }), 1, true);
           return;
         }
         // Check every frame before acting on any.
@@ -773,7 +845,13 @@ export class WsTransport implements Transport {
   private readonly conns = new Map<string, PeerConnection>();
   private nextId = 1;
   private closed = false;
-  private readonly counts: TransportStats = { messagesSent: 0, framesSent: 0, messagesReceived: 0, framesReceived: 0 };
+  private readonly counts: TransportStats = {
+    messagesSent: 0,
+    framesSent: 0,
+    messagesReceived: 0,
+    framesReceived: 0,
+    protocolErrors: 0,
+  };
 
   constructor(opts: WsTransportOptions) {
     if (!NODE_ID_RE.test(opts.nodeId)) throw new Error(`invalid node id '${opts.nodeId}'`);
@@ -817,6 +895,11 @@ export class WsTransport implements Transport {
   countReceived(frames: number): void {
     this.counts.messagesReceived += 1;
     this.counts.framesReceived += frames;
+  }
+
+  /** @internal A connection was closed for a protocol error. */
+  countProtocolError(): void {
+    this.counts.protocolErrors += 1;
   }
 
   /** Messages and frames sent and received so far (frames per message shows how well frames coalesce). */

@@ -6,10 +6,14 @@ import {
   PROTOCOL_VERSION,
   TransportError,
   WsTransport,
+  connectionTag,
   decodeFrames,
   encodeFrame,
   listenPeerServer,
+  openMessage,
   packValue,
+  sealMessage,
+  websocketAccept,
 } from '../../src/transport/index.js';
 import type { Frame, PeerRef, PeerServer, TransportEvent, WsTransportOptions } from '../../src/transport/index.js';
 
@@ -70,11 +74,35 @@ async function eventually<T>(fn: () => Promise<T>, attempts = 100, gapMs = 25): 
   throw last;
 }
 
-/** A raw ws client to a node's /peer endpoint; resolves when it closes (or rejects after a bound). */
-function rawClient(address: string): { ws: WebSocket; opened: Promise<void>; closed: Promise<number>; messages: Buffer[] } {
+/**
+ * A raw ws client to a node's /peer endpoint; resolves when it closes (or
+ * rejects after a bound). `messages` holds what came in, the envelope taken
+ * off every message after the first (the hello); `seal` envelopes the next
+ * message to send after the hello.
+ */
+function rawClient(address: string): {
+  ws: WebSocket;
+  opened: Promise<void>;
+  closed: Promise<number>;
+  messages: Buffer[];
+  seal: (payload: Buffer) => Buffer;
+} {
   const ws = new WebSocket(`ws://${address}/peer`, { perMessageDeflate: false });
   const messages: Buffer[] = [];
-  ws.on('message', (d) => messages.push(d as Buffer));
+  let tag = 0;
+  let sent = 0;
+  ws.on('upgrade', (res) => {
+    tag = connectionTag(String(res.headers['sec-websocket-accept']));
+  });
+  ws.on('message', (d) => {
+    if (messages.length === 0) {
+      messages.push(d as Buffer);
+      return;
+    }
+    const o = openMessage(messages.length, d as Buffer, tag);
+    if (!o.ok) throw new Error(`raw client got a bad envelope: ${o.reason}`);
+    messages.push(o.payload);
+  });
   ws.on('error', () => undefined);
   const opened = new Promise<void>((resolve, reject) => {
     ws.once('open', () => resolve());
@@ -90,7 +118,7 @@ function rawClient(address: string): { ws: WebSocket; opened: Promise<void>; clo
   opened.catch(() => undefined);
   closed.catch(() => undefined);
   cleanups.push(() => ws.terminate());
-  return { ws, opened, closed, messages };
+  return { ws, opened, closed, messages, seal: (payload) => sealMessage(++sent, payload, tag) };
 }
 
 function hello(cluster = CLUSTER, nodeId = 'raw', version = PROTOCOL_VERSION): Buffer {
@@ -106,26 +134,33 @@ function framesOf(message: Buffer): Frame[] {
 
 /**
  * A raw peer on a `ws` server: answers a client's hello with `helloReply`,
- * then hands each later message (its bytes and frames) to `onMessage`.
+ * then hands each later message (its frames' bytes, the envelope checked and
+ * taken off, and its frames) to `onMessage`, with `send` to answer (sealed).
+ * `messages` holds the hello and those payloads.
  */
 async function rawPeerServer(
-  onMessage: (ws: WebSocket, message: Buffer, frames: Frame[]) => void,
+  onMessage: (send: (payload: Buffer) => void, message: Buffer, frames: Frame[]) => void,
   helloReply: Buffer = hello(CLUSTER, 'rawsrv'),
 ): Promise<{ ref: PeerRef; messages: Buffer[] }> {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false });
   await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
   const messages: Buffer[] = [];
-  wss.on('connection', (ws) => {
-    let greeted = false;
+  wss.on('connection', (ws, req) => {
+    const tag = connectionTag(websocketAccept(String(req.headers['sec-websocket-key'])));
+    let received = 0;
+    let sent = 0;
+    const send = (payload: Buffer): void => ws.send(sealMessage(++sent, payload, tag));
     ws.on('message', (data) => {
       const message = data as Buffer;
-      messages.push(message);
-      if (!greeted) {
-        greeted = true;
+      if (received++ === 0) {
+        messages.push(message);
         ws.send(helloReply);
         return;
       }
-      onMessage(ws, message, framesOf(message));
+      const o = openMessage(received - 1, message, tag);
+      if (!o.ok) throw new Error(`raw server got a bad envelope: ${o.reason}`);
+      messages.push(o.payload);
+      onMessage(send, o.payload, framesOf(o.payload));
     });
   });
   cleanups.push(
@@ -313,7 +348,8 @@ describe('WsTransport', () => {
     b.t.onRequest((_f, _t, body) => body);
     expect(await a.t.request(b.ref, 'echo', 1, 2000)).toBe(1); // a's connection is open throughout
 
-    const cases: Array<{ name: string; frames: Array<Buffer | string> }> = [
+    // After a hello, `sealed` messages carry a right envelope, so the frames inside are what is refused.
+    const cases: Array<{ name: string; frames: Array<Buffer | string>; sealed?: boolean }> = [
       { name: 'garbage bytes', frames: [Buffer.from('\x00\xffnot msgpack at all\xc1')] },
       { name: 'msgpack of the wrong shape', frames: [packValue({ hello: true })] },
       { name: 'trailing bytes', frames: [Buffer.concat([hello(), Buffer.from([1])])] },
@@ -321,14 +357,17 @@ describe('WsTransport', () => {
       { name: 'wrong cluster', frames: [hello('another')] },
       { name: 'bad node id', frames: [packValue([0, PROTOCOL_VERSION, 'no spaces allowed', CLUSTER])] },
       { name: 'text frame', frames: ['hello'] },
-      { name: 'second hello', frames: [hello(), hello()] },
-      { name: 'response from a client', frames: [hello(), encodeFrame({ kind: 'res', id: 1, ok: 1 })] },
-      { name: 'garbage after hello', frames: [hello(), Buffer.from([0xc1, 0xc1])] },
+      { name: 'second hello', frames: [hello(), hello()], sealed: true },
+      { name: 'response from a client', frames: [hello(), encodeFrame({ kind: 'res', id: 1, ok: 1 })], sealed: true },
+      { name: 'garbage after hello', frames: [hello(), Buffer.from([0xc1, 0xc1])], sealed: true },
+      { name: 'a request without its envelope', frames: [hello(), encodeFrame({ kind: 'req', id: 1, type: 'echo', body: 1 })] },
     ];
     for (const c of cases) {
       const raw = rawClient(b.ref.address);
       await raw.opened;
-      for (const f of c.frames) raw.ws.send(f, { binary: typeof f !== 'string' });
+      c.frames.forEach((f, i) => {
+        raw.ws.send(c.sealed && i > 0 && typeof f !== 'string' ? raw.seal(f) : f, { binary: typeof f !== 'string' });
+      });
       const code = await raw.closed;
       expect(code, c.name).not.toBe(1000);
       expect(await a.t.request(b.ref, 'echo', c.name, 2000), c.name).toBe(c.name);
@@ -356,7 +395,7 @@ describe('WsTransport', () => {
     const good = rawClient(b.ref.address);
     await good.opened;
     good.ws.send(hello(), { binary: true });
-    good.ws.send(encodeFrame({ kind: 'req', id: 5, type: 'echo', body: 'hi' }), { binary: true });
+    good.ws.send(good.seal(encodeFrame({ kind: 'req', id: 5, type: 'echo', body: 'hi' })), { binary: true });
     for (let i = 0; i < 100 && good.messages.length < 2; i++) await sleep(10);
     expect(good.messages.length).toBe(2);
     expect(b.srv.endpoint.connections()).toBeGreaterThanOrEqual(2);
@@ -383,7 +422,7 @@ describe('WsTransport', () => {
     const raw = rawClient(b.ref.address);
     await raw.opened;
     raw.ws.send(hello(), { binary: true });
-    raw.ws.send(encodeFrame({ kind: 'req', id: 1, type: 'len', body: Buffer.alloc(100 * 1024) }), { binary: true });
+    raw.ws.send(raw.seal(encodeFrame({ kind: 'req', id: 1, type: 'len', body: Buffer.alloc(100 * 1024) })), { binary: true });
     expect(await raw.closed).not.toBe(1000);
   });
 
@@ -452,9 +491,9 @@ describe('WsTransport', () => {
   describe('coalesced frames', () => {
     it('requests made in one turn travel in one message; the responses come back coalesced and matched', async () => {
       // The raw peer answers each message's requests with one message, in reverse order.
-      const srv = await rawPeerServer((ws, _m, frames) => {
+      const srv = await rawPeerServer((send, _m, frames) => {
         const answers = frames.map((f) => encodeFrame({ kind: 'res', id: (f as { id: number }).id, ok: (f as { body: unknown }).body }));
-        ws.send(Buffer.concat(answers.reverse()));
+        send(Buffer.concat(answers.reverse()));
       });
       const a = await startNode('a');
       expect(await a.t.request(srv.ref, 'echo', 'first', 2000)).toBe('first');
@@ -473,8 +512,8 @@ describe('WsTransport', () => {
     });
 
     it('frames queued before the handshake follow the hello, which travels alone', async () => {
-      const srv = await rawPeerServer((ws, _m, frames) => {
-        ws.send(Buffer.concat(frames.map((f) => encodeFrame({ kind: 'res', id: (f as { id: number }).id, ok: null }))));
+      const srv = await rawPeerServer((send, _m, frames) => {
+        send(Buffer.concat(frames.map((f) => encodeFrame({ kind: 'res', id: (f as { id: number }).id, ok: null }))));
       });
       const a = await startNode('a');
       await Promise.all(Array.from({ length: 30 }, (_, i) => a.t.request(srv.ref, 'x', i, 5000)));
@@ -513,7 +552,7 @@ describe('WsTransport', () => {
       await until(() => raw.messages.length >= 1, 'hello');
       expect(framesOf(raw.messages[0]!)).toEqual([{ kind: 'hello', version: PROTOCOL_VERSION, nodeId: 'b', cluster: CLUSTER }]);
       const reqs = Array.from({ length: 20 }, (_, i) => encodeFrame({ kind: 'req', id: 100 + i, type: 'x', body: i }));
-      raw.ws.send(Buffer.concat(reqs), { binary: true });
+      raw.ws.send(raw.seal(Buffer.concat(reqs)), { binary: true });
       await until(() => raw.messages.slice(1).flatMap(framesOf).length >= 20, 'responses');
       expect(raw.messages).toHaveLength(2);
       expect(framesOf(raw.messages[1]!)).toEqual(Array.from({ length: 20 }, (_, i) => ({ kind: 'res', id: 100 + i, ok: { twice: 2 * i } })));
@@ -572,14 +611,16 @@ describe('WsTransport', () => {
       const raw = rawClient(b.ref.address);
       await raw.opened;
       raw.ws.send(hello(), { binary: true });
-      raw.ws.send(Buffer.concat([encodeFrame({ kind: 'req', id: 1, type: 'x', body: null }), Buffer.from('garbage!!')]), { binary: true });
+      raw.ws.send(raw.seal(Buffer.concat([encodeFrame({ kind: 'req', id: 1, type: 'x', body: null }), Buffer.from('garbage!!')])), {
+        binary: true,
+      });
       expect(await raw.closed).toBe(1002);
       expect(handled).toBe(0);
       expect(b.events.some((e) => e.type === 'protocol-error' && e.side === 'inbound')).toBe(true);
 
       // outbound: a raw server answering with a valid response then garbage
-      const srv = await rawPeerServer((ws, _m, frames) => {
-        ws.send(Buffer.concat([encodeFrame({ kind: 'res', id: (frames[0] as { id: number }).id, ok: 1 }), Buffer.from([0xc1, 0x00])]));
+      const srv = await rawPeerServer((send, _m, frames) => {
+        send(Buffer.concat([encodeFrame({ kind: 'res', id: (frames[0] as { id: number }).id, ok: 1 }), Buffer.from([0xc1, 0x00])]));
       });
       const a = await startNode('a');
       const e = await rejection(a.t.request(srv.ref, 'x', null, 2000));
