@@ -14,17 +14,18 @@
 //   bye    [5]                                    server -> client
 // The client sends hello on open; the server checks it (version, cluster,
 // node id syntax) and answers with its own hello, which the client checks
-// against the node id it meant to reach. A hello travels alone in its
-// message, so a peer of another protocol version (version 1 sent exactly one
-// frame per message) is refused by the version check with a clear reason
-// rather than by a decoding error. `bye` asks the client to close:
-// the server sends it when shutting down so that the client closes the TCP
+// against the node id it meant to reach. A hello travels alone and plain
+// (no envelope, below) in its message, so a peer of another protocol
+// version (1 sent one frame per message, 2 had no envelope) is refused by
+// the version check with a clear reason rather than by a decoding error.
+// `bye` asks the client to close: the server sends it when shutting down so that the client closes the TCP
 // connection first and the TIME_WAIT stays on the client's ephemeral port
 // (uWS listen sockets here do not set SO_REUSEADDR, so a server-side
 // TIME_WAIT would stop a restarted node from binding its port for a
 // minute). A message that does not decode, from its first byte to its
-// last, to well-formed frames is a protocol error: the receiver closes the
-// connection without acting on any frame of it. Decoding never throws.
+// last, to well-formed frames, or that fails the envelope check, is a
+// protocol error: the receiver closes the connection without acting on any
+// frame of it. Decoding never throws.
 //
 // Envelope (version 3). Every message after the hello, each way, is sealed:
 //   u32 BE seq | u32 BE crc | frames
