@@ -1,6 +1,7 @@
 // One ringkv node process: the native engine, the peer transport and the
 // HTTP API share one uWS app and port; the node runtime ties them together.
 import { mkdirSync } from 'node:fs';
+import { isIP } from 'node:net';
 import pino from 'pino';
 import { NativeEngine } from '../engine/native/index.js';
 import { DEFAULT_PARTITION_BITS, type EngineLimits } from '../engine/types.js';
@@ -64,6 +65,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const transport = new WsTransport({
     nodeId: opts.nodeId,
     cluster: clusterName,
+    // Peer connections leave from the address the node listens on (what a multi-homed host's
+    // operator expects, and what per-address firewall rules match); a wildcard leaves it to the OS.
+    localAddress: isIP(host) !== 0 && host !== '0.0.0.0' && host !== '::' ? host : undefined,
     onEvent: (e) => {
       if (e.type === 'connected' || e.type === 'disconnected') log.info({ peer: e.peer, address: e.address }, `peer ${e.type}`);
       else if (e.type === 'protocol-error') log.warn({ peer: e.peer, reason: e.reason }, 'peer protocol error');

@@ -78,6 +78,8 @@ export interface WsTransportOptions {
   helloTimeoutMs?: number;
   /** Inbound uWS idleTimeout in seconds (pings are sent automatically). Default 60. */
   idleTimeoutSec?: number;
+  /** Source IP of outbound peer connections (multi-homed hosts: leave from the node's own address). Default: the OS picks. */
+  localAddress?: string;
   /** On close, how long inbound sockets get to close after `bye` before they are cut. Default 500 ms. */
   closeGraceMs?: number;
   /** Diagnostics (connects, drops, protocol errors, handler errors). Must not throw. */
@@ -183,6 +185,7 @@ class PeerConnection {
         maxPayload: t.maxPayloadLength,
         handshakeTimeout: t.connectTimeoutMs,
         followRedirects: false,
+        ...(t.localAddress === undefined ? {} : { localAddress: t.localAddress }),
       });
     } catch (e) {
       // e.g. an address that does not make a valid URL
@@ -836,6 +839,7 @@ export class WsTransport implements Transport {
   readonly connectTimeoutMs: number;
   readonly helloTimeoutMs: number;
   readonly idleTimeoutSec: number;
+  readonly localAddress: string | undefined;
   readonly closeGraceMs: number;
   /** @internal */
   handler: PeerHandler | null = null;
@@ -872,6 +876,7 @@ export class WsTransport implements Transport {
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 5000;
     this.helloTimeoutMs = opts.helloTimeoutMs ?? 5000;
     this.idleTimeoutSec = opts.idleTimeoutSec ?? 60;
+    this.localAddress = opts.localAddress;
     this.closeGraceMs = opts.closeGraceMs ?? 500;
     this.onEvent = opts.onEvent;
   }
