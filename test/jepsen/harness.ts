@@ -1,12 +1,15 @@
-// Jepsen-style harness: a ringkv cluster of real `ringkv start` processes on
-// 127.0.0.1 and a seeded nemesis that pauses (SIGSTOP/SIGCONT) and crashes
-// (SIGKILL, then a restart with the same id, port and data directory) one
-// node at a time while a workload runs. Every wait is bounded in time.
+// Jepsen-style harness: a ringkv cluster of real `ringkv start` processes,
+// each on its own loopback address (127.0.0.2, .3, …; peer connections leave
+// from it), and a seeded nemesis that pauses (SIGSTOP/SIGCONT), crashes
+// (SIGKILL, then a restart with the same id, address and data directory) or
+// partitions (nftables, partition.ts) while a workload runs, one fault at a
+// time. Every wait is bounded in time.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Rand } from '../helpers/random.js';
+import type { NftPartitioner } from './partition.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const CLI = fileURLToPath(new URL('../../bin/ringkv.js', import.meta.url));
@@ -17,6 +20,8 @@ export type NodeState = 'up' | 'paused' | 'killed';
 
 export interface NodeProc {
   id: string;
+  /** The node's own loopback address (listen, advertise and source of its peer connections). */
+  host: string;
   port: number;
   address: string;
   dataDir: string;
@@ -86,9 +91,9 @@ export class Cluster {
   }
 
   /**
-   * Starts `nodes` processes on consecutive ports from a random base in
-   * 20000–40000 (another base if a port is taken), n1 first and the seed of
-   * the others, and waits until every node sees every member valid with
+   * Starts `nodes` processes, node i on 127.0.0.(i+2) and consecutive ports
+   * from a random base in 20000–40000 (another base if a port is taken), n1
+   * first and the seed of the others, and waits until every node sees every member valid with
    * partitions and all agree on one ring digest.
    */
   static async start(opts: ClusterOptions): Promise<Cluster> {
@@ -100,13 +105,14 @@ export class Cluster {
       const nodes: NodeProc[] = [];
       for (let i = 0; i < opts.nodes; i++) {
         const id = `n${i + 1}`;
+        const host = `127.0.0.${i + 2}`;
         const port = basePort + i;
-        const address = `127.0.0.1:${port}`;
+        const address = `${host}:${port}`;
         const dataDir = join(dir.path, id);
         mkdirSync(dataDir, { recursive: true });
         const args = [CLI, 'start', '--node-id', id, '--listen', address, '--data-dir', dataDir, '--log-level', logLevel];
-        if (i > 0) args.push('--seeds', `127.0.0.1:${basePort}`);
-        nodes.push({ id, port, address, dataDir, args, child: null, state: 'killed', log: [], starts: 0, expectExit: false });
+        if (i > 0) args.push('--seeds', `127.0.0.2:${basePort}`);
+        nodes.push({ id, host, port, address, dataDir, args, child: null, state: 'killed', log: [], starts: 0, expectExit: false });
       }
       const cluster = new Cluster(dir, nodes);
       try {
@@ -307,14 +313,26 @@ export class Cluster {
 // ---------------------------------------------------------------------------
 // Nemesis
 
+export type FaultOp = 'pause' | 'kill' | 'partition';
+
 export interface NemesisEvent {
   atMs: number;
-  op: 'pause' | 'kill';
+  op: FaultOp;
+  /** The node paused or killed; for a partition, the nodes cut from the rest (comma-separated). */
   node: string;
   downMs: number;
   /** Time from the restart to the node answering as joined (kill only). */
   restartMs?: number;
+  /** Partition only: the rules were removed. */
+  healed?: boolean;
   error?: string;
+}
+
+/** When a fault was in effect, in Date.now() ms (end null while it lasts). */
+export interface FaultWindow {
+  op: FaultOp;
+  start: number;
+  end: number | null;
 }
 
 export interface NemesisOptions {
@@ -327,16 +345,25 @@ export interface NemesisOptions {
   maxGapMs?: number;
   /** Probability of a kill rather than a pause (default 0.5). */
   killChance?: number;
+  /** Partitions (none without one). */
+  partitioner?: NftPartitioner;
+  /** Probability that a fault is a partition, when there is a partitioner (default 1/3). */
+  partitionChance?: number;
+  /** How long a partition lasts before it heals (default 2000–5000 ms). */
+  minPartitionMs?: number;
+  maxPartitionMs?: number;
 }
 
 /**
  * One fault at a time, chosen by a seeded generator: SIGSTOP a node for
- * 1–3 s then SIGCONT, or SIGKILL it and restart it 1–3 s later. A fault
- * always ends (the node is back) before the next begins, so at most one
- * node is down at any moment.
+ * 1–3 s then SIGCONT; SIGKILL it and restart it 1–3 s later; or (with a
+ * partitioner) cut a random minority of the nodes (1 to ⌊n/2⌋) from the
+ * rest, both ways, for 2–5 s (the first fault, then a third of them). A fault always ends (the node is back, the
+ * rules are gone) before the next begins.
  */
 export class Nemesis {
   readonly events: NemesisEvent[] = [];
+  readonly windows: FaultWindow[] = [];
   private stopping = false;
   private loop: Promise<void> | null = null;
   private readonly rand: Rand;
@@ -370,33 +397,71 @@ export class Nemesis {
   }
 
   private async run(): Promise<void> {
-    const o = { minDownMs: 1_000, maxDownMs: 3_000, minGapMs: 500, maxGapMs: 2_000, killChance: 0.5, ...this.opts };
+    const o = { minDownMs: 1_000, maxDownMs: 3_000, minGapMs: 500, maxGapMs: 2_000, killChance: 0.5, partitionChance: 1 / 3, minPartitionMs: 2_000, maxPartitionMs: 5_000, ...this.opts };
+    const nodes = this.cluster.nodes;
     while (!this.stopping && !this.cluster.isClosed) {
       await this.quiet(this.rand.int(o.minGapMs, o.maxGapMs));
       if (this.stopping) break;
-      const i = this.rand.int(0, this.cluster.nodes.length - 1);
-      const op = this.rand.chance(o.killChance) ? 'kill' : 'pause';
-      const downMs = this.rand.int(o.minDownMs, o.maxDownMs);
-      const ev: NemesisEvent = { atMs: Date.now() - this.started, op, node: this.cluster.nodes[i]!.id, downMs };
-      this.events.push(ev);
-      if (process.env.RINGKV_JEPSEN_DEBUG === '1') console.log(`[jepsen debug] ${new Date().toISOString().slice(11, 23)} nemesis ${op} ${ev.node} for ${downMs} ms`);
+      // The first fault is a partition when partitions run, so a short run has one too.
+      const first = this.events.length === 0;
+      const op: FaultOp = o.partitioner && (first || this.rand.chance(o.partitionChance)) ? 'partition' : this.rand.chance(o.killChance) ? 'kill' : 'pause';
+      let ev: NemesisEvent;
+      const window: FaultWindow = { op, start: Date.now(), end: null };
       try {
-        if (op === 'pause') {
-          this.cluster.pause(i);
-          await sleep(downMs);
-          this.cluster.resume(i);
+        if (op === 'partition') {
+          // A random minority: shuffle the indexes (seeded) and take the first k.
+          const order = nodes.map((_, i) => i);
+          for (let i = order.length - 1; i > 0; i--) {
+            const j = this.rand.int(0, i);
+            [order[i], order[j]] = [order[j]!, order[i]!];
+          }
+          const k = this.rand.int(1, Math.floor(nodes.length / 2));
+          const side = order.slice(0, k).sort((a, b) => a - b).map((i) => nodes[i]!);
+          const rest = nodes.filter((n) => !side.includes(n));
+          const downMs = this.rand.int(o.minPartitionMs, o.maxPartitionMs);
+          ev = this.record(op, side.map((n) => n.id).join(','), downMs);
+          window.start = Date.now();
+          this.windows.push(window);
+          try {
+            o.partitioner!.cut(side, rest);
+            await sleep(downMs);
+          } finally {
+            o.partitioner!.heal();
+            ev.healed = true;
+          }
         } else {
-          await this.cluster.kill(i);
-          await sleep(downMs);
-          const t0 = Date.now();
-          await this.cluster.restart(i);
-          ev.restartMs = Date.now() - t0;
+          const i = this.rand.int(0, nodes.length - 1);
+          const downMs = this.rand.int(o.minDownMs, o.maxDownMs);
+          ev = this.record(op, nodes[i]!.id, downMs);
+          window.start = Date.now();
+          this.windows.push(window);
+          if (op === 'pause') {
+            this.cluster.pause(i);
+            await sleep(downMs);
+            this.cluster.resume(i);
+          } else {
+            await this.cluster.kill(i);
+            await sleep(downMs);
+            const t0 = Date.now();
+            await this.cluster.restart(i);
+            ev.restartMs = Date.now() - t0;
+          }
         }
       } catch (err) {
-        ev.error = err instanceof Error ? err.message.split('\n')[0] : String(err);
+        const last = this.events[this.events.length - 1];
+        if (last) last.error = err instanceof Error ? err.message.split('\n')[0] : String(err);
         // Heal whatever state the node is in before going on.
         if (!this.cluster.isClosed) await this.cluster.ensureAllUp().catch(() => {});
+      } finally {
+        window.end = Date.now();
       }
     }
+  }
+
+  private record(op: FaultOp, node: string, downMs: number): NemesisEvent {
+    const ev: NemesisEvent = { atMs: Date.now() - this.started, op, node, downMs };
+    this.events.push(ev);
+    if (process.env.RINGKV_JEPSEN_DEBUG === '1') console.log(`[jepsen debug] ${new Date().toISOString().slice(11, 23)} nemesis ${op} ${node} for ${downMs} ms`);
+    return ev;
   }
 }
