@@ -1079,7 +1079,24 @@ export class RingkvNode {
       return this.opts.engine.merge({ bucket, key, record: kept, mode, durable }).then(() => true);
     };
     // A write that does not wait for disk runs to the end at once: nothing can interleave unless a reap already holds the key.
-    return durable || this.reapUnderway(bucket, key) ? this.gated(bucket, key, async () => merge()) : merge();
+    try {
+      return await (durable || this.reapUnderway(bucket, key) ? this.gated(bucket, key, async () => merge()) : merge());
+    } catch (err) {
+      this.logIfAtHardLimit(err, keyFields(bucket, key));
+      throw err;
+    }
+  }
+
+  /**
+   * Merges refuse only at the encoding's hard maximum of siblings (65535;
+   * client writes stop at maxSiblings), which needs hundreds of sides of a
+   * partition writing one key at once. The replicas of that key then stay
+   * apart, so say so loudly.
+   */
+  private logIfAtHardLimit(err: unknown, fields: Record<string, unknown>): void {
+    if (err instanceof EngineError && err.code === 'TOO_MANY_SIBLINGS') {
+      this.log('error', 'merge refused at the hard sibling maximum: the key\'s replicas cannot converge until a client write with its context resolves the siblings', { ...fields, error: err.message });
+    }
   }
 
   /** A reap of the key holds its gate (writes must wait for it). */
@@ -1102,7 +1119,10 @@ export class RingkvNode {
       this.gated(req.bucket, req.key, async () => {
         const record = filter(req);
         if (record === null) return (await engine.get(req.bucket, req.key)) ?? Buffer.alloc(0);
-        return engine.merge({ ...req, record });
+        return engine.merge({ ...req, record }).catch((err: unknown) => {
+          this.logIfAtHardLimit(err, keyFields(req.bucket, req.key));
+          throw err;
+        });
       });
     const mergeMany = async (reqs: ReadonlyArray<MergeRequest>): Promise<Buffer[]> => {
       // Enter every key's gate (in sorted order: no deadlock with reaps), filter, one batch.
@@ -1111,7 +1131,11 @@ export class RingkvNode {
       try {
         const kept = reqs.map((r) => ({ ...r, record: filter(r) }));
         const live = kept.filter((r): r is MergeRequest => r.record !== null);
-        const merged = live.length > 0 ? await engine.mergeMany(live) : [];
+        const merged = live.length > 0 ? await engine.mergeMany(live).catch((err: unknown) => {
+          // The engine's batch error does not name the item.
+          this.logIfAtHardLimit(err, { batchOfKeys: live.length });
+          throw err;
+        }) : [];
         let i = 0;
         const out: Buffer[] = [];
         for (const r of kept) out.push(r.record !== null ? merged[i++]! : ((await engine.get(r.bucket, r.key)) ?? Buffer.alloc(0)));
@@ -1762,6 +1786,10 @@ export class RingkvNode {
   private log(level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>): void {
     this.opts.log?.(level, msg, { node: this.id, ...fields });
   }
+}
+
+function keyFields(bucket: Uint8Array, key: Uint8Array): Record<string, string> {
+  return { bucket: Buffer.from(bucket).toString('utf8'), key: Buffer.from(key).toString('base64url') };
 }
 
 /** One replica's answer to a read (see fetch). */

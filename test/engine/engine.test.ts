@@ -1,9 +1,11 @@
 // The engine behaviour suite (docs/engine.md), run against both
 // implementations: every test here must hold for native and pure alike.
 import { describe, it, expect } from 'vitest';
+import fc from 'fast-check';
 import { blake3 } from '@noble/hashes/blake3.js';
-import { decodeRecord, recordContextBytes } from '../../src/engine/pure/index.js';
-import { EngineError, type EngineOptions } from '../../src/engine/types.js';
+import { decodeRecord, encodeContext, encodeRecord, recordContextBytes, type Context, type DecodedRecord } from '../../src/engine/pure/index.js';
+import { merge as dvvMerge } from '../../src/engine/pure/dvv.js';
+import { EngineError, type Engine, type EngineOptions } from '../../src/engine/types.js';
 import { EPOCH, b, expectCode, put } from './helpers.js';
 import { KINDS, openKind } from './kinds.js';
 
@@ -286,17 +288,149 @@ describe.each(KINDS)('%s engine', (kind) => {
       await put(e, 'k', 'one', recordContextBytes(before!));
     });
 
-    it('fails merge with TOO_MANY_SIBLINGS', async () => {
-      const big = await open({ nodeId: 'big' });
-      const small = await open({ nodeId: 'small', limits: { maxSiblings: 2 } });
-      await put(big, 'k', 'a');
-      await put(big, 'k', 'b');
-      const r = await put(big, 'k', 'c');
-      await expectCode(small.merge({ bucket: b('b'), key: b('k'), record: r, mode: 'siblings', durable: false }), 'TOO_MANY_SIBLINGS');
-      expect(await small.get(b('b'), b('k'))).toBeNull();
-      const lww = await small.merge({ bucket: b('b'), key: b('k'), record: r, mode: 'lww', durable: false });
-      expect(decodeRecord(lww).siblings).toHaveLength(1);
+    const mergeInto = (e: Engine, record: Buffer, key = 'k') => e.merge({ bucket: b('b'), key: b(key), record, mode: 'siblings', durable: false });
+    /** `n` blind writes of key k at `e`: n siblings of e's actor, context {e: n}. */
+    const blindWrites = async (e: Engine, n: number): Promise<Buffer> => {
+      let r = Buffer.alloc(0);
+      for (let i = 0; i < n; i++) r = await put(e, 'k', `${e.actor}-${i}`);
+      return r;
+    };
+
+    it('finding 3: two replicas with different 100-sibling sets merge both ways and end identical with 200 siblings', async () => {
+      const x = await open({ nodeId: 'x' });
+      const y = await open({ nodeId: 'y' });
+      const rx = await blindWrites(x, 100);
+      const ry = await blindWrites(y, 100);
+      await mergeInto(x, ry);
+      await mergeInto(y, rx);
+      const [sx, sy] = [await x.get(b('b'), b('k')), await y.get(b('b'), b('k'))];
+      expect(sx).toEqual(sy);
+      expect(decodeRecord(sx!).siblings).toHaveLength(200);
+      // Anti-entropy compares trees: they agree too.
+      expect(x.treeRoots()).toEqual(y.treeRoots());
+      // Merging again changes nothing (a repair round after convergence is a no-op).
+      expect(await mergeInto(x, sy!)).toEqual(sx);
+      // A hint held for a replica takes the union as well.
+      await x.hintPut('n9', b('b'), b('k'), rx);
+      expect(decodeRecord(await x.hintPut('n9', b('b'), b('k'), ry)).siblings).toHaveLength(200);
     });
+
+    it('finding 3: a client write onto a 200-sibling key is refused unless its context supersedes enough, and a covering context collapses them', async () => {
+      const x = await open({ nodeId: 'x' });
+      const y = await open({ nodeId: 'y' });
+      await blindWrites(x, 100);
+      const ry = await blindWrites(y, 100);
+      const both = await mergeInto(x, ry);
+      const roots = x.treeRoots();
+      // Blind, or having seen only y's 100: 101 or 201 siblings would remain.
+      await expectCode(put(x, 'k', 'blind'), 'TOO_MANY_SIBLINGS');
+      await expectCode(put(x, 'k', 'seen y', recordContextBytes(ry)), 'TOO_MANY_SIBLINGS');
+      expect(await x.get(b('b'), b('k'))).toEqual(both);
+      expect(x.treeRoots()).toEqual(roots);
+      // Having seen y's 100 and x's first: 99 + the new one = 100, the limit.
+      const yAndFirstX: Context = [...decodeRecord(ry).context, { actor: b(x.actor), counter: 1 }].sort((p, q) => Buffer.compare(p.actor, q.actor));
+      const at100 = await put(x, 'k', 'at the limit', encodeContext(yAndFirstX));
+      expect(decodeRecord(at100).siblings).toHaveLength(100);
+      // The full context of what a read returned resolves everything.
+      const one = await put(x, 'k', 'resolved', recordContextBytes(at100));
+      expect(decodeRecord(one).siblings.map((s) => s.value.toString())).toEqual(['resolved']);
+    });
+
+    /** `n` siblings of `actor` (counters 1..n, empty values), built without n writes. */
+    const wideRecord = (actor: string, n: number): Buffer => {
+      const rec: DecodedRecord = { context: [{ actor: b(actor), counter: n }], siblings: [] };
+      for (let c = 1; c <= n; c++) rec.siblings.push({ actor: b(actor), counter: c, timestamp: 1, tombstone: false, value: Buffer.alloc(0) });
+      return encodeRecord(rec);
+    };
+
+    it('finding 3: a merge past the hard maximum of 65535 siblings is refused with TOO_MANY_SIBLINGS and stores nothing', async () => {
+      const e = await open();
+      const held = await mergeInto(e, wideRecord('p', 40000));
+      const roots = e.treeRoots();
+      await expectCode(mergeInto(e, wideRecord('q', 30000)), 'TOO_MANY_SIBLINGS');
+      expect(await e.get(b('b'), b('k'))).toEqual(held);
+      expect(e.treeRoots()).toEqual(roots);
+      await e.hintPut('n9', b('b'), b('k'), wideRecord('p', 40000));
+      await expectCode(e.hintPut('n9', b('b'), b('k'), wideRecord('q', 30000)), 'TOO_MANY_SIBLINGS');
+      // Up to the maximum itself a merge is accepted.
+      const full = await mergeInto(e, wideRecord('q', 25535));
+      expect(decodeRecord(full).siblings).toHaveLength(65535);
+    });
+
+    it('finding 3: replicas that write one key past the limit and merge in any order converge (property)', async () => {
+      type Cmd = { t: 'write'; at: number; withContext: boolean } | { t: 'merge'; from: number; to: number };
+      const cmd: fc.Arbitrary<Cmd> = fc.oneof(
+        { weight: 3, arbitrary: fc.record({ t: fc.constant('write' as const), at: fc.nat(2), withContext: fc.boolean() }) },
+        fc.record({ t: fc.constant('merge' as const), from: fc.nat(2), to: fc.nat(2) }),
+      );
+      const pair = fc.record({ from: fc.nat(2), to: fc.nat(2) });
+      let run = 0;
+      await fc.assert(
+        fc.asyncProperty(fc.array(cmd, { maxLength: 40 }), fc.array(pair, { maxLength: 6 }), async (cmds, order) => {
+          // A small limit puts every replica at it within a few writes.
+          const rs = await Promise.all([0, 1, 2].map((i) => open({ nodeId: `r${run}-${i}`, limits: { maxSiblings: 3 } })));
+          run++;
+          const get = (i: number) => rs[i]!.get(b('b'), b('k'));
+          let refused = 0;
+          for (const c of cmds) {
+            if (c.t === 'write') {
+              const cur = await get(c.at);
+              try {
+                await put(rs[c.at]!, 'k', `w${refused}`, c.withContext && cur ? recordContextBytes(cur) : null);
+              } catch (err) {
+                if ((err as EngineError).code !== 'TOO_MANY_SIBLINGS') throw err;
+                refused++;
+              }
+            } else {
+              const r = await get(c.from);
+              if (r) await mergeInto(rs[c.to]!, r); // never refused below the hard maximum
+            }
+          }
+          const before = (await Promise.all([0, 1, 2].map(get))).filter((r): r is Buffer => r !== null);
+          // Anti-entropy in an arbitrary order, then every replica through r0 and back.
+          for (const p of [...order, { from: 1, to: 0 }, { from: 2, to: 0 }, { from: 0, to: 1 }, { from: 0, to: 2 }]) {
+            const r = await get(p.from);
+            if (r) await mergeInto(rs[p.to]!, r);
+          }
+          const after = await Promise.all([0, 1, 2].map(get));
+          expect(after[1]).toEqual(after[0]);
+          expect(after[2]).toEqual(after[0]);
+          // The same union as merging the replicas' records in the reverse order.
+          if (before.length > 0) {
+            const folded = before.reverse().map(decodeRecord).reduce((acc, r) => dvvMerge(acc, r, 'siblings', 65535));
+            expect(after[0]).toEqual(encodeRecord(folded));
+          }
+          for (const r of rs) await r.close();
+        }),
+        { numRuns: 25 },
+      );
+    });
+  });
+
+  describe('context limit', () => {
+    /** A context of `n` actors `c0000…`, none of them the engine's. */
+    const wideContext = (n: number): Context =>
+      Array.from({ length: n }, (_, i) => ({ actor: b(`c${String(i).padStart(4, '0')}`), counter: 1 }));
+
+    it('a client write never stores a context larger than a client may send back (1024 actors, counting its own)', async () => {
+      const e = await open();
+      // 1024 others plus this engine's actor would be 1025: refused, nothing stored.
+      await expectCode(put(e, 'k', 'v', encodeContext(wideContext(1024))), 'BAD_CONTEXT');
+      expect(await e.get(b('b'), b('k'))).toBeNull();
+      // 1023 others: the stored context covers exactly 1024 and can be written back.
+      const r = await put(e, 'k', 'v', encodeContext(wideContext(1023)));
+      expect(decodeRecord(r).context).toHaveLength(1024);
+      const back = await put(e, 'k', 'w', recordContextBytes(r));
+      expect(decodeRecord(back).siblings.map((s) => s.value.toString())).toEqual(['w']);
+      // A full context that already holds this engine's actor stays full, not over.
+      expect(decodeRecord(back).context).toHaveLength(1024);
+      // Another coordinator, whose actor the full context lacks, refuses it.
+      const other = await open({ nodeId: 'n2' });
+      await mergeSame(other, back);
+      await expectCode(put(other, 'k', 'x', recordContextBytes(back)), 'BAD_CONTEXT');
+      expect(await other.get(b('b'), b('k'))).toEqual(back);
+    });
+    const mergeSame = (e: Engine, record: Buffer) => e.merge({ bucket: b('b'), key: b('k'), record, mode: 'siblings', durable: false });
   });
 
   describe('hints', () => {

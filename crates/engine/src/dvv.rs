@@ -4,7 +4,7 @@
 
 use std::cmp::Ordering;
 
-use crate::codec::{covers, Context, Dot, Record, Sibling, MAX_SAFE};
+use crate::codec::{covers, Context, Dot, Record, Sibling, MAX_CONTEXT_ENTRIES, MAX_SAFE};
 use crate::error::{err, ErrorCode, Result};
 
 /// How concurrent versions of an object are resolved.
@@ -68,6 +68,17 @@ pub fn update(
     );
     let mut context = join(&stored.context, ctx);
     context.insert(me.to_vec(), counter);
+    // Every record a client write stores must have a context the client may
+    // send back, so the limit counts the entry this write adds for `me`.
+    if context.len() > MAX_CONTEXT_ENTRIES {
+        return err(
+            ErrorCode::BadContext,
+            format!(
+                "the key's context is full: this write would make it cover {} actors (max {MAX_CONTEXT_ENTRIES})",
+                context.len()
+            ),
+        );
+    }
     Ok(Record { context, siblings })
 }
 

@@ -9,7 +9,7 @@ use fs2::FileExt;
 
 use crate::codec::{decode_context, decode_record, encode_record, Record, MAX_SAFE};
 use crate::commit::GroupCommit;
-use crate::config::{check_epoch, check_node_id, Config, Limits};
+use crate::config::{check_epoch, check_node_id, Config, Limits, HARD_MAX_SIBLINGS};
 use crate::dvv::{self, Mode};
 use crate::error::{err, EngineError, ErrorCode, Result};
 use crate::keys::{
@@ -385,7 +385,9 @@ impl Engine {
         self.with_store(|store| {
             self.check_name(bucket, key)?;
             let incoming = decode_record(record)?;
-            let max = self.limits.max_siblings;
+            // Replicas always converge: the configured limit refuses client
+            // writes only (coordinate); a merge is bounded by the encoding.
+            let max = HARD_MAX_SIBLINGS;
             self.write_object(
                 store,
                 bucket,
@@ -565,7 +567,8 @@ impl Engine {
         self.with_store(|store| {
             let hk = self.hint_key(target, bucket, key)?;
             let incoming = decode_record(record)?;
-            let max = self.limits.max_siblings;
+            // As in merge: a held hint must take whatever a replica could.
+            let max = HARD_MAX_SIBLINGS;
             let swap = read_modify_write(&store.hints, &hk, |held| {
                 dvv::finish(dvv::sync(held, &incoming), Mode::Siblings, max)
             })?;

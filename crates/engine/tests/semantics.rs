@@ -221,7 +221,8 @@ fn sibling_limit() {
     // lww mode never exceeds it.
     e.coordinate(b"b", b"k", None, Some(b"v"), 9, Mode::Lww, false)
         .unwrap();
-    // A merge that would exceed it fails too.
+    // finding 3 (issue 9): a merge is never refused at the configured limit,
+    // or replicas holding different full sets could never converge.
     let (d2, d3) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let other = Engine::open(config(d2.path(), "n2")).unwrap();
     let mut rec = Vec::new();
@@ -229,11 +230,46 @@ fn sibling_limit() {
         rec = put(&other, b"k", None, b"w", i);
     }
     let fresh = open_with(d3.path(), |c| c.limits.max_siblings = 3);
-    put(&fresh, b"k", None, b"mine", 1);
+    let mine = put(&fresh, b"k", None, b"mine", 1);
+    let merged = fresh.merge(b"b", b"k", &rec, S, false).unwrap();
+    assert_eq!(decode(&merged).siblings.len(), 4);
+    assert_eq!(other.merge(b"b", b"k", &mine, S, false).unwrap(), merged);
+    // The limit still refuses a client write that leaves too many.
     assert_eq!(
-        code(fresh.merge(b"b", b"k", &rec, S, false)),
+        code(fresh.coordinate(b"b", b"k", None, Some(b"v"), 9, S, false)),
         ErrorCode::TooManySiblings
     );
+    let ctx = ctx_of(&merged);
+    assert_eq!(
+        decode(&fresh.coordinate(b"b", b"k", Some(&ctx), Some(b"v"), 9, S, false).unwrap())
+            .siblings
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn client_write_never_stores_a_context_over_the_client_limit() {
+    // Task B (issue 9): the limit counts the coordinator's own entry.
+    let dir = tempfile::tempdir().unwrap();
+    let e = open(dir.path());
+    let wide = |n: usize| {
+        let ctx: ringkv_engine::codec::Context =
+            (0..n).map(|i| (format!("c{i:04}").into_bytes(), 1)).collect();
+        ringkv_engine::codec::encode_context(&ctx)
+    };
+    assert_eq!(
+        code(e.coordinate(b"b", b"k", Some(&wide(1024)), Some(b"v"), 1, S, false)),
+        ErrorCode::BadContext
+    );
+    assert_eq!(e.get(b"b", b"k").unwrap(), None);
+    let r = e
+        .coordinate(b"b", b"k", Some(&wide(1023)), Some(b"v"), 1, S, false)
+        .unwrap();
+    assert_eq!(decode(&r).context.len(), 1024);
+    let back = ctx_of(&r);
+    e.coordinate(b"b", b"k", Some(&back), Some(b"w"), 2, S, false)
+        .unwrap();
 }
 
 #[test]

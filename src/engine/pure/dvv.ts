@@ -1,7 +1,7 @@
 // Dotted version vector sets: the coordinate (update) and merge (sync) rules
 // of docs/engine.md "Operations". Pure functions on decoded records; no I/O.
 import { EngineError, type ConflictMode } from '../types.js';
-import { MAX_SAFE, compareDots, contextGet, type Context, type DecodedRecord, type Sibling } from './codec.js';
+import { MAX_CONTEXT_ENTRIES, MAX_SAFE, compareDots, contextGet, type Context, type DecodedRecord, type Sibling } from './codec.js';
 
 export const EMPTY_RECORD: DecodedRecord = { context: [], siblings: [] };
 
@@ -98,6 +98,11 @@ export function coordinate(
   };
   const siblings = [...kept, fresh].sort(compareDots);
   const context = contextSet(contextMax(base.context, ctx), me, counter);
+  // Every record a client write stores must have a context the client may
+  // send back, so the limit counts the entry this write adds for `me`.
+  if (context.length > MAX_CONTEXT_ENTRIES) {
+    throw new EngineError('BAD_CONTEXT', `the key's context is full: this write would make it cover ${context.length} actors (max ${MAX_CONTEXT_ENTRIES})`);
+  }
   return finish({ context, siblings }, mode, maxSiblings);
 }
 

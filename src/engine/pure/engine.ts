@@ -307,7 +307,9 @@ export class PureEngine implements Engine {
     const incoming = decodeRecord(bytesArg(req.record, 'record'));
     const dk = diskKey(bkey);
     const old = this.stored(dk);
-    const next = nonEmpty(merge(old?.rec ?? null, incoming, mode, this.limits.maxSiblings));
+    // Replicas always converge: the configured limit refuses client writes
+    // only (coordinate); a merge is bounded by the encoding.
+    const next = nonEmpty(merge(old?.rec ?? null, incoming, mode, HARD_LIMITS.maxSiblings));
     const bytes = encodeRecord(next);
     if (old && bytes.equals(old.bytes)) return Buffer.from(old.bytes); // nothing changed: no write
     this.writeObject(dk, old?.rec ?? null, next, bytes);
@@ -446,7 +448,7 @@ export class PureEngine implements Engine {
     const oldBytes = this.store.get(TREE_HINTS, hk);
     const old = oldBytes === undefined ? null : decodeRecord(oldBytes);
     // lww never applies to hints: keep both versions until delivered.
-    const next = nonEmpty(merge(old, incoming, 'siblings', this.limits.maxSiblings));
+    const next = nonEmpty(merge(old, incoming, 'siblings', HARD_LIMITS.maxSiblings));
     const bytes = encodeRecord(next);
     if (oldBytes === undefined || !bytes.equals(oldBytes)) this.store.put(TREE_HINTS, hk, bytes);
     return Buffer.from(bytes);
