@@ -3,7 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RingkvClient, RingkvError } from '../../src/client/index.js';
-import { encodeContext } from '../../src/engine/pure/codec.js';
+import { decodeContext, encodeContext } from '../../src/engine/pure/codec.js';
 import { closedPort, startCluster, waitFor, type TestNode } from '../helpers/server.js';
 
 let nodes: TestNode[] = [];
@@ -193,11 +193,13 @@ describe('RingkvClient', () => {
 
 describe('finding 6: every documented limit works end to end through the client', () => {
   /**
-   * A context of 1023 actors of `actorBytes` bytes each: the coordinator adds
-   * its own, so the context a read answers covers 1024 actors, the maximum.
+   * A context of 1021 actors of `actorBytes` bytes each: each of the three
+   * nodes adds its own entry when it coordinates a write (the client sends
+   * round-robin), so the context a read answers covers up to 1024 actors,
+   * the maximum a stored context may have and a client may send back.
    */
   const fullContext = (actorBytes: number): string => {
-    const entries = Array.from({ length: 1023 }, (_, i) => {
+    const entries = Array.from({ length: 1021 }, (_, i) => {
       const actor = Buffer.alloc(actorBytes, 0x61);
       actor.writeUInt16BE(0x6000 + i, 0); // distinct and ascending
       return { actor, counter: 1 };
@@ -215,6 +217,27 @@ describe('finding 6: every documented limit works end to end through the client'
     // The context the client read can be written back.
     await client.put('limits', 'ctx', 'w', { context: got.context, w: 3 });
     expect((await client.get('limits', 'ctx', { r: 3 })).values.map(String)).toEqual(['w']);
+  });
+
+  it('a context covering 1024 actors, the maximum, is refused (the coordinator\'s own entry would make 1025), so every context a read returns can be written back', async () => {
+    const entries = Array.from({ length: 1024 }, (_, i) => ({ actor: Buffer.from(`c${String(i).padStart(4, '0')}`), counter: 1 }));
+    const full = encodeContext(entries).toString('base64url');
+    const refused = (await client.put('limits', 'full', 'v', { context: full, w: 3 }).catch((e: unknown) => e)) as RingkvError;
+    expect(refused).toBeInstanceOf(RingkvError);
+    expect([refused.status, refused.code]).toEqual([400, 'BAD_CONTEXT']);
+    expect(refused.message).toMatch(/context is full/);
+    expect((await client.get('limits', 'full', { r: 3 })).found).toBe(false); // nothing stored
+    // 1021 actors: round-robin writes through the three nodes each add that
+    // node's entry, up to 1024; every context a read returns is written back.
+    await client.put('limits', 'full', 'v0', { context: encodeContext(entries.slice(3)).toString('base64url'), w: 3 });
+    for (let i = 1; i <= 6; i++) {
+      const read = await client.get('limits', 'full', { r: 3 });
+      expect(read.values.map(String)).toEqual([`v${i - 1}`]);
+      await client.put('limits', 'full', `v${i}`, { context: read.context, w: 3 });
+    }
+    const last = await client.get('limits', 'full', { r: 3 });
+    expect(last.values.map(String)).toEqual(['v6']);
+    expect(decodeContext(Buffer.from(last.context!, 'base64url'))).toHaveLength(1024);
   });
 
   it('finding 6: the largest key and the largest value round-trip', async () => {
