@@ -356,6 +356,12 @@ export class AntiEntropyService {
           if (isClosed(err)) throw err;
           out.failedKeys++;
           this.metrics.repairFailures.inc();
+          // Only at the encoding's 65535 siblings (docs/engine.md "merge"): the replicas stay apart.
+          if (err instanceof EngineError && err.code === 'TOO_MANY_SIBLINGS') {
+            this.log('error', 'repair refused at the hard sibling maximum: the key\'s replicas cannot converge until a client write with its context resolves the siblings', {
+              peer, bucket: k.bucket.toString('utf8'), key: k.key.toString('base64url'), error: err.message,
+            });
+          }
         }
       }
     };

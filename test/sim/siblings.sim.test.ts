@@ -3,7 +3,7 @@
 // heal read repair and anti-entropy must bring every replica to the union
 // (200 siblings), and a write with the read's context resolves it.
 import { afterEach, describe, expect, it } from 'vitest';
-import { decodeRecord, recordContextBytes } from '../../src/engine/pure/codec.js';
+import { type DecodedRecord, decodeRecord, encodeRecord, recordContextBytes } from '../../src/engine/pure/codec.js';
 import { PureEngine } from '../../src/engine/pure/index.js';
 import { type AntiEntropyService, startAntiEntropy } from '../../src/node/anti-entropy.js';
 import { RingkvNode } from '../../src/node/node.js';
@@ -21,7 +21,7 @@ afterEach(async () => {
   cleanup = null;
 });
 
-async function cluster(withAae: boolean) {
+async function cluster(withAae: boolean, logs: Array<{ level: string; msg: string; fields?: Record<string, unknown> }> = []) {
   const rand = new Rand(3);
   const random = () => rand.int(0, 0x3fffffff) / 0x40000000;
   const net = new SimNetwork({ random, minDelayMs: 1, maxDelayMs: 5 });
@@ -34,6 +34,7 @@ async function cluster(withAae: boolean) {
     const node = await RingkvNode.start({
       id, address: id, clusterName: 'sim', partitionBits: 4, seeds: i === 0 ? [] : [IDS[0]!], engine,
       transport: net.transport(id), clock: net.clock(id), random, config: NODE_CONFIG,
+      log: (level, msg, fields) => logs.push({ level, msg, fields }),
     });
     nodes.set(id, node);
   }
@@ -72,7 +73,7 @@ async function cluster(withAae: boolean) {
     expect(b).toEqual(a);
     expect(c).toEqual(a);
   };
-  return { net, nodes, run, stored, writeBothSidesToTheLimit, converged };
+  return { net, nodes, engines, run, stored, writeBothSidesToTheLimit, converged };
 }
 
 describe('finding 3: convergence never depends on the sibling count (simulated, 3 nodes, N=3)', () => {
@@ -99,5 +100,39 @@ describe('finding 3: convergence never depends on the sibling count (simulated, 
     await c.writeBothSidesToTheLimit(key);
     await c.net.runFor(20_000);
     await c.converged(key, 2 * LIMIT);
+  });
+
+  it('finding 3: at the hard maximum (65535) a merge is refused, nothing is lost, the node stays up and logs it at error level', async () => {
+    const logs: Array<{ level: string; msg: string; fields?: Record<string, unknown> }> = [];
+    const c = await cluster(false, logs);
+    const key = Buffer.from('huge');
+    /** `n` siblings of `actor`, built without n writes (no side could write them: the limit stops clients at 100). */
+    const wide = (actor: string, n: number): Buffer => {
+      const rec: DecodedRecord = { context: [{ actor: Buffer.from(actor), counter: n }], siblings: [] };
+      for (let i = 1; i <= n; i++) rec.siblings.push({ actor: Buffer.from(actor), counter: i, timestamp: 1, tombstone: false, value: Buffer.alloc(0) });
+      return encodeRecord(rec);
+    };
+    const held = await c.engines.get('n1')!.merge({ bucket: B, key, record: wide('p', 40_000), mode: 'siblings', durable: false });
+    const other = await c.engines.get('n2')!.merge({ bucket: B, key, record: wide('q', 30_000), mode: 'siblings', durable: false });
+    // A replica merge (what a coordinator, a hint delivery or a repair sends) is refused, typed, and logged by the receiver.
+    await expect(c.run(c.nodes.get('n2')!.peerRequest('n1', 'kv.merge', { b: B, k: key, record: other, lww: false, durable: false }, 5_000)))
+      .rejects.toMatchObject({ code: 'REMOTE', message: expect.stringMatching(/70000 siblings/) });
+    expect(logs.filter((l) => l.level === 'error' && l.fields?.node === 'n1')).toEqual([
+      { level: 'error', msg: expect.stringMatching(/hard sibling maximum/), fields: expect.objectContaining({ key: key.toString('base64url'), error: expect.stringMatching(/70000 siblings/) }) },
+    ]);
+    // Anti-entropy finds the difference and cannot repair it: it says so.
+    const aaeLogs: typeof logs = [];
+    const aae = IDS.map((id) => startAntiEntropy(c.nodes.get(id)!, { schedule: false, shouldYield: () => false, log: (level, msg, fields) => aaeLogs.push({ level, msg, fields }) }));
+    try {
+      for (let round = 0; round < 40 && !aaeLogs.some((l) => l.level === 'error'); round++) await c.run(Promise.all(aae.map((s) => s.runRound())));
+    } finally {
+      for (const s of aae) s.stop();
+    }
+    expect(aaeLogs.find((l) => l.level === 'error')).toMatchObject({ msg: expect.stringMatching(/hard sibling maximum/), fields: { key: key.toString('base64url') } });
+    // (Buffer.equals: a deep toEqual over megabytes is slow.)
+    expect((await c.stored('n1', key))!.equals(held)).toBe(true);
+    expect((await c.stored('n2', key))!.equals(other)).toBe(true);
+    // Both nodes still serve other keys.
+    await c.run(c.nodes.get('n1')!.put(B, Buffer.from('other'), null, Buffer.from('v'), { w: 3 }));
   });
 });
