@@ -16,6 +16,15 @@
 // merged with that of a node that has the partition (its giver, an old
 // primary), and counts as the replica's answer toward R and PR; read repair
 // compares the replica's own copy.
+//
+// Read-your-writes through one node: a node coordinates its writes itself
+// when it is a primary, else forwards them to the first healthy primary, and
+// that coordinator's own copy holds every write it acknowledged — the other
+// copies may be hints on fallbacks the reader does not ask (the coordinator
+// suspected a primary the reader trusts, e.g. just after a heal). So the
+// reader names that node `awaited`: the answer waits for its reply (or its
+// failure) besides R, and R + W > N then gives read-your-writes through one
+// node even when the two disagree on who else is healthy.
 
 /** Reconciles replica records (DVV merge); null when there is no record at all. */
 export type Reconcile = (records: readonly Uint8Array[]) => Uint8Array | null;
@@ -33,12 +42,15 @@ export interface GetOptions {
   primaries?: readonly string[];
   /** Answers required from primaries. Default 0. */
   pr?: number;
+  /** A replica whose reply (or failure) the answer waits for, besides R: the node this reader's writes are coordinated by (see above). */
+  awaited?: string;
 }
 
 export class GetCoordinator {
   private readonly answers = new Map<string, Answer>();
   private readonly primaries: ReadonlySet<string>;
   private readonly pr: number;
+  private readonly awaited: string | undefined;
   private replied = false;
   private finished = false;
 
@@ -55,6 +67,8 @@ export class GetCoordinator {
     this.primaries = new Set(opts.primaries ?? replicas);
     this.pr = opts.pr ?? 0;
     if (!Number.isInteger(this.pr) || this.pr < 0) throw new Error(`bad pr ${this.pr}`);
+    if (opts.awaited !== undefined && !replicas.includes(opts.awaited)) throw new Error(`awaited ${opts.awaited} is not among the replicas asked`);
+    this.awaited = opts.awaited;
   }
 
   get hasReplied(): boolean {
@@ -110,7 +124,8 @@ export class GetCoordinator {
     const answered = this.records();
     if (!this.replied) {
       const primaryAnswered = this.primaryAnswered();
-      if (answered.length >= this.r && primaryAnswered >= this.pr) {
+      const awaitedIn = this.awaited === undefined || this.answers.has(this.awaited);
+      if (answered.length >= this.r && primaryAnswered >= this.pr && awaitedIn) {
         this.replied = true;
         effects.push({ kind: 'reply', ok: true, record: this.merge(answered), answered: answered.length });
       } else if (answered.length + this.outstanding() < this.r || primaryAnswered + this.outstandingPrimaries() < this.pr) {

@@ -334,8 +334,7 @@ export class RingkvNode {
       // leaving primary: its partitions are moving away, and cut off from the
       // cluster it may hold a copy the others have since deleted and reaped
       // (a reap does not wait for nodes that left).
-      const leaving = this.state.members[this.id]?.status !== 'valid';
-      const result = pl.primaries.includes(this.id) && !leaving
+      const result = this.coordinatesOwnWrites(pl)
         ? await this.coordinatePut(bucket, key, context, value, q, pl)
         : await this.forwardPut(bucket, key, context, value, q, pl);
       this.metrics.requests.inc({ op, outcome: 'ok' });
@@ -524,6 +523,11 @@ export class RingkvNode {
     return preferenceList(ring, partitionOf(ring, position), n, zonesOf(this.state));
   }
 
+  /** Whether this node coordinates its clients' writes of a key itself (a valid primary) rather than forwarding them (see put). */
+  private coordinatesOwnWrites(pl: PreferenceList): boolean {
+    return pl.primaries.includes(this.id) && this.state.members[this.id]?.status === 'valid';
+  }
+
   /**
    * Fallbacks usable as substitutes (members not left), healthy ones first,
    * each group in preference order. This node may be one: a read it
@@ -575,7 +579,11 @@ export class RingkvNode {
       const merged = reconcile(records, q.mode);
       return floorCtx ? withoutCovered(merged, floorCtx) : merged;
     };
-    const fsm = new GetCoordinator(replicas, q.r, merge, sameBytes, { primaries: pl.primaries, pr: q.pr });
+    // The node this node's writes of the key go to (itself if a primary, else the first it would forward
+    // to): its copy has every write it acknowledged (read-your-writes, see get-coordinator.ts).
+    const writer = this.coordinatesOwnWrites(pl) ? this.id : pl.primaries.find((p) => p !== this.id && !this.isSuspect(p, now));
+    const awaited = writer !== undefined && replicas.includes(writer) ? writer : undefined;
+    const fsm = new GetCoordinator(replicas, q.r, merge, sameBytes, { primaries: pl.primaries, pr: q.pr, awaited });
     return new Promise<Omit<GetResult, 'decoded'>>((resolve, reject) => {
       const timers: Timer[] = [];
       const apply = (effects: GetEffect[]): void => {

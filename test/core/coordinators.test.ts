@@ -32,6 +32,20 @@ describe('GetCoordinator', () => {
     expect(g.onReply('c', rec('z'))).toEqual([]);
   });
 
+  it('finding 4: with `awaited`, the answer waits for that replica besides R, or goes on without it once it failed', () => {
+    const g = new GetCoordinator(['a', 'b', 'c'], 2, union, equal, { awaited: 'a' });
+    expect(g.onReply('b', rec('x'))).toEqual([]);
+    expect(g.onReply('c', rec('x'))).toEqual([]);
+    const [reply] = g.onReply('a', rec('xy'));
+    expect(reply).toMatchObject({ kind: 'reply', ok: true, answered: 3 });
+    expect(Buffer.from((reply as { record: Uint8Array }).record).toString()).toBe('xy');
+    const h = new GetCoordinator(['a', 'b', 'c'], 2, union, equal, { awaited: 'a' });
+    h.onReply('b', rec('x'));
+    expect(h.onFailure('a', 'TIMEOUT')).toEqual([]);
+    expect(h.onReply('c', rec('x'))[0]).toMatchObject({ kind: 'reply', ok: true, answered: 2 });
+    expect(() => new GetCoordinator(['a', 'b'], 1, union, equal, { awaited: 'z' })).toThrow();
+  });
+
   it('fails fast when R answers can no longer come', () => {
     const g = new GetCoordinator(['a', 'b', 'c'], 2, union, equal);
     g.onFailure('a', 'UNREACHABLE');

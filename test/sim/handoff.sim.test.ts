@@ -306,3 +306,35 @@ describe('sloppy quorum and hinted handoff (simulated, 4 nodes, N=3)', () => {
     await c.close();
   });
 });
+
+describe('finding 4: read-your-writes through one node while the write coordinator sees other failures (simulated, 5 nodes, N=3)', () => {
+  it('a read through the node that took the write waits for the copy of the primary its writes go to', async () => {
+    const c = await simCluster(5, 4);
+    // n1 is no primary of the key: it forwards writes to the first healthy primary, P.
+    const n1 = c.nodes.get('n1')!;
+    const ring = n1.clusterState.ring;
+    const preference = (k: Buffer) => n1.preferenceListOf(partitionOf(ring, c.engines.get('n1')!.hashKey(B, k)), 3);
+    const key = Array.from({ length: 1_000 }, (_, i) => Buffer.from(`ryw${i}`)).find((k) => !preference(k).primaries.includes('n1'))!;
+    const { primaries } = preference(key);
+    const [p, ...others] = primaries as [string, ...string[]];
+    // P alone loses the other two primaries (just healed elsewhere, say): it suspects them, n1 does not.
+    c.net.partition([p], others);
+    await c.net.runFor(4_000);
+    expect(others.every((o) => c.nodes.get(p)!.isSuspected(o))).toBe(true);
+    expect(primaries.some((o) => n1.isSuspected(o))).toBe(false);
+    // So P's writes land on P and as hints on fallbacks (W=2 met without the other primaries), while n1 reads
+    // from the three primaries: any 2 answers would do, and 2 of them do not have the write yet.
+    const misses: number[] = [];
+    let context: Buffer | null = null;
+    for (let i = 0; i < 20; i++) {
+      await c.run(n1.put(B, key, context, Buffer.from(`v${i}`), { w: 2, timeoutMs: 2_000 }));
+      const read = await c.run(n1.get(B, key, { r: 2, timeoutMs: 2_000 }));
+      const values = read.record ? decodeRecord(read.record).siblings.map((s) => s.value.toString()) : [];
+      if (!values.includes(`v${i}`)) misses.push(i);
+      context = read.record ? recordContextBytes(read.record) : null;
+    }
+    expect(misses).toEqual([]);
+    c.net.heal();
+    await c.close();
+  });
+});
