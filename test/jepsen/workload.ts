@@ -169,18 +169,24 @@ export function subSeed(seed: number, stream: number): number {
 
 // ---------------------------------------------------------------------------
 
-function makeClient(addresses: string[], first: number, opTimeoutMs: number): RingkvClient {
-  // Each client starts its round-robin at a different node.
-  const rotated = [...addresses.slice(first % addresses.length), ...addresses.slice(0, first % addresses.length)];
-  return new RingkvClient({ nodes: rotated, timeoutMs: opTimeoutMs + 1_000 });
+/**
+ * One client per node, each talking to that node only. A workload client
+ * makes each add and its read-your-writes read through the same node, so
+ * both are coordinated on the same side of any partition: across a partition
+ * a sloppy quorum promises no read-your-writes (each side can make its own
+ * quorum), on one side it does when its nodes agree on who is healthy.
+ */
+function pinnedClients(addresses: string[], opTimeoutMs: number): RingkvClient[] {
+  return addresses.map((a) => new RingkvClient({ nodes: [a], timeoutMs: opTimeoutMs + 1_000 }));
 }
 
 /** One client: adds unique elements until the deadline (read-modify-write with the context, or /sets). */
-async function runClient(spec: WorkloadSpec, index: number, client: RingkvClient, rand: Rand, deadline: number, opTimeoutMs: number, result: WorkloadResult): Promise<void> {
+async function runClient(spec: WorkloadSpec, index: number, clients: RingkvClient[], rand: Rand, deadline: number, opTimeoutMs: number, result: WorkloadResult): Promise<void> {
   const out = result.records;
   let seq = 0;
   while (Date.now() < deadline) {
     const key = rand.pick(spec.keys);
+    const client = rand.pick(clients);
     const element = `c${index}-${seq++}`;
     const rec: AddRecord = { key, element, outcome: 'ok' };
     out.push(rec);
@@ -351,11 +357,11 @@ export async function runJepsen(opts: JepsenOptions): Promise<JepsenReport> {
     nemesis.start();
     let clientIndex = 0;
     const running: Promise<void>[] = [];
+    const clients = pinnedClients(cluster.addresses, opts.opTimeoutMs);
     for (const r of results) {
       for (let c = 0; c < r.spec.clients; c++) {
-        const client = makeClient(cluster.addresses, clientIndex, opts.opTimeoutMs);
         clientIndex++;
-        running.push(runClient(r.spec, c, client, new Rand(subSeed(opts.seed, clientIndex)), deadline, opts.opTimeoutMs, r));
+        running.push(runClient(r.spec, c, clients, new Rand(subSeed(opts.seed, clientIndex)), deadline, opts.opTimeoutMs, r));
       }
     }
     await Promise.all(running);
