@@ -416,6 +416,38 @@ function terminate(ws: WebSocket): void {
   }
 }
 
+/**
+ * uWS (the 20.x build we load, before uWebSockets PR #1662) has a fast path
+ * for a send of 16 KiB or more made while the socket has no backpressure: one
+ * writev of header + payload. If the kernel takes no more than the header
+ * (its send buffer just filled), uWS buffers the rest of the header and
+ * drops the payload, so the peer reads the following messages' bytes as this
+ * one's (issue 9, finding 1). Sends below 16 KiB take the buffered path,
+ * which keeps every byte; so a larger message goes as fragments of one
+ * WebSocket message, each small enough for uWS's 16 KiB cork buffer.
+ */
+export const UWS_FAST_PATH_BYTES = 16 * 1024;
+/** Payload bytes per fragment: under UWS_FAST_PATH_BYTES with room for the frame header in the cork buffer. */
+export const UWS_FRAGMENT_BYTES = UWS_FAST_PATH_BYTES - 64;
+
+/** Sends `message` whole as one binary WebSocket message. False if uWS would drop (part of) it at maxBackpressure: nothing is sent then. */
+function sendWhole(ws: UwsWebSocket<InboundData>, message: Buffer, maxBackpressure: number): boolean {
+  // uWS checks its limit before each frame; checking the whole message first means no fragment is dropped alone.
+  if (ws.getBufferedAmount() + message.length > maxBackpressure) return false;
+  if (message.length < UWS_FAST_PATH_BYTES) {
+    ws.send(message, true, false);
+    return true;
+  }
+  // Fragments of one message go out back to back: nothing else is sent on this socket in between.
+  ws.sendFirstFragment(message.subarray(0, UWS_FRAGMENT_BYTES), true, false);
+  let at = UWS_FRAGMENT_BYTES;
+  for (; at + UWS_FRAGMENT_BYTES < message.length; at += UWS_FRAGMENT_BYTES) {
+    ws.sendFragment(message.subarray(at, at + UWS_FRAGMENT_BYTES), false);
+  }
+  ws.sendLastFragment(message.subarray(at), false);
+  return true;
+}
+
 function errMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
@@ -459,6 +491,7 @@ export function attachPeerEndpoint(app: TemplatedApp, transport: WsTransport): P
   let endpointClosed = false;
   let closing: Promise<void> | null = null;
   let drained: (() => void) | null = null;
+  const maxBackpressure = t.maxResponseBufferedBytes + t.maxPayloadLength;
 
   const closeSocket = (ws: UwsWebSocket<InboundData>, code: number, reason: string): void => {
     const ud = ws.getUserData();
@@ -486,12 +519,12 @@ export function attachPeerEndpoint(app: TemplatedApp, transport: WsTransport): P
         ud.sendSeq += 1;
         out = sealMessage(ud.sendSeq, message, ud.tag);
       }
-      const status = ws.send(out, true, false);
-      t.countSent(frames);
-      if (status === 2) {
+      if (!sendWhole(ws, out, maxBackpressure)) {
         // dropped: uWS's own backpressure limit (we keep below it; see maxBackpressure)
         ws.close();
+        return;
       }
+      t.countSent(frames);
     } catch {
       // socket closed under us
     }
@@ -577,7 +610,7 @@ export function attachPeerEndpoint(app: TemplatedApp, transport: WsTransport): P
   app.ws<InboundData>(t.path, {
     maxPayloadLength: t.maxPayloadLength,
     // We check getBufferedAmount ourselves before each send; uWS must not drop a frame on its own.
-    maxBackpressure: t.maxResponseBufferedBytes + t.maxPayloadLength,
+    maxBackpressure,
     closeOnBackpressureLimit: 0,
     idleTimeout: t.idleTimeoutSec,
     sendPingsAutomatically: true,
