@@ -1,12 +1,18 @@
 // A TCP proxy on 127.0.0.1 for WebSocket connections between two
 // transports, for fault tests: it can stall, slow down and cut the traffic
 // (cutting in the middle of a WebSocket message), and it can change bytes
-// inside one WebSocket message's payload. It parses the stream of each
+// inside one WebSocket message's payload; and it can block, reading
+// nothing from either end, so that the senders' kernel buffers fill and
+// their writes come back short, as in a partition that drops packets
+// (while it only stalls, it still reads everything and the senders never
+// see backpressure). It parses the stream of each
 // direction (the HTTP upgrade, then RFC 6455 frames) so that a change lands
 // inside a message, where only the receiver's checks can catch it.
 import net from 'node:net';
 
 export type Direction = 'toServer' | 'toClient';
+
+export type ProxyMode = 'pass' | 'stall' | 'slow' | 'block';
 
 /** Changes the (unmasked) payload of data message `index` (1 = the hello) of a direction, in place. */
 export type Mutator = (dir: Direction, index: number, payload: Buffer) => void;
@@ -14,8 +20,8 @@ export type Mutator = (dir: Direction, index: number, payload: Buffer) => void;
 export interface WsProxy {
   /** `host:port` for the client to dial. */
   address: string;
-  /** pass: forward at once; stall: hold everything; slow: forward `slowChunkBytes` per timer tick. */
-  mode: 'pass' | 'stall' | 'slow';
+  /** pass: forward at once; stall: hold everything (still reading); slow: forward `slowChunkBytes` per timer tick; block: hold everything and read nothing. */
+  mode: ProxyMode;
   /** Cuts every connection now, each in the middle of the bytes it holds, if any. Returns how many were cut. */
   cut(): number;
   /** Connections made through the proxy so far. */
@@ -25,11 +31,18 @@ export interface WsProxy {
 
 export async function startWsProxy(upstreamPort: number, opts: { mutate?: Mutator; slowChunkBytes?: number } = {}): Promise<WsProxy> {
   const slowChunkBytes = opts.slowChunkBytes ?? 256;
-  const pairs = new Set<{ cut: () => void }>();
+  const pairs = new Set<{ cut: () => void; apply: () => void }>();
   let made = 0;
+  let mode: ProxyMode = 'pass';
   const proxy: WsProxy = {
     address: '',
-    mode: 'pass',
+    get mode() {
+      return mode;
+    },
+    set mode(m: ProxyMode) {
+      mode = m;
+      for (const p of pairs) p.apply();
+    },
     cut: () => {
       const n = pairs.size;
       for (const p of [...pairs]) p.cut();
@@ -55,8 +68,15 @@ export async function startWsProxy(upstreamPort: number, opts: { mutate?: Mutato
         for (const s of ends) s.destroy();
         pairs.delete(pair);
       },
+      apply: () => {
+        for (const s of ends) {
+          if (mode === 'block') s.pause();
+          else s.resume();
+        }
+      },
     };
     pairs.add(pair);
+    pair.apply();
     for (const s of ends) {
       s.on('error', () => pair.cut());
       s.on('close', () => pair.cut());
@@ -74,11 +94,11 @@ export async function startWsProxy(upstreamPort: number, opts: { mutate?: Mutato
     const pump = (): void => {
       timer = null;
       if (to.destroyed || out.length === 0) return;
-      if (proxy.mode === 'stall') {
+      if (mode === 'stall' || mode === 'block') {
         timer = setTimeout(pump, 5);
         return;
       }
-      if (proxy.mode === 'slow') {
+      if (mode === 'slow') {
         const head = out[0]!;
         const n = Math.min(head.length, slowChunkBytes);
         to.write(head.subarray(0, n));
