@@ -10,7 +10,7 @@
 // answer is final and thrown as a RingkvError. The causal context is opaque:
 // pass back what a read returned.
 import type { BucketProps } from '../core/membership.js';
-import { CONTEXT_HEADER, LAST_MODIFIED_HEADER, RING_VERSION_HEADER, percentEncode, type RingDocument, type SiblingsDocument } from '../http/wire.js';
+import { CONTEXT_HEADER, LAST_MODIFIED_HEADER, RING_VERSION_HEADER, STOPPING_HEADER, percentEncode, type RingDocument, type SiblingsDocument } from '../http/wire.js';
 import { RingkvError } from './errors.js';
 import { isTimeoutError, send, type HttpAnswer } from './http.js';
 import { baseUrl, keyPreference, parseRingDocument, routeTargets, type ClientRing, type RequestKind } from './routing.js';
@@ -471,6 +471,13 @@ export class RingkvClient {
         continue;
       }
       this.checkRingVersion(res, base);
+      if (res.status === 503 && res.headers.get(STOPPING_HEADER) === '1') {
+        // The node is shutting down and did not act on the request: another node may.
+        await res.text().catch(() => undefined);
+        failures.push({ node: base, error: 'stopping' });
+        this.routingError(base);
+        continue;
+      }
       if (res.status === 200 || res.status === 204 || res.status === 300) return res;
       // For an object read, 404 is an answer (not found, or deleted); anywhere else it is an error.
       if (res.status === 404 && opts.notFoundIsAnswer) return res;

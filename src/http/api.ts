@@ -14,6 +14,7 @@ import {
   CONTEXT_HEADER,
   LAST_MODIFIED_HEADER,
   STATUS_OF_ERROR,
+  STOPPING_HEADER,
   decodeContextHeader,
   encodeContextHeader,
   percentDecode,
@@ -51,6 +52,8 @@ interface Reply {
   status: number;
   headers?: Record<string, string>;
   body?: string | Buffer;
+  /** Close the connection after this answer. */
+  close?: boolean;
 }
 
 const json = (status: number, doc: unknown, headers: Record<string, string> = {}): Reply => ({
@@ -59,16 +62,31 @@ const json = (status: number, doc: unknown, headers: Record<string, string> = {}
   body: JSON.stringify(doc),
 });
 
-/** Registers every route on `app`; `inflight.count` tracks requests being handled (for a graceful stop). */
+const STOPPING: Reply = {
+  ...json(503, { error: 'NODE_STOPPING', message: 'this node is stopping and did not act on the request: send it to another node' }, { [STOPPING_HEADER]: '1' }),
+  close: true,
+};
+
+/**
+ * Registers every route on `app`; `inflight.count` tracks requests being
+ * handled (for a graceful stop). Once `inflight.stopping` is set, every new
+ * request gets 503 NODE_STOPPING and its connection is closed: a stopped
+ * listen socket takes no new connections, but keep-alive connections a
+ * client already holds would otherwise reach a node whose engine is closed.
+ */
 export function registerApi(
   app: TemplatedApp,
   node: RingkvNode,
   limits: ApiLimits,
-  inflight = { count: 0 },
+  inflight: { count: number; stopping?: boolean } = { count: 0 },
   /** Extra /status sections from services beside the node (transfers in progress). */
   statusExtras: () => Record<string, unknown> = () => ({}),
 ): void {
   const handle = (res: HttpResponse, run: () => Promise<Reply>): void => {
+    if (inflight.stopping) {
+      respond(res, async () => STOPPING, () => node.clusterState.ring.version);
+      return;
+    }
     inflight.count++;
     // Every answer carries the node's ring version: a client routing by an older ring refreshes it.
     respond(res, () => run().finally(() => inflight.count--), () => node.clusterState.ring.version);
@@ -409,7 +427,7 @@ function send(res: HttpResponse, reply: Reply, aborted: () => boolean, ringVersi
     for (const [k, v] of Object.entries(reply.headers ?? {})) res.writeHeader(k, v);
     res.writeHeader(RING_VERSION_HEADER, String(ringVersion));
     // Closing after an oversize body means the unread rest never has to be drained.
-    res.end(reply.body ?? '', reply.status === 413);
+    res.end(reply.body ?? '', reply.status === 413 || reply.close === true);
   });
 }
 

@@ -124,4 +124,9 @@ export const STATUS_OF_ERROR: Record<string, number> = {
   QUORUM_FAILED: 503,
   TIMEOUT: 503,
   UNAVAILABLE: 503,
+  /** The node is shutting down: the request was not acted on (the client asks another node). */
+  NODE_STOPPING: 503,
 };
+
+/** Set (to "1") on a 503 NODE_STOPPING: the request was not acted on, so any client may send it to another node. */
+export const STOPPING_HEADER = 'x-ringkv-stopping';

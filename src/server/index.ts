@@ -109,7 +109,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const transfers = new TransferService(node, opts.transfers);
   await transfers.start();
   // Routes go in after the node exists; requests that arrive earlier find no route.
-  const inflight = { count: 0 };
+  const inflight: { count: number; stopping?: boolean } = { count: 0 };
   registerApi(app, node, { maxValueBytes: engine.limits.maxValueBytes, maxJsonBytes: 64 * 1024, maxKeyBytes: engine.limits.maxKeyBytes }, inflight, () => ({
     transfers: transfers.status(),
   }));
@@ -126,6 +126,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     close: (graceMs = 5_000) => {
       closing ??= (async () => {
         uWS.us_listen_socket_close(socket);
+        // Keep-alive connections outlive the listen socket: what arrives on them from now on is refused (503 NODE_STOPPING).
+        inflight.stopping = true;
         const deadline = Date.now() + graceMs;
         while (inflight.count > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
         antiEntropy.stop();
