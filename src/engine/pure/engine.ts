@@ -3,6 +3,12 @@
 // Atomicity: every read-modify-write of one key runs synchronously (no await
 // between reading the stored record and storing the new one), so the single JS
 // thread makes it atomic; only the durability wait comes after.
+//
+// Simulated storage (test/sim): PureEngine.open(options, { disk, clock })
+// keeps its durable layer in a SimDisk (store.ts, "Storage model") and runs
+// the periodic flush on the simulator's clock; crash() then loses every write
+// not yet flushed. The native engine and a PureEngine opened without `sim`
+// are unaffected.
 import { randomBytes } from 'node:crypto';
 import {
   DEFAULT_LIMITS,
@@ -38,7 +44,7 @@ import {
   validateKey,
   validateNodeId,
 } from './keys.js';
-import { Store, TREE_HINTS, TREE_META, TREE_OBJECTS, prefixEnd } from './store.js';
+import { SimDisk, Store, TREE_HINTS, TREE_META, TREE_OBJECTS, prefixEnd } from './store.js';
 import { TicTacTrees, leafHash } from './tictac.js';
 
 export const META_NODE_ID = 'engine.nodeId';
@@ -47,6 +53,25 @@ export const META_PARTITION_BITS = 'engine.partitionBits';
 export const META_BRANCH_BITS = 'engine.treeBranchBits';
 export const META_SEGMENT_BITS = 'engine.treeSegmentBits';
 const RESERVED_META_PREFIX = 'engine.';
+
+/** Timers on virtual time (structurally the transport's Clock). */
+export interface SimClock {
+  setTimer(ms: number, fn: () => void): { cancel(): void };
+}
+
+/** Simulated storage for PureEngine.open (see the storage model in store.ts). */
+export interface SimStorage {
+  /** The durable layer; give the same disk to the engine reopened after crash(). */
+  disk: SimDisk;
+  /** Runs the periodic flush every flushEveryMs of virtual time; without it, only explicit and durable flushes. */
+  clock?: SimClock;
+  /**
+   * A deliberately BROKEN durable path, only for the test that shows the
+   * simulator catches it: durable coordinate/merge/mergeMany resolve without
+   * flushing (the write waits for the periodic flush like any other).
+   */
+  ackDurableBeforeFlush?: boolean;
+}
 
 interface Config {
   path: string | undefined;
@@ -133,11 +158,14 @@ export class PureEngine implements Engine {
   private readonly trees: TicTacTrees;
   private closed = false;
   private readonly timer: NodeJS.Timeout | undefined;
+  private simTimer: { cancel(): void } | undefined;
+  private readonly ackDurableBeforeFlush: boolean;
 
   private constructor(
     private readonly store: Store,
     cfg: Config,
     epoch: string,
+    sim: SimStorage | undefined,
   ) {
     this.nodeId = cfg.nodeId;
     this.epoch = epoch;
@@ -149,7 +177,18 @@ export class PureEngine implements Engine {
     this.limits = Object.freeze({ ...cfg.limits });
     this.layout = new Layout(cfg.partitionBits, cfg.treeBranchBits, cfg.treeSegmentBits);
     this.trees = new TicTacTrees(this.layout);
-    if (store.persistent && cfg.flushEveryMs > 0) {
+    this.ackDurableBeforeFlush = sim?.ackDurableBeforeFlush === true;
+    if (sim) {
+      const clock = sim.clock;
+      if (clock && cfg.flushEveryMs > 0) {
+        const tick = (): void => {
+          if (this.closed) return;
+          if (store.hasPending()) store.flush().catch(() => undefined);
+          this.simTimer = clock.setTimer(cfg.flushEveryMs, tick);
+        };
+        this.simTimer = clock.setTimer(cfg.flushEveryMs, tick);
+      }
+    } else if (store.persistent && cfg.flushEveryMs > 0) {
       this.timer = setInterval(() => {
         if (store.hasPending()) store.flush().catch(() => undefined); // the failure resurfaces on the next write
       }, cfg.flushEveryMs);
@@ -157,13 +196,15 @@ export class PureEngine implements Engine {
     }
   }
 
-  static async open(options: EngineOptions): Promise<PureEngine> {
+  /** `sim`: simulated storage instead of memory or a file (test/sim only). */
+  static async open(options: EngineOptions, sim?: SimStorage): Promise<PureEngine> {
     const cfg = validateOptions(options);
-    const store = await Store.open(cfg.path);
+    if (sim !== undefined && (!(sim.disk instanceof SimDisk) || cfg.path !== undefined)) invalid('sim needs a SimDisk and no path');
+    const store = sim ? Store.openSim(sim.disk) : await Store.open(cfg.path);
     try {
       const epoch = PureEngine.initMeta(store, cfg);
       await store.flush();
-      const engine = new PureEngine(store, cfg, epoch);
+      const engine = new PureEngine(store, cfg, epoch, sim);
       engine.rebuildTrees();
       return engine;
     } catch (err) {
@@ -260,8 +301,14 @@ export class PureEngine implements Engine {
 
   async coordinate(req: CoordinateRequest): Promise<Buffer> {
     const out = this.coordinateNow(req);
-    if (req.durable) await this.store.flush();
+    if (req.durable) await this.durableFlush();
     return out;
+  }
+
+  /** The flush a durable write waits for (skipped only by the deliberately broken SimStorage option). */
+  private durableFlush(): Promise<void> {
+    if (this.ackDurableBeforeFlush) return Promise.resolve();
+    return this.store.flush();
   }
 
   private coordinateNow(req: Omit<CoordinateRequest, 'durable'>): Buffer {
@@ -287,7 +334,7 @@ export class PureEngine implements Engine {
 
   async merge(req: MergeRequest): Promise<Buffer> {
     const out = this.mergeNow(req);
-    if (req.durable) await this.store.flush();
+    if (req.durable) await this.durableFlush();
     return out;
   }
 
@@ -295,7 +342,7 @@ export class PureEngine implements Engine {
     this.checkOpen();
     if (!Array.isArray(reqs)) invalid('requests must be an array');
     const out = reqs.map((r) => this.mergeNow(r));
-    if (reqs.some((r) => r.durable)) await this.store.flush();
+    if (reqs.some((r) => r.durable)) await this.durableFlush();
     return out;
   }
 
@@ -517,6 +564,19 @@ export class PureEngine implements Engine {
     this.checkOpen();
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
+    this.simTimer?.cancel();
     await this.store.close();
+  }
+
+  /**
+   * Simulated crash (SimStorage only): every write not yet flushed is lost and
+   * the engine is closed; PureEngine.open on the same SimDisk restarts from
+   * what was flushed.
+   */
+  crash(): void {
+    this.checkOpen();
+    this.store.crash(); // throws for a file-backed engine, which stays open
+    this.closed = true;
+    this.simTimer?.cancel();
   }
 }

@@ -1,5 +1,6 @@
 // The pure-TypeScript engine and the record/context codec (shared with the HTTP layer).
-export { PureEngine } from './engine.js';
+export { PureEngine, type SimClock, type SimStorage } from './engine.js';
+export { SimDisk } from './store.js';
 export {
   decodeRecord,
   decodeContext,

@@ -2,6 +2,15 @@
 // meta), optionally persisted to an append-only log that is replayed at open.
 //
 // Log entry: u8 tree ‖ u32 keyLen ‖ key ‖ u32 valLen (0xFFFFFFFF = delete) ‖ value.
+//
+// Storage model for the simulator (SimDisk, test/sim): the same log, kept in
+// a SimDisk object instead of a file. The maps are the volatile layer (what
+// reads see, sled's page cache); a write is only appended to the pending log
+// entries, which reach the SimDisk (the durable layer) when a flush runs —
+// flush(), a durable write's flush, or the engine's periodic flush on the
+// simulator's clock. crash() drops the maps and the pending entries; a new
+// Store opened on the same SimDisk replays only what was flushed, so every
+// write not flushed before a crash is lost, as in a process kill or power loss.
 import { mkdir, open, readFile, rename, truncate, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EngineError } from '../types.js';
@@ -144,6 +153,25 @@ function ioError(err: unknown): EngineError {
   return new EngineError('IO', `storage failed: ${err instanceof Error ? err.message : String(err)}`);
 }
 
+/**
+ * The durable layer of a simulated node: the flushed log, surviving crash() of
+ * the Store (and engine) that wrote it. Only what a flush appended is here.
+ */
+export class SimDisk {
+  private readonly chunks: Buffer[] = [];
+  /** Flushes that wrote something (for tests and traces). */
+  flushes = 0;
+  /** @internal Appends one flushed batch of log entries. */
+  append(bytes: Buffer): void {
+    this.chunks.push(Buffer.from(bytes));
+    this.flushes++;
+  }
+  /** The whole durable log. */
+  bytes(): Buffer {
+    return Buffer.concat(this.chunks);
+  }
+}
+
 export class Store {
   private readonly maps: SortedMap[] = Array.from({ length: TREE_COUNT }, () => new SortedMap());
   /** Log entries not yet written to the file. */
@@ -153,7 +181,19 @@ export class Store {
   /** After a failed write the file no longer matches memory: refuse further writes. */
   private failure: EngineError | null = null;
 
-  private constructor(private fh: FileHandle | null) {}
+  private constructor(
+    private fh: FileHandle | null,
+    private disk: SimDisk | null = null,
+  ) {}
+
+  /** A Store on a simulated disk: replays what was flushed to it (see the storage model above). */
+  static openSim(disk: SimDisk): Store {
+    const store = new Store(null, disk);
+    const data = disk.bytes();
+    // Flushes append whole entries, so the log is never torn.
+    if (store.replay(data) !== data.length) throw new EngineError('CORRUPT_RECORD', 'simulated disk holds a torn log');
+    return store;
+  }
 
   /** Memory only when `dir` is undefined; otherwise replay (and maybe compact) the log in `dir`. */
   static async open(dir: string | undefined): Promise<Store> {
@@ -241,13 +281,13 @@ export class Store {
   put(tree: TreeId, key: Buffer, value: Buffer): void {
     if (this.failure) throw this.failure;
     this.maps[tree]!.set(str(key), { key, value });
-    if (this.fh) this.pending.push(encodeEntry(tree, key, value));
+    if (this.persistent) this.pending.push(encodeEntry(tree, key, value));
   }
 
   delete(tree: TreeId, key: Buffer): boolean {
     if (this.failure) throw this.failure;
     const existed = this.maps[tree]!.delete(str(key));
-    if (existed && this.fh) this.pending.push(encodeEntry(tree, key, null));
+    if (existed && this.persistent) this.pending.push(encodeEntry(tree, key, null));
     return existed;
   }
 
@@ -261,7 +301,7 @@ export class Store {
   }
 
   get persistent(): boolean {
-    return this.fh !== null;
+    return this.fh !== null || this.disk !== null;
   }
 
   hasPending(): boolean {
@@ -273,7 +313,7 @@ export class Store {
    * flush runs share the single flush queued behind it.
    */
   flush(): Promise<void> {
-    if (!this.fh) return Promise.resolve();
+    if (!this.persistent) return Promise.resolve();
     if (this.queued) return this.queued;
     if (!this.inFlight) return this.startFlush();
     this.queued = this.inFlight
@@ -297,7 +337,13 @@ export class Store {
     if (this.failure) throw this.failure;
     const bufs = this.pending;
     this.pending = [];
-    if (bufs.length === 0 || !this.fh) return;
+    if (bufs.length === 0) return;
+    if (this.disk) {
+      // Durable at once: the batch is on the simulated disk before the flush resolves.
+      this.disk.append(Buffer.concat(bufs));
+      return;
+    }
+    if (!this.fh) return;
     try {
       await writeAll(this.fh, Buffer.concat(bufs));
       await this.fh.datasync();
@@ -313,8 +359,19 @@ export class Store {
     } finally {
       const fh = this.fh;
       this.fh = null;
+      this.disk = null;
       if (fh) await fh.close().catch(() => undefined);
     }
+  }
+
+  /**
+   * Simulated crash: the pending (unflushed) entries never reach the disk and
+   * this Store stops writing to it; its maps are dropped by the caller.
+   */
+  crash(): void {
+    if (this.fh) throw new EngineError('INVALID_ARGUMENT', 'crash() is for a Store on a simulated disk');
+    this.pending = [];
+    this.disk = null;
   }
 }
 
