@@ -51,6 +51,15 @@ describe.each(['native', 'pure'] as const)('%s engine survives SIGKILL', (kind) 
       acked.push(...got);
     }
     const engine = await openEngine(kind, { path: dir.path, nodeId: 'crash' });
+    // Each kill was an unclean shutdown: a new epoch each time (a crash may have lost key counters of dots
+    // already given to other replicas; a new actor never issues them again).
+    const epochs = new Set<string>();
+    for (const i of acked) {
+      const record = await engine.get(Buffer.from('crash'), Buffer.from(`k${i}`));
+      for (const s of record ? decodeRecord(record).siblings : []) epochs.add(s.actor.toString('utf8'));
+    }
+    expect(epochs.size).toBe(3);
+    expect(epochs.has(engine.actor)).toBe(false);
     const bucket = Buffer.from('crash');
     const missing: number[] = [];
     for (const i of acked) {

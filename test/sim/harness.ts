@@ -227,8 +227,6 @@ export interface SimResult {
   /** Outcome log: identical for identical seeds. */
   log: string[];
   violations: string[];
-  /** Violations caused by the known counter-rollback bug (see rolledBack in runSim): reported, not failed. */
-  knownBugs: string[];
   /** The last traceKeep lines of client ops, faults and node logs, then the last messages. */
   traceTail: string[];
   stats: {
@@ -398,16 +396,12 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
   const staleRingResurrections: string[] = [];
   const valueDots = new Map<string, string>();
   let lostUnflushedCount = 0;
-  // KNOWN BUG (docs/durability.md "Testing"): a crash that loses a node's
-  // unflushed coordinated writes rolls its actor's counter for the key back
-  // (same epoch, hence the same actor, after the restart), so its next write
-  // there reuses a dot a surviving replica holds with another value: the
-  // replicas diverge for good and one acknowledged write is lost. Dots of the
-  // crashed node's own actor that its disk lost are recorded here; a reuse of
-  // one is reported in knownBugs, with the other violations of that key.
+  // A crash that loses a node's unflushed coordinated writes rolls its key
+  // counters back; the engine then writes as a new actor (a new epoch after an
+  // unclean shutdown), so no dot is issued twice. Dots of the crashed node's
+  // own actor that its disk lost are recorded here, so that a reuse of one
+  // (seed 65 before the fix) is named for what it is.
   const rolledBack = new Set<string>();
-  const knownBugKeys = new Set<string>();
-  const knownBugs: string[] = [];
   const observe = (key: string, rec: DecodedRecord, where: string, since: number, coordinatorRing?: number): void => {
     for (const sib of rec.siblings) {
       if (!sib.tombstone) {
@@ -433,10 +427,10 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
       const v = sib.tombstone ? '†' : sib.value.toString('utf8');
       const before = dotValues.get(d);
       if (before === undefined) dotValues.set(d, v);
-      else if (before !== v && rolledBack.has(d)) {
-        knownBugKeys.add(key);
-        knownBugs.push(`COUNTER ROLLBACK ${key} ${dotStr(sibDot(sib))} holds ${before} and ${v} (${where}): reused after a crash lost it unflushed`);
-      } else if (before !== v) violations.push(`DOT REUSED ${key} ${dotStr(sibDot(sib))} holds ${before} and ${v} (${where})`);
+      else if (before !== v) {
+        const why = rolledBack.has(d) ? ': reused after a crash lost it unflushed (counter rollback)' : '';
+        violations.push(`DOT REUSED ${key} ${dotStr(sibDot(sib))} holds ${before} and ${v} (${where})${why}`);
+      }
       if (!written.has(v)) violations.push(`PHANTOM value ${JSON.stringify(v)} at ${dotStr(sibDot(sib))} (${where})`);
       if (!sib.tombstone) {
         // ONE WRITE, ONE DOT: every client write has its own value, so a value under two dots
@@ -695,7 +689,7 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
     const elsewhere = await everyHolding(id);
     let dropped = 0;
     for (const [key, ctxs] of before) {
-      // The node's own counters its disk lost (the counter rollback: see knownBugs).
+      // The node's own counters its disk lost (see rolledBack).
       const own = Math.max(0, ...(after.get(key) ?? []).flatMap((c) => c.filter((e) => e.actor.toString('utf8') === engine.actor).map((e) => e.counter)));
       const top = Math.max(0, ...ctxs.flatMap((c) => c.filter((e) => e.actor.toString('utf8') === engine.actor).map((e) => e.counter)));
       for (let counter = own + 1; counter <= top; counter++) rolledBack.add(`${key}/${engine.actor}/${counter}`);
@@ -1185,14 +1179,6 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
   }
 
   async function finish(): Promise<SimResult> {
-    // The consequences of a counter rollback on its key go with the known bug.
-    if (knownBugKeys.size > 0) {
-      const mentions = (v: string, key: string): boolean => new RegExp(`(^|[^A-Za-z0-9])${key}([^0-9]|$)`).test(v);
-      for (let i = violations.length - 1; i >= 0; i--) {
-        const v = violations[i]!;
-        if ([...knownBugKeys].some((key) => mentions(v, key))) knownBugs.push(`(with the counter rollback) ${violations.splice(i, 1)[0]}`);
-      }
-    }
     for (const id of [...services.keys()]) stopServices(id);
     for (const node of nodes.values()) await node.stop();
     for (const [id, engine] of engines) if (!downHeld.has(id)) await engine.close(); // a crashed one is closed already
@@ -1220,7 +1206,6 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
       seed,
       log,
       violations,
-      knownBugs,
       traceTail: [...trace.tail(), '-- network --', ...netTrace.tail().slice(-Math.ceil(config.traceKeep / 2))],
       stats: {
         nodes: k,

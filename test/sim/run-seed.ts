@@ -6,7 +6,6 @@ const seed = Number(process.argv[2] ?? 1);
 const result = await runSim(seed);
 console.log(result.log.join('\n'));
 console.log(JSON.stringify(result.stats));
-if (result.knownBugs.length > 0) console.log(`\nknown bug(s):\n${result.knownBugs.join('\n')}`);
 if (result.violations.length > 0) {
   console.log(`\n${result.violations.length} violation(s):\n${result.violations.join('\n')}`);
   console.log(`\ntrace tail:\n${result.traceTail.join('\n')}`);

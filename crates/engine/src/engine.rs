@@ -20,6 +20,21 @@ use crate::tictac::{leaf_hash, Trees};
 
 const META_NODE_ID: &str = "engine.nodeId";
 const META_EPOCH: &str = "engine.epoch";
+/// Present (flushed) only while the engine is closed cleanly; see `next_epoch`.
+const META_CLEAN: &str = "engine.cleanShutdown";
+
+/// The epoch after an unclean shutdown: the old one plus 1 (mod 2^64, as 16
+/// hex digits). A crash can lose the tail of the log, and with it the key
+/// counters of dots this actor already issued to other replicas; issuing
+/// them again under the same actor would give two values one dot (replicas
+/// that never converge, an acknowledged write lost). A new actor cannot
+/// collide: the new epoch is flushed before any dot under it (Riak's vnode
+/// ids do the same after an unclean shutdown).
+fn next_epoch(epoch: &str) -> Result<String> {
+    let n = u64::from_str_radix(epoch, 16)
+        .map_err(|_| EngineError::new(ErrorCode::CorruptRecord, "stored engine.epoch is not hex"))?;
+    Ok(format!("{:016x}", n.wrapping_add(1)))
+}
 const META_PARTITION_BITS: &str = "engine.partitionBits";
 const META_BRANCH_BITS: &str = "engine.treeBranchBits";
 const META_SEGMENT_BITS: &str = "engine.treeSegmentBits";
@@ -184,9 +199,21 @@ fn init_meta(store: &Store, cfg: &Config) -> Result<String> {
                 "stored engine.epoch is missing or invalid",
             )
         })?;
+    // The stored epoch wins (options.epoch only applies at creation), unless
+    // the last run did not close cleanly.
+    let epoch = if meta.get(META_CLEAN)?.is_some() {
+        epoch
+    } else {
+        let next = next_epoch(&epoch)?;
+        meta.insert(META_EPOCH, next.as_bytes())?;
+        next
+    };
+    meta.remove(META_CLEAN)?;
     // Tree shape may change between runs: the trees are rebuilt anyway.
     meta.insert(META_BRANCH_BITS, &[cfg.tree_branch_bits])?;
     meta.insert(META_SEGMENT_BITS, &[cfg.tree_segment_bits])?;
+    // Durable before any dot is issued under the epoch.
+    store.flush()?;
     Ok(epoch)
 }
 
@@ -678,7 +705,12 @@ impl Engine {
         let store = guard
             .take()
             .ok_or_else(|| EngineError::new(ErrorCode::Closed, "engine is closed"))?;
-        let flushed = store.flush();
+        // The next open keeps this epoch only if this mark is flushed.
+        let flushed = store
+            .meta
+            .insert(META_CLEAN, &[1u8])
+            .map_err(EngineError::from)
+            .and_then(|_| store.flush());
         drop(store);
         wait_for_lock_release(&self.path);
         flushed

@@ -49,6 +49,21 @@ import { TicTacTrees, leafHash } from './tictac.js';
 
 export const META_NODE_ID = 'engine.nodeId';
 export const META_EPOCH = 'engine.epoch';
+/** Present (flushed) only while the engine is closed cleanly; see nextEpoch. */
+export const META_CLEAN = 'engine.cleanShutdown';
+
+/**
+ * The epoch after an unclean shutdown: the old one plus 1 (mod 2^64, as 16
+ * hex digits). A crash can lose the tail of the log, and with it the key
+ * counters of dots this actor already issued to other replicas; issuing them
+ * again under the same actor would give two values one dot (replicas that
+ * never converge, an acknowledged write lost). A new actor cannot collide:
+ * the new epoch is flushed before any dot under it (Riak's vnode ids do the
+ * same after an unclean shutdown).
+ */
+export function nextEpoch(epoch: string): string {
+  return ((BigInt(`0x${epoch}`) + 1n) & 0xffffffffffffffffn).toString(16).padStart(16, '0');
+}
 export const META_PARTITION_BITS = 'engine.partitionBits';
 export const META_BRANCH_BITS = 'engine.treeBranchBits';
 export const META_SEGMENT_BITS = 'engine.treeSegmentBits';
@@ -240,7 +255,10 @@ export class PureEngine implements Engine {
       if (e === undefined || !/^[0-9a-f]{16}$/.test(e)) {
         throw new EngineError('CORRUPT_RECORD', 'stored engine.epoch is missing or invalid');
       }
-      epoch = e; // the stored epoch wins: options.epoch only applies at creation
+      // The stored epoch wins (options.epoch only applies at creation), unless the last run did not close cleanly.
+      epoch = get(META_CLEAN) === undefined ? nextEpoch(e) : e;
+      if (epoch !== e) put(META_EPOCH, Buffer.from(epoch, 'utf8'));
+      store.delete(TREE_META, Buffer.from(META_CLEAN));
     }
     // Tree geometry may change between opens: trees are rebuilt anyway.
     for (const [name, bits] of [[META_BRANCH_BITS, cfg.treeBranchBits], [META_SEGMENT_BITS, cfg.treeSegmentBits]] as const) {
@@ -565,6 +583,8 @@ export class PureEngine implements Engine {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     this.simTimer?.cancel();
+    // Flushed with everything else by the store's close: the next open keeps this epoch.
+    this.store.put(TREE_META, Buffer.from(META_CLEAN), Buffer.from([1]));
     await this.store.close();
   }
 
