@@ -17,6 +17,9 @@ const REGRESSION_SEEDS = [956, 65];
 const seeds = seedsFromEnv([...range(1, 200), ...REGRESSION_SEEDS]);
 /** Seeds per vitest test: one test per seed is noisy for thousands of seeds. */
 const CHUNK = 25;
+// Simulated time is bounded inside each run (event and time limits), so the wall-clock limit only
+// guards against a hang; 25 seeds are CPU work that took over 60 s on 2 shared cores under a hog.
+const CHUNK_TIMEOUT_MS = 600_000;
 /** Writes coordinated by a node that reached no primary (w = 1 writes on a cut-off node), over all seeds run. */
 let fallbackCoordinated = 0;
 
@@ -44,7 +47,7 @@ describe('cluster simulation', () => {
         expect(hinted.hintsStored, JSON.stringify(hinted)).toBeGreaterThan(0);
         expect(hinted.hintsDelivered, JSON.stringify(hinted)).toBeGreaterThan(0);
       }
-    });
+    }, CHUNK_TIMEOUT_MS);
   }
 
   // Dots of fallback-coordinated writes come from one-off actors: DOT REUSED
