@@ -65,18 +65,23 @@ impl<'a> Reader<'a> {
         self.take(1).map(|b| b[0])
     }
 
+    /// `N` bytes as an array: no length check left to fail after the split.
+    fn array<const N: usize>(&mut self) -> Option<&'a [u8; N]> {
+        let (head, rest) = self.buf.split_first_chunk::<N>()?;
+        self.buf = rest;
+        Some(head)
+    }
+
     fn u16(&mut self) -> Option<u16> {
-        self.take(2).map(|b| u16::from_be_bytes([b[0], b[1]]))
+        self.array().map(|b| u16::from_be_bytes(*b))
     }
 
     fn u32(&mut self) -> Option<u32> {
-        self.take(4)
-            .map(|b| u32::from_be_bytes(b.try_into().unwrap_or_default()))
+        self.array().map(|b| u32::from_be_bytes(*b))
     }
 
     fn u64(&mut self) -> Option<u64> {
-        self.take(8)
-            .map(|b| u64::from_be_bytes(b.try_into().unwrap_or_default()))
+        self.array().map(|b| u64::from_be_bytes(*b))
     }
 
     /// `u8 actorLen (>= 1), actor, u64 counter (1..=MAX_SAFE)`.
@@ -116,6 +121,72 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The rules of one `actor, counter` entry, as the decoder enforces them.
+fn entry_violation(actor: &[u8], counter: u64) -> Option<&'static str> {
+    if !(1..=255).contains(&actor.len()) {
+        return Some("actor length not in 1..=255");
+    }
+    if !(1..=MAX_SAFE).contains(&counter) {
+        return Some("counter not in 1..=2^53-1");
+    }
+    None
+}
+
+/// Which rule of the context encoding `ctx` breaks, if any. Actors are
+/// sorted and unique by construction (BTreeMap).
+pub fn context_violation(ctx: &Context, max_entries: usize) -> Option<&'static str> {
+    if ctx.len() > max_entries {
+        return Some("too many context entries");
+    }
+    ctx.iter().find_map(|(actor, &counter)| entry_violation(actor, counter))
+}
+
+/// Which rule of a DVV set `rec` breaks, if any, counts aside: siblings
+/// strictly ascending by dot, every dot covered by the context, entries,
+/// timestamps and tombstones as the format allows. Linear in the siblings
+/// (one context lookup each) and the context.
+pub fn shape_violation(rec: &Record) -> Option<&'static str> {
+    if let Some(why) = context_violation(&rec.context, u16::MAX as usize) {
+        return Some(why);
+    }
+    let mut prev: Option<&Dot> = None;
+    for s in &rec.siblings {
+        if let Some(why) = entry_violation(&s.dot.actor, s.dot.counter) {
+            return Some(why);
+        }
+        if prev.is_some_and(|p| *p >= s.dot) {
+            return Some("siblings not strictly ascending by dot");
+        }
+        prev = Some(&s.dot);
+        if !covers(&rec.context, &s.dot) {
+            return Some("sibling dot not covered by the context");
+        }
+        if s.timestamp > MAX_SAFE {
+            return Some("timestamp above 2^53-1");
+        }
+        if s.tombstone && !s.value.is_empty() {
+            return Some("tombstone with a value");
+        }
+        if s.value.len() > u32::MAX as usize {
+            return Some("value longer than 2^32-1 bytes");
+        }
+    }
+    None
+}
+
+/// Which rule of a storable record `rec` breaks, if any: the shape rules
+/// plus 1..=65535 siblings. `decode_record` accepts exactly the encodings of
+/// the records this passes.
+pub fn record_violation(rec: &Record) -> Option<&'static str> {
+    if rec.siblings.is_empty() {
+        return Some("no siblings");
+    }
+    if rec.siblings.len() > u16::MAX as usize {
+        return Some("more than 65535 siblings");
+    }
+    shape_violation(rec)
+}
+
 fn put_entry(out: &mut Vec<u8>, actor: &[u8], counter: u64) {
     out.push(actor.len() as u8);
     out.extend_from_slice(actor);
@@ -143,12 +214,19 @@ pub fn decode_context(bytes: &[u8]) -> Result<Context> {
     if !r.buf.is_empty() {
         return Err(bad("trailing bytes"));
     }
+    // The reader and the checker state the same rules; they must agree.
+    debug_assert_eq!(context_violation(&ctx, MAX_CONTEXT_ENTRIES), None, "invariant: a decoded context is valid");
     Ok(ctx)
 }
 
 /// Encode a client context (always with the format byte, even when empty).
 /// Callers keep actors at 1..=255 bytes and at most 65535 entries.
 pub fn encode_context(ctx: &Context) -> Vec<u8> {
+    // assert!, not debug_assert!: the `as u8`/`as u16` casts would silently
+    // write a context no decoder accepts. One pass over a few entries.
+    if let Some(why) = context_violation(ctx, u16::MAX as usize) {
+        panic!("invariant: encode_context given an invalid context: {why}");
+    }
     let mut out = Vec::with_capacity(3 + ctx.len() * 32);
     out.push(FORMAT);
     put_context_entries(&mut out, ctx);
@@ -206,12 +284,21 @@ pub fn decode_record(bytes: &[u8]) -> Result<Record> {
     if !r.buf.is_empty() {
         return Err(bad("trailing bytes"));
     }
-    Ok(Record { context, siblings })
+    let rec = Record { context, siblings };
+    debug_assert_eq!(record_violation(&rec), None, "invariant: a decoded record is valid");
+    Ok(rec)
 }
 
 /// Encode a record. Callers keep it valid (sorted siblings, covered dots,
 /// at most 65535 context entries and siblings).
 pub fn encode_record(rec: &Record) -> Vec<u8> {
+    // assert!, not debug_assert!: this is the last step before sled, and a
+    // record breaking these rules would be stored, then refused as
+    // CORRUPT_RECORD by every later read of the key. Linear, and small next
+    // to the copy of the values and the write itself.
+    if let Some(why) = record_violation(rec) {
+        panic!("invariant: encode_record given an invalid record: {why}");
+    }
     let values: usize = rec.siblings.iter().map(|s| s.value.len() + 48).sum();
     let mut out = Vec::with_capacity(5 + rec.context.len() * 32 + values);
     out.push(FORMAT);

@@ -4,7 +4,10 @@
 
 use std::cmp::Ordering;
 
-use crate::codec::{covers, Context, Dot, Record, Sibling, MAX_CONTEXT_ENTRIES, MAX_SAFE};
+use crate::codec::{
+    covers, record_violation, shape_violation, Context, Dot, Record, Sibling, MAX_CONTEXT_ENTRIES,
+    MAX_SAFE,
+};
 use crate::error::{err, ErrorCode, Result};
 
 /// How concurrent versions of an object are resolved.
@@ -14,6 +17,43 @@ pub enum Mode {
     Siblings,
     /// Keep only the sibling with the greatest (timestamp, actor, counter).
     Lww,
+}
+
+/// Does `big` cover every entry of `small`?
+fn dominates(big: &Context, small: &Context) -> bool {
+    small.iter().all(|(a, &c)| big.get(a).is_some_and(|&b| b >= c))
+}
+
+/// Is `s` in the dot-sorted `list`, with the same contents?
+fn holds(list: &[Sibling], s: &Sibling) -> bool {
+    list.binary_search_by(|x| x.dot.cmp(&s.dot))
+        .is_ok_and(|i| list[i] == *s)
+}
+
+/// The sync post-condition (debug builds; O((n + m) log)): the context is
+/// the join, nothing invented, and an input sibling is dropped only when
+/// the other side's context covers it and the other side does not hold it.
+fn sync_postcondition(local: &Record, incoming: &Record, out: &Record) -> Option<&'static str> {
+    if let Some(why) = shape_violation(out) {
+        return Some(why);
+    }
+    if out.context != join(&local.context, &incoming.context) {
+        return Some("context is not the join of the inputs");
+    }
+    if !out.siblings.iter().all(|s| holds(&local.siblings, s) || holds(&incoming.siblings, s)) {
+        return Some("a sibling came from neither input");
+    }
+    let kept = |mine: &[Sibling], theirs: &Record| {
+        mine.iter().all(|s| {
+            let shared = theirs.siblings.binary_search_by(|x| x.dot.cmp(&s.dot)).is_ok();
+            let dropped = !out.siblings.iter().any(|o| o.dot == s.dot);
+            !dropped || (covers(&theirs.context, &s.dot) && !shared)
+        })
+    };
+    if !kept(&local.siblings, incoming) || !kept(&incoming.siblings, local) {
+        return Some("a sibling the other side has not seen was dropped");
+    }
+    None
 }
 
 /// Pointwise max of two contexts.
@@ -57,6 +97,11 @@ pub fn update(
     // The new dot is above everything `me` ever issued for this key, so it
     // is new; insert at its sorted place.
     let at = siblings.partition_point(|s| s.dot < dot);
+    // O(1), and a duplicate dot would store two versions under one event id.
+    assert!(
+        !siblings.get(at).is_some_and(|s| s.dot == dot),
+        "invariant: update's new dot is above every stored dot of its actor"
+    );
     siblings.insert(
         at,
         Sibling {
@@ -79,7 +124,19 @@ pub fn update(
             ),
         );
     }
-    Ok(Record { context, siblings })
+    let out = Record { context, siblings };
+    // Costly checks (a pass over both contexts and the siblings): debug only;
+    // encode_record re-checks the shape before anything is stored.
+    debug_assert_eq!(shape_violation(&out), None, "invariant: update yields a valid DVV set");
+    debug_assert!(
+        dominates(&out.context, &stored.context) && dominates(&out.context, ctx),
+        "invariant: update's context covers the stored and the client context"
+    );
+    debug_assert!(
+        out.siblings.iter().all(|s| (s.dot.actor == me && s.dot.counter == counter) || !covers(ctx, &s.dot)),
+        "invariant: update drops every sibling the client has seen"
+    );
+    Ok(out)
 }
 
 /// DVV set sync of the local record with an incoming one. A sibling
@@ -94,7 +151,8 @@ pub fn sync(local: &Record, incoming: &Record) -> Record {
         let order = match (a.get(i), b.get(j)) {
             (Some(x), Some(y)) => x.dot.cmp(&y.dot),
             (Some(_), None) => Ordering::Less,
-            _ => Ordering::Greater,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => unreachable!("invariant: sync walks only while a list has siblings left"),
         };
         match order {
             Ordering::Equal => {
@@ -116,10 +174,16 @@ pub fn sync(local: &Record, incoming: &Record) -> Record {
             }
         }
     }
-    Record {
+    let out = Record {
         context: join(&local.context, &incoming.context),
         siblings,
-    }
+    };
+    debug_assert_eq!(
+        sync_postcondition(local, incoming, &out),
+        None,
+        "invariant: sync keeps exactly the siblings neither side has superseded"
+    );
+    out
 }
 
 /// In lww mode keep only the greatest sibling by (timestamp, actor, counter).
@@ -131,15 +195,25 @@ pub fn apply_mode(rec: &mut Record, mode: Mode) {
             .enumerate()
             .max_by(|(_, a), (_, b)| (a.timestamp, &a.dot).cmp(&(b.timestamp, &b.dot)))
             .map(|(i, _)| i)
-            .unwrap_or(0);
+            .expect("invariant: lww picks from more than one sibling");
         let winner = rec.siblings.swap_remove(best);
         rec.siblings = vec![winner];
     }
+    debug_assert!(
+        mode == Mode::Siblings || rec.siblings.len() <= 1,
+        "invariant: lww leaves at most one sibling"
+    );
 }
 
 /// Apply the mode, then enforce the sibling limit and the shape limits
 /// of the encoding, yielding a record that is safe to encode and store.
 pub fn finish(mut rec: Record, mode: Mode, max_siblings: usize) -> Result<Record> {
+    // A caller's limit above the encoding's u16 count would let through a
+    // record encode_record refuses.
+    assert!(
+        max_siblings <= u16::MAX as usize,
+        "invariant: finish's sibling limit {max_siblings} is within the encoding's 65535"
+    );
     apply_mode(&mut rec, mode);
     if rec.siblings.len() > max_siblings {
         return err(
@@ -164,6 +238,7 @@ pub fn finish(mut rec: Record, mode: Mode, max_siblings: usize) -> Result<Record
             "context has more than 65535 actors",
         );
     }
+    debug_assert_eq!(record_violation(&rec), None, "invariant: finish yields a storable record");
     Ok(rec)
 }
 

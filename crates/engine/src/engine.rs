@@ -247,6 +247,8 @@ fn rebuild_trees(objects: &sled::Tree, trees: &Trees) -> Result<()> {
         })?;
         trees.apply(dk.position, leaf_hash(dk.bkey, &decode_record(&v)?));
     }
+    // Cost: a pass over every tree word; debug builds only.
+    debug_assert_eq!(trees.verify(), Ok(()), "invariant: rebuilt trees are XOR-consistent");
     Ok(())
 }
 
@@ -352,6 +354,12 @@ impl Engine {
         let bkey = bkey(bucket, key);
         let position = position_of_bkey(&bkey);
         let swap = read_modify_write(&store.objects, &disk_key(position, &bkey), f)?;
+        // Costly (a full decode): debug only. What was stored must read back
+        // as the record the tree update below hashes.
+        debug_assert!(
+            decode_record(&swap.bytes).is_ok_and(|r| r == swap.new),
+            "invariant: a stored record decodes to the record written"
+        );
         if swap.written {
             let old = swap.old.as_ref().map_or(0, |r| leaf_hash(&bkey, r));
             self.trees
@@ -662,11 +670,13 @@ impl Engine {
                         )
                     })?;
                 out.push(target.to_owned());
-                // Targets are ASCII, so bumping the last byte cannot overflow.
+                // The target is UTF-8, which never has a 0xFF byte, so
+                // bumping its last byte cannot overflow (a wrap would loop).
                 from = k[..1 + len].to_vec();
-                if let Some(last) = from.last_mut() {
-                    *last += 1;
-                }
+                let last = from.last_mut().expect("invariant: a hint target is not empty");
+                *last = last
+                    .checked_add(1)
+                    .expect("invariant: a UTF-8 hint target has no 0xFF byte");
             }
             out.sort();
             Ok(out)
@@ -697,6 +707,13 @@ impl Engine {
 
     pub fn flush(&self) -> Result<()> {
         self.with_store(|store| self.sync(store))
+    }
+
+    /// Test hook: runs `f` the way every operation runs, holding the open
+    /// store, so tests can panic there and show the engine survives it.
+    #[doc(hidden)]
+    pub fn run_in_store_for_test<T>(&self, f: impl FnOnce() -> T) -> Result<T> {
+        self.with_store(|_| Ok(f()))
     }
 
     /// Flush and release the database; every later call fails with CLOSED.

@@ -115,8 +115,8 @@ pub fn split_disk_key(dk: &[u8]) -> Option<DiskKey<'_>> {
     if dk.len() < POSITION_BYTES + 3 {
         return None;
     }
-    let (head, bkey) = dk.split_at(POSITION_BYTES);
-    let position = u64::from_be_bytes(head.try_into().ok()?);
+    let (head, bkey) = dk.split_first_chunk::<POSITION_BYTES>()?;
+    let position = u64::from_be_bytes(*head);
     let sep = bkey.iter().position(|&b| b == 0)?;
     let (bucket, key) = (&bkey[..sep], &bkey[sep + 1..]);
     if bucket.is_empty() || key.is_empty() {

@@ -90,9 +90,41 @@ impl Trees {
             segments: zeros(g.segments()),
         });
         let segment = g.segment(position);
+        // The geometry's bit math keeps both in range; the indexing below
+        // would catch it too, but without naming the broken rule.
+        debug_assert!(segment < g.segments(), "invariant: segment {segment} of a position is in range");
+        debug_assert!(
+            g.branch_of_segment(segment) < g.branches(),
+            "invariant: the branch of segment {segment} is in range"
+        );
         part.segments[segment as usize].fetch_xor(delta, Ordering::Relaxed);
         part.branches[g.branch_of_segment(segment) as usize].fetch_xor(delta, Ordering::Relaxed);
         part.root.fetch_xor(delta, Ordering::Relaxed);
+    }
+
+    /// Checks that every branch is the XOR of its segments and every root
+    /// the XOR of its branches, naming the first level that is not. Only
+    /// meaningful while no `apply` runs: one updates the three levels one
+    /// after the other. O(Q * 2^(B+S)) for the partitions written so far.
+    pub fn verify(&self) -> std::result::Result<(), String> {
+        let g = self.geometry;
+        let per = g.segments_per_branch() as usize;
+        for (p, part) in self.parts.iter().enumerate() {
+            let Some(t) = part.get() else { continue };
+            let mut root = 0;
+            for (b, branch) in t.branches.iter().enumerate() {
+                let segs = &t.segments[b * per..(b + 1) * per];
+                let x = segs.iter().fold(0, |acc, s| acc ^ s.load(Ordering::Relaxed));
+                if x != branch.load(Ordering::Relaxed) {
+                    return Err(format!("partition {p} branch {b} is not the XOR of its segments"));
+                }
+                root ^= x;
+            }
+            if root != t.root.load(Ordering::Relaxed) {
+                return Err(format!("partition {p} root is not the XOR of its branches"));
+            }
+        }
+        Ok(())
     }
 
     /// Q roots, 8 bytes big-endian each.
