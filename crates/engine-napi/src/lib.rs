@@ -18,20 +18,41 @@ fn from_engine(e: engine::error::EngineError) -> Error {
     js_error(e.code.as_str(), &e.message)
 }
 
-/// Runs `f`, turning an engine error or a panic into a JS error.
-fn guarded<T>(f: impl FnOnce() -> engine::error::Result<T>) -> Result<T> {
+/// A panic must unwind to the `catch_unwind`s below: with `panic = "abort"`
+/// every invariant check would kill the Node process instead of failing
+/// one call.
+#[cfg(panic = "abort")]
+compile_error!("ringkv-engine-napi needs panic = \"unwind\": panics become INTERNAL errors at the N-API boundary");
+
+/// The text of a panic payload (`panic!` gives `&str` or `String`).
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+/// Runs `f`, turning a panic into `INTERNAL: engine panicked: ...`. Every
+/// export's body and both halves of every async job run inside one: a
+/// panic crossing the `extern "C"` N-API callbacks would abort the process.
+/// (`#[napi(catch_unwind)]` on the exports also covers napi's own argument
+/// conversions, with an uncoded message.)
+fn guard<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
     match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(from_engine(e)),
+        Ok(r) => r,
         Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
+            let what = panic_text(panic.as_ref());
+            // A payload whose Drop panics must not unwind from here.
+            std::mem::forget(panic);
             Err(js_error("INTERNAL", &format!("engine panicked: {what}")))
         }
     }
+}
+
+/// Runs engine work, turning an engine error or a panic into a JS error.
+fn guarded<T>(f: impl FnOnce() -> engine::error::Result<T>) -> Result<T> {
+    guard(|| f().map_err(from_engine))
 }
 
 /// One unit of engine work for the libuv pool: `work` runs off the main
@@ -53,7 +74,9 @@ impl<R: Send + 'static, J: ToNapiValue + TypeName> Task for Job<R, J> {
     }
 
     fn resolve(&mut self, _env: Env, output: R) -> Result<J> {
-        (self.to_js)(output)
+        // Runs in napi's completion callback on the main thread.
+        let to_js = self.to_js;
+        guard(move || to_js(output))
     }
 }
 
@@ -169,25 +192,31 @@ fn config(o: OpenOptions) -> engine::error::Result<engine::Config> {
 }
 
 /// Opens (or creates) a data directory on the libuv pool.
-#[napi(ts_return_type = "Promise<NativeEngine>")]
-pub fn open_engine(options: OpenOptions) -> AsyncTask<Job<engine::Engine, NativeEngine>> {
-    job(
-        move || engine::Engine::open(config(options)?),
-        |e| Ok(NativeEngine { inner: Mutex::new(Some(Arc::new(e))) }),
-    )
+#[napi(ts_return_type = "Promise<NativeEngine>", catch_unwind)]
+pub fn open_engine(options: OpenOptions) -> Result<AsyncTask<Job<engine::Engine, NativeEngine>>> {
+    guard(|| {
+        Ok(job(
+            move || engine::Engine::open(config(options)?),
+            |e| Ok(NativeEngine { inner: Mutex::new(Some(Arc::new(e))) }),
+        ))
+    })
 }
 
 /// Ring position of `bucket ‖ 0 ‖ key`.
-#[napi]
+#[napi(catch_unwind)]
 pub fn hash_key(bucket: &[u8], key: &[u8]) -> Result<BigInt> {
-    guarded(|| engine::position(bucket, key)).map(BigInt::from)
+    guard(|| {
+        guarded(|| engine::position(bucket, key)).map(BigInt::from)
+    })
 }
 
 /// Ring positions of many keys packed as repeated
 /// `{u16 bucketLen, bucket, u32 keyLen, key}`: one crossing for the batch.
-#[napi]
+#[napi(catch_unwind)]
 pub fn hash_keys(packed: &[u8]) -> Result<Buffer> {
-    guarded(|| engine::keys::positions_packed(packed)).map(Buffer::from)
+    guard(|| {
+        guarded(|| engine::keys::positions_packed(packed)).map(Buffer::from)
+    })
 }
 
 #[napi]
@@ -204,27 +233,31 @@ impl NativeEngine {
         guard.clone().ok_or_else(|| js_error("CLOSED", "engine is closed"))
     }
 
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn actor(&self) -> Result<String> {
-        Ok(self.engine()?.actor().to_string())
+        guard(|| {
+            Ok(self.engine()?.actor().to_string())
+        })
     }
 
     /// `[partitionBits, treeBranchBits, treeSegmentBits, maxKeyBytes, maxValueBytes, maxSiblings]`
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn settings(&self) -> Result<Vec<u32>> {
-        let e = self.engine()?;
-        let l = e.limits();
-        Ok(vec![
-            e.partition_bits() as u32,
-            e.tree_branch_bits() as u32,
-            e.tree_segment_bits() as u32,
-            l.max_key_bytes as u32,
-            l.max_value_bytes as u32,
-            l.max_siblings as u32,
-        ])
+        guard(|| {
+            let e = self.engine()?;
+            let l = e.limits();
+            Ok(vec![
+                e.partition_bits() as u32,
+                e.tree_branch_bits() as u32,
+                e.tree_segment_bits() as u32,
+                l.max_key_bytes as u32,
+                l.max_value_bytes as u32,
+                l.max_siblings as u32,
+            ])
+        })
     }
 
-    #[napi(ts_return_type = "Promise<Buffer>")]
+    #[napi(ts_return_type = "Promise<Buffer>", catch_unwind)]
     pub fn coordinate(
         &self,
         bucket: &[u8],
@@ -235,20 +268,22 @@ impl NativeEngine {
         lww: bool,
         durable: bool,
     ) -> Result<AsyncTask<Job<Vec<u8>, Buffer>>> {
-        let e = self.engine()?;
-        let (bucket, key) = (bucket.to_vec(), key.to_vec());
-        let context = context.map(<[u8]>::to_vec);
-        let value = value.map(<[u8]>::to_vec);
-        let now = timestamp(now)?;
-        Ok(job(
-            move || e.coordinate(&bucket, &key, context.as_deref(), value.as_deref(), now, mode(lww), durable),
-            buffer,
-        ))
+        guard(|| {
+            let e = self.engine()?;
+            let (bucket, key) = (bucket.to_vec(), key.to_vec());
+            let context = context.map(<[u8]>::to_vec);
+            let value = value.map(<[u8]>::to_vec);
+            let now = timestamp(now)?;
+            Ok(job(
+                move || e.coordinate(&bucket, &key, context.as_deref(), value.as_deref(), now, mode(lww), durable),
+                buffer,
+            ))
+        })
     }
 
     /// `coordinate` on the calling thread, for writes that do not wait for
     /// disk: an in-memory apply costs microseconds, a pool hop costs more.
-    #[napi]
+    #[napi(catch_unwind)]
     #[allow(clippy::too_many_arguments)]
     pub fn coordinate_sync(
         &self,
@@ -259,19 +294,23 @@ impl NativeEngine {
         now: f64,
         lww: bool,
     ) -> Result<Buffer> {
-        let e = self.engine()?;
-        let now = timestamp(now)?;
-        guarded(|| e.coordinate(bucket, key, context, value, now, mode(lww), false)).map(Buffer::from)
+        guard(|| {
+            let e = self.engine()?;
+            let now = timestamp(now)?;
+            guarded(|| e.coordinate(bucket, key, context, value, now, mode(lww), false)).map(Buffer::from)
+        })
     }
 
     /// `merge` on the calling thread, not durable (see `coordinate_sync`).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn merge_sync(&self, bucket: &[u8], key: &[u8], record: &[u8], lww: bool) -> Result<Buffer> {
-        let e = self.engine()?;
-        guarded(|| e.merge(bucket, key, record, mode(lww), false)).map(Buffer::from)
+        guard(|| {
+            let e = self.engine()?;
+            guarded(|| e.merge(bucket, key, record, mode(lww), false)).map(Buffer::from)
+        })
     }
 
-    #[napi(ts_return_type = "Promise<Buffer>")]
+    #[napi(ts_return_type = "Promise<Buffer>", catch_unwind)]
     pub fn merge(
         &self,
         bucket: &[u8],
@@ -280,13 +319,15 @@ impl NativeEngine {
         lww: bool,
         durable: bool,
     ) -> Result<AsyncTask<Job<Vec<u8>, Buffer>>> {
-        let e = self.engine()?;
-        let (bucket, key, record) = (bucket.to_vec(), key.to_vec(), record.to_vec());
-        Ok(job(move || e.merge(&bucket, &key, &record, mode(lww), durable), buffer))
+        guard(|| {
+            let e = self.engine()?;
+            let (bucket, key, record) = (bucket.to_vec(), key.to_vec(), record.to_vec());
+            Ok(job(move || e.merge(&bucket, &key, &record, mode(lww), durable), buffer))
+        })
     }
 
     /// Merges many records in one crossing; parallel arrays, one flag set for all.
-    #[napi(ts_return_type = "Promise<Buffer[]>")]
+    #[napi(ts_return_type = "Promise<Buffer[]>", catch_unwind)]
     pub fn merge_many(
         &self,
         buckets: Vec<Buffer>,
@@ -295,123 +336,143 @@ impl NativeEngine {
         lww: Vec<bool>,
         durable: bool,
     ) -> Result<AsyncTask<Job<Vec<Vec<u8>>, Vec<Buffer>>>> {
-        let e = self.engine()?;
-        if keys.len() != buckets.len() || records.len() != buckets.len() || lww.len() != buckets.len() {
-            return Err(js_error("INVALID_ARGUMENT", "mergeMany arrays differ in length"));
-        }
-        let items: Vec<(Vec<u8>, Vec<u8>, Vec<u8>, bool)> = buckets
-            .iter()
-            .zip(&keys)
-            .zip(&records)
-            .zip(&lww)
-            .map(|(((b, k), r), l)| (b.to_vec(), k.to_vec(), r.to_vec(), *l))
-            .collect();
-        Ok(job(
-            move || {
-                let last = items.len().saturating_sub(1);
-                items
-                    .iter()
-                    .enumerate()
-                    // One flush for the batch: only the last merge waits for it.
-                    .map(|(i, (b, k, r, l))| e.merge(b, k, r, mode(*l), durable && i == last))
-                    .collect()
-            },
-            |v| Ok(v.into_iter().map(Buffer::from).collect()),
-        ))
+        guard(|| {
+            let e = self.engine()?;
+            if keys.len() != buckets.len() || records.len() != buckets.len() || lww.len() != buckets.len() {
+                return Err(js_error("INVALID_ARGUMENT", "mergeMany arrays differ in length"));
+            }
+            let items: Vec<(Vec<u8>, Vec<u8>, Vec<u8>, bool)> = buckets
+                .iter()
+                .zip(&keys)
+                .zip(&records)
+                .zip(&lww)
+                .map(|(((b, k), r), l)| (b.to_vec(), k.to_vec(), r.to_vec(), *l))
+                .collect();
+            Ok(job(
+                move || {
+                    let last = items.len().saturating_sub(1);
+                    items
+                        .iter()
+                        .enumerate()
+                        // One flush for the batch: only the last merge waits for it.
+                        .map(|(i, (b, k, r, l))| e.merge(b, k, r, mode(*l), durable && i == last))
+                        .collect()
+                },
+                |v: Vec<Vec<u8>>| Ok(v.into_iter().map(Buffer::from).collect()),
+            ))
+        })
     }
 
-    #[napi(ts_return_type = "Promise<Buffer | null>")]
+    #[napi(ts_return_type = "Promise<Buffer | null>", catch_unwind)]
     pub fn get(&self, bucket: &[u8], key: &[u8]) -> Result<AsyncTask<Job<Option<Vec<u8>>, Option<Buffer>>>> {
-        let e = self.engine()?;
-        let (bucket, key) = (bucket.to_vec(), key.to_vec());
-        Ok(job(move || e.get(&bucket, &key), maybe_buffer))
+        guard(|| {
+            let e = self.engine()?;
+            let (bucket, key) = (bucket.to_vec(), key.to_vec());
+            Ok(job(move || e.get(&bucket, &key), maybe_buffer))
+        })
     }
 
     /// `get` on the calling thread: a read from sled's cache costs about a
     /// microsecond, far less than a trip through the libuv pool.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn get_sync(&self, bucket: &[u8], key: &[u8]) -> Result<Option<Buffer>> {
-        let e = self.engine()?;
-        guarded(|| e.get(bucket, key)).map(|v| v.map(Buffer::from))
+        guard(|| {
+            let e = self.engine()?;
+            guarded(|| e.get(bucket, key)).map(|v| v.map(Buffer::from))
+        })
     }
 
-    #[napi(ts_return_type = "Promise<Array<Buffer | null>>")]
+    #[napi(ts_return_type = "Promise<Array<Buffer | null>>", catch_unwind)]
     pub fn get_many(
         &self,
         buckets: Vec<Buffer>,
         keys: Vec<Buffer>,
     ) -> Result<AsyncTask<Job<Vec<Option<Vec<u8>>>, Vec<Option<Buffer>>>>> {
-        let e = self.engine()?;
-        if keys.len() != buckets.len() {
-            return Err(js_error("INVALID_ARGUMENT", "getMany arrays differ in length"));
-        }
-        let items: Vec<(Vec<u8>, Vec<u8>)> = buckets.iter().zip(&keys).map(|(b, k)| (b.to_vec(), k.to_vec())).collect();
-        Ok(job(
-            move || items.iter().map(|(b, k)| e.get(b, k)).collect(),
-            |v| Ok(v.into_iter().map(|r| r.map(Buffer::from)).collect()),
-        ))
+        guard(|| {
+            let e = self.engine()?;
+            if keys.len() != buckets.len() {
+                return Err(js_error("INVALID_ARGUMENT", "getMany arrays differ in length"));
+            }
+            let items: Vec<(Vec<u8>, Vec<u8>)> = buckets.iter().zip(&keys).map(|(b, k)| (b.to_vec(), k.to_vec())).collect();
+            Ok(job(
+                move || items.iter().map(|(b, k)| e.get(b, k)).collect(),
+                |v: Vec<Option<Vec<u8>>>| Ok(v.into_iter().map(|r| r.map(Buffer::from)).collect()),
+            ))
+        })
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn tree_roots(&self) -> Result<Buffer> {
-        let e = self.engine()?;
-        guarded(|| Ok(e.tree_roots())).map(Buffer::from)
+        guard(|| {
+            let e = self.engine()?;
+            guarded(|| Ok(e.tree_roots())).map(Buffer::from)
+        })
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn tree_branches(&self, partition: u32) -> Result<Buffer> {
-        let e = self.engine()?;
-        guarded(|| e.tree_branches(partition)).map(Buffer::from)
+        guard(|| {
+            let e = self.engine()?;
+            guarded(|| e.tree_branches(partition)).map(Buffer::from)
+        })
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn tree_segments(&self, partition: u32, branch: u32) -> Result<Buffer> {
-        let e = self.engine()?;
-        guarded(|| e.tree_segments(partition, branch)).map(Buffer::from)
+        guard(|| {
+            let e = self.engine()?;
+            guarded(|| e.tree_segments(partition, branch)).map(Buffer::from)
+        })
     }
 
-    #[napi(ts_return_type = "Promise<SegmentKey[]>")]
+    #[napi(ts_return_type = "Promise<SegmentKey[]>", catch_unwind)]
     pub fn segment_keys(
         &self,
         partition: u32,
         segments: Vec<u32>,
     ) -> Result<AsyncTask<Job<Vec<engine::SegmentKey>, Vec<SegmentKey>>>> {
-        let e = self.engine()?;
-        Ok(job(
-            move || e.segment_keys(partition, &segments),
-            |v| {
-                Ok(v.into_iter()
-                    .map(|s| SegmentKey { bucket: s.bucket.into(), key: s.key.into(), hash: s.hash.to_vec().into() })
-                    .collect())
-            },
-        ))
+        guard(|| {
+            let e = self.engine()?;
+            Ok(job(
+                move || e.segment_keys(partition, &segments),
+                |v| {
+                    Ok(v.into_iter()
+                        .map(|s| SegmentKey { bucket: s.bucket.into(), key: s.key.into(), hash: s.hash.to_vec().into() })
+                        .collect())
+                },
+            ))
+        })
     }
 
     /// Objects of one partition in disk-key order, strictly after the cursor `after`.
-    #[napi(ts_return_type = "Promise<PartitionPage>")]
+    #[napi(ts_return_type = "Promise<PartitionPage>", catch_unwind)]
     pub fn scan_partition(
         &self,
         partition: u32,
         after: Option<&[u8]>,
         limit: u32,
     ) -> Result<AsyncTask<Job<engine::PartitionPage, PartitionPage>>> {
-        let e = self.engine()?;
-        let after = after.map(<[u8]>::to_vec);
-        Ok(job(
-            move || e.scan_partition(partition, after.as_deref(), limit as usize),
-            |p| Ok(PartitionPage { items: key_records(p.items), next: p.next.map(Buffer::from) }),
-        ))
+        guard(|| {
+            let e = self.engine()?;
+            let after = after.map(<[u8]>::to_vec);
+            Ok(job(
+                move || e.scan_partition(partition, after.as_deref(), limit as usize),
+                |p| Ok(PartitionPage { items: key_records(p.items), next: p.next.map(Buffer::from) }),
+            ))
+        })
     }
 
     /// Deletes an all-tombstone object if it is still exactly `record`; flushed when true.
-    #[napi(ts_return_type = "Promise<boolean>")]
+    #[napi(ts_return_type = "Promise<boolean>", catch_unwind)]
     pub fn reap(&self, bucket: &[u8], key: &[u8], record: &[u8]) -> Result<AsyncTask<Job<bool, bool>>> {
-        let e = self.engine()?;
-        let (bucket, key, record) = (bucket.to_vec(), key.to_vec(), record.to_vec());
-        Ok(job(move || e.reap(&bucket, &key, &record), Ok))
+        guard(|| {
+            let e = self.engine()?;
+            let (bucket, key, record) = (bucket.to_vec(), key.to_vec(), record.to_vec());
+            Ok(job(move || e.reap(&bucket, &key, &record), Ok))
+        })
     }
 
-    #[napi(ts_return_type = "Promise<Buffer>")]
+    #[napi(ts_return_type = "Promise<Buffer>", catch_unwind)]
     pub fn hint_put(
         &self,
         target: String,
@@ -419,18 +480,22 @@ impl NativeEngine {
         key: &[u8],
         record: &[u8],
     ) -> Result<AsyncTask<Job<Vec<u8>, Buffer>>> {
-        let e = self.engine()?;
-        let (bucket, key, record) = (bucket.to_vec(), key.to_vec(), record.to_vec());
-        Ok(job(move || e.hint_put(&target, &bucket, &key, &record), buffer))
+        guard(|| {
+            let e = self.engine()?;
+            let (bucket, key, record) = (bucket.to_vec(), key.to_vec(), record.to_vec());
+            Ok(job(move || e.hint_put(&target, &bucket, &key, &record), buffer))
+        })
     }
 
-    #[napi(ts_return_type = "Promise<KeyRecord[]>")]
+    #[napi(ts_return_type = "Promise<KeyRecord[]>", catch_unwind)]
     pub fn hint_list(&self, target: String, limit: u32) -> Result<AsyncTask<Job<Vec<engine::KeyRecord>, Vec<KeyRecord>>>> {
-        let e = self.engine()?;
-        Ok(job(move || e.hint_list(&target, limit as usize), |v| Ok(key_records(v))))
+        guard(|| {
+            let e = self.engine()?;
+            Ok(job(move || e.hint_list(&target, limit as usize), |v| Ok(key_records(v))))
+        })
     }
 
-    #[napi(ts_return_type = "Promise<boolean>")]
+    #[napi(ts_return_type = "Promise<boolean>", catch_unwind)]
     pub fn hint_delete(
         &self,
         target: String,
@@ -438,43 +503,96 @@ impl NativeEngine {
         key: &[u8],
         record: &[u8],
     ) -> Result<AsyncTask<Job<bool, bool>>> {
-        let e = self.engine()?;
-        let (bucket, key, record) = (bucket.to_vec(), key.to_vec(), record.to_vec());
-        Ok(job(move || e.hint_delete(&target, &bucket, &key, &record), Ok))
+        guard(|| {
+            let e = self.engine()?;
+            let (bucket, key, record) = (bucket.to_vec(), key.to_vec(), record.to_vec());
+            Ok(job(move || e.hint_delete(&target, &bucket, &key, &record), Ok))
+        })
     }
 
-    #[napi(ts_return_type = "Promise<string[]>")]
+    #[napi(ts_return_type = "Promise<string[]>", catch_unwind)]
     pub fn hint_targets(&self) -> Result<AsyncTask<Job<Vec<String>, Vec<String>>>> {
-        let e = self.engine()?;
-        Ok(job(move || e.hint_targets(), Ok))
+        guard(|| {
+            let e = self.engine()?;
+            Ok(job(move || e.hint_targets(), Ok))
+        })
     }
 
-    #[napi(ts_return_type = "Promise<Buffer | null>")]
+    #[napi(ts_return_type = "Promise<Buffer | null>", catch_unwind)]
     pub fn meta_get(&self, name: String) -> Result<AsyncTask<Job<Option<Vec<u8>>, Option<Buffer>>>> {
-        let e = self.engine()?;
-        Ok(job(move || e.meta_get(&name), maybe_buffer))
+        guard(|| {
+            let e = self.engine()?;
+            Ok(job(move || e.meta_get(&name), maybe_buffer))
+        })
     }
 
-    #[napi(ts_return_type = "Promise<void>")]
+    #[napi(ts_return_type = "Promise<void>", catch_unwind)]
     pub fn meta_put(&self, name: String, value: &[u8]) -> Result<AsyncTask<Job<(), ()>>> {
-        let e = self.engine()?;
-        let value = value.to_vec();
-        Ok(job(move || e.meta_put(&name, &value), nothing))
+        guard(|| {
+            let e = self.engine()?;
+            let value = value.to_vec();
+            Ok(job(move || e.meta_put(&name, &value), nothing))
+        })
     }
 
-    #[napi(ts_return_type = "Promise<void>")]
+    #[napi(ts_return_type = "Promise<void>", catch_unwind)]
     pub fn flush(&self) -> Result<AsyncTask<Job<(), ()>>> {
-        let e = self.engine()?;
-        Ok(job(move || e.flush(), nothing))
+        guard(|| {
+            let e = self.engine()?;
+            Ok(job(move || e.flush(), nothing))
+        })
+    }
+
+    /// Test hook: panics inside the engine, on the calling thread, while
+    /// holding the open store. Refused (INVALID_ARGUMENT) unless the
+    /// environment has RINGKV_TEST_PANICS=1, read at each call, so a release
+    /// build ships it inert.
+    #[napi(js_name = "__panicForTest", catch_unwind)]
+    pub fn panic_for_test(&self) -> Result<()> {
+        guard(|| {
+            test_panics_allowed()?;
+            let e = self.engine()?;
+            guarded(|| e.run_in_store_for_test(|| panic!("invariant: test panic on the calling thread")))
+        })
+    }
+
+    /// Test hook as `__panicForTest`, in an async job: `stage` "work" panics
+    /// on the libuv pool while holding the open store, "resolve" when
+    /// converting the result on the main thread.
+    #[napi(js_name = "__panicForTestAsync", ts_return_type = "Promise<void>", catch_unwind)]
+    pub fn panic_for_test_async(&self, stage: String) -> Result<AsyncTask<Job<(), ()>>> {
+        guard(|| {
+            test_panics_allowed()?;
+            let e = self.engine()?;
+            match stage.as_str() {
+                "work" => Ok(job(move || e.run_in_store_for_test(|| panic!("invariant: test panic on the pool")), nothing)),
+                "resolve" => Ok(job(
+                    move || e.run_in_store_for_test(|| ()),
+                    |_: ()| -> Result<()> { panic!("invariant: test panic while resolving") },
+                )),
+                _ => Err(js_error("INVALID_ARGUMENT", "stage must be \"work\" or \"resolve\"")),
+            }
+        })
     }
 
     /// Flushes and lets go of the engine; in-flight jobs keep it alive until
     /// they finish, then sled closes.
-    #[napi(ts_return_type = "Promise<void>")]
+    #[napi(ts_return_type = "Promise<void>", catch_unwind)]
     pub fn close(&self) -> Result<AsyncTask<Job<(), ()>>> {
-        let taken = self.inner.lock().map_err(|_| js_error("INTERNAL", "engine lock poisoned"))?.take();
-        let e = taken.ok_or_else(|| js_error("CLOSED", "engine is closed"))?;
-        Ok(job(move || e.close(), nothing))
+        guard(|| {
+            let taken = self.inner.lock().map_err(|_| js_error("INTERNAL", "engine lock poisoned"))?.take();
+            let e = taken.ok_or_else(|| js_error("CLOSED", "engine is closed"))?;
+            Ok(job(move || e.close(), nothing))
+        })
+    }
+}
+
+/// The test hooks run only when the environment asks for them.
+fn test_panics_allowed() -> Result<()> {
+    if std::env::var("RINGKV_TEST_PANICS").as_deref() == Ok("1") {
+        Ok(())
+    } else {
+        Err(js_error("INVALID_ARGUMENT", "test hook: set RINGKV_TEST_PANICS=1 to enable"))
     }
 }
 
@@ -495,30 +613,36 @@ pub struct TicTacTrees {
 
 #[napi]
 impl TicTacTrees {
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     pub fn new(partition_bits: u32, branch_bits: u32, segment_bits: u32) -> Result<Self> {
-        let bits = |v: u32| small_bits(Some(v), 0);
-        let geometry = guarded(|| engine::keys::Geometry::new(bits(partition_bits)?, bits(branch_bits)?, bits(segment_bits)?))?;
-        Ok(TicTacTrees { inner: engine::tictac::Trees::new(geometry) })
+        guard(|| {
+            let bits = |v: u32| small_bits(Some(v), 0);
+            let geometry = guarded(|| engine::keys::Geometry::new(bits(partition_bits)?, bits(branch_bits)?, bits(segment_bits)?))?;
+            Ok(TicTacTrees { inner: engine::tictac::Trees::new(geometry) })
+        })
     }
 
     /// XORs packed `(u64 position, u64 delta)` big-endian pairs into the
     /// trees: one crossing for a batch.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn apply_packed(&self, packed: &[u8]) -> Result<()> {
-        if packed.len() % 16 != 0 {
-            return Err(js_error("INVALID_ARGUMENT", "packed updates must be 16 bytes each"));
-        }
-        for pair in packed.chunks_exact(16) {
-            let (position, delta) = pair.split_at(8);
-            let word = |b: &[u8]| u64::from_be_bytes(b.try_into().expect("8 bytes"));
-            self.inner.apply(word(position), word(delta));
-        }
-        Ok(())
+        guard(|| {
+            if packed.len() % 16 != 0 {
+                return Err(js_error("INVALID_ARGUMENT", "packed updates must be 16 bytes each"));
+            }
+            for pair in packed.chunks_exact(16) {
+                let (position, delta) = pair.split_at(8);
+                let word = |b: &[u8]| u64::from_be_bytes(b.try_into().expect("8 bytes"));
+                self.inner.apply(word(position), word(delta));
+            }
+            Ok(())
+        })
     }
 
-    #[napi]
-    pub fn roots(&self) -> Buffer {
-        self.inner.roots().into()
+    #[napi(catch_unwind)]
+    pub fn roots(&self) -> Result<Buffer> {
+        guard(|| {
+            Ok(self.inner.roots().into())
+        })
     }
 }
