@@ -548,6 +548,123 @@ mod tests {
         assert_eq!(code(decode_record(&v)), ErrorCode::CorruptRecord);
     }
 
+    /// Encoding an invalid record (an engine bug) panics naming the broken
+    /// invariant instead of writing bytes every later read refuses.
+    #[test]
+    fn encode_refuses_invalid_records() {
+        let cases: Vec<(&str, Record)> = vec![
+            ("no siblings", Record { context: ctx(&[("a", 1)]), siblings: vec![] }),
+            ("not strictly ascending", {
+                let mut r = sample();
+                r.siblings.swap(0, 1);
+                r
+            }),
+            ("not covered", {
+                let mut r = sample();
+                r.siblings[2].dot.counter = 8;
+                r
+            }),
+            ("actor length", {
+                let mut r = sample();
+                let long = vec![b'z'; 256];
+                r.context.insert(long.clone(), 1);
+                r.siblings.push(Sibling { dot: Dot { actor: long, counter: 1 }, ..r.siblings[0].clone() });
+                r
+            }),
+            ("counter not in", {
+                let mut r = sample();
+                r.context.insert(b"c".to_vec(), 0);
+                r
+            }),
+            ("timestamp", {
+                let mut r = sample();
+                r.siblings[0].timestamp = MAX_SAFE + 1;
+                r
+            }),
+            ("tombstone with a value", {
+                let mut r = sample();
+                r.siblings[1].value = b"x".to_vec();
+                r
+            }),
+        ];
+        for (want, rec) in cases {
+            let panic = std::panic::catch_unwind(|| encode_record(&rec)).expect_err(want);
+            let text = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+            assert!(text.starts_with("invariant: encode_record"), "{want}: {text}");
+            assert!(text.contains(want), "{want}: {text}");
+        }
+        let mut big = Context::new();
+        big.insert(vec![b'q'; 300], 1);
+        assert!(std::panic::catch_unwind(|| encode_context(&big)).is_err());
+    }
+
+    /// Raw bytes of any record, valid or not (encode_record would refuse).
+    fn raw_of(rec: &Record) -> Vec<u8> {
+        let c: Vec<(&[u8], u64)> = rec.context.iter().map(|(a, c)| (a.as_slice(), *c)).collect();
+        let s: Vec<RawSibling> = rec
+            .siblings
+            .iter()
+            .map(|s| (s.dot.actor.as_slice(), s.dot.counter, s.timestamp, s.tombstone as u8, s.value.as_slice()))
+            .collect();
+        raw_record(&c, &s)
+    }
+
+    /// `record_violation` states exactly the decoder's rules: the bytes of
+    /// a record decode if and only if it reports nothing, and then to the
+    /// same record. Random records near every boundary.
+    #[test]
+    fn checker_and_decoder_agree() {
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let actors: [&[u8]; 4] = [b"a", b"b", b"ab", &[b'x'; 255]];
+        let counters = [0, 1, 2, 3, MAX_SAFE, MAX_SAFE + 1];
+        // Mostly valid counters, so that both outcomes are common.
+        let mut counter = move |next: &mut dyn FnMut(u64) -> u64| {
+            if next(8) == 0 { counters[next(6) as usize] } else { counters[1 + next(4) as usize] }
+        };
+        let (mut accepted, mut refused) = (0, 0);
+        for _ in 0..20_000 {
+            let mut rec = Record::default();
+            for _ in 0..next(4) {
+                let c = counter(&mut next);
+                rec.context.insert(actors[next(4) as usize].to_vec(), c);
+            }
+            for _ in 0..next(4) {
+                let tombstone = next(3) == 0;
+                let c = counter(&mut next);
+                rec.siblings.push(Sibling {
+                    dot: Dot { actor: actors[next(4) as usize].to_vec(), counter: c },
+                    timestamp: if next(20) == 0 { MAX_SAFE + 1 } else { next(100) },
+                    tombstone,
+                    value: if tombstone && next(4) != 0 { vec![] } else { vec![7; next(3) as usize] },
+                });
+            }
+            if next(2) == 0 {
+                rec.siblings.sort_by(|a, b| a.dot.cmp(&b.dot));
+            }
+            let bytes = raw_of(&rec);
+            match (record_violation(&rec), decode_record(&bytes)) {
+                (None, Ok(back)) => {
+                    assert_eq!(back, rec);
+                    assert_eq!(encode_record(&rec), bytes);
+                    accepted += 1;
+                }
+                (Some(_), Err(e)) => {
+                    assert_eq!(e.code, ErrorCode::CorruptRecord);
+                    refused += 1;
+                }
+                (why, got) => panic!("checker says {why:?}, decoder says {got:?} for {rec:?}"),
+            }
+        }
+        // Both sides of the boundary were exercised.
+        assert!(accepted > 500 && refused > 500, "accepted {accepted}, refused {refused}");
+    }
+
     #[test]
     fn fuzz_never_panics() {
         // Deterministic xorshift so failures reproduce.
@@ -571,7 +688,8 @@ mod tests {
                 _ => bytes.push(next() as u8),
             }
             if let Ok(rec) = decode_record(&bytes) {
-                // Anything accepted must re-encode to the same bytes.
+                // Anything accepted is valid and re-encodes to the same bytes.
+                assert_eq!(record_violation(&rec), None);
                 assert_eq!(encode_record(&rec), bytes);
             }
             if let Ok(c) = decode_context(&bytes) {

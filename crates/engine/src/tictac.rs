@@ -212,4 +212,21 @@ mod tests {
         assert!(t.branches(4).is_err());
         assert!(t.segments(0, 4).is_err());
     }
+
+    #[test]
+    fn verify_names_an_inconsistent_level() {
+        let t = Trees::new(Geometry::new(2, 2, 2).unwrap());
+        assert_eq!(t.verify(), Ok(()));
+        for (i, p) in [0u64, 1 << 62, u64::MAX, 7 << 55].into_iter().enumerate() {
+            t.apply(p, 0xABCD << i);
+        }
+        assert_eq!(t.verify(), Ok(()));
+        let part = t.parts[3].get().unwrap();
+        part.segments[5].fetch_xor(1, Ordering::Relaxed);
+        assert_eq!(t.verify(), Err("partition 3 branch 1 is not the XOR of its segments".into()));
+        part.branches[1].fetch_xor(1, Ordering::Relaxed);
+        assert_eq!(t.verify(), Err("partition 3 root is not the XOR of its branches".into()));
+        part.root.fetch_xor(1, Ordering::Relaxed);
+        assert_eq!(t.verify(), Ok(()));
+    }
 }
