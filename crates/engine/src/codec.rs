@@ -624,7 +624,7 @@ mod tests {
         let actors: [&[u8]; 4] = [b"a", b"b", b"ab", &[b'x'; 255]];
         let counters = [0, 1, 2, 3, MAX_SAFE, MAX_SAFE + 1];
         // Mostly valid counters, so that both outcomes are common.
-        let mut counter = move |next: &mut dyn FnMut(u64) -> u64| {
+        let counter = move |next: &mut dyn FnMut(u64) -> u64| {
             if next(8) == 0 { counters[next(6) as usize] } else { counters[1 + next(4) as usize] }
         };
         let (mut accepted, mut refused) = (0, 0);

@@ -99,7 +99,7 @@ pub fn update(
     let at = siblings.partition_point(|s| s.dot < dot);
     // O(1), and a duplicate dot would store two versions under one event id.
     assert!(
-        !siblings.get(at).is_some_and(|s| s.dot == dot),
+        siblings.get(at).map(|s| &s.dot) != Some(&dot),
         "invariant: update's new dot is above every stored dot of its actor"
     );
     siblings.insert(
