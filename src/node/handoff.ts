@@ -20,10 +20,10 @@ import { partitionOf } from '../core/ring.js';
 import type { Engine } from '../engine/types.js';
 import { isTransportError, type Timer } from '../transport/types.js';
 import { reconcile } from './reconcile.js';
+import { MAX_MERGE_BATCH } from './messages.js';
 import type { RingkvNode } from './node.js';
 
-/** Most records one 'kv.mergebatch' request may carry. */
-export const MAX_MERGE_BATCH = 1_000;
+export { MAX_MERGE_BATCH };
 
 function bkeyId(bucket: Uint8Array, key: Uint8Array): string {
   return `${Buffer.from(bucket.buffer, bucket.byteOffset, bucket.byteLength).toString('hex')}/${Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('hex')}`;

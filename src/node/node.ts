@@ -27,7 +27,8 @@ import { contextMax, coordinate as newVersion } from '../engine/pure/dvv.js';
 import { StateWireError, packState, unpackState } from '../core/state-wire.js';
 import { ANY_PEER, isTransportError, type Clock, type PeerRef, type Timer, type Transport } from '../transport/types.js';
 import { NodeError, nodeErrorFrom } from './errors.js';
-import { HandoffService, HintStore, MAX_MERGE_BATCH, withHints } from './handoff.js';
+import { HandoffService, HintStore, withHints } from './handoff.js';
+import { decodePeerReply, decodePeerRequest, isPeerMessageType, type PeerMessageType, type PeerReply, type PeerReplyBody, type PeerRequest, type PeerRequestBody } from './messages.js';
 import { NodeMetrics } from './metrics.js';
 import { ReapFloors, allCovered, isAllTombstones, withoutCovered } from './reaper.js';
 import { reconcile, sameBytes } from './reconcile.js';
@@ -399,7 +400,7 @@ export class RingkvNode {
 
   /** One gossip exchange: sends this node's state and adopts what the peer answers with, if it differs. */
   private async exchangeState(node: string, timeoutMs: number, packed: unknown = packState(this.state)): Promise<void> {
-    const reply = (await this.request(node, 'gossip', { state: packed }, timeoutMs)) as { state?: unknown };
+    const reply = await this.call(node, 'gossip', { state: packed }, timeoutMs);
     if (!reply.state) return;
     const remote = unpackWireState(reply.state);
     this.checkCluster(remote);
@@ -408,12 +409,10 @@ export class RingkvNode {
 
   /** Joins the cluster a seed belongs to (an admin action); this node's ring is replaced by the cluster's. */
   async join(seed: string): Promise<void> {
-    const reply = (await this.opts.transport.request(
-      { id: ANY_PEER, address: seed },
-      'join',
-      { cluster: this.state.clusterName, member: { id: this.id, address: this.opts.address, zone: this.opts.zone } },
-      this.config.requestTimeoutMs,
-    )) as { state: ClusterState };
+    const body: PeerRequestBody<'join'> = { cluster: this.state.clusterName, member: { id: this.id, address: this.opts.address, zone: this.opts.zone } };
+    const reply = decodePeerReply('join', await this.opts.transport.request({ id: ANY_PEER, address: seed }, 'join', body, this.config.requestTimeoutMs)) as unknown as {
+      state: ClusterState;
+    };
     if (reply.state.clusterName !== this.state.clusterName) {
       throw new NodeError('CLUSTER_MISMATCH', `seed ${seed} is in cluster '${reply.state.clusterName}'`);
     }
@@ -647,9 +646,9 @@ export class RingkvNode {
       const pending = this.receivingSources(bucket, key);
       reply = { ...(await this.localRecord(bucket, key, substitute)), pending };
     } else {
-      const body: Record<string, unknown> = { b: bucket, k: key, ring: this.state.ring.version };
+      const body: PeerRequestBody<'kv.get'> = { b: bucket, k: key, ring: this.state.ring.version };
       if (substitute) body.hints = true;
-      reply = (await this.request(node, 'kv.get', body, timeoutMs)) as typeof reply;
+      reply = await this.call(node, 'kv.get', body, timeoutMs);
     }
     const record = reply.record ? Buffer.from(reply.record) : null;
     const floor = reply.reaped ? Buffer.from(reply.reaped) : null;
@@ -890,13 +889,9 @@ export class RingkvNode {
       // The coordinator answers (even a failure) a little before this attempt's deadline.
       const coordinatorMs = Math.max(1, attemptMs - Math.min(100, Math.floor(attemptMs / 5)));
       this.metrics.forwarded.inc({ op: value === null ? 'delete' : 'put' });
-      const reply = (await this.request(
-        node,
-        'kv.put',
-        { b: bucket, k: key, context, value, n: q.n, w: q.w, dw: q.dw, pw: q.pw, timeoutMs: coordinatorMs, wid },
-        attemptMs,
-      )) as { record: Buffer; acks: number };
-      return { record: Buffer.from(reply.record), acks: reply.acks };
+      const body: PeerRequestBody<'kv.put'> = { b: bucket, k: key, context, value, n: q.n, w: q.w, dw: q.dw, pw: q.pw, timeoutMs: coordinatorMs, wid };
+      const reply = await this.call(node, 'kv.put', body, attemptMs);
+      return { record: reply.record, acks: reply.acks };
     };
     for (const [i, node] of ordered.entries()) {
       const left = started + q.timeoutMs - this.opts.clock.now();
@@ -1053,10 +1048,10 @@ export class RingkvNode {
       await this.mergeLocal(bucket, key, record, mode, durable);
       return durable;
     }
-    const body: Record<string, unknown> = { b: bucket, k: key, record, lww: mode === 'lww', durable };
+    const body: PeerRequestBody<'kv.merge'> = { b: bucket, k: key, record, lww: mode === 'lww', durable };
     if (hintFor !== null) body.hint = hintFor;
-    const reply = (await this.request(node, 'kv.merge', body, timeoutMs)) as { durable: boolean };
-    return reply.durable === true;
+    const reply = await this.call(node, 'kv.merge', body, timeoutMs);
+    return reply.durable;
   }
 
   /** Holds a replica for `target` in the hint store (never the objects store). */
@@ -1310,18 +1305,8 @@ export class RingkvNode {
     timeoutMs: number,
   ): Promise<{ record: Buffer | null; hinted: boolean; ringVersion: number; claimant: string }> {
     if (node === this.id) return this.reapCheckHere(bucket, key);
-    const reply = (await this.request(node, 'kv.reapcheck', { b: bucket, k: key }, timeoutMs)) as {
-      record: Uint8Array | null;
-      hinted: boolean;
-      ringVersion?: number;
-      claimant?: string;
-    };
-    return {
-      record: reply.record ? Buffer.from(reply.record) : null,
-      hinted: reply.hinted === true,
-      ringVersion: typeof reply.ringVersion === 'number' ? reply.ringVersion : -1,
-      claimant: typeof reply.claimant === 'string' ? reply.claimant : '',
-    };
+    const reply = await this.call(node, 'kv.reapcheck', { b: bucket, k: key }, timeoutMs);
+    return { record: reply.record, hinted: reply.hinted, ringVersion: reply.ringVersion ?? -1, claimant: reply.claimant ?? '' };
   }
 
   /** What a reap check needs from this node: its copy, whether it holds a hint for the key, and its ring. */
@@ -1339,8 +1324,7 @@ export class RingkvNode {
     for (let attempt = 0; ; attempt++) {
       try {
         if (node === this.id) return await this.reapLocal(bucket, key, record);
-        const reply = (await this.request(node, 'kv.reap', { b: bucket, k: key, record }, timeoutMs)) as { reaped: boolean };
-        return reply.reaped === true;
+        return (await this.call(node, 'kv.reap', { b: bucket, k: key, record }, timeoutMs)).reaped;
       } catch (err) {
         if (attempt >= retries || this.stopped || !isTransportError(err) || isTransportError(err, 'REMOTE')) return false;
         await new Promise<void>((resolve) => this.opts.clock.setTimer(timeoutMs, resolve));
@@ -1450,6 +1434,11 @@ export class RingkvNode {
     return { id: node, address: member.address };
   }
 
+  /** A typed peer request (src/node/messages.ts): the body as its type defines it, the reply checked. */
+  private async call<T extends PeerMessageType>(node: string, type: T, body: PeerRequestBody<T>, timeoutMs: number): Promise<PeerReply<T>> {
+    return decodePeerReply(type, await this.request(node, type, body, timeoutMs));
+  }
+
   private async request(node: string, type: string, body: unknown, timeoutMs: number): Promise<unknown> {
     const sentAt = this.opts.clock.now();
     try {
@@ -1524,102 +1513,96 @@ export class RingkvNode {
   private async onPeerRequest(from: string, type: string, body: unknown): Promise<unknown> {
     if (this.stopped) throw new NodeError('UNAVAILABLE', 'node is stopping');
     if (this.state.members[from]) this.heardFrom(from);
-    const b = body as Record<string, unknown>;
-    switch (type) {
-      case 'ping':
-        return {};
-      case 'kv.get': {
-        this.checkJoined();
-        // A partition still being received: this copy is no source on its own; the
-        // answer names where to read instead (checked before reading: a finish that
-        // lands during the read must not make a partial copy count).
-        // Routed by a ring this node has not adopted yet: under it this node may be a new
-        // replica that does not know it is still to receive the key's partition.
-        if (typeof b.ring === 'number' && b.ring > this.state.ring.version) {
-          this.pullState(from);
-          throw new NodeError('UNAVAILABLE', `read routed by ring v${b.ring}; this node is still on v${this.state.ring.version}`);
-        }
-        const pending = this.receivingSources(buf(b.b), buf(b.k));
-        // A fallback standing in for a down primary answers with its hints for the key too.
-        const reply = await this.localRecord(buf(b.b), buf(b.k), b.hints === true);
-        return pending ? { ...reply, pending } : reply;
-      }
-      case 'kv.merge': {
-        const durable = b.durable === true;
-        const hint = typeof b.hint === 'string' ? b.hint : null;
-        if (hint !== null && hint !== this.id) {
-          await this.storeHint(hint, buf(b.b), buf(b.k), buf(b.record), durable);
-          return { durable, hinted: true };
-        }
-        await this.mergeFromPeer(from, buf(b.b), buf(b.k), buf(b.record), b.lww === true ? 'lww' : 'siblings', durable);
-        return { durable };
-      }
-      case 'kv.mergebatch': {
-        // Hint delivery in batches: the merges run together, so durable ones share flushes.
-        const items = b.items;
-        if (!Array.isArray(items) || items.length > MAX_MERGE_BATCH) throw new NodeError('BAD_REQUEST', `items must be an array of at most ${MAX_MERGE_BATCH}`);
-        const durable = b.durable === true;
-        await Promise.all(
-          items.map((item: Record<string, unknown>) =>
-            this.mergeFromPeer(from, buf(item.b), buf(item.k), buf(item.record), item.lww === true ? 'lww' : 'siblings', durable),
-          ),
-        );
-        return { durable, merged: items.length };
-      }
-      case 'kv.reapcheck':
-        this.checkJoined();
-        return this.reapCheckHere(buf(b.b), buf(b.k));
-      case 'kv.reap':
-        return { reaped: await this.reapLocal(buf(b.b), buf(b.k), buf(b.record)) };
-      case 'kv.put': {
-        this.checkJoined();
-        const bucket = buf(b.b);
-        const q = this.quorum(bucket, { n: num(b.n), w: num(b.w), dw: num(b.dw), pw: num(b.pw), timeoutMs: num(b.timeoutMs) });
-        const pl = this.preference(bucket, buf(b.k), q.n);
-        // Whoever was asked coordinates, even if its ring disagrees for a moment.
-        const coordinating: PreferenceList = pl.primaries.includes(this.id)
-          ? pl
-          : { primaries: [this.id, ...pl.primaries.slice(0, q.n - 1)], fallbacks: pl.fallbacks.concat(pl.primaries.slice(q.n - 1)).filter((f) => f !== this.id) };
-        const wid = typeof b.wid === 'string' && b.wid.length > 0 && b.wid.length <= 256 ? b.wid : null;
-        const result = await this.coordinateForwarded(wid, q.timeoutMs, () =>
-          this.coordinatePut(bucket, buf(b.k), optBuf(b.context), optBuf(b.value), q, coordinating),
-        );
-        return { record: result.record, acks: result.acks };
-      }
-      case 'gossip': {
-        // Until its join completes, this node's state is its own private
-        // single-node cluster: merged into the cluster's (ring v1 ties go to
-        // the higher claimant id) it would hand every partition to this node.
-        if (!this.joined) throw new NodeError('UNAVAILABLE', 'not joined yet');
-        const remote = unpackWireState(b.state);
-        this.checkCluster(remote);
-        await this.adopt(mergeStates(this.state, remote));
-        return digest(this.state) === digest(remote) ? {} : { state: packState(this.state) };
-      }
-      case 'join': {
-        if (b.cluster !== this.state.clusterName) throw new NodeError('CLUSTER_MISMATCH', `this node is in cluster '${this.state.clusterName}'`);
-        const member = b.member as { id: string; address: string; zone?: string };
-        let admitted: ClusterState;
-        try {
-          admitted = addMember(this.state, member);
-          await this.adopt(admitted);
-        } catch (err) {
-          if (err instanceof ClusterStateError) throw new NodeError('BAD_REQUEST', err.message);
-          throw err;
-        }
-        this.log('info', 'member added', { member: member.id, address: member.address });
-        // The state as admitted, not one adopted meanwhile: a reclaim in between
-        // would hand the joiner a first ring where it already owns partitions,
-        // and it could not tell what it is to receive (src/node/transfer.ts).
-        return { state: admitted };
-      }
-      default: {
-        const service = this.services.get(type.slice(0, type.indexOf('.') + 1));
-        if (service) return service(from, type, body);
-        throw new NodeError('BAD_REQUEST', `unknown peer request type '${type}'`);
-      }
+    if (!isPeerMessageType(type)) {
+      const service = this.services.get(type.slice(0, type.indexOf('.') + 1));
+      if (service) return service(from, type, body);
+      throw new NodeError('BAD_REQUEST', `unknown peer request type '${type}'`);
     }
+    // Checked here, once: a handler only ever sees a well-formed body.
+    const handler = this.peerHandlers[type] as (from: string, req: PeerRequest<PeerMessageType>) => Promise<unknown>;
+    return handler(from, decodePeerRequest(type, body));
   }
+
+  /** One handler per peer request kind (src/node/messages.ts defines each body and reply). */
+  private readonly peerHandlers: { [T in PeerMessageType]: (from: string, req: PeerRequest<T>) => Promise<PeerReplyBody<T>> } = {
+    ping: async () => ({}),
+    'kv.get': async (from, req) => {
+      this.checkJoined();
+      // A partition still being received: this copy is no source on its own; the
+      // answer names where to read instead (checked before reading: a finish that
+      // lands during the read must not make a partial copy count).
+      // Routed by a ring this node has not adopted yet: under it this node may be a new
+      // replica that does not know it is still to receive the key's partition.
+      if (req.ring !== undefined && req.ring > this.state.ring.version) {
+        this.pullState(from);
+        throw new NodeError('UNAVAILABLE', `read routed by ring v${req.ring}; this node is still on v${this.state.ring.version}`);
+      }
+      const pending = this.receivingSources(req.b, req.k);
+      // A fallback standing in for a down primary answers with its hints for the key too.
+      const reply = await this.localRecord(req.b, req.k, req.hints === true);
+      return pending ? { ...reply, pending: [...pending] } : reply;
+    },
+    'kv.merge': async (from, req) => {
+      const durable = req.durable === true;
+      const hint = req.hint ?? null;
+      if (hint !== null && hint !== this.id) {
+        await this.storeHint(hint, req.b, req.k, req.record, durable);
+        return { durable, hinted: true };
+      }
+      await this.mergeFromPeer(from, req.b, req.k, req.record, req.lww === true ? 'lww' : 'siblings', durable);
+      return { durable };
+    },
+    'kv.mergebatch': async (from, req) => {
+      // Hint delivery in batches: the merges run together, so durable ones share flushes.
+      const durable = req.durable === true;
+      await Promise.all(req.items.map((item) => this.mergeFromPeer(from, item.b, item.k, item.record, item.lww === true ? 'lww' : 'siblings', durable)));
+      return { durable, merged: req.items.length };
+    },
+    'kv.reapcheck': async (_from, req) => {
+      this.checkJoined();
+      return this.reapCheckHere(req.b, req.k);
+    },
+    'kv.reap': async (_from, req) => ({ reaped: await this.reapLocal(req.b, req.k, req.record) }),
+    'kv.put': async (_from, req) => {
+      this.checkJoined();
+      const bucket = req.b;
+      const q = this.quorum(bucket, { n: req.n, w: req.w, dw: req.dw, pw: req.pw, timeoutMs: req.timeoutMs });
+      const pl = this.preference(bucket, req.k, q.n);
+      // Whoever was asked coordinates, even if its ring disagrees for a moment.
+      const coordinating: PreferenceList = pl.primaries.includes(this.id)
+        ? pl
+        : { primaries: [this.id, ...pl.primaries.slice(0, q.n - 1)], fallbacks: pl.fallbacks.concat(pl.primaries.slice(q.n - 1)).filter((f) => f !== this.id) };
+      const result = await this.coordinateForwarded(req.wid ?? null, q.timeoutMs, () => this.coordinatePut(bucket, req.k, req.context, req.value, q, coordinating));
+      return { record: result.record, acks: result.acks };
+    },
+    gossip: async (_from, req) => {
+      // Until its join completes, this node's state is its own private
+      // single-node cluster: merged into the cluster's (ring v1 ties go to
+      // the higher claimant id) it would hand every partition to this node.
+      if (!this.joined) throw new NodeError('UNAVAILABLE', 'not joined yet');
+      const remote = unpackWireState(req.state);
+      this.checkCluster(remote);
+      await this.adopt(mergeStates(this.state, remote));
+      return digest(this.state) === digest(remote) ? {} : { state: packState(this.state) };
+    },
+    join: async (_from, req) => {
+      if (req.cluster !== this.state.clusterName) throw new NodeError('CLUSTER_MISMATCH', `this node is in cluster '${this.state.clusterName}'`);
+      const member = req.member;
+      let admitted: ClusterState;
+      try {
+        admitted = addMember(this.state, member);
+        await this.adopt(admitted);
+      } catch (err) {
+        if (err instanceof ClusterStateError) throw new NodeError('BAD_REQUEST', err.message);
+        throw err;
+      }
+      this.log('info', 'member added', { member: member.id, address: member.address });
+      // The state as admitted, not one adopted meanwhile: a reclaim in between
+      // would hand the joiner a first ring where it already owns partitions,
+      // and it could not tell what it is to receive (src/node/transfer.ts).
+      return { state: admitted as unknown as PeerReplyBody<'join'>['state'] };
+    },
+  };
 
   // ---------------------------------------------------------------------------
   // For background services (anti-entropy, handoff, transfers): they run
@@ -1744,7 +1727,7 @@ export class RingkvNode {
       if (m.id === this.id || m.id === gossipTarget || m.status === 'left') continue;
       const heard = this.detector.lastHeard(m.id);
       if (heard !== undefined && now - heard < this.config.gossipIntervalMs) continue;
-      this.request(m.id, 'ping', {}, this.config.gossipIntervalMs).catch(() => undefined);
+      this.call(m.id, 'ping', {}, this.config.gossipIntervalMs).catch(() => undefined);
     }
   }
 
@@ -1823,19 +1806,6 @@ function gateId(bucket: Uint8Array, key: Uint8Array): string {
 
 function isClosedError(err: unknown): boolean {
   return (err instanceof EngineError && err.code === 'CLOSED') || isTransportError(err, 'CLOSED');
-}
-
-function buf(v: unknown): Buffer {
-  if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
-  throw new NodeError('BAD_REQUEST', 'expected binary field');
-}
-
-function optBuf(v: unknown): Buffer | null {
-  return v === null || v === undefined ? null : buf(v);
-}
-
-function num(v: unknown): number | undefined {
-  return typeof v === 'number' ? v : undefined;
 }
 
 function asNodeError(err: unknown): Error {

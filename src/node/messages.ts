@@ -1,0 +1,111 @@
+// Peer messages of the node runtime (Riak's riak_kv_requests.erl): every
+// request body and reply the node itself serves or sends, defined once as a
+// zod schema. Requests are decoded here at the one boundary where they enter
+// (decodePeerRequest in onPeerRequest): a malformed body is a typed
+// BAD_REQUEST reply, never a throw from inside a handler. Replies are checked
+// where they come back (decodePeerReply). Service prefixes ('aae.', 'xfer.',
+// 'sets.') define their own bodies.
+import { z } from 'zod';
+import { NodeError } from './errors.js';
+
+/** Most records one 'kv.mergebatch' request may carry. */
+export const MAX_MERGE_BATCH = 1_000;
+/** Longest forwarded-write id accepted (see RingkvNode.coordinateForwarded). */
+export const MAX_WRITE_ID_LENGTH = 256;
+/** Most givers a replica still receiving a partition may name in a kv.get reply. */
+export const MAX_PENDING_SOURCES = 64;
+
+/** Binary fields arrive as Uint8Array (msgpack) or Buffer (simulator); handlers get a Buffer view, no copy. */
+const bytes = z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'expected binary').transform((v) => (Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength)));
+const optBytes = bytes.nullish().transform((v) => v ?? null);
+const flag = z.boolean().optional();
+
+const mergeItem = z.object({ b: bytes, k: bytes, record: bytes, lww: flag });
+
+/** One entry per peer request type: its body and its reply. */
+export const PEER_MESSAGES = {
+  ping: { req: z.unknown(), res: z.object({}).loose() },
+  'kv.get': {
+    req: z.object({ b: bytes, k: bytes, ring: z.number().optional(), hints: flag }),
+    res: z.object({ record: optBytes, reaped: optBytes.optional(), pending: z.array(z.string()).max(MAX_PENDING_SOURCES).nullish() }),
+  },
+  'kv.merge': {
+    req: z.object({ b: bytes, k: bytes, record: bytes, lww: flag, durable: flag, hint: z.string().nullish() }),
+    res: z.object({ durable: z.boolean(), hinted: flag }),
+  },
+  'kv.mergebatch': {
+    req: z.object({ items: z.array(mergeItem).max(MAX_MERGE_BATCH), durable: flag }),
+    res: z.object({ durable: z.boolean(), merged: z.number() }),
+  },
+  'kv.reapcheck': {
+    req: z.object({ b: bytes, k: bytes }),
+    res: z.object({ record: optBytes, hinted: z.boolean(), ringVersion: z.number().optional(), claimant: z.string().optional() }),
+  },
+  'kv.reap': {
+    req: z.object({ b: bytes, k: bytes, record: bytes }),
+    res: z.object({ reaped: z.boolean() }),
+  },
+  'kv.put': {
+    req: z.object({
+      b: bytes,
+      k: bytes,
+      context: optBytes,
+      value: optBytes,
+      n: z.number().optional(),
+      w: z.number().optional(),
+      dw: z.number().optional(),
+      pw: z.number().optional(),
+      timeoutMs: z.number().optional(),
+      wid: z.string().min(1).max(MAX_WRITE_ID_LENGTH).optional(),
+    }),
+    res: z.object({ record: bytes, acks: z.number() }),
+  },
+  gossip: {
+    // The state's own shape is checked by unpackState (src/core/state-wire.ts).
+    req: z.object({ state: z.unknown() }),
+    res: z.object({ state: z.unknown().optional() }),
+  },
+  join: {
+    req: z.object({
+      cluster: z.string(),
+      member: z.object({ id: z.string().min(1), address: z.string().min(1), zone: z.string().optional() }),
+    }),
+    // The admitted state (JSON form); the joiner checks its cluster name.
+    res: z.object({ state: z.object({ clusterName: z.string() }).loose() }),
+  },
+} as const;
+
+export type PeerMessageType = keyof typeof PEER_MESSAGES;
+/** What a sender passes (Uint8Array or Buffer for binary fields). */
+export type PeerRequestBody<T extends PeerMessageType> = z.input<(typeof PEER_MESSAGES)[T]['req']>;
+/** What a handler gets (Buffers, defaults applied). */
+export type PeerRequest<T extends PeerMessageType> = z.output<(typeof PEER_MESSAGES)[T]['req']>;
+/** What a handler returns. */
+export type PeerReplyBody<T extends PeerMessageType> = z.input<(typeof PEER_MESSAGES)[T]['res']>;
+/** What a sender gets back, checked. */
+export type PeerReply<T extends PeerMessageType> = z.output<(typeof PEER_MESSAGES)[T]['res']>;
+
+export function isPeerMessageType(type: string): type is PeerMessageType {
+  return Object.prototype.hasOwnProperty.call(PEER_MESSAGES, type);
+}
+
+function describe(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 3)
+    .map((i) => `${i.path.length > 0 ? i.path.join('.') : 'body'}: ${i.message}`)
+    .join('; ');
+}
+
+/** Decodes a request body of a known type; a malformed one is BAD_REQUEST naming the field. */
+export function decodePeerRequest<T extends PeerMessageType>(type: T, body: unknown): PeerRequest<T> {
+  const parsed = PEER_MESSAGES[type].req.safeParse(body);
+  if (!parsed.success) throw new NodeError('BAD_REQUEST', `malformed '${type}' request: ${describe(parsed.error)}`);
+  return parsed.data as PeerRequest<T>;
+}
+
+/** Checks a peer's reply to a request of `type`; a malformed one fails the request (the peer, not this node, is wrong). */
+export function decodePeerReply<T extends PeerMessageType>(type: T, reply: unknown): PeerReply<T> {
+  const parsed = PEER_MESSAGES[type].res.safeParse(reply);
+  if (!parsed.success) throw new NodeError('INTERNAL', `malformed '${type}' reply: ${describe(parsed.error)}`);
+  return parsed.data as PeerReply<T>;
+}

@@ -1,0 +1,127 @@
+// Peer messages decoded at the boundary (src/node/messages.ts): what a peer
+// sends is checked once, and a malformed body is a typed BAD_REQUEST, both
+// in the decoder (no network) and through a running node (a real pure engine
+// on the simulated network), which keeps serving afterwards.
+import { afterEach, describe, expect, it } from 'vitest';
+import { PureEngine } from '../../src/engine/pure/index.js';
+import { NodeError } from '../../src/node/errors.js';
+import { MAX_MERGE_BATCH, MAX_WRITE_ID_LENGTH, decodePeerReply, decodePeerRequest, type PeerMessageType } from '../../src/node/messages.js';
+import { RingkvNode } from '../../src/node/node.js';
+import { SimNetwork } from '../../src/transport/sim-transport.js';
+
+const b = Buffer.from('bucket');
+const k = Buffer.from('key');
+const rec = Buffer.from([1, 2, 3]);
+
+type Row = [name: string, type: PeerMessageType, body: unknown, expected: 'ok' | RegExp];
+const ROWS: Row[] = [
+  ['kv.get: valid', 'kv.get', { b, k, ring: 3, hints: true }, 'ok'],
+  ['kv.get: a Uint8Array (msgpack) is as good as a Buffer', 'kv.get', { b: new Uint8Array(b), k: new Uint8Array(k) }, 'ok'],
+  ['kv.get: missing key', 'kv.get', { b }, /malformed 'kv.get' request: k: expected binary/],
+  ['kv.get: key as a string', 'kv.get', { b, k: 'key' }, /k: expected binary/],
+  ['kv.get: ring as a string', 'kv.get', { b, k, ring: '3' }, /ring:/],
+  ['kv.get: no body at all', 'kv.get', null, /malformed 'kv.get' request: body:/],
+  ['kv.merge: valid hint', 'kv.merge', { b, k, record: rec, lww: false, durable: true, hint: 'n2' }, 'ok'],
+  ['kv.merge: durable as a number', 'kv.merge', { b, k, record: rec, durable: 1 }, /durable:/],
+  ['kv.merge: hint as a number', 'kv.merge', { b, k, record: rec, hint: 7 }, /hint:/],
+  ['kv.mergebatch: valid', 'kv.mergebatch', { items: [{ b, k, record: rec, lww: true }], durable: true }, 'ok'],
+  ['kv.mergebatch: an item without its record', 'kv.mergebatch', { items: [{ b, k }] }, /items\.0\.record: expected binary/],
+  ['kv.mergebatch: items not an array', 'kv.mergebatch', { items: {} }, /items:/],
+  ['kv.mergebatch: oversize batch', 'kv.mergebatch', { items: Array.from({ length: MAX_MERGE_BATCH + 1 }, () => ({ b, k, record: rec })) }, /items:.*1000/],
+  ['kv.reapcheck: valid', 'kv.reapcheck', { b, k }, 'ok'],
+  ['kv.reap: missing record', 'kv.reap', { b, k }, /record: expected binary/],
+  ['kv.put: valid delete (no value, no context)', 'kv.put', { b, k, context: null, value: null, n: 3, w: 2, dw: 0, pw: 0, timeoutMs: 100, wid: 'n1:5:0' }, 'ok'],
+  ['kv.put: w as a string', 'kv.put', { b, k, w: '2' }, /w:/],
+  ['kv.put: oversize write id', 'kv.put', { b, k, wid: 'x'.repeat(MAX_WRITE_ID_LENGTH + 1) }, /wid:/],
+  ['kv.put: empty write id', 'kv.put', { b, k, wid: '' }, /wid:/],
+  ['gossip: valid (the state itself is checked by unpackState)', 'gossip', { state: { any: 1 } }, 'ok'],
+  ['gossip: missing state', 'gossip', {}, /state:/],
+  ['gossip: not an object', 'gossip', 'state', /malformed 'gossip' request/],
+  ['join: valid', 'join', { cluster: 'c', member: { id: 'n4', address: '127.0.0.1:1', zone: 'z' } }, 'ok'],
+  ['join: member without an address', 'join', { cluster: 'c', member: { id: 'n4' } }, /member\.address:/],
+  ['join: member missing', 'join', { cluster: 'c' }, /member:/],
+];
+
+describe('decodePeerRequest', () => {
+  it.each(ROWS)('%s', (_name, type, body, expected) => {
+    if (expected === 'ok') {
+      expect(() => decodePeerRequest(type, body)).not.toThrow();
+      return;
+    }
+    let caught: unknown;
+    try {
+      decodePeerRequest(type, body);
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(NodeError);
+    expect(caught).toMatchObject({ code: 'BAD_REQUEST', message: expect.stringMatching(expected) });
+  });
+
+  it('hands handlers Buffers, whatever binary type arrived, and keeps absent optional fields absent', () => {
+    const req = decodePeerRequest('kv.put', { b: new Uint8Array([98]), k: new Uint8Array([107]) });
+    expect(Buffer.isBuffer(req.b) && Buffer.isBuffer(req.k)).toBe(true);
+    expect(req).toMatchObject({ context: null, value: null });
+    expect(req.wid).toBeUndefined();
+  });
+});
+
+describe('decodePeerReply', () => {
+  it('accepts the replies the handlers make and refuses malformed ones as INTERNAL (the peer is wrong, not the caller)', () => {
+    expect(decodePeerReply('kv.get', { record: null, reaped: null })).toEqual({ record: null, reaped: null });
+    expect(decodePeerReply('kv.get', { record: new Uint8Array([1]), pending: ['n2'] }).record).toEqual(Buffer.from([1]));
+    expect(decodePeerReply('kv.reapcheck', { record: null, hinted: false, ringVersion: 2, claimant: 'n1' }).ringVersion).toBe(2);
+    expect(() => decodePeerReply('kv.put', { record: 'x', acks: 1 })).toThrow(expect.objectContaining({ code: 'INTERNAL' }));
+    expect(() => decodePeerReply('kv.merge', {})).toThrow(/malformed 'kv.merge' reply: durable/);
+    expect(() => decodePeerReply('kv.get', { record: null, pending: Array.from({ length: 65 }, () => 'n') })).toThrow(/pending/);
+  });
+});
+
+describe('a running node and malformed peer requests', () => {
+  let stop: (() => Promise<void>) | null = null;
+  afterEach(async () => {
+    await stop?.();
+    stop = null;
+  });
+
+  it('answers each with a typed BAD_REQUEST (not an untyped TypeError from inside a handler) and keeps serving', async () => {
+    const net = new SimNetwork({ random: () => 0.5, minDelayMs: 1, maxDelayMs: 1 });
+    const engine = await PureEngine.open({ nodeId: 'n1', epoch: '0000000000000001', partitionBits: 4 });
+    const node = await RingkvNode.start({
+      id: 'n1', address: 'n1', clusterName: 'c', partitionBits: 4, seeds: [], engine,
+      transport: net.transport('n1'), clock: net.clock('n1'), random: () => 0.5,
+    });
+    stop = async () => {
+      await node.stop();
+      await engine.close();
+    };
+    const peer = net.transport('x');
+    const ask = async (type: string, body: unknown) => {
+      const p = peer.request({ id: 'n1', address: 'n1' }, type, body, 1_000).then(
+        (ok) => ({ ok }),
+        (err: { code?: string; remoteCode?: string; message?: string }) => ({ code: err.code, remoteCode: err.remoteCode, message: err.message }),
+      );
+      await net.runFor(50);
+      return p;
+    };
+    const bad: Array<[string, unknown]> = [
+      ['kv.get', null],
+      ['kv.merge', { b, k }],
+      ['kv.mergebatch', { items: [null] }],
+      ['kv.reap', 7],
+      ['kv.put', { b, k, n: 'three' }],
+      ['join', { cluster: 'c' }],
+    ];
+    for (const [type, body] of bad) {
+      expect(await ask(type, body), type).toMatchObject({ code: 'REMOTE', remoteCode: 'BAD_REQUEST', message: expect.stringContaining(`malformed '${type}'`) });
+    }
+    // Nothing was written, and the node still serves a well-formed request and its client.
+    expect(await ask('kv.get', { b, k })).toEqual({ ok: { record: null, reaped: null } });
+    const put = node.put(b, k, null, Buffer.from('v'));
+    await net.runFor(50);
+    await put;
+    const got = node.get(b, k);
+    await net.runFor(50);
+    expect((await got).decoded?.siblings.map((s) => s.value?.toString())).toEqual(['v']);
+  });
+});
