@@ -19,7 +19,9 @@ import {
   setBucketProps,
   zonesOf,
 } from '../core/membership.js';
-import { PutCoordinator, type PutEffect, type ReplicaTarget } from '../core/put-coordinator.js';
+import { PutCoordinator, type PutEffect } from '../core/put-coordinator.js';
+import { type Health, coordinatingList, fallbackCoordination, forwardOrder, readPlan, writePlan } from '../core/apl.js';
+import { type Quorum, QuorumError, quorum } from '../core/quorum.js';
 import { distinctOwnerCount, partitionOf, preferenceList, ownerCounts, type PreferenceList } from '../core/ring.js';
 import { EngineError, type Engine, type MergeRequest } from '../engine/types.js';
 import { type Context, type DecodedRecord, decodeContext, decodeRecord, encodeContext, encodeRecord } from '../engine/pure/codec.js';
@@ -159,17 +161,6 @@ const ONE_OFF_ACTORS_META = 'fallback.actors';
 const ONE_OFF_ACTOR_BLOCK = 1000;
 /** How far a read follows givers that are themselves still receiving the partition. */
 const MAX_GIVER_HOPS = 4;
-
-interface Quorum {
-  n: number;
-  r: number;
-  w: number;
-  dw: number;
-  pr: number;
-  pw: number;
-  mode: BucketProps['mode'];
-  timeoutMs: number;
-}
 
 export class RingkvNode {
   readonly id: string;
@@ -471,34 +462,19 @@ export class RingkvNode {
   // Coordination
 
   private quorum(bucket: Buffer, req: RequestOptions): Quorum {
-    const props = this.bucketProps(bucket.toString('utf8'));
-    const requested = { n: req.n ?? props.n, r: req.r ?? props.r, w: req.w ?? props.w, dw: req.dw ?? props.dw, pr: req.pr ?? 0, pw: req.pw ?? 0 };
-    for (const [name, v] of Object.entries(requested)) {
-      const min = name === 'n' || name === 'r' || name === 'w' ? 1 : 0;
-      if (!Number.isInteger(v) || v < min || v > 16) throw new NodeError('BAD_REQUEST', `${name} must be an integer in ${min}..16`);
+    try {
+      return quorum(this.bucketProps(bucket.toString('utf8')), req, distinctOwnerCount(this.state.ring.owners), this.config.requestTimeoutMs);
+    } catch (err) {
+      if (err instanceof QuorumError) throw new NodeError('BAD_REQUEST', err.message);
+      throw err;
     }
-    if (requested.r > requested.n || requested.w > requested.n || requested.dw > requested.w || requested.pr > requested.n || requested.pw > requested.n) {
-      throw new NodeError(
-        'BAD_REQUEST',
-        `need r <= n, w <= n, dw <= w, pr <= n and pw <= n (got n=${requested.n} r=${requested.r} w=${requested.w} dw=${requested.dw} pr=${requested.pr} pw=${requested.pw})`,
-      );
-    }
-    // A cluster smaller than n keeps one replica per node: n, r, w and dw
-    // shrink with it (a configuration limit, not a failure — a stopped node
-    // is still a member and still counts).
-    const nodes = distinctOwnerCount(this.state.ring.owners);
-    const n = Math.min(requested.n, nodes);
-    const timeoutMs = req.timeoutMs ?? this.config.requestTimeoutMs;
-    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0 || timeoutMs > 600_000) throw new NodeError('BAD_REQUEST', 'timeout must be in 1..600000 ms');
+  }
+
+  /** This node's view of its peers' health now, for the replica choices of src/core/apl.ts. */
+  private healthAt(now: number): Health {
     return {
-      n,
-      r: Math.min(requested.r, n),
-      w: Math.min(requested.w, n),
-      dw: Math.min(requested.dw, n),
-      pr: Math.min(requested.pr, n),
-      pw: Math.min(requested.pw, n),
-      mode: props.mode,
-      timeoutMs,
+      isSuspect: (node) => this.isSuspect(node, now),
+      isMember: (node) => this.state.members[node] !== undefined && this.state.members[node]!.status !== 'left',
     };
   }
 
@@ -528,16 +504,6 @@ export class RingkvNode {
   }
 
   /**
-   * Fallbacks usable as substitutes (members not left), healthy ones first,
-   * each group in preference order. This node may be one: a read it
-   * coordinates as a non-primary then answers locally, hints included.
-   */
-  private substitutes(pl: PreferenceList, now: number): { healthy: string[]; suspected: string[] } {
-    const usable = pl.fallbacks.filter((f) => this.state.members[f] !== undefined && this.state.members[f]!.status !== 'left');
-    return { healthy: usable.filter((f) => !this.isSuspect(f, now)), suspected: usable.filter((f) => this.isSuspect(f, now)) };
-  }
-
-  /**
    * Reads ask the key's N primaries, replacing each suspected primary by the
    * next healthy fallback (sloppy quorum, Dynamo §4.6). A fallback answers
    * from its objects and from any hint it holds for the key: while the
@@ -549,15 +515,7 @@ export class RingkvNode {
   private coordinateGet(bucket: Buffer, key: Buffer, q: Quorum): Promise<Omit<GetResult, 'decoded'>> {
     const pl = this.preference(bucket, key, q.n);
     if (!pl.primaries.includes(this.id)) this.metrics.nonPrimaryReads.inc();
-    const now = this.opts.clock.now();
-    const spare = this.substitutes(pl, now).healthy;
-    const substitutes = new Set<string>();
-    const replicas = pl.primaries.map((p) => {
-      if (!this.isSuspect(p, now) || spare.length === 0) return p;
-      const f = spare.shift()!;
-      substitutes.add(f);
-      return f;
-    });
+    const { replicas, substitutes, awaited } = readPlan(pl, this.healthAt(this.opts.clock.now()), this.id, this.coordinatesOwnWrites(pl));
     // This node is the key's only replica (N=1): its copy is the answer, now —
     // no state machine, timers or repairs — unless a reap floor or a pending
     // transfer makes the copy need the general path.
@@ -578,10 +536,6 @@ export class RingkvNode {
       const merged = reconcile(records, q.mode);
       return floorCtx ? withoutCovered(merged, floorCtx) : merged;
     };
-    // The node this node's writes of the key go to (itself if a primary, else the first it would forward
-    // to): its copy has every write it acknowledged (read-your-writes, see get-coordinator.ts).
-    const writer = this.coordinatesOwnWrites(pl) ? this.id : pl.primaries.find((p) => p !== this.id && !this.isSuspect(p, now));
-    const awaited = writer !== undefined && replicas.includes(writer) ? writer : undefined;
     const fsm = new GetCoordinator(replicas, q.r, merge, sameBytes, { primaries: pl.primaries, pr: q.pr, awaited });
     return new Promise<Omit<GetResult, 'decoded'>>((resolve, reject) => {
       const timers: Timer[] = [];
@@ -788,22 +742,12 @@ export class RingkvNode {
    * go to the other primaries or their substitutes.
    */
   private replicatePut(bucket: Buffer, key: Buffer, value: Buffer | null, record: Buffer, q: Quorum, pl: PreferenceList, heldFor: string | null): Promise<PutResult> {
-    const now = this.opts.clock.now();
-    const startedAt = now;
-    const subs = this.substitutes(pl, now);
-    // This node's copy is its own (never a second ack from it).
-    const healthy = subs.healthy.filter((f) => f !== this.id);
-    const suspected = subs.suspected.filter((f) => f !== this.id);
-    const targets: ReplicaTarget[] = pl.primaries
-      .filter((p) => p !== this.id && p !== heldFor)
-      .map((p) => {
-        if (!this.isSuspect(p, now) || healthy.length === 0) return { node: p, hintFor: null };
-        return { node: healthy.shift()!, hintFor: p };
-      });
+    const startedAt = this.opts.clock.now();
+    const { targets, retries } = writePlan(pl, this.healthAt(startedAt), this.id, heldFor);
     const fsm = new PutCoordinator(targets, q.w, q.dw, q.dw > 0, {
       pw: q.pw,
       // Retries go to healthy fallbacks first; a suspected one may still answer.
-      fallbacks: [...healthy, ...suspected],
+      fallbacks: retries,
       maxRetries: this.config.writeRetries,
     });
     // A delete whose tombstone every primary took directly (no fallback, no
@@ -880,9 +824,7 @@ export class RingkvNode {
   ): Promise<PutResult> {
     const started = this.opts.clock.now();
     const canFallBack = q.pw === 0;
-    const ordered = [...pl.primaries]
-      .filter((p) => p !== this.id && (!canFallBack || !this.isSuspect(p, started)))
-      .sort((a, b) => Number(this.isSuspect(a, started)) - Number(this.isSuspect(b, started)));
+    const ordered = forwardOrder(pl, this.healthAt(started), this.id, canFallBack);
     const wid = `${this.id}:${started}:${this.writeIdSeq++}`;
     const tried: string[] = [];
     const attempt = async (node: string, attemptMs: number): Promise<PutResult> => {
@@ -984,12 +926,8 @@ export class RingkvNode {
     q: Quorum,
     pl: PreferenceList,
   ): Promise<PutResult> {
-    const now = this.opts.clock.now();
-    const reachable = [...pl.primaries, ...pl.fallbacks].filter(
-      (n) => n !== this.id && this.state.members[n] !== undefined && this.state.members[n]!.status !== 'left' && !this.isSuspect(n, now),
-    );
     // This node's copy stands for the first primary (not itself: a leaving primary coordinates as a fallback).
-    const heldFor = pl.primaries.find((p) => p !== this.id);
+    const { heldFor, reachable } = fallbackCoordination(pl, this.healthAt(this.opts.clock.now()), this.id);
     if (heldFor === undefined) throw new NodeError('UNAVAILABLE', 'no other replica of the key to hold the write for');
     if (1 + reachable.length < Math.max(q.w, q.dw)) {
       throw new NodeError('UNAVAILABLE', `no primary could coordinate the write, and w=${q.w} dw=${q.dw} cannot be met by this node and the ${reachable.length} other nodes it can reach`);
@@ -1569,9 +1507,7 @@ export class RingkvNode {
       const q = this.quorum(bucket, { n: req.n, w: req.w, dw: req.dw, pw: req.pw, timeoutMs: req.timeoutMs });
       const pl = this.preference(bucket, req.k, q.n);
       // Whoever was asked coordinates, even if its ring disagrees for a moment.
-      const coordinating: PreferenceList = pl.primaries.includes(this.id)
-        ? pl
-        : { primaries: [this.id, ...pl.primaries.slice(0, q.n - 1)], fallbacks: pl.fallbacks.concat(pl.primaries.slice(q.n - 1)).filter((f) => f !== this.id) };
+      const coordinating = coordinatingList(pl, this.id, q.n);
       const result = await this.coordinateForwarded(req.wid ?? null, q.timeoutMs, () => this.coordinatePut(bucket, req.k, req.context, req.value, q, coordinating));
       return { record: result.record, acks: result.acks };
     },

@@ -1,0 +1,113 @@
+// Who is asked (riak_core_apl.erl): given a key's preference list and this
+// node's view of its peers' health, which nodes a read asks, which fallback
+// replaces a suspected primary, where a write's copies go, and the order a
+// non-primary forwards a write in. Pure: health comes in as predicates the
+// node evaluates at one instant.
+import type { ReplicaTarget } from './put-coordinator.js';
+import type { PreferenceList } from './ring.js';
+import type { NodeId } from './types.js';
+
+export interface Health {
+  /** Suspected now (phi above the threshold, or its last request failed); never this node itself. */
+  isSuspect(node: NodeId): boolean;
+  /** A member not yet left: one that may hold copies. */
+  isMember(node: NodeId): boolean;
+}
+
+/**
+ * Fallbacks usable as substitutes (members not left), healthy ones first,
+ * each group in preference order. This node may be one: a read it
+ * coordinates as a non-primary then answers locally, hints included.
+ */
+export function substitutes(pl: PreferenceList, health: Health): { healthy: NodeId[]; suspected: NodeId[] } {
+  const usable = pl.fallbacks.filter((f) => health.isMember(f));
+  return { healthy: usable.filter((f) => !health.isSuspect(f)), suspected: usable.filter((f) => health.isSuspect(f)) };
+}
+
+export interface ReadPlan {
+  /** One node per primary slot: the primary, or the healthy fallback replacing it. */
+  replicas: NodeId[];
+  /** The fallbacks among `replicas` (they answer with their hints too). */
+  substitutes: Set<NodeId>;
+  /**
+   * The node this node's writes of the key go to (itself if it coordinates
+   * them, else the first healthy primary it forwards to), when it is among
+   * the replicas: its copy has every write it acknowledged, so the read
+   * waits for it (read-your-writes, see get-coordinator.ts).
+   */
+  awaited: NodeId | undefined;
+}
+
+/**
+ * Reads ask the key's N primaries, replacing each suspected primary by the
+ * next healthy fallback (sloppy quorum, Dynamo §4.6); a suspected primary
+ * with no healthy fallback left is asked anyway.
+ */
+export function readPlan(pl: PreferenceList, health: Health, self: NodeId, coordinatesOwnWrites: boolean): ReadPlan {
+  const spare = substitutes(pl, health).healthy;
+  const subs = new Set<NodeId>();
+  const replicas = pl.primaries.map((p) => {
+    if (!health.isSuspect(p) || spare.length === 0) return p;
+    const f = spare.shift()!;
+    subs.add(f);
+    return f;
+  });
+  const writer = coordinatesOwnWrites ? self : pl.primaries.find((p) => p !== self && !health.isSuspect(p));
+  return { replicas, substitutes: subs, awaited: writer !== undefined && replicas.includes(writer) ? writer : undefined };
+}
+
+export interface WritePlan {
+  /** One copy per primary slot other than this node's own (and `heldFor`'s). */
+  targets: ReplicaTarget[];
+  /** Where a failed copy is retried: healthy fallbacks first, then suspected ones. */
+  retries: NodeId[];
+}
+
+/**
+ * A version this node made goes to each other primary, except that a
+ * suspected primary is replaced by the next healthy fallback, which holds
+ * the copy as a hint naming it. `heldFor`: the primary a fallback
+ * coordinator already holds its own copy for.
+ */
+export function writePlan(pl: PreferenceList, health: Health, self: NodeId, heldFor: NodeId | null): WritePlan {
+  const subs = substitutes(pl, health);
+  // This node's copy is its own (never a second ack from it).
+  const healthy = subs.healthy.filter((f) => f !== self);
+  const suspected = subs.suspected.filter((f) => f !== self);
+  const targets: ReplicaTarget[] = pl.primaries
+    .filter((p) => p !== self && p !== heldFor)
+    .map((p) => {
+      if (!health.isSuspect(p) || healthy.length === 0) return { node: p, hintFor: null };
+      return { node: healthy.shift()!, hintFor: p };
+    });
+  return { targets, retries: [...healthy, ...suspected] };
+}
+
+/**
+ * The primaries a non-primary forwards a write to, in order: healthy ones
+ * first, suspected ones last; when it may coordinate as a fallback itself
+ * (no pw), only healthy ones.
+ */
+export function forwardOrder(pl: PreferenceList, health: Health, self: NodeId, canFallBack: boolean): NodeId[] {
+  return [...pl.primaries]
+    .filter((p) => p !== self && (!canFallBack || !health.isSuspect(p)))
+    .sort((a, b) => Number(health.isSuspect(a)) - Number(health.isSuspect(b)));
+}
+
+/**
+ * A write no primary could coordinate, made here as a fallback: the
+ * primary this node's copy stands for (the first one that is not itself),
+ * and the other healthy members of the list it can send copies to.
+ */
+export function fallbackCoordination(pl: PreferenceList, health: Health, self: NodeId): { heldFor: NodeId | undefined; reachable: NodeId[] } {
+  return {
+    heldFor: pl.primaries.find((p) => p !== self),
+    reachable: [...pl.primaries, ...pl.fallbacks].filter((n) => n !== self && health.isMember(n) && !health.isSuspect(n)),
+  };
+}
+
+/** A forwarded write: whoever was asked coordinates, even if its ring disagrees for a moment (it takes the first slot). */
+export function coordinatingList(pl: PreferenceList, self: NodeId, n: number): PreferenceList {
+  if (pl.primaries.includes(self)) return pl;
+  return { primaries: [self, ...pl.primaries.slice(0, n - 1)], fallbacks: pl.fallbacks.concat(pl.primaries.slice(n - 1)).filter((f) => f !== self) };
+}

@@ -1,0 +1,73 @@
+// The quorum of one request (Dynamo §4.5, Riak's n/r/w/dw/pr/pw): the
+// bucket's properties overridden by the request's options, validated, then
+// shrunk to the cluster's size. Pure: the node maps a QuorumError to its
+// BAD_REQUEST.
+import type { BucketProps } from './membership.js';
+
+/** Most replicas of a key, and the bound of every quorum number. */
+export const MAX_N = 16;
+/** Longest deadline a request may ask for. */
+export const MAX_TIMEOUT_MS = 600_000;
+
+export interface QuorumRequest {
+  n?: number;
+  r?: number;
+  w?: number;
+  dw?: number;
+  pr?: number;
+  pw?: number;
+  timeoutMs?: number;
+}
+
+export interface Quorum {
+  n: number;
+  r: number;
+  w: number;
+  dw: number;
+  pr: number;
+  pw: number;
+  mode: BucketProps['mode'];
+  timeoutMs: number;
+}
+
+/** The request's quorum cannot be met by any cluster: the caller's fault. */
+export class QuorumError extends Error {
+  readonly code = 'BAD_REQUEST';
+  constructor(message: string) {
+    super(message);
+    this.name = 'QuorumError';
+  }
+}
+
+/**
+ * `props`: the bucket's; `req`: the request's overrides; `nodes`: distinct
+ * owners in the ring; `defaultTimeoutMs`: the node's request timeout.
+ */
+export function quorum(props: Pick<BucketProps, 'n' | 'r' | 'w' | 'dw' | 'mode'>, req: QuorumRequest, nodes: number, defaultTimeoutMs: number): Quorum {
+  const requested = { n: req.n ?? props.n, r: req.r ?? props.r, w: req.w ?? props.w, dw: req.dw ?? props.dw, pr: req.pr ?? 0, pw: req.pw ?? 0 };
+  for (const [name, v] of Object.entries(requested)) {
+    const min = name === 'n' || name === 'r' || name === 'w' ? 1 : 0;
+    if (!Number.isInteger(v) || v < min || v > MAX_N) throw new QuorumError(`${name} must be an integer in ${min}..${MAX_N}`);
+  }
+  if (requested.r > requested.n || requested.w > requested.n || requested.dw > requested.w || requested.pr > requested.n || requested.pw > requested.n) {
+    throw new QuorumError(
+      `need r <= n, w <= n, dw <= w, pr <= n and pw <= n (got n=${requested.n} r=${requested.r} w=${requested.w} dw=${requested.dw} pr=${requested.pr} pw=${requested.pw})`,
+    );
+  }
+  // A cluster smaller than n keeps one replica per node: n, r, w and dw
+  // shrink with it (a configuration limit, not a failure — a stopped node
+  // is still a member and still counts).
+  const n = Math.min(requested.n, nodes);
+  const timeoutMs = req.timeoutMs ?? defaultTimeoutMs;
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0 || timeoutMs > MAX_TIMEOUT_MS) throw new QuorumError(`timeout must be in 1..${MAX_TIMEOUT_MS} ms`);
+  return {
+    n,
+    r: Math.min(requested.r, n),
+    w: Math.min(requested.w, n),
+    dw: Math.min(requested.dw, n),
+    pr: Math.min(requested.pr, n),
+    pw: Math.min(requested.pw, n),
+    mode: props.mode,
+    timeoutMs,
+  };
+}
