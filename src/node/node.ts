@@ -23,16 +23,17 @@ import { PutCoordinator, type PutEffect } from '../core/put-coordinator.js';
 import { type Health, coordinatingList, fallbackCoordination, forwardOrder, readPlan, writePlan } from '../core/apl.js';
 import { type Quorum, QuorumError, quorum } from '../core/quorum.js';
 import { distinctOwnerCount, partitionOf, preferenceList, ownerCounts, type PreferenceList } from '../core/ring.js';
-import { EngineError, type Engine, type MergeRequest } from '../engine/types.js';
-import { type Context, type DecodedRecord, decodeContext, decodeRecord, encodeContext, encodeRecord } from '../engine/pure/codec.js';
+import { EngineError, type Engine } from '../engine/types.js';
+import { type Context, type DecodedRecord, decodeContext, decodeRecord, encodeRecord } from '../engine/pure/codec.js';
 import { contextMax, coordinate as newVersion } from '../engine/pure/dvv.js';
 import { StateWireError, packState, unpackState } from '../core/state-wire.js';
 import { ANY_PEER, isTransportError, type Clock, type PeerRef, type Timer, type Transport } from '../transport/types.js';
 import { NodeError, nodeErrorFrom } from './errors.js';
-import { HandoffService, HintStore, withHints } from './handoff.js';
+import { HandoffService, type HintStore } from './handoff.js';
 import { decodePeerReply, decodePeerRequest, isPeerMessageType, type PeerMessageType, type PeerReply, type PeerReplyBody, type PeerRequest, type PeerRequestBody } from './messages.js';
 import { NodeMetrics } from './metrics.js';
-import { ReapFloors, allCovered, isAllTombstones, withoutCovered } from './reaper.js';
+import { type ReapFloors, allCovered, isAllTombstones, withoutCovered } from './reaper.js';
+import { Replica, asNodeError } from './replica.js';
 import { reconcile, sameBytes } from './reconcile.js';
 
 /** Forwarded write ids remembered at most (oldest dropped first). */
@@ -172,6 +173,8 @@ export class RingkvNode {
   private readonly detector: PhiAccrualDetector;
   /** Peer → time its last request failed UNREACHABLE/TIMEOUT (cleared by any sign of life). */
   private readonly failedAt = new Map<string, number>();
+  /** The replica role: this node's local copies, hints, floors and key gates (src/node/replica.ts). */
+  private readonly replica: Replica;
   private readonly hints: HintStore;
   private readonly handoff: HandoffService;
   /** Keys this node reaped, remembered for reapFloorTtlMs (src/node/reaper.ts). */
@@ -182,10 +185,6 @@ export class RingkvNode {
   /** Ticks the detector's view of this node's own event loop (see scheduleLocalTick). */
   private localTickTimer: Timer | null = null;
   private localPausesLogged = 0;
-  /** Per key: writes in progress and a reap in progress, which excludes each other (see gateExclusive). */
-  private readonly gates = new Map<string, KeyGate>();
-  /** The engine as background services see it: merges go through the reap floors (see `engine`). */
-  private readonly guardedEngine: Engine;
   private stopped = false;
   private joined: boolean;
   private readonly services = new Map<string, (from: string, type: string, body: unknown) => Promise<unknown>>();
@@ -227,15 +226,33 @@ export class RingkvNode {
       minSampleIntervalMs: this.config.gossipIntervalMs / 2,
       maxLocalPauseMs: this.config.phiMaxLocalPauseMs,
     });
-    this.hints = new HintStore(opts.engine);
+    this.replica = new Replica(
+      {
+        id: opts.id,
+        engine: opts.engine,
+        clock: opts.clock,
+        metrics: this.metrics,
+        log: (level, msg, fields) => this.log(level, msg, fields),
+        onReap: opts.onReap,
+        checkJoined: () => this.checkJoined(),
+        ring: () => this.state.ring,
+        pullState: (from) => this.pullState(from),
+        modeOf: (bucket) => this.bucketProps(bucket.toString('utf8')).mode,
+        primariesOf: (bucket, key) => (this.joined ? this.preference(bucket, key, this.quorum(bucket, {}).n).primaries : null),
+        isPrimaryMember: (node, bucket, key) => this.state.members[node] !== undefined && this.isPrimaryOf(node, bucket, key),
+        receivingSources: (bucket, key) => this.receivingSources(bucket, key),
+        sendReap: (node, bucket, key, record) => this.sendReap(node, bucket, key, record, this.config.requestTimeoutMs, 0),
+      },
+      { ttlMs: this.config.reapFloorTtlMs, maxEntries: this.config.reapFloorMax },
+    );
+    this.hints = this.replica.hints;
+    this.floors = this.replica.floors;
     this.handoff = new HandoffService(this, this.hints, {
       handoffIntervalMs: this.config.handoffIntervalMs,
       handoffBatch: this.config.handoffBatch,
       requestTimeoutMs: this.config.requestTimeoutMs,
       log: (level, msg, fields) => this.log(level, msg, fields),
     });
-    this.floors = new ReapFloors(opts.engine, { ttlMs: this.config.reapFloorTtlMs, maxEntries: this.config.reapFloorMax });
-    this.guardedEngine = this.guardEngine(opts.engine);
     this.observeState();
   }
 
@@ -598,7 +615,7 @@ export class RingkvNode {
     let reply: { record: Uint8Array | null; reaped?: Uint8Array | null; pending?: readonly string[] | null };
     if (node === this.id) {
       const pending = this.receivingSources(bucket, key);
-      reply = { ...(await this.localRecord(bucket, key, substitute)), pending };
+      reply = { ...(await this.replica.localRecord(bucket, key, substitute)), pending };
     } else {
       const body: PeerRequestBody<'kv.get'> = { b: bucket, k: key, ring: this.state.ring.version };
       if (substitute) body.hints = true;
@@ -685,15 +702,6 @@ export class RingkvNode {
     return sources && sources.length > 0 ? sources : null;
   }
 
-  /** The local record (with hints: merged with any held for the key, minus what this node's floor covers) and the key's reap floor. */
-  private async localRecord(bucket: Buffer, key: Buffer, withHintsToo: boolean): Promise<{ record: Buffer | null; reaped: Buffer | null }> {
-    const record = this.opts.engine.getSync(bucket, key);
-    const floor = this.floors.get(bucket, key);
-    if (!withHintsToo) return { record, reaped: floor?.record ?? null };
-    const merged = withHints(record, await this.hints.lookup(bucket, key));
-    return { record: merged && floor ? withoutCovered(merged, floor.context) : merged, reaped: floor?.record ?? null };
-  }
-
   /**
    * Sloppy quorum write (Dynamo §4.6). This node (a primary) creates the
    * version; each other primary gets a copy, except that a suspected primary
@@ -717,21 +725,9 @@ export class RingkvNode {
     q: Quorum,
     pl: PreferenceList,
   ): Promise<PutResult> {
-    let record: Buffer;
-    try {
-      // A key this node reaped: its new dot must be above every dot it issued
-      // for the key before (reaper.ts "Counter reuse"). The floor's context
-      // joins the client's; the engine's counter rule does the rest.
-      const coordinate = () => {
-        const floor = this.floors.get(bucket, key);
-        const ctx = floor ? encodeContext(contextMax(decodeContext(context), floor.context)) : context;
-        const req = { bucket, key, context: ctx, value, now: this.opts.clock.now(), mode: q.mode };
-        return q.dw > 0 ? this.opts.engine.coordinate({ ...req, durable: true }) : this.opts.engine.coordinateSync(req);
-      };
-      record = this.reapUnderway(bucket, key) || q.dw > 0 ? await this.gated(bucket, key, async () => coordinate()) : (coordinate() as Buffer);
-    } catch (err) {
-      throw asNodeError(err);
-    }
+    // Synchronous unless it waits for disk or a reap of the key (no extra turn before the copies go out).
+    const made = this.replica.coordinate(bucket, key, context, value, q.mode, q.dw > 0);
+    const record = made instanceof Promise ? await made : made;
     return this.replicatePut(bucket, key, value, record, q, pl, null);
   }
 
@@ -940,7 +936,7 @@ export class RingkvNode {
       const ctx = decodeContext(context);
       const actor = await this.oneOffActor();
       record = encodeRecord(newVersion(null, ctx, actor, { value, now: this.opts.clock.now() }, q.mode, this.opts.engine.limits.maxSiblings));
-      await this.storeHint(heldFor, bucket, key, record, q.dw > 0);
+      await this.replica.storeHint(heldFor, bucket, key, record, q.dw > 0);
     } catch (err) {
       throw asNodeError(err);
     }
@@ -982,8 +978,8 @@ export class RingkvNode {
     hintFor: string | null = null,
   ): Promise<boolean> {
     if (node === this.id) {
-      if (hintFor !== null) return this.storeHint(hintFor, bucket, key, record, durable);
-      await this.mergeLocal(bucket, key, record, mode, durable);
+      if (hintFor !== null) return this.replica.storeHint(hintFor, bucket, key, record, durable);
+      await this.replica.mergeLocal(bucket, key, record, mode, durable);
       return durable;
     }
     const body: PeerRequestBody<'kv.merge'> = { b: bucket, k: key, record, lww: mode === 'lww', durable };
@@ -992,170 +988,9 @@ export class RingkvNode {
     return reply.durable;
   }
 
-  /** Holds a replica for `target` in the hint store (never the objects store). */
-  private async storeHint(target: string, bucket: Buffer, key: Buffer, record: Buffer, durable: boolean): Promise<boolean> {
-    await this.hints.put(target, bucket, key, record);
-    this.metrics.hintsStored.inc();
-    this.metrics.hintsPending.set(this.hints.pending());
-    // hintPut alone is not durable (it reaches disk on the background flush).
-    if (durable) await this.opts.engine.flush();
-    return durable;
-  }
-
   // ---------------------------------------------------------------------------
   // Tombstone reaping (docs/cluster.md "Deletes and tombstones"; the floors
   // and why they are needed: src/node/reaper.ts)
-
-  /**
-   * Merges a replica's record into this node's objects, minus what the key's
-   * reap floor covers (deleted history). Resolves with whether anything was
-   * merged (false: the record held only deleted history).
-   */
-  private async mergeLocal(bucket: Buffer, key: Buffer, record: Buffer, mode: BucketProps['mode'], durable: boolean): Promise<boolean> {
-    const merge = (): boolean | Promise<boolean> => {
-      const floor = this.floors.get(bucket, key);
-      const kept = floor ? withoutCovered(record, floor.context) : record;
-      if (kept === null) return false;
-      if (!durable) return (this.opts.engine.mergeSync({ bucket, key, record: kept, mode }), true);
-      return this.opts.engine.merge({ bucket, key, record: kept, mode, durable }).then(() => true);
-    };
-    // A write that does not wait for disk runs to the end at once: nothing can interleave unless a reap already holds the key.
-    try {
-      return await (durable || this.reapUnderway(bucket, key) ? this.gated(bucket, key, async () => merge()) : merge());
-    } catch (err) {
-      this.logIfAtHardLimit(err, keyFields(bucket, key));
-      throw err;
-    }
-  }
-
-  /**
-   * Merges refuse only at the encoding's hard maximum of siblings (65535;
-   * client writes stop at maxSiblings), which needs hundreds of sides of a
-   * partition writing one key at once. The replicas of that key then stay
-   * apart, so say so loudly.
-   */
-  private logIfAtHardLimit(err: unknown, fields: Record<string, unknown>): void {
-    if (err instanceof EngineError && err.code === 'TOO_MANY_SIBLINGS') {
-      this.log('error', 'merge refused at the hard sibling maximum: the key\'s replicas cannot converge until a client write with its context resolves the siblings', { ...fields, error: err.message });
-    }
-  }
-
-  /** A reap of the key holds its gate (writes must wait for it). */
-  private reapUnderway(bucket: Uint8Array, key: Uint8Array): boolean {
-    return this.gates.size > 0 && this.gates.get(gateId(bucket, key))?.reap != null;
-  }
-
-  /**
-   * The engine handed to background services (anti-entropy, transfers,
-   * handoff): the same engine, except that merges go through the reap
-   * floors like the node's own (so anti-entropy cannot copy a stale replica's
-   * deleted value back onto a node that reaped the key).
-   */
-  private guardEngine(engine: Engine): Engine {
-    const filter = (req: MergeRequest): Uint8Array | null => {
-      const floor = this.floors.get(req.bucket, req.key);
-      return floor ? withoutCovered(req.record, floor.context) : req.record;
-    };
-    const merge = (req: MergeRequest): Promise<Buffer> =>
-      this.gated(req.bucket, req.key, async () => {
-        const record = filter(req);
-        if (record === null) return (await engine.get(req.bucket, req.key)) ?? Buffer.alloc(0);
-        return engine.merge({ ...req, record }).catch((err: unknown) => {
-          this.logIfAtHardLimit(err, keyFields(req.bucket, req.key));
-          throw err;
-        });
-      });
-    const mergeMany = async (reqs: ReadonlyArray<MergeRequest>): Promise<Buffer[]> => {
-      // Enter every key's gate (in sorted order: no deadlock with reaps), filter, one batch.
-      const ids = [...new Set(reqs.map((r) => gateId(r.bucket, r.key)))].sort();
-      for (const id of ids) await this.gateEnter(id);
-      try {
-        const kept = reqs.map((r) => ({ ...r, record: filter(r) }));
-        const live = kept.filter((r): r is MergeRequest => r.record !== null);
-        const merged = live.length > 0 ? await engine.mergeMany(live).catch((err: unknown) => {
-          // The engine's batch error does not name the item.
-          this.logIfAtHardLimit(err, { batchOfKeys: live.length });
-          throw err;
-        }) : [];
-        let i = 0;
-        const out: Buffer[] = [];
-        for (const r of kept) out.push(r.record !== null ? merged[i++]! : ((await engine.get(r.bucket, r.key)) ?? Buffer.alloc(0)));
-        return out;
-      } finally {
-        for (const id of ids) this.gateLeave(id);
-      }
-    };
-    return new Proxy(engine, {
-      get: (target, prop) => {
-        if (prop === 'merge') return merge;
-        if (prop === 'mergeMany') return mergeMany;
-        // Background services write through the floors and the key gates: asynchronously.
-        if (prop === 'mergeSync' || prop === 'coordinateSync') return () => { throw new NodeError('INTERNAL', `${prop} is not for background services`); };
-        const v = Reflect.get(target, prop, target) as unknown;
-        return typeof v === 'function' ? (v as (...args: unknown[]) => unknown).bind(target) : v;
-      },
-    });
-  }
-
-  /** Runs a write of the key (coordinate, merge) outside any reap of it; writes of one key still run concurrently. */
-  private async gated<T>(bucket: Uint8Array, key: Uint8Array, fn: () => Promise<T>): Promise<T> {
-    const id = gateId(bucket, key);
-    await this.gateEnter(id);
-    try {
-      return await fn();
-    } finally {
-      this.gateLeave(id);
-    }
-  }
-
-  private async gateEnter(id: string): Promise<void> {
-    for (;;) {
-      const g = this.gates.get(id);
-      if (g?.reap) {
-        await g.reap;
-        continue;
-      }
-      if (g) g.writes++;
-      else this.gates.set(id, { writes: 1, reap: null, idle: [] });
-      return;
-    }
-  }
-
-  private gateLeave(id: string): void {
-    const g = this.gates.get(id);
-    if (!g) return;
-    g.writes--;
-    if (g.writes > 0) return;
-    for (const f of g.idle.splice(0)) f();
-    if (!g.reap) this.gates.delete(id);
-  }
-
-  /**
-   * Runs a reap of the key alone: after the key's writes in progress, before
-   * any that start meanwhile. A write that read "no floor" must not land after
-   * the reap (it would start from an absent object: counter 1, or a deleted
-   * value back), and the engine alone does not order them.
-   */
-  private async gateExclusive<T>(bucket: Uint8Array, key: Uint8Array, fn: () => Promise<T>): Promise<T> {
-    const id = gateId(bucket, key);
-    let g = this.gates.get(id);
-    while (g?.reap) {
-      await g.reap;
-      g = this.gates.get(id);
-    }
-    if (!g) this.gates.set(id, (g = { writes: 0, reap: null, idle: [] }));
-    const gate = g;
-    let release!: () => void;
-    gate.reap = new Promise<void>((r) => (release = r));
-    if (gate.writes > 0) await new Promise<void>((r) => gate.idle.push(r));
-    try {
-      return await fn();
-    } finally {
-      gate.reap = null;
-      if (gate.writes === 0) this.gates.delete(id);
-      release();
-    }
-  }
 
   private isPrimaryOf(node: string, bucket: Buffer, key: Buffer): boolean {
     try {
@@ -1242,93 +1077,22 @@ export class RingkvNode {
     key: Buffer,
     timeoutMs: number,
   ): Promise<{ record: Buffer | null; hinted: boolean; ringVersion: number; claimant: string }> {
-    if (node === this.id) return this.reapCheckHere(bucket, key);
+    if (node === this.id) return this.replica.reapCheck(bucket, key);
     const reply = await this.call(node, 'kv.reapcheck', { b: bucket, k: key }, timeoutMs);
     return { record: reply.record, hinted: reply.hinted, ringVersion: reply.ringVersion ?? -1, claimant: reply.claimant ?? '' };
-  }
-
-  /** What a reap check needs from this node: its copy, whether it holds a hint for the key, and its ring. */
-  private async reapCheckHere(bucket: Buffer, key: Buffer): Promise<{ record: Buffer | null; hinted: boolean; ringVersion: number; claimant: string }> {
-    return {
-      record: await this.opts.engine.get(bucket, key),
-      hinted: (await this.hints.lookup(bucket, key)).length > 0,
-      ringVersion: this.state.ring.version,
-      claimant: this.state.ring.claimant,
-    };
   }
 
   /** Asks a replica to reap `record` (retrying a replica that does not answer); resolves with whether it reaped. */
   private async sendReap(node: string, bucket: Buffer, key: Buffer, record: Buffer, timeoutMs: number, retries: number): Promise<boolean> {
     for (let attempt = 0; ; attempt++) {
       try {
-        if (node === this.id) return await this.reapLocal(bucket, key, record);
+        if (node === this.id) return await this.replica.reapLocal(bucket, key, record);
         return (await this.call(node, 'kv.reap', { b: bucket, k: key, record }, timeoutMs)).reaped;
       } catch (err) {
         if (attempt >= retries || this.stopped || !isTransportError(err) || isTransportError(err, 'REMOTE')) return false;
         await new Promise<void>((resolve) => this.opts.clock.setTimer(timeoutMs, resolve));
       }
     }
-  }
-
-  /**
-   * This replica's part of a reap: `record` is a reaped (or being reaped)
-   * all-tombstone record. The floor is written first (durably), then:
-   * - the stored record is `record`: the engine's compare-and-delete;
-   * - the stored record holds only deleted history (every sibling covered by
-   *   `record`'s context — a replica that missed the reap, or was refilled
-   *   from a stale copy after losing its data): `record` is merged in (which
-   *   leaves tombstones only) and that is reaped;
-   * - anything newer, or no record: nothing is deleted.
-   * A reap that does not happen puts the previous floor back (a floor must
-   * only ever stand for a reap that happened), except with no record at
-   * all: then the floor guards this replica against late stale copies.
-   */
-  private reapLocal(bucket: Buffer, key: Buffer, record: Buffer): Promise<boolean> {
-    let tomb;
-    try {
-      tomb = decodeRecord(record);
-    } catch (err) {
-      throw asNodeError(err);
-    }
-    if (!isAllTombstones(tomb)) throw new NodeError('BAD_REQUEST', 'kv.reap: only an all-tombstone record can be reaped');
-    return this.gateExclusive(bucket, key, async () => {
-      const engine = this.opts.engine;
-      const now = this.opts.clock.now();
-      const stored = await engine.get(bucket, key);
-      if (stored === null) {
-        if (this.floors.get(bucket, key) || !this.floors.full()) await this.floors.add(bucket, key, record, now);
-        this.metrics.reapFloors.set(this.floors.size);
-        return false;
-      }
-      let target = stored;
-      if (!stored.equals(record)) {
-        if (!allCovered(decodeRecord(stored), tomb.context)) return false;
-        const mode = this.bucketProps(bucket.toString('utf8')).mode;
-        const merged = reconcile([stored, record], mode);
-        let m;
-        try {
-          m = decodeRecord(merged); // no siblings left at all: nothing to reap through the engine
-        } catch {
-          return false;
-        }
-        if (!isAllTombstones(m)) return false;
-        target = await engine.merge({ bucket, key, record: merged, mode, durable: false });
-        if (!isAllTombstones(decodeRecord(target))) return false;
-      }
-      const prev = await this.floors.add(bucket, key, target, now);
-      let reaped = false;
-      try {
-        reaped = await engine.reap(bucket, key, target);
-      } finally {
-        if (!reaped) await this.floors.restore(bucket, key, prev);
-        this.metrics.reapFloors.set(this.floors.size);
-      }
-      if (reaped) {
-        this.metrics.tombstonesReaped.inc();
-        this.opts.onReap?.({ bucket: Buffer.from(bucket), key: Buffer.from(key), record: target });
-      }
-      return reaped;
-    });
   }
 
   /**
@@ -1425,29 +1189,6 @@ export class RingkvNode {
     return this.failedAt.has(node) || !this.detector.isAvailable(node, now);
   }
 
-  /** A replica write from a peer (replication, repair, hint delivery). */
-  private async mergeFromPeer(from: string, bucket: Buffer, key: Buffer, record: Buffer, mode: 'siblings' | 'lww', durable: boolean): Promise<void> {
-    // A copy for a key this node does not replicate (any more) under its
-    // ring — from a sender on an older ring, or a hint aimed under one: its
-    // transfer of the partition may be over, so the copy would stay behind
-    // here, where no read and no anti-entropy of the key's replicas looks.
-    // It holds it as a hint for the key's first primary instead.
-    if (this.joined) {
-      const primaries = this.preference(bucket, key, this.quorum(bucket, {}).n).primaries;
-      if (!primaries.includes(this.id)) {
-        await this.storeHint(primaries[0]!, bucket, key, record, durable);
-        return;
-      }
-    }
-    const kept = await this.mergeLocal(bucket, key, record, mode, durable);
-    // A stale copy of a key this node reaped, from another primary (e.g.
-    // its anti-entropy, after its kv.reap was lost): tell it to reap too.
-    if (!kept && this.state.members[from] && this.isPrimaryOf(from, bucket, key)) {
-      const floor = this.floors.get(bucket, key);
-      if (floor) void this.sendReap(from, bucket, key, floor.record, this.config.requestTimeoutMs, 0);
-    }
-  }
-
   private async onPeerRequest(from: string, type: string, body: unknown): Promise<unknown> {
     if (this.stopped) throw new NodeError('UNAVAILABLE', 'node is stopping');
     if (this.state.members[from]) this.heardFrom(from);
@@ -1464,43 +1205,12 @@ export class RingkvNode {
   /** One handler per peer request kind (src/node/messages.ts defines each body and reply). */
   private readonly peerHandlers: { [T in PeerMessageType]: (from: string, req: PeerRequest<T>) => Promise<PeerReplyBody<T>> } = {
     ping: async () => ({}),
-    'kv.get': async (from, req) => {
-      this.checkJoined();
-      // A partition still being received: this copy is no source on its own; the
-      // answer names where to read instead (checked before reading: a finish that
-      // lands during the read must not make a partial copy count).
-      // Routed by a ring this node has not adopted yet: under it this node may be a new
-      // replica that does not know it is still to receive the key's partition.
-      if (req.ring !== undefined && req.ring > this.state.ring.version) {
-        this.pullState(from);
-        throw new NodeError('UNAVAILABLE', `read routed by ring v${req.ring}; this node is still on v${this.state.ring.version}`);
-      }
-      const pending = this.receivingSources(req.b, req.k);
-      // A fallback standing in for a down primary answers with its hints for the key too.
-      const reply = await this.localRecord(req.b, req.k, req.hints === true);
-      return pending ? { ...reply, pending: [...pending] } : reply;
-    },
-    'kv.merge': async (from, req) => {
-      const durable = req.durable === true;
-      const hint = req.hint ?? null;
-      if (hint !== null && hint !== this.id) {
-        await this.storeHint(hint, req.b, req.k, req.record, durable);
-        return { durable, hinted: true };
-      }
-      await this.mergeFromPeer(from, req.b, req.k, req.record, req.lww === true ? 'lww' : 'siblings', durable);
-      return { durable };
-    },
-    'kv.mergebatch': async (from, req) => {
-      // Hint delivery in batches: the merges run together, so durable ones share flushes.
-      const durable = req.durable === true;
-      await Promise.all(req.items.map((item) => this.mergeFromPeer(from, item.b, item.k, item.record, item.lww === true ? 'lww' : 'siblings', durable)));
-      return { durable, merged: req.items.length };
-    },
-    'kv.reapcheck': async (_from, req) => {
-      this.checkJoined();
-      return this.reapCheckHere(req.b, req.k);
-    },
-    'kv.reap': async (_from, req) => ({ reaped: await this.reapLocal(req.b, req.k, req.record) }),
+    // The replica role's requests (src/node/replica.ts).
+    'kv.get': (from, req) => this.replica.onGet(from, req),
+    'kv.merge': (from, req) => this.replica.onMerge(from, req),
+    'kv.mergebatch': (from, req) => this.replica.onMergeBatch(from, req),
+    'kv.reapcheck': (from, req) => this.replica.onReapCheck(from, req),
+    'kv.reap': (from, req) => this.replica.onReapRequest(from, req),
     'kv.put': async (_from, req) => {
       this.checkJoined();
       const bucket = req.b;
@@ -1573,7 +1283,7 @@ export class RingkvNode {
 
   /** The engine, for background services: its merges go through the reap floors (see guardEngine). */
   get engine(): Engine {
-    return this.guardedEngine;
+    return this.replica.guardedEngine;
   }
 
   get clock(): Clock {
@@ -1715,10 +1425,6 @@ export class RingkvNode {
   }
 }
 
-function keyFields(bucket: Uint8Array, key: Uint8Array): Record<string, string> {
-  return { bucket: Buffer.from(bucket).toString('utf8'), key: Buffer.from(key).toString('base64url') };
-}
-
 /** One replica's answer to a read (see fetch). */
 interface Fetched {
   record: Buffer | null;
@@ -1727,26 +1433,8 @@ interface Fetched {
   pending: readonly string[] | null;
 }
 
-interface KeyGate {
-  /** Writes of the key in progress. */
-  writes: number;
-  /** A reap of the key in progress (resolves when it is over). */
-  reap: Promise<void> | null;
-  /** The reap waiting for the writes to finish. */
-  idle: Array<() => void>;
-}
-
-function gateId(bucket: Uint8Array, key: Uint8Array): string {
-  return `${Buffer.from(bucket.buffer, bucket.byteOffset, bucket.byteLength).toString('latin1')}\u0000${Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1')}`;
-}
-
 function isClosedError(err: unknown): boolean {
   return (err instanceof EngineError && err.code === 'CLOSED') || isTransportError(err, 'CLOSED');
-}
-
-function asNodeError(err: unknown): Error {
-  if (err instanceof EngineError) return nodeErrorFrom(err.code, err.message);
-  return err as Error;
 }
 
 function errorCode(err: unknown): string {
