@@ -5,7 +5,7 @@
 // node evaluates at one instant.
 import type { ReplicaTarget } from './put-coordinator.js';
 import type { PreferenceList } from './ring.js';
-import type { NodeId } from './types.js';
+import { type NodeId, invariant } from './types.js';
 
 export interface Health {
   /** Suspected now (phi above the threshold, or its last request failed); never this node itself. */
@@ -52,6 +52,7 @@ export function readPlan(pl: PreferenceList, health: Health, self: NodeId, coord
     subs.add(f);
     return f;
   });
+  invariant(new Set(replicas).size === replicas.length, () => `a read asks a node twice (${replicas.join(', ')})`);
   const writer = coordinatesOwnWrites ? self : pl.primaries.find((p) => p !== self && !health.isSuspect(p));
   return { replicas, substitutes: subs, awaited: writer !== undefined && replicas.includes(writer) ? writer : undefined };
 }

@@ -46,7 +46,13 @@ import { EngineError, type ConflictMode, type Engine } from '../engine/types.js'
 import { isTransportError, type Timer } from '../transport/types.js';
 import { NodeError } from './errors.js';
 import { ForegroundLoad } from './foreground.js';
-import type { RingkvNode } from './node.js';
+import type { ServiceContext } from './context.js';
+
+/** What anti-entropy uses of the node. */
+export type AntiEntropyContext = Pick<
+  ServiceContext,
+  'id' | 'metrics' | 'engine' | 'clock' | 'clusterState' | 'hasJoined' | 'bucketProps' | 'preferenceListOf' | 'isSuspected' | 'peerRequest' | 'registerService'
+>;
 import { reconcile, sameBytes } from './reconcile.js';
 
 export interface AntiEntropyConfig {
@@ -123,7 +129,7 @@ export class AntiEntropyService {
   private warnedGeometry = false;
 
   private constructor(
-    private readonly node: RingkvNode,
+    private readonly node: AntiEntropyContext,
     config: Partial<AntiEntropyConfig>,
   ) {
     this.config = { ...DEFAULT_ANTI_ENTROPY_CONFIG, ...config };
@@ -132,7 +138,7 @@ export class AntiEntropyService {
   }
 
   /** Registers the 'aae.' peer requests on the node and (unless schedule: false) starts the timer. */
-  static start(node: RingkvNode, config: Partial<AntiEntropyConfig> = {}): AntiEntropyService {
+  static start(node: AntiEntropyContext, config: Partial<AntiEntropyConfig> = {}): AntiEntropyService {
     const service = new AntiEntropyService(node, config);
     node.registerService(AAE_PREFIX, (from, type, body) => service.serve(from, type, body));
     if (service.config.schedule) service.scheduleNext();
@@ -474,7 +480,7 @@ export class AntiEntropyService {
 }
 
 /** Starts the anti-entropy service of a node (see AntiEntropyService.start). */
-export function startAntiEntropy(node: RingkvNode, config: Partial<AntiEntropyConfig> = {}): AntiEntropyService {
+export function startAntiEntropy(node: AntiEntropyContext, config: Partial<AntiEntropyConfig> = {}): AntiEntropyService {
   return AntiEntropyService.start(node, config);
 }
 

@@ -2,7 +2,7 @@
 // transfers) skip a round while the node's recent client-request p99 is above
 // a bound (Dynamo §6.5, admission control). The window is "since the last
 // question", read from the node's latency histogram.
-import type { RingkvNode } from './node.js';
+import type { ServiceContext } from './context.js';
 
 export interface ForegroundBounds {
   /** Yield when the recent p99 is above this many ms. */
@@ -15,7 +15,7 @@ export class ForegroundLoad {
   private last: Map<string, number> | null = null;
 
   constructor(
-    private readonly node: RingkvNode,
+    private readonly node: Pick<ServiceContext, 'metrics'>,
     private readonly bounds: ForegroundBounds,
   ) {}
 

@@ -21,7 +21,10 @@ import type { Engine } from '../engine/types.js';
 import { isTransportError, type Timer } from '../transport/types.js';
 import { reconcile } from './reconcile.js';
 import { MAX_MERGE_BATCH } from './messages.js';
-import type { RingkvNode } from './node.js';
+import type { ServiceContext } from './context.js';
+
+/** What hinted handoff uses of the node. */
+export type HandoffContext = Pick<ServiceContext, 'id' | 'metrics' | 'engine' | 'clock' | 'clusterState' | 'hasJoined' | 'bucketProps' | 'preferenceListOf' | 'isSuspected' | 'peerRequest'>;
 
 export { MAX_MERGE_BATCH };
 
@@ -127,7 +130,7 @@ export class HandoffService {
   private stopped = false;
 
   constructor(
-    private readonly node: RingkvNode,
+    private readonly node: HandoffContext,
     private readonly hints: HintStore,
     private readonly config: HandoffConfig,
   ) {}

@@ -28,6 +28,8 @@ import { type Context, type DecodedRecord, decodeContext, decodeRecord, encodeRe
 import { contextMax, coordinate as newVersion } from '../engine/pure/dvv.js';
 import { StateWireError, packState, unpackState } from '../core/state-wire.js';
 import { ANY_PEER, isTransportError, type Clock, type PeerRef, type Timer, type Transport } from '../transport/types.js';
+import type { ClientOperations, ServiceContext } from './context.js';
+import { invariant } from '../core/types.js';
 import { NodeError, nodeErrorFrom } from './errors.js';
 import { HandoffService, type HintStore } from './handoff.js';
 import { decodePeerReply, decodePeerRequest, isPeerMessageType, type PeerMessageType, type PeerReply, type PeerReplyBody, type PeerRequest, type PeerRequestBody } from './messages.js';
@@ -48,8 +50,6 @@ export interface NodeConfig {
   requestTimeoutMs: number;
   /** After answering a read, wait this long for late replies before read repair. */
   readRepairWindowMs: number;
-  /** @deprecated Ignored: suspicion now comes from the phi detector and the last request's outcome. */
-  suspectForMs?: number;
   /** Phi accrual detector (src/core/failure-detector.ts): suspect above this phi. */
   phiThreshold: number;
   phiMinStdDeviationMs: number;
@@ -163,7 +163,7 @@ const ONE_OFF_ACTOR_BLOCK = 1000;
 /** How far a read follows givers that are themselves still receiving the partition. */
 const MAX_GIVER_HOPS = 4;
 
-export class RingkvNode {
+export class RingkvNode implements ServiceContext, ClientOperations {
   readonly id: string;
   readonly metrics: NodeMetrics;
   private state: ClusterState;
@@ -740,6 +740,8 @@ export class RingkvNode {
   private replicatePut(bucket: Buffer, key: Buffer, value: Buffer | null, record: Buffer, q: Quorum, pl: PreferenceList, heldFor: string | null): Promise<PutResult> {
     const startedAt = this.opts.clock.now();
     const { targets, retries } = writePlan(pl, this.healthAt(startedAt), this.id, heldFor);
+    // This node's own copy is made: a copy to itself would count twice.
+    invariant(targets.every((t) => t.node !== this.id), 'a write target is the coordinator itself');
     const fsm = new PutCoordinator(targets, q.w, q.dw, q.dw > 0, {
       pw: q.pw,
       // Retries go to healthy fallbacks first; a suspected one may still answer.
@@ -894,6 +896,7 @@ export class RingkvNode {
     outcome.catch(() => {}); // a repeat sees the same failure; the first caller handles it
     // Kept past the forwarder's deadline: a repeat can only come within it.
     this.forwardedWrites.set(wid, { expiresAt: now + timeoutMs + FORWARDED_WRITE_TTL_MS, outcome });
+    invariant(this.forwardedWrites.size <= MAX_REMEMBERED_WRITES + 1, 'forwarded write ids beyond their bound');
     return outcome;
   }
 
@@ -963,6 +966,8 @@ export class RingkvNode {
       })().finally(() => (this.oneOffReserving = null));
       await this.oneOffReserving;
     }
+    // A number outside the reserved (flushed) block could be reissued after a crash.
+    invariant(this.oneOff.next < this.oneOff.end, 'one-off actor outside its reserved block');
     return Buffer.from(`${this.opts.engine.actor}/f${this.oneOff.next++}`, 'utf8');
   }
 
@@ -1019,6 +1024,7 @@ export class RingkvNode {
       );
     });
     this.reapTimers.add(timer);
+    invariant(this.reapTimers.size <= MAX_PENDING_REAPS, 'pending reaps beyond their bound');
   }
 
   /**
@@ -1057,13 +1063,12 @@ export class RingkvNode {
       if (!c) return pl.primaries.includes(m) ? 'primary_unreachable' : 'member_unreachable';
       if (c.ringVersion !== ringVersion || c.claimant !== this.state.ring.claimant) return 'ring_not_settled';
       if (pl.primaries.includes(m)) {
-        if (!c) return 'primary_unreachable';
         if (c.hinted) return 'hint_pending';
         if (!c.record) return 'primary_without_record';
         if (tombstone === null) tombstone = c.record;
         else if (!tombstone.equals(c.record)) return 'replicas_differ';
-      } else if (c?.hinted) return 'hint_pending';
-      else if (c?.record) return 'stray_copy';
+      } else if (c.hinted) return 'hint_pending';
+      else if (c.record) return 'stray_copy';
     }
     if (tombstone === null || !isAllTombstones(decodeRecord(tombstone))) return 'not_deleted';
     if (this.stopped || this.state.ring.version !== ringVersion) return 'ring_changed';
@@ -1392,6 +1397,9 @@ export class RingkvNode {
   /** Makes a new state current (persisted first, so a restart keeps it). */
   private async adopt(next: ClusterState): Promise<void> {
     if (next === this.state || digest(next) === digest(this.state)) return;
+    // A merge or a change of this cluster's own state: never another cluster's, never an older ring.
+    invariant(next.clusterName === this.state.clusterName, () => `adopting the state of cluster '${next.clusterName}'`);
+    invariant(next.ring.version >= this.state.ring.version, () => `adopting ring v${next.ring.version} over v${this.state.ring.version}`);
     const ring = this.state.ring;
     this.state = next;
     if (next.ring !== ring) this.ringChanged();

@@ -6,6 +6,7 @@
 // (ReplicaContext), never on RingkvNode.
 import { decodeContext, decodeRecord, encodeContext } from '../engine/pure/codec.js';
 import { contextMax } from '../engine/pure/dvv.js';
+import { invariant } from '../core/types.js';
 import { EngineError, type Engine, type MergeRequest } from '../engine/types.js';
 import type { Clock } from '../transport/types.js';
 import { NodeError, nodeErrorFrom } from './errors.js';
@@ -218,6 +219,8 @@ export class Replica {
 
   /** Holds a replica for `target` in the hint store (never the objects store); resolves with whether it was flushed. */
   async storeHint(target: string, bucket: Buffer, key: Buffer, record: Buffer, durable: boolean): Promise<boolean> {
+    // A copy for this node itself belongs in its objects, where reads and anti-entropy look.
+    invariant(target !== this.ctx.id, 'a hint for this node itself');
     await this.hints.put(target, bucket, key, record);
     this.ctx.metrics.hintsStored.inc();
     this.ctx.metrics.hintsPending.set(this.hints.pending());

@@ -34,7 +34,12 @@ import { decodeRecord, recordContextBytes } from '../engine/pure/codec.js';
 import { EngineError } from '../engine/types.js';
 import { isTransportError } from '../transport/types.js';
 import { NodeError, nodeErrorFrom } from './errors.js';
-import type { RequestOptions, RingkvNode } from './node.js';
+import type { ClientOperations, ServiceContext } from './context.js';
+import type { RequestOptions } from './node.js';
+
+/** What the set store uses of the node: its client operations and a few service members. */
+export type SetsContext = ClientOperations &
+  Pick<ServiceContext, 'id' | 'engine' | 'clusterState' | 'bucketProps' | 'preferenceListOf' | 'isSuspected' | 'peerRequest' | 'registerService'>;
 import { reconcile } from './reconcile.js';
 
 /** Elements per update (adds plus removes) and bytes per element. */
@@ -90,10 +95,10 @@ export interface SetStoreOptions {
   onWrite?: (event: SetWriteEvent) => void;
 }
 
-const stores = new WeakMap<RingkvNode, SetStore>();
+const stores = new WeakMap<SetsContext, SetStore>();
 
 /** The node's set store (created, and its peer service registered, on first use). */
-export function setStoreOf(node: RingkvNode, opts: SetStoreOptions = {}): SetStore {
+export function setStoreOf(node: SetsContext, opts: SetStoreOptions = {}): SetStore {
   let store = stores.get(node);
   if (!store) {
     store = new SetStore(node, opts);
@@ -125,7 +130,7 @@ export class SetStore {
   private readonly defaultTimeoutMs: number;
 
   constructor(
-    private readonly node: RingkvNode,
+    private readonly node: SetsContext,
     private readonly opts: SetStoreOptions = {},
   ) {
     this.defaultTimeoutMs = opts.defaultTimeoutMs ?? 5_000;

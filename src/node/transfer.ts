@@ -17,7 +17,13 @@ import { InboundTransfers, planTransfers, transfersFrom, type Inbound, type Inbo
 import { zonesOf } from '../core/membership.js';
 import type { Timer } from '../transport/types.js';
 import { ForegroundLoad } from './foreground.js';
-import type { RingkvNode } from './node.js';
+import type { ServiceContext } from './context.js';
+
+/** What partition transfer uses of the node. */
+export type TransferContext = Pick<
+  ServiceContext,
+  'id' | 'metrics' | 'engine' | 'clock' | 'clusterState' | 'hasJoined' | 'bucketProps' | 'isSuspected' | 'peerRequest' | 'registerService' | 'onRingChange' | 'setReceiving'
+>;
 
 export interface TransferOptions {
   /** How often to look for ring changes and send the next batch. */
@@ -126,7 +132,7 @@ export class TransferService {
   readonly totals = { objects: 0, batches: 0, bytes: 0 };
 
   constructor(
-    private readonly node: RingkvNode,
+    private readonly node: TransferContext,
     opts: Partial<TransferOptions> = {},
   ) {
     this.opts = { ...DEFAULT_TRANSFER_OPTIONS, ...opts };

@@ -1,0 +1,40 @@
+// What background services (handoff, anti-entropy, transfers, sets, the
+// foreground-load check) may use of the node they run beside: a narrow
+// interface, so a service depends on these members and not on RingkvNode
+// (etcd raft's Storage, a core that sees only what it needs). Each service
+// takes a Pick of it naming exactly what it uses.
+import type { BucketProps, ClusterState } from '../core/membership.js';
+import type { Engine } from '../engine/types.js';
+import type { Clock } from '../transport/types.js';
+import type { NodeMetrics } from './metrics.js';
+import type { GetResult, PutResult, RequestOptions } from './node.js';
+
+export type ServiceHandler = (from: string, type: string, body: unknown) => Promise<unknown>;
+
+export interface ServiceContext {
+  readonly id: string;
+  readonly metrics: NodeMetrics;
+  /** The engine as services see it: merges go through the reap floors and key gates. */
+  readonly engine: Engine;
+  readonly clock: Clock;
+  readonly clusterState: ClusterState;
+  readonly hasJoined: boolean;
+  bucketProps(bucket: string): BucketProps;
+  /** The preference list of a partition for `n` replicas (primaries, then fallbacks). */
+  preferenceListOf(partition: number, n: number): { primaries: string[]; fallbacks: string[] };
+  isSuspected(node: string): boolean;
+  /** A request to a member, with the node's suspicion bookkeeping. */
+  peerRequest(node: string, type: string, body: unknown, timeoutMs: number): Promise<unknown>;
+  /** Routes peer requests whose type starts with `prefix` (e.g. 'aae.') to `handler`. */
+  registerService(prefix: string, handler: ServiceHandler): void;
+  /** Calls `listener` synchronously every time the node adopts a different ring. */
+  onRingChange(listener: () => void): void;
+  /** Installs the check of which partitions the node is still receiving (transfer.ts). */
+  setReceiving(check: (partition: number) => readonly string[] | null): void;
+}
+
+/** The node's client operations, for a service that reads and writes through quorums (sets.ts). */
+export interface ClientOperations {
+  get(bucket: Buffer, key: Buffer, req?: RequestOptions): Promise<GetResult>;
+  put(bucket: Buffer, key: Buffer, context: Buffer | null, value: Buffer | null, req?: RequestOptions): Promise<PutResult>;
+}
