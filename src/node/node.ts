@@ -1,7 +1,7 @@
 // The node runtime: owns the engine, the transport and the clock, and feeds
 // the pure protocol core (membership, ring, coordinators). Everything here is
 // I/O plumbing; decisions live in src/core.
-import { PhiAccrualDetector, type PhiDistribution } from '../core/failure-detector.js';
+import type { PhiDistribution } from '../core/failure-detector.js';
 import { GetCoordinator, type GetEffect } from '../core/get-coordinator.js';
 import {
   type BucketProps,
@@ -27,13 +27,14 @@ import { EngineError, type Engine } from '../engine/types.js';
 import { type Context, type DecodedRecord, decodeContext, decodeRecord, encodeRecord } from '../engine/pure/codec.js';
 import { contextMax, coordinate as newVersion } from '../engine/pure/dvv.js';
 import { StateWireError, packState, unpackState } from '../core/state-wire.js';
-import { ANY_PEER, isTransportError, type Clock, type PeerRef, type Timer, type Transport } from '../transport/types.js';
+import { ANY_PEER, isTransportError, type Clock, type Timer, type Transport } from '../transport/types.js';
 import type { ClientOperations, ServiceContext } from './context.js';
 import { invariant } from '../core/types.js';
 import { NodeError, nodeErrorFrom } from './errors.js';
 import { HandoffService, type HintStore } from './handoff.js';
 import { decodePeerReply, decodePeerRequest, isPeerMessageType, type PeerMessageType, type PeerReply, type PeerReplyBody, type PeerRequest, type PeerRequestBody } from './messages.js';
 import { NodeMetrics } from './metrics.js';
+import { Peers } from './peers.js';
 import { type ReapFloors, allCovered, isAllTombstones, withoutCovered } from './reaper.js';
 import { Replica, asNodeError } from './replica.js';
 import { reconcile, sameBytes } from './reconcile.js';
@@ -169,10 +170,8 @@ export class RingkvNode implements ServiceContext, ClientOperations {
   private state: ClusterState;
   private readonly config: NodeConfig;
   private gossipTimer: Timer | null = null;
-  /** Phi accrual failure detector, fed with every sign of life of a peer. */
-  private readonly detector: PhiAccrualDetector;
-  /** Peer → time its last request failed UNREACHABLE/TIMEOUT (cleared by any sign of life). */
-  private readonly failedAt = new Map<string, number>();
+  /** Requests to members and failure detection (src/node/peers.ts). */
+  private readonly peers: Peers;
   /** The replica role: this node's local copies, hints, floors and key gates (src/node/replica.ts). */
   private readonly replica: Replica;
   private readonly hints: HintStore;
@@ -214,7 +213,8 @@ export class RingkvNode implements ServiceContext, ClientOperations {
     this.config = { ...DEFAULT_NODE_CONFIG, ...opts.config };
     this.metrics = opts.metrics ?? new NodeMetrics(opts.id);
     this.joined = Object.keys(state.members).length > 1 || opts.seeds.every((s) => s === opts.address);
-    this.detector = new PhiAccrualDetector({
+    const peerCtx = { id: opts.id, transport: opts.transport, clock: opts.clock, addressOf: (node: string) => this.state.members[node]?.address };
+    this.peers = new Peers(peerCtx, {
       threshold: this.config.phiThreshold,
       minStdDeviationMs: this.config.phiMinStdDeviationMs,
       acceptableHeartbeatPauseMs: this.config.phiAcceptablePauseMs,
@@ -459,19 +459,8 @@ export class RingkvNode implements ServiceContext, ClientOperations {
         zone: m.zone ?? null,
         status: m.status,
         partitions: owned.get(m.id) ?? 0,
-        ...this.health(m.id, now),
+        ...this.peers.health(m.id, now),
       })),
-    };
-  }
-
-  /** A member's health as this node sees it: 'suspect' (phi above the threshold, or its last request failed) or 'up'. */
-  private health(node: string, now: number): { health: 'self' | 'up' | 'suspect'; phi: number; lastHeardMsAgo: number | null } {
-    if (node === this.id) return { health: 'self', phi: 0, lastHeardMsAgo: 0 };
-    const heard = this.detector.lastHeard(node);
-    return {
-      health: this.isSuspect(node, now) ? 'suspect' : 'up',
-      phi: Math.round(this.detector.phi(node, now) * 100) / 100,
-      lastHeardMsAgo: heard === undefined ? null : now - heard,
     };
   }
 
@@ -1132,71 +1121,23 @@ export class RingkvNode implements ServiceContext, ClientOperations {
     });
   }
 
-  // ---------------------------------------------------------------------------
-  // Peers
-
-  private peer(node: string): PeerRef {
-    const member = this.state.members[node];
-    if (!member) throw new NodeError('INTERNAL', `unknown member ${node}`);
-    return { id: node, address: member.address };
-  }
-
   /** A typed peer request (src/node/messages.ts): the body as its type defines it, the reply checked. */
   private async call<T extends PeerMessageType>(node: string, type: T, body: PeerRequestBody<T>, timeoutMs: number): Promise<PeerReply<T>> {
     return decodePeerReply(type, await this.request(node, type, body, timeoutMs));
   }
 
-  private async request(node: string, type: string, body: unknown, timeoutMs: number): Promise<unknown> {
-    const sentAt = this.opts.clock.now();
-    try {
-      const reply = await this.opts.transport.request(this.peer(node), type, body, timeoutMs);
-      this.heardFrom(node);
-      return reply;
-    } catch (err) {
-      if (isTransportError(err, 'UNREACHABLE')) this.failedAt.set(node, this.opts.clock.now());
-      else if (isTransportError(err, 'TIMEOUT')) this.timedOut(node, sentAt);
-      else if (isTransportError(err, 'REMOTE')) this.heardFrom(node); // it answered, with an error
-      throw err;
-    }
+  private request(node: string, type: string, body: unknown, timeoutMs: number): Promise<unknown> {
+    return this.peers.request(node, type, body, timeoutMs);
   }
 
-  /**
-   * A request to `node` sent at `sentAt` timed out. Timers run before the
-   * I/O of the same loop turn, so a timeout that fired late (this node was
-   * busy) can have the peer's reply, or other traffic from it, queued behind
-   * it: judge after that I/O has run (a 0 ms timer), and only if nothing came
-   * from the peer since the request went out and this node did not stall.
-   */
-  private timedOut(node: string, sentAt: number): void {
-    this.opts.clock.setTimer(0, () => {
-      const now = this.opts.clock.now();
-      const heard = this.detector.lastHeard(node);
-      if ((heard !== undefined && heard >= sentAt) || this.detector.localPauseSince(sentAt, now)) return;
-      this.failedAt.set(node, now);
-    });
-  }
-
-  /** Evidence of life of a peer: a reply (even an error) or an inbound request. */
-  private heardFrom(node: string): void {
-    this.detector.heartbeat(node, this.opts.clock.now());
-    this.failedAt.delete(node);
-  }
-
-  /**
-   * A peer is suspected when its phi is above the threshold (silent for
-   * much longer than usual), or when its last request failed UNREACHABLE or
-   * TIMEOUT and it has not shown a sign of life since (the fast path: a
-   * refused connection convicts at once). A suspected peer is routed around,
-   * and probed by the heartbeats (see heartbeats()) until it answers again.
-   */
+  /** Suspected now (see Peers.isSuspect). */
   private isSuspect(node: string, now: number): boolean {
-    if (node === this.id) return false;
-    return this.failedAt.has(node) || !this.detector.isAvailable(node, now);
+    return this.peers.isSuspect(node, now);
   }
 
   private async onPeerRequest(from: string, type: string, body: unknown): Promise<unknown> {
     if (this.stopped) throw new NodeError('UNAVAILABLE', 'node is stopping');
-    if (this.state.members[from]) this.heardFrom(from);
+    if (this.state.members[from]) this.peers.heardFrom(from);
     if (!isPeerMessageType(type)) {
       const service = this.services.get(type.slice(0, type.indexOf('.') + 1));
       if (service) return service(from, type, body);
@@ -1311,7 +1252,7 @@ export class RingkvNode implements ServiceContext, ClientOperations {
 
   /** The phi of a member now (0: never heard from, or self). */
   phiOf(node: string): number {
-    return node === this.id ? 0 : this.detector.phi(node, this.opts.clock.now());
+    return this.peers.phi(node, this.opts.clock.now());
   }
 
   private checkCluster(remote: ClusterState): void {
@@ -1325,8 +1266,8 @@ export class RingkvNode implements ServiceContext, ClientOperations {
   private scheduleLocalTick(): void {
     if (this.stopped) return;
     this.localTickTimer = this.opts.clock.setTimer(this.config.phiMaxLocalPauseMs / 4, () => {
-      this.detector.localTick(this.opts.clock.now());
-      const pauses = this.detector.localPauses();
+      this.peers.detector.localTick(this.opts.clock.now());
+      const pauses = this.peers.detector.localPauses();
       if (pauses.count > this.localPausesLogged) {
         this.localPausesLogged = pauses.count;
         this.log('warn', 'local pause: not suspecting peers for it', { pauseMs: pauses.lastMs, maxLocalPauseMs: this.config.phiMaxLocalPauseMs });
@@ -1376,7 +1317,7 @@ export class RingkvNode implements ServiceContext, ClientOperations {
     const now = this.opts.clock.now();
     for (const m of Object.values(this.state.members)) {
       if (m.id === this.id || m.id === gossipTarget || m.status === 'left') continue;
-      const heard = this.detector.lastHeard(m.id);
+      const heard = this.peers.lastHeard(m.id);
       if (heard !== undefined && now - heard < this.config.gossipIntervalMs) continue;
       this.call(m.id, 'ping', {}, this.config.gossipIntervalMs).catch(() => undefined);
     }

@@ -1,0 +1,105 @@
+// Peers and failure detection (riak_core_node_watcher's job): requests to
+// members with the suspicion bookkeeping, the phi accrual detector fed with
+// every sign of life, and the verdict "suspected" the replica choices use.
+import { PhiAccrualDetector, type PhiOptions } from '../core/failure-detector.js';
+import { isTransportError, type Clock, type Transport } from '../transport/types.js';
+import { NodeError } from './errors.js';
+
+export interface PeersContext {
+  readonly id: string;
+  readonly transport: Transport;
+  readonly clock: Clock;
+  /** A member's address; undefined for a node that is not a member. */
+  addressOf(node: string): string | undefined;
+}
+
+export interface PeerHealth {
+  health: 'self' | 'up' | 'suspect';
+  phi: number;
+  lastHeardMsAgo: number | null;
+}
+
+export class Peers {
+  /** Phi accrual failure detector, fed with every sign of life of a peer. */
+  readonly detector: PhiAccrualDetector;
+  /** Peer → time its last request failed UNREACHABLE/TIMEOUT (cleared by any sign of life). */
+  private readonly failedAt = new Map<string, number>();
+
+  constructor(
+    private readonly ctx: PeersContext,
+    detector: Partial<PhiOptions>,
+  ) {
+    this.detector = new PhiAccrualDetector(detector);
+  }
+
+  /** A request to a member, with the suspicion bookkeeping. */
+  async request(node: string, type: string, body: unknown, timeoutMs: number): Promise<unknown> {
+    const address = this.ctx.addressOf(node);
+    if (address === undefined) throw new NodeError('INTERNAL', `unknown member ${node}`);
+    const sentAt = this.ctx.clock.now();
+    try {
+      const reply = await this.ctx.transport.request({ id: node, address }, type, body, timeoutMs);
+      this.heardFrom(node);
+      return reply;
+    } catch (err) {
+      if (isTransportError(err, 'UNREACHABLE')) this.failedAt.set(node, this.ctx.clock.now());
+      else if (isTransportError(err, 'TIMEOUT')) this.timedOut(node, sentAt);
+      else if (isTransportError(err, 'REMOTE')) this.heardFrom(node); // it answered, with an error
+      throw err;
+    }
+  }
+
+  /** Evidence of life of a peer: a reply (even an error) or an inbound request. */
+  heardFrom(node: string): void {
+    this.detector.heartbeat(node, this.ctx.clock.now());
+    this.failedAt.delete(node);
+  }
+
+  /**
+   * A peer is suspected when its phi is above the threshold (silent for
+   * much longer than usual), or when its last request failed UNREACHABLE or
+   * TIMEOUT and it has not shown a sign of life since (the fast path: a
+   * refused connection convicts at once). A suspected peer is routed around,
+   * and probed by the heartbeats (RingkvNode.heartbeats) until it answers again.
+   */
+  isSuspect(node: string, now: number): boolean {
+    if (node === this.ctx.id) return false;
+    return this.failedAt.has(node) || !this.detector.isAvailable(node, now);
+  }
+
+  /** A member's health as this node sees it. */
+  health(node: string, now: number): PeerHealth {
+    if (node === this.ctx.id) return { health: 'self', phi: 0, lastHeardMsAgo: 0 };
+    const heard = this.detector.lastHeard(node);
+    return {
+      health: this.isSuspect(node, now) ? 'suspect' : 'up',
+      phi: Math.round(this.detector.phi(node, now) * 100) / 100,
+      lastHeardMsAgo: heard === undefined ? null : now - heard,
+    };
+  }
+
+  /** The phi of a member now (0: never heard from, or self). */
+  phi(node: string, now: number): number {
+    return node === this.ctx.id ? 0 : this.detector.phi(node, now);
+  }
+
+  lastHeard(node: string): number | undefined {
+    return this.detector.lastHeard(node);
+  }
+
+  /**
+   * A request to `node` sent at `sentAt` timed out. Timers run before the
+   * I/O of the same loop turn, so a timeout that fired late (this node was
+   * busy) can have the peer's reply, or other traffic from it, queued behind
+   * it: judge after that I/O has run (a 0 ms timer), and only if nothing came
+   * from the peer since the request went out and this node did not stall.
+   */
+  private timedOut(node: string, sentAt: number): void {
+    this.ctx.clock.setTimer(0, () => {
+      const now = this.ctx.clock.now();
+      const heard = this.detector.lastHeard(node);
+      if ((heard !== undefined && heard >= sentAt) || this.detector.localPauseSince(sentAt, now)) return;
+      this.failedAt.set(node, now);
+    });
+  }
+}
