@@ -14,7 +14,9 @@ export interface QuorumRequest {
   r?: number;
   w?: number;
   dw?: number;
+  /** Of the R answers, at least this many from primaries (Riak's pr; default 0). */
   pr?: number;
+  /** Of the W acks, at least this many from primaries, not hinted fallbacks (Riak's pw; default 0). */
   pw?: number;
   timeoutMs?: number;
 }

@@ -21,7 +21,7 @@ import {
 } from '../core/membership.js';
 import { PutCoordinator, type PutEffect } from '../core/put-coordinator.js';
 import { type Health, coordinatingList, fallbackCoordination, forwardOrder, readPlan, writePlan } from '../core/apl.js';
-import { type Quorum, QuorumError, quorum } from '../core/quorum.js';
+import { type Quorum, type QuorumRequest, QuorumError, quorum } from '../core/quorum.js';
 import { distinctOwnerCount, partitionOf, preferenceList, ownerCounts, type PreferenceList } from '../core/ring.js';
 import { EngineError, type Engine } from '../engine/types.js';
 import { type Context, type DecodedRecord, decodeContext, decodeRecord, encodeRecord } from '../engine/pure/codec.js';
@@ -131,17 +131,8 @@ export interface NodeOptions {
   onReap?: (e: { bucket: Buffer; key: Buffer; record: Buffer }) => void;
 }
 
-export interface RequestOptions {
-  n?: number;
-  r?: number;
-  w?: number;
-  dw?: number;
-  /** Of the R answers, at least this many from primaries (Riak's pr; default 0). */
-  pr?: number;
-  /** Of the W acks, at least this many from primaries, not hinted fallbacks (Riak's pw; default 0). */
-  pw?: number;
-  timeoutMs?: number;
-}
+/** A client request's quorum options (src/core/quorum.ts). */
+export type RequestOptions = QuorumRequest;
 
 export interface GetResult {
   /** The reconciled record (null: no replica has the key). */
@@ -181,9 +172,6 @@ export class RingkvNode implements ServiceContext, ClientOperations {
   /** Reaps waiting for their delay. */
   private readonly reapTimers = new Set<Timer>();
   private floorSweepTimer: Timer | null = null;
-  /** Ticks the detector's view of this node's own event loop (see scheduleLocalTick). */
-  private localTickTimer: Timer | null = null;
-  private localPausesLogged = 0;
   private stopped = false;
   private joined: boolean;
   private readonly services = new Map<string, (from: string, type: string, body: unknown) => Promise<unknown>>();
@@ -278,7 +266,7 @@ export class RingkvNode implements ServiceContext, ClientOperations {
     node.scheduleFloorSweep();
     opts.transport.onRequest((from, type, body) => node.onPeerRequest(from, type, body));
     node.scheduleGossip(0);
-    node.scheduleLocalTick();
+    node.peers.startLocalTicks(node.config.phiMaxLocalPauseMs / 4, (msg, fields) => node.log('warn', msg, fields));
     node.handoff.start();
     return node;
   }
@@ -291,7 +279,7 @@ export class RingkvNode implements ServiceContext, ClientOperations {
     for (const t of this.reapTimers) t.cancel();
     this.reapTimers.clear();
     this.floorSweepTimer?.cancel();
-    this.localTickTimer?.cancel();
+    this.peers.stop();
     await this.opts.transport.close();
   }
 
@@ -1261,20 +1249,6 @@ export class RingkvNode implements ServiceContext, ClientOperations {
 
   // ---------------------------------------------------------------------------
   // Gossip and membership
-
-  /** A steady tick, so the detector can tell this node's own stalls from its peers' silence. */
-  private scheduleLocalTick(): void {
-    if (this.stopped) return;
-    this.localTickTimer = this.opts.clock.setTimer(this.config.phiMaxLocalPauseMs / 4, () => {
-      this.peers.detector.localTick(this.opts.clock.now());
-      const pauses = this.peers.detector.localPauses();
-      if (pauses.count > this.localPausesLogged) {
-        this.localPausesLogged = pauses.count;
-        this.log('warn', 'local pause: not suspecting peers for it', { pauseMs: pauses.lastMs, maxLocalPauseMs: this.config.phiMaxLocalPauseMs });
-      }
-      this.scheduleLocalTick();
-    });
-  }
 
   private scheduleGossip(delayMs: number): void {
     if (this.stopped) return;

@@ -2,7 +2,7 @@
 // members with the suspicion bookkeeping, the phi accrual detector fed with
 // every sign of life, and the verdict "suspected" the replica choices use.
 import { PhiAccrualDetector, type PhiOptions } from '../core/failure-detector.js';
-import { isTransportError, type Clock, type Transport } from '../transport/types.js';
+import { isTransportError, type Clock, type Timer, type Transport } from '../transport/types.js';
 import { NodeError } from './errors.js';
 
 export interface PeersContext {
@@ -24,12 +24,36 @@ export class Peers {
   readonly detector: PhiAccrualDetector;
   /** Peer → time its last request failed UNREACHABLE/TIMEOUT (cleared by any sign of life). */
   private readonly failedAt = new Map<string, number>();
+  /** The steady tick of the detector's view of this node's own event loop (see startLocalTicks). */
+  private tickTimer: Timer | null = null;
+  private stopped = false;
+  private pausesLogged = 0;
 
   constructor(
     private readonly ctx: PeersContext,
     detector: Partial<PhiOptions>,
   ) {
     this.detector = new PhiAccrualDetector(detector);
+  }
+
+  /** Ticks the detector every `everyMs`, so it can tell this node's own stalls from its peers' silence; a stall it saw is logged. */
+  startLocalTicks(everyMs: number, warn: (msg: string, fields: Record<string, unknown>) => void): void {
+    if (this.stopped) return;
+    this.tickTimer = this.ctx.clock.setTimer(everyMs, () => {
+      this.detector.localTick(this.ctx.clock.now());
+      const pauses = this.detector.localPauses();
+      if (pauses.count > this.pausesLogged) {
+        this.pausesLogged = pauses.count;
+        warn('local pause: not suspecting peers for it', { pauseMs: pauses.lastMs, maxLocalPauseMs: this.detector.options.maxLocalPauseMs });
+      }
+      this.startLocalTicks(everyMs, warn);
+    });
+  }
+
+  /** Stops the ticks. */
+  stop(): void {
+    this.stopped = true;
+    this.tickTimer?.cancel();
   }
 
   /** A request to a member, with the suspicion bookkeeping. */
