@@ -36,8 +36,20 @@ export class Peers {
     this.detector = new PhiAccrualDetector(detector);
   }
 
-  /** Ticks the detector every `everyMs`, so it can tell this node's own stalls from its peers' silence; a stall it saw is logged. */
+  /**
+   * Ticks the detector now and every `everyMs`, so it can tell this node's
+   * own stalls from its peers' silence; a stall it saw is logged. The first
+   * tick is now, not after `everyMs`: a detector only judges pauses once it
+   * has ticked, and a stall within the first `everyMs` (a node that joined
+   * fast, then a GC pause) convicted every peer (issue 9).
+   */
   startLocalTicks(everyMs: number, warn: (msg: string, fields: Record<string, unknown>) => void): void {
+    if (this.stopped) return;
+    this.detector.localTick(this.ctx.clock.now());
+    this.scheduleLocalTick(everyMs, warn);
+  }
+
+  private scheduleLocalTick(everyMs: number, warn: (msg: string, fields: Record<string, unknown>) => void): void {
     if (this.stopped) return;
     this.tickTimer = this.ctx.clock.setTimer(everyMs, () => {
       this.detector.localTick(this.ctx.clock.now());
@@ -46,7 +58,7 @@ export class Peers {
         this.pausesLogged = pauses.count;
         warn('local pause: not suspecting peers for it', { pauseMs: pauses.lastMs, maxLocalPauseMs: this.detector.options.maxLocalPauseMs });
       }
-      this.startLocalTicks(everyMs, warn);
+      this.scheduleLocalTick(everyMs, warn);
     });
   }
 

@@ -59,6 +59,22 @@ describe('Peers', () => {
     expect(p.peers.isSuspect('n3', p.now())).toBe(true);
   });
 
+  it("a stall of this node's event loop before its first timer tick convicts no one (issue 9: ticks started a tick late)", async () => {
+    const p = setup();
+    await p.peers.request('n2', 'ping', {}, 100);
+    p.peers.startLocalTicks(500, () => undefined);
+    // The loop stalls 5 s before the first tick's timer could run: no timer, no arrival.
+    p.advance(5_000);
+    expect(p.peers.isSuspect('n2', p.now())).toBe(false);
+    expect(p.peers.detector.localPauses()).toEqual({ count: 1, lastMs: 5_000 });
+    // A peer that stays silent once the loop runs again is still convicted.
+    for (let t = 0; t < 20 && !p.peers.isSuspect('n2', p.now()); t++) {
+      p.advance(500);
+      p.runTimers();
+    }
+    expect(p.peers.isSuspect('n2', p.now())).toBe(true);
+  });
+
   it('never suspects itself, and refuses a request to a node that is not a member (INTERNAL, nothing sent)', async () => {
     const p = setup();
     expect(p.peers.isSuspect('n1', p.now())).toBe(false);
