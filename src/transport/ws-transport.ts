@@ -183,7 +183,6 @@ class PeerConnection {
       ws = new WebSocket(`ws://${this.address}${t.path}`, {
         perMessageDeflate: false,
         maxPayload: t.maxPayloadLength,
-        handshakeTimeout: t.connectTimeoutMs,
         followRedirects: false,
         ...(t.localAddress === undefined ? {} : { localAddress: t.localAddress }),
       });
@@ -197,11 +196,22 @@ class PeerConnection {
     this.tag = null;
     this.sendSeq = 0;
     this.recvSeq = 0;
-    this.timer = t.clock.setTimer(t.connectTimeoutMs, () => {
-      if (this.ws === ws && this.state === 'connecting') {
-        this.fail('connect timeout');
-      }
-    });
+    // The attempt (TCP, upgrade, hellos) gets connectTimeoutMs of this process running, counted in
+    // quarter steps of at most two quarters each: a stall of this process (a GC pause, a long
+    // synchronous call) is not the peer's slowness, and the handshake's replies may be waiting
+    // unread behind the late timer. So ws's own handshakeTimeout (a plain timer) is not used.
+    const stepMs = t.connectTimeoutMs / 4;
+    let countedMs = 0;
+    const connectStep = (from: number): void => {
+      this.timer = t.clock.setTimer(stepMs, () => {
+        if (this.ws !== ws || this.state !== 'connecting') return;
+        const now = t.clock.now();
+        countedMs += Math.min(Math.max(now - from, stepMs), 2 * stepMs);
+        if (countedMs >= t.connectTimeoutMs) this.fail('connect timeout');
+        else connectStep(now);
+      });
+    };
+    connectStep(t.clock.now());
     ws.on('upgrade', (res) => {
       if (this.ws !== ws) return;
       // ws has checked this header against its own key before 'open'.
