@@ -40,6 +40,7 @@ import {
 } from './frames.js';
 import type { Frame } from './frames.js';
 import { Outbox } from './outbox.js';
+import { runningTimer } from './running-timer.js';
 import { ANY_PEER, TransportError, systemClock } from './types.js';
 import type { Clock, PeerHandler, PeerRef, Timer, Transport, TransportErrorCode } from './types.js';
 
@@ -196,22 +197,11 @@ class PeerConnection {
     this.tag = null;
     this.sendSeq = 0;
     this.recvSeq = 0;
-    // The attempt (TCP, upgrade, hellos) gets connectTimeoutMs of this process running, counted in
-    // quarter steps of at most two quarters each: a stall of this process (a GC pause, a long
-    // synchronous call) is not the peer's slowness, and the handshake's replies may be waiting
-    // unread behind the late timer. So ws's own handshakeTimeout (a plain timer) is not used.
-    const stepMs = t.connectTimeoutMs / 4;
-    let countedMs = 0;
-    const connectStep = (from: number): void => {
-      this.timer = t.clock.setTimer(stepMs, () => {
-        if (this.ws !== ws || this.state !== 'connecting') return;
-        const now = t.clock.now();
-        countedMs += Math.min(Math.max(now - from, stepMs), 2 * stepMs);
-        if (countedMs >= t.connectTimeoutMs) this.fail('connect timeout');
-        else connectStep(now);
-      });
-    };
-    connectStep(t.clock.now());
+    // The attempt (TCP, upgrade, hellos) gets connectTimeoutMs of this process running: a stall of
+    // it is not the peer's slowness (running-timer.ts). So ws's handshakeTimeout (a plain timer) is not used.
+    this.timer = runningTimer(t.clock, t.connectTimeoutMs, () => {
+      if (this.ws === ws && this.state === 'connecting') this.fail('connect timeout');
+    });
     ws.on('upgrade', (res) => {
       if (this.ws !== ws) return;
       // ws has checked this header against its own key before 'open'.
@@ -664,7 +654,8 @@ export function attachPeerEndpoint(app: TemplatedApp, transport: WsTransport): P
           maxMessageBytes: t.maxCoalescedBytes,
           maxFramesPerMessage: t.maxCoalescedFrames,
         });
-        ud.helloTimer = t.clock.setTimer(t.helloTimeoutMs, () => {
+        // Counts this process running (running-timer.ts): a hello read late for a stall of ours is in time.
+        ud.helloTimer = runningTimer(t.clock, t.helloTimeoutMs, () => {
           ud.helloTimer = null;
           if (!ud.closed && ud.nodeId === null) protocolError(ws, 1008, 'no hello');
         });

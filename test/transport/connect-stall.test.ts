@@ -5,7 +5,8 @@
 // UNREACHABLE and the node suspected it). Real sockets on 127.0.0.1.
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { TransportError, WsTransport, listenPeerServer } from '../../src/transport/index.js';
+import WebSocket from 'ws';
+import { PROTOCOL_VERSION, TransportError, WsTransport, decodeFrames, encodeFrame, listenPeerServer } from '../../src/transport/index.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -17,8 +18,8 @@ function stall(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
-async function transport(id: string, connectTimeoutMs: number): Promise<{ t: WsTransport; address: string }> {
-  const t = new WsTransport({ nodeId: id, cluster: 'stall', connectTimeoutMs, random: () => 0.5 });
+async function transport(id: string, timeoutMs: number): Promise<{ t: WsTransport; address: string }> {
+  const t = new WsTransport({ nodeId: id, cluster: 'stall', connectTimeoutMs: timeoutMs, helloTimeoutMs: timeoutMs, random: () => 0.5 });
   const srv = await listenPeerServer(t);
   cleanups.push(async () => {
     await srv.close();
@@ -61,5 +62,35 @@ describe('connect timeout and a stall of this process', () => {
     expect(err).toMatchObject({ code: 'UNREACHABLE' });
     expect((err as Error).message).toContain('connect timeout');
     expect(sockets.size).toBe(1);
+  });
+
+  it('the endpoint reads a hello that arrived during a stall longer than helloTimeoutMs, and answers it', async () => {
+    const b = await transport('b', 400);
+    const ws = new WebSocket(`ws://${b.address}/peer`, { perMessageDeflate: false });
+    cleanups.push(() => ws.terminate());
+    ws.on('error', () => undefined);
+    const first = new Promise<Buffer>((resolve, reject) => {
+      ws.once('message', (d) => resolve(d as Buffer));
+      ws.once('close', (code, reason) => reject(new Error(`closed ${code} ${reason.toString()}`)));
+    });
+    first.catch(() => undefined);
+    // The endpoint armed its hello timer when it upgraded the connection, before this 'open'.
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    ws.send(encodeFrame({ kind: 'hello', version: PROTOCOL_VERSION, nodeId: 'a', cluster: 'stall' }));
+    stall(1_000);
+    const d = decodeFrames(await first);
+    expect(d.ok && d.frames).toMatchObject([{ kind: 'hello', nodeId: 'b', cluster: 'stall' }]);
+  });
+
+  it('a client that never sends its hello is still closed: no hello', async () => {
+    const b = await transport('b', 400);
+    const ws = new WebSocket(`ws://${b.address}/peer`, { perMessageDeflate: false });
+    cleanups.push(() => ws.terminate());
+    ws.on('error', () => undefined);
+    const closed = await new Promise<{ code: number; reason: string }>((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    expect(closed).toEqual({ code: 1008, reason: 'no hello' });
   });
 });
