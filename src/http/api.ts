@@ -5,7 +5,7 @@
 import { decodeRecord, recordContextBytes, type DecodedRecord } from '../engine/pure/codec.js';
 import { EngineError } from '../engine/types.js';
 import { NodeError } from '../node/errors.js';
-import { SetError, setStoreOf, type SetOps, type SetResult } from '../node/sets.js';
+import { SetError, type SetOps, type SetResult } from '../node/sets.js';
 import type { BucketProps } from '../core/membership.js';
 import type { RequestOptions, RingkvNode } from '../node/node.js';
 import { TransportError } from '../transport/types.js';
@@ -140,7 +140,7 @@ export function registerApi(
   });
 
   // Sets (docs/http.md "Sets"): buckets with the property type 'set'.
-  const sets = setStoreOf(node);
+  const sets = node.sets;
   app.get('/sets/:bucket/:key', (res, req) => {
     const { bucket, key } = names(req, limits);
     const opts = requestOptions(req, SET_READ_QUERY);

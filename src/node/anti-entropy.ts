@@ -44,9 +44,11 @@ import {
 } from '../core/aae.js';
 import { EngineError, type ConflictMode, type Engine } from '../engine/types.js';
 import { isTransportError, type Timer } from '../transport/types.js';
+import { invariant } from '../core/types.js';
 import { NodeError } from './errors.js';
 import { ForegroundLoad } from './foreground.js';
 import type { ServiceContext } from './context.js';
+import { MAX_AAE_GET_ITEMS, type PeerRequest, type ServiceHandlers, type ServiceMessageType } from './messages.js';
 
 /** What anti-entropy uses of the node. */
 export type AntiEntropyContext = Pick<
@@ -113,8 +115,10 @@ interface AaeMetrics {
   repairFailures: Counter;
 }
 
-const AAE_PREFIX = 'aae.';
+type AaeMessageType = Extract<ServiceMessageType, `aae.${string}`>;
+/** Keys per 'aae.get' this node sends. */
 const GET_CHUNK = 256;
+invariant(GET_CHUNK <= MAX_AAE_GET_ITEMS, 'an aae.get this node sends must be one its peers accept');
 
 export class AntiEntropyService {
   readonly config: AntiEntropyConfig;
@@ -128,20 +132,30 @@ export class AntiEntropyService {
   private readonly foreground: ForegroundLoad;
   private warnedGeometry = false;
 
-  private constructor(
+  /** Registers the 'aae.' peer requests on the node; start() starts the rounds. */
+  constructor(
     private readonly node: AntiEntropyContext,
-    config: Partial<AntiEntropyConfig>,
+    config: Partial<AntiEntropyConfig> = {},
   ) {
     this.config = { ...DEFAULT_ANTI_ENTROPY_CONFIG, ...config };
     this.metrics = registerMetrics(node.metrics.registry);
     this.foreground = new ForegroundLoad(node, this.config);
+    node.registerService(this.handlers());
   }
 
-  /** Registers the 'aae.' peer requests on the node and (unless schedule: false) starts the timer. */
+  /** Starts the timer (unless schedule: false). */
+  start(): void {
+    if (this.config.schedule && !this.stopped && this.timer === null) this.scheduleNext();
+  }
+
+  /**
+   * A further instance beside the node's own (node.antiEntropy, built by
+   * RingkvNode.start): it takes over serving 'aae.' requests. For tests and
+   * tools that drive exchanges with their own settings.
+   */
   static start(node: AntiEntropyContext, config: Partial<AntiEntropyConfig> = {}): AntiEntropyService {
     const service = new AntiEntropyService(node, config);
-    node.registerService(AAE_PREFIX, (from, type, body) => service.serve(from, type, body));
-    if (service.config.schedule) service.scheduleNext();
+    service.start();
     return service;
   }
 
@@ -204,13 +218,13 @@ export class AntiEntropyService {
     const differs = new Set<number>();
     for (const peer of new Set(targets.map((t) => t.peer))) {
       const partitions = targets.filter((t) => t.peer === peer).map((t) => t.partition);
-      const reply = (await this.node.peerRequest(
+      const reply = await this.node.peerRequest(
         peer,
         'aae.roots',
         { q: encodeIndices(partitions, 4), g: [engine.partitionBits, engine.treeBranchBits, engine.treeSegmentBits] },
         this.config.requestTimeoutMs,
-      )) as { hashes: Uint8Array; skip?: number[] };
-      const theirs = binary(reply.hashes);
+      );
+      const theirs = reply.hashes;
       if (theirs.length !== partitions.length * 8) throw new Error('aae.roots: malformed reply');
       const skip = new Set(reply.skip ?? []);
       const mine = engine.treeRoots();
@@ -315,13 +329,8 @@ export class AntiEntropyService {
     const wanted = todo.flatMap((k, i) => (k.remote ? [i] : []));
     for (let i = 0; i < wanted.length; i += GET_CHUNK) {
       const chunk = wanted.slice(i, i + GET_CHUNK);
-      const reply = (await this.node.peerRequest(
-        peer,
-        'aae.get',
-        { items: chunk.map((j) => ({ b: todo[j]!.bucket, k: todo[j]!.key })) },
-        this.config.requestTimeoutMs,
-      )) as { records: Array<Uint8Array | null> };
-      if (!Array.isArray(reply.records) || reply.records.length !== chunk.length) throw new Error('aae.get: malformed reply');
+      const reply = await this.node.peerRequest(peer, 'aae.get', { items: chunk.map((j) => ({ b: todo[j]!.bucket, k: todo[j]!.key })) }, this.config.requestTimeoutMs);
+      if (reply.records.length !== chunk.length) throw new Error(`aae.get: ${reply.records.length} records for ${chunk.length} keys`);
       chunk.forEach((j, x) => {
         const r = reply.records[x];
         remote[j] = r ? Buffer.from(r) : null;
@@ -382,65 +391,75 @@ export class AntiEntropyService {
     const engine = this.node.engine;
     const t = this.config.requestTimeoutMs;
     switch (query.step) {
-      case 'root': {
-        const r = (await this.node.peerRequest(peer, 'aae.root', { p: partition, g: [engine.partitionBits, engine.treeBranchBits, engine.treeSegmentBits] }, t)) as { hash: Uint8Array };
-        return binary(r.hash);
-      }
+      case 'root':
+        return (await this.node.peerRequest(peer, 'aae.root', { p: partition, g: [engine.partitionBits, engine.treeBranchBits, engine.treeSegmentBits] }, t)).hash;
       case 'branches':
-        return binary(((await this.node.peerRequest(peer, 'aae.branches', { p: partition }, t)) as { hashes: Uint8Array }).hashes);
+        return (await this.node.peerRequest(peer, 'aae.branches', { p: partition }, t)).hashes;
       case 'segments':
-        return binary(((await this.node.peerRequest(peer, 'aae.segments', { p: partition, q: encodeIndices(query.branches, 2) }, t)) as { hashes: Uint8Array }).hashes);
+        return (await this.node.peerRequest(peer, 'aae.segments', { p: partition, q: encodeIndices(query.branches, 2) }, t)).hashes;
       case 'keys':
-        return binary(((await this.node.peerRequest(peer, 'aae.keys', { p: partition, q: encodeIndices(query.segments, 4) }, t)) as { keys: Uint8Array }).keys);
+        return (await this.node.peerRequest(peer, 'aae.keys', { p: partition, q: encodeIndices(query.segments, 4) }, t)).keys;
     }
   }
 
-  private async serve(_from: string, type: string, body: unknown): Promise<unknown> {
-    if (!this.node.hasJoined) throw new NodeError('UNAVAILABLE', 'not joined yet');
-    const b = (body ?? {}) as Record<string, unknown>;
+  /** The 'aae.' requests this node serves (bodies decoded by the node: src/node/messages.ts). */
+  private handlers(): ServiceHandlers<AaeMessageType> {
     const engine = this.node.engine;
-    if (type === 'aae.get') {
-      if (!Array.isArray(b.items) || b.items.length > 4 * GET_CHUNK) throw new NodeError('BAD_REQUEST', 'aae.get: items must be an array of at most 1024');
-      const items = (b.items as Array<{ b: unknown; k: unknown }>).map((it) => ({ bucket: binary(it?.b), key: binary(it?.k) }));
-      return { records: await engine.getMany(items) };
-    }
-    if (type === 'aae.roots') return this.serveRoots(b);
-    const p = b.p;
-    if (typeof p !== 'number' || !Number.isInteger(p) || p < 0 || p >= 2 ** engine.partitionBits) throw new NodeError('BAD_REQUEST', 'bad partition');
+    return {
+      'aae.get': async (_from, req) => {
+        this.checkJoined();
+        return { records: await engine.getMany(req.items.map((it) => ({ bucket: it.b, key: it.k }))) };
+      },
+      'aae.roots': async (_from, req) => this.serveRoots(req),
+      'aae.root': async (_from, req) => {
+        this.checkPartition(req.p);
+        this.checkGeometry(req.g);
+        return { hash: await answer(engine, req.p, { step: 'root' }) };
+      },
+      'aae.branches': async (_from, req) => {
+        this.checkPartition(req.p);
+        return { hashes: await answer(engine, req.p, { step: 'branches' }) };
+      },
+      'aae.segments': async (_from, req) => {
+        this.checkPartition(req.p);
+        return { hashes: await answer(engine, req.p, { step: 'segments', branches: decodeIndices(req.q, 2, 2 ** engine.treeBranchBits) }) };
+      },
+      'aae.keys': async (_from, req) => {
+        this.checkPartition(req.p);
+        return { keys: await answer(engine, req.p, { step: 'keys', segments: decodeIndices(req.q, 4, 2 ** (engine.treeBranchBits + engine.treeSegmentBits)) }) };
+      },
+    };
+  }
+
+  private checkJoined(): void {
+    if (!this.node.hasJoined) throw new NodeError('UNAVAILABLE', 'not joined yet');
+  }
+
+  /** A partition of this engine that this node is a primary of (the ring may differ from the asker's). */
+  private checkPartition(p: number): void {
+    this.checkJoined();
+    if (p >= 2 ** this.node.engine.partitionBits) throw new NodeError('BAD_REQUEST', `partition ${p} out of range (this node has ${2 ** this.node.engine.partitionBits})`);
     if (!this.geometryOk()) throw new NodeError('UNAVAILABLE', 'ring and engine partition counts differ');
     if (!this.node.preferenceListOf(p, this.replicaN()).primaries.includes(this.node.id)) {
       throw new NodeError('BAD_REQUEST', `${this.node.id} is not a primary of partition ${p}`);
     }
-    switch (type) {
-      case 'aae.root': {
-        const g = b.g as unknown;
-        const mine = [engine.partitionBits, engine.treeBranchBits, engine.treeSegmentBits];
-        if (!Array.isArray(g) || g.length !== 3 || g.some((v, i) => v !== mine[i])) {
-          throw new NodeError('BAD_REQUEST', `tree geometry differs: asked ${JSON.stringify(g)}, this node has ${JSON.stringify(mine)}`);
-        }
-        return { hash: await answer(engine, p, { step: 'root' }) };
-      }
-      case 'aae.branches':
-        return { hashes: await answer(engine, p, { step: 'branches' }) };
-      case 'aae.segments':
-        return { hashes: await answer(engine, p, { step: 'segments', branches: decodeIndices(b.q, 2, 2 ** engine.treeBranchBits) }) };
-      case 'aae.keys':
-        return { keys: await answer(engine, p, { step: 'keys', segments: decodeIndices(b.q, 4, 2 ** (engine.treeBranchBits + engine.treeSegmentBits)) }) };
-      default:
-        throw new NodeError('BAD_REQUEST', `unknown peer request type '${type}'`);
+  }
+
+  private checkGeometry(g: readonly number[]): void {
+    const engine = this.node.engine;
+    const mine = [engine.partitionBits, engine.treeBranchBits, engine.treeSegmentBits];
+    if (g.some((v, i) => v !== mine[i])) {
+      throw new NodeError('BAD_REQUEST', `tree geometry differs: asked ${JSON.stringify(g)}, this node has ${JSON.stringify(mine)}`);
     }
   }
 
   /** Root hashes of the asked partitions; those this node is not a primary of are listed in `skip` (its ring differs). */
-  private serveRoots(b: Record<string, unknown>): { hashes: Buffer; skip: number[] } {
+  private serveRoots(req: PeerRequest<'aae.roots'>): { hashes: Buffer; skip: number[] } {
+    this.checkJoined();
     const engine = this.node.engine;
     if (!this.geometryOk()) throw new NodeError('UNAVAILABLE', 'ring and engine partition counts differ');
-    const g = b.g as unknown;
-    const mine = [engine.partitionBits, engine.treeBranchBits, engine.treeSegmentBits];
-    if (!Array.isArray(g) || g.length !== 3 || g.some((v, i) => v !== mine[i])) {
-      throw new NodeError('BAD_REQUEST', `tree geometry differs: asked ${JSON.stringify(g)}, this node has ${JSON.stringify(mine)}`);
-    }
-    const partitions = decodeIndices(b.q, 4, 2 ** engine.partitionBits);
+    this.checkGeometry(req.g);
+    const partitions = decodeIndices(req.q, 4, 2 ** engine.partitionBits);
     const roots = engine.treeRoots();
     const hashes = Buffer.alloc(partitions.length * 8);
     const skip: number[] = [];
@@ -479,7 +498,7 @@ export class AntiEntropyService {
   }
 }
 
-/** Starts the anti-entropy service of a node (see AntiEntropyService.start). */
+/** Starts a further anti-entropy instance on a node (see AntiEntropyService.start; the node's own is node.antiEntropy). */
 export function startAntiEntropy(node: AntiEntropyContext, config: Partial<AntiEntropyConfig> = {}): AntiEntropyService {
   return AntiEntropyService.start(node, config);
 }
@@ -504,8 +523,7 @@ function encodeIndices(list: readonly number[], width: 2 | 4): Buffer {
   return out;
 }
 
-function decodeIndices(v: unknown, width: 2 | 4, limit: number): number[] {
-  const buf = binary(v);
+function decodeIndices(buf: Buffer, width: 2 | 4, limit: number): number[] {
   if (buf.length % width !== 0 || buf.length / width > limit) throw new NodeError('BAD_REQUEST', 'bad index list');
   const out: number[] = [];
   for (let off = 0; off < buf.length; off += width) {
@@ -514,11 +532,6 @@ function decodeIndices(v: unknown, width: 2 | 4, limit: number): number[] {
     out.push(x);
   }
   return out;
-}
-
-function binary(v: unknown): Buffer {
-  if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
-  throw new NodeError('BAD_REQUEST', 'expected binary field');
 }
 
 function isClosed(err: unknown): boolean {

@@ -6,10 +6,9 @@
 import type { BucketProps, ClusterState } from '../core/membership.js';
 import type { Engine } from '../engine/types.js';
 import type { Clock } from '../transport/types.js';
+import type { PeerMessageType, PeerReply, PeerRequestBody, ServiceHandlers, ServiceMessageType } from './messages.js';
 import type { NodeMetrics } from './metrics.js';
 import type { GetResult, PutResult, RequestOptions } from './node.js';
-
-export type ServiceHandler = (from: string, type: string, body: unknown) => Promise<unknown>;
 
 export interface ServiceContext {
   readonly id: string;
@@ -23,10 +22,14 @@ export interface ServiceContext {
   /** The preference list of a partition for `n` replicas (primaries, then fallbacks). */
   preferenceListOf(partition: number, n: number): { primaries: string[]; fallbacks: string[] };
   isSuspected(node: string): boolean;
-  /** A request to a member, with the node's suspicion bookkeeping. */
-  peerRequest(node: string, type: string, body: unknown, timeoutMs: number): Promise<unknown>;
-  /** Routes peer requests whose type starts with `prefix` (e.g. 'aae.') to `handler`. */
-  registerService(prefix: string, handler: ServiceHandler): void;
+  /**
+   * A request to a member, with the node's suspicion bookkeeping: the body as
+   * its type defines it (src/node/messages.ts), the reply checked (a
+   * malformed one rejects).
+   */
+  peerRequest<T extends PeerMessageType>(node: string, type: T, body: PeerRequestBody<T>, timeoutMs: number): Promise<PeerReply<T>>;
+  /** Serves the given message types with these handlers (each gets its body decoded; a type is served by one service). */
+  registerService<T extends ServiceMessageType>(handlers: ServiceHandlers<T>): void;
   /** Calls `listener` synchronously every time the node adopts a different ring. */
   onRingChange(listener: () => void): void;
   /** Installs the check of which partitions the node is still receiving (transfer.ts). */

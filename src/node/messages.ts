@@ -3,8 +3,14 @@
 // zod schema. Requests are decoded here at the one boundary where they enter
 // (decodePeerRequest in onPeerRequest): a malformed body is a typed
 // BAD_REQUEST reply, never a throw from inside a handler. Replies are checked
-// where they come back (decodePeerReply). Service prefixes ('aae.', 'xfer.',
-// 'sets.') define their own bodies.
+// where they come back (decodePeerReply).
+//
+// The services' messages ('aae.', 'xfer.', 'sets.') are in this one table
+// too, rather than in one file per service: one table is what the decode
+// path, the exhaustive handler maps (a type without a handler does not
+// compile) and the peer-frame fuzz test (test/transport/peer-fuzz.test.ts)
+// enumerate, and a schema needs nothing of its service but a few limits,
+// which live here.
 import { z } from 'zod';
 import { NodeError } from './errors.js';
 
@@ -14,11 +20,25 @@ export const MAX_MERGE_BATCH = 1_000;
 export const MAX_WRITE_ID_LENGTH = 256;
 /** Most givers a replica still receiving a partition may name in a kv.get reply. */
 export const MAX_PENDING_SOURCES = 64;
+/** Most keys one 'aae.get' may ask for (anti-entropy asks 256 at a time). */
+export const MAX_AAE_GET_ITEMS = 1_024;
+/** Most objects one 'xfer.batch' may carry (TransferOptions.batch is at most this). */
+export const MAX_TRANSFER_BATCH = 10_000;
+/** Most partitions one message may name (xfer.finish, the skip list of aae.roots): 2^16, more than any ring has. */
+export const MAX_PARTITIONS_PER_MESSAGE = 1 << 16;
+/** Most elements one 'sets.update' may add plus remove (SET_LIMITS.maxOps). */
+export const MAX_SET_OPS = 1_000;
 
 /** Binary fields arrive as Uint8Array (msgpack) or Buffer (simulator); handlers get a Buffer view, no copy. */
 const bytes = z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'expected binary').transform((v) => (Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength)));
 const optBytes = bytes.nullish().transform((v) => v ?? null);
 const flag = z.boolean().optional();
+/** A count or index: a non-negative safe integer. */
+const uint = z.number().int().nonnegative();
+/** Tree geometry [partitionBits, branchBits, segmentBits]; the server compares it with its own. */
+const geometry = z.tuple([uint, uint, uint]);
+/** Optional quorum numbers: core/quorum.ts checks their ranges. */
+const optNumber = z.number().optional();
 
 const mergeItem = z.object({ b: bytes, k: bytes, record: bytes, lww: flag });
 
@@ -73,9 +93,60 @@ export const PEER_MESSAGES = {
     // The admitted state (JSON form); the joiner checks its cluster name.
     res: z.object({ state: z.object({ clusterName: z.string() }).loose() }),
   },
+
+  // Anti-entropy (src/node/anti-entropy.ts). Index lists travel as packed
+  // big-endian u16/u32 groups; their widths and ranges are checked against
+  // the engine's geometry by the handler (the schema cannot know it).
+  'aae.roots': {
+    req: z.object({ q: bytes, g: geometry }),
+    res: z.object({ hashes: bytes, skip: z.array(uint).max(MAX_PARTITIONS_PER_MESSAGE).optional() }),
+  },
+  'aae.root': { req: z.object({ p: uint, g: geometry }), res: z.object({ hash: bytes }) },
+  'aae.branches': { req: z.object({ p: uint }), res: z.object({ hashes: bytes }) },
+  'aae.segments': { req: z.object({ p: uint, q: bytes }), res: z.object({ hashes: bytes }) },
+  'aae.keys': { req: z.object({ p: uint, q: bytes }), res: z.object({ keys: bytes }) },
+  'aae.get': {
+    req: z.object({ items: z.array(z.object({ b: bytes, k: bytes })).max(MAX_AAE_GET_ITEMS) }),
+    res: z.object({ records: z.array(optBytes).max(MAX_AAE_GET_ITEMS) }),
+  },
+
+  // Partition transfer (src/node/transfer.ts).
+  'xfer.batch': {
+    req: z.object({ partition: uint.optional(), items: z.array(z.object({ b: bytes, k: bytes, record: bytes })).max(MAX_TRANSFER_BATCH) }),
+    res: z.object({ merged: uint }),
+  },
+  'xfer.finish': {
+    // {partitions, ring}; {partition, ring} from givers that sent one at a time.
+    req: z
+      .object({ partitions: z.array(uint).max(MAX_PARTITIONS_PER_MESSAGE).optional(), partition: uint.optional(), ring: uint })
+      .refine((v) => v.partitions !== undefined || v.partition !== undefined, 'partitions or partition required'),
+    res: z.object({}).loose(),
+  },
+  'xfer.status': { req: z.object({ partition: uint }), res: z.object({ ring: uint, sending: z.boolean() }) },
+
+  // Sets (src/node/sets.ts): an update forwarded to a primary of the key.
+  'sets.update': {
+    req: z.object({
+      b: bytes,
+      k: bytes,
+      add: z.array(bytes).max(MAX_SET_OPS).nullish(),
+      remove: z.array(bytes).max(MAX_SET_OPS).nullish(),
+      context: optBytes,
+      r: optNumber,
+      w: optNumber,
+      dw: optNumber,
+      n: optNumber,
+      timeoutMs: optNumber,
+    }),
+    res: z.object({ state: bytes }),
+  },
 } as const;
 
 export type PeerMessageType = keyof typeof PEER_MESSAGES;
+/** The messages background services serve (registered with ServiceContext.registerService). */
+export type ServiceMessageType = Extract<PeerMessageType, `aae.${string}` | `xfer.${string}` | `sets.${string}`>;
+/** The messages the node itself serves. */
+export type NodeMessageType = Exclude<PeerMessageType, ServiceMessageType>;
 /** What a sender passes (Uint8Array or Buffer for binary fields). */
 export type PeerRequestBody<T extends PeerMessageType> = z.input<(typeof PEER_MESSAGES)[T]['req']>;
 /** What a handler gets (Buffers, defaults applied). */
@@ -94,6 +165,17 @@ function describe(error: z.ZodError): string {
     .slice(0, 3)
     .map((i) => `${i.path.length > 0 ? i.path.join('.') : 'body'}: ${i.message}`)
     .join('; ');
+}
+
+/** A handler of one request type: gets the decoded body, returns the reply. */
+export type PeerHandler<T extends PeerMessageType> = (from: string, req: PeerRequest<T>) => Promise<PeerReplyBody<T>>;
+/** Handlers a service registers, one per message type it serves. */
+export type ServiceHandlers<T extends ServiceMessageType> = { [M in T]: PeerHandler<M> };
+
+export const PEER_MESSAGE_TYPES = Object.keys(PEER_MESSAGES) as PeerMessageType[];
+
+export function isServiceMessageType(type: PeerMessageType): type is ServiceMessageType {
+  return type.startsWith('aae.') || type.startsWith('xfer.') || type.startsWith('sets.');
 }
 
 /** Decodes a request body of a known type; a malformed one is BAD_REQUEST naming the field. */

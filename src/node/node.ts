@@ -31,8 +31,24 @@ import { ANY_PEER, isTransportError, type Clock, type Timer, type Transport } fr
 import type { ClientOperations, ServiceContext } from './context.js';
 import { invariant } from '../core/types.js';
 import { NodeError, nodeErrorFrom } from './errors.js';
+import { AntiEntropyService, type AntiEntropyConfig } from './anti-entropy.js';
 import { HandoffService, type HintStore } from './handoff.js';
-import { decodePeerReply, decodePeerRequest, isPeerMessageType, type PeerMessageType, type PeerReply, type PeerReplyBody, type PeerRequest, type PeerRequestBody } from './messages.js';
+import { SetStore, type SetStoreOptions } from './sets.js';
+import { TransferService, type TransferOptions } from './transfer.js';
+import {
+  type NodeMessageType,
+  type PeerHandler,
+  type PeerMessageType,
+  type PeerReply,
+  type PeerReplyBody,
+  type PeerRequestBody,
+  type ServiceHandlers,
+  type ServiceMessageType,
+  decodePeerReply,
+  decodePeerRequest,
+  isPeerMessageType,
+  isServiceMessageType,
+} from './messages.js';
 import { NodeMetrics } from './metrics.js';
 import { Peers } from './peers.js';
 import { type ReapFloors, allCovered, isAllTombstones, withoutCovered } from './reaper.js';
@@ -129,6 +145,12 @@ export interface NodeOptions {
   log?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
   /** Called after this node reaped a tombstone (tests, the simulator). */
   onReap?: (e: { bucket: Buffer; key: Buffer; record: Buffer }) => void;
+  /** Anti-entropy (src/node/anti-entropy.ts); its log defaults to the node's. */
+  antiEntropy?: Partial<AntiEntropyConfig>;
+  /** Partition transfer (src/node/transfer.ts). */
+  transfers?: Partial<TransferOptions>;
+  /** The set store (src/node/sets.ts). */
+  sets?: SetStoreOptions;
 }
 
 /** A client request's quorum options (src/core/quorum.ts). */
@@ -167,6 +189,11 @@ export class RingkvNode implements ServiceContext, ClientOperations {
   private readonly replica: Replica;
   private readonly hints: HintStore;
   private readonly handoff: HandoffService;
+  /** Background services, built here (the one composition root) and stopped with the node. */
+  readonly antiEntropy: AntiEntropyService;
+  readonly transfers: TransferService;
+  /** OR-set buckets (the HTTP API's /sets, and the 'sets.update' a non-replica forwards). */
+  readonly sets: SetStore;
   /** Keys this node reaped, remembered for reapFloorTtlMs (src/node/reaper.ts). */
   private readonly floors: ReapFloors;
   /** Reaps waiting for their delay. */
@@ -174,7 +201,8 @@ export class RingkvNode implements ServiceContext, ClientOperations {
   private floorSweepTimer: Timer | null = null;
   private stopped = false;
   private joined: boolean;
-  private readonly services = new Map<string, (from: string, type: string, body: unknown) => Promise<unknown>>();
+  /** Handlers of the services' message types (registerService). */
+  private readonly serviceHandlers = new Map<ServiceMessageType, PeerHandler<ServiceMessageType>>();
   /** Told synchronously whenever this node adopts a different ring (the transfer service plans at once). */
   private readonly ringListeners: Array<() => void> = [];
   /**
@@ -241,10 +269,18 @@ export class RingkvNode implements ServiceContext, ClientOperations {
       requestTimeoutMs: this.config.requestTimeoutMs,
       log: (level, msg, fields) => this.log(level, msg, fields),
     });
+    // Each registers the peer requests it serves (before any can arrive: start() listens later).
+    this.antiEntropy = new AntiEntropyService(this, { log: opts.log, ...opts.antiEntropy });
+    this.transfers = new TransferService(this, opts.transfers);
+    this.sets = new SetStore(this, opts.sets);
     this.observeState();
   }
 
-  /** Loads (or creates) the cluster state, starts serving peers and gossiping. */
+  /**
+   * The composition root: loads (or creates) the cluster state, builds every
+   * part (replica role, handoff, anti-entropy, transfers, sets), then serves
+   * peers and gossips. The server and the simulator call only this.
+   */
   static async start(opts: NodeOptions): Promise<RingkvNode> {
     const saved = await opts.engine.metaGet(STATE_META);
     let state: ClusterState;
@@ -264,10 +300,13 @@ export class RingkvNode implements ServiceContext, ClientOperations {
     await node.floors.load(opts.clock.now());
     node.metrics.reapFloors.set(node.floors.size);
     node.scheduleFloorSweep();
+    // Transfers load their plan and listen for ring changes before any gossip can change the ring.
+    await node.transfers.start();
     opts.transport.onRequest((from, type, body) => node.onPeerRequest(from, type, body));
     node.scheduleGossip(0);
     node.peers.startLocalTicks(node.config.phiMaxLocalPauseMs / 4, (msg, fields) => node.log('warn', msg, fields));
     node.handoff.start();
+    node.antiEntropy.start();
     return node;
   }
 
@@ -276,6 +315,8 @@ export class RingkvNode implements ServiceContext, ClientOperations {
     this.stopped = true;
     this.gossipTimer?.cancel();
     this.handoff.stop();
+    this.antiEntropy.stop();
+    this.transfers.stop();
     for (const t of this.reapTimers) t.cancel();
     this.reapTimers.clear();
     this.floorSweepTimer?.cancel();
@@ -1126,18 +1167,16 @@ export class RingkvNode implements ServiceContext, ClientOperations {
   private async onPeerRequest(from: string, type: string, body: unknown): Promise<unknown> {
     if (this.stopped) throw new NodeError('UNAVAILABLE', 'node is stopping');
     if (this.state.members[from]) this.peers.heardFrom(from);
-    if (!isPeerMessageType(type)) {
-      const service = this.services.get(type.slice(0, type.indexOf('.') + 1));
-      if (service) return service(from, type, body);
-      throw new NodeError('BAD_REQUEST', `unknown peer request type '${type}'`);
-    }
+    if (!isPeerMessageType(type)) throw new NodeError('BAD_REQUEST', `unknown peer request type '${type}'`);
     // Checked here, once: a handler only ever sees a well-formed body.
-    const handler = this.peerHandlers[type] as (from: string, req: PeerRequest<PeerMessageType>) => Promise<unknown>;
-    return handler(from, decodePeerRequest(type, body));
+    const req = decodePeerRequest(type, body);
+    const handler = (isServiceMessageType(type) ? this.serviceHandlers.get(type) : this.peerHandlers[type]) as PeerHandler<PeerMessageType> | undefined;
+    invariant(handler !== undefined, `no handler for peer request type '${type}' (the composition root starts every service)`);
+    return handler(from, req);
   }
 
-  /** One handler per peer request kind (src/node/messages.ts defines each body and reply). */
-  private readonly peerHandlers: { [T in PeerMessageType]: (from: string, req: PeerRequest<T>) => Promise<PeerReplyBody<T>> } = {
+  /** One handler per peer request kind of the node itself (src/node/messages.ts defines each body and reply). */
+  private readonly peerHandlers: { [T in NodeMessageType]: PeerHandler<T> } = {
     ping: async () => ({}),
     // The replica role's requests (src/node/replica.ts).
     'kv.get': (from, req) => this.replica.onGet(from, req),
@@ -1188,10 +1227,17 @@ export class RingkvNode implements ServiceContext, ClientOperations {
   // For background services (anti-entropy, handoff, transfers): they run
   // beside the node, reach peers through it and share its view of the ring.
 
-  /** Routes peer requests whose type starts with `prefix` (e.g. 'aae.') to `handler`. */
-  registerService(prefix: string, handler: (from: string, type: string, body: unknown) => Promise<unknown>): void {
-    if (!prefix.endsWith('.') || ['kv.', 'gossip.', 'join.'].includes(prefix)) throw new Error(`bad service prefix '${prefix}'`);
-    this.services.set(prefix, handler);
+  /**
+   * Serves the given service message types with these handlers (bodies
+   * decoded by onPeerRequest). The node's own services register in its
+   * constructor; a later registration of a type replaces the earlier one (a
+   * tool or test running a second instance of a service against the node).
+   */
+  registerService<T extends ServiceMessageType>(handlers: ServiceHandlers<T>): void {
+    for (const [type, handler] of Object.entries(handlers) as Array<[T, PeerHandler<T>]>) {
+      invariant(isPeerMessageType(type) && isServiceMessageType(type), `'${type}' is not a service message type`);
+      this.serviceHandlers.set(type, handler as unknown as PeerHandler<ServiceMessageType>);
+    }
   }
 
   /** Calls `listener` synchronously every time this node adopts a different ring (before any request sees it). */
@@ -1210,9 +1256,9 @@ export class RingkvNode implements ServiceContext, ClientOperations {
     this.receivingFrom = check;
   }
 
-  /** A request to a member, with the node's suspicion bookkeeping. */
-  peerRequest(node: string, type: string, body: unknown, timeoutMs: number): Promise<unknown> {
-    return this.request(node, type, body, timeoutMs);
+  /** A typed request to a member, with the node's suspicion bookkeeping; the reply is checked (src/node/messages.ts). */
+  peerRequest<T extends PeerMessageType>(node: string, type: T, body: PeerRequestBody<T>, timeoutMs: number): Promise<PeerReply<T>> {
+    return this.call(node, type, body, timeoutMs);
   }
 
   /** The engine, for background services: its merges go through the reap floors (see guardEngine). */

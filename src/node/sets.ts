@@ -35,6 +35,7 @@ import { EngineError } from '../engine/types.js';
 import { isTransportError } from '../transport/types.js';
 import { NodeError, nodeErrorFrom } from './errors.js';
 import type { ClientOperations, ServiceContext } from './context.js';
+import { MAX_SET_OPS, type PeerRequest } from './messages.js';
 import type { RequestOptions } from './node.js';
 
 /** What the set store uses of the node: its client operations and a few service members. */
@@ -43,7 +44,7 @@ export type SetsContext = ClientOperations &
 import { reconcile } from './reconcile.js';
 
 /** Elements per update (adds plus removes) and bytes per element. */
-export const SET_LIMITS = Object.freeze({ maxOps: 1000, maxElementBytes: 1024 });
+export const SET_LIMITS = Object.freeze({ maxOps: MAX_SET_OPS, maxElementBytes: 1024 });
 
 export type SetErrorCode = 'NOT_A_SET' | 'BAD_REQUEST' | 'BAD_CONTEXT' | 'VALUE_TOO_LARGE';
 
@@ -95,18 +96,6 @@ export interface SetStoreOptions {
   onWrite?: (event: SetWriteEvent) => void;
 }
 
-const stores = new WeakMap<SetsContext, SetStore>();
-
-/** The node's set store (created, and its peer service registered, on first use). */
-export function setStoreOf(node: SetsContext, opts: SetStoreOptions = {}): SetStore {
-  let store = stores.get(node);
-  if (!store) {
-    store = new SetStore(node, opts);
-    stores.set(node, store);
-  }
-  return store;
-}
-
 /** The merged set of a record's live siblings (tombstones count as empty sets). */
 export function stateOfRecord(record: Uint8Array | null): orset.OrSet {
   if (!record) return orset.empty();
@@ -134,7 +123,7 @@ export class SetStore {
     private readonly opts: SetStoreOptions = {},
   ) {
     this.defaultTimeoutMs = opts.defaultTimeoutMs ?? 5_000;
-    node.registerService('sets.', (from, type, body) => this.onPeerRequest(type, body));
+    node.registerService({ 'sets.update': (_from, req) => this.onUpdateRequest(req) });
   }
 
   /** Refuses buckets that are not sets (NOT_A_SET, with the fix in `hint`). */
@@ -188,7 +177,7 @@ export class SetStore {
     const body = { b: bucket, k: key, add: ops.add, remove: ops.remove, context: ops.contextBytes, r: req.r, w: req.w, dw: req.dw, n: req.n, timeoutMs: req.timeoutMs };
     for (const node of ordered) {
       try {
-        const reply = (await this.node.peerRequest(node, 'sets.update', body, waitMs)) as { state: Uint8Array };
+        const reply = await this.node.peerRequest(node, 'sets.update', body, waitMs);
         return decodeState(reply.state);
       } catch (err) {
         if (isTransportError(err, 'REMOTE')) {
@@ -201,15 +190,14 @@ export class SetStore {
     throw new NodeError('UNAVAILABLE', `no replica of the key could coordinate the set update (tried ${ordered.join(', ')})`);
   }
 
-  private async onPeerRequest(type: string, body: unknown): Promise<unknown> {
-    if (type !== 'sets.update') throw new NodeError('BAD_REQUEST', `unknown peer request type '${type}'`);
-    const b = body as Record<string, unknown>;
+  /** A 'sets.update' forwarded by a node that is not a primary of the key (body decoded by the node). */
+  private async onUpdateRequest(body: PeerRequest<'sets.update'>): Promise<{ state: Buffer }> {
     // The forwarding node checked the bucket's type; this node's view of the
     // properties may lag by a gossip round, so it does not check again.
-    const ops = checkOps({ add: bufs(b.add), remove: bufs(b.remove), context: b.context == null ? null : buf(b.context) });
-    const req: RequestOptions = { r: num(b.r), w: num(b.w), dw: num(b.dw), n: num(b.n), timeoutMs: num(b.timeoutMs) };
+    const ops = checkOps({ add: body.add ?? [], remove: body.remove ?? [], context: body.context });
+    const req: RequestOptions = { r: body.r, w: body.w, dw: body.dw, n: body.n, timeoutMs: body.timeoutMs };
     // Whoever was asked coordinates, even if its ring disagrees for a moment.
-    const state = await this.coordinate(buf(b.b), buf(b.k), ops, req);
+    const state = await this.coordinate(body.b, body.k, ops, req);
     return { state: orset.encode(state) };
   }
 
@@ -311,19 +299,4 @@ function decodeState(bytes: Uint8Array): orset.OrSet {
 function toBuffer(b: Uint8Array): Buffer {
   if (!(b instanceof Uint8Array)) throw new SetError('BAD_REQUEST', 'an element must be bytes');
   return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-}
-
-function buf(v: unknown): Buffer {
-  if (v instanceof Uint8Array) return toBuffer(v);
-  throw new NodeError('BAD_REQUEST', 'expected binary field');
-}
-
-function bufs(v: unknown): Buffer[] {
-  if (v == null) return [];
-  if (!Array.isArray(v)) throw new NodeError('BAD_REQUEST', 'expected a list of binary fields');
-  return v.map(buf);
-}
-
-function num(v: unknown): number | undefined {
-  return typeof v === 'number' ? v : undefined;
 }

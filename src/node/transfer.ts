@@ -18,6 +18,8 @@ import { zonesOf } from '../core/membership.js';
 import type { Timer } from '../transport/types.js';
 import { ForegroundLoad } from './foreground.js';
 import type { ServiceContext } from './context.js';
+import { invariant } from '../core/types.js';
+import { MAX_TRANSFER_BATCH, type ServiceHandlers, type ServiceMessageType } from './messages.js';
 
 /** What partition transfer uses of the node. */
 export type TransferContext = Pick<
@@ -136,11 +138,14 @@ export class TransferService {
     opts: Partial<TransferOptions> = {},
   ) {
     this.opts = { ...DEFAULT_TRANSFER_OPTIONS, ...opts };
+    // A tick's batch to one target is at most `batch` objects: it must be one the receiver accepts.
+    invariant(Number.isInteger(this.opts.batch) && this.opts.batch >= 1 && this.opts.batch <= MAX_TRANSFER_BATCH, `transfer batch must be in 1..${MAX_TRANSFER_BATCH}`);
     this.foreground = new ForegroundLoad(node, this.opts);
+    node.registerService(this.handlers());
   }
 
+  /** Loads the saved plan, listens for ring changes and starts the ticks. */
   async start(): Promise<void> {
-    this.node.registerService('xfer.', (from, type, body) => this.onRequest(from, type, body));
     const saved = await this.node.engine.metaGet(META);
     if (saved) {
       const state = JSON.parse(saved.toString('utf8')) as Saved;
@@ -283,9 +288,9 @@ export class TransferService {
         this.checkedAt.set(e.partition, now);
         return e.givers.map(async (giver) => {
           try {
-            const reply = (await this.node.peerRequest(giver, 'xfer.status', { partition: e.partition }, this.opts.timeoutMs)) as { ring: number; sending: boolean };
+            const reply = await this.node.peerRequest(giver, 'xfer.status', { partition: e.partition }, this.opts.timeoutMs);
             this.silentSince.delete(giver);
-            if (this.inbound.onGiverStatus(e.partition, giver, reply.ring, reply.sending === true)) changed = true;
+            if (this.inbound.onGiverStatus(e.partition, giver, reply.ring, reply.sending)) changed = true;
           } catch {
             // A giver that left and has not answered for receiveGoneMs is taken to have
             // stopped: nothing more will come from it. (One that is only cut off gives
@@ -378,37 +383,33 @@ export class TransferService {
     }
   }
 
-  private async onRequest(from: string, type: string, body: unknown): Promise<unknown> {
-    if (type === 'xfer.finish') {
-      // {partitions, ring}; {partition, ring} from givers that sent one at a time.
-      const { partition, partitions, ring } = body as { partition?: unknown; partitions?: unknown; ring: unknown };
-      const list = partitions ?? [partition];
-      if (!Array.isArray(list) || !list.every((p) => Number.isInteger(p)) || !Number.isInteger(ring)) throw new Error('bad transfer finish');
-      for (const p of list as number[]) this.inbound.onFinish(p, from, ring as number);
-      await this.save();
-      return {};
-    }
-    if (type === 'xfer.status') {
-      // A receiver asks whether this node still sends it a partition (on this node's current ring).
-      const { partition } = body as { partition: unknown };
-      if (!Number.isInteger(partition)) throw new Error('bad transfer status request');
-      this.noticeRingChange();
-      return { ring: this.ring!.version, sending: this.pending.some((p) => p.partition === partition && p.to === from) };
-    }
-    if (type !== 'xfer.batch') throw new Error(`unknown transfer request '${type}'`);
-    const { items } = body as { items: Array<{ b: Uint8Array; k: Uint8Array; record: Uint8Array }> };
-    if (!Array.isArray(items)) throw new Error('bad transfer batch');
-    await this.node.engine.mergeMany(
-      items.map((i) => ({
-        bucket: i.b,
-        key: i.k,
-        record: i.record,
-        mode: this.node.bucketProps(Buffer.from(i.b).toString('utf8')).mode,
-        // The giver moves its cursor past this batch once we ack: it must be on disk.
-        durable: true,
-      })),
-    );
-    return { merged: items.length };
+  /** The 'xfer.' requests this node serves (bodies decoded by the node: src/node/messages.ts). */
+  private handlers(): ServiceHandlers<Extract<ServiceMessageType, `xfer.${string}`>> {
+    return {
+      'xfer.finish': async (from, req) => {
+        for (const p of req.partitions ?? [req.partition!]) this.inbound.onFinish(p, from, req.ring);
+        await this.save();
+        return {};
+      },
+      'xfer.status': async (from, req) => {
+        // A receiver asks whether this node still sends it a partition (on this node's current ring).
+        this.noticeRingChange();
+        return { ring: this.ring!.version, sending: this.pending.some((p) => p.partition === req.partition && p.to === from) };
+      },
+      'xfer.batch': async (_from, req) => {
+        await this.node.engine.mergeMany(
+          req.items.map((i) => ({
+            bucket: i.b,
+            key: i.k,
+            record: i.record,
+            mode: this.node.bucketProps(i.b.toString('utf8')).mode,
+            // The giver moves its cursor past this batch once we ack: it must be on disk.
+            durable: true,
+          })),
+        );
+        return { merged: req.items.length };
+      },
+    };
   }
 
   /** Persists the state as it is when this save's turn comes (saves never overtake each other). */

@@ -7,8 +7,8 @@ import { NativeEngine } from '../engine/native/index.js';
 import { DEFAULT_PARTITION_BITS, type EngineLimits } from '../engine/types.js';
 import { registerApi } from '../http/api.js';
 import { RingkvNode, type NodeConfig } from '../node/node.js';
-import { startAntiEntropy, type AntiEntropyConfig, type AntiEntropyService } from '../node/anti-entropy.js';
-import { TransferService, type TransferOptions } from '../node/transfer.js';
+import type { AntiEntropyConfig, AntiEntropyService } from '../node/anti-entropy.js';
+import type { TransferOptions, TransferService } from '../node/transfer.js';
 import { assertNativeUws, uWS, type TemplatedApp, type us_listen_socket } from '../transport/uws.js';
 import { systemClock } from '../transport/types.js';
 import { WsTransport, attachPeerEndpoint } from '../transport/ws-transport.js';
@@ -96,6 +96,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       random: Math.random,
       config: opts.node,
       log: (level, msg, fields) => log[level](fields ?? {}, msg),
+      antiEntropy: opts.antiEntropy,
+      transfers: opts.transfers,
     });
   } catch (err) {
     uWS.us_listen_socket_close(socket);
@@ -104,10 +106,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     throw err;
   }
   registerPeerMetrics(node.metrics.registry, () => transport.stats());
-  // Background work beside the node: anti-entropy exchanges and partition transfers.
-  const antiEntropy = startAntiEntropy(node, { log: (level, msg, fields) => log[level](fields ?? {}, msg), ...opts.antiEntropy });
-  const transfers = new TransferService(node, opts.transfers);
-  await transfers.start();
+  const { antiEntropy, transfers } = node;
   // Routes go in after the node exists; requests that arrive earlier find no route.
   const inflight: { count: number; stopping?: boolean } = { count: 0 };
   registerApi(app, node, { maxValueBytes: engine.limits.maxValueBytes, maxJsonBytes: 64 * 1024, maxKeyBytes: engine.limits.maxKeyBytes }, inflight, () => ({
@@ -130,8 +129,6 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         inflight.stopping = true;
         const deadline = Date.now() + graceMs;
         while (inflight.count > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-        antiEntropy.stop();
-        transfers.stop();
         await node.stop();
         await endpoint.close();
         await engine.close();

@@ -5,7 +5,17 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { PureEngine } from '../../src/engine/pure/index.js';
 import { NodeError } from '../../src/node/errors.js';
-import { MAX_MERGE_BATCH, MAX_WRITE_ID_LENGTH, decodePeerReply, decodePeerRequest, type PeerMessageType } from '../../src/node/messages.js';
+import {
+  MAX_AAE_GET_ITEMS,
+  MAX_MERGE_BATCH,
+  MAX_SET_OPS,
+  MAX_TRANSFER_BATCH,
+  MAX_WRITE_ID_LENGTH,
+  PEER_MESSAGE_TYPES,
+  decodePeerReply,
+  decodePeerRequest,
+  type PeerMessageType,
+} from '../../src/node/messages.js';
 import { RingkvNode } from '../../src/node/node.js';
 import { SimNetwork } from '../../src/transport/sim-transport.js';
 
@@ -29,6 +39,8 @@ const ROWS: Row[] = [
   ['kv.mergebatch: items not an array', 'kv.mergebatch', { items: {} }, /items:/],
   ['kv.mergebatch: oversize batch', 'kv.mergebatch', { items: Array.from({ length: MAX_MERGE_BATCH + 1 }, () => ({ b, k, record: rec })) }, /items:.*1000/],
   ['kv.reapcheck: valid', 'kv.reapcheck', { b, k }, 'ok'],
+  ['kv.reapcheck: bucket as a number', 'kv.reapcheck', { b: 1, k }, /b: expected binary/],
+  ['kv.reap: valid', 'kv.reap', { b, k, record: rec }, 'ok'],
   ['kv.reap: missing record', 'kv.reap', { b, k }, /record: expected binary/],
   ['kv.put: valid delete (no value, no context)', 'kv.put', { b, k, context: null, value: null, n: 3, w: 2, dw: 0, pw: 0, timeoutMs: 100, wid: 'n1:5:0' }, 'ok'],
   ['kv.put: w as a string', 'kv.put', { b, k, w: '2' }, /w:/],
@@ -40,7 +52,51 @@ const ROWS: Row[] = [
   ['join: valid', 'join', { cluster: 'c', member: { id: 'n4', address: '127.0.0.1:1', zone: 'z' } }, 'ok'],
   ['join: member without an address', 'join', { cluster: 'c', member: { id: 'n4' } }, /member\.address:/],
   ['join: member missing', 'join', { cluster: 'c' }, /member:/],
+  // Anti-entropy.
+  ['aae.roots: valid', 'aae.roots', { q: Buffer.alloc(8), g: [12, 5, 5] }, 'ok'],
+  ['aae.roots: geometry of two numbers', 'aae.roots', { q: Buffer.alloc(8), g: [12, 5] }, /g:/],
+  ['aae.roots: index list as an array', 'aae.roots', { q: [1, 2], g: [12, 5, 5] }, /q: expected binary/],
+  ['aae.root: valid', 'aae.root', { p: 3, g: [12, 5, 5] }, 'ok'],
+  ['aae.root: negative partition', 'aae.root', { p: -1, g: [12, 5, 5] }, /p:/],
+  ['aae.root: fractional partition', 'aae.root', { p: 1.5, g: [12, 5, 5] }, /p:/],
+  ['aae.branches: valid', 'aae.branches', { p: 0 }, 'ok'],
+  ['aae.branches: partition as a string', 'aae.branches', { p: '0' }, /p:/],
+  ['aae.segments: valid', 'aae.segments', { p: 0, q: Buffer.alloc(2) }, 'ok'],
+  ['aae.segments: no branch list', 'aae.segments', { p: 0 }, /q: expected binary/],
+  ['aae.keys: valid', 'aae.keys', { p: 0, q: Buffer.alloc(4) }, 'ok'],
+  ['aae.keys: list as a number', 'aae.keys', { p: 0, q: 4 }, /q:/],
+  ['aae.get: valid', 'aae.get', { items: [{ b, k }] }, 'ok'],
+  ['aae.get: an item without its key', 'aae.get', { items: [{ b }] }, /items\.0\.k: expected binary/],
+  ['aae.get: oversize', 'aae.get', { items: Array.from({ length: MAX_AAE_GET_ITEMS + 1 }, () => ({ b, k })) }, /items:/],
+  // Partition transfer.
+  ['xfer.batch: valid', 'xfer.batch', { partition: 2, items: [{ b, k, record: rec }] }, 'ok'],
+  ['xfer.batch: the frame of issue 11 (a second item of numbers)', 'xfer.batch', { items: [{ b, k, record: rec }, { b: 1, k: 1, record: 1 }] }, /items\.1\.b: expected binary/],
+  ['xfer.batch: oversize', 'xfer.batch', { items: Array.from({ length: MAX_TRANSFER_BATCH + 1 }, () => ({ b, k, record: rec })) }, /items:/],
+  ['xfer.finish: valid (a list)', 'xfer.finish', { partitions: [1, 2], ring: 4 }, 'ok'],
+  ['xfer.finish: valid (one, from an older giver)', 'xfer.finish', { partition: 1, ring: 4 }, 'ok'],
+  ['xfer.finish: neither list nor partition', 'xfer.finish', { ring: 4 }, /partitions or partition required/],
+  ['xfer.finish: ring as a string', 'xfer.finish', { partitions: [1], ring: 'v4' }, /ring:/],
+  ['xfer.finish: a partition as a string', 'xfer.finish', { partitions: ['1'], ring: 4 }, /partitions\.0:/],
+  ['xfer.status: valid', 'xfer.status', { partition: 9 }, 'ok'],
+  ['xfer.status: no partition', 'xfer.status', {}, /partition:/],
+  // Sets.
+  ['sets.update: valid', 'sets.update', { b, k, add: [Buffer.from('x')], remove: null, context: null, w: 2 }, 'ok'],
+  ['sets.update: an element as a string', 'sets.update', { b, k, add: ['x'] }, /add\.0: expected binary/],
+  ['sets.update: adds not a list', 'sets.update', { b, k, add: Buffer.from('x') }, /add:/],
+  ['sets.update: too many elements', 'sets.update', { b, k, add: Array.from({ length: MAX_SET_OPS + 1 }, () => Buffer.from('x')) }, /add:/],
+  ['sets.update: r as a string', 'sets.update', { b, k, add: [Buffer.from('x')], r: 'one' }, /r:/],
 ];
+
+describe('the message table', () => {
+  it('has a row of good and bad bodies for every message type (a new type cannot go untested)', () => {
+    for (const type of PEER_MESSAGE_TYPES) {
+      if (type === 'ping') continue; // any body
+      const rows = ROWS.filter((r) => r[1] === type);
+      expect(rows.some((r) => r[3] === 'ok'), `${type}: a good body`).toBe(true);
+      expect(rows.some((r) => r[3] !== 'ok'), `${type}: a bad body`).toBe(true);
+    }
+  });
+});
 
 describe('decodePeerRequest', () => {
   it.each(ROWS)('%s', (_name, type, body, expected) => {
@@ -74,6 +130,12 @@ describe('decodePeerReply', () => {
     expect(() => decodePeerReply('kv.put', { record: 'x', acks: 1 })).toThrow(expect.objectContaining({ code: 'INTERNAL' }));
     expect(() => decodePeerReply('kv.merge', {})).toThrow(/malformed 'kv.merge' reply: durable/);
     expect(() => decodePeerReply('kv.get', { record: null, pending: Array.from({ length: 65 }, () => 'n') })).toThrow(/pending/);
+    // The services' replies are checked the same way.
+    expect(decodePeerReply('aae.roots', { hashes: new Uint8Array(8), skip: [0] }).hashes).toEqual(Buffer.alloc(8));
+    expect(() => decodePeerReply('aae.get', { records: [7] })).toThrow(/malformed 'aae.get' reply: records\.0/);
+    expect(() => decodePeerReply('xfer.status', { ring: 1, sending: 'yes' })).toThrow(/sending/);
+    expect(() => decodePeerReply('xfer.batch', {})).toThrow(/merged/);
+    expect(() => decodePeerReply('sets.update', { state: null })).toThrow(/state/);
   });
 });
 

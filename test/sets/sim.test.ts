@@ -29,7 +29,7 @@ import { partitionOf, preferenceList } from '../../src/core/ring.js';
 import { decodeRecord } from '../../src/engine/pure/codec.js';
 import { PureEngine } from '../../src/engine/pure/index.js';
 import { RingkvNode } from '../../src/node/node.js';
-import { setStoreOf, stateOfRecord, type SetResult, type SetStore, type SetWriteEvent } from '../../src/node/sets.js';
+import { stateOfRecord, type SetResult, type SetStore, type SetWriteEvent } from '../../src/node/sets.js';
 import { SimNetwork } from '../../src/transport/sim-transport.js';
 import { Rand } from '../helpers/random.js';
 
@@ -101,9 +101,10 @@ async function runSetSim(seed: number): Promise<SetSimResult> {
         clock: network.clock(id),
         random: uniform(nodeRand),
         config: NODE_CONFIG,
+        sets: { defaultTimeoutMs: NODE_CONFIG.requestTimeoutMs, onWrite: (e) => writes.push({ ...e, keyName: e.key.toString('utf8') }) },
       }).then((node) => {
         nodes.set(id, node);
-        stores.set(id, setStoreOf(node, { defaultTimeoutMs: NODE_CONFIG.requestTimeoutMs, onWrite: (e) => writes.push({ ...e, keyName: e.key.toString('utf8') }) }));
+        stores.set(id, node.sets);
       });
     });
   }

@@ -68,6 +68,11 @@ async function simCluster(k: number, seed = 1, config: Record<string, unknown> =
     await net.runFor(1_000);
   }
   await net.runFor(3_000);
+  // Every node runs partition transfers (RingkvNode.start builds them): until the joins' transfers
+  // are given, a receiver reads a partition from its giver, not its own copy. Settle them too.
+  for (let t = 0; t < 60 && !ids.every((id) => nodes.get(id)!.transfers.status().length === 0 && nodes.get(id)!.transfers.receiving().length === 0); t++) {
+    await net.runFor(1_000);
+  }
   const ring = nodes.get(ids[0]!)!.clusterState.ring;
   expect(new Set(ring.owners).size).toBe(k);
   return {

@@ -86,9 +86,9 @@ import { type ClusterState, claimantOf, digest, maybeReclaim, validMembers, zone
 import { ownerCounts, partitionOf, preferenceList } from '../../src/core/ring.js';
 import { type Context, type DecodedRecord, decodeContext, decodeRecord, recordContextBytes } from '../../src/engine/pure/codec.js';
 import { PureEngine, SimDisk } from '../../src/engine/pure/index.js';
-import { type AntiEntropyService, startAntiEntropy } from '../../src/node/anti-entropy.js';
+import type { AntiEntropyService } from '../../src/node/anti-entropy.js';
 import { RingkvNode } from '../../src/node/node.js';
-import { TransferService } from '../../src/node/transfer.js';
+import type { TransferService } from '../../src/node/transfer.js';
 import { SimNetwork, type SimTraceEvent } from '../../src/transport/sim-transport.js';
 import { Rand } from '../helpers/random.js';
 
@@ -496,6 +496,8 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
       clock: network.clock(id),
       random: uniform(nodeRands.get(id)!),
       config: NODE_CONFIG,
+      antiEntropy: AAE_CONFIG,
+      transfers: TRANSFER_CONFIG,
       log: (level, msg, fields) => trace.push(`${network.now()} ${id} ${level} ${msg} ${fields ? JSON.stringify(fields) : ''}`),
       onReap: (e) => {
         const rec = decodeRecord(e.record);
@@ -504,11 +506,9 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
       },
     }).then(
       async (node) => {
-        const aae = startAntiEntropy(node, AAE_CONFIG);
-        const transfers = new TransferService(node, TRANSFER_CONFIG);
-        services.set(id, { aae, transfers });
-        transferServices.push(transfers);
-        await transfers.start();
+        // The production composition (RingkvNode.start built both).
+        services.set(id, { aae: node.antiEntropy, transfers: node.transfers });
+        transferServices.push(node.transfers);
         nodes.set(id, node);
         down.delete(id);
         incarnations.push(node);
