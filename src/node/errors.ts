@@ -20,6 +20,8 @@ export class NodeError extends Error {
     message: string,
     /** Extra fields for the JSON error body. */
     readonly details: Record<string, unknown> = {},
+    /** The engine's or the remote node's code this error was mapped from (nodeErrorFrom), if any. */
+    readonly sourceCode?: string,
   ) {
     super(message);
     this.name = 'NodeError';
@@ -30,8 +32,23 @@ const CLIENT_CODES = new Set(['KEY_TOO_LARGE', 'VALUE_TOO_LARGE', 'BAD_CONTEXT',
 
 /** Maps an engine or remote error code to a node error, keeping the caller's-fault codes. */
 export function nodeErrorFrom(code: string | undefined, message: string): NodeError {
-  if (code && CLIENT_CODES.has(code)) return new NodeError(code as NodeErrorCode, message);
-  if (code === 'INVALID_ARGUMENT' || code === 'BAD_REQUEST') return new NodeError('BAD_REQUEST', message);
-  if (code === 'QUORUM_FAILED' || code === 'TIMEOUT' || code === 'UNAVAILABLE') return new NodeError(code, message);
-  return new NodeError('INTERNAL', message);
+  if (code && CLIENT_CODES.has(code)) return new NodeError(code as NodeErrorCode, message, {}, code);
+  if (code === 'INVALID_ARGUMENT' || code === 'BAD_REQUEST') return new NodeError('BAD_REQUEST', message, {}, code);
+  if (code === 'QUORUM_FAILED' || code === 'TIMEOUT' || code === 'UNAVAILABLE') return new NodeError(code, message, {}, code);
+  return new NodeError('INTERNAL', message, {}, code);
+}
+
+/**
+ * The error a peer gets for a request this node refused or failed (the
+ * answer's remote code is its `code`): typed errors as they are; an
+ * engine's refusal of the request's contents — an argument it rejects
+ * (INVALID_ARGUMENT: an empty key, a 0x00 in a bucket) or a record that does
+ * not decode (CORRUPT_RECORD) — is the peer's fault, BAD_REQUEST. (The
+ * engine does not say whether a corrupt record was the one sent or the one
+ * stored; a stored one still answers INTERNAL on the client paths.)
+ */
+export function peerErrorFrom(err: unknown): unknown {
+  const code = err instanceof NodeError ? (err.sourceCode ?? err.code) : (err as { code?: unknown } | null)?.code;
+  if (code === 'CORRUPT_RECORD' || code === 'INVALID_ARGUMENT') return new NodeError('BAD_REQUEST', (err as Error).message, {}, code);
+  return err;
 }

@@ -12,6 +12,7 @@
 // enumerate, and a schema needs nothing of its service but a few limits,
 // which live here.
 import { z } from 'zod';
+import { NODE_ID_RE } from '../transport/frames.js';
 import { NodeError } from './errors.js';
 
 /** Most records one 'kv.mergebatch' request may carry. */
@@ -50,7 +51,7 @@ export const PEER_MESSAGES = {
     res: z.object({ record: optBytes, reaped: optBytes.optional(), pending: z.array(z.string()).max(MAX_PENDING_SOURCES).nullish() }),
   },
   'kv.merge': {
-    req: z.object({ b: bytes, k: bytes, record: bytes, lww: flag, durable: flag, hint: z.string().nullish() }),
+    req: z.object({ b: bytes, k: bytes, record: bytes, lww: flag, durable: flag, hint: z.string().regex(NODE_ID_RE, 'not a node id').nullish() }),
     res: z.object({ durable: z.boolean(), hinted: flag }),
   },
   'kv.mergebatch': {

@@ -30,7 +30,7 @@ import { StateWireError, packState, unpackState } from '../core/state-wire.js';
 import { ANY_PEER, isTransportError, type Clock, type Timer, type Transport } from '../transport/types.js';
 import type { ClientOperations, ServiceContext } from './context.js';
 import { invariant } from '../core/types.js';
-import { NodeError, nodeErrorFrom } from './errors.js';
+import { NodeError, nodeErrorFrom, peerErrorFrom } from './errors.js';
 import { AntiEntropyService, type AntiEntropyConfig } from './anti-entropy.js';
 import { HandoffService, type HintStore } from './handoff.js';
 import { SetStore, type SetStoreOptions } from './sets.js';
@@ -1172,7 +1172,10 @@ export class RingkvNode implements ServiceContext, ClientOperations {
     const req = decodePeerRequest(type, body);
     const handler = (isServiceMessageType(type) ? this.serviceHandlers.get(type) : this.peerHandlers[type]) as PeerHandler<PeerMessageType> | undefined;
     invariant(handler !== undefined, `no handler for peer request type '${type}' (the composition root starts every service)`);
-    return handler(from, req);
+    // What the peer hears is a typed code (src/node/errors.ts peerErrorFrom).
+    return handler(from, req).catch((err: unknown) => {
+      throw peerErrorFrom(err);
+    });
   }
 
   /** One handler per peer request kind of the node itself (src/node/messages.ts defines each body and reply). */

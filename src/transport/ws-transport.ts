@@ -61,7 +61,7 @@ export interface WsTransportOptions {
   maxPayloadLength?: number;
   /** Cap on the bytes of a message of coalesced frames (a larger single frame goes alone); at most maxPayloadLength. Default 64 KiB. */
   maxCoalescedBytes?: number;
-  /** Cap on the frames in one message; 1 sends every frame as its own message (still at the end of the turn). Default 1024. */
+  /** Cap on the frames in one message, sent and received (a message of more is a protocol error); 1 sends every frame as its own message (still at the end of the turn). Default 1024. */
   maxCoalescedFrames?: number;
   /** Outbound: when a connection's bufferedAmount plus its queued, unsent frames exceed this, new requests fail with OVERLOADED and notifications are dropped. Default 8 MiB. */
   maxBufferedBytes?: number;
@@ -268,6 +268,10 @@ class PeerConnection {
       return;
     }
     const frames = d.frames;
+    if (frames.length > this.t.maxCoalescedFrames) {
+      this.protocolError(`message of ${frames.length} frames, limit ${this.t.maxCoalescedFrames}`);
+      return;
+    }
     this.t.countReceived(frames.length);
     if (this.state === 'connecting') {
       const f = frames[0]!;
@@ -689,6 +693,11 @@ export function attachPeerEndpoint(app: TemplatedApp, transport: WsTransport): P
           return;
         }
         const frames = d.frames;
+        // A peer coalesces at most maxCoalescedFrames per message (the same on every node): more is not a peer of ours.
+        if (frames.length > t.maxCoalescedFrames) {
+          protocolError(ws, 1008, `message of ${frames.length} frames, limit ${t.maxCoalescedFrames}`);
+          return;
+        }
         t.countReceived(frames.length);
         if (ud.nodeId === null) {
           const f = frames[0]!;
