@@ -4,7 +4,8 @@
 // on the simulated network), which keeps serving afterwards.
 import { afterEach, describe, expect, it } from 'vitest';
 import { PureEngine } from '../../src/engine/pure/index.js';
-import { NodeError } from '../../src/node/errors.js';
+import { EngineError } from '../../src/engine/types.js';
+import { NodeError, nodeErrorFrom, peerErrorFrom } from '../../src/node/errors.js';
 import {
   MAX_AAE_GET_ITEMS,
   MAX_MERGE_BATCH,
@@ -34,6 +35,7 @@ const ROWS: Row[] = [
   ['kv.merge: valid hint', 'kv.merge', { b, k, record: rec, lww: false, durable: true, hint: 'n2' }, 'ok'],
   ['kv.merge: durable as a number', 'kv.merge', { b, k, record: rec, durable: 1 }, /durable:/],
   ['kv.merge: hint as a number', 'kv.merge', { b, k, record: rec, hint: 7 }, /hint:/],
+  ['kv.merge: hint not a node id', 'kv.merge', { b, k, record: rec, hint: 'a b' }, /hint: not a node id/],
   ['kv.mergebatch: valid', 'kv.mergebatch', { items: [{ b, k, record: rec, lww: true }], durable: true }, 'ok'],
   ['kv.mergebatch: an item without its record', 'kv.mergebatch', { items: [{ b, k }] }, /items\.0\.record: expected binary/],
   ['kv.mergebatch: items not an array', 'kv.mergebatch', { items: {} }, /items:/],
@@ -122,6 +124,18 @@ describe('decodePeerRequest', () => {
   });
 });
 
+describe('peerErrorFrom', () => {
+  it('makes an engine refusal of what a peer sent BAD_REQUEST, keeps typed errors, and says where a mapped error came from', () => {
+    expect(peerErrorFrom(new EngineError('CORRUPT_RECORD', 'corrupt record: truncated'))).toMatchObject({ code: 'BAD_REQUEST', sourceCode: 'CORRUPT_RECORD' });
+    expect(peerErrorFrom(nodeErrorFrom('CORRUPT_RECORD', 'truncated'))).toMatchObject({ code: 'BAD_REQUEST', message: 'truncated' });
+    expect(peerErrorFrom(new EngineError('INVALID_ARGUMENT', 'key is empty'))).toMatchObject({ code: 'BAD_REQUEST' });
+    const typed = new NodeError('UNAVAILABLE', 'not joined yet');
+    expect(peerErrorFrom(typed)).toBe(typed);
+    const io = new EngineError('IO', 'disk full');
+    expect(peerErrorFrom(io)).toBe(io);
+  });
+});
+
 describe('decodePeerReply', () => {
   it('accepts the replies the handlers make and refuses malformed ones as INTERNAL (the peer is wrong, not the caller)', () => {
     expect(decodePeerReply('kv.get', { record: null, reaped: null })).toEqual({ record: null, reaped: null });
@@ -173,10 +187,22 @@ describe('a running node and malformed peer requests', () => {
       ['kv.reap', 7],
       ['kv.put', { b, k, n: 'three' }],
       ['join', { cluster: 'c' }],
+      // The services' messages are decoded at the same boundary (the node built every service).
+      ['aae.roots', { q: 'all', g: [4, 5, 5] }],
+      ['aae.root', { p: -1, g: [4, 5, 5] }],
+      ['aae.get', { items: [{ b }] }],
+      ['xfer.batch', { items: [{ b, k, record: rec }, { b: 1, k: 1, record: 1 }] }],
+      ['xfer.finish', { ring: 1 }],
+      ['xfer.status', { partition: 'p' }],
+      ['sets.update', { b, k, add: 'x' }],
     ];
     for (const [type, body] of bad) {
       expect(await ask(type, body), type).toMatchObject({ code: 'REMOTE', remoteCode: 'BAD_REQUEST', message: expect.stringContaining(`malformed '${type}'`) });
     }
+    // A request type no one defines, and an engine's refusal of a request's contents, are typed too.
+    expect(await ask('kv.nope', {})).toMatchObject({ remoteCode: 'BAD_REQUEST', message: expect.stringContaining("unknown peer request type 'kv.nope'") });
+    expect(await ask('kv.merge', { b, k, record: Buffer.from([1, 0, 0, 0, 1]) })).toMatchObject({ remoteCode: 'BAD_REQUEST' });
+    expect(await ask('kv.get', { b: Buffer.alloc(0), k })).toMatchObject({ remoteCode: 'BAD_REQUEST', message: expect.stringContaining('bucket') });
     // Nothing was written, and the node still serves a well-formed request and its client.
     expect(await ask('kv.get', { b, k })).toEqual({ ok: { record: null, reaped: null } });
     const put = node.put(b, k, null, Buffer.from('v'));
