@@ -1172,10 +1172,12 @@ export class RingkvNode implements ServiceContext, ClientOperations {
     const req = decodePeerRequest(type, body);
     const handler = (isServiceMessageType(type) ? this.serviceHandlers.get(type) : this.peerHandlers[type]) as PeerHandler<PeerMessageType> | undefined;
     invariant(handler !== undefined, `no handler for peer request type '${type}' (the composition root starts every service)`);
-    // What the peer hears is a typed code (src/node/errors.ts peerErrorFrom).
-    return handler(from, req).catch((err: unknown) => {
+    try {
+      return await handler(from, req);
+    } catch (err) {
+      // What the peer hears is a typed code (src/node/errors.ts peerErrorFrom).
       throw peerErrorFrom(err);
-    });
+    }
   }
 
   /** One handler per peer request kind of the node itself (src/node/messages.ts defines each body and reply). */
