@@ -193,6 +193,7 @@ async function httpTarget(): Promise<TargetResult> {
     const node = spawnChild([
       'bin/ringkv.js', 'start', '--node-id', 'm1', '--listen', address, '--data-dir', data.path,
       '--cache-mb', String(CACHE_MB), '--partition-bits', String(DEFAULT_PARTITION_BITS), '--log-level', 'warn',
+      '--insecure-loopback', // one node, no peers
     ]);
     await waitUntil(async () => {
       const status = (await (await fetch(`http://${address}/status`)).json()) as { members: Array<{ status: string; partitions: number }> };

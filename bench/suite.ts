@@ -36,6 +36,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { tempDir } from '../test/helpers/tmp.js';
 import { machineLine, recordSection, today } from './results-file.js';
 import { readPropertyFile, runYcsb, type YcsbResult } from './ycsb/index.js';
+import { ensureSecretFile } from '../src/server/peer-secrets.js';
 
 const env = (name: string, def: number): number => {
   const raw = process.env[name];
@@ -123,8 +124,10 @@ async function startCluster(count: number): Promise<{ nodes: string[]; stop(): P
   const data = tempDir(`ringkv-ycsb-${count}n-`);
   const nodes: string[] = [];
   for (let i = 0; i < count; i++) nodes.push(`127.0.0.1:${await freePort()}`);
+  const secretFile = `${data.path}/cluster.secret`;
+  ensureSecretFile(secretFile);
   const procs = nodes.map((address, i) => {
-    const args = ['bin/ringkv.js', 'start', '--node-id', `n${i + 1}`, '--listen', address, '--data-dir', `${data.path}/n${i + 1}`, '--log-level', 'warn'];
+    const args = ['bin/ringkv.js', 'start', '--node-id', `n${i + 1}`, '--listen', address, '--data-dir', `${data.path}/n${i + 1}`, '--log-level', 'warn', '--secret-file', secretFile];
     if (i > 0) args.push('--seeds', nodes[0]!);
     return spawnChild(args);
   });

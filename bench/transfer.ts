@@ -41,7 +41,7 @@ async function transfer(batch: number): Promise<Row> {
   const dir = tempDir('ringkv-bench-xfer-');
   const servers: RunningServer[] = [];
   try {
-    const base: Partial<ServerOptions> = { port: 0, logger: quiet, node: { gossipIntervalMs: 100 }, antiEntropy: { intervalMs: 1e9 }, transfers: { intervalMs: 1, batch, catchUpAfterMs: 1e9 } };
+    const base: Partial<ServerOptions> = { port: 0, insecureLoopback: true, logger: quiet, node: { gossipIntervalMs: 100 }, antiEntropy: { intervalMs: 1e9 }, transfers: { intervalMs: 1, batch, catchUpAfterMs: 1e9 } };
     const a = await startServer({ ...base, nodeId: 'a', dataDir: `${dir.path}/a` } as ServerOptions);
     servers.push(a);
     await load(a.engine, OBJECTS);
@@ -61,7 +61,7 @@ async function hints(intervalMs: number): Promise<Row> {
   const dir = tempDir('ringkv-bench-hints-');
   const servers: RunningServer[] = [];
   try {
-    const base: Partial<ServerOptions> = { port: 0, logger: quiet, antiEntropy: { intervalMs: 1e9 }, transfers: { intervalMs: 1e9 } };
+    const base: Partial<ServerOptions> = { port: 0, insecureLoopback: true, logger: quiet, antiEntropy: { intervalMs: 1e9 }, transfers: { intervalMs: 1e9 } };
     const a = await startServer({ ...base, nodeId: 'a', dataDir: `${dir.path}/a`, node: { gossipIntervalMs: 100, handoffIntervalMs: 1e9 } } as ServerOptions);
     servers.push(a);
     const b = await startServer({ ...base, nodeId: 'b', dataDir: `${dir.path}/b`, seeds: [a.address], node: { gossipIntervalMs: 100 } } as ServerOptions);

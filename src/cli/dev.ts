@@ -1,9 +1,12 @@
 // `ringkv dev`: a local cluster of separate node processes on 127.0.0.1,
-// every node's data under one directory; the first node is the seed.
+// every node's data under one directory; the first node is the seed. The
+// cluster secret is made here on the first run (<data dir>/cluster.secret,
+// mode 0600) and given to every node by file.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureSecretFile } from '../server/peer-secrets.js';
 
 export interface DevClusterOptions {
   nodes: number;
@@ -16,7 +19,10 @@ const CLI = fileURLToPath(new URL('./index.js', import.meta.url));
 
 export async function runDevCluster(o: DevClusterOptions): Promise<void> {
   const dataDir = resolve(o.dataDir);
-  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const secretFile = join(dataDir, 'cluster.secret');
+  const made = ensureSecretFile(secretFile);
+  console.log(`[dev] cluster secret ${made ? 'created in' : 'read from'} ${secretFile} (peers of this cluster need it: --secret-file)`);
   const seed = `127.0.0.1:${o.basePort}`;
   const children = new Map<string, ChildProcess>();
   let stopping = false;
@@ -24,7 +30,7 @@ export async function runDevCluster(o: DevClusterOptions): Promise<void> {
   for (let i = 1; i <= o.nodes; i++) {
     const id = `n${i}`;
     const address = `127.0.0.1:${o.basePort + i - 1}`;
-    const args = [CLI, 'start', '--node-id', id, '--listen', address, '--data-dir', join(dataDir, id), '--log-level', o.logLevel];
+    const args = [CLI, 'start', '--node-id', id, '--listen', address, '--data-dir', join(dataDir, id), '--log-level', o.logLevel, '--secret-file', secretFile];
     if (i > 1) args.push('--seeds', seed);
     // The IPC channel lets a node notice when this process dies, even by SIGKILL, and stop too.
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });

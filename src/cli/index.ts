@@ -40,8 +40,14 @@ program
   .option('--partition-bits <bits>', 'log2 of the partition count Q for a new cluster', int('partition-bits', 1, 16), DEFAULT_PARTITION_BITS)
   .option('--cache-mb <mb>', 'storage cache size in MiB', int('cache-mb', 1, 1 << 20), 64)
   .option('--log-level <level>', 'pino log level', 'info')
+  .option('--secret-file <path>', 'file holding the cluster secret (or env RINGKV_CLUSTER_SECRET_FILE / RINGKV_CLUSTER_SECRET); required unless --insecure-loopback')
+  .option('--previous-secret-file <path>', 'during a rotation: the previous cluster secret, still accepted (or env RINGKV_CLUSTER_PREVIOUS_SECRET_FILE / RINGKV_CLUSTER_PREVIOUS_SECRET)')
+  .option('--insecure-loopback', 'development only: no cluster secret; allowed only on loopback listen and advertise addresses')
   .action(async (o) => {
     await runNode({
+      secretFile: o.secretFile,
+      previousSecretFile: o.previousSecretFile,
+      insecureLoopback: o.insecureLoopback === true,
       nodeId: o.nodeId,
       listen: o.listen,
       advertise: o.advertise,

@@ -3,6 +3,7 @@
 // flush, close).
 import pino from 'pino';
 import { startServer } from '../server/index.js';
+import { PREVIOUS_SECRET_ENV, SECRET_ENV, loadPeerSecrets, secretFileIsShared } from '../server/peer-secrets.js';
 
 export interface RunNodeOptions {
   nodeId: string;
@@ -15,12 +16,30 @@ export interface RunNodeOptions {
   partitionBits: number;
   cacheBytes: number;
   logLevel: string;
+  secretFile?: string;
+  previousSecretFile?: string;
+  insecureLoopback?: boolean;
 }
 
 export async function runNode(o: RunNodeOptions): Promise<void> {
   const logger = pino({ name: 'ringkv', level: o.logLevel });
   const [host, port] = splitHostPort(o.listen);
+  let peerSecrets;
+  try {
+    peerSecrets = loadPeerSecrets({ secretFile: o.secretFile, previousSecretFile: o.previousSecretFile }) ?? undefined;
+  } catch (err) {
+    logger.fatal({ error: (err as Error).message }, 'cannot load the cluster secret');
+    process.exit(2);
+  }
+  // Not left in the environment for child processes or crash reports.
+  delete process.env[SECRET_ENV];
+  delete process.env[PREVIOUS_SECRET_ENV];
+  for (const file of [o.secretFile ?? process.env.RINGKV_CLUSTER_SECRET_FILE, o.previousSecretFile ?? process.env.RINGKV_CLUSTER_PREVIOUS_SECRET_FILE]) {
+    if (file && secretFileIsShared(file)) logger.warn({ file }, 'cluster secret file is readable by other users (chmod 600 it)');
+  }
   const server = await startServer({
+    peerSecrets,
+    insecureLoopback: o.insecureLoopback,
     nodeId: o.nodeId,
     host,
     port,

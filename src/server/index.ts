@@ -12,7 +12,9 @@ import type { TransferOptions, TransferService } from '../node/transfer.js';
 import { assertNativeUws, uWS, type TemplatedApp, type us_listen_socket } from '../transport/uws.js';
 import { systemClock } from '../transport/types.js';
 import { WsTransport, attachPeerEndpoint } from '../transport/ws-transport.js';
+import { INSECURE_LOOPBACK_SECRETS, type PeerSecrets } from '../transport/peer-auth.js';
 import { registerPeerMetrics } from './peer-metrics.js';
+import { isLoopbackHost } from './peer-secrets.js';
 
 export interface ServerOptions {
   nodeId: string;
@@ -24,6 +26,10 @@ export interface ServerOptions {
   advertise?: string;
   dataDir: string;
   clusterName?: string;
+  /** The cluster secret (and during a rotation the previous one): every peer connection is authenticated with it. Required unless insecureLoopback. */
+  peerSecrets?: PeerSecrets;
+  /** Development only: run without a secret (anyone who reaches the port is a peer). Allowed only when listening on and advertising loopback addresses. */
+  insecureLoopback?: boolean;
   /** log2 Q for a new cluster (default 6). */
   partitionBits?: number;
   seeds?: string[];
@@ -53,6 +59,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   assertNativeUws();
   const log = opts.logger ?? pino({ name: 'ringkv' });
   const host = opts.host ?? '127.0.0.1';
+  // Before anything is opened: a node without a secret does not start.
+  const secrets = peerSecretsFor(opts, host);
   mkdirSync(opts.dataDir, { recursive: true });
   const engine = await NativeEngine.open({
     path: opts.dataDir,
@@ -65,12 +73,14 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const transport = new WsTransport({
     nodeId: opts.nodeId,
     cluster: clusterName,
+    secrets,
     // Peer connections leave from the address the node listens on (what a multi-homed host's
     // operator expects, and what per-address firewall rules match); a wildcard leaves it to the OS.
     localAddress: isIP(host) !== 0 && host !== '0.0.0.0' && host !== '::' ? host : undefined,
     onEvent: (e) => {
       if (e.type === 'connected' || e.type === 'disconnected') log.info({ peer: e.peer, address: e.address }, `peer ${e.type}`);
       else if (e.type === 'protocol-error') log.warn({ peer: e.peer, reason: e.reason }, 'peer protocol error');
+      else if (e.type === 'auth-failure') log.warn({ peer: e.peer, side: e.side, reason: e.reason, detail: e.message }, 'peer authentication failed');
     },
   });
   const app = uWS.App();
@@ -137,6 +147,25 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       return closing;
     },
   };
+}
+
+/** The secrets to run with: the given ones, or the insecure mode's where it is allowed; otherwise the node refuses to start. */
+function peerSecretsFor(opts: ServerOptions, host: string): PeerSecrets {
+  if (opts.peerSecrets !== undefined) {
+    if (opts.insecureLoopback === true) throw new Error('give either a cluster secret or insecure loopback mode, not both');
+    return opts.peerSecrets;
+  }
+  if (opts.insecureLoopback !== true) {
+    throw new Error(
+      'no cluster secret: give --secret-file or RINGKV_CLUSTER_SECRET_FILE / RINGKV_CLUSTER_SECRET (see docs/security.md); ' +
+        '--insecure-loopback runs without one on loopback addresses only',
+    );
+  }
+  const advertisedHost = opts.advertise === undefined ? host : opts.advertise.slice(0, opts.advertise.lastIndexOf(':'));
+  if (!isLoopbackHost(host) || !isLoopbackHost(advertisedHost)) {
+    throw new Error(`insecure loopback mode needs loopback listen and advertise addresses (127.0.0.0/8, ::1), not ${host} / ${advertisedHost}`);
+  }
+  return INSECURE_LOOPBACK_SECRETS;
 }
 
 function listen(app: TemplatedApp, host: string, port: number): Promise<{ socket: us_listen_socket; port: number }> {

@@ -6,18 +6,24 @@
 // frames of a message in order.
 //
 // Frames are msgpack arrays tagged by their first element:
-//   hello  [0, version, nodeId, cluster]          first message each way, alone
+//   hello  [0, version, nodeId, cluster, nonce]           client's first message, alone
+//   hello  [0, version, nodeId, cluster, nonce, proofs]   server's first message, alone
+//   auth   [6, proof]                                     client's second message, alone
 //   req    [1, id, type, body]                    client -> server
 //   res ok [2, id, body]                          server -> client
 //   res err[3, id, code, message, remoteCode?]    server -> client
 //   note   [4, type, body]                        client -> server
 //   bye    [5]                                    server -> client
 // The client sends hello on open; the server checks it (version, cluster,
-// node id syntax) and answers with its own hello, which the client checks
-// against the node id it meant to reach. A hello travels alone and plain
-// (no envelope, below) in its message, so a peer of another protocol
-// version (1 sent one frame per message, 2 had no envelope) is refused by
-// the version check with a clear reason rather than by a decoding error.
+// node id syntax) and answers with its own hello, carrying its proofs of
+// the cluster secret, which the client checks (and the node id against the
+// one it meant to reach); the client answers with its own proof in `auth`
+// (peer-auth.ts has the exchange). Nothing else is acted on before the
+// auth is checked. Hellos and the auth travel alone and plain (no
+// envelope, below) in their messages, so a peer of another protocol
+// version (1 sent one frame per message, 2 had no envelope, 3 no
+// authentication) is refused by the version check with a clear reason
+// rather than by a decoding error.
 // `bye` asks the client to close: the server sends it when shutting down so that the client closes the TCP
 // connection first and the TIME_WAIT stays on the client's ephemeral port
 // (uWS listen sockets here do not set SO_REUSEADDR, so a server-side
@@ -27,12 +33,16 @@
 // protocol error: the receiver closes the connection without acting on any
 // frame of it. Decoding never throws.
 //
-// Envelope (version 3). Every message after the hello, each way, is sealed:
+// Envelope (since version 3). Every message after the handshake, each way, is sealed:
 //   u32 BE seq | u32 BE crc | frames
 // seq counts the sealed messages of the connection in one direction, from 1;
-// crc is CRC-32 over seq and frames, seeded with the connection's tag (the
-// CRC-32 of its Sec-WebSocket-Accept, which both ends know and which differs
-// per connection). The receiver expects exactly the next seq. A flipped or
+// crc is CRC-32 over seq and frames, seeded with the connection's tag for
+// that direction (version 4: derived from the cluster secret and the
+// handshake's transcript, sessionTags in peer-auth.ts, so it differs per
+// connection and direction and only the two ends know it; version 3 used
+// the CRC-32 of Sec-WebSocket-Accept). The CRC is a check against damage
+// and mix-ups, not a MAC: against someone on the path who can change bytes,
+// TLS is the protection (docs/security.md). The receiver expects exactly the next seq. A flipped or
 // missing byte, a truncated, repeated, skipped or reordered message, and a
 // message made for another connection all fail the check (a random change
 // passes with odds 2^-32), so bytes that would decode as a different valid
@@ -42,9 +52,10 @@
 import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { Packr } from 'msgpackr';
+import { MAX_SECRETS, NONCE_BYTES, PROOF_BYTES } from './peer-auth.js';
 
-/** 3: messages after the hello are sealed (seq + CRC-32). 2: a message may carry several frames. 1: exactly one. */
-export const PROTOCOL_VERSION = 3;
+/** 4: mutual authentication (hello nonces and proofs, auth), session-keyed envelope tags. 3: messages after the hello are sealed (seq + CRC-32). 2: a message may carry several frames. 1: exactly one. */
+export const PROTOCOL_VERSION = 4;
 
 /** Bytes of the envelope in front of a sealed message's frames. */
 export const ENVELOPE_BYTES = 8;
@@ -56,7 +67,7 @@ export function websocketAccept(key: string): string {
   return createHash('sha1').update(key + WS_GUID).digest('base64');
 }
 
-/** A connection's tag, from its Sec-WebSocket-Accept: it seeds every checksum of the connection. */
+/** A tag from a connection's Sec-WebSocket-Accept (protocol version 3's envelope seed; tests and tools). */
 export function connectionTag(accept: string): number {
   return crc32(accept);
 }
@@ -104,6 +115,15 @@ export interface HelloFrame {
   version: number;
   nodeId: string;
   cluster: string;
+  /** Version 4 on: the sender's fresh nonce (NONCE_BYTES). Absent only in hellos of older versions. */
+  nonce?: Uint8Array;
+  /** The server's hello only: one proof per secret it holds, current first. */
+  proofs?: Uint8Array[];
+}
+/** The client's proof of the cluster secret, alone in its second message. */
+export interface AuthFrame {
+  kind: 'auth';
+  proof: Uint8Array;
 }
 export interface RequestFrame {
   kind: 'req';
@@ -130,7 +150,7 @@ export interface NoteFrame {
 export interface ByeFrame {
   kind: 'bye';
 }
-export type Frame = HelloFrame | RequestFrame | ResponseFrame | NoteFrame | ByeFrame;
+export type Frame = HelloFrame | AuthFrame | RequestFrame | ResponseFrame | NoteFrame | ByeFrame;
 
 export type DecodeResult = { ok: true; frame: Frame } | { ok: false; reason: string };
 export type DecodeFramesResult = { ok: true; frames: Frame[] } | { ok: false; reason: string };
@@ -141,6 +161,7 @@ const TAG_RES_OK = 2;
 const TAG_RES_ERR = 3;
 const TAG_NOTE = 4;
 const TAG_BYE = 5;
+const TAG_AUTH = 6;
 
 // Plain msgpack (no msgpackr records/structures, so frames are readable by
 // any msgpack implementation); 64-bit integers decode as bigint, so a
@@ -177,8 +198,14 @@ function truncate(s: string, max: number): string {
 /** Encodes a frame. Throws if the body cannot be encoded. */
 export function encodeFrame(frame: Frame): Buffer {
   switch (frame.kind) {
-    case 'hello':
-      return codec.pack([TAG_HELLO, frame.version, frame.nodeId, frame.cluster]);
+    case 'hello': {
+      const arr: unknown[] = [TAG_HELLO, frame.version, frame.nodeId, frame.cluster];
+      if (frame.nonce !== undefined) arr.push(frame.nonce);
+      if (frame.proofs !== undefined) arr.push(frame.proofs);
+      return codec.pack(arr);
+    }
+    case 'auth':
+      return codec.pack([TAG_AUTH, frame.proof]);
     case 'req':
       return codec.pack([TAG_REQ, frame.id, frame.type, frame.body]);
     case 'note':
@@ -209,6 +236,10 @@ function isType(v: unknown): v is string {
 }
 function isShortString(v: unknown, max: number): v is string {
   return typeof v === 'string' && v.length <= max;
+}
+
+function isBytes(v: unknown, length: number): v is Uint8Array {
+  return v instanceof Uint8Array && v.length === length;
 }
 
 function notMsgpack(e: unknown): { ok: false; reason: string } {
@@ -253,14 +284,32 @@ function checkFrame(v: unknown): DecodeResult {
   const tag: unknown = v[0];
   switch (tag) {
     case TAG_HELLO: {
-      const [, version, nodeId, cluster] = v as unknown[];
-      if (v.length !== 4) return { ok: false, reason: 'hello: wrong length' };
+      const [, version, nodeId, cluster, nonce, proofs] = v as unknown[];
+      // 4 elements: a hello of version 3 or older, still read so that its version is refused by name.
+      if (v.length < 4 || v.length > 6) return { ok: false, reason: 'hello: wrong length' };
       if (typeof version !== 'number' || !Number.isSafeInteger(version)) return { ok: false, reason: 'hello: bad version' };
       if (typeof nodeId !== 'string' || !NODE_ID_RE.test(nodeId)) return { ok: false, reason: 'hello: bad node id' };
       if (!isShortString(cluster, MAX_CLUSTER_LENGTH) || cluster.length === 0) {
         return { ok: false, reason: 'hello: bad cluster name' };
       }
-      return { ok: true, frame: { kind: 'hello', version, nodeId, cluster } };
+      const frame: HelloFrame = { kind: 'hello', version, nodeId, cluster };
+      if (v.length >= 5) {
+        if (!isBytes(nonce, NONCE_BYTES)) return { ok: false, reason: 'hello: bad nonce' };
+        frame.nonce = nonce;
+      }
+      if (v.length === 6) {
+        if (!Array.isArray(proofs) || proofs.length === 0 || proofs.length > MAX_SECRETS || !proofs.every((p) => isBytes(p, PROOF_BYTES))) {
+          return { ok: false, reason: 'hello: bad proofs' };
+        }
+        frame.proofs = proofs as Uint8Array[];
+      }
+      return { ok: true, frame };
+    }
+    case TAG_AUTH: {
+      const [, proof] = v as unknown[];
+      if (v.length !== 2) return { ok: false, reason: 'auth: wrong length' };
+      if (!isBytes(proof, PROOF_BYTES)) return { ok: false, reason: 'auth: bad proof' };
+      return { ok: true, frame: { kind: 'auth', proof } };
     }
     case TAG_REQ: {
       const [, id, type, body] = v as unknown[];

@@ -17,7 +17,8 @@
 // the frames produced during one event-loop turn go out as one WebSocket
 // message at the end of the turn (outbox.ts), within maxCoalescedBytes /
 // maxCoalescedFrames. Queued-but-unsent bytes count toward the backpressure
-// limits. Hello is always alone in the first message each way; frames
+// limits. Hello is always alone in the first message each way, and the
+// client's auth alone in its second (the handshake: peer-auth.ts); frames
 // queued before the handshake follow it. When a connection
 // drops or fails to open, its pending requests fail with UNREACHABLE and the
 // peer enters backoff: min(backoffMaxMs, backoffBaseMs * 2^failures), jittered
@@ -31,14 +32,21 @@ import {
   PROTOCOL_VERSION,
   NODE_ID_RE,
   MAX_TYPE_LENGTH,
-  connectionTag,
   decodeFrames,
   encodeFrame,
   openMessage,
   sealMessage,
-  websocketAccept,
 } from './frames.js';
-import type { Frame } from './frames.js';
+import type { Frame, HelloFrame } from './frames.js';
+import {
+  AUTH_FAILURE_REASONS,
+  checkProofs,
+  makeProof,
+  newNonce,
+  secretList,
+  sessionTags,
+} from './peer-auth.js';
+import type { AuthFailureReason, PeerSecret, PeerSecrets, Transcript } from './peer-auth.js';
 import { Outbox } from './outbox.js';
 import { runningTimer } from './running-timer.js';
 import { ANY_PEER, TransportError, systemClock } from './types.js';
@@ -51,6 +59,13 @@ export interface WsTransportOptions {
   nodeId: string;
   /** Cluster name; peers with another name are refused. */
   cluster: string;
+  /**
+   * The cluster secret this node proves itself with (`current`) and the
+   * ones it accepts (`current`, and `previous` during a rotation). Every
+   * connection, both ways, is authenticated with it before any frame is
+   * acted on. INSECURE_LOOPBACK_SECRETS for loopback development only.
+   */
+  secrets: PeerSecrets;
   /** Timers for request timeouts, backoff and hello deadlines. Default systemClock. */
   clock?: Clock;
   /** Jitter source in [0,1). Default Math.random. */
@@ -91,6 +106,8 @@ export type TransportEvent =
   | { type: 'connected'; peer: string; address: string }
   | { type: 'disconnected'; peer: string; address: string; reason: string; retryInMs: number }
   | { type: 'protocol-error'; peer: string | null; side: 'inbound' | 'outbound'; reason: string }
+  /** A handshake that failed; `peer` is the id the other side claimed (not proven), if it got that far. */
+  | { type: 'auth-failure'; peer: string | null; side: 'inbound' | 'outbound'; reason: AuthFailureReason; message: string }
   | { type: 'inbound-open' }
   | { type: 'inbound-close'; peer: string | null; code: number }
   | { type: 'handler-error'; peer: string; requestType: string; message: string };
@@ -103,6 +120,15 @@ export interface TransportStats {
   framesReceived: number;
   /** Connections closed for a protocol error: a message that failed the envelope check or did not decode, or a broken handshake (both sides). */
   protocolErrors: number;
+  /** Handshakes that failed, by side and reason (also counted in protocolErrors). */
+  authFailures: Record<'inbound' | 'outbound', Record<AuthFailureReason, number>>;
+}
+
+/** The numeric counters of TransportStats. */
+export type TransportCounter = Exclude<keyof TransportStats, 'authFailures'>;
+
+function zeroReasons(): Record<AuthFailureReason, number> {
+  return Object.fromEntries(AUTH_FAILURE_REASONS.map((r) => [r, 0])) as Record<AuthFailureReason, number>;
 }
 
 interface Pending {
@@ -124,10 +150,13 @@ class PeerConnection {
   timer: Timer | null = null;
   lastError = '';
   retryAt = 0;
-  /** The current connection's envelope state (see frames.ts): its tag, the last seq sent and received. */
-  private tag: number | null = null;
+  /** The current connection's envelope state (see frames.ts): its tags (set by the handshake), the last seq sent and received. */
+  private sendTag: number | null = null;
+  private recvTag = 0;
   private sendSeq = 0;
   private recvSeq = 0;
+  /** This connection attempt's hello nonce. */
+  private nonce: Buffer | null = null;
 
   constructor(
     readonly t: WsTransport,
@@ -166,10 +195,10 @@ class PeerConnection {
   /** The outbox's writer: one message of coalesced frames. */
   private write(message: Buffer, frames: number): void {
     const ws = this.ws;
-    if (!ws || this.state !== 'open' || this.tag === null) return;
+    if (!ws || this.state !== 'open' || this.sendTag === null) return;
     try {
       this.sendSeq += 1;
-      ws.send(sealMessage(this.sendSeq, message, this.tag), { binary: true, compress: false });
+      ws.send(sealMessage(this.sendSeq, message, this.sendTag), { binary: true, compress: false });
       this.t.countSent(frames);
     } catch (e) {
       this.fail(`send: ${errMessage(e)}`);
@@ -193,30 +222,23 @@ class PeerConnection {
       return;
     }
     this.ws = ws;
-    // Each connection counts from 1 under its own tag: nothing sealed for an earlier one opens on it.
-    this.tag = null;
+    // Each connection counts from 1 under its own tags: nothing sealed for an earlier one opens on it.
+    this.sendTag = null;
+    this.recvTag = 0;
     this.sendSeq = 0;
     this.recvSeq = 0;
+    this.nonce = newNonce();
     // The attempt (TCP, upgrade, hellos) gets connectTimeoutMs of this process running: a stall of
     // it is not the peer's slowness (running-timer.ts). So ws's handshakeTimeout (a plain timer) is not used.
     this.timer = runningTimer(t.clock, t.connectTimeoutMs, () => {
       if (this.ws === ws && this.state === 'connecting') this.fail('connect timeout');
     });
-    ws.on('upgrade', (res) => {
-      if (this.ws !== ws) return;
-      // ws has checked this header against its own key before 'open'.
-      const accept = res.headers['sec-websocket-accept'];
-      if (typeof accept === 'string') this.tag = connectionTag(accept);
-    });
+    const nonce = this.nonce;
     ws.on('open', () => {
       if (this.ws !== ws) return;
-      if (this.tag === null) {
-        this.protocolError('no Sec-WebSocket-Accept in the upgrade response');
-        return;
-      }
       try {
         // Alone in the first message; queued frames follow once the server's hello is checked.
-        ws.send(encodeFrame({ kind: 'hello', version: PROTOCOL_VERSION, nodeId: t.self, cluster: t.cluster }), {
+        ws.send(encodeFrame({ kind: 'hello', version: PROTOCOL_VERSION, nodeId: t.self, cluster: t.cluster, nonce }), {
           binary: true,
         });
         t.countSent(1);
@@ -254,7 +276,7 @@ class PeerConnection {
     }
     let bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
     if (this.state !== 'connecting') {
-      const o = openMessage(this.recvSeq + 1, bytes, this.tag ?? 0);
+      const o = openMessage(this.recvSeq + 1, bytes, this.recvTag);
       if (!o.ok) {
         this.protocolError(o.reason);
         return;
@@ -283,20 +305,7 @@ class PeerConnection {
         this.protocolError(`hello must come alone, got ${frames.length} frames`);
         return;
       }
-      if (f.version !== PROTOCOL_VERSION) {
-        this.protocolError(`protocol version ${f.version}, expected ${PROTOCOL_VERSION}`);
-        return;
-      }
-      if (f.cluster !== this.t.cluster) {
-        this.protocolError(`peer is in cluster '${f.cluster}', not '${this.t.cluster}'`);
-        return;
-      }
-      // ANY_PEER: a seed contacted by address alone (joining a cluster).
-      if (this.id !== ANY_PEER && f.nodeId !== this.id) {
-        this.protocolError(`address ${this.address} is node '${f.nodeId}', not '${this.id}'`);
-        return;
-      }
-      this.onHandshake();
+      this.onServerHello(f);
       return;
     }
     // Check every frame before acting on any.
@@ -324,6 +333,61 @@ class PeerConnection {
         p.resolve(f.ok);
       }
     }
+  }
+
+  /** Checks the server's hello and proofs; answers with this node's proof and opens the connection. */
+  private onServerHello(f: HelloFrame): void {
+    const t = this.t;
+    if (f.version !== PROTOCOL_VERSION) {
+      this.authFailure('version', `protocol version ${f.version}, expected ${PROTOCOL_VERSION}`);
+      return;
+    }
+    if (f.cluster !== t.cluster) {
+      this.authFailure('wrong-cluster', `peer is in cluster '${f.cluster}', not '${t.cluster}'`);
+      return;
+    }
+    // ANY_PEER: a seed contacted by address alone (joining a cluster).
+    if (this.id !== ANY_PEER && f.nodeId !== this.id) {
+      this.authFailure('wrong-node', `address ${this.address} is node '${f.nodeId}', not '${this.id}'`);
+      return;
+    }
+    if (f.nonce === undefined || f.proofs === undefined || this.nonce === null) {
+      this.authFailure('malformed', 'server hello without nonce or proofs');
+      return;
+    }
+    const transcript: Transcript = {
+      version: PROTOCOL_VERSION,
+      cluster: t.cluster,
+      clientId: t.self,
+      serverId: f.nodeId,
+      clientNonce: this.nonce,
+      serverNonce: f.nonce,
+    };
+    const secret = checkProofs(t.secretList, 'server', transcript, f.proofs);
+    if (secret === null) {
+      this.authFailure('bad-proof', `peer '${f.nodeId}' at ${this.address} did not prove it holds the cluster secret`);
+      return;
+    }
+    const ws = this.ws;
+    if (!ws) return;
+    try {
+      // Alone and plain in the second message: the server checks it before it reads anything sealed.
+      ws.send(encodeFrame({ kind: 'auth', proof: makeProof(secret, 'client', transcript) }), { binary: true });
+      t.countSent(1);
+    } catch (e) {
+      this.fail(`send auth: ${errMessage(e)}`);
+      return;
+    }
+    const tags = sessionTags(secret, transcript);
+    this.sendTag = tags.clientToServer;
+    this.recvTag = tags.serverToClient;
+    this.onHandshake();
+  }
+
+  private authFailure(reason: AuthFailureReason, message: string): void {
+    this.t.countAuthFailure('outbound', reason);
+    this.t.emit({ type: 'auth-failure', peer: this.id === ANY_PEER ? null : this.id, side: 'outbound', reason, message });
+    this.protocolError(message);
   }
 
   private onHandshake(): void {
@@ -460,14 +524,20 @@ function errMessage(e: unknown): string {
 // Inbound
 
 interface InboundData {
+  /** The peer's node id, once it has proven it holds the cluster secret (null before). */
   nodeId: string | null;
+  /** hello: waiting for the client's hello; auth: for its proof; open: authenticated. */
+  phase: 'hello' | 'auth' | 'open';
+  /** The handshake so far (between hello and auth). */
+  transcript: Transcript | null;
   closed: boolean;
   inflight: number;
   helloTimer: Timer | null;
   /** Responses for the next message (made on open). */
   outbox: Outbox | null;
-  /** Envelope state (see frames.ts): the connection's tag, the last seq sent and received. */
-  tag: number;
+  /** Envelope state (see frames.ts): the connection's tags (set by the handshake), the last seq sent and received. */
+  sendTag: number;
+  recvTag: number;
   sendSeq: number;
   recvSeq: number;
 }
@@ -513,6 +583,14 @@ export function attachPeerEndpoint(app: TemplatedApp, transport: WsTransport): P
     closeSocket(ws, code, reason);
   };
 
+  /** A handshake that failed: counted by reason, then closed like any protocol error. */
+  const refuse = (ws: UwsWebSocket<InboundData>, code: number, reason: AuthFailureReason, message: string): void => {
+    const ud = ws.getUserData();
+    t.countAuthFailure('inbound', reason);
+    t.emit({ type: 'auth-failure', peer: ud.transcript?.clientId ?? null, side: 'inbound', reason, message });
+    protocolError(ws, code, message);
+  };
+
   /** Sends one message now: the plain hello, or (sealed) bye or the outbox's coalesced frames. */
   const write = (ws: UwsWebSocket<InboundData>, message: Buffer, frames: number, plain = false): void => {
     const ud = ws.getUserData();
@@ -521,7 +599,7 @@ export function attachPeerEndpoint(app: TemplatedApp, transport: WsTransport): P
       let out = message;
       if (!plain) {
         ud.sendSeq += 1;
-        out = sealMessage(ud.sendSeq, message, ud.tag);
+        out = sealMessage(ud.sendSeq, message, ud.sendTag);
       }
       if (!sendWhole(ws, out, maxBackpressure)) {
         // dropped: uWS's own backpressure limit (we keep below it; see maxBackpressure)
@@ -627,12 +705,14 @@ export function attachPeerEndpoint(app: TemplatedApp, transport: WsTransport): P
       const key = req.getHeader('sec-websocket-key');
       const data: InboundData = {
         nodeId: null,
+        phase: 'hello',
+        transcript: null,
         closed: false,
         inflight: 0,
         helloTimer: null,
         outbox: null,
-        // uWS answers with this accept value; the client's tag comes from it too.
-        tag: connectionTag(websocketAccept(key)),
+        sendTag: 0,
+        recvTag: 0,
         sendSeq: 0,
         recvSeq: 0,
       };
@@ -661,7 +741,7 @@ export function attachPeerEndpoint(app: TemplatedApp, transport: WsTransport): P
         // Counts this process running (running-timer.ts): a hello read late for a stall of ours is in time.
         ud.helloTimer = runningTimer(t.clock, t.helloTimeoutMs, () => {
           ud.helloTimer = null;
-          if (!ud.closed && ud.nodeId === null) protocolError(ws, 1008, 'no hello');
+          if (!ud.closed && ud.phase !== 'open') refuse(ws, 1008, 'timeout', ud.phase === 'hello' ? 'no hello' : 'no auth');
         });
       } catch {
         // never let an exception escape into uWS
@@ -678,8 +758,8 @@ export function attachPeerEndpoint(app: TemplatedApp, transport: WsTransport): P
         // Copy: uWS neuters `message` when this callback returns, and decoded
         // binary values are views into the decoded bytes.
         let bytes: Buffer = Buffer.from(new Uint8Array(message));
-        if (ud.nodeId !== null) {
-          const o = openMessage(ud.recvSeq + 1, bytes, ud.tag);
+        if (ud.phase === 'open') {
+          const o = openMessage(ud.recvSeq + 1, bytes, ud.recvTag);
           if (!o.ok) {
             protocolError(ws, 1002, o.reason);
             return;
@@ -699,31 +779,67 @@ export function attachPeerEndpoint(app: TemplatedApp, transport: WsTransport): P
           return;
         }
         t.countReceived(frames.length);
-        if (ud.nodeId === null) {
+        if (ud.phase === 'hello') {
           const f = frames[0]!;
           if (f.kind !== 'hello') {
-            protocolError(ws, 1002, `expected hello, got ${f.kind}`);
+            refuse(ws, 1002, 'malformed', `expected hello, got ${f.kind}`);
             return;
           }
           if (frames.length !== 1) {
-            protocolError(ws, 1002, `hello must come alone, got ${frames.length} frames`);
+            refuse(ws, 1002, 'malformed', `hello must come alone, got ${frames.length} frames`);
             return;
           }
           if (f.version !== PROTOCOL_VERSION) {
-            protocolError(ws, 1002, `protocol version ${f.version}, expected ${PROTOCOL_VERSION}`);
+            refuse(ws, 1002, 'version', `protocol version ${f.version}, expected ${PROTOCOL_VERSION}`);
             return;
           }
           if (f.cluster !== t.cluster) {
-            protocolError(ws, 1008, `wrong cluster '${f.cluster}'`);
+            refuse(ws, 1008, 'wrong-cluster', `wrong cluster '${f.cluster}'`);
             return;
           }
-          ud.nodeId = f.nodeId;
+          if (f.nonce === undefined || f.proofs !== undefined) {
+            refuse(ws, 1002, 'malformed', 'client hello must carry a nonce and no proofs');
+            return;
+          }
+          const serverNonce = newNonce();
+          const transcript: Transcript = {
+            version: PROTOCOL_VERSION,
+            cluster: t.cluster,
+            clientId: f.nodeId,
+            serverId: t.self,
+            clientNonce: f.nonce,
+            serverNonce,
+          };
+          ud.transcript = transcript;
+          ud.phase = 'auth';
+          // One proof per secret held, so that a peer on either side of a rotation finds one it accepts.
+          const proofs = t.secretList.map((s) => makeProof(s, 'server', transcript));
+          // Alone and plain in our first message (nothing is queued before the handshake).
+          write(ws, encodeFrame({ kind: 'hello', version: PROTOCOL_VERSION, nodeId: t.self, cluster: t.cluster, nonce: serverNonce, proofs }), 1, true);
+          return;
+        }
+        if (ud.phase === 'auth') {
+          const f = frames[0]!;
+          if (f.kind !== 'auth' || frames.length !== 1) {
+            refuse(ws, 1002, 'malformed', `expected auth alone, got ${frames.map((x) => x.kind).join(', ')}`);
+            return;
+          }
+          const transcript = ud.transcript!;
+          const secret: PeerSecret | null = checkProofs(t.secretList, 'client', transcript, [f.proof]);
+          if (secret === null) {
+            refuse(ws, 1008, 'bad-proof', `'${transcript.clientId}' did not prove it holds the cluster secret`);
+            return;
+          }
+          const tags = sessionTags(secret, transcript);
+          ud.sendTag = tags.serverToClient;
+          ud.recvTag = tags.clientToServer;
+          ud.nodeId = transcript.clientId;
+          ud.transcript = null;
+          ud.phase = 'open';
           ud.helloTimer?.cancel();
           ud.helloTimer = null;
           // The peer is evidently back: stop backing off our connection to it.
-          t.peerSeen(f.nodeId);
-          // Alone in our first message (nothing is queued before the hello).
-          write(ws, encodeFrame({ kind: 'hello', version: PROTOCOL_VERSION, nodeId: t.self, cluster: t.cluster }), 1, true);
+          t.peerSeen(ud.nodeId);
           return;
         }
         // Check every frame before acting on any.
@@ -733,7 +849,7 @@ export function attachPeerEndpoint(app: TemplatedApp, transport: WsTransport): P
             return;
           }
         }
-        const from = ud.nodeId;
+        const from = ud.nodeId!;
         for (const f of frames) {
           if (ud.closed) return;
           if (f.kind === 'req') handleRequest(ws, from, f.id, f.type, f.body);
@@ -884,6 +1000,8 @@ export class WsTransport implements Transport {
   readonly idleTimeoutSec: number;
   readonly localAddress: string | undefined;
   readonly closeGraceMs: number;
+  /** @internal The secrets proofs are made with (the first) and checked against (all). */
+  readonly secretList: readonly PeerSecret[];
   /** @internal */
   handler: PeerHandler | null = null;
   /** @internal */
@@ -898,13 +1016,16 @@ export class WsTransport implements Transport {
     messagesReceived: 0,
     framesReceived: 0,
     protocolErrors: 0,
+    authFailures: { inbound: zeroReasons(), outbound: zeroReasons() },
   };
 
   constructor(opts: WsTransportOptions) {
     if (!NODE_ID_RE.test(opts.nodeId)) throw new Error(`invalid node id '${opts.nodeId}'`);
     if (!opts.cluster || opts.cluster.length > 128) throw new Error('invalid cluster name');
+    if (opts.secrets === undefined || opts.secrets === null) throw new Error('WsTransport needs the cluster secrets (or INSECURE_LOOPBACK_SECRETS)');
     this.self = opts.nodeId;
     this.cluster = opts.cluster;
+    this.secretList = secretList(opts.secrets);
     this.clock = opts.clock ?? systemClock;
     this.random = opts.random ?? Math.random;
     this.path = opts.path ?? '/peer';
@@ -950,9 +1071,15 @@ export class WsTransport implements Transport {
     this.counts.protocolErrors += 1;
   }
 
+  /** @internal A handshake failed. */
+  countAuthFailure(side: 'inbound' | 'outbound', reason: AuthFailureReason): void {
+    this.counts.authFailures[side][reason] += 1;
+  }
+
   /** Messages and frames sent and received so far (frames per message shows how well frames coalesce). */
   stats(): TransportStats {
-    return { ...this.counts };
+    const a = this.counts.authFailures;
+    return { ...this.counts, authFailures: { inbound: { ...a.inbound }, outbound: { ...a.outbound } } };
   }
 
   /** @internal */

@@ -15,6 +15,7 @@ import { RING_VERSION_HEADER } from '../../src/http/wire.js';
 import { Rand } from '../helpers/random.js';
 import { startTestNode, waitFor, type TestNode } from '../helpers/server.js';
 import { tempDir } from '../helpers/tmp.js';
+import { writeTestSecretFile } from '../helpers/secret.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -56,10 +57,14 @@ function ringOf(c: RingkvClient): ClientRing {
 async function startNodeProcess(id: string, zone: string, seed: string): Promise<{ address: string; kill(): void }> {
   const dir = tempDir(`ringkv-${id}-`);
   const server = fileURLToPath(new URL('../../src/server/index.ts', import.meta.url));
+  const secrets = fileURLToPath(new URL('../../src/server/peer-secrets.ts', import.meta.url));
+  const secretFile = writeTestSecretFile(dir.path);
   const code = `
     import { startServer } from ${JSON.stringify(server)};
+    import { readSecretFile } from ${JSON.stringify(secrets)};
     import pino from 'pino';
     const s = await startServer({ nodeId: ${JSON.stringify(id)}, zone: ${JSON.stringify(zone)}, port: 0, dataDir: ${JSON.stringify(dir.path)},
+      peerSecrets: { current: readSecretFile(${JSON.stringify(secretFile)}) },
       seeds: [${JSON.stringify(seed)}], logger: pino({ level: 'silent' }), node: { gossipIntervalMs: 100 } });
     process.stdout.write('listening ' + s.address + '\\n');`;
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });

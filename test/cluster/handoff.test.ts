@@ -10,10 +10,11 @@ import { decodeRecord } from '../../src/engine/pure/codec.js';
 import { startServer, type RunningServer, type ServerOptions } from '../../src/server/index.js';
 import { waitFor } from '../helpers/cluster.js';
 import { tempDir } from '../helpers/tmp.js';
+import { TEST_PEER_SECRETS } from '../helpers/secret.js';
 
 const quiet = pino({ level: 'silent' });
 const dir = tempDir('ringkv-handoff-');
-const base = { logger: quiet, node: { gossipIntervalMs: 100, requestTimeoutMs: 2_000, handoffIntervalMs: 200 } } satisfies Partial<ServerOptions>;
+const base = { peerSecrets: TEST_PEER_SECRETS, logger: quiet, node: { gossipIntervalMs: 100, requestTimeoutMs: 2_000, handoffIntervalMs: 200 } } satisfies Partial<ServerOptions>;
 const nodes: Array<RunningServer | null> = [];
 const ids = ['n1', 'n2', 'n3', 'n4'];
 

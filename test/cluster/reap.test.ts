@@ -11,11 +11,13 @@ import { CONTEXT_HEADER } from '../../src/http/wire.js';
 import { startServer, type RunningServer, type ServerOptions } from '../../src/server/index.js';
 import { waitFor } from '../helpers/cluster.js';
 import { tempDir } from '../helpers/tmp.js';
+import { TEST_PEER_SECRETS } from '../helpers/secret.js';
 
 const REAP_DELAY = 300;
 const quiet = pino({ level: 'silent' });
 const dir = tempDir('ringkv-reap-');
 const base = {
+  peerSecrets: TEST_PEER_SECRETS,
   logger: quiet,
   node: { gossipIntervalMs: 100, requestTimeoutMs: 2_000, reapDelayMs: REAP_DELAY },
 } satisfies Partial<ServerOptions>;

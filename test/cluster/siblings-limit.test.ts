@@ -11,10 +11,12 @@ import { decodeRecord } from '../../src/engine/pure/codec.js';
 import { startServer, type RunningServer, type ServerOptions } from '../../src/server/index.js';
 import { waitFor } from '../helpers/cluster.js';
 import { tempDir } from '../helpers/tmp.js';
+import { TEST_PEER_SECRETS } from '../helpers/secret.js';
 
 const quiet = pino({ level: 'silent' });
 const dir = tempDir('ringkv-siblings-limit-');
 const base = {
+  peerSecrets: TEST_PEER_SECRETS,
   logger: quiet,
   node: { gossipIntervalMs: 100, requestTimeoutMs: 2_000 },
   antiEntropy: { schedule: false, shouldYield: () => false },

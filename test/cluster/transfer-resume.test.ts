@@ -6,6 +6,7 @@ import pino from 'pino';
 import { startServer, type RunningServer, type ServerOptions } from '../../src/server/index.js';
 import { waitFor } from '../helpers/cluster.js';
 import { tempDir } from '../helpers/tmp.js';
+import { TEST_PEER_SECRETS } from '../helpers/secret.js';
 
 const OBJECTS = 3_000;
 const running: RunningServer[] = [];
@@ -16,6 +17,7 @@ afterAll(async () => {
 });
 
 const base = (): Partial<ServerOptions> => ({
+  peerSecrets: TEST_PEER_SECRETS,
   logger: pino({ level: 'silent' }),
   node: { gossipIntervalMs: 100, requestTimeoutMs: 2_000 },
   antiEntropy: { intervalMs: 1e9 }, // only the transfer may fill the new replica

@@ -5,6 +5,7 @@ import pino from 'pino';
 import { startServer, type RunningServer, type ServerOptions } from '../../src/server/index.js';
 import { waitFor } from './cluster.js';
 import { tempDir } from './tmp.js';
+import { TEST_PEER_SECRETS } from './secret.js';
 
 export { waitFor };
 
@@ -28,6 +29,7 @@ export async function startTestNode(
       dataDir: dir.path,
       seeds: [],
       logger: pino({ level: 'silent' }),
+      peerSecrets: TEST_PEER_SECRETS,
       ...opts,
       node: { gossipIntervalMs: 100, ...opts.node },
     });

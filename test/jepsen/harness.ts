@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { Rand } from '../helpers/random.js';
 import type { NftPartitioner } from './partition.js';
 import { tempDir } from '../helpers/tmp.js';
+import { ensureSecretFile } from '../../src/server/peer-secrets.js';
 
 const CLI = fileURLToPath(new URL('../../bin/ringkv.js', import.meta.url));
 
@@ -103,6 +104,8 @@ export class Cluster {
       const basePort = 20_000 + Math.floor(Math.random() * (20_000 - opts.nodes));
       const dir = tempDir('ringkv-jepsen-');
       const nodes: NodeProc[] = [];
+      const secretFile = join(dir.path, 'cluster.secret');
+      ensureSecretFile(secretFile);
       for (let i = 0; i < opts.nodes; i++) {
         const id = `n${i + 1}`;
         const host = `127.0.0.${i + 2}`;
@@ -110,7 +113,7 @@ export class Cluster {
         const address = `${host}:${port}`;
         const dataDir = join(dir.path, id);
         mkdirSync(dataDir, { recursive: true });
-        const args = [CLI, 'start', '--node-id', id, '--listen', address, '--data-dir', dataDir, '--log-level', logLevel];
+        const args = [CLI, 'start', '--node-id', id, '--listen', address, '--data-dir', dataDir, '--log-level', logLevel, '--secret-file', secretFile];
         if (i > 0) args.push('--seeds', `127.0.0.2:${basePort}`);
         nodes.push({ id, host, port, address, dataDir, args, child: null, state: 'killed', log: [], starts: 0, expectExit: false });
       }

@@ -8,6 +8,7 @@ import type { PeerRef, TransportEvent, WsTransportOptions } from '../../src/tran
 import { startWsProxy } from '../helpers/ws-proxy.js';
 import type { Mutator, WsProxy } from '../helpers/ws-proxy.js';
 import { seededRandom } from '../helpers/random.js';
+import { TEST_PEER_SECRETS } from '../helpers/secret.js';
 
 const CLUSTER = 'faults';
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -43,7 +44,7 @@ interface Pair {
 /** a dials b through a proxy; b answers `reply-<body>` and records what it was asked. */
 async function pairThroughProxy(mutate?: Mutator, opts: Partial<WsTransportOptions> = {}): Promise<Pair & { asked: unknown[] }> {
   const events = { a: [] as TransportEvent[], b: [] as TransportEvent[] };
-  const b = new WsTransport({ nodeId: 'b', cluster: CLUSTER, onEvent: (e) => events.b.push(e) });
+  const b = new WsTransport({ nodeId: 'b', cluster: CLUSTER, secrets: TEST_PEER_SECRETS, onEvent: (e) => events.b.push(e) });
   const asked: unknown[] = [];
   b.onRequest(async (_from, _type, body) => {
     asked.push(body);
@@ -53,6 +54,7 @@ async function pairThroughProxy(mutate?: Mutator, opts: Partial<WsTransportOptio
   const srv = await listenPeerServer(b);
   const proxy = await startWsProxy(srv.port, mutate ? { mutate } : {});
   const a = new WsTransport({
+    secrets: TEST_PEER_SECRETS,
     nodeId: 'a',
     cluster: CLUSTER,
     random: () => 0.5,

@@ -10,6 +10,7 @@ import { TransportError, WsTransport, listenPeerServer } from '../../src/transpo
 import type { TransportEvent } from '../../src/transport/index.js';
 import { startWsProxy } from '../helpers/ws-proxy.js';
 import { seededRandom } from '../helpers/random.js';
+import { TEST_PEER_SECRETS } from '../helpers/secret.js';
 
 const durationMs = Number(process.argv[2] ?? 10_000);
 const total = Number(process.argv[3] ?? 4000);
@@ -21,7 +22,7 @@ const reasons: string[] = [];
 const onEvent = (e: TransportEvent): void => {
   if (e.type === 'protocol-error') reasons.push(`${e.side}: ${e.reason}`);
 };
-const b = new WsTransport({ nodeId: 'b', cluster: 'large-send', onEvent });
+const b = new WsTransport({ nodeId: 'b', cluster: 'large-send', secrets: TEST_PEER_SECRETS, onEvent });
 b.onRequest(async (_from, _type, body) => {
   const { i, size, delayMs } = body as { i: number; size: number; delayMs: number };
   await sleep(delayMs);
@@ -29,7 +30,7 @@ b.onRequest(async (_from, _type, body) => {
 });
 const srv = await listenPeerServer(b);
 const proxy = await startWsProxy(srv.port);
-const a = new WsTransport({ nodeId: 'a', cluster: 'large-send', random: () => 0.5, backoffBaseMs: 5, backoffMaxMs: 40, onEvent });
+const a = new WsTransport({ nodeId: 'a', cluster: 'large-send', secrets: TEST_PEER_SECRETS, random: () => 0.5, backoffBaseMs: 5, backoffMaxMs: 40, onEvent });
 const ref = { id: 'b', address: proxy.address };
 const rand = seededRandom(1662);
 const deadline = Date.now() + durationMs;

@@ -10,6 +10,7 @@ import { WebSocketServer } from 'ws';
 import { startServer } from '../../src/server/index.js';
 import { WsTransport, listenPeerServer } from '../../src/transport/index.js';
 import { tempDir } from '../helpers/tmp.js';
+import { TEST_PEER_SECRETS } from '../helpers/secret.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -42,14 +43,14 @@ async function until(cond: () => boolean, timeoutMs: number): Promise<void> {
 describe('outbound peer connections: source address', () => {
   it('WsTransport with localAddress connects from it, and requests work', async () => {
     const peer = await recordingPeer('127.0.0.3');
-    const a = new WsTransport({ nodeId: 'a', cluster: 'la', localAddress: '127.0.0.2' });
+    const a = new WsTransport({ nodeId: 'a', cluster: 'la', secrets: TEST_PEER_SECRETS, localAddress: '127.0.0.2' });
     cleanups.push(() => a.close());
     await a.request({ id: 'p', address: peer.address }, 'ping', null, 2_000).catch(() => undefined);
     await until(() => peer.sources.length > 0, 5_000);
     expect(peer.sources[0]).toBe('127.0.0.2');
 
     // A full round trip between two transports on their own addresses.
-    const b = new WsTransport({ nodeId: 'b', cluster: 'la', localAddress: '127.0.0.3' });
+    const b = new WsTransport({ nodeId: 'b', cluster: 'la', secrets: TEST_PEER_SECRETS, localAddress: '127.0.0.3' });
     b.onRequest((from, type, body) => ({ from, type, body }));
     const srv = await listenPeerServer(b, { host: '127.0.0.3' });
     cleanups.push(async () => {
@@ -68,6 +69,7 @@ describe('outbound peer connections: source address', () => {
       nodeId: 'n1',
       host: '127.0.0.2',
       port: 0,
+      peerSecrets: TEST_PEER_SECRETS,
       dataDir: dir.path,
       seeds: [seed.address],
       logger: pino({ level: 'silent' }),

@@ -3,6 +3,7 @@ import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { registerPeerMetrics } from '../../src/server/peer-metrics.js';
 import { WsTransport, listenPeerServer } from '../../src/transport/index.js';
+import { TEST_PEER_SECRETS } from '../helpers/secret.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -10,7 +11,7 @@ afterEach(async () => {
 });
 
 async function start(id: string): Promise<{ t: WsTransport; address: string }> {
-  const t = new WsTransport({ nodeId: id, cluster: 'm' });
+  const t = new WsTransport({ nodeId: id, cluster: 'm', secrets: TEST_PEER_SECRETS });
   const srv = await listenPeerServer(t);
   cleanups.push(async () => {
     await srv.close();
@@ -35,9 +36,9 @@ describe('peer metrics', () => {
     await Promise.all(Array.from({ length: 50 }, (_, i) => a.t.request({ id: 'b', address: b.address }, 'x', i, 5000)));
     const messages = await counts(registry, 'ringkv_peer_messages_total');
     const frames = await counts(registry, 'ringkv_peer_frames_total');
-    expect(frames).toEqual({ sent: 51, received: 51 }); // hello + 50 each way
+    expect(frames).toEqual({ sent: 52, received: 51 }); // hello + 50 each way, and a's auth
     expect(messages.sent).toBeLessThan(frames.sent!);
     expect(messages.received).toBeLessThan(frames.received!);
-    expect(await registry.metrics()).toMatch(/ringkv_peer_frames_total\{direction="sent"\} 51/);
+    expect(await registry.metrics()).toMatch(/ringkv_peer_frames_total\{direction="sent"\} 52/);
   });
 });

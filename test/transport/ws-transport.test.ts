@@ -6,16 +6,18 @@ import {
   PROTOCOL_VERSION,
   TransportError,
   WsTransport,
-  connectionTag,
   decodeFrames,
   encodeFrame,
   listenPeerServer,
+  makeProof,
+  newNonce,
   openMessage,
   packValue,
   sealMessage,
-  websocketAccept,
+  sessionTags,
 } from '../../src/transport/index.js';
-import type { Frame, PeerRef, PeerServer, TransportEvent, WsTransportOptions } from '../../src/transport/index.js';
+import type { Frame, HelloFrame, PeerRef, PeerSecret, PeerServer, Transcript, TransportEvent, WsTransportOptions } from '../../src/transport/index.js';
+import { TEST_PEER_SECRETS } from '../helpers/secret.js';
 
 const CLUSTER = 'test-cluster';
 
@@ -33,7 +35,7 @@ afterEach(async () => {
 
 async function startNode(id: string, opts: Partial<WsTransportOptions> = {}, port?: number): Promise<TestNode> {
   const events: TransportEvent[] = [];
-  const t = new WsTransport({ nodeId: id, cluster: CLUSTER, random: () => 0.5, onEvent: (e) => events.push(e), ...opts });
+  const t = new WsTransport({ nodeId: id, cluster: CLUSTER, secrets: TEST_PEER_SECRETS, random: () => 0.5, onEvent: (e) => events.push(e), ...opts });
   const srv = await listenPeerServer(t, port === undefined ? {} : { port });
   const n = { t, srv, ref: { id, address: srv.address }, events };
   cleanups.push(async () => {
@@ -77,29 +79,42 @@ async function eventually<T>(fn: () => Promise<T>, attempts = 100, gapMs = 25): 
 /**
  * A raw ws client to a node's /peer endpoint; resolves when it closes (or
  * rejects after a bound). `messages` holds what came in, the envelope taken
- * off every message after the first (the hello); `seal` envelopes the next
- * message to send after the hello.
+ * off every message after the first (the server's hello). `hello()` makes
+ * this client's hello (with its nonce); once the server's hello is in,
+ * `auth()` makes the proof and `seal` envelopes the next message to send;
+ * `handshake()` does all of it with the test secret.
  */
-function rawClient(address: string): {
+function rawClient(address: string, secret: PeerSecret = TEST_PEER_SECRETS.current): {
   ws: WebSocket;
   opened: Promise<void>;
   closed: Promise<number>;
   messages: Buffer[];
+  hello: (cluster?: string, nodeId?: string, version?: number) => Buffer;
+  auth: () => Buffer;
   seal: (payload: Buffer) => Buffer;
+  handshake: () => Promise<void>;
 } {
   const ws = new WebSocket(`ws://${address}/peer`, { perMessageDeflate: false });
   const messages: Buffer[] = [];
-  let tag = 0;
+  const nonce = newNonce();
+  let clientId = 'raw';
+  let transcript: Transcript | null = null;
+  let sendTag = 0;
+  let recvTag = 0;
   let sent = 0;
-  ws.on('upgrade', (res) => {
-    tag = connectionTag(String(res.headers['sec-websocket-accept']));
-  });
   ws.on('message', (d) => {
     if (messages.length === 0) {
       messages.push(d as Buffer);
+      const f = framesOf(d as Buffer)[0];
+      if (f?.kind === 'hello' && f.nonce !== undefined) {
+        transcript = { version: f.version, cluster: f.cluster, clientId, serverId: f.nodeId, clientNonce: nonce, serverNonce: f.nonce };
+        const tags = sessionTags(secret, transcript);
+        sendTag = tags.clientToServer;
+        recvTag = tags.serverToClient;
+      }
       return;
     }
-    const o = openMessage(messages.length, d as Buffer, tag);
+    const o = openMessage(messages.length, d as Buffer, recvTag);
     if (!o.ok) throw new Error(`raw client got a bad envelope: ${o.reason}`);
     messages.push(o.payload);
   });
@@ -118,10 +133,33 @@ function rawClient(address: string): {
   opened.catch(() => undefined);
   closed.catch(() => undefined);
   cleanups.push(() => ws.terminate());
-  return { ws, opened, closed, messages, seal: (payload) => sealMessage(++sent, payload, tag) };
+  const hello = (cluster = CLUSTER, nodeId = 'raw', version = PROTOCOL_VERSION): Buffer => {
+    clientId = nodeId;
+    return encodeFrame({ kind: 'hello', version, nodeId, cluster, nonce });
+  };
+  const auth = (): Buffer => {
+    if (transcript === null) throw new Error('no server hello yet');
+    return encodeFrame({ kind: 'auth', proof: makeProof(secret, 'client', transcript) });
+  };
+  return {
+    ws,
+    opened,
+    closed,
+    messages,
+    hello,
+    auth,
+    seal: (payload) => sealMessage(++sent, payload, sendTag),
+    handshake: async () => {
+      await opened;
+      ws.send(hello(), { binary: true });
+      await until(() => messages.length >= 1, 'server hello');
+      ws.send(auth(), { binary: true });
+    },
+  };
 }
 
-function hello(cluster = CLUSTER, nodeId = 'raw', version = PROTOCOL_VERSION): Buffer {
+/** A plain hello without a nonce, as a peer of protocol version 3 or older sends it. */
+function oldHello(cluster = CLUSTER, nodeId = 'raw', version = PROTOCOL_VERSION): Buffer {
   return encodeFrame({ kind: 'hello', version, nodeId, cluster });
 }
 
@@ -133,31 +171,46 @@ function framesOf(message: Buffer): Frame[] {
 }
 
 /**
- * A raw peer on a `ws` server: answers a client's hello with `helloReply`,
- * then hands each later message (its frames' bytes, the envelope checked and
- * taken off, and its frames) to `onMessage`, with `send` to answer (sealed).
- * `messages` holds the hello and those payloads.
+ * A raw peer on a `ws` server: answers a client's hello with its own (nonce
+ * and proof made with the test secret, or `helloReply` instead), takes the
+ * client's auth, then hands each later message (its frames' bytes, the
+ * envelope checked and taken off, and its frames) to `onMessage`, with
+ * `send` to answer (sealed). `messages` holds the hello and those payloads.
  */
 async function rawPeerServer(
   onMessage: (send: (payload: Buffer) => void, message: Buffer, frames: Frame[]) => void,
-  helloReply: Buffer = hello(CLUSTER, 'rawsrv'),
+  helloReply?: Buffer,
 ): Promise<{ ref: PeerRef; messages: Buffer[] }> {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false });
   await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
   const messages: Buffer[] = [];
-  wss.on('connection', (ws, req) => {
-    const tag = connectionTag(websocketAccept(String(req.headers['sec-websocket-key'])));
+  const secret = TEST_PEER_SECRETS.current;
+  wss.on('connection', (ws) => {
     let received = 0;
     let sent = 0;
-    const send = (payload: Buffer): void => ws.send(sealMessage(++sent, payload, tag));
+    let sendTag = 0;
+    let recvTag = 0;
+    const send = (payload: Buffer): void => ws.send(sealMessage(++sent, payload, sendTag));
     ws.on('message', (data) => {
       const message = data as Buffer;
-      if (received++ === 0) {
+      received += 1;
+      if (received === 1) {
         messages.push(message);
-        ws.send(helloReply);
+        if (helloReply !== undefined) {
+          ws.send(helloReply);
+          return;
+        }
+        const f = framesOf(message)[0] as HelloFrame;
+        const serverNonce = newNonce();
+        const transcript: Transcript = { version: PROTOCOL_VERSION, cluster: CLUSTER, clientId: f.nodeId, serverId: 'rawsrv', clientNonce: f.nonce!, serverNonce };
+        const tags = sessionTags(secret, transcript);
+        sendTag = tags.serverToClient;
+        recvTag = tags.clientToServer;
+        ws.send(encodeFrame({ kind: 'hello', version: PROTOCOL_VERSION, nodeId: 'rawsrv', cluster: CLUSTER, nonce: serverNonce, proofs: [makeProof(secret, 'server', transcript)] }));
         return;
       }
-      const o = openMessage(received - 1, message, tag);
+      if (received === 2) return; // the client's auth (the node under test checks ours; this peer trusts it)
+      const o = openMessage(received - 2, message, recvTag);
       if (!o.ok) throw new Error(`raw server got a bad envelope: ${o.reason}`);
       messages.push(o.payload);
       onMessage(send, o.payload, framesOf(o.payload));
@@ -334,7 +387,7 @@ describe('WsTransport', () => {
     const e1 = await rejection(a.t.request({ id: 'c', address: b.ref.address }, 'x', null, 2000));
     expect(e1.code).toBe('UNREACHABLE');
     expect(e1.message).toMatch(/is node 'b'/);
-    const other = new WsTransport({ nodeId: 'o', cluster: 'other-cluster' });
+    const other = new WsTransport({ nodeId: 'o', cluster: 'other-cluster', secrets: TEST_PEER_SECRETS });
     cleanups.push(() => other.close());
     const e2 = await rejection(other.request(b.ref, 'x', null, 2000));
     expect(e2.code).toBe('UNREACHABLE');
@@ -348,8 +401,9 @@ describe('WsTransport', () => {
     b.t.onRequest((_f, _t, body) => body);
     expect(await a.t.request(b.ref, 'echo', 1, 2000)).toBe(1); // a's connection is open throughout
 
-    // After a hello, `sealed` messages carry a right envelope, so the frames inside are what is refused.
-    const cases: Array<{ name: string; frames: Array<Buffer | string>; sealed?: boolean }> = [
+    // `handshake` cases run the whole (good) handshake first; `sealed` messages then carry a right envelope, so the frames inside are what is refused.
+    const hello = oldHello; // the frames below are refused before a nonce would matter
+    const cases: Array<{ name: string; frames: Array<Buffer | string>; handshake?: boolean; sealed?: boolean }> = [
       { name: 'garbage bytes', frames: [Buffer.from('\x00\xffnot msgpack at all\xc1')] },
       { name: 'msgpack of the wrong shape', frames: [packValue({ hello: true })] },
       { name: 'trailing bytes', frames: [Buffer.concat([hello(), Buffer.from([1])])] },
@@ -357,16 +411,17 @@ describe('WsTransport', () => {
       { name: 'wrong cluster', frames: [hello('another')] },
       { name: 'bad node id', frames: [packValue([0, PROTOCOL_VERSION, 'no spaces allowed', CLUSTER])] },
       { name: 'text frame', frames: ['hello'] },
-      { name: 'second hello', frames: [hello(), hello()], sealed: true },
-      { name: 'response from a client', frames: [hello(), encodeFrame({ kind: 'res', id: 1, ok: 1 })], sealed: true },
-      { name: 'garbage after hello', frames: [hello(), Buffer.from([0xc1, 0xc1])], sealed: true },
-      { name: 'a request without its envelope', frames: [hello(), encodeFrame({ kind: 'req', id: 1, type: 'echo', body: 1 })] },
+      { name: 'second hello', frames: [hello()], handshake: true, sealed: true },
+      { name: 'response from a client', frames: [encodeFrame({ kind: 'res', id: 1, ok: 1 })], handshake: true, sealed: true },
+      { name: 'garbage after the handshake', frames: [Buffer.from([0xc1, 0xc1])], handshake: true, sealed: true },
+      { name: 'a request without its envelope', frames: [encodeFrame({ kind: 'req', id: 1, type: 'echo', body: 1 })], handshake: true },
     ];
     for (const c of cases) {
       const raw = rawClient(b.ref.address);
       await raw.opened;
-      c.frames.forEach((f, i) => {
-        raw.ws.send(c.sealed && i > 0 && typeof f !== 'string' ? raw.seal(f) : f, { binary: typeof f !== 'string' });
+      if (c.handshake) await raw.handshake();
+      c.frames.forEach((f) => {
+        raw.ws.send(c.sealed && typeof f !== 'string' ? raw.seal(f) : f, { binary: typeof f !== 'string' });
       });
       const code = await raw.closed;
       expect(code, c.name).not.toBe(1000);
@@ -393,8 +448,7 @@ describe('WsTransport', () => {
 
     // a well-behaved raw client gets a hello back and answers to its requests
     const good = rawClient(b.ref.address);
-    await good.opened;
-    good.ws.send(hello(), { binary: true });
+    await good.handshake();
     good.ws.send(good.seal(encodeFrame({ kind: 'req', id: 5, type: 'echo', body: 'hi' })), { binary: true });
     for (let i = 0; i < 100 && good.messages.length < 2; i++) await sleep(10);
     expect(good.messages.length).toBe(2);
@@ -420,8 +474,7 @@ describe('WsTransport', () => {
 
     // and a raw client sending an oversize frame is closed, too
     const raw = rawClient(b.ref.address);
-    await raw.opened;
-    raw.ws.send(hello(), { binary: true });
+    await raw.handshake();
     raw.ws.send(raw.seal(encodeFrame({ kind: 'req', id: 1, type: 'len', body: Buffer.alloc(100 * 1024) })), { binary: true });
     expect(await raw.closed).not.toBe(1000);
   });
@@ -519,7 +572,7 @@ describe('WsTransport', () => {
       await Promise.all(Array.from({ length: 30 }, (_, i) => a.t.request(srv.ref, 'x', i, 5000)));
       a.t.notify(srv.ref, 'gossip', 'after');
       await until(() => srv.messages.length >= 3, 'the note');
-      expect(framesOf(srv.messages[0]!)).toEqual([{ kind: 'hello', version: PROTOCOL_VERSION, nodeId: 'a', cluster: CLUSTER }]);
+      expect(framesOf(srv.messages[0]!)).toMatchObject([{ kind: 'hello', version: PROTOCOL_VERSION, nodeId: 'a', cluster: CLUSTER }]);
       expect(framesOf(srv.messages[1]!).map((f) => (f as { body: number }).body)).toEqual(Array.from({ length: 30 }, (_, i) => i));
       expect(framesOf(srv.messages[2]!)).toEqual([{ kind: 'note', type: 'gossip', body: 'after' }]);
     });
@@ -547,16 +600,15 @@ describe('WsTransport', () => {
       const b = await startNode('b');
       b.t.onRequest((_f, _t, body) => ({ twice: (body as number) * 2 }));
       const raw = rawClient(b.ref.address);
-      await raw.opened;
-      raw.ws.send(hello(), { binary: true });
-      await until(() => raw.messages.length >= 1, 'hello');
-      expect(framesOf(raw.messages[0]!)).toEqual([{ kind: 'hello', version: PROTOCOL_VERSION, nodeId: 'b', cluster: CLUSTER }]);
+      await raw.handshake();
+      expect(framesOf(raw.messages[0]!)).toMatchObject([{ kind: 'hello', version: PROTOCOL_VERSION, nodeId: 'b', cluster: CLUSTER }]);
       const reqs = Array.from({ length: 20 }, (_, i) => encodeFrame({ kind: 'req', id: 100 + i, type: 'x', body: i }));
       raw.ws.send(raw.seal(Buffer.concat(reqs)), { binary: true });
       await until(() => raw.messages.slice(1).flatMap(framesOf).length >= 20, 'responses');
       expect(raw.messages).toHaveLength(2);
       expect(framesOf(raw.messages[1]!)).toEqual(Array.from({ length: 20 }, (_, i) => ({ kind: 'res', id: 100 + i, ok: { twice: 2 * i } })));
-      expect(b.t.stats()).toMatchObject({ messagesReceived: 2, framesReceived: 21, messagesSent: 2, framesSent: 21 });
+      // received: hello, auth, the requests; sent: hello, the responses
+      expect(b.t.stats()).toMatchObject({ messagesReceived: 3, framesReceived: 22, messagesSent: 2, framesSent: 21 });
     });
 
     it('between two nodes, many requests in flight share messages and each gets its own answer', async () => {
@@ -571,7 +623,7 @@ describe('WsTransport', () => {
       expect(results).toEqual(Array.from({ length: 300 }, (_, i) => `t${i % 5}:${i}`));
       const sa = a.t.stats();
       const sb = b.t.stats();
-      expect(sa.framesSent).toBe(301); // hello + 300 requests
+      expect(sa.framesSent).toBe(302); // hello + auth + 300 requests
       expect(sa.messagesSent).toBeLessThan(sa.framesSent);
       expect(sb.framesSent).toBe(301); // hello + 300 responses
       expect(sb.messagesSent).toBeLessThan(sb.framesSent);
@@ -609,8 +661,7 @@ describe('WsTransport', () => {
         return 'ok';
       });
       const raw = rawClient(b.ref.address);
-      await raw.opened;
-      raw.ws.send(hello(), { binary: true });
+      await raw.handshake();
       raw.ws.send(raw.seal(Buffer.concat([encodeFrame({ kind: 'req', id: 1, type: 'x', body: null }), Buffer.from('garbage!!')])), {
         binary: true,
       });
@@ -634,18 +685,18 @@ describe('WsTransport', () => {
       b.t.onRequest(() => 'ok');
       const raw = rawClient(b.ref.address);
       await raw.opened;
-      raw.ws.send(Buffer.concat([hello(), encodeFrame({ kind: 'req', id: 1, type: 'x', body: null })]), { binary: true });
+      raw.ws.send(Buffer.concat([raw.hello(), encodeFrame({ kind: 'req', id: 1, type: 'x', body: null })]), { binary: true });
       expect(await raw.closed).toBe(1002);
       expect(b.events.some((e) => e.type === 'protocol-error' && /hello must come alone/.test(e.reason))).toBe(true);
 
       const old = rawClient(b.ref.address);
       await old.opened;
-      old.ws.send(hello(CLUSTER, 'old', 1), { binary: true });
+      old.ws.send(oldHello(CLUSTER, 'old', 1), { binary: true });
       expect(await old.closed).toBe(1002);
       expect(b.events.some((e) => e.type === 'protocol-error' && e.reason === `protocol version 1, expected ${PROTOCOL_VERSION}`)).toBe(true);
 
       // and our client, reaching a server of version 1
-      const srv = await rawPeerServer(() => undefined, hello(CLUSTER, 'rawsrv', 1));
+      const srv = await rawPeerServer(() => undefined, oldHello(CLUSTER, 'rawsrv', 1));
       const a = await startNode('a');
       const e = await rejection(a.t.request(srv.ref, 'x', null, 2000));
       expect(e.code).toBe('UNREACHABLE');
