@@ -58,6 +58,82 @@ export interface ClusterState {
 export const DEFAULT_BUCKET_PROPS: BucketProps = Object.freeze({ n: 3, r: 2, w: 2, dw: 0, mode: 'siblings' });
 export const MAX_N = 16;
 
+/** Longest zone name: printable ASCII without spaces. */
+export const MAX_ZONE_LENGTH = 64;
+export const ZONE_RE = /^[\x21-\x7e]{1,64}$/;
+/** Longest member address (a 253-character host name, `:` and a port). */
+export const MAX_ADDRESS_LENGTH = 261;
+/**
+ * Highest version of a member, bucket or ring entry. Each change adds one,
+ * so no real cluster comes near; the bound keeps a forged entry from taking
+ * a version nothing could ever supersede (or one that is not an exact integer).
+ */
+export const MAX_ENTRY_VERSION = 2 ** 31 - 1;
+/** Most members a cluster state may list (left ones included). */
+export const MAX_MEMBERS = 1024;
+/** Most configured buckets a cluster state may carry. */
+export const MAX_BUCKETS = 65_536;
+export const MAX_CLUSTER_NAME_LENGTH = 128;
+
+/** Checks an address; returns what is wrong with it, or null. Transports define what an address is. */
+export type AddressCheck = (address: string) => string | null;
+
+const HOST_NAME_RE = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const IPV4_RE = /^(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+const IPV6_RE = /^[0-9A-Fa-f:.]{2,45}$/;
+
+/**
+ * `host:port` as peers dial it: a host name, an IPv4 address or a
+ * bracketed IPv6 address, and a port in 1..65535. Unspecified addresses
+ * (0.0.0.0, [::]) are refused: no peer can reach a node there.
+ */
+export function hostPortProblem(address: string): string | null {
+  if (typeof address !== 'string' || address.length === 0 || address.length > MAX_ADDRESS_LENGTH) {
+    return `address must be host:port of at most ${MAX_ADDRESS_LENGTH} characters`;
+  }
+  const at = address.lastIndexOf(':');
+  if (at <= 0) return `address ${JSON.stringify(address)} is not host:port`;
+  const host = address.slice(0, at);
+  const port = address.slice(at + 1);
+  if (!/^[1-9]\d{0,4}$/.test(port) || Number(port) > 65535) return `address ${JSON.stringify(address)} has no port in 1..65535`;
+  if (host.startsWith('[')) {
+    const inner = host.slice(1, -1);
+    if (!host.endsWith(']') || !IPV6_RE.test(inner) || !inner.includes(':')) return `address ${JSON.stringify(address)} has a bad IPv6 host`;
+    if (/^[0:]+$/.test(inner)) return `address ${JSON.stringify(address)} is unspecified (no peer can reach it)`;
+    return null;
+  }
+  if (IPV4_RE.test(host)) return host === '0.0.0.0' ? `address ${JSON.stringify(address)} is unspecified (no peer can reach it)` : null;
+  if (/^[\d.]+$/.test(host) || !HOST_NAME_RE.test(host)) return `address ${JSON.stringify(address)} has a bad host`;
+  return null;
+}
+
+function isEntryVersion(v: unknown, min = 1): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= min && v <= MAX_ENTRY_VERSION;
+}
+
+/** What is wrong with a member entry from the network (every field and no others), or null. */
+export function memberProblem(m: unknown, addressProblem: AddressCheck = hostPortProblem): string | null {
+  if (m === null || typeof m !== 'object' || Array.isArray(m)) return 'member must be an object';
+  const { id, address, zone, status, version, ...rest } = m as Record<string, unknown>;
+  if (!isNodeId(id)) return `member id ${JSON.stringify(id)?.slice(0, 80)} is not [A-Za-z0-9._-]{1,64}`;
+  const extra = Object.keys(rest);
+  if (extra.length > 0) return `member ${id} has unknown fields ${extra.slice(0, 3).join(', ')}`;
+  if (typeof address !== 'string') return `member ${id} has no address`;
+  const bad = addressProblem(address);
+  if (bad !== null) return `member ${id}: ${bad}`;
+  if (zone !== undefined && (typeof zone !== 'string' || !ZONE_RE.test(zone))) {
+    return `member ${id} has a bad zone (1..${MAX_ZONE_LENGTH} printable characters, no spaces)`;
+  }
+  if (status !== 'valid' && status !== 'leaving' && status !== 'left') return `member ${id} has a bad status ${JSON.stringify(status)?.slice(0, 20)}`;
+  if (!isEntryVersion(version)) return `member ${id} has a bad version (an integer in 1..${MAX_ENTRY_VERSION})`;
+  return null;
+}
+
+/** What is wrong with a member an operator or a joining node names, or null. */
+export function newMemberProblem(m: NewMember, addressProblem: AddressCheck = hostPortProblem): string | null {
+  return memberProblem({ ...m, status: 'valid', version: 1 }, addressProblem);
+}
+
 export type ClusterStateErrorCode =
   | 'INVALID_CLUSTER'
   | 'INVALID_MEMBER'
@@ -65,6 +141,7 @@ export type ClusterStateErrorCode =
   | 'UNKNOWN_MEMBER'
   | 'INVALID_TRANSITION'
   | 'INVALID_BUCKET'
+  | 'INVALID_STATE'
   | 'CLUSTER_MISMATCH';
 
 /** A request the current state cannot honour (the caller's fault, not a bug). */
@@ -257,6 +334,77 @@ export function merge(a: ClusterState, b: ClusterState): ClusterState {
   return merged;
 }
 
+/** A member entry a gossip message carried that the receiver kept its own version of, and why. */
+export interface RefusedEntry {
+  readonly id: NodeId;
+  readonly version: number;
+  readonly reason: string;
+}
+
+/**
+ * Whether a gossiped entry may replace the receiver's. Gossip relays every
+ * entry, so a receiver cannot tell who wrote one; what it can hold on to:
+ * a node is the one authority on its own address and zone (its own
+ * configuration) and on coming back from leaving (its own join), and a
+ * member's address and zone change only when it is admitted again after it
+ * left (a join the admitting node took only from a connection
+ * authenticated as that member). So, for an entry that would win the merge:
+ *  - the receiver's own: status may move forward (an operator's leave run
+ *    elsewhere, the claimant's 'left'); address, zone and a way back are
+ *    refused;
+ *  - the sending peer's own (it speaks for itself): accepted;
+ *  - a third member's: status may move forward at the same address and
+ *    zone, or anything once the receiver has it as 'left' (re-admission);
+ *    an address or zone change or a way back is refused, and waits until
+ *    the member gossips it itself.
+ * Null when the entry may be taken.
+ */
+export function gossipEntryProblem(local: Member | undefined, remote: Member, self: NodeId, from: NodeId): string | null {
+  // A member this node has not heard of: relayed admissions are how it learns of new members.
+  if (local === undefined) return null;
+  // It would not win the merge anyway.
+  if (compareMembers(remote, local) <= 0) return null;
+  const moved = remote.address !== local.address || remote.zone !== local.zone;
+  const back = STATUS_RANK[remote.status] < STATUS_RANK[local.status];
+  if (remote.id === self) {
+    if (moved) return `only ${self} itself sets its address and zone`;
+    if (back) return `only ${self}'s own join brings it back from '${local.status}'`;
+    return null;
+  }
+  if (remote.id === from) return null;
+  if (local.status === 'left') return null;
+  if (moved) return `only ${remote.id} itself changes its address or zone (relayed by ${from})`;
+  if (back) return `only ${remote.id}'s own join brings it back from '${local.status}' (relayed by ${from})`;
+  return null;
+}
+
+/**
+ * Merges a state gossiped by `from` into `local` (on node `self`), keeping
+ * local's version of every entry gossipEntryProblem refuses.
+ */
+export function mergeGossip(
+  local: ClusterState,
+  remote: ClusterState,
+  self: NodeId,
+  from: NodeId,
+): { state: ClusterState; refused: RefusedEntry[] } {
+  const refused: RefusedEntry[] = [];
+  let members: Record<NodeId, Member> | null = null;
+  for (const [id, entry] of Object.entries(remote.members)) {
+    const reason = gossipEntryProblem(local.members[id], entry, self, from);
+    if (reason === null) continue;
+    refused.push({ id, version: entry.version, reason });
+    members ??= { ...remote.members };
+    members[id] = local.members[id]!;
+  }
+  const state = merge(local, members === null ? remote : { ...remote, members });
+  invariant(
+    refused.every((r) => state.members[r.id] === local.members[r.id]),
+    'a refused gossip entry replaced the local one',
+  );
+  return { state, refused };
+}
+
 /** The node that computes rings: the lowest id among valid members. */
 export function claimantOf(state: ClusterState): NodeId | null {
   return validMembers(state)[0]?.id ?? null;
@@ -375,12 +523,14 @@ function newMember(member: NewMember, version: number): Member {
   if (!isNodeId(member.id)) {
     throw new ClusterStateError('INVALID_MEMBER', `node id ${JSON.stringify(member.id)} is not [A-Za-z0-9._-]{1,64}`);
   }
-  if (typeof member.address !== 'string' || member.address.length === 0) {
-    throw new ClusterStateError('INVALID_MEMBER', `${member.id} needs an address`);
+  // The address's form is the transport's (checked where a member comes from the network); here: present and bounded.
+  if (typeof member.address !== 'string' || member.address.length === 0 || member.address.length > MAX_ADDRESS_LENGTH) {
+    throw new ClusterStateError('INVALID_MEMBER', `${member.id} needs an address of 1..${MAX_ADDRESS_LENGTH} characters`);
   }
-  if (member.zone !== undefined && (typeof member.zone !== 'string' || member.zone.length === 0)) {
-    throw new ClusterStateError('INVALID_MEMBER', `${member.id} has an empty zone`);
+  if (member.zone !== undefined && (typeof member.zone !== 'string' || !ZONE_RE.test(member.zone))) {
+    throw new ClusterStateError('INVALID_MEMBER', `${member.id} has a bad zone (1..${MAX_ZONE_LENGTH} printable characters, no spaces)`);
   }
+  invariant(isEntryVersion(version), () => `member ${member.id} would reach version ${version}`);
   // No `zone: undefined` key: it would not survive msgpack as "absent".
   const base = { id: member.id, address: member.address, status: 'valid' as const, version };
   return member.zone === undefined ? base : { ...base, zone: member.zone };
@@ -397,6 +547,7 @@ function memberOf(state: ClusterState, id: NodeId): Member {
 }
 
 function withMember(state: ClusterState, member: Member): ClusterState {
+  invariant(isEntryVersion(member.version), () => `member ${member.id} would reach version ${member.version}`);
   return { ...state, members: sortedRecord({ ...state.members, [member.id]: member }) };
 }
 

@@ -13,6 +13,7 @@
 // which live here.
 import { z } from 'zod';
 import { NODE_ID_RE } from '../transport/frames.js';
+import { MAX_ADDRESS_LENGTH, MAX_ZONE_LENGTH } from '../core/membership.js';
 import { NodeError } from './errors.js';
 
 /** Most records one 'kv.mergebatch' request may carry. */
@@ -89,7 +90,12 @@ export const PEER_MESSAGES = {
   join: {
     req: z.object({
       cluster: z.string(),
-      member: z.object({ id: z.string().min(1), address: z.string().min(1), zone: z.string().optional() }),
+      // Bounds here; the address's form and the zone's characters are checked by the handler (newMemberProblem).
+      member: z.strictObject({
+        id: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/),
+        address: z.string().min(1).max(MAX_ADDRESS_LENGTH),
+        zone: z.string().min(1).max(MAX_ZONE_LENGTH).optional(),
+      }),
     }),
     // The admitted state (JSON form); the joiner checks its cluster name.
     res: z.object({ state: z.object({ clusterName: z.string() }).loose() }),

@@ -21,10 +21,16 @@ export class NodeMetrics {
   readonly tombstonesReaped: Counter;
   readonly reapAttempts: Counter<'outcome'>;
   readonly reapFloors: Gauge;
+  readonly gossipRefused: Counter;
 
   constructor(nodeId: string, opts: { defaultMetrics?: boolean } = {}) {
     this.registry.setDefaultLabels({ node: nodeId });
     const registers = [this.registry];
+    this.gossipRefused = new Counter({
+      name: 'ringkv_gossip_refused_entries_total',
+      help: 'Gossiped member entries this node kept its own version of: a change only the member itself may make, relayed by another (docs/security.md)',
+      registers,
+    });
     this.requests = new Counter({
       name: 'ringkv_requests_total',
       help: 'Client requests coordinated by this node, by operation and outcome',

@@ -13,9 +13,11 @@ import {
   createCluster,
   digest,
   gossipTarget,
+  hostPortProblem,
   markLeaving,
   maybeReclaim,
-  merge as mergeStates,
+  mergeGossip,
+  newMemberProblem,
   setBucketProps,
   zonesOf,
 } from '../core/membership.js';
@@ -217,6 +219,8 @@ export class RingkvNode implements ServiceContext, ClientOperations {
   private oneOffReserving: Promise<void> | null = null;
   /** Peers whose state is being fetched because they route by a newer ring (see pullState). */
   private readonly pulling = new Set<string>();
+  /** Refused gossip entries already logged (sender/member/version). */
+  private readonly refusedLogged = new Set<string>();
   /** Partitions this node is still receiving: where their reads go instead (see setReceiving). */
   private receivingFrom: ((partition: number) => readonly string[] | null) | null = null;
 
@@ -439,9 +443,31 @@ export class RingkvNode implements ServiceContext, ClientOperations {
   private async exchangeState(node: string, timeoutMs: number, packed: unknown = packState(this.state)): Promise<void> {
     const reply = await this.call(node, 'gossip', { state: packed }, timeoutMs);
     if (!reply.state) return;
-    const remote = unpackWireState(reply.state);
+    const remote = unpackWireState(reply.state, this.addressProblem);
     this.checkCluster(remote);
-    await this.adopt(mergeStates(this.state, remote));
+    await this.adoptGossip(remote, node);
+  }
+
+  /** What an address is on this node's transport (members from the network are checked with it). */
+  private get addressProblem(): (address: string) => string | null {
+    return this.opts.transport.addressProblem ?? hostPortProblem;
+  }
+
+  /** Merges a state `from` gossiped (it validated already), keeping this node's version of the entries `from` may not change (mergeGossip). */
+  private async adoptGossip(remote: ClusterState, from: string): Promise<void> {
+    const { state, refused } = mergeGossip(this.state, remote, this.id, from);
+    if (refused.length > 0) {
+      this.metrics.gossipRefused.inc(refused.length);
+      for (const r of refused) {
+        // Once per sender, member and version: the same state comes back every round until its author gossips it.
+        const key = `${from}/${r.id}/${r.version}`;
+        if (this.refusedLogged.has(key)) continue;
+        if (this.refusedLogged.size >= 1_000) this.refusedLogged.clear();
+        this.refusedLogged.add(key);
+        this.log('warn', 'gossiped member entry refused', { from, member: r.id, version: r.version, reason: r.reason });
+      }
+    }
+    await this.adopt(state);
   }
 
   /** Joins the cluster a seed belongs to (an admin action); this node's ring is replaced by the cluster's. */
@@ -453,9 +479,14 @@ export class RingkvNode implements ServiceContext, ClientOperations {
     if (reply.state.clusterName !== this.state.clusterName) {
       throw new NodeError('CLUSTER_MISMATCH', `seed ${seed} is in cluster '${reply.state.clusterName}'`);
     }
+    const admitted = unpackWireState(reply.state, this.addressProblem);
+    const me = admitted.members[this.id];
+    if (me?.status !== 'valid' || me.address !== this.opts.address || me.zone !== this.opts.zone) {
+      throw new NodeError('BAD_REQUEST', `seed ${seed} answered with a state that does not admit ${this.id} at ${this.opts.address}`);
+    }
     // Take the cluster's state wholesale: this node's own single-node ring
     // must not compete with the cluster's in a merge.
-    this.state = reply.state;
+    this.state = admitted;
     await this.persist();
     this.joined = true;
     this.ringChanged();
@@ -1199,19 +1230,23 @@ export class RingkvNode implements ServiceContext, ClientOperations {
       const result = await this.coordinateForwarded(req.wid ?? null, q.timeoutMs, () => this.coordinatePut(bucket, req.k, req.context, req.value, q, coordinating));
       return { record: result.record, acks: result.acks };
     },
-    gossip: async (_from, req) => {
+    gossip: async (from, req) => {
       // Until its join completes, this node's state is its own private
       // single-node cluster: merged into the cluster's (ring v1 ties go to
       // the higher claimant id) it would hand every partition to this node.
       if (!this.joined) throw new NodeError('UNAVAILABLE', 'not joined yet');
-      const remote = unpackWireState(req.state);
+      const remote = unpackWireState(req.state, this.addressProblem);
       this.checkCluster(remote);
-      await this.adopt(mergeStates(this.state, remote));
+      await this.adoptGossip(remote, from);
       return digest(this.state) === digest(remote) ? {} : { state: packState(this.state) };
     },
-    join: async (_from, req) => {
+    join: async (from, req) => {
       if (req.cluster !== this.state.clusterName) throw new NodeError('CLUSTER_MISMATCH', `this node is in cluster '${this.state.clusterName}'`);
       const member = req.member;
+      // A peer speaks only for the node id it authenticated as.
+      if (member.id !== from) throw new NodeError('BAD_REQUEST', `a peer authenticated as '${from}' may only join itself, not '${member.id}'`);
+      const problem = newMemberProblem(member, this.addressProblem);
+      if (problem !== null) throw new NodeError('BAD_REQUEST', `cannot admit: ${problem}`);
       let admitted: ClusterState;
       try {
         admitted = addMember(this.state, member);
@@ -1418,9 +1453,9 @@ function errorCode(err: unknown): string {
 }
 
 /** A gossiped cluster state (owners packed or plain); malformed input is the sender's error. */
-function unpackWireState(wire: unknown): ClusterState {
+function unpackWireState(wire: unknown, addressProblem: (address: string) => string | null): ClusterState {
   try {
-    return unpackState(wire);
+    return unpackState(wire, addressProblem);
   } catch (err) {
     if (err instanceof StateWireError) throw new NodeError('BAD_REQUEST', err.message);
     throw err;

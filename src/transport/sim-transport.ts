@@ -420,6 +420,10 @@ export class SimTransport implements Transport {
   private closed = false;
   private dead = false;
 
+  /** Addresses on the simulated network are node ids. */
+  readonly addressProblem = (address: string): string | null =>
+    /^[A-Za-z0-9._-]{1,64}$/.test(address) ? null : `address ${JSON.stringify(address).slice(0, 80)} is not a simulated node id`;
+
   constructor(
     private readonly net: SimNetwork,
     readonly self: string,

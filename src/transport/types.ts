@@ -47,6 +47,12 @@ export interface Transport {
   onRequest(handler: PeerHandler): void;
   /** Fails pending requests with 'CLOSED', closes connections; later requests reject with 'CLOSED'. */
   close(): Promise<void>;
+  /**
+   * What an address of this transport is: the problem with `address`, or
+   * null. Members from the network are checked with it. Absent: `host:port`
+   * (hostPortProblem in src/core/membership.ts).
+   */
+  readonly addressProblem?: (address: string) => string | null;
 }
 
 export type TransportErrorCode = 'TIMEOUT' | 'UNREACHABLE' | 'REMOTE' | 'OVERLOADED' | 'CLOSED';
