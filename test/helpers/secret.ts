@@ -5,7 +5,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PeerSecret, type PeerSecrets } from '../../src/transport/peer-auth.js';
 
-const SECRET_TEXT = randomBytes(32).toString('hex');
+/** The secret's text: tests look for it where it must never appear. */
+export const TEST_SECRET_TEXT = randomBytes(32).toString('hex');
+const SECRET_TEXT = TEST_SECRET_TEXT;
 
 /** The secrets every test node of this process shares. */
 export const TEST_PEER_SECRETS: PeerSecrets = Object.freeze({ current: PeerSecret.from(SECRET_TEXT) });
