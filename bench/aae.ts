@@ -13,9 +13,10 @@ import { performance } from 'node:perf_hooks';
 import { AAE_STEPS, AaeExchange, type AaeResult, type AaeStep, type RepairKey, driveExchange } from '../src/core/aae.js';
 import { NativeEngine, type Engine } from '../src/engine/index.js';
 import { DEFAULT_PARTITION_BITS, DEFAULT_TREE_BRANCH_BITS, DEFAULT_TREE_SEGMENT_BITS } from '../src/engine/types.js';
-import { recordContextBytes } from '../src/engine/pure/codec.js';
+import { recordContextBytes } from '../src/record/codec.js';
 import { answer } from '../src/node/anti-entropy.js';
-import { reconcile, sameBytes } from '../src/node/reconcile.js';
+import { reconcile } from '../src/record/reconcile.js';
+import { sameBytes } from '../src/util/bytes.js';
 import { tempDir } from '../test/helpers/tmp.js';
 import { machineLine, recordSection, today } from './results-file.js';
 

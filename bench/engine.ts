@@ -7,7 +7,7 @@
 import { Bench } from 'tinybench';
 import { NativeEngine, PureEngine, type Engine, type EngineOptions } from '../src/engine/index.js';
 import { loadBinding } from '../src/engine/native/index.js';
-import { Layout } from '../src/engine/pure/keys.js';
+import { Layout } from '../src/record/keys.js';
 import { TicTacTrees } from '../src/engine/pure/tictac.js';
 import { tempDir } from '../test/helpers/tmp.js';
 import { machineLine, recordSection, today } from './results-file.js';

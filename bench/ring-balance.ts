@@ -17,7 +17,7 @@ import { performance } from 'node:perf_hooks';
 import { type ClaimMember, balance, claim } from '../src/core/claim.js';
 import { type Ring, preferenceList } from '../src/core/ring.js';
 import { DEFAULT_PARTITION_BITS } from '../src/engine/types.js';
-import { makeBkey, positionBytes } from '../src/engine/pure/keys.js';
+import { makeBkey, positionBytes } from '../src/record/keys.js';
 import { Rand } from '../test/helpers/random.js';
 import { machineLine, recordSection, today } from './results-file.js';
 

@@ -1,6 +1,7 @@
 // A YCSB record as ringkv stores it: fieldcount named fields, encoded as one
 // msgpack map (field name → bytes). Both bindings send the same encoding, so
 // the baseline moves the same bytes as ringkv.
+import { bufferView } from '../../src/util/bytes.js';
 import { pack, unpack } from 'msgpackr';
 import type { Random } from './random.js';
 
@@ -50,7 +51,7 @@ export function decodeRecord(bytes: Uint8Array, fields: readonly string[] | null
   const out: Fields = {};
   for (const name of fields ?? Object.keys(all)) {
     const v = all[name];
-    if (v instanceof Uint8Array) out[name] = Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+    if (v instanceof Uint8Array) out[name] = bufferView(v);
   }
   return out;
 }

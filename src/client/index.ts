@@ -9,6 +9,7 @@
 // answer) moves on to the next node, up to every node once; an HTTP error
 // answer is final and thrown as a RingkvError. The causal context is opaque:
 // pass back what a read returned.
+import { bufferView } from '../util/bytes.js';
 import type { BucketProps } from '../core/membership.js';
 import { CONTEXT_HEADER, LAST_MODIFIED_HEADER, RING_VERSION_HEADER, STOPPING_HEADER, percentEncode, type RingDocument, type SiblingsDocument } from '../http/wire.js';
 import { RingkvError } from './errors.js';
@@ -590,7 +591,7 @@ function setPath(bucket: Name, key: Name): string {
 }
 
 function elementBase64(e: Element): string {
-  return (typeof e === 'string' ? Buffer.from(e, 'utf8') : Buffer.from(e.buffer, e.byteOffset, e.byteLength)).toString('base64');
+  return (typeof e === 'string' ? Buffer.from(e, 'utf8') : bufferView(e)).toString('base64');
 }
 
 function parseSetValue(status: number, doc: unknown): SetValue {

@@ -5,7 +5,8 @@
 // client routing by the same ring picks exactly the nodes' primaries.
 import { makeRing, partitionOf, preferenceList, type PreferenceList, type Ring } from '../core/ring.js';
 import { MAX_N } from '../core/membership.js';
-import { MAX_BUCKET_BYTES, makeBkey, position } from '../engine/pure/keys.js';
+import { MAX_BUCKET_BYTES, makeBkey, position } from '../record/keys.js';
+import { bufferView } from '../util/bytes.js';
 import type { RingDocument } from '../http/wire.js';
 
 /** A ring document checked and indexed for routing. */
@@ -61,7 +62,7 @@ export function parseRingDocument(doc: unknown): ClientRing {
  */
 export function keyPreference(cr: ClientRing, bucket: Uint8Array, key: Uint8Array, nRequested?: number): PreferenceList | null {
   if (bucket.length < 1 || bucket.length > MAX_BUCKET_BYTES || bucket.includes(0) || key.length < 1) return null;
-  const n = nRequested ?? cr.bucketN.get(Buffer.from(bucket.buffer, bucket.byteOffset, bucket.byteLength).toString('utf8')) ?? cr.defaultN;
+  const n = nRequested ?? cr.bucketN.get(bufferView(bucket).toString('utf8')) ?? cr.defaultN;
   if (!isN(n)) return null;
   const partition = partitionOf(cr.ring, position(makeBkey(bucket, key)));
   return preferenceList(cr.ring, partition, Math.min(n, cr.ownerCount), cr.zones);

@@ -23,6 +23,9 @@
 // travel. Bytes are counted for the remote side only: the local side's
 // answers never cross the network.
 
+import { bufferView } from '../util/bytes.js';
+import { keyId } from '../record/keys.js';
+
 export type AaeSide = 'local' | 'remote';
 export type AaeStep = 'root' | 'branches' | 'segments' | 'keys';
 export const AAE_STEPS: readonly AaeStep[] = ['root', 'branches', 'segments', 'keys'];
@@ -156,7 +159,7 @@ export class AaeExchange {
   onReply(side: AaeSide, step: AaeStep, data: Uint8Array): AaeEffect[] {
     if (this.finished) return [];
     if (step !== this.step || !this.pending[side]) throw new AaeProtocolError(`unexpected ${side} reply for ${step} (at ${this.step})`);
-    const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    const buf = bufferView(data);
     this.checkShape(buf);
     delete this.pending[side];
     this.replies[side] = buf;
@@ -322,29 +325,24 @@ export function decodeSegmentKeys(buf: Buffer): Array<{ bucket: Buffer; key: Buf
   return out;
 }
 
-/** bucket ‖ 0x00 ‖ key as a map key (buckets never contain 0x00). */
-function bkeyId(bucket: Buffer, key: Buffer): string {
-  return `${bucket.toString('latin1')}\u0000${key.toString('latin1')}`;
-}
-
 /** Keys whose leaf hashes differ or that one side lacks, local order first, then remote-only keys. */
 export function compareKeyLists(
   local: ReadonlyArray<{ bucket: Buffer; key: Buffer; hash: Buffer }>,
   remote: ReadonlyArray<{ bucket: Buffer; key: Buffer; hash: Buffer }>,
 ): RepairKey[] {
   const remoteByKey = new Map<string, Buffer>();
-  for (const r of remote) remoteByKey.set(bkeyId(r.bucket, r.key), r.hash);
+  for (const r of remote) remoteByKey.set(keyId(r.bucket, r.key), r.hash);
   const out: RepairKey[] = [];
   const seen = new Set<string>();
   for (const l of local) {
-    const id = bkeyId(l.bucket, l.key);
+    const id = keyId(l.bucket, l.key);
     seen.add(id);
     const rh = remoteByKey.get(id);
     if (rh === undefined) out.push({ bucket: Buffer.from(l.bucket), key: Buffer.from(l.key), local: true, remote: false });
     else if (!rh.equals(l.hash)) out.push({ bucket: Buffer.from(l.bucket), key: Buffer.from(l.key), local: true, remote: true });
   }
   for (const r of remote) {
-    if (!seen.has(bkeyId(r.bucket, r.key))) out.push({ bucket: Buffer.from(r.bucket), key: Buffer.from(r.key), local: false, remote: true });
+    if (!seen.has(keyId(r.bucket, r.key))) out.push({ bucket: Buffer.from(r.bucket), key: Buffer.from(r.key), local: false, remote: true });
   }
   return out;
 }

@@ -7,6 +7,7 @@
 import { claim, isBalanced } from './claim.js';
 import { type Ring, assertRing, ownerCounts, partitionCount } from './ring.js';
 import { type NodeId, compareIds, invariant, isNodeId } from './types.js';
+import type { ConflictMode } from '../record/dvv.js';
 
 export type MemberStatus = 'valid' | 'leaving' | 'left';
 
@@ -26,7 +27,7 @@ export interface NewMember {
   readonly zone?: string;
 }
 
-export type ConflictMode = 'siblings' | 'lww';
+export type { ConflictMode };
 
 export interface BucketProps {
   /** Replicas per key. */
@@ -56,6 +57,7 @@ export interface ClusterState {
 }
 
 export const DEFAULT_BUCKET_PROPS: BucketProps = Object.freeze({ n: 3, r: 2, w: 2, dw: 0, mode: 'siblings' });
+/** Most replicas of a key: the bound of a bucket's n and of every quorum number (core/quorum.ts). */
 export const MAX_N = 16;
 
 /** Longest zone name: printable ASCII without spaces. */

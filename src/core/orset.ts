@@ -32,6 +32,7 @@
 //             u16 len, element bytes, u16 nDots (>= 1),
 //             per dot ascending by (actor index, counter): u16 actor index, u64 counter (1..clock[actor])
 // The context alone (handed to clients) is: u8 0x43 'C', u8 version 1, clock.
+import { bufferView } from '../util/bytes.js';
 import { ByteReader } from '../util/byte-reader.js';
 
 export const MAX_SAFE = Number.MAX_SAFE_INTEGER;
@@ -77,7 +78,7 @@ export function empty(): OrSet {
   return EMPTY;
 }
 
-const keyOf = (element: Uint8Array): string => Buffer.from(element.buffer, element.byteOffset, element.byteLength).toString('latin1');
+const keyOf = (element: Uint8Array): string => bufferView(element).toString('latin1');
 const bytesOf = (key: string): Buffer => Buffer.from(key, 'latin1');
 const dotKey = (d: Dot): string => `${d.actor} ${d.counter}`;
 const compareStrings = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
@@ -261,7 +262,7 @@ class Reader extends ByteReader {
 }
 
 
-const asBuffer = (b: Uint8Array): Buffer => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+const asBuffer = bufferView;
 
 /** Decodes and validates a state; OrSetError BAD_SET on anything malformed or not canonical. */
 export function decode(buf: Uint8Array): OrSet {

@@ -2,10 +2,10 @@
 // bucket's properties overridden by the request's options, validated, then
 // shrunk to the cluster's size. Pure: the node maps a QuorumError to its
 // BAD_REQUEST.
-import type { BucketProps } from './membership.js';
+import { MAX_N, type BucketProps } from './membership.js';
 
-/** Most replicas of a key, and the bound of every quorum number. */
-export const MAX_N = 16;
+/** Most replicas of a key (defined with the bucket properties it bounds), and the bound of every quorum number. */
+export { MAX_N };
 /** Longest deadline a request may ask for. */
 export const MAX_TIMEOUT_MS = 600_000;
 

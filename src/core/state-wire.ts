@@ -17,6 +17,7 @@ import {
 import type { AddressCheck, BucketProps, ClusterState } from './membership.js';
 import { MAX_PARTITION_BITS } from './ring.js';
 import { isNodeId } from './types.js';
+import { bufferView } from '../util/bytes.js';
 import type { NodeId } from './types.js';
 
 /** A compact owner table: `at` holds, per partition, an index into `ids` (u8, or big-endian u16 past 256 ids). */
@@ -50,7 +51,7 @@ export function unpackOwners(packed: unknown): NodeId[] {
   if (!(at instanceof Uint8Array)) throw new StateWireError('packed owners: at must be bytes');
   const width = ids.length <= 256 ? 1 : 2;
   if (at.length % width !== 0) throw new StateWireError('packed owners: at has a partial entry');
-  const view = Buffer.from(at.buffer, at.byteOffset, at.byteLength);
+  const view = bufferView(at);
   const owners: NodeId[] = new Array<NodeId>(at.length / width);
   for (let p = 0; p < owners.length; p++) {
     const i = width === 1 ? view[p]! : view.readUInt16BE(p * 2);

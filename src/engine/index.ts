@@ -3,7 +3,7 @@
 export * from './types.js';
 export { NativeEngine } from './native/index.js';
 export { PureEngine } from './pure/index.js';
-export * from './pure/codec.js';
+export * from '../record/codec.js';
 
 import type { Engine, EngineOptions } from './types.js';
 import { NativeEngine } from './native/index.js';

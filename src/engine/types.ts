@@ -1,7 +1,9 @@
 // The Engine interface: one contract, two implementations (native addon and
 // pure TypeScript). Formats and semantics are specified in docs/engine.md.
 
-export type ConflictMode = 'siblings' | 'lww';
+import type { ConflictMode } from '../record/dvv.js';
+
+export type { ConflictMode };
 
 export interface EngineLimits {
   /** Longest key in bytes (default 1024, at most 65535). */
@@ -140,26 +142,7 @@ export interface Engine {
   close(): Promise<void>;
 }
 
-export type EngineErrorCode =
-  | 'INVALID_ARGUMENT'
-  | 'KEY_TOO_LARGE'
-  | 'VALUE_TOO_LARGE'
-  | 'TOO_MANY_SIBLINGS'
-  | 'BAD_CONTEXT'
-  | 'CORRUPT_RECORD'
-  | 'CONFIG_MISMATCH'
-  | 'CLOSED'
-  | 'IO'
-  | 'INTERNAL';
-
-export class EngineError extends Error {
-  readonly code: EngineErrorCode;
-  constructor(code: EngineErrorCode, message: string) {
-    super(message);
-    this.name = 'EngineError';
-    this.code = code;
-  }
-}
+export { EngineError, type EngineErrorCode } from '../record/errors.js';
 
 /**
  * Q = 2^12 = 4096: the smallest power of two whose claim reaches Dynamo's

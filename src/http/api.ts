@@ -2,7 +2,7 @@
 // Handlers read everything they need from the request synchronously (uWS
 // requests live only for the handler's first tick), then await the node and
 // answer corked, unless the client went away meanwhile.
-import { decodeRecord, recordContextBytes, type DecodedRecord } from '../engine/pure/codec.js';
+import { decodeRecord, recordContextBytes, type DecodedRecord } from '../record/codec.js';
 import { EngineError } from '../engine/types.js';
 import { NodeError } from '../node/errors.js';
 import { SetError, type SetOps, type SetResult } from '../node/sets.js';

@@ -1,6 +1,7 @@
 // How objects and errors look on the HTTP wire: the opaque context header,
 // sibling documents, percent-decoded binary names and the error-code → status
 // table. Shared by the server and the client library.
+import { bufferView } from '../util/bytes.js';
 import { DEFAULT_BUCKET_PROPS, type ClusterState } from '../core/membership.js';
 
 /** Response and request header carrying the opaque causal context. */
@@ -54,7 +55,7 @@ export interface ErrorDocument {
 }
 
 export function encodeContextHeader(context: Uint8Array): string {
-  return Buffer.from(context.buffer, context.byteOffset, context.byteLength).toString('base64url');
+  return bufferView(context).toString('base64url');
 }
 
 /** Decodes the header strictly: Buffer's base64url decoder skips bad characters silently. */
@@ -97,7 +98,7 @@ for (const ch of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789
 /** Percent-encodes raw bytes for a URL path segment. */
 export function percentEncode(bytes: Uint8Array): string {
   // Most names need no escape at all: return them as they are.
-  if (bytes.every((b) => UNRESERVED[b] === 1)) return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+  if (bytes.every((b) => UNRESERVED[b] === 1)) return bufferView(bytes).toString('latin1');
   let out = '';
   for (const b of bytes) {
     const ch = String.fromCharCode(b);

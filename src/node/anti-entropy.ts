@@ -55,7 +55,8 @@ export type AntiEntropyContext = Pick<
   ServiceContext,
   'id' | 'metrics' | 'engine' | 'clock' | 'clusterState' | 'hasJoined' | 'bucketProps' | 'preferenceListOf' | 'isSuspected' | 'peerRequest' | 'registerService'
 >;
-import { reconcile, sameBytes } from './reconcile.js';
+import { reconcile } from '../record/index.js';
+import { bufferView, sameBytes } from '../util/bytes.js';
 
 export interface AntiEntropyConfig {
   /** Time between rounds (default 10 s). */

@@ -19,7 +19,7 @@
 import { partitionOf } from '../core/ring.js';
 import type { Engine } from '../engine/types.js';
 import { isTransportError, type Timer } from '../transport/types.js';
-import { reconcile } from './reconcile.js';
+import { keyId, reconcile } from '../record/index.js';
 import { MAX_MERGE_BATCH } from './messages.js';
 import type { ServiceContext } from './context.js';
 
@@ -27,10 +27,6 @@ import type { ServiceContext } from './context.js';
 export type HandoffContext = Pick<ServiceContext, 'id' | 'metrics' | 'engine' | 'clock' | 'clusterState' | 'hasJoined' | 'bucketProps' | 'preferenceListOf' | 'isSuspected' | 'peerRequest'>;
 
 export { MAX_MERGE_BATCH };
-
-function bkeyId(bucket: Uint8Array, key: Uint8Array): string {
-  return `${Buffer.from(bucket.buffer, bucket.byteOffset, bucket.byteLength).toString('hex')}/${Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('hex')}`;
-}
 
 /** Lists every hint of a target (the native engine caps a limit at u32). */
 const ALL = 0xffffffff;
@@ -46,7 +42,7 @@ export class HintStore {
     this.index.clear();
     for (const target of await this.engine.hintTargets()) {
       const ids = new Set<string>();
-      for (const h of await this.engine.hintList(target, ALL)) ids.add(bkeyId(h.bucket, h.key));
+      for (const h of await this.engine.hintList(target, ALL)) ids.add(keyId(h.bucket, h.key));
       if (ids.size > 0) this.index.set(target, ids);
     }
   }
@@ -56,7 +52,7 @@ export class HintStore {
     const stored = await this.engine.hintPut(target, bucket, key, record);
     let ids = this.index.get(target);
     if (!ids) this.index.set(target, (ids = new Set()));
-    ids.add(bkeyId(bucket, key));
+    ids.add(keyId(bucket, key));
     return stored;
   }
 
@@ -65,7 +61,7 @@ export class HintStore {
     const deleted = await this.engine.hintDelete(target, bucket, key, record);
     if (deleted) {
       const ids = this.index.get(target);
-      ids?.delete(bkeyId(bucket, key));
+      ids?.delete(keyId(bucket, key));
       if (ids?.size === 0) this.index.delete(target);
     }
     return deleted;
@@ -73,7 +69,7 @@ export class HintStore {
 
   /** The hint records held for one key (any target), usually none. */
   async lookup(bucket: Buffer, key: Buffer): Promise<Buffer[]> {
-    const id = bkeyId(bucket, key);
+    const id = keyId(bucket, key);
     const out: Buffer[] = [];
     for (const [target, ids] of this.index) {
       if (!ids.has(id)) continue;

@@ -5,6 +5,7 @@
 // absent object: counter 1, or a deleted value back), and the engine alone
 // does not order them.
 import { invariant } from '../core/types.js';
+import { keyId } from '../record/keys.js';
 
 interface KeyGate {
   /** Writes of the key in progress. */
@@ -13,11 +14,6 @@ interface KeyGate {
   reap: Promise<void> | null;
   /** The reap waiting for the writes to finish. */
   idle: Array<() => void>;
-}
-
-/** The gate id of a key (bucket and key bytes, no copy of either). */
-export function gateId(bucket: Uint8Array, key: Uint8Array): string {
-  return `${Buffer.from(bucket.buffer, bucket.byteOffset, bucket.byteLength).toString('latin1')}\u0000${Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1')}`;
 }
 
 export class KeyGates {
@@ -30,12 +26,12 @@ export class KeyGates {
 
   /** A reap of the key holds its gate (writes must wait for it). */
   reapUnderway(bucket: Uint8Array, key: Uint8Array): boolean {
-    return this.gates.size > 0 && this.gates.get(gateId(bucket, key))?.reap != null;
+    return this.gates.size > 0 && this.gates.get(keyId(bucket, key))?.reap != null;
   }
 
   /** Runs a write of the key outside any reap of it; writes of one key still run concurrently. */
   async write<T>(bucket: Uint8Array, key: Uint8Array, fn: () => Promise<T>): Promise<T> {
-    const id = gateId(bucket, key);
+    const id = keyId(bucket, key);
     await this.enter(id);
     try {
       return await fn();
@@ -57,7 +53,7 @@ export class KeyGates {
 
   /** Runs a reap of the key alone: after the key's writes in progress, before any that start meanwhile. */
   async exclusive<T>(bucket: Uint8Array, key: Uint8Array, fn: () => Promise<T>): Promise<T> {
-    const id = gateId(bucket, key);
+    const id = keyId(bucket, key);
     let g = this.gates.get(id);
     while (g?.reap) {
       await g.reap;

@@ -11,6 +11,7 @@
 // compile) and the peer-frame fuzz test (test/transport/peer-fuzz.test.ts)
 // enumerate, and a schema needs nothing of its service but a few limits,
 // which live here.
+import { bufferView } from '../util/bytes.js';
 import { z } from 'zod';
 import { NODE_ID_RE } from '../transport/frames.js';
 import { MAX_ADDRESS_LENGTH, MAX_ZONE_LENGTH } from '../core/membership.js';
@@ -32,7 +33,7 @@ export const MAX_PARTITIONS_PER_MESSAGE = 1 << 16;
 export const MAX_SET_OPS = 1_000;
 
 /** Binary fields arrive as Uint8Array (msgpack) or Buffer (simulator); handlers get a Buffer view, no copy. */
-const bytes = z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'expected binary').transform((v) => (Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength)));
+const bytes = z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'expected binary').transform(bufferView);
 const optBytes = bytes.nullish().transform((v) => v ?? null);
 const flag = z.boolean().optional();
 /** A count or index: a non-negative safe integer. */

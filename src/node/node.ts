@@ -26,8 +26,8 @@ import { type Health, coordinatingList, fallbackCoordination, forwardOrder, read
 import { type Quorum, type QuorumRequest, QuorumError, quorum } from '../core/quorum.js';
 import { distinctOwnerCount, partitionOf, preferenceList, ownerCounts, type PreferenceList } from '../core/ring.js';
 import { EngineError, type Engine } from '../engine/types.js';
-import { type Context, type DecodedRecord, decodeContext, decodeRecord, encodeRecord } from '../engine/pure/codec.js';
-import { contextMax, coordinate as newVersion } from '../engine/pure/dvv.js';
+import { type Context, type DecodedRecord, decodeContext, decodeRecord, encodeRecord, finish, join, reconcile, update } from '../record/index.js';
+import { sameBytes } from '../util/bytes.js';
 import { StateWireError, packState, unpackState } from '../core/state-wire.js';
 import { ANY_PEER, isTransportError, type Clock, type Timer, type Transport } from '../transport/types.js';
 import type { ClientOperations, ServiceContext } from './context.js';
@@ -55,7 +55,6 @@ import { NodeMetrics } from './metrics.js';
 import { Peers } from './peers.js';
 import { type ReapFloors, allCovered, isAllTombstones, withoutCovered } from './reaper.js';
 import { Replica, asNodeError } from './replica.js';
-import { reconcile, sameBytes } from './reconcile.js';
 
 /** Forwarded write ids remembered at most (oldest dropped first). */
 const MAX_REMEMBERED_WRITES = 100_000;
@@ -631,7 +630,7 @@ export class RingkvNode implements ServiceContext, ClientOperations {
       const noteFloor = (floor: Buffer | null): void => {
         if (!floor) return;
         floors.push(floor);
-        floorCtx = contextMax(floorCtx ?? [], decodeRecord(floor).context);
+        floorCtx = join(floorCtx ?? [], decodeRecord(floor).context);
       };
       // Every node read from in this request (replicas, and givers read for a replica still
       // receiving the partition), each once: a giver that is also a replica is not read twice.
@@ -987,7 +986,7 @@ export class RingkvNode implements ServiceContext, ClientOperations {
       }
       const ctx = decodeContext(context);
       const actor = await this.oneOffActor();
-      record = encodeRecord(newVersion(null, ctx, actor, { value, now: this.opts.clock.now() }, q.mode, this.opts.engine.limits.maxSiblings));
+      record = encodeRecord(finish(update(null, ctx, actor, { value, now: this.opts.clock.now() }), q.mode, this.opts.engine.limits.maxSiblings));
       await this.replica.storeHint(heldFor, bucket, key, record, q.dw > 0);
     } catch (err) {
       throw asNodeError(err);

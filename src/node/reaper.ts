@@ -50,8 +50,8 @@
 // reaped key without its floor. A node that loses its data loses its floors
 // too, and with them nothing it needs: its new epoch is a new actor.
 import type { Engine } from '../engine/types.js';
-import { type Context, type DecodedRecord, decodeRecord, encodeRecord } from '../engine/pure/codec.js';
-import { contextMax, covers } from '../engine/pure/dvv.js';
+import { type Context, type DecodedRecord, covers, decodeRecord, encodeRecord, join, keyId } from '../record/index.js';
+import { bufferView } from '../util/bytes.js';
 
 export interface ReapFloor {
   bucket: Buffer;
@@ -61,18 +61,19 @@ export interface ReapFloor {
   context: Context;
   /** When this node reaped it (its clock). */
   at: number;
+  /** Its metadata shard (shardOf). */
+  shard: number;
 }
 
 const SHARDS = 256;
 const META_PREFIX = 'reap.floors.';
 
-function bkeyId(bucket: Uint8Array, key: Uint8Array): string {
-  const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
-  return `${hex(bucket)}/${hex(key)}`;
-}
-
-function shardOf(id: string): number {
-  // FNV-1a over the id's characters: stable, independent of the ring.
+/**
+ * The metadata shard of a key's floor: FNV-1a over `bucketHex/keyHex`.
+ * Part of the on-disk layout (floors written before stay where they are).
+ */
+function shardOf(bucket: Uint8Array, key: Uint8Array): number {
+  const id = `${bufferView(bucket).toString('hex')}/${bufferView(key).toString('hex')}`;
   let h = 0x811c9dc5;
   for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
   return (h >>> 0) % SHARDS;
@@ -100,7 +101,9 @@ export class ReapFloors {
       for (const [b, k, r, at] of saved.e) {
         if (now - at >= this.opts.ttlMs) continue;
         const record = Buffer.from(r, 'base64');
-        this.entries.set(`${b}/${k}`, { bucket: Buffer.from(b, 'hex'), key: Buffer.from(k, 'hex'), record, context: decodeRecord(record).context, at });
+        const bucket = Buffer.from(b, 'hex');
+        const key = Buffer.from(k, 'hex');
+        this.entries.set(keyId(bucket, key), { bucket, key, record, context: decodeRecord(record).context, at, shard: shardOf(bucket, key) });
       }
     }
   }
@@ -116,7 +119,7 @@ export class ReapFloors {
 
   get(bucket: Uint8Array, key: Uint8Array): ReapFloor | undefined {
     // Every write asks: skip building the id while there are no floors at all.
-    return this.entries.size === 0 ? undefined : this.entries.get(bkeyId(bucket, key));
+    return this.entries.size === 0 ? undefined : this.entries.get(keyId(bucket, key));
   }
 
   /**
@@ -125,22 +128,23 @@ export class ReapFloors {
    * replaced, for `restore`.
    */
   async add(bucket: Uint8Array, key: Uint8Array, record: Buffer, now: number): Promise<ReapFloor | undefined> {
-    const id = bkeyId(bucket, key);
+    const id = keyId(bucket, key);
     const prev = this.entries.get(id);
     const rec = decodeRecord(record);
-    const context = prev ? contextMax(prev.context, rec.context) : rec.context;
+    const context = prev ? join(prev.context, rec.context) : rec.context;
     const kept = sameContext(context, rec.context) ? Buffer.from(record) : encodeRecord({ context, siblings: rec.siblings });
-    this.entries.set(id, { bucket: Buffer.from(bucket), key: Buffer.from(key), record: kept, context, at: now });
-    await this.persist(shardOf(id));
+    const shard = prev?.shard ?? shardOf(bucket, key);
+    this.entries.set(id, { bucket: Buffer.from(bucket), key: Buffer.from(key), record: kept, context, at: now, shard });
+    await this.persist(shard);
     return prev;
   }
 
   /** Puts back the floor `add` replaced (none: forgets the key): the reap it was for did not happen. */
   async restore(bucket: Uint8Array, key: Uint8Array, prev: ReapFloor | undefined): Promise<void> {
-    const id = bkeyId(bucket, key);
+    const id = keyId(bucket, key);
     if (prev) this.entries.set(id, prev);
     else this.entries.delete(id);
-    await this.persist(shardOf(id));
+    await this.persist(shardOf(bucket, key));
   }
 
   /** Drops expired floors; returns how many. */
@@ -150,7 +154,7 @@ export class ReapFloors {
     for (const [id, f] of this.entries) {
       if (now - f.at < this.opts.ttlMs) continue;
       this.entries.delete(id);
-      dirty.add(shardOf(id));
+      dirty.add(f.shard);
       dropped++;
     }
     for (const s of dirty) await this.persist(s);
@@ -161,8 +165,8 @@ export class ReapFloors {
     const prev = this.writes.get(shard) ?? Promise.resolve();
     const next = prev.then(async () => {
       const e: SavedEntry[] = [];
-      for (const [id, f] of this.entries) {
-        if (shardOf(id) === shard) e.push([f.bucket.toString('hex'), f.key.toString('hex'), f.record.toString('base64'), f.at]);
+      for (const f of this.entries.values()) {
+        if (f.shard === shard) e.push([f.bucket.toString('hex'), f.key.toString('hex'), f.record.toString('base64'), f.at]);
       }
       await this.engine.metaPut(META_PREFIX + shard.toString(16).padStart(2, '0'), Buffer.from(JSON.stringify({ v: 1, e })));
     });
@@ -189,7 +193,7 @@ export function withoutCovered(record: Uint8Array, ctx: Context): Buffer | null 
   const rec = decodeRecord(record);
   const siblings = rec.siblings.filter((s) => !covers(ctx, s));
   if (siblings.length === 0) return null;
-  const context = contextMax(rec.context, ctx);
+  const context = join(rec.context, ctx);
   if (siblings.length === rec.siblings.length && sameContext(context, rec.context)) return Buffer.from(record);
   return encodeRecord({ context, siblings });
 }

@@ -4,20 +4,16 @@
 // reap, the per-key gates that order writes and reaps — and one handler per
 // peer request kind that reaches a replica. It depends on a narrow context
 // (ReplicaContext), never on RingkvNode.
-import { decodeContext, decodeRecord, encodeContext } from '../engine/pure/codec.js';
-import { contextMax } from '../engine/pure/dvv.js';
+import { decodeContext, decodeRecord, encodeContext, join, keyId, reconcile, type ConflictMode } from '../record/index.js';
 import { invariant } from '../core/types.js';
 import { EngineError, type Engine, type MergeRequest } from '../engine/types.js';
 import type { Clock } from '../transport/types.js';
 import { NodeError, nodeErrorFrom } from './errors.js';
 import { HintStore, withHints } from './handoff.js';
-import { KeyGates, gateId } from './key-gates.js';
+import { KeyGates } from './key-gates.js';
 import type { PeerReplyBody, PeerRequest } from './messages.js';
 import type { NodeMetrics } from './metrics.js';
 import { ReapFloors, allCovered, isAllTombstones, withoutCovered } from './reaper.js';
-import { reconcile } from './reconcile.js';
-
-export type ConflictMode = 'siblings' | 'lww';
 
 /** What the replica role needs from the node around it. */
 export interface ReplicaContext {
@@ -156,7 +152,7 @@ export class Replica {
     const engine = this.ctx.engine;
     const coordinate = () => {
       const floor = this.floors.get(bucket, key);
-      const ctx = floor ? encodeContext(contextMax(decodeContext(context), floor.context)) : context;
+      const ctx = floor ? encodeContext(join(decodeContext(context), floor.context)) : context;
       const req = { bucket, key, context: ctx, value, now: this.ctx.clock.now(), mode };
       return durable ? engine.coordinate({ ...req, durable: true }) : engine.coordinateSync(req);
     };
@@ -279,14 +275,15 @@ export class Replica {
       if (!stored.equals(record)) {
         if (!allCovered(decodeRecord(stored), tomb.context)) return false;
         const mode = this.ctx.modeOf(bucket);
-        const merged = reconcile([stored, record], mode);
-        let m;
+        let merged: Buffer;
         try {
-          m = decodeRecord(merged); // no siblings left at all: nothing to reap through the engine
-        } catch {
-          return false;
+          merged = reconcile([stored, record], mode);
+        } catch (err) {
+          // Both were decoded above: CORRUPT_RECORD here means no sibling survives the merge, nothing to reap through the engine.
+          if (err instanceof EngineError && err.code === 'CORRUPT_RECORD') return false;
+          throw err;
         }
-        if (!isAllTombstones(m)) return false;
+        if (!isAllTombstones(decodeRecord(merged))) return false;
         target = await engine.merge({ bucket, key, record: merged, mode, durable: false });
         if (!isAllTombstones(decodeRecord(target))) return false;
       }
@@ -332,7 +329,7 @@ export class Replica {
     // Every key's gate (in sorted order: no deadlock with reaps), filter, one batch.
     const mergeMany = (reqs: ReadonlyArray<MergeRequest>): Promise<Buffer[]> =>
       this.gates.writeMany(
-        reqs.map((r) => gateId(r.bucket, r.key)),
+        reqs.map((r) => keyId(r.bucket, r.key)),
         async () => {
           const kept = reqs.map((r) => ({ ...r, record: filter(r) }));
           const live = kept.filter((r): r is MergeRequest => r.record !== null);

@@ -30,7 +30,8 @@
 // dots that context covers go: an add the client had not seen wins.
 import { distinctOwnerCount, partitionOf } from '../core/ring.js';
 import * as orset from '../core/orset.js';
-import { decodeRecord, recordContextBytes } from '../engine/pure/codec.js';
+import { decodeRecord, keyId, reconcile, recordContextBytes } from '../record/index.js';
+import { bufferView } from '../util/bytes.js';
 import { EngineError } from '../engine/types.js';
 import { isTransportError } from '../transport/types.js';
 import { NodeError, nodeErrorFrom } from './errors.js';
@@ -41,7 +42,6 @@ import type { RequestOptions } from './node.js';
 /** What the set store uses of the node: its client operations and a few service members. */
 export type SetsContext = ClientOperations &
   Pick<ServiceContext, 'id' | 'engine' | 'clusterState' | 'bucketProps' | 'preferenceListOf' | 'isSuspected' | 'peerRequest' | 'registerService'>;
-import { reconcile } from './reconcile.js';
 
 /** Elements per update (adds plus removes) and bytes per element. */
 export const SET_LIMITS = Object.freeze({ maxOps: MAX_SET_OPS, maxElementBytes: 1024 });
@@ -204,7 +204,7 @@ export class SetStore {
   /** The read-modify-write, on a replica of the key (see the top of the file). */
   private coordinate(bucket: Buffer, key: Buffer, ops: CheckedOps, req: RequestOptions): Promise<orset.OrSet> {
     const engine = this.node.engine;
-    return this.locked(`${bucket.toString('hex')}/${key.toString('hex')}`, async () => {
+    return this.locked(keyId(bucket, key), async () => {
       let local: Buffer | null;
       try {
         local = await engine.get(bucket, key);
@@ -298,5 +298,5 @@ function decodeState(bytes: Uint8Array): orset.OrSet {
 
 function toBuffer(b: Uint8Array): Buffer {
   if (!(b instanceof Uint8Array)) throw new SetError('BAD_REQUEST', 'an element must be bytes');
-  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  return bufferView(b);
 }

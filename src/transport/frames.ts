@@ -49,6 +49,7 @@
 // message are refused, as a protocol error, before any frame is read.
 // The hellos stay plain so that a peer of another version still reads the
 // version refusal.
+import { bufferView } from '../util/bytes.js';
 import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { Packr } from 'msgpackr';
@@ -95,7 +96,7 @@ export function openMessage(expectedSeq: number, bytes: Uint8Array, tag: number)
   if (bytes.length <= ENVELOPE_BYTES) {
     return { ok: false, reason: `envelope: message of ${bytes.length} bytes is too short` };
   }
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  const buf = bufferView(bytes);
   const seq = buf.readUInt32BE(0);
   // The checksum first: a seq read from damaged bytes means nothing.
   if (envelopeCrc(buf, tag) !== buf.readUInt32BE(4)) return { ok: false, reason: `envelope: checksum mismatch (message ${seq})` };

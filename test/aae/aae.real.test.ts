@@ -3,7 +3,7 @@
 // into one node's engine directly, are repaired by one exchange in each
 // direction (the initiator pushes what it has, pulls what it lacks).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { recordContextBytes } from '../../src/engine/pure/codec.js';
+import { recordContextBytes } from '../../src/record/codec.js';
 import { AntiEntropyService } from '../../src/node/anti-entropy.js';
 import type { RunningServer } from '../../src/server/index.js';
 import { startCluster, type TestCluster } from '../helpers/cluster.js';

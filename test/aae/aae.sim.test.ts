@@ -6,7 +6,7 @@
 // alone: no client ever reads.
 import { afterEach, describe, expect, it } from 'vitest';
 import { digest } from '../../src/core/membership.js';
-import { decodeRecord, recordContextBytes } from '../../src/engine/pure/codec.js';
+import { decodeRecord, recordContextBytes } from '../../src/record/codec.js';
 import { PureEngine } from '../../src/engine/pure/index.js';
 import { AntiEntropyService, type AntiEntropyConfig } from '../../src/node/anti-entropy.js';
 import { RingkvNode } from '../../src/node/node.js';

@@ -119,7 +119,7 @@ describe('finding 6: the CLI reads every documented limit', () => {
   it('finding 6: get and put on a key whose context covers 1024 actors (a header over 16 KiB)', async () => {
     const { startTestNode } = await import('../helpers/server.js');
     const { RingkvClient } = await import('../../src/client/index.js');
-    const { encodeContext } = await import('../../src/engine/pure/codec.js');
+    const { encodeContext } = await import('../../src/record/codec.js');
     const n = await startTestNode('cli-limits');
     try {
       // 1023 actors; the coordinator adds its own: the context read back covers 1024.

@@ -3,7 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RingkvClient, RingkvError } from '../../src/client/index.js';
-import { decodeContext, encodeContext } from '../../src/engine/pure/codec.js';
+import { decodeContext, encodeContext } from '../../src/record/codec.js';
 import { closedPort, startCluster, waitFor, type TestNode } from '../helpers/server.js';
 
 let nodes: TestNode[] = [];

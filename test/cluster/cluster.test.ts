@@ -2,7 +2,7 @@
 // writes, a stopped node, siblings from concurrent writes and their
 // reconciliation, and read repair verified on the stale replica itself.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeRecord } from '../../src/engine/pure/codec.js';
+import { decodeRecord } from '../../src/record/codec.js';
 import { CONTEXT_HEADER } from '../../src/http/wire.js';
 import { startCluster, waitFor, type TestCluster } from '../helpers/cluster.js';
 

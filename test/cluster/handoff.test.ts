@@ -6,7 +6,7 @@
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { partitionOf } from '../../src/core/ring.js';
-import { decodeRecord } from '../../src/engine/pure/codec.js';
+import { decodeRecord } from '../../src/record/codec.js';
 import { startServer, type RunningServer, type ServerOptions } from '../../src/server/index.js';
 import { waitFor } from '../helpers/cluster.js';
 import { tempDir } from '../helpers/tmp.js';

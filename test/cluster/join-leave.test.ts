@@ -4,7 +4,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { ownerCounts, partitionOf } from '../../src/core/ring.js';
-import { decodeRecord } from '../../src/engine/pure/codec.js';
+import { decodeRecord } from '../../src/record/codec.js';
 import { startServer, type RunningServer } from '../../src/server/index.js';
 import { startCluster, waitFor, type TestCluster } from '../helpers/cluster.js';
 import { tempDir } from '../helpers/tmp.js';

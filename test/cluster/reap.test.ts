@@ -6,7 +6,7 @@
 // (the reap floor), even after the coordinator restarts.
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeRecord } from '../../src/engine/pure/codec.js';
+import { decodeRecord } from '../../src/record/codec.js';
 import { CONTEXT_HEADER } from '../../src/http/wire.js';
 import { startServer, type RunningServer, type ServerOptions } from '../../src/server/index.js';
 import { waitFor } from '../helpers/cluster.js';

@@ -7,7 +7,7 @@
 // anti-entropy alone (run by hand here, so the read repair is not helped).
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeRecord } from '../../src/engine/pure/codec.js';
+import { decodeRecord } from '../../src/record/codec.js';
 import { startServer, type RunningServer, type ServerOptions } from '../../src/server/index.js';
 import { waitFor } from '../helpers/cluster.js';
 import { tempDir } from '../helpers/tmp.js';

@@ -15,7 +15,7 @@ import {
 import type { Engine } from '../../src/engine/types.js';
 import { PureEngine } from '../../src/engine/pure/index.js';
 import { answer } from '../../src/node/anti-entropy.js';
-import { reconcile } from '../../src/node/reconcile.js';
+import { reconcile } from '../../src/record/reconcile.js';
 
 const P_BITS = 2;
 const GEOMETRY = { branchBits: 4, segmentBits: 4 };

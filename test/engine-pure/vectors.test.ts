@@ -4,8 +4,8 @@ import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { LEAF_KEY, PureEngine, decodeContext, decodeRecord, encodeContext, leafHash } from '../../src/engine/pure/index.js';
-import { encodeLeafMessage } from '../../src/engine/pure/codec.js';
-import { makeBkey } from '../../src/engine/pure/keys.js';
+import { encodeLeafMessage } from '../../src/record/codec.js';
+import { makeBkey } from '../../src/record/keys.js';
 import type { ConflictMode } from '../../src/engine/types.js';
 
 interface Step { mode: ConflictMode; now: number; context: string | null; value: string | null; record: string; leaf: string }

@@ -4,7 +4,7 @@ import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import { blake3 } from '@noble/hashes/blake3.js';
 import { decodeRecord, encodeContext, encodeRecord, recordContextBytes, type Context, type DecodedRecord } from '../../src/engine/pure/index.js';
-import { merge as dvvMerge } from '../../src/engine/pure/dvv.js';
+import { finish, sync } from '../../src/record/dvv.js';
 import { EngineError, type Engine, type EngineOptions } from '../../src/engine/types.js';
 import { EPOCH, b, expectCode, put } from './helpers.js';
 import { KINDS, openKind } from './kinds.js';
@@ -398,7 +398,7 @@ describe.each(KINDS)('%s engine', (kind) => {
           expect(after[2]).toEqual(after[0]);
           // The same union as merging the replicas' records in the reverse order.
           if (before.length > 0) {
-            const folded = before.reverse().map(decodeRecord).reduce((acc, r) => dvvMerge(acc, r, 'siblings', 65535));
+            const folded = before.reverse().map(decodeRecord).reduce((acc, r) => finish(sync(acc, r), 'siblings', 65535));
             expect(after[0]).toEqual(encodeRecord(folded));
           }
           for (const r of rs) await r.close();

@@ -2,7 +2,7 @@
 // update by update (the same structure every write updates inside each engine).
 import { describe, expect, it } from 'vitest';
 import { loadBinding } from '../../src/engine/native/index.js';
-import { Layout } from '../../src/engine/pure/keys.js';
+import { Layout } from '../../src/record/keys.js';
 import { TicTacTrees } from '../../src/engine/pure/tictac.js';
 import { Rand } from '../helpers/random.js';
 

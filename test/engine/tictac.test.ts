@@ -3,7 +3,7 @@
 // codec's leaf hash (docs/engine.md), so native trees are checked against it too.
 import { describe, it, expect } from 'vitest';
 import { decodeRecord, leafHash, recordContextBytes } from '../../src/engine/pure/index.js';
-import { diskKey, makeBkey } from '../../src/engine/pure/keys.js';
+import { diskKey, makeBkey } from '../../src/record/keys.js';
 import type { Engine, EngineOptions } from '../../src/engine/types.js';
 import { b, expectCode, put } from './helpers.js';
 import { KINDS, openKind } from './kinds.js';

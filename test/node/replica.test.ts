@@ -2,10 +2,11 @@
 // engine with a small stub context (no node, no network).
 import { afterEach, describe, expect, it } from 'vitest';
 import { InvariantError } from '../../src/core/types.js';
-import { decodeRecord, recordContextBytes } from '../../src/engine/pure/codec.js';
+import { decodeRecord, recordContextBytes } from '../../src/record/codec.js';
 import { PureEngine } from '../../src/engine/pure/index.js';
 import { NodeError } from '../../src/node/errors.js';
-import { KeyGates, gateId } from '../../src/node/key-gates.js';
+import { KeyGates } from '../../src/node/key-gates.js';
+import { keyId } from '../../src/record/keys.js';
 import { decodePeerRequest } from '../../src/node/messages.js';
 import { NodeMetrics } from '../../src/node/metrics.js';
 import { Replica, type ReplicaContext } from '../../src/node/replica.js';
@@ -33,14 +34,14 @@ describe('KeyGates', () => {
 
   it('a batch enters many gates (a repeated key once) and leaves them all, even when it fails', async () => {
     const gates = new KeyGates();
-    const ids = [gateId(B, Buffer.from('x')), gateId(B, Buffer.from('y')), gateId(B, Buffer.from('x'))];
+    const ids = [keyId(B, Buffer.from('x')), keyId(B, Buffer.from('y')), keyId(B, Buffer.from('x'))];
     await expect(gates.writeMany(ids, async () => { expect(gates.size).toBe(2); throw new Error('boom'); })).rejects.toThrow('boom');
     expect(gates.size).toBe(0);
   });
 
   it('leaving a gate never entered is a loud invariant failure, not a silent return', () => {
     const gates = new KeyGates();
-    expect(() => (gates as unknown as { leave(id: string): void }).leave(gateId(B, Buffer.from('k')))).toThrow(InvariantError);
+    expect(() => (gates as unknown as { leave(id: string): void }).leave(keyId(B, Buffer.from('k')))).toThrow(InvariantError);
   });
 });
 

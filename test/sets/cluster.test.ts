@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RingkvClient, RingkvError } from '../../src/client/index.js';
 import * as orset from '../../src/core/orset.js';
 import { partitionOf } from '../../src/core/ring.js';
-import { decodeRecord, recordContextBytes } from '../../src/engine/pure/codec.js';
+import { decodeRecord, recordContextBytes } from '../../src/record/codec.js';
 import { stateOfRecord } from '../../src/node/sets.js';
 import { startCluster, waitFor, type TestCluster } from '../helpers/cluster.js';
 

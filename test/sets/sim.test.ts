@@ -26,7 +26,7 @@ import { describe, expect, it } from 'vitest';
 import { type ClusterState, claimantOf, digest, maybeReclaim, validMembers, zonesOf } from '../../src/core/membership.js';
 import * as orset from '../../src/core/orset.js';
 import { partitionOf, preferenceList } from '../../src/core/ring.js';
-import { decodeRecord } from '../../src/engine/pure/codec.js';
+import { decodeRecord } from '../../src/record/codec.js';
 import { PureEngine } from '../../src/engine/pure/index.js';
 import { RingkvNode } from '../../src/node/node.js';
 import { stateOfRecord, type SetResult, type SetStore, type SetWriteEvent } from '../../src/node/sets.js';

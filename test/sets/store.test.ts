@@ -87,7 +87,7 @@ describe('SetStore', () => {
     expect(names(await store.setGet(B, K))).toEqual(['a', 'b']);
     const r = await store.setUpdate(B, K, { remove: [Buffer.from('a')] });
     expect(names(r)).toEqual(['b']);
-    const { decodeRecord } = await import('../../src/engine/pure/codec.js');
+    const { decodeRecord } = await import('../../src/record/codec.js');
     expect(decodeRecord((await f.engine.get(B, K))!).siblings).toHaveLength(1);
   });
 

@@ -3,7 +3,7 @@
 // cover the random mixes). 4 nodes, N=3: every key has one fallback.
 import { describe, expect, it } from 'vitest';
 import { partitionOf } from '../../src/core/ring.js';
-import { decodeRecord, recordContextBytes } from '../../src/engine/pure/codec.js';
+import { decodeRecord, recordContextBytes } from '../../src/record/codec.js';
 import { PureEngine } from '../../src/engine/pure/index.js';
 import { RingkvNode } from '../../src/node/node.js';
 import { SimNetwork } from '../../src/transport/sim-transport.js';

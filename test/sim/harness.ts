@@ -84,7 +84,7 @@
 import { isBalanced } from '../../src/core/claim.js';
 import { type ClusterState, claimantOf, digest, maybeReclaim, validMembers, zonesOf } from '../../src/core/membership.js';
 import { ownerCounts, partitionOf, preferenceList } from '../../src/core/ring.js';
-import { type Context, type DecodedRecord, decodeContext, decodeRecord, recordContextBytes } from '../../src/engine/pure/codec.js';
+import { type Context, type DecodedRecord, decodeContext, decodeRecord, recordContextBytes } from '../../src/record/codec.js';
 import { PureEngine, SimDisk } from '../../src/engine/pure/index.js';
 import type { AntiEntropyService } from '../../src/node/anti-entropy.js';
 import { RingkvNode } from '../../src/node/node.js';

@@ -3,7 +3,7 @@
 // NO RESURRECTION over random mixes. 3 nodes, N=3: every node is a primary
 // of every key.
 import { describe, expect, it } from 'vitest';
-import { decodeRecord, encodeRecord, recordContextBytes } from '../../src/engine/pure/codec.js';
+import { decodeRecord, encodeRecord, recordContextBytes } from '../../src/record/codec.js';
 import { PureEngine } from '../../src/engine/pure/index.js';
 import { startAntiEntropy, type AntiEntropyService } from '../../src/node/anti-entropy.js';
 import { RingkvNode } from '../../src/node/node.js';

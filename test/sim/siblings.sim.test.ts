@@ -3,7 +3,7 @@
 // heal read repair and anti-entropy must bring every replica to the union
 // (200 siblings), and a write with the read's context resolves it.
 import { afterEach, describe, expect, it } from 'vitest';
-import { type DecodedRecord, decodeRecord, encodeRecord, recordContextBytes } from '../../src/engine/pure/codec.js';
+import { type DecodedRecord, decodeRecord, encodeRecord, recordContextBytes } from '../../src/record/codec.js';
 import { PureEngine } from '../../src/engine/pure/index.js';
 import { type AntiEntropyService, startAntiEntropy } from '../../src/node/anti-entropy.js';
 import { RingkvNode } from '../../src/node/node.js';

@@ -1,6 +1,7 @@
 // The native engine: a facade over the napi-rs binding in native/ (generated
 // by `napi build`, never edited by hand). It packs batches, maps the
 // binding's "CODE: message" errors to EngineError, and fills in defaults.
+import { bufferView } from '../../util/bytes.js';
 import { createRequire } from 'node:module';
 import {
   DEFAULT_LIMITS,
@@ -24,7 +25,7 @@ type NativeHandle = import('../../../native/binding.cjs').NativeEngine;
 const require = createRequire(import.meta.url);
 
 /** napi's Buffer arrays want Buffers: view other Uint8Arrays without copying. */
-const asBuffer = (u: Uint8Array): Buffer => (Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength));
+const asBuffer = bufferView;
 let binding: Binding | undefined;
 
 /** Loads the addon once; throws a clear error when it is missing. */

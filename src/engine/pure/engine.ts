@@ -28,12 +28,11 @@ import {
   DEFAULT_TREE_BRANCH_BITS,
   DEFAULT_TREE_SEGMENT_BITS,
 } from '../types.js';
-import { decodeContext, decodeRecord, encodeRecord, type DecodedRecord } from './codec.js';
-import { coordinate, merge } from './dvv.js';
+import { decodeContext, decodeRecord, encodeRecord, type DecodedRecord } from '../../record/codec.js';
+import { finish, sync, update } from '../../record/dvv.js';
 import {
   Layout,
   diskKey,
-  hintPrefix,
   makeBkey,
   position,
   positionBytes,
@@ -43,7 +42,8 @@ import {
   validateEpoch,
   validateKey,
   validateNodeId,
-} from './keys.js';
+} from '../../record/keys.js';
+import { bufferView } from '../../util/bytes.js';
 import { SimDisk, Store, TREE_HINTS, TREE_META, TREE_OBJECTS, prefixEnd } from './store.js';
 import { TicTacTrees, leafHash } from './tictac.js';
 
@@ -142,7 +142,7 @@ function validateMode(mode: unknown): ConflictMode {
 
 function bytesArg(v: unknown, what: string): Buffer {
   if (!(v instanceof Uint8Array)) invalid(`${what} must be a Uint8Array`);
-  return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+  return bufferView(v);
 }
 
 function metaName(name: unknown): Buffer {
@@ -152,11 +152,13 @@ function metaName(name: unknown): Buffer {
   return b;
 }
 
-function nonEmpty(rec: DecodedRecord): DecodedRecord {
-  // Only causally inconsistent inputs (each side covering the other's live dots) get here;
-  // a record with no siblings is never stored.
-  if (rec.siblings.length === 0) throw new EngineError('CORRUPT_RECORD', 'merge left no siblings (inconsistent records)');
-  return rec;
+/** Hint store key = u8 targetLen ‖ target ‖ disk key. */
+function hintPrefix(target: string): Buffer {
+  const t = Buffer.from(target, 'utf8');
+  const out = Buffer.allocUnsafe(1 + t.length);
+  out[0] = t.length;
+  t.copy(out, 1);
+  return out;
 }
 
 export class PureEngine implements Engine {
@@ -344,7 +346,7 @@ export class PureEngine implements Engine {
     // Read, compute and store with no await in between.
     const dk = diskKey(bkey);
     const old = this.stored(dk);
-    const next = coordinate(old?.rec ?? null, ctx, this.me, { value, now: req.now }, mode, this.limits.maxSiblings);
+    const next = finish(update(old?.rec ?? null, ctx, this.me, { value, now: req.now }), mode, this.limits.maxSiblings);
     const bytes = encodeRecord(next);
     this.writeObject(dk, old?.rec ?? null, next, bytes);
     return Buffer.from(bytes);
@@ -374,7 +376,7 @@ export class PureEngine implements Engine {
     const old = this.stored(dk);
     // Replicas always converge: the configured limit refuses client writes
     // only (coordinate); a merge is bounded by the encoding.
-    const next = nonEmpty(merge(old?.rec ?? null, incoming, mode, HARD_LIMITS.maxSiblings));
+    const next = finish(sync(old?.rec ?? null, incoming), mode, HARD_LIMITS.maxSiblings);
     const bytes = encodeRecord(next);
     if (old && bytes.equals(old.bytes)) return Buffer.from(old.bytes); // nothing changed: no write
     this.writeObject(dk, old?.rec ?? null, next, bytes);
@@ -513,7 +515,7 @@ export class PureEngine implements Engine {
     const oldBytes = this.store.get(TREE_HINTS, hk);
     const old = oldBytes === undefined ? null : decodeRecord(oldBytes);
     // lww never applies to hints: keep both versions until delivered.
-    const next = nonEmpty(merge(old, incoming, 'siblings', HARD_LIMITS.maxSiblings));
+    const next = finish(sync(old, incoming), 'siblings', HARD_LIMITS.maxSiblings);
     const bytes = encodeRecord(next);
     if (oldBytes === undefined || !bytes.equals(oldBytes)) this.store.put(TREE_HINTS, hk, bytes);
     return Buffer.from(bytes);

@@ -1,4 +1,4 @@
-// The pure-TypeScript engine and the record/context codec (shared with the HTTP layer).
+// The pure-TypeScript engine (and, for its tests, the record codec it uses from src/record).
 export { PureEngine, type SimClock, type SimStorage } from './engine.js';
 export { SimDisk } from './store.js';
 export {
@@ -13,5 +13,5 @@ export {
   type ContextEntry,
   type DecodedRecord,
   type Sibling,
-} from './codec.js';
+} from '../../record/codec.js';
 export { LEAF_KEY, leafHash } from './tictac.js';

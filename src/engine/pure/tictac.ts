@@ -1,8 +1,9 @@
 // TicTac Merkle trees (docs/engine.md "TicTac trees"): XOR of leaf hashes per
 // segment, branch and partition root, so a write updates a tree in O(1).
 import { blake3 } from '@noble/hashes/blake3.js';
-import { encodeLeafMessage, type DecodedRecord } from './codec.js';
-import type { Layout } from './keys.js';
+import { encodeLeafMessage, type DecodedRecord } from '../../record/codec.js';
+import type { Layout } from '../../record/keys.js';
+import { bufferView } from '../../util/bytes.js';
 
 /** LEAF_KEY = blake3("ringkv tictac leaf v1"). */
 export const LEAF_KEY: Uint8Array = blake3(new TextEncoder().encode('ringkv tictac leaf v1'));
@@ -10,7 +11,7 @@ export const LEAF_KEY: Uint8Array = blake3(new TextEncoder().encode('ringkv tict
 /** Leaf hash of a stored object: keyed blake3 of its causal state, first 8 bytes as a u64. */
 export function leafHash(bkey: Buffer, rec: DecodedRecord): bigint {
   const h = blake3(encodeLeafMessage(bkey, rec), { key: LEAF_KEY });
-  return Buffer.from(h.buffer, h.byteOffset, 8).readBigUInt64BE(0);
+  return bufferView(h).readBigUInt64BE(0);
 }
 
 interface PartitionTree {

@@ -1,7 +1,8 @@
 // Byte formats of the causal context and the object record (docs/engine.md).
 // Decoders enforce every invariant, so everything past them may trust its input.
-import { EngineError, type EngineErrorCode } from '../types.js';
-import { ByteReader } from '../../util/byte-reader.js';
+import { EngineError, type EngineErrorCode } from './errors.js';
+import { ByteReader } from '../util/byte-reader.js';
+import { bufferView } from '../util/bytes.js';
 
 export const FORMAT = 1;
 export const MAX_CONTEXT_ENTRIES = 1024;
@@ -80,10 +81,6 @@ class Reader extends ByteReader {
   }
 }
 
-function toBuffer(b: Uint8Array): Buffer {
-  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-}
-
 /**
  * Decode a client context; null or empty means "no context". BAD_CONTEXT on anything malformed.
  * Counters above 2^53-1 are rejected too (JS numbers must hold them exactly).
@@ -91,7 +88,7 @@ function toBuffer(b: Uint8Array): Buffer {
  */
 export function decodeContext(buf: Uint8Array | null | undefined): Context {
   if (buf == null || buf.length === 0) return [];
-  const r = new Reader(toBuffer(buf), 'BAD_CONTEXT');
+  const r = new Reader(bufferView(buf), 'BAD_CONTEXT');
   if (r.u8() !== FORMAT) r.fail('unknown context format');
   const ctx = r.contextEntries(MAX_CONTEXT_ENTRIES);
   r.end();
@@ -119,7 +116,7 @@ export function contextGet(ctx: Context, actor: Buffer): number {
  * Actors and values are views into `buf`.
  */
 export function decodeRecord(buf: Uint8Array): DecodedRecord {
-  const r = new Reader(toBuffer(buf), 'CORRUPT_RECORD');
+  const r = new Reader(bufferView(buf), 'CORRUPT_RECORD');
   if (r.u8() !== FORMAT) r.fail('unknown record format');
   const context = r.contextEntries(0xffff);
   const n = r.u16();
@@ -148,7 +145,7 @@ export function decodeRecord(buf: Uint8Array): DecodedRecord {
  * with `u8 format, u16 n, entries` — exactly the context encoding.
  */
 export function recordContextBytes(record: Uint8Array): Buffer {
-  const buf = toBuffer(record);
+  const buf = bufferView(record);
   const r = new Reader(buf, 'CORRUPT_RECORD');
   if (r.u8() !== FORMAT) r.fail('unknown record format');
   const n = r.u16();

@@ -1,7 +1,16 @@
-// Dotted version vector sets: the coordinate (update) and merge (sync) rules
-// of docs/engine.md "Operations". Pure functions on decoded records; no I/O.
-import { EngineError, type ConflictMode } from '../types.js';
+// Dotted version vector sets: the coordinator update, the replica sync and
+// the conflict-mode finish of docs/engine.md "Operations", named as in the
+// Rust crate (crates/engine/src/dvv.rs: join, update, sync, apply_mode,
+// finish). Pure functions on decoded records; no I/O.
+import { EngineError } from './errors.js';
 import { MAX_CONTEXT_ENTRIES, MAX_SAFE, compareDots, contextGet, type Context, type DecodedRecord, type Sibling } from './codec.js';
+import { invariant } from '../core/types.js';
+
+/** How concurrent versions of an object are resolved: keep them all as siblings, or the last writer's. */
+export type ConflictMode = 'siblings' | 'lww';
+
+/** The sibling count the encoding can hold (u16): the bound of every merge. */
+export const MAX_ENCODED_SIBLINGS = 0xffff;
 
 export const EMPTY_RECORD: DecodedRecord = { context: [], siblings: [] };
 
@@ -11,7 +20,7 @@ export function covers(ctx: Context, dot: { actor: Buffer; counter: number }): b
 }
 
 /** Pointwise max of two sorted contexts (a sorted merge). */
-export function contextMax(a: Context, b: Context): Context {
+export function join(a: Context, b: Context): Context {
   const out: Context = [];
   let i = 0;
   let j = 0;
@@ -36,30 +45,40 @@ export function contextMax(a: Context, b: Context): Context {
 
 /** Context with ctx[actor] = counter (keeps the sort order). */
 function contextSet(ctx: Context, actor: Buffer, counter: number): Context {
-  return contextMax(
+  return join(
     ctx.filter((e) => !e.actor.equals(actor)),
     [{ actor, counter }],
   );
 }
 
-/** lww: the single sibling with the greatest (timestamp, actor bytes, counter). */
-export function lwwReduce(siblings: Sibling[]): Sibling[] {
+/** lww: the single sibling with the greatest (timestamp, actor bytes, counter); siblings mode: the record as it is. */
+export function applyMode(rec: DecodedRecord, mode: ConflictMode): DecodedRecord {
+  if (mode === 'siblings' || rec.siblings.length <= 1) return rec;
   let best: Sibling | undefined;
-  for (const s of siblings) {
+  for (const s of rec.siblings) {
     if (best === undefined || s.timestamp > best.timestamp || (s.timestamp === best.timestamp && compareDots(s, best) > 0)) {
       best = s;
     }
   }
-  return best === undefined ? [] : [best];
+  return { context: rec.context, siblings: [best!] };
 }
 
-/** Steps 7 and 8 shared by coordinate and merge. */
-function finish(rec: DecodedRecord, mode: ConflictMode, maxSiblings: number): DecodedRecord {
-  const siblings = mode === 'lww' ? lwwReduce(rec.siblings) : rec.siblings;
-  if (siblings.length > maxSiblings) {
-    throw new EngineError('TOO_MANY_SIBLINGS', `write would leave ${siblings.length} siblings (max ${maxSiblings})`);
+/**
+ * Apply the mode, then enforce the sibling limit, yielding a record that is
+ * safe to encode and store: TOO_MANY_SIBLINGS past `maxSiblings`,
+ * CORRUPT_RECORD when no sibling is left.
+ */
+export function finish(rec: DecodedRecord, mode: ConflictMode, maxSiblings: number): DecodedRecord {
+  // A limit above the encoding's u16 count would let through a record encodeRecord refuses.
+  invariant(maxSiblings <= MAX_ENCODED_SIBLINGS, `finish's sibling limit ${maxSiblings} is within the encoding's ${MAX_ENCODED_SIBLINGS}`);
+  const out = applyMode(rec, mode);
+  if (out.siblings.length > maxSiblings) {
+    throw new EngineError('TOO_MANY_SIBLINGS', `write would leave ${out.siblings.length} siblings (max ${maxSiblings})`);
   }
-  return { context: rec.context, siblings };
+  // Only causally inconsistent inputs (each side covering the other's live
+  // dots) get here; a record with no siblings is never stored.
+  if (out.siblings.length === 0) throw new EngineError('CORRUPT_RECORD', 'merge left no siblings (inconsistent records)');
+  return out;
 }
 
 export interface NewVersion {
@@ -71,16 +90,9 @@ export interface NewVersion {
 
 /**
  * A client write at this replica: drop what the client's context has seen,
- * add a new sibling under a fresh dot of `me`.
+ * add a new sibling under a fresh dot of `me`. The caller finishes it.
  */
-export function coordinate(
-  stored: DecodedRecord | null,
-  ctx: Context,
-  me: Buffer,
-  version: NewVersion,
-  mode: ConflictMode,
-  maxSiblings: number,
-): DecodedRecord {
+export function update(stored: DecodedRecord | null, ctx: Context, me: Buffer, version: NewVersion): DecodedRecord {
   const base = stored ?? EMPTY_RECORD;
   const kept = base.siblings.filter((s) => !covers(ctx, s));
   const storedMine = contextGet(base.context, me);
@@ -97,26 +109,21 @@ export function coordinate(
     value: version.value ?? Buffer.alloc(0),
   };
   const siblings = [...kept, fresh].sort(compareDots);
-  const context = contextSet(contextMax(base.context, ctx), me, counter);
+  const context = contextSet(join(base.context, ctx), me, counter);
   // Every record a client write stores must have a context the client may
   // send back, so the limit counts the entry this write adds for `me`.
   if (context.length > MAX_CONTEXT_ENTRIES) {
     throw new EngineError('BAD_CONTEXT', `the key's context is full: this write would make it cover ${context.length} actors (max ${MAX_CONTEXT_ENTRIES})`);
   }
-  return finish({ context, siblings }, mode, maxSiblings);
+  return { context, siblings };
 }
 
 /**
  * DVV set sync of a local record (null = none) with an incoming one.
  * A sibling survives if the other side has the same dot or has not seen it;
- * for a dot on both sides the local copy wins.
+ * for a dot on both sides the local copy wins. The caller finishes it.
  */
-export function merge(
-  local: DecodedRecord | null,
-  incoming: DecodedRecord,
-  mode: ConflictMode,
-  maxSiblings: number,
-): DecodedRecord {
+export function sync(local: DecodedRecord | null, incoming: DecodedRecord): DecodedRecord {
   const base = local ?? EMPTY_RECORD;
   const a = base.siblings;
   const b = incoming.siblings;
@@ -140,6 +147,5 @@ export function merge(
       j++;
     }
   }
-  const context = contextMax(base.context, incoming.context);
-  return finish({ context, siblings }, mode, maxSiblings);
+  return { context: join(base.context, incoming.context), siblings };
 }

@@ -1,8 +1,16 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { coordinate, contextMax, covers, lwwReduce, merge } from '../../src/engine/pure/dvv.js';
-import { decodeRecord, encodeRecord, type DecodedRecord } from '../../src/engine/pure/codec.js';
-import { b, expectCode } from './helpers.js';
+import { applyMode, covers, finish, join, sync, update, type ConflictMode, type NewVersion } from '../../src/record/dvv.js';
+import { decodeRecord, encodeRecord, type Context, type DecodedRecord, type Sibling } from '../../src/record/codec.js';
+import { b, expectCode } from '../engine/helpers.js';
+
+// A replica's client write and merge as the engines run them: the DVV
+// operation, then finish (mode and sibling limit).
+const coordinate = (stored: DecodedRecord | null, ctx: Context, me: Buffer, v: NewVersion, mode: ConflictMode, maxSiblings: number): DecodedRecord =>
+  finish(update(stored, ctx, me, v), mode, maxSiblings);
+const merge = (local: DecodedRecord | null, incoming: DecodedRecord, mode: ConflictMode, maxSiblings: number): DecodedRecord =>
+  finish(sync(local, incoming), mode, maxSiblings);
+const lwwReduce = (siblings: Sibling[]): Sibling[] => applyMode({ context: [], siblings }, 'lww').siblings;
 
 const ACTORS = [b('r0:0000000000000000'), b('r1:0000000000000000'), b('r2:0000000000000000')];
 
@@ -87,7 +95,7 @@ describe('dvv merge properties', () => {
 describe('dvv helpers', () => {
   it('covers and contextMax', () => {
     const [a, c] = [ACTORS[0]!, ACTORS[1]!];
-    const ctx = contextMax([{ actor: a, counter: 3 }], [{ actor: a, counter: 1 }, { actor: c, counter: 2 }]);
+    const ctx = join([{ actor: a, counter: 3 }], [{ actor: a, counter: 1 }, { actor: c, counter: 2 }]);
     expect(ctx).toEqual([{ actor: a, counter: 3 }, { actor: c, counter: 2 }]);
     expect(covers(ctx, { actor: a, counter: 3 })).toBe(true);
     expect(covers(ctx, { actor: a, counter: 4 })).toBe(false);

@@ -1,6 +1,8 @@
-// Names and ring geometry (docs/engine.md "Names", "Ring position, partition, segment").
+// Names, key identity and ring geometry (docs/engine.md "Names", "Ring
+// position, partition, segment"); the Rust crate's keys.rs.
 import { blake3 } from '@noble/hashes/blake3.js';
-import { EngineError } from '../types.js';
+import { EngineError } from './errors.js';
+import { bufferView } from '../util/bytes.js';
 
 export const MAX_BUCKET_BYTES = 255;
 /** The hard maximum key length (a cursor's key may be as long as this, whatever maxKeyBytes is). */
@@ -10,8 +12,7 @@ const EPOCH_RE = /^[0-9a-f]{16}$/;
 
 function asBuffer(v: unknown, what: string): Buffer {
   if (!(v instanceof Uint8Array)) throw new EngineError('INVALID_ARGUMENT', `${what} must be a Uint8Array`);
-  // A view, not a copy: callers copy whatever they keep.
-  return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+  return bufferView(v);
 }
 
 export function validateBucket(bucket: unknown): Buffer {
@@ -53,6 +54,15 @@ export function makeBkey(bucket: Uint8Array, key: Uint8Array): Buffer {
   return out;
 }
 
+/**
+ * The identity of an object as a string, for maps and sets: the bkey's bytes
+ * as latin1 (one char per byte, so distinct keys give distinct ids). The one
+ * `(bucket, key)` encoder besides makeBkey.
+ */
+export function keyId(bucket: Uint8Array, key: Uint8Array): string {
+  return `${bufferView(bucket).toString('latin1')}\u0000${bufferView(key).toString('latin1')}`;
+}
+
 /** Inverse of makeBkey: the bucket never contains 0x00, so the first 0x00 splits. */
 export function splitBkey(bkey: Buffer): { bucket: Buffer; key: Buffer } {
   const i = bkey.indexOf(0);
@@ -73,19 +83,6 @@ export function diskKey(bkey: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(8 + bkey.length);
   out.set(positionBytes(bkey), 0);
   out.set(bkey, 8);
-  return out;
-}
-
-export function bkeyOfDiskKey(dk: Buffer): Buffer {
-  return dk.subarray(8);
-}
-
-/** Hint store key = u8 targetLen ‖ target ‖ disk key. */
-export function hintPrefix(target: string): Buffer {
-  const t = Buffer.from(target, 'utf8');
-  const out = Buffer.allocUnsafe(1 + t.length);
-  out[0] = t.length;
-  t.copy(out, 1);
   return out;
 }
 
