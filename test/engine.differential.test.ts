@@ -5,7 +5,7 @@
 //
 // More seeds: RINGKV_DIFF_SEEDS=1-50 RINGKV_DIFF_OPS=20000 npx vitest run test/engine.differential.test.ts
 import { afterAll, describe, expect, it } from 'vitest';
-import { EngineError, NativeEngine, PureEngine, decodeRecord, type Engine, type EngineOptions } from '../src/engine/index.js';
+import { EngineError, NativeEngine, PureEngine, decodeRecord, encodeRecord, type Engine, type EngineOptions } from '../src/engine/index.js';
 import { Rand } from './helpers/random.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -292,3 +292,69 @@ describe('native and pure engines agree', () => {
     });
   }
 });
+
+// The coordinator merges replica answers with engine.reconcile: the same
+// bytes and errors from both twins, and (siblings mode) the bytes a replica
+// stores after merging the same records one by one.
+describe('native and pure reconcile agree, and agree with what merges store', () => {
+  const RECONCILE_OPS = Math.max(1, Math.floor(OPS / 5));
+  for (const seed of SEEDS) {
+    it(`seed ${seed}: ${RECONCILE_OPS} random reconciles`, async () => {
+      const dir = tempDir();
+      dirs.push(dir);
+      const native = await NativeEngine.open(options('r', dir.path));
+      const pure = await PureEngine.open(options('r'));
+      // Writers making concurrent versions of a few keys (no limit on siblings here: the inputs may be large).
+      const writers = await Promise.all(['w1', 'w2', 'w3'].map((id) => PureEngine.open({ ...options(id), epoch: undefined, limits: { maxSiblings: 1000 } })));
+      const rand = new Rand(seed);
+      const bucket = Buffer.from('b');
+      const keys = Array.from({ length: 6 }, (_, i) => Buffer.from(`k${i}`));
+      const pool = new Map<string, Buffer[]>(keys.map((k) => [k.toString(), []]));
+      const seen = new Map<string, number>();
+      for (let step = 0; step < RECONCILE_OPS; step++) {
+        const key = rand.pick(keys);
+        const records = pool.get(key.toString())!;
+        const roll = rand.int(0, 99);
+        if (roll < 45 || records.length === 0) {
+          const from = records.length > 0 && rand.chance(0.7) ? rand.pick(records) : null;
+          const w = rand.pick(writers);
+          const value = rand.chance(0.15) ? null : rand.bytes(rand.int(0, 8));
+          const out = await w.coordinate({ bucket, key, context: from && contextOf(from), value, now: 1_000 + rand.int(0, 200), mode: 'siblings', durable: false });
+          records.push(out);
+        } else if (roll < 60) {
+          const w = rand.pick(writers);
+          records.push(await w.merge({ bucket, key, record: rand.pick(records), mode: 'siblings', durable: false }));
+        } else {
+          const mode = rand.chance(0.3) ? 'lww' : 'siblings';
+          const inputs: Buffer[] = rand.chance(0.01) ? [] : Array.from({ length: rand.int(1, 4) }, () => Buffer.from(rand.pick(records)));
+          if (inputs.length > 1 && rand.chance(0.05)) inputs[1]![rand.int(0, inputs[1]!.length - 1)]! ^= 0x5a;
+          if (rand.chance(0.03)) inputs.push(...inconsistentPair(rand));
+          const n = await outcome(() => native.reconcile(inputs, mode));
+          const p = await outcome(() => pure.reconcile(inputs, mode));
+          seen.set('ok' in n ? 'ok' : n.error, (seen.get('ok' in n ? 'ok' : n.error) ?? 0) + 1);
+          expect(n, `seed ${seed} step ${step} reconcile of ${inputs.length}`).toEqual(p);
+          if ('ok' in n && mode === 'siblings' && inputs.length > 1) {
+            // A replica merging the same records in order stores the same bytes.
+            const at = Buffer.from(`m${step}`);
+            let stored: Buffer | null = null;
+            for (const record of inputs) stored = native.mergeSync({ bucket, key: at, record, mode });
+            expect(Buffer.from(stored!).toString('hex'), `seed ${seed} step ${step} merged one by one`).toBe(n.ok);
+            seen.set('merge-equal', (seen.get('merge-equal') ?? 0) + 1);
+          }
+          if (records.length > 8) records.splice(0, records.length - 8);
+        }
+      }
+      await native.close();
+      await pure.close();
+      await Promise.all(writers.map((w) => w.close()));
+      for (const kind of ['ok', 'merge-equal', 'CORRUPT_RECORD', 'INVALID_ARGUMENT']) expect(seen.get(kind) ?? 0, `${kind} exercised (${JSON.stringify([...seen])})`).toBeGreaterThan(0);
+    });
+  }
+});
+
+/** Two records each covering the other's only live dot: no sibling survives their merge. */
+function inconsistentPair(rand: Rand): Buffer[] {
+  const context = [{ actor: Buffer.from('x:1'), counter: 1 }, { actor: Buffer.from('y:1'), counter: 1 }];
+  const sibling = (actor: string) => ({ actor: Buffer.from(actor), counter: 1, timestamp: rand.int(0, 9), tombstone: false, value: Buffer.from(actor) });
+  return [encodeRecord({ context, siblings: [sibling('x:1')] }), encodeRecord({ context, siblings: [sibling('y:1')] })];
+}

@@ -109,6 +109,15 @@ export interface Engine {
   coordinateSync(req: Omit<CoordinateRequest, 'durable'>): Buffer;
   mergeSync(req: Omit<MergeRequest, 'durable'>): Buffer;
   getMany(items: ReadonlyArray<{ bucket: Uint8Array; key: Uint8Array }>): Promise<Array<Buffer | null>>;
+  /**
+   * Records of one key merged in memory the way merging them into one
+   * replica stores them (a fold of sync, each step finished in `mode`,
+   * bounded by the encoding only), so a coordinator's answer runs the
+   * replicas' code. One record comes back as a copy, unread. No storage:
+   * works on a closed engine too. INVALID_ARGUMENT for no records,
+   * CORRUPT_RECORD for a bad record or records of which no sibling survives.
+   */
+  reconcile(records: ReadonlyArray<Uint8Array>, mode: ConflictMode): Buffer;
 
   /** Q roots, 8 bytes each. */
   treeRoots(): Buffer;

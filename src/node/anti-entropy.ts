@@ -55,7 +55,6 @@ export type AntiEntropyContext = Pick<
   ServiceContext,
   'id' | 'metrics' | 'engine' | 'clock' | 'clusterState' | 'hasJoined' | 'bucketProps' | 'preferenceListOf' | 'isSuspected' | 'peerRequest' | 'registerService'
 >;
-import { reconcile } from '../record/index.js';
 import { bufferView, sameBytes } from '../util/bytes.js';
 
 export interface AntiEntropyConfig {
@@ -351,7 +350,7 @@ export class AntiEntropyService {
           continue;
         }
         try {
-          const merged = reconcile(present, k.mode);
+          const merged = engine.reconcile(present, k.mode);
           const fixLocal = mine === null || !sameBytes(mine, merged);
           const fixRemote = theirs === null || !sameBytes(theirs, merged);
           if (!fixLocal && !fixRemote) {

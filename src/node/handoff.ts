@@ -19,7 +19,7 @@
 import { partitionOf } from '../core/ring.js';
 import type { Engine } from '../engine/types.js';
 import { isTransportError, type Timer } from '../transport/types.js';
-import { keyId, reconcile } from '../record/index.js';
+import { keyId } from '../record/index.js';
 import { MAX_MERGE_BATCH } from './messages.js';
 import type { ServiceContext } from './context.js';
 
@@ -94,10 +94,10 @@ export class HintStore {
 }
 
 /** A key's object merged with any hints held for it (what a fallback answers a read with). */
-export function withHints(record: Buffer | null, hints: readonly Buffer[]): Buffer | null {
+export function withHints(engine: Pick<Engine, 'reconcile'>, record: Buffer | null, hints: readonly Buffer[]): Buffer | null {
   const all = record ? [record, ...hints] : [...hints];
   // Hints are kept in siblings mode: merge the same way (the coordinator applies lww when reconciling).
-  return all.length === 0 ? null : reconcile(all, 'siblings');
+  return all.length === 0 ? null : engine.reconcile(all, 'siblings');
 }
 
 export interface HandoffConfig {

@@ -26,7 +26,7 @@ import { type Health, coordinatingList, fallbackCoordination, forwardOrder, read
 import { type Quorum, type QuorumRequest, QuorumError, quorum } from '../core/quorum.js';
 import { distinctOwnerCount, partitionOf, preferenceList, ownerCounts, type PreferenceList } from '../core/ring.js';
 import { EngineError, type Engine } from '../engine/types.js';
-import { type Context, type DecodedRecord, decodeContext, decodeRecord, encodeRecord, finish, join, reconcile, update } from '../record/index.js';
+import { type Context, type DecodedRecord, decodeContext, decodeRecord, encodeRecord, finish, join, update } from '../record/index.js';
 import { sameBytes } from '../util/bytes.js';
 import { StateWireError, packState, unpackState } from '../core/state-wire.js';
 import { ANY_PEER, isTransportError, type Clock, type Timer, type Transport } from '../transport/types.js';
@@ -598,7 +598,7 @@ export class RingkvNode implements ServiceContext, ClientOperations {
     let floorCtx: Context | null = null;
     const answers = new Map<string, Buffer | null>();
     const merge = (records: readonly Uint8Array[]): Uint8Array | null => {
-      const merged = reconcile(records, q.mode);
+      const merged = this.opts.engine.reconcile(records, q.mode);
       return floorCtx ? withoutCovered(merged, floorCtx) : merged;
     };
     const fsm = new GetCoordinator(replicas, q.r, merge, sameBytes, { primaries: pl.primaries, pr: q.pr, awaited });
@@ -647,7 +647,7 @@ export class RingkvNode implements ServiceContext, ClientOperations {
             const from = await this.readGiver(node, pending, reads, bucket, key, q.timeoutMs, q.mode);
             from.floors.forEach(noteFloor);
             const present = [record, from.record].filter((r): r is Buffer => r !== null);
-            return apply(fsm.onStandInReply(node, record, present.length === 0 ? null : reconcile(present, q.mode)));
+            return apply(fsm.onStandInReply(node, record, present.length === 0 ? null : this.opts.engine.reconcile(present, q.mode)));
           })
           .catch((err: unknown) => apply(fsm.onFailure(node, errorCode(err))));
       }
@@ -725,7 +725,7 @@ export class RingkvNode implements ServiceContext, ClientOperations {
           const from = await read;
           if (own && from.floor) floors.push(from.floor);
           if (from.record) chain.push(from.record);
-          if (!from.pending) return { record: chain.length === 0 ? null : reconcile(chain, mode), floors };
+          if (!from.pending) return { record: chain.length === 0 ? null : this.opts.engine.reconcile(chain, mode), floors };
           next.push(...from.pending);
           lastError = new NodeError('UNAVAILABLE', `${node} and its giver ${giver} are both still receiving the key's partition`);
         } catch (err) {

@@ -4,7 +4,7 @@
 // reap, the per-key gates that order writes and reaps — and one handler per
 // peer request kind that reaches a replica. It depends on a narrow context
 // (ReplicaContext), never on RingkvNode.
-import { decodeContext, decodeRecord, encodeContext, join, keyId, reconcile, type ConflictMode } from '../record/index.js';
+import { decodeContext, decodeRecord, encodeContext, join, keyId, type ConflictMode } from '../record/index.js';
 import { invariant } from '../core/types.js';
 import { EngineError, type Engine, type MergeRequest } from '../engine/types.js';
 import type { Clock } from '../transport/types.js';
@@ -124,7 +124,7 @@ export class Replica {
     const record = this.ctx.engine.getSync(bucket, key);
     const floor = this.floors.get(bucket, key);
     if (!withHintsToo) return { record, reaped: floor?.record ?? null };
-    const merged = withHints(record, await this.hints.lookup(bucket, key));
+    const merged = withHints(this.ctx.engine, record, await this.hints.lookup(bucket, key));
     return { record: merged && floor ? withoutCovered(merged, floor.context) : merged, reaped: floor?.record ?? null };
   }
 
@@ -277,7 +277,7 @@ export class Replica {
         const mode = this.ctx.modeOf(bucket);
         let merged: Buffer;
         try {
-          merged = reconcile([stored, record], mode);
+          merged = engine.reconcile([stored, record], mode);
         } catch (err) {
           // Both were decoded above: CORRUPT_RECORD here means no sibling survives the merge, nothing to reap through the engine.
           if (err instanceof EngineError && err.code === 'CORRUPT_RECORD') return false;

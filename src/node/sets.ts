@@ -30,7 +30,7 @@
 // dots that context covers go: an add the client had not seen wins.
 import { distinctOwnerCount, partitionOf } from '../core/ring.js';
 import * as orset from '../core/orset.js';
-import { decodeRecord, keyId, reconcile, recordContextBytes } from '../record/index.js';
+import { decodeRecord, keyId, recordContextBytes } from '../record/index.js';
 import { bufferView } from '../util/bytes.js';
 import { EngineError } from '../engine/types.js';
 import { isTransportError } from '../transport/types.js';
@@ -214,7 +214,7 @@ export class SetStore {
       }
       const read = await this.node.get(bucket, key, { r: req.r, n: req.n, timeoutMs: req.timeoutMs });
       const records = [local, read.record].filter((r): r is Buffer => r !== null);
-      const merged = records.length === 0 ? null : reconcile(records, 'siblings');
+      const merged = records.length === 0 ? null : engine.reconcile(records, 'siblings');
       const observed = stateOfRecord(merged);
       const versions = merged ? decodeRecord(merged).siblings.filter((x) => !x.tombstone).length : 0;
       let next = observed;

@@ -219,6 +219,16 @@ pub fn hash_keys(packed: &[u8]) -> Result<Buffer> {
     })
 }
 
+/// Reconciles records of one key in memory (`dvv::reconcile`): the merge
+/// replicas run, without storage, for the coordinator's read path.
+#[napi(catch_unwind)]
+pub fn reconcile(records: Vec<Buffer>, lww: bool) -> Result<Buffer> {
+    guard(|| {
+        let slices: Vec<&[u8]> = records.iter().map(|r| r.as_ref()).collect();
+        guarded(|| engine::dvv::reconcile(&slices, mode(lww))).map(Buffer::from)
+    })
+}
+
 #[napi]
 pub struct NativeEngine {
     // None once closed: dropping the last Arc releases sled's file lock so the

@@ -5,8 +5,8 @@
 use std::cmp::Ordering;
 
 use crate::codec::{
-    covers, record_violation, shape_violation, Context, Dot, Record, Sibling, MAX_CONTEXT_ENTRIES,
-    MAX_SAFE,
+    covers, decode_record, encode_record, record_violation, shape_violation, Context, Dot, Record,
+    Sibling, MAX_CONTEXT_ENTRIES, MAX_SAFE,
 };
 use crate::error::{err, ErrorCode, Result};
 
@@ -242,10 +242,28 @@ pub fn finish(mut rec: Record, mode: Mode, max_siblings: usize) -> Result<Record
     Ok(rec)
 }
 
+/// Reconciles encoded records of one key in memory, as merging them into
+/// one replica would: a left fold of `sync`, each step finished in `mode`,
+/// bounded by the encoding only (the read path never refuses for sibling
+/// count). No storage: the coordinator's merge of replica answers runs the
+/// replicas' code. One record comes back as it is.
+pub fn reconcile(records: &[&[u8]], mode: Mode) -> Result<Vec<u8>> {
+    let Some((first, rest)) = records.split_first() else {
+        return err(ErrorCode::InvalidArgument, "reconcile needs at least one record");
+    };
+    if rest.is_empty() {
+        return Ok(first.to_vec());
+    }
+    let mut acc = decode_record(first)?;
+    for bytes in rest {
+        acc = finish(sync(&acc, &decode_record(bytes)?), mode, u16::MAX as usize)?;
+    }
+    Ok(encode_record(&acc))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::{decode_record, encode_record};
 
     const HARD_MAX: usize = u16::MAX as usize;
 
@@ -399,6 +417,30 @@ mod tests {
     fn finish_refuses_a_limit_past_the_encoding() {
         let r = put(&Record::default(), &Context::new(), "a", "v", 1);
         let _ = finish(r, Mode::Siblings, HARD_MAX + 1);
+    }
+
+    #[test]
+    fn reconcile_folds_sync_and_finish() {
+        let base = put(&Record::default(), &Context::new(), "a", "base", 1);
+        let x = encode_record(&put(&base, &base.context, "a", "x", 2));
+        let y = encode_record(&put(&base, &base.context, "b", "y", 3));
+        let xy = reconcile(&[&x, &y], Mode::Siblings).unwrap();
+        assert_eq!(xy, encode_record(&sync(&decode_record(&x).unwrap(), &decode_record(&y).unwrap())));
+        assert_eq!(values(&decode_record(&reconcile(&[&x, &y], Mode::Lww).unwrap()).unwrap()), vec![&b"y"[..]]);
+        // One record: as it is, unread. None: refused.
+        assert_eq!(reconcile(&[b"not a record"], Mode::Siblings).unwrap(), b"not a record".to_vec());
+        assert_eq!(reconcile(&[], Mode::Siblings).unwrap_err().code, ErrorCode::InvalidArgument);
+        assert_eq!(reconcile(&[&x, b"junk"], Mode::Siblings).unwrap_err().code, ErrorCode::CorruptRecord);
+        // Each side covering the other's live dot: no sibling survives.
+        let mut ctx = Context::new();
+        ctx.insert(b"a".to_vec(), 1);
+        ctx.insert(b"b".to_vec(), 1);
+        let only = |me: &str| {
+            let r = put(&Record::default(), &Context::new(), me, me, 1);
+            encode_record(&Record { context: ctx.clone(), siblings: r.siblings })
+        };
+        let (p, q) = (only("a"), only("b"));
+        assert_eq!(reconcile(&[&p, &q], Mode::Siblings).unwrap_err().code, ErrorCode::CorruptRecord);
     }
 
     #[test]

@@ -164,6 +164,15 @@ export class NativeEngine implements Engine {
     return sync(() => loadBinding().hashKeys(packKeys(items)));
   }
 
+  reconcile(records: ReadonlyArray<Uint8Array>, mode: ConflictMode): Buffer {
+    if (!Array.isArray(records) || records.length === 0) invalid('reconcile needs at least one record');
+    if (!isMode(mode)) invalid(BAD_MODE);
+    if (!records.every((r) => r instanceof Uint8Array)) invalid('records must be Uint8Arrays');
+    // One record is returned as it is: no crossing needed for the copy.
+    if (records.length === 1) return Buffer.from(records[0]!);
+    return sync(() => loadBinding().reconcile(records.map(asBuffer), mode === 'lww'));
+  }
+
   private checkOpen(): void {
     if (this.closed) throw new EngineError('CLOSED', 'engine is closed');
   }

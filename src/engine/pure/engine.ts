@@ -30,6 +30,7 @@ import {
 } from '../types.js';
 import { decodeContext, decodeRecord, encodeRecord, type DecodedRecord } from '../../record/codec.js';
 import { finish, sync, update } from '../../record/dvv.js';
+import { reconcile } from '../../record/reconcile.js';
 import {
   Layout,
   diskKey,
@@ -318,6 +319,13 @@ export class PureEngine implements Engine {
   }
 
   // ---- objects --------------------------------------------------------------
+
+  reconcile(records: ReadonlyArray<Uint8Array>, mode: ConflictMode): Buffer {
+    if (!Array.isArray(records) || records.length === 0) invalid('reconcile needs at least one record');
+    validateMode(mode);
+    if (!records.every((r) => r instanceof Uint8Array)) invalid('records must be Uint8Arrays');
+    return reconcile(records, mode);
+  }
 
   async coordinate(req: CoordinateRequest): Promise<Buffer> {
     const out = this.coordinateNow(req);
