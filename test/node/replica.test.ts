@@ -2,7 +2,7 @@
 // engine with a small stub context (no node, no network).
 import { afterEach, describe, expect, it } from 'vitest';
 import { InvariantError } from '../../src/core/types.js';
-import { decodeRecord, recordContextBytes } from '../../src/record/codec.js';
+import { decodeRecord, encodeRecord, recordContextBytes } from '../../src/record/codec.js';
 import { PureEngine } from '../../src/engine/pure/index.js';
 import { NodeError } from '../../src/node/errors.js';
 import { KeyGates } from '../../src/node/key-gates.js';
@@ -131,6 +131,18 @@ describe('Replica', () => {
     // A new write after the reap gets a dot above the reaped ones (counter floor).
     const next = decodeRecord(await r.coordinate(B, k, null, Buffer.from('new'), 'siblings', false));
     expect(next.siblings[0]!.counter).toBeGreaterThan(decodeRecord(tomb).siblings[0]!.counter);
+  });
+
+  it('does not reap when no sibling survives merging the tombstone with the stored copy (inconsistent records), deleting nothing', async () => {
+    const { r, engine } = await replica();
+    const k = Buffer.from('k');
+    // Each covers the other's only dot: their merge is empty (CORRUPT_RECORD inside), so there is nothing to reap.
+    const context = [{ actor: Buffer.from('x:1'), counter: 1 }, { actor: Buffer.from('y:1'), counter: 1 }];
+    const stored = encodeRecord({ context, siblings: [{ actor: Buffer.from('x:1'), counter: 1, timestamp: 1, tombstone: false, value: Buffer.from('v') }] });
+    const tomb = encodeRecord({ context, siblings: [{ actor: Buffer.from('y:1'), counter: 1, timestamp: 2, tombstone: true, value: Buffer.alloc(0) }] });
+    await r.mergeLocal(B, k, stored, 'siblings', false);
+    expect(await r.onReapRequest('n2', decodePeerRequest('kv.reap', { b: B, k, record: tomb }))).toEqual({ reaped: false });
+    expect(await engine.get(B, k)).toEqual(stored);
   });
 
   it('refuses to reap a record with a live sibling (BAD_REQUEST), deleting nothing', async () => {
