@@ -4,7 +4,7 @@
 //   - partition: partition replicas held, each partition counted on each of
 //     its N = 3 preference-list nodes;
 //   - key: keys held (× replicas) for 1M random keys placed by their real ring
-//     position (blake3, src/engine/pure/keys.ts) — closer to the request load
+//     position (blake3, src/record/keys.ts) — closer to the request load
 //     the paper measured, and it includes the keys' own sampling noise.
 // Writes bench/results/ring-balance.json; with --write, also a section in
 // bench/RESULTS.md.

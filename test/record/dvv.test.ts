@@ -10,7 +10,7 @@ const coordinate = (stored: DecodedRecord | null, ctx: Context, me: Buffer, v: N
   finish(update(stored, ctx, me, v), mode, maxSiblings);
 const merge = (local: DecodedRecord | null, incoming: DecodedRecord, mode: ConflictMode, maxSiblings: number): DecodedRecord =>
   finish(sync(local, incoming), mode, maxSiblings);
-const lwwReduce = (siblings: Sibling[]): Sibling[] => applyMode({ context: [], siblings }, 'lww').siblings;
+const lww = (siblings: Sibling[]): Sibling[] => applyMode({ context: [], siblings }, 'lww').siblings;
 
 const ACTORS = [b('r0:0000000000000000'), b('r1:0000000000000000'), b('r2:0000000000000000')];
 
@@ -93,7 +93,7 @@ describe('dvv merge properties', () => {
 });
 
 describe('dvv helpers', () => {
-  it('covers and contextMax', () => {
+  it('covers and join', () => {
     const [a, c] = [ACTORS[0]!, ACTORS[1]!];
     const ctx = join([{ actor: a, counter: 3 }], [{ actor: a, counter: 1 }, { actor: c, counter: 2 }]);
     expect(ctx).toEqual([{ actor: a, counter: 3 }, { actor: c, counter: 2 }]);
@@ -105,9 +105,9 @@ describe('dvv helpers', () => {
   it('lww picks the greatest (timestamp, actor, counter)', () => {
     const s = (actor: number, counter: number, timestamp: number) =>
       ({ actor: ACTORS[actor]!, counter, timestamp, tombstone: false, value: b('') });
-    expect(lwwReduce([s(0, 1, 5), s(1, 1, 4)])).toEqual([s(0, 1, 5)]);
-    expect(lwwReduce([s(0, 1, 5), s(1, 1, 5)])).toEqual([s(1, 1, 5)]);
-    expect(lwwReduce([s(0, 2, 5), s(0, 1, 5)])).toEqual([s(0, 2, 5)]);
+    expect(lww([s(0, 1, 5), s(1, 1, 4)])).toEqual([s(0, 1, 5)]);
+    expect(lww([s(0, 1, 5), s(1, 1, 5)])).toEqual([s(1, 1, 5)]);
+    expect(lww([s(0, 2, 5), s(0, 1, 5)])).toEqual([s(0, 2, 5)]);
   });
 
   it('enforces the sibling limit in coordinate and merge', async () => {
