@@ -55,7 +55,7 @@ export type AntiEntropyContext = Pick<
   ServiceContext,
   'id' | 'metrics' | 'engine' | 'clock' | 'clusterState' | 'hasJoined' | 'bucketProps' | 'preferenceListOf' | 'isSuspected' | 'peerRequest' | 'registerService'
 >;
-import { bufferView, sameBytes } from '../util/bytes.js';
+import { sameBytes } from '../util/bytes.js';
 
 export interface AntiEntropyConfig {
   /** Time between rounds (default 10 s). */
