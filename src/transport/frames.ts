@@ -110,6 +110,12 @@ export const MAX_TYPE_LENGTH = 128;
 export const MAX_CLUSTER_LENGTH = 128;
 export const MAX_ERROR_MESSAGE_LENGTH = 4096;
 export const MAX_CODE_LENGTH = 64;
+/**
+ * Most frames one message may carry, in either direction: a protocol
+ * constant, not a node's coalescing setting (maxCoalescedFrames may be lower
+ * on a node, and that must not make it refuse a peer's larger messages).
+ */
+export const MAX_FRAMES_PER_MESSAGE = 1024;
 
 export interface HelloFrame {
   kind: 'hello';

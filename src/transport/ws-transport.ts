@@ -32,6 +32,7 @@ import {
   PROTOCOL_VERSION,
   NODE_ID_RE,
   MAX_TYPE_LENGTH,
+  MAX_FRAMES_PER_MESSAGE,
   decodeFrames,
   encodeFrame,
   openMessage,
@@ -290,8 +291,8 @@ class PeerConnection {
       return;
     }
     const frames = d.frames;
-    if (frames.length > this.t.maxCoalescedFrames) {
-      this.protocolError(`message of ${frames.length} frames, limit ${this.t.maxCoalescedFrames}`);
+    if (frames.length > MAX_FRAMES_PER_MESSAGE) {
+      this.protocolError(`message of ${frames.length} frames, limit ${MAX_FRAMES_PER_MESSAGE}`);
       return;
     }
     this.t.countReceived(frames.length);
@@ -773,9 +774,9 @@ export function attachPeerEndpoint(app: TemplatedApp, transport: WsTransport): P
           return;
         }
         const frames = d.frames;
-        // A peer coalesces at most maxCoalescedFrames per message (the same on every node): more is not a peer of ours.
-        if (frames.length > t.maxCoalescedFrames) {
-          protocolError(ws, 1008, `message of ${frames.length} frames, limit ${t.maxCoalescedFrames}`);
+        // No peer of ours coalesces more than MAX_FRAMES_PER_MESSAGE into one message.
+        if (frames.length > MAX_FRAMES_PER_MESSAGE) {
+          protocolError(ws, 1008, `message of ${frames.length} frames, limit ${MAX_FRAMES_PER_MESSAGE}`);
           return;
         }
         t.countReceived(frames.length);
@@ -1031,7 +1032,7 @@ export class WsTransport implements Transport {
     this.path = opts.path ?? '/peer';
     this.maxPayloadLength = opts.maxPayloadLength ?? 32 * MiB;
     this.maxCoalescedBytes = Math.min(opts.maxCoalescedBytes ?? 64 * 1024, this.maxPayloadLength);
-    this.maxCoalescedFrames = Math.max(1, opts.maxCoalescedFrames ?? 1024);
+    this.maxCoalescedFrames = Math.min(MAX_FRAMES_PER_MESSAGE, Math.max(1, opts.maxCoalescedFrames ?? MAX_FRAMES_PER_MESSAGE));
     this.maxBufferedBytes = opts.maxBufferedBytes ?? 8 * MiB;
     this.maxResponseBufferedBytes = opts.maxResponseBufferedBytes ?? 16 * MiB;
     this.maxInflightPerConnection = opts.maxInflightPerConnection ?? 4096;
