@@ -7,6 +7,8 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { PROTOCOL_VERSION, TransportError, WsTransport, decodeFrames, encodeFrame, listenPeerServer } from '../../src/transport/index.js';
+import { newNonce } from '../../src/transport/peer-auth.js';
+import { TEST_PEER_SECRETS } from '../helpers/secret.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -19,7 +21,7 @@ function stall(ms: number): void {
 }
 
 async function transport(id: string, timeoutMs: number): Promise<{ t: WsTransport; address: string }> {
-  const t = new WsTransport({ nodeId: id, cluster: 'stall', connectTimeoutMs: timeoutMs, helloTimeoutMs: timeoutMs, random: () => 0.5 });
+  const t = new WsTransport({ nodeId: id, cluster: 'stall', secrets: TEST_PEER_SECRETS, connectTimeoutMs: timeoutMs, helloTimeoutMs: timeoutMs, random: () => 0.5 });
   const srv = await listenPeerServer(t);
   cleanups.push(async () => {
     await srv.close();
@@ -79,7 +81,7 @@ describe('connect timeout and a stall of this process', () => {
       ws.once('open', () => resolve());
       ws.once('error', reject);
     });
-    ws.send(encodeFrame({ kind: 'hello', version: PROTOCOL_VERSION, nodeId: 'a', cluster: 'stall' }));
+    ws.send(encodeFrame({ kind: 'hello', version: PROTOCOL_VERSION, nodeId: 'a', cluster: 'stall', nonce: newNonce() }));
     stall(1_000);
     const d = decodeFrames(await first);
     expect(d.ok && d.frames).toMatchObject([{ kind: 'hello', nodeId: 'b', cluster: 'stall' }]);
