@@ -33,7 +33,9 @@ import { fileURLToPath } from 'node:url';
 import { Packr } from 'msgpackr';
 import WebSocket from 'ws';
 import { PEER_MESSAGE_TYPES, type PeerMessageType } from '../../src/node/messages.js';
-import { PROTOCOL_VERSION, connectionTag, decodeFrames, encodeFrame, openMessage, sealMessage, type Frame } from '../../src/transport/frames.js';
+import { PROTOCOL_VERSION, decodeFrames, encodeFrame, openMessage, sealMessage, type Frame } from '../../src/transport/frames.js';
+import { checkProofs, makeProof, newNonce, sessionTags, type Transcript } from '../../src/transport/peer-auth.js';
+import { TEST_PEER_SECRETS, writeTestSecretFile } from '../helpers/secret.js';
 import { Rand } from '../helpers/random.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -99,6 +101,7 @@ export async function startFuzzCluster(count = 3): Promise<FuzzCluster> {
   const nodes: FuzzNode[] = [];
   const exits = new Map<string, string>();
   const ports = await Promise.all(Array.from({ length: count }, () => freePort()));
+  const secretFile = writeTestSecretFile(dir.path);
   for (let i = 0; i < count; i++) {
     const id = `n${i + 1}`;
     const address = `127.0.0.1:${ports[i]}`;
@@ -106,6 +109,7 @@ export async function startFuzzCluster(count = 3): Promise<FuzzCluster> {
       '--unhandled-rejections=strict',
       CLI, 'start', '--node-id', id, '--listen', address, '--data-dir', `${dir.path}/${id}`,
       '--cluster', FUZZ_CLUSTER, '--partition-bits', String(PARTITION_BITS), '--log-level', 'error',
+      '--secret-file', secretFile,
       ...(i === 0 ? [] : ['--seeds', `127.0.0.1:${ports[0]}`]),
     ];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -170,10 +174,11 @@ export class PeerConnection {
   fault: string | null = null;
   private readonly closedPromise: Promise<void>;
 
-  private constructor(
-    private readonly ws: WebSocket,
-    readonly tag: number,
-  ) {
+  /** The envelope tags of this connection, one per direction, set by the handshake (peerHandshake). */
+  sendTag = 0;
+  recvTag = 0;
+
+  private constructor(private readonly ws: WebSocket) {
     this.closedPromise = new Promise((resolve) => {
       ws.on('close', (code, reason) => {
         this.closedWith = `${code} ${reason.toString()}`;
@@ -190,17 +195,11 @@ export class PeerConnection {
   /** Opens a WebSocket to a node's /peer endpoint (no hello yet). */
   static async connect(address: string): Promise<PeerConnection> {
     const ws = new WebSocket(`ws://${address}/peer`, { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
-    let accept: string | null = null;
-    ws.on('upgrade', (res) => {
-      const header = res.headers['sec-websocket-accept'];
-      accept = typeof header === 'string' ? header : null;
-    });
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
       ws.once('error', reject);
     });
-    if (accept === null) throw new Error('no Sec-WebSocket-Accept');
-    return new PeerConnection(ws, connectionTag(accept));
+    return new PeerConnection(ws);
   }
 
   get open(): boolean {
@@ -220,7 +219,7 @@ export class PeerConnection {
   sendSealed(payload: Uint8Array): void {
     if (!this.open) return;
     this.sendSeq += 1;
-    this.ws.send(sealMessage(this.sendSeq, payload, this.tag), { binary: true });
+    this.ws.send(sealMessage(this.sendSeq, payload, this.sendTag), { binary: true });
   }
 
   /** Waits for the server's hello (the first message back). */
@@ -279,7 +278,7 @@ export class PeerConnection {
   private onMessage(data: Buffer): void {
     let payload: Buffer = data;
     if (this.helloWaiter === null) {
-      const o = openMessage(this.recvSeq + 1, data, this.tag);
+      const o = openMessage(this.recvSeq + 1, data, this.recvTag);
       if (!o.ok) return this.broken(`the node sent a message that fails its envelope: ${o.reason}`);
       this.recvSeq += 1;
       payload = o.payload;
@@ -304,15 +303,25 @@ export class PeerConnection {
 }
 
 /**
- * The handshake: everything a peer does before its first request. Today a
- * plain hello each way; peer authentication (issue 11 item 1) replaces this
- * one function.
+ * The handshake: everything a peer does before its first request. The fuzzer
+ * holds the cluster secret (it fuzzes what an authenticated peer can send;
+ * test/cluster/peer-auth.test.ts covers strangers): a hello with a fresh
+ * nonce, the server's hello with its proof (checked), then our proof alone
+ * and plain, and from then on the session's envelope tags.
  */
 export async function peerHandshake(conn: PeerConnection, self: { nodeId: string; cluster: string }): Promise<void> {
+  const clientNonce = newNonce();
   const answer = conn.waitHello(5_000);
-  conn.sendPlain(encodeFrame({ kind: 'hello', version: PROTOCOL_VERSION, nodeId: self.nodeId, cluster: self.cluster }));
+  conn.sendPlain(encodeFrame({ kind: 'hello', version: PROTOCOL_VERSION, nodeId: self.nodeId, cluster: self.cluster, nonce: clientNonce }));
   const f = await answer;
-  if (f.kind !== 'hello') throw new Error(`expected the server's hello, got ${f.kind}`);
+  if (f.kind !== 'hello' || f.nonce === undefined) throw new Error(`expected the server's hello with a nonce, got ${f.kind}`);
+  const transcript: Transcript = { version: f.version, cluster: f.cluster, clientId: self.nodeId, serverId: f.nodeId, clientNonce, serverNonce: f.nonce };
+  const secret = TEST_PEER_SECRETS.current;
+  if (checkProofs([secret], 'server', transcript, f.proofs ?? []) === null) throw new Error('the server did not prove it holds the cluster secret');
+  const tags = sessionTags(secret, transcript);
+  conn.sendTag = tags.clientToServer;
+  conn.recvTag = tags.serverToClient;
+  conn.sendPlain(encodeFrame({ kind: 'auth', proof: makeProof(secret, 'client', transcript) }));
 }
 
 /** A connection that has done the handshake. */
