@@ -196,8 +196,18 @@ export class PeerConnection {
   static async connect(address: string): Promise<PeerConnection> {
     const ws = new WebSocket(`ws://${address}/peer`, { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
     await new Promise<void>((resolve, reject) => {
-      ws.once('open', () => resolve());
-      ws.once('error', reject);
+      const timer = setTimeout(() => {
+        ws.terminate();
+        reject(new Error(`no WebSocket to ${address} within 5 s`));
+      }, 5_000);
+      ws.once('open', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      ws.once('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
     });
     return new PeerConnection(ws);
   }
