@@ -285,6 +285,9 @@ export class RingkvNode implements ServiceContext, ClientOperations {
    * peers and gossips. The server and the simulator call only this.
    */
   static async start(opts: NodeOptions): Promise<RingkvNode> {
+    // Peers refuse a member whose address does not validate: better to say so here than to be refused by every peer.
+    const addressProblem = (opts.transport.addressProblem ?? hostPortProblem)(opts.address);
+    if (addressProblem !== null) throw new NodeError('BAD_REQUEST', `this node's address: ${addressProblem} (give --advertise host:port)`);
     const saved = await opts.engine.metaGet(STATE_META);
     let state: ClusterState;
     if (saved) {

@@ -90,7 +90,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     await engine.close();
     throw err;
   });
-  const address = opts.advertise ?? `${host}:${port}`;
+  const address = opts.advertise ?? `${host.includes(':') ? `[${host}]` : host}:${port}`;
   let node: RingkvNode;
   try {
     node = await RingkvNode.start({

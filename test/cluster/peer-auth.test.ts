@@ -164,9 +164,13 @@ describe('rotation', () => {
         waitFor(() => all().every((s) => Object.values(s.node.clusterState.members).filter((m) => m.status === 'valid').length === 3 && new Set(s.node.clusterState.ring.owners).size === 3), 15_000, '3 valid members');
       await converged();
       let written = 0;
+      // A roll done in the right order never has two nodes that share no secret: no handshake fails.
+      let authFailures = 0;
       // Through the nodes' own API (no HTTP keep-alive connections to hold a restarted node's port): w = r = 3 needs every peer link.
       const bucket = Buffer.from('rot');
-      const valueOf = async (s: RunningServer, i: number) => (await s.node.get(bucket, Buffer.from(`k${i}`), { r: 3 })).decoded?.siblings.map((x) => x.value?.toString()).join(',');
+      // Distinct values: a put retried after a failed attempt may leave equal siblings.
+      const valueOf = async (s: RunningServer, i: number) =>
+        [...new Set((await s.node.get(bucket, Buffer.from(`k${i}`), { r: 3 })).decoded?.siblings.map((x) => x.value?.toString()))].join(',');
       const writeAndReadBack = async () => {
         written += 1;
         const i = written;
@@ -177,6 +181,7 @@ describe('rotation', () => {
       // Restart each node in turn with new secrets; the others still hold the old ones.
       const roll = async (secrets: PeerSecrets) => {
         for (const id of ['n2', 'n3', 'n1']) {
+          authFailures += await metric(servers.get(id)!, 'ringkv_peer_auth_failures_total');
           await servers.get(id)!.close(1_000);
           servers.set(id, await startServer(base(id, secrets, [])));
           await converged();
@@ -189,6 +194,8 @@ describe('rotation', () => {
       // Every write made during the rotations is still there.
       for (let i = 1; i <= written; i++) expect(await valueOf(all()[(i + 2) % 3]!, i)).toBe(`v${i}`);
       expect(written).toBe(7);
+      for (const server of all()) authFailures += await metric(server, 'ringkv_peer_auth_failures_total');
+      expect(authFailures).toBe(0);
 
       const n1 = servers.get('n1')!;
       const to = { id: 'n1', address: n1.address };
@@ -282,6 +289,20 @@ describe('member fields that do not validate', () => {
   afterAll(async () => {
     await node?.close(500);
     dir?.remove();
+  });
+
+  it('a node whose own address would not validate refuses to start, saying why', async () => {
+    const other = tempDir('ringkv-fields-');
+    try {
+      const opts = { nodeId: 'w1', port: 0, dataDir: other.path, logger: quiet, peerSecrets: TEST_PEER_SECRETS };
+      await expect(startServer({ ...opts, host: '0.0.0.0' })).rejects.toThrow(/this node's address: address "0.0.0.0:\d+" is unspecified .*--advertise/);
+      await expect(startServer({ ...opts, advertise: 'not a host:7000' })).rejects.toThrow(/this node's address: .*bad host/);
+      // The same data directory then starts fine with a good address (the refusals left nothing open or written).
+      const ok = await startServer({ ...opts, host: '127.0.0.1', advertise: undefined });
+      await ok.close(500);
+    } finally {
+      other.remove();
+    }
   });
 
   const badMembers: Array<[string, Record<string, unknown>]> = [
