@@ -18,6 +18,7 @@ function int(name: string, min: number, max: number) {
 
 function hostPort(raw: string): string {
   if (!/^[^\s:/]+:\d{1,5}$/.test(raw)) throw new InvalidArgumentError('expected host:port');
+  if (Number(raw.slice(raw.lastIndexOf(':') + 1)) > 65535) throw new InvalidArgumentError('port must be 0..65535');
   return raw;
 }
 

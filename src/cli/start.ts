@@ -2,7 +2,18 @@
 // shutdown on SIGINT/SIGTERM (stop accepting, finish in-flight requests,
 // flush, close).
 import pino from 'pino';
-import { startServer } from '../server/index.js';
+import { StartRefusedError, startServer, type RunningServer } from '../server/index.js';
+import { ListenError } from '../transport/uws.js';
+
+/**
+ * Exit codes of `ringkv start` that a supervisor can tell apart: 1 for a
+ * failure that may pass (the address is in use), EX_CONFIG (78, sysexits.h)
+ * for a configuration this node or its cluster refuses (a wildcard address
+ * without --advertise, a wrong cluster name, a duplicate node id): restarting
+ * it unchanged cannot help (systemd: RestartPreventExitStatus=78).
+ */
+export const EXIT_START_FAILED = 1;
+export const EXIT_CONFIG_REFUSED = 78;
 
 export interface RunNodeOptions {
   nodeId: string;
@@ -20,19 +31,33 @@ export interface RunNodeOptions {
 export async function runNode(o: RunNodeOptions): Promise<void> {
   const logger = pino({ name: 'ringkv', level: o.logLevel });
   const [host, port] = splitHostPort(o.listen);
-  const server = await startServer({
-    nodeId: o.nodeId,
-    host,
-    port,
-    advertise: o.advertise,
-    dataDir: o.dataDir,
-    clusterName: o.cluster,
-    partitionBits: o.partitionBits,
-    seeds: o.seeds,
-    zone: o.zone,
-    cacheBytes: o.cacheBytes,
-    logger,
-  });
+  const fatal = (err: unknown): void => {
+    // The reason goes to stderr as one line (and to the log): a supervisor shows it as is.
+    const message = err instanceof Error ? err.message : String(err);
+    logger.fatal({ err: message }, 'ringkv node cannot run');
+    process.stderr.write(`ringkv: ${message}\n`);
+    process.exit(err instanceof StartRefusedError ? EXIT_CONFIG_REFUSED : EXIT_START_FAILED);
+  };
+  let server: RunningServer;
+  try {
+    server = await startServer({
+      nodeId: o.nodeId,
+      host,
+      port,
+      advertise: o.advertise,
+      dataDir: o.dataDir,
+      clusterName: o.cluster,
+      partitionBits: o.partitionBits,
+      seeds: o.seeds,
+      zone: o.zone,
+      cacheBytes: o.cacheBytes,
+      logger,
+      onFatal: fatal,
+    });
+  } catch (err) {
+    if (err instanceof StartRefusedError || err instanceof ListenError) fatal(err);
+    throw err;
+  }
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

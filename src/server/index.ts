@@ -1,7 +1,7 @@
 // One ringkv node process: the native engine, the peer transport and the
 // HTTP API share one uWS app and port; the node runtime ties them together.
 import { mkdirSync } from 'node:fs';
-import { isIP } from 'node:net';
+import { isIP, isIPv4, isIPv6 } from 'node:net';
 import pino from 'pino';
 import { NativeEngine } from '../engine/native/index.js';
 import { DEFAULT_PARTITION_BITS, type EngineLimits } from '../engine/types.js';
@@ -9,7 +9,7 @@ import { registerApi } from '../http/api.js';
 import { RingkvNode, type NodeConfig } from '../node/node.js';
 import { startAntiEntropy, type AntiEntropyConfig, type AntiEntropyService } from '../node/anti-entropy.js';
 import { TransferService, type TransferOptions } from '../node/transfer.js';
-import { assertNativeUws, uWS, type TemplatedApp, type us_listen_socket } from '../transport/uws.js';
+import { assertNativeUws, formatHostPort, listenExclusive, uWS } from '../transport/uws.js';
 import { systemClock } from '../transport/types.js';
 import { WsTransport, attachPeerEndpoint } from '../transport/ws-transport.js';
 import { registerPeerMetrics } from './peer-metrics.js';
@@ -34,6 +34,25 @@ export interface ServerOptions {
   antiEntropy?: Partial<AntiEntropyConfig>;
   transfers?: Partial<TransferOptions>;
   logger?: pino.Logger;
+  /**
+   * The node cannot go on as configured (the cluster refused it
+   * NodeConfig.maxJoinRefusals times): it has stopped itself (close()) and
+   * this is called with the reason. `ringkv start` exits non-zero.
+   */
+  onFatal?: (err: StartRefusedError) => void;
+}
+
+/** A configuration the node or its cluster refuses (not a transient failure): a supervisor should not restart it as is. */
+export class StartRefusedError extends Error {
+  override readonly name = 'StartRefusedError';
+}
+
+/** 0.0.0.0, ::, [::] and the other spellings of "every interface". */
+export function isWildcardHost(host: string): boolean {
+  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  if (bare === '' || bare === '*') return true;
+  if (isIPv4(bare)) return bare === '0.0.0.0';
+  return isIPv6(bare) && new URL(`http://[${bare}]/`).hostname === '[::]';
 }
 
 export interface RunningServer {
@@ -53,6 +72,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   assertNativeUws();
   const log = opts.logger ?? pino({ name: 'ringkv' });
   const host = opts.host ?? '127.0.0.1';
+  // Peers and clients would be told to reach this node at 0.0.0.0, which means themselves (issue 11).
+  if (opts.advertise === undefined && isWildcardHost(host)) {
+    throw new StartRefusedError(`listening on ${formatHostPort(host, opts.port)} (every interface) needs --advertise <host:port>: the address peers and clients reach this node at`);
+  }
+  if (opts.advertise !== undefined && isWildcardHost(opts.advertise.slice(0, opts.advertise.lastIndexOf(':')))) {
+    throw new StartRefusedError(`cannot advertise ${opts.advertise}: a wildcard address names no host; give the address peers and clients reach this node at`);
+  }
   mkdirSync(opts.dataDir, { recursive: true });
   const engine = await NativeEngine.open({
     path: opts.dataDir,
@@ -76,12 +102,14 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const app = uWS.App();
   const endpoint = attachPeerEndpoint(app, transport);
 
-  const { socket, port } = await listen(app, host, opts.port).catch(async (err: unknown) => {
+  const { socket, port } = await listenExclusive(app, host, opts.port).catch(async (err: unknown) => {
     await engine.close();
     throw err;
   });
-  const address = opts.advertise ?? `${host}:${port}`;
+  const address = opts.advertise ?? formatHostPort(host, port);
   let node: RingkvNode;
+  // Set once the server exists: a refusal can only come from a gossip round, after start.
+  let refused: (reason: string) => void = () => undefined;
   try {
     node = await RingkvNode.start({
       id: opts.nodeId,
@@ -96,6 +124,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       random: Math.random,
       config: opts.node,
       log: (level, msg, fields) => log[level](fields ?? {}, msg),
+      onJoinRefused: (reason) => refused(reason),
     });
   } catch (err) {
     uWS.us_listen_socket_close(socket);
@@ -116,7 +145,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   log.info({ node: opts.nodeId, address, dataDir: opts.dataDir, actor: engine.actor }, 'ringkv node listening');
 
   let closing: Promise<void> | null = null;
-  return {
+  refused = (reason) => {
+    const err = new StartRefusedError(`the cluster refused this node: ${reason}`);
+    log.error({ node: opts.nodeId, err: err.message }, 'stopping: the cluster refused this node');
+    void running.close().finally(() => opts.onFatal?.(err));
+  };
+  const running: RunningServer = {
     node,
     engine,
     antiEntropy,
@@ -140,13 +174,5 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       return closing;
     },
   };
-}
-
-function listen(app: TemplatedApp, host: string, port: number): Promise<{ socket: us_listen_socket; port: number }> {
-  return new Promise((resolve, reject) => {
-    app.listen(host, port, (socket: us_listen_socket | false) => {
-      if (!socket) reject(new Error(`cannot listen on ${host}:${port}`));
-      else resolve({ socket, port: uWS.us_socket_local_port(socket as never) });
-    });
-  });
+  return running;
 }

@@ -25,8 +25,8 @@
 // with UNREACHABLE and notifications are dropped; the next request after it
 // reconnects. A completed handshake resets the failure count.
 import WebSocket from 'ws';
-import { assertNativeUws, uWS } from './uws.js';
-import type { TemplatedApp, UwsWebSocket, us_listen_socket } from './uws.js';
+import { assertNativeUws, formatHostPort, listenExclusive, uWS } from './uws.js';
+import type { TemplatedApp, UwsWebSocket } from './uws.js';
 import {
   PROTOCOL_VERSION,
   NODE_ID_RE,
@@ -243,7 +243,9 @@ class PeerConnection {
     ws.on('close', (code: number, reason: Buffer) => {
       if (this.ws !== ws) return;
       const why = reason.length > 0 ? reason.toString('utf8') : this.lastError;
-      this.fail(`connection closed (${code}${why ? `: ${why}` : ''})`);
+      // 1008 (policy violation) before the handshake: the peer refused this node, as it will again.
+      const refused = code === 1008 && this.state === 'connecting';
+      this.fail(`${refused ? 'refused' : 'connection closed'} (${code}${why ? `: ${why}` : ''})`, refused ? 'REFUSED' : 'UNREACHABLE');
     });
   }
 
@@ -343,7 +345,7 @@ class PeerConnection {
   }
 
   /** The connection (or attempt) is gone: fail its requests, back off. */
-  fail(reason: string): void {
+  fail(reason: string, code: 'UNREACHABLE' | 'REFUSED' = 'UNREACHABLE'): void {
     if (this.state === 'closed' || this.state === 'backoff' || this.state === 'idle') return;
     const ws = this.ws;
     this.ws = null;
@@ -353,7 +355,7 @@ class PeerConnection {
     this.outbox.hold();
     this.outbox.clear();
     // Before the handshake, frames only queue (the outbox is held): those requests never left.
-    this.failPending('UNREACHABLE', `peer ${this.id} at ${this.address}: ${reason}`, this.state !== 'open');
+    this.failPending(code, `peer ${this.id} at ${this.address}: ${reason}`, this.state !== 'open');
     const t = this.t;
     const base = Math.min(t.backoffMaxMs, t.backoffBaseMs * 2 ** Math.min(this.failures, 30));
     const delay = Math.max(1, Math.floor(base / 2 + t.random() * (base / 2)));
@@ -826,19 +828,13 @@ export function listenPeerServer(
   app.any('/*', (res) => {
     res.writeStatus('404 Not Found').end();
   });
-  return new Promise<PeerServer>((resolve, reject) => {
-    app.listen(host, wanted, (ls: us_listen_socket | false) => {
-      if (!ls) {
-        void endpoint.close();
-        reject(new Error(`cannot listen on ${host}:${wanted}`));
-        return;
-      }
-      const port = uWS.us_socket_local_port(ls as never);
+  return listenExclusive(app, host, wanted).then(
+    ({ socket: ls, port }) => {
       let listening = true;
-      resolve({
+      return {
         app,
         port,
-        address: `${host.includes(':') ? `[${host}]` : host}:${port}`,
+        address: formatHostPort(host, port),
         endpoint,
         close: () => {
           if (listening) {
@@ -847,9 +843,13 @@ export function listenPeerServer(
           }
           return endpoint.close();
         },
-      });
-    });
-  });
+      };
+    },
+    async (err: unknown) => {
+      await endpoint.close();
+      throw err;
+    },
+  );
 }
 
 // ---------------------------------------------------------------------------
