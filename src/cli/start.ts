@@ -2,7 +2,7 @@
 // shutdown on SIGINT/SIGTERM (stop accepting, finish in-flight requests,
 // flush, close).
 import pino from 'pino';
-import { StartRefusedError, startServer, type RunningServer } from '../server/index.js';
+import { StartRefusedError, startServer, type RunningServer, type ServerTlsFiles } from '../server/index.js';
 import { ListenError } from '../transport/uws.js';
 
 /**
@@ -26,6 +26,7 @@ export interface RunNodeOptions {
   partitionBits: number;
   cacheBytes: number;
   logLevel: string;
+  tls?: ServerTlsFiles;
 }
 
 export async function runNode(o: RunNodeOptions): Promise<void> {
@@ -52,6 +53,7 @@ export async function runNode(o: RunNodeOptions): Promise<void> {
       zone: o.zone,
       cacheBytes: o.cacheBytes,
       logger,
+      tls: o.tls,
       onFatal: fatal,
     });
   } catch (err) {

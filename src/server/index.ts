@@ -9,10 +9,13 @@ import { registerApi } from '../http/api.js';
 import { RingkvNode, type NodeConfig } from '../node/node.js';
 import { startAntiEntropy, type AntiEntropyConfig, type AntiEntropyService } from '../node/anti-entropy.js';
 import { TransferService, type TransferOptions } from '../node/transfer.js';
-import { assertNativeUws, formatHostPort, listenExclusive, uWS } from '../transport/uws.js';
+import { assertNativeUws, formatHostPort, listenExclusive, uWS, type TemplatedApp } from '../transport/uws.js';
 import { systemClock } from '../transport/types.js';
 import { WsTransport, attachPeerEndpoint } from '../transport/ws-transport.js';
 import { registerPeerMetrics } from './peer-metrics.js';
+import { TlsConfigError, loadTls, type ServerTlsFiles } from './tls.js';
+
+export type { ServerTlsFiles } from './tls.js';
 
 export interface ServerOptions {
   nodeId: string;
@@ -34,6 +37,8 @@ export interface ServerOptions {
   antiEntropy?: Partial<AntiEntropyConfig>;
   transfers?: Partial<TransferOptions>;
   logger?: pino.Logger;
+  /** Serve HTTPS and wss:// peers (and connect to peers over wss://) with these files; plain HTTP without. */
+  tls?: ServerTlsFiles;
   /**
    * The node cannot go on as configured (the cluster refused it
    * NodeConfig.maxJoinRefusals times): it has stopped itself (close()) and
@@ -45,6 +50,14 @@ export interface ServerOptions {
 /** A configuration the node or its cluster refuses (not a transient failure): a supervisor should not restart it as is. */
 export class StartRefusedError extends Error {
   override readonly name = 'StartRefusedError';
+}
+
+/** 127.0.0.0/8, ::1 and localhost: where plain HTTP is for development. */
+export function isLoopbackHost(host: string): boolean {
+  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  if (bare === 'localhost') return true;
+  if (isIPv4(bare)) return bare.startsWith('127.');
+  return isIPv6(bare) && new URL(`http://[${bare}]/`).hostname === '[::1]';
 }
 
 /** 0.0.0.0, ::, [::] and the other spellings of "every interface". */
@@ -79,6 +92,16 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   if (opts.advertise !== undefined && isWildcardHost(opts.advertise.slice(0, opts.advertise.lastIndexOf(':')))) {
     throw new StartRefusedError(`cannot advertise ${opts.advertise}: a wildcard address names no host; give the address peers and clients reach this node at`);
   }
+  let tls: ReturnType<typeof loadTls> | undefined;
+  try {
+    tls = opts.tls ? loadTls(opts.tls) : undefined;
+  } catch (err) {
+    if (err instanceof TlsConfigError) throw new StartRefusedError(err.message);
+    throw err;
+  }
+  if (!tls && !isLoopbackHost(host)) {
+    log.warn({ host }, 'serving plain HTTP and peer traffic on a non-loopback address: give --tls-key and --tls-cert (docs/security.md, "TLS")');
+  }
   mkdirSync(opts.dataDir, { recursive: true });
   const engine = await NativeEngine.open({
     path: opts.dataDir,
@@ -94,12 +117,20 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     // Peer connections leave from the address the node listens on (what a multi-homed host's
     // operator expects, and what per-address firewall rules match); a wildcard leaves it to the OS.
     localAddress: isIP(host) !== 0 && host !== '0.0.0.0' && host !== '::' ? host : undefined,
+    tls: tls?.peer,
     onEvent: (e) => {
       if (e.type === 'connected' || e.type === 'disconnected') log.info({ peer: e.peer, address: e.address }, `peer ${e.type}`);
       else if (e.type === 'protocol-error') log.warn({ peer: e.peer, reason: e.reason }, 'peer protocol error');
     },
   });
-  const app = uWS.App();
+  let app: TemplatedApp;
+  try {
+    app = tls ? uWS.SSLApp(tls.app) : uWS.App();
+  } catch (err) {
+    await engine.close();
+    // loadTls checked the files; what is left is what BoringSSL alone refuses.
+    throw new StartRefusedError(`uWebSockets.js refused the TLS files (${opts.tls!.keyFile}, ${opts.tls!.certFile}): ${(err as Error).message}`);
+  }
   const endpoint = attachPeerEndpoint(app, transport);
 
   const { socket, port } = await listenExclusive(app, host, opts.port).catch(async (err: unknown) => {
@@ -142,7 +173,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   registerApi(app, node, { maxValueBytes: engine.limits.maxValueBytes, maxJsonBytes: 64 * 1024, maxKeyBytes: engine.limits.maxKeyBytes }, inflight, () => ({
     transfers: transfers.status(),
   }));
-  log.info({ node: opts.nodeId, address, dataDir: opts.dataDir, actor: engine.actor }, 'ringkv node listening');
+  log.info(
+    { node: opts.nodeId, address, dataDir: opts.dataDir, actor: engine.actor, tls: tls ? { subject: tls.subject, validTo: tls.validTo, clientCa: opts.tls?.caFile !== undefined } : false },
+    'ringkv node listening',
+  );
 
   let closing: Promise<void> | null = null;
   refused = (reason) => {

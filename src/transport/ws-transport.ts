@@ -84,6 +84,26 @@ export interface WsTransportOptions {
   closeGraceMs?: number;
   /** Diagnostics (connects, drops, protocol errors, handler errors). Must not throw. */
   onEvent?: (event: TransportEvent) => void;
+  /**
+   * Outbound over TLS (wss://): peers' certificates are verified against `ca`
+   * (the cluster CA; default: Node's trusted roots) and their host names or
+   * IPs; `cert` and `key` are this node's, presented as a client certificate.
+   * The inbound side is the app's (uWS.SSLApp, see src/server/index.ts).
+   */
+  tls?: PeerTlsOptions;
+}
+
+/** PEM contents (not file names): the `ws` client's TLS options. */
+export interface PeerTlsOptions {
+  ca?: Buffer | string;
+  cert?: Buffer | string;
+  key?: Buffer | string;
+}
+
+/** A TLS failure that names the peer's or our certificate as unacceptable (not a network fault): the peer would refuse again. */
+function isCertificateRefusal(e: Error): boolean {
+  const code = (e as NodeJS.ErrnoException).code ?? '';
+  return /CERT|ALERT|SIGNATURE|ALTNAME|ISSUER/.test(code);
 }
 
 export type TransportEvent =
@@ -179,13 +199,16 @@ class PeerConnection {
     this.state = 'connecting';
     const t = this.t;
     let ws: WebSocket;
+    // A certificate the TLS handshake refused (theirs by our CA, or ours by theirs).
+    let certificateRefused = false;
     try {
-      ws = new WebSocket(`ws://${this.address}${t.path}`, {
+      ws = new WebSocket(`${t.tls ? 'wss' : 'ws'}://${this.address}${t.path}`, {
         perMessageDeflate: false,
         maxPayload: t.maxPayloadLength,
         handshakeTimeout: t.connectTimeoutMs,
         followRedirects: false,
         ...(t.localAddress === undefined ? {} : { localAddress: t.localAddress }),
+        ...(t.tls ? { ...t.tls, rejectUnauthorized: true } : {}),
       });
     } catch (e) {
       // e.g. an address that does not make a valid URL
@@ -235,6 +258,7 @@ class PeerConnection {
     ws.on('error', (e: Error) => {
       if (this.ws !== ws) return;
       this.lastError = e.message;
+      if (isCertificateRefusal(e)) certificateRefused = true;
     });
     ws.on('unexpected-response', (_req, res) => {
       if (this.ws !== ws) return;
@@ -243,8 +267,8 @@ class PeerConnection {
     ws.on('close', (code: number, reason: Buffer) => {
       if (this.ws !== ws) return;
       const why = reason.length > 0 ? reason.toString('utf8') : this.lastError;
-      // 1008 (policy violation) before the handshake: the peer refused this node, as it will again.
-      const refused = code === 1008 && this.state === 'connecting';
+      // 1008 (policy violation) or a refused certificate before the handshake: the peer refused this node, as it will again.
+      const refused = (code === 1008 || certificateRefused) && this.state === 'connecting';
       this.fail(`${refused ? 'refused' : 'connection closed'} (${code}${why ? `: ${why}` : ''})`, refused ? 'REFUSED' : 'UNREACHABLE');
     });
   }
@@ -874,6 +898,7 @@ export class WsTransport implements Transport {
   readonly idleTimeoutSec: number;
   readonly localAddress: string | undefined;
   readonly closeGraceMs: number;
+  readonly tls: PeerTlsOptions | undefined;
   /** @internal */
   handler: PeerHandler | null = null;
   /** @internal */
@@ -911,6 +936,7 @@ export class WsTransport implements Transport {
     this.idleTimeoutSec = opts.idleTimeoutSec ?? 60;
     this.localAddress = opts.localAddress;
     this.closeGraceMs = opts.closeGraceMs ?? 500;
+    this.tls = opts.tls;
     this.onEvent = opts.onEvent;
   }
 
