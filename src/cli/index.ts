@@ -54,7 +54,8 @@ program
   .action(async (o) => {
     const tlsKey = o.tlsKey ?? process.env.RINGKV_TLS_KEY;
     const tlsCert = o.tlsCert ?? process.env.RINGKV_TLS_CERT;
-    const tlsCa = o.tlsCa ?? process.env.RINGKV_TLS_CA;
+    // RINGKV_TLS_CA alone may be set for the client commands: it turns nothing on here.
+    const tlsCa = o.tlsCa ?? (tlsKey !== undefined ? process.env.RINGKV_TLS_CA : undefined);
     if ((tlsKey === undefined) !== (tlsCert === undefined)) throw new InvalidArgumentError('--tls-key and --tls-cert go together');
     if (tlsCa !== undefined && tlsKey === undefined) throw new InvalidArgumentError('--tls-ca needs --tls-key and --tls-cert');
     await runNode({
