@@ -1,5 +1,6 @@
 // The `ringkv` command: run a node, run a local dev cluster, and talk to a
 // cluster (get/put/delete/status/join/leave) through the client library.
+import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { RingkvClient, RingkvError } from '../client/index.js';
 import { DEFAULT_PARTITION_BITS } from '../engine/types.js';
@@ -18,10 +19,17 @@ function int(name: string, min: number, max: number) {
 
 function hostPort(raw: string): string {
   if (!/^[^\s:/]+:\d{1,5}$/.test(raw)) throw new InvalidArgumentError('expected host:port');
+  if (Number(raw.slice(raw.lastIndexOf(':') + 1)) > 65535) throw new InvalidArgumentError('port must be 0..65535');
   return raw;
 }
 
-const client = (node: string) => new RingkvClient({ nodes: node.split(',') });
+const TLS_CA_HELP = 'HTTPS: verify the node against this CA certificate (PEM); env RINGKV_TLS_CA';
+
+/** A client for `--node` (comma-separated); `--tls-ca` or RINGKV_TLS_CA turns on HTTPS, checked against that CA. */
+const client = (o: { node: string; tlsCa?: string }) => {
+  const caFile = o.tlsCa ?? process.env.RINGKV_TLS_CA;
+  return new RingkvClient({ nodes: o.node.split(','), ...(caFile ? { tls: { ca: readFileSync(caFile) } } : {}) });
+};
 
 const program = new Command('ringkv')
   .description('ringkv: a highly available, Dynamo-style distributed key-value store')
@@ -43,11 +51,21 @@ program
   .option('--secret-file <path>', 'file holding the cluster secret (or env RINGKV_CLUSTER_SECRET_FILE / RINGKV_CLUSTER_SECRET); required unless --insecure-loopback')
   .option('--previous-secret-file <path>', 'during a rotation: the previous cluster secret, still accepted (or env RINGKV_CLUSTER_PREVIOUS_SECRET_FILE / RINGKV_CLUSTER_PREVIOUS_SECRET)')
   .option('--insecure-loopback', 'development only: no cluster secret; allowed only on loopback listen and advertise addresses')
+  .option('--tls-key <file>', 'TLS: this node\'s private key (PEM); env RINGKV_TLS_KEY')
+  .option('--tls-cert <file>', 'TLS: this node\'s certificate (PEM), naming the host of its advertised address; env RINGKV_TLS_CERT')
+  .option('--tls-ca <file>', 'TLS: the cluster CA (PEM); peers\' certificates must be signed by it, both ways; env RINGKV_TLS_CA')
   .action(async (o) => {
+    const tlsKey = o.tlsKey ?? process.env.RINGKV_TLS_KEY;
+    const tlsCert = o.tlsCert ?? process.env.RINGKV_TLS_CERT;
+    // RINGKV_TLS_CA alone may be set for the client commands: it turns nothing on here.
+    const tlsCa = o.tlsCa ?? (tlsKey !== undefined ? process.env.RINGKV_TLS_CA : undefined);
+    if ((tlsKey === undefined) !== (tlsCert === undefined)) throw new InvalidArgumentError('--tls-key and --tls-cert go together');
+    if (tlsCa !== undefined && tlsKey === undefined) throw new InvalidArgumentError('--tls-ca needs --tls-key and --tls-cert');
     await runNode({
       secretFile: o.secretFile,
       previousSecretFile: o.previousSecretFile,
       insecureLoopback: o.insecureLoopback === true,
+      tls: tlsKey !== undefined && tlsCert !== undefined ? { keyFile: tlsKey, certFile: tlsCert, ...(tlsCa === undefined ? {} : { caFile: tlsCa }) } : undefined,
       nodeId: o.nodeId,
       listen: o.listen,
       advertise: o.advertise,
@@ -76,10 +94,11 @@ program
   .command('get <bucket> <key>')
   .description('print the value (siblings: one per line as JSON with --json)')
   .option('--node <host:port>', 'node to ask (comma-separated for failover)', DEFAULT_NODE)
+  .option('--tls-ca <file>', TLS_CA_HELP)
   .option('--r <r>', 'replies to wait for', int('r', 1, 16))
   .option('--json', 'print value(s), siblings and context as JSON')
   .action(async (bucket: string, key: string, o) => {
-    const got = await client(o.node).get(bucket, key, { r: o.r });
+    const got = await client(o).get(bucket, key, { r: o.r });
     if (o.json) {
       console.log(JSON.stringify({
         found: got.found,
@@ -102,11 +121,12 @@ program
   .command('put <bucket> <key> <value>')
   .description('write a value; reads the current context first so the write supersedes what you see (use --blind to add a sibling instead)')
   .option('--node <host:port>', 'node to ask (comma-separated for failover)', DEFAULT_NODE)
+  .option('--tls-ca <file>', TLS_CA_HELP)
   .option('--w <w>', 'acks to wait for', int('w', 1, 16))
   .option('--dw <dw>', 'durable acks to wait for', int('dw', 0, 16))
   .option('--blind', 'write without a context (concurrent blind writes become siblings)')
   .action(async (bucket: string, key: string, value: string, o) => {
-    const c = client(o.node);
+    const c = client(o);
     const context = o.blind ? null : (await c.get(bucket, key)).context;
     const { context: next } = await c.put(bucket, key, value, { context, w: o.w, dw: o.dw });
     console.error(`ok (context ${next.slice(0, 16)}…)`);
@@ -116,9 +136,10 @@ program
   .command('delete <bucket> <key>')
   .description('delete a key (a tombstone that supersedes what the current context covers)')
   .option('--node <host:port>', 'node to ask (comma-separated for failover)', DEFAULT_NODE)
+  .option('--tls-ca <file>', TLS_CA_HELP)
   .option('--w <w>', 'acks to wait for', int('w', 1, 16))
   .action(async (bucket: string, key: string, o) => {
-    const c = client(o.node);
+    const c = client(o);
     const { context } = await c.get(bucket, key);
     await c.delete(bucket, key, { context, w: o.w });
     console.error('deleted');
@@ -128,9 +149,10 @@ program
   .command('status')
   .description('members, partition ownership and health as one node sees them')
   .option('--node <host:port>', 'node to ask', DEFAULT_NODE)
+  .option('--tls-ca <file>', TLS_CA_HELP)
   .option('--json', 'print the raw status document')
   .action(async (o) => {
-    const status = (await client(o.node).status()) as {
+    const status = (await client(o).status()) as {
       node: string; cluster: string; ring: { version: number; partitions: number; claimant: string };
       members: Array<{ id: string; address: string; status: string; partitions: number; health: string; phi?: number; zone: string | null }>;
       transfers?: Array<{ partition: number; to: string; sent: number; pass: number }>;
@@ -150,8 +172,9 @@ program
   .command('join <seed>')
   .description('ask a node (--node) to join the cluster that <seed> (host:port) belongs to')
   .option('--node <host:port>', 'the node that joins', DEFAULT_NODE)
+  .option('--tls-ca <file>', TLS_CA_HELP)
   .action(async (seed: string, o) => {
-    await client(o.node).join(hostPort(seed));
+    await client(o).join(hostPort(seed));
     console.error(`${o.node} joined through ${seed}`);
   });
 
@@ -159,11 +182,12 @@ program
   .command('leave')
   .description('ask a member to leave the cluster; its partitions move to the others')
   .option('--node <host:port>', 'node to send the request to', DEFAULT_NODE)
+  .option('--tls-ca <file>', TLS_CA_HELP)
   .option('--member <id>', 'member to remove (default: the node itself)')
   .option('--no-wait', 'return at once instead of waiting until the node has handed its data off')
   .option('--wait-timeout <s>', 'give up waiting after this many seconds', int('wait-timeout', 1, 86_400), 600)
   .action(async (o) => {
-    const c = client(o.node);
+    const c = client(o);
     await c.leave(o.member);
     console.error(`${o.member ?? o.node} is leaving`);
     if (!o.wait || o.member) return;

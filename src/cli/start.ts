@@ -2,8 +2,19 @@
 // shutdown on SIGINT/SIGTERM (stop accepting, finish in-flight requests,
 // flush, close).
 import pino from 'pino';
-import { startServer } from '../server/index.js';
+import { StartRefusedError, startServer, type RunningServer, type ServerTlsFiles } from '../server/index.js';
+import { ListenError } from '../transport/uws.js';
 import { PREVIOUS_SECRET_ENV, SECRET_ENV, loadPeerSecrets, secretFileIsShared } from '../server/peer-secrets.js';
+
+/**
+ * Exit codes of `ringkv start` that a supervisor can tell apart: 1 for a
+ * failure that may pass (the address is in use), EX_CONFIG (78, sysexits.h)
+ * for a configuration this node or its cluster refuses (no usable cluster
+ * secret, a wildcard address without --advertise, a wrong cluster name, a duplicate node id): restarting
+ * it unchanged cannot help (systemd: RestartPreventExitStatus=78).
+ */
+export const EXIT_START_FAILED = 1;
+export const EXIT_CONFIG_REFUSED = 78;
 
 export interface RunNodeOptions {
   nodeId: string;
@@ -19,17 +30,25 @@ export interface RunNodeOptions {
   secretFile?: string;
   previousSecretFile?: string;
   insecureLoopback?: boolean;
+  tls?: ServerTlsFiles;
 }
 
 export async function runNode(o: RunNodeOptions): Promise<void> {
   const logger = pino({ name: 'ringkv', level: o.logLevel });
   const [host, port] = splitHostPort(o.listen);
+  const fatal = (err: unknown): void => {
+    // The reason goes to stderr as one line (and to the log): a supervisor shows it as is.
+    const message = err instanceof Error ? err.message : String(err);
+    logger.fatal({ err: message }, 'ringkv node cannot run');
+    process.stderr.write(`ringkv: ${message}\n`);
+    process.exit(err instanceof StartRefusedError ? EXIT_CONFIG_REFUSED : EXIT_START_FAILED);
+  };
   let peerSecrets;
   try {
     peerSecrets = loadPeerSecrets({ secretFile: o.secretFile, previousSecretFile: o.previousSecretFile }) ?? undefined;
   } catch (err) {
-    logger.fatal({ error: (err as Error).message }, 'cannot load the cluster secret');
-    process.exit(2);
+    fatal(new StartRefusedError(`cannot load the cluster secret: ${(err as Error).message}`));
+    return;
   }
   // Not left in the environment for child processes or crash reports.
   delete process.env[SECRET_ENV];
@@ -37,21 +56,29 @@ export async function runNode(o: RunNodeOptions): Promise<void> {
   for (const file of [o.secretFile ?? process.env.RINGKV_CLUSTER_SECRET_FILE, o.previousSecretFile ?? process.env.RINGKV_CLUSTER_PREVIOUS_SECRET_FILE]) {
     if (file && secretFileIsShared(file)) logger.warn({ file }, 'cluster secret file is readable by other users (chmod 600 it)');
   }
-  const server = await startServer({
-    peerSecrets,
-    insecureLoopback: o.insecureLoopback,
-    nodeId: o.nodeId,
-    host,
-    port,
-    advertise: o.advertise,
-    dataDir: o.dataDir,
-    clusterName: o.cluster,
-    partitionBits: o.partitionBits,
-    seeds: o.seeds,
-    zone: o.zone,
-    cacheBytes: o.cacheBytes,
-    logger,
-  });
+  let server: RunningServer;
+  try {
+    server = await startServer({
+      peerSecrets,
+      insecureLoopback: o.insecureLoopback,
+      nodeId: o.nodeId,
+      host,
+      port,
+      advertise: o.advertise,
+      dataDir: o.dataDir,
+      clusterName: o.cluster,
+      partitionBits: o.partitionBits,
+      seeds: o.seeds,
+      zone: o.zone,
+      cacheBytes: o.cacheBytes,
+      logger,
+      tls: o.tls,
+      onFatal: fatal,
+    });
+  } catch (err) {
+    if (err instanceof StartRefusedError || err instanceof ListenError) fatal(err);
+    throw err;
+  }
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

@@ -7,6 +7,15 @@
 import { Pool } from 'undici';
 
 /**
+ * How the client checks a node's certificate on https:// URLs: against `ca`
+ * (PEM; the cluster's CA), or Node's trusted roots without it. The server's
+ * host name or IP must match the certificate either way.
+ */
+export interface ClientTls {
+  ca?: string | Buffer;
+}
+
+/**
  * One keep-alive connection pool per node (origin), shared by every
  * RingkvClient in the process; asking a pool directly skips the agent's
  * per-request URL parsing and origin lookup. Idle connections are unref'd by
@@ -20,20 +29,34 @@ const pools = new Map<string, Pool>();
  * 1024-actor context with "Headers Overflow Error" (issue 9, finding 6).
  */
 export const MAX_HEADER_BYTES = 1024 * 1024;
-/** A node's base URL ('http://host:port', maybe with a path prefix) → its origin's pool and the prefix. */
+/** A node's base URL ('http://host:port', maybe with a path prefix) and TLS options → its origin's pool and the prefix. */
 const bases = new Map<string, { pool: Pool; prefix: string }>();
+/** Each distinct ClientTls gets its own pools: a connection verified against one CA is never reused for a client trusting another. */
+const tlsIds = new WeakMap<ClientTls, number>();
+let nextTlsId = 1;
 
-function target(base: string): { pool: Pool; prefix: string } {
-  let t = bases.get(base);
+function target(base: string, tls: ClientTls | undefined): { pool: Pool; prefix: string } {
+  let tlsId = 0;
+  if (tls !== undefined) {
+    tlsId = tlsIds.get(tls) ?? nextTlsId++;
+    tlsIds.set(tls, tlsId);
+  }
+  const key = `${tlsId} ${base}`;
+  let t = bases.get(key);
   if (t === undefined) {
     const url = new URL(base);
-    let pool = pools.get(url.origin);
+    const poolKey = `${tlsId} ${url.origin}`;
+    let pool = pools.get(poolKey);
     if (pool === undefined) {
-      pool = new Pool(url.origin, { keepAliveTimeout: 4_000, maxHeaderSize: MAX_HEADER_BYTES });
-      pools.set(url.origin, pool);
+      pool = new Pool(url.origin, {
+        keepAliveTimeout: 4_000,
+        maxHeaderSize: MAX_HEADER_BYTES,
+        ...(url.protocol === 'https:' && tls?.ca !== undefined ? { connect: { ca: tls.ca, rejectUnauthorized: true } } : {}),
+      });
+      pools.set(poolKey, pool);
     }
     t = { pool, prefix: url.pathname.replace(/\/+$/, '') };
-    bases.set(base, t);
+    bases.set(key, t);
   }
   return t;
 }
@@ -63,8 +86,8 @@ export interface HttpRequest {
  * (with its query); rejects (like fetch) only when no answer arrived:
  * connection failure or timeout (see isTimeoutError).
  */
-export async function send(base: string, path: string, req: HttpRequest): Promise<HttpAnswer> {
-  const { pool, prefix } = target(base);
+export async function send(base: string, path: string, req: HttpRequest, tls?: ClientTls): Promise<HttpAnswer> {
+  const { pool, prefix } = target(base, tls);
   const res = await pool.request({
     method: req.method as 'GET',
     path: prefix + path,

@@ -13,7 +13,9 @@ import { bufferView } from '../util/bytes.js';
 import type { BucketProps } from '../core/membership.js';
 import { CONTEXT_HEADER, LAST_MODIFIED_HEADER, RING_VERSION_HEADER, STOPPING_HEADER, percentEncode, type RingDocument, type SiblingsDocument } from '../http/wire.js';
 import { RingkvError } from './errors.js';
-import { isTimeoutError, send, type HttpAnswer } from './http.js';
+import { isTimeoutError, send, type ClientTls, type HttpAnswer } from './http.js';
+
+export type { ClientTls } from './http.js';
 import { baseUrl, keyPreference, parseRingDocument, routeTargets, type ClientRing, type RequestKind } from './routing.js';
 
 export { RingkvError, type ClientErrorCode } from './errors.js';
@@ -35,6 +37,13 @@ export interface RingkvClientOptions {
   routing?: 'client' | 'server';
   /** With routing 'client': how often the ring is refreshed, in ms (default 10000). */
   ringRefreshMs?: number;
+  /**
+   * HTTPS: 'host:port' addresses (given and from the ring) become https://,
+   * and each node's certificate is verified against `ca` (the cluster's CA,
+   * PEM) or, without it, Node's trusted roots. Given an https:// node
+   * address, the client uses https for the ring's members too.
+   */
+  tls?: ClientTls;
 }
 
 export interface ReadOptions {
@@ -176,6 +185,9 @@ const SERVER_DEADLINE_GRACE_MS = 1_000;
 
 export class RingkvClient {
   readonly nodes: readonly string[];
+  private readonly tls: ClientTls | undefined;
+  /** https when TLS is on: also for the ring's member addresses. */
+  private readonly scheme: 'http' | 'https';
   readonly timeoutMs: number;
   readonly routing: 'client' | 'server';
   readonly ringRefreshMs: number;
@@ -192,7 +204,9 @@ export class RingkvClient {
 
   constructor(opts: RingkvClientOptions) {
     if (!Array.isArray(opts.nodes) || opts.nodes.length === 0) throw new TypeError('RingkvClient needs at least one node address');
-    this.nodes = opts.nodes.map(baseUrl);
+    this.tls = opts.tls;
+    this.scheme = opts.tls !== undefined || opts.nodes.some((n) => /^\s*https:\/\//i.test(String(n))) ? 'https' : 'http';
+    this.nodes = opts.nodes.map((n) => baseUrl(n, this.scheme));
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     if (!Number.isFinite(this.timeoutMs) || this.timeoutMs <= 0) throw new TypeError('timeoutMs must be a positive number');
     this.routing = opts.routing ?? 'server';
@@ -462,7 +476,7 @@ export class RingkvClient {
     for (const base of targets) {
       let res: HttpAnswer;
       try {
-        res = await send(base, path, { method: opts.method, headers: opts.headers, body: opts.body, timeoutMs: deadline });
+        res = await send(base, path, { method: opts.method, headers: opts.headers, body: opts.body, timeoutMs: deadline }, this.tls);
       } catch (err) {
         if (isTimeoutError(err)) {
           throw new RingkvError(0, 'CLIENT_TIMEOUT', `${opts.method} ${opts.path}: no answer from ${base} within ${deadline} ms`, { node: base }, { cause: err });
@@ -495,7 +509,7 @@ export class RingkvClient {
 
   /** The nodes to try for a request, in order. */
   private targets(opts: CallOptions): string[] {
-    if (opts.node !== undefined) return [baseUrl(opts.node)];
+    if (opts.node !== undefined) return [baseUrl(opts.node, this.scheme)];
     const route = opts.route;
     const cr = this.routing === 'client' && route !== undefined ? this.freshRing() : null;
     if (cr === null || route === undefined) return this.rotation();
@@ -541,16 +555,16 @@ export class RingkvClient {
 
   private async fetchRing(preferred?: string): Promise<boolean> {
     const now = Date.now();
-    const known = [...(preferred !== undefined ? [baseUrl(preferred)] : []), ...this.nodes, ...(this.clientRing?.urls.values() ?? [])];
+    const known = [...(preferred !== undefined ? [baseUrl(preferred, this.scheme)] : []), ...this.nodes, ...(this.clientRing?.urls.values() ?? [])];
     const sources = [...new Set(known)].sort((a, b) => Number((this.downUntil.get(a) ?? 0) > now) - Number((this.downUntil.get(b) ?? 0) > now));
     for (const base of sources) {
       try {
-        const res = await send(base, '/ring', { method: 'GET', timeoutMs: Math.min(this.timeoutMs, RING_FETCH_TIMEOUT_MS) });
+        const res = await send(base, '/ring', { method: 'GET', timeoutMs: Math.min(this.timeoutMs, RING_FETCH_TIMEOUT_MS) }, this.tls);
         if (res.status !== 200) {
           await res.arrayBuffer();
           continue;
         }
-        const fetched = parseRingDocument(await res.json());
+        const fetched = parseRingDocument(await res.json(), this.scheme);
         if (this.closed) return false;
         // A node behind ours (gossip has not reached it yet) confirms ours is current; a stale ring is replaced by any.
         if (this.freshRing() === null || fetched.ring.version >= this.clientRing!.ring.version) this.clientRing = fetched;

@@ -26,7 +26,7 @@ export interface ClientRing {
 export type RequestKind = 'read' | 'write';
 
 /** Checks a GET /ring answer; throws a TypeError saying what is wrong (the caller keeps its old ring). */
-export function parseRingDocument(doc: unknown): ClientRing {
+export function parseRingDocument(doc: unknown, scheme: 'http' | 'https' = 'http'): ClientRing {
   const d = doc as Partial<RingDocument> | null;
   if (d === null || typeof d !== 'object') throw new TypeError('ring document is not an object');
   if (d.joined !== true) throw new TypeError('the node has not joined its cluster: its ring is a private one');
@@ -43,7 +43,7 @@ export function parseRingDocument(doc: unknown): ClientRing {
   const zones = new Map<string, string>();
   for (const m of d.members) {
     if (!m || typeof m.id !== 'string' || typeof m.address !== 'string' || m.address === '') throw new TypeError('a ring member without id or address');
-    urls.set(m.id, baseUrl(m.address));
+    urls.set(m.id, baseUrl(m.address, scheme));
     if (typeof m.zone === 'string') zones.set(m.id, m.zone);
   }
   for (const owner of new Set(ring.owners)) if (!urls.has(owner)) throw new TypeError(`owner ${owner} is not a member`);
@@ -85,11 +85,11 @@ export function routeTargets(cr: ClientRing, pl: PreferenceList, kind: RequestKi
   return [...ordered.filter((u) => !isDown(u)), ...ordered.filter((u) => isDown(u))];
 }
 
-/** 'host:port' or 'http://host:port' → 'http://host:port' (no trailing slash). */
-export function baseUrl(address: string): string {
+/** 'host:port' or 'http(s)://host:port' → 'http://host:port' (or `scheme`; no trailing slash). */
+export function baseUrl(address: string, scheme: 'http' | 'https' = 'http'): string {
   const trimmed = address.trim().replace(/\/+$/, '');
   if (!trimmed) throw new TypeError('empty node address');
-  return /^https?:\/\//i.test(trimmed) ? trimmed : `http://${trimmed}`;
+  return /^https?:\/\//i.test(trimmed) ? trimmed : `${scheme}://${trimmed}`;
 }
 
 function isN(v: unknown): v is number {

@@ -196,22 +196,49 @@ export function registerApi(
     });
   });
 
-  // A 405 names the methods the path has (RFC 9110 §15.5.6: `Allow`).
-  const notAllowed = (allow: string) => (res: HttpResponse) =>
-    handle(res, async () => {
-      const reply = errorReply(new HttpError('METHOD_NOT_ALLOWED', `use ${allow}`));
-      return { ...reply, headers: { ...reply.headers, allow: allow.replace(/ or /, ', ') } };
-    });
-  app.any('/sets/:bucket/:key', notAllowed('GET or POST'));
-  app.any('/kv/:bucket/:key', notAllowed('GET, PUT, POST or DELETE'));
+  // A 405 names the methods the path has (RFC 9110 §15.5.6: `Allow`). This
+  // uWS build's `any` covers only the nine standard methods (GET POST HEAD PUT
+  // DELETE CONNECT OPTIONS TRACE PATCH): a request with any other method
+  // (QUERY, PROPFIND, FOO, lower-case `get`) matches no route, and uWS closes
+  // the connection without an answer (docs/http.md, "Malformed requests").
+  for (const [pattern, methods] of Object.entries(ROUTE_METHODS)) app.any(pattern, notAllowed(handle, methods));
   app.any('/*', (res, req) => {
     const url = req.getUrl();
+    const head = req.getCaseSensitiveMethod() === 'HEAD';
     handle(res, async () => {
       // `/kv/b/` or `/sets/b/`: a key of zero bytes, which no key may be.
-      if (/^\/(kv|sets)\/[^/]+\/$/.test(url)) throw new HttpError('BAD_REQUEST', 'key must be 1..maxKeyBytes bytes (got an empty key)');
-      throw new HttpError('NOT_FOUND', `no route ${url}`);
+      const reply = /^\/(kv|sets)\/[^/]+\/$/.test(url)
+        ? errorReply(new HttpError('BAD_REQUEST', 'key must be 1..maxKeyBytes bytes (got an empty key)'))
+        : errorReply(new HttpError('NOT_FOUND', `no route ${url}`));
+      return head ? { ...reply, body: '' } : reply;
     });
   });
+}
+
+/** The methods each route serves (openapi.yaml's paths; test/http/methods.test.ts checks they agree). Others get 405. */
+export const ROUTE_METHODS: Readonly<Record<string, readonly string[]>> = {
+  '/kv/:bucket/:key': ['GET', 'PUT', 'POST', 'DELETE'],
+  '/sets/:bucket/:key': ['GET', 'POST'],
+  '/buckets/:bucket/props': ['GET', 'PUT'],
+  '/ping': ['GET'],
+  '/status': ['GET'],
+  '/ring': ['GET'],
+  '/metrics': ['GET'],
+  '/admin/join': ['POST'],
+  '/admin/leave': ['POST'],
+};
+
+function notAllowed(handle: (res: HttpResponse, run: () => Promise<Reply>) => void, methods: readonly string[]) {
+  const allow = methods.join(', ');
+  const use = methods.length === 1 ? methods[0]! : `${methods.slice(0, -1).join(', ')} or ${methods.at(-1)!}`;
+  return (res: HttpResponse, req: HttpRequest): void => {
+    // An answer to HEAD has no body: one here would be read as the start of the next answer on the connection.
+    const head = req.getCaseSensitiveMethod() === 'HEAD';
+    handle(res, async () => {
+      const reply = errorReply(new HttpError('METHOD_NOT_ALLOWED', `use ${use}`, { allow: [...methods] }));
+      return { ...reply, headers: { ...reply.headers, allow }, ...(head ? { body: '' } : {}) };
+    });
+  };
 }
 
 // ---------------------------------------------------------------------------

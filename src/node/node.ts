@@ -101,10 +101,13 @@ export interface NodeConfig {
    * default); each reap rewrites 1/256 of the floors in engine metadata.
    */
   reapFloorMax: number;
+  /** Join attempts the cluster refuses (wrong cluster, duplicate id, bad credentials) before this node gives up (default 5; see NodeOptions.onJoinRefused). */
+  maxJoinRefusals: number;
 }
 
 export const DEFAULT_NODE_CONFIG: NodeConfig = {
   gossipIntervalMs: 1_000,
+  maxJoinRefusals: 5,
   requestTimeoutMs: 5_000,
   readRepairWindowMs: 100,
   phiThreshold: 8,
@@ -144,6 +147,8 @@ export interface NodeOptions {
   config?: Partial<NodeConfig>;
   metrics?: NodeMetrics;
   log?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+  /** Called once when maxJoinRefusals join attempts were refused: this node cannot become a member as configured (the owner stops it). */
+  onJoinRefused?: (reason: string) => void;
   /** Called after this node reaped a tombstone (tests, the simulator). */
   onReap?: (e: { bucket: Buffer; key: Buffer; record: Buffer }) => void;
   /** Anti-entropy (src/node/anti-entropy.ts); its log defaults to the node's. */
@@ -204,6 +209,8 @@ export class RingkvNode implements ServiceContext, ClientOperations {
   private joined: boolean;
   /** Handlers of the services' message types (registerService). */
   private readonly serviceHandlers = new Map<ServiceMessageType, PeerHandler<ServiceMessageType>>();
+  /** Join attempts refused so far (an unreachable seed does not count: it may still be starting). */
+  private joinRefusals = 0;
   /** Told synchronously whenever this node adopts a different ring (the transfer service plans at once). */
   private readonly ringListeners: Array<() => void> = [];
   /**
@@ -1392,7 +1399,17 @@ export class RingkvNode implements ServiceContext, ClientOperations {
         await this.join(seed);
         return;
       } catch (err) {
-        this.log('warn', 'join through seed failed; retrying', { seed, error: String((err as Error).message ?? err) });
+        const error = String((err as Error).message ?? err);
+        if (isJoinRefusal(err)) {
+          this.joinRefusals += 1;
+          this.log('warn', 'the cluster refused this node', { seed, error, refusals: this.joinRefusals, maxRefusals: this.config.maxJoinRefusals });
+          if (this.joinRefusals === this.config.maxJoinRefusals) {
+            this.opts.onJoinRefused?.(`seed ${seed} refused this node ${this.joinRefusals} times: ${error}`);
+            return;
+          }
+        } else {
+          this.log('warn', 'join through seed failed; retrying', { seed, error });
+        }
       }
     }
   }
@@ -1462,4 +1479,16 @@ function unpackWireState(wire: unknown, addressProblem: (address: string) => str
     if (err instanceof StateWireError) throw new NodeError('BAD_REQUEST', err.message);
     throw err;
   }
+}
+
+/**
+ * A join the cluster answered with a no that retrying cannot change: the seed
+ * refused the connection (wrong cluster name, and with authentication a bad
+ * secret: TransportError REFUSED), refused the member (duplicate id, invalid
+ * fields: BAD_REQUEST), or is of another cluster.
+ */
+function isJoinRefusal(err: unknown): boolean {
+  if (isTransportError(err, 'REFUSED')) return true;
+  if (isTransportError(err, 'REMOTE')) return err.remoteCode === 'BAD_REQUEST' || err.remoteCode === 'CLUSTER_MISMATCH';
+  return err instanceof NodeError && err.code === 'CLUSTER_MISMATCH';
 }

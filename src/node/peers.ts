@@ -78,7 +78,7 @@ export class Peers {
       this.heardFrom(node);
       return reply;
     } catch (err) {
-      if (isTransportError(err, 'UNREACHABLE')) this.failedAt.set(node, this.ctx.clock.now());
+      if (isTransportError(err, 'UNREACHABLE') || isTransportError(err, 'REFUSED')) this.failedAt.set(node, this.ctx.clock.now());
       else if (isTransportError(err, 'TIMEOUT')) this.timedOut(node, sentAt);
       else if (isTransportError(err, 'REMOTE')) this.heardFrom(node); // it answered, with an error
       throw err;

@@ -1,7 +1,7 @@
 // One ringkv node process: the native engine, the peer transport and the
 // HTTP API share one uWS app and port; the node runtime ties them together.
 import { mkdirSync } from 'node:fs';
-import { isIP } from 'node:net';
+import { isIP, isIPv4, isIPv6 } from 'node:net';
 import pino from 'pino';
 import { NativeEngine } from '../engine/native/index.js';
 import { DEFAULT_PARTITION_BITS, type EngineLimits } from '../engine/types.js';
@@ -9,12 +9,15 @@ import { registerApi } from '../http/api.js';
 import { RingkvNode, type NodeConfig } from '../node/node.js';
 import type { AntiEntropyConfig, AntiEntropyService } from '../node/anti-entropy.js';
 import type { TransferOptions, TransferService } from '../node/transfer.js';
-import { assertNativeUws, uWS, type TemplatedApp, type us_listen_socket } from '../transport/uws.js';
+import { assertNativeUws, formatHostPort, listenExclusive, uWS, type TemplatedApp } from '../transport/uws.js';
 import { systemClock } from '../transport/types.js';
 import { WsTransport, attachPeerEndpoint } from '../transport/ws-transport.js';
 import { INSECURE_LOOPBACK_SECRETS, type PeerSecrets } from '../transport/peer-auth.js';
 import { registerPeerMetrics } from './peer-metrics.js';
 import { isLoopbackHost } from './peer-secrets.js';
+import { TlsConfigError, loadTls, type ServerTlsFiles } from './tls.js';
+
+export type { ServerTlsFiles } from './tls.js';
 
 export interface ServerOptions {
   nodeId: string;
@@ -40,6 +43,27 @@ export interface ServerOptions {
   antiEntropy?: Partial<AntiEntropyConfig>;
   transfers?: Partial<TransferOptions>;
   logger?: pino.Logger;
+  /** Serve HTTPS and wss:// peers (and connect to peers over wss://) with these files; plain HTTP without. */
+  tls?: ServerTlsFiles;
+  /**
+   * The node cannot go on as configured (the cluster refused it
+   * NodeConfig.maxJoinRefusals times): it has stopped itself (close()) and
+   * this is called with the reason. `ringkv start` exits non-zero.
+   */
+  onFatal?: (err: StartRefusedError) => void;
+}
+
+/** A configuration the node or its cluster refuses (not a transient failure): a supervisor should not restart it as is. */
+export class StartRefusedError extends Error {
+  override readonly name = 'StartRefusedError';
+}
+
+/** 0.0.0.0, ::, [::] and the other spellings of "every interface". */
+export function isWildcardHost(host: string): boolean {
+  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  if (bare === '' || bare === '*') return true;
+  if (isIPv4(bare)) return bare === '0.0.0.0';
+  return isIPv6(bare) && new URL(`http://[${bare}]/`).hostname === '[::]';
 }
 
 export interface RunningServer {
@@ -61,6 +85,23 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const host = opts.host ?? '127.0.0.1';
   // Before anything is opened: a node without a secret does not start.
   const secrets = peerSecretsFor(opts, host);
+  // Peers and clients would be told to reach this node at 0.0.0.0, which means themselves (issue 11).
+  if (opts.advertise === undefined && isWildcardHost(host)) {
+    throw new StartRefusedError(`listening on ${formatHostPort(host, opts.port)} (every interface) needs --advertise <host:port>: the address peers and clients reach this node at`);
+  }
+  if (opts.advertise !== undefined && isWildcardHost(opts.advertise.slice(0, opts.advertise.lastIndexOf(':')))) {
+    throw new StartRefusedError(`cannot advertise ${opts.advertise}: a wildcard address names no host; give the address peers and clients reach this node at`);
+  }
+  let tls: ReturnType<typeof loadTls> | undefined;
+  try {
+    tls = opts.tls ? loadTls(opts.tls) : undefined;
+  } catch (err) {
+    if (err instanceof TlsConfigError) throw new StartRefusedError(err.message);
+    throw err;
+  }
+  if (!tls && !isLoopbackHost(host)) {
+    log.warn({ host }, 'serving plain HTTP and peer traffic on a non-loopback address: give --tls-key and --tls-cert (docs/security.md, "TLS")');
+  }
   mkdirSync(opts.dataDir, { recursive: true });
   const engine = await NativeEngine.open({
     path: opts.dataDir,
@@ -77,21 +118,31 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     // Peer connections leave from the address the node listens on (what a multi-homed host's
     // operator expects, and what per-address firewall rules match); a wildcard leaves it to the OS.
     localAddress: isIP(host) !== 0 && host !== '0.0.0.0' && host !== '::' ? host : undefined,
+    tls: tls?.peer,
     onEvent: (e) => {
       if (e.type === 'connected' || e.type === 'disconnected') log.info({ peer: e.peer, address: e.address }, `peer ${e.type}`);
       else if (e.type === 'protocol-error') log.warn({ peer: e.peer, reason: e.reason }, 'peer protocol error');
       else if (e.type === 'auth-failure') log.warn({ peer: e.peer, side: e.side, reason: e.reason, detail: e.message }, 'peer authentication failed');
     },
   });
-  const app = uWS.App();
+  let app: TemplatedApp;
+  try {
+    app = tls ? uWS.SSLApp(tls.app) : uWS.App();
+  } catch (err) {
+    await engine.close();
+    // loadTls checked the files; what is left is what BoringSSL alone refuses.
+    throw new StartRefusedError(`uWebSockets.js refused the TLS files (${opts.tls!.keyFile}, ${opts.tls!.certFile}): ${(err as Error).message}`);
+  }
   const endpoint = attachPeerEndpoint(app, transport);
 
-  const { socket, port } = await listen(app, host, opts.port).catch(async (err: unknown) => {
+  const { socket, port } = await listenExclusive(app, host, opts.port).catch(async (err: unknown) => {
     await engine.close();
     throw err;
   });
-  const address = opts.advertise ?? `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const address = opts.advertise ?? formatHostPort(host, port);
   let node: RingkvNode;
+  // Set once the server exists: a refusal can only come from a gossip round, after start.
+  let refused: (reason: string) => void = () => undefined;
   try {
     node = await RingkvNode.start({
       id: opts.nodeId,
@@ -108,6 +159,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       log: (level, msg, fields) => log[level](fields ?? {}, msg),
       antiEntropy: opts.antiEntropy,
       transfers: opts.transfers,
+      onJoinRefused: (reason) => refused(reason),
     });
   } catch (err) {
     uWS.us_listen_socket_close(socket);
@@ -122,10 +174,18 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   registerApi(app, node, { maxValueBytes: engine.limits.maxValueBytes, maxJsonBytes: 64 * 1024, maxKeyBytes: engine.limits.maxKeyBytes }, inflight, () => ({
     transfers: transfers.status(),
   }));
-  log.info({ node: opts.nodeId, address, dataDir: opts.dataDir, actor: engine.actor }, 'ringkv node listening');
+  log.info(
+    { node: opts.nodeId, address, dataDir: opts.dataDir, actor: engine.actor, tls: tls ? { subject: tls.subject, validTo: tls.validTo, clientCa: opts.tls?.caFile !== undefined } : false },
+    'ringkv node listening',
+  );
 
   let closing: Promise<void> | null = null;
-  return {
+  refused = (reason) => {
+    const err = new StartRefusedError(`the cluster refused this node: ${reason}`);
+    log.error({ node: opts.nodeId, err: err.message }, 'stopping: the cluster refused this node');
+    void running.close().finally(() => opts.onFatal?.(err));
+  };
+  const running: RunningServer = {
     node,
     engine,
     antiEntropy,
@@ -147,32 +207,24 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       return closing;
     },
   };
+  return running;
 }
 
 /** The secrets to run with: the given ones, or the insecure mode's where it is allowed; otherwise the node refuses to start. */
 function peerSecretsFor(opts: ServerOptions, host: string): PeerSecrets {
   if (opts.peerSecrets !== undefined) {
-    if (opts.insecureLoopback === true) throw new Error('give either a cluster secret or insecure loopback mode, not both');
+    if (opts.insecureLoopback === true) throw new StartRefusedError('give either a cluster secret or insecure loopback mode, not both');
     return opts.peerSecrets;
   }
   if (opts.insecureLoopback !== true) {
-    throw new Error(
+    throw new StartRefusedError(
       'no cluster secret: give --secret-file or RINGKV_CLUSTER_SECRET_FILE / RINGKV_CLUSTER_SECRET (see docs/security.md); ' +
         '--insecure-loopback runs without one on loopback addresses only',
     );
   }
   const advertisedHost = opts.advertise === undefined ? host : opts.advertise.slice(0, opts.advertise.lastIndexOf(':'));
   if (!isLoopbackHost(host) || !isLoopbackHost(advertisedHost)) {
-    throw new Error(`insecure loopback mode needs loopback listen and advertise addresses (127.0.0.0/8, ::1), not ${host} / ${advertisedHost}`);
+    throw new StartRefusedError(`insecure loopback mode needs loopback listen and advertise addresses (127.0.0.0/8, ::1), not ${host} / ${advertisedHost}`);
   }
   return INSECURE_LOOPBACK_SECRETS;
-}
-
-function listen(app: TemplatedApp, host: string, port: number): Promise<{ socket: us_listen_socket; port: number }> {
-  return new Promise((resolve, reject) => {
-    app.listen(host, port, (socket: us_listen_socket | false) => {
-      if (!socket) reject(new Error(`cannot listen on ${host}:${port}`));
-      else resolve({ socket, port: uWS.us_socket_local_port(socket as never) });
-    });
-  });
 }

@@ -36,7 +36,7 @@ export interface Transport {
   readonly self: string;
   /**
    * Request/response to a peer at an address; rejects with TransportError
-   * code 'TIMEOUT' | 'UNREACHABLE' | 'REMOTE' | 'OVERLOADED' | 'CLOSED'.
+   * code 'TIMEOUT' | 'UNREACHABLE' | 'REFUSED' | 'REMOTE' | 'OVERLOADED' | 'CLOSED'.
    * (A body that cannot be encoded rejects with the encoder's error: that
    * is a programming error, not a network condition.)
    */
@@ -55,7 +55,8 @@ export interface Transport {
   readonly addressProblem?: (address: string) => string | null;
 }
 
-export type TransportErrorCode = 'TIMEOUT' | 'UNREACHABLE' | 'REMOTE' | 'OVERLOADED' | 'CLOSED';
+/** REFUSED: the peer's endpoint closed the connection before its handshake as a policy violation (WebSocket 1008: wrong cluster, bad credentials); never sent. */
+export type TransportErrorCode = 'TIMEOUT' | 'UNREACHABLE' | 'REFUSED' | 'REMOTE' | 'OVERLOADED' | 'CLOSED';
 
 export class TransportError extends Error {
   override readonly name = 'TransportError';

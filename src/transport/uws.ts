@@ -8,6 +8,7 @@
 // returns `dist/index.js`: a slow emulation built on `ws` and node:http.
 // `assertNativeUws()` detects that; call it at start-up and refuse to run.
 import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
 import type * as UWS from 'uWebSockets.js';
 
 export type {
@@ -81,4 +82,75 @@ export function assertNativeUws(): void {
   if (!s.native) {
     throw new Error(`ringkv refuses to start: ${s.reason ?? 'uWebSockets.js is not native'}`);
   }
+}
+
+/** Why a listen failed, with the errno name when the kernel gave one (EADDRINUSE, EADDRNOTAVAIL, EACCES). */
+export class ListenError extends Error {
+  override readonly name = 'ListenError';
+  constructor(
+    readonly host: string,
+    readonly port: number,
+    /** The errno name from a probe bind, if it failed too. */
+    readonly errno: string | undefined,
+  ) {
+    super(`cannot listen on ${formatHostPort(host, port)}: ${describeErrno(errno)}`);
+  }
+}
+
+function describeErrno(errno: string | undefined): string {
+  switch (errno) {
+    case 'EADDRINUSE':
+      return 'address already in use (another ringkv node or another program is listening there)';
+    case 'EADDRNOTAVAIL':
+      return 'address not available (no interface of this host has it)';
+    case 'EACCES':
+      return 'permission denied (ports below 1024 need privileges)';
+    case undefined:
+      return 'uWebSockets.js could not listen';
+    default:
+      return errno;
+  }
+}
+
+export function formatHostPort(host: string, port: number): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+/**
+ * Listens on host:port WITHOUT SO_REUSEPORT. By default uSockets sets
+ * SO_REUSEPORT, so a second node started on the same address listens too and
+ * the kernel splits connections between the two (issue 11). With
+ * LIBUS_LISTEN_EXCLUSIVE_PORT the bind fails when anything already listens
+ * there (also a wildcard listener on the same port). uWS only says "false";
+ * a probe bind with node:net then names the cause.
+ */
+export function listenExclusive(app: UWS.TemplatedApp, host: string, port: number): Promise<{ socket: UWS.us_listen_socket; port: number }> {
+  return new Promise((resolve, reject) => {
+    // The typings list (port, options, cb) only; the native listen takes (host, port, options, cb) too.
+    const listen = app.listen as unknown as (
+      host: string,
+      port: number,
+      options: number,
+      cb: (socket: UWS.us_listen_socket | false) => void,
+    ) => UWS.TemplatedApp;
+    const exclusive = (uWS as unknown as { LIBUS_LISTEN_EXCLUSIVE_PORT?: unknown }).LIBUS_LISTEN_EXCLUSIVE_PORT;
+    // Without the flag the listen would silently share the port again.
+    if (typeof exclusive !== 'number') throw new Error('this uWebSockets.js build has no LIBUS_LISTEN_EXCLUSIVE_PORT');
+    listen.call(app, host, port, exclusive, (socket) => {
+      if (socket) {
+        resolve({ socket, port: uWS.us_socket_local_port(socket as never) });
+        return;
+      }
+      probeBind(host, port).then((errno) => reject(new ListenError(host, port, errno)), reject);
+    });
+  });
+}
+
+/** Binds host:port with node:net and closes at once: the errno name if that fails too. */
+function probeBind(host: string, port: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', (err: NodeJS.ErrnoException) => resolve(err.code));
+    server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(undefined)));
+  });
 }

@@ -26,8 +26,8 @@
 // with UNREACHABLE and notifications are dropped; the next request after it
 // reconnects. A completed handshake resets the failure count.
 import WebSocket from 'ws';
-import { assertNativeUws, uWS } from './uws.js';
-import type { TemplatedApp, UwsWebSocket, us_listen_socket } from './uws.js';
+import { assertNativeUws, formatHostPort, listenExclusive, uWS } from './uws.js';
+import type { TemplatedApp, UwsWebSocket } from './uws.js';
 import {
   PROTOCOL_VERSION,
   NODE_ID_RE,
@@ -101,6 +101,26 @@ export interface WsTransportOptions {
   closeGraceMs?: number;
   /** Diagnostics (connects, drops, protocol errors, handler errors). Must not throw. */
   onEvent?: (event: TransportEvent) => void;
+  /**
+   * Outbound over TLS (wss://): peers' certificates are verified against `ca`
+   * (the cluster CA; default: Node's trusted roots) and their host names or
+   * IPs; `cert` and `key` are this node's, presented as a client certificate.
+   * The inbound side is the app's (uWS.SSLApp, see src/server/index.ts).
+   */
+  tls?: PeerTlsOptions;
+}
+
+/** PEM contents (not file names): the `ws` client's TLS options. */
+export interface PeerTlsOptions {
+  ca?: Buffer | string;
+  cert?: Buffer | string;
+  key?: Buffer | string;
+}
+
+/** A TLS failure that names the peer's or our certificate as unacceptable (not a network fault): the peer would refuse again. */
+function isCertificateRefusal(e: Error): boolean {
+  const code = (e as NodeJS.ErrnoException).code ?? '';
+  return /CERT|ALERT|SIGNATURE|ALTNAME|ISSUER/.test(code);
 }
 
 export type TransportEvent =
@@ -210,12 +230,15 @@ class PeerConnection {
     this.state = 'connecting';
     const t = this.t;
     let ws: WebSocket;
+    // A certificate the TLS handshake refused (theirs by our CA, or ours by theirs).
+    let certificateRefused = false;
     try {
-      ws = new WebSocket(`ws://${this.address}${t.path}`, {
+      ws = new WebSocket(`${t.tls ? 'wss' : 'ws'}://${this.address}${t.path}`, {
         perMessageDeflate: false,
         maxPayload: t.maxPayloadLength,
         followRedirects: false,
         ...(t.localAddress === undefined ? {} : { localAddress: t.localAddress }),
+        ...(t.tls ? { ...t.tls, rejectUnauthorized: true } : {}),
       });
     } catch (e) {
       // e.g. an address that does not make a valid URL
@@ -258,6 +281,7 @@ class PeerConnection {
     ws.on('error', (e: Error) => {
       if (this.ws !== ws) return;
       this.lastError = e.message;
+      if (isCertificateRefusal(e)) certificateRefused = true;
     });
     ws.on('unexpected-response', (_req, res) => {
       if (this.ws !== ws) return;
@@ -266,7 +290,9 @@ class PeerConnection {
     ws.on('close', (code: number, reason: Buffer) => {
       if (this.ws !== ws) return;
       const why = reason.length > 0 ? reason.toString('utf8') : this.lastError;
-      this.fail(`connection closed (${code}${why ? `: ${why}` : ''})`);
+      // 1008 (policy violation) or a refused certificate before the handshake: the peer refused this node, as it will again.
+      const refused = (code === 1008 || certificateRefused) && this.state === 'connecting';
+      this.fail(`${refused ? 'refused' : 'connection closed'} (${code}${why ? `: ${why}` : ''})`, refused ? 'REFUSED' : 'UNREACHABLE');
     });
   }
 
@@ -412,7 +438,7 @@ class PeerConnection {
   }
 
   /** The connection (or attempt) is gone: fail its requests, back off. */
-  fail(reason: string): void {
+  fail(reason: string, code: 'UNREACHABLE' | 'REFUSED' = 'UNREACHABLE'): void {
     if (this.state === 'closed' || this.state === 'backoff' || this.state === 'idle') return;
     const ws = this.ws;
     this.ws = null;
@@ -422,7 +448,7 @@ class PeerConnection {
     this.outbox.hold();
     this.outbox.clear();
     // Before the handshake, frames only queue (the outbox is held): those requests never left.
-    this.failPending('UNREACHABLE', `peer ${this.id} at ${this.address}: ${reason}`, this.state !== 'open');
+    this.failPending(code, `peer ${this.id} at ${this.address}: ${reason}`, this.state !== 'open');
     const t = this.t;
     const base = Math.min(t.backoffMaxMs, t.backoffBaseMs * 2 ** Math.min(this.failures, 30));
     const delay = Math.max(1, Math.floor(base / 2 + t.random() * (base / 2)));
@@ -953,19 +979,13 @@ export function listenPeerServer(
   app.any('/*', (res) => {
     res.writeStatus('404 Not Found').end();
   });
-  return new Promise<PeerServer>((resolve, reject) => {
-    app.listen(host, wanted, (ls: us_listen_socket | false) => {
-      if (!ls) {
-        void endpoint.close();
-        reject(new Error(`cannot listen on ${host}:${wanted}`));
-        return;
-      }
-      const port = uWS.us_socket_local_port(ls as never);
+  return listenExclusive(app, host, wanted).then(
+    ({ socket: ls, port }) => {
       let listening = true;
-      resolve({
+      return {
         app,
         port,
-        address: `${host.includes(':') ? `[${host}]` : host}:${port}`,
+        address: formatHostPort(host, port),
         endpoint,
         close: () => {
           if (listening) {
@@ -974,9 +994,13 @@ export function listenPeerServer(
           }
           return endpoint.close();
         },
-      });
-    });
-  });
+      };
+    },
+    async (err: unknown) => {
+      await endpoint.close();
+      throw err;
+    },
+  );
 }
 
 // ---------------------------------------------------------------------------
@@ -1003,6 +1027,7 @@ export class WsTransport implements Transport {
   readonly closeGraceMs: number;
   /** @internal The secrets proofs are made with (the first) and checked against (all). */
   readonly secretList: readonly PeerSecret[];
+  readonly tls: PeerTlsOptions | undefined;
   /** @internal */
   handler: PeerHandler | null = null;
   /** @internal */
@@ -1043,6 +1068,7 @@ export class WsTransport implements Transport {
     this.idleTimeoutSec = opts.idleTimeoutSec ?? 60;
     this.localAddress = opts.localAddress;
     this.closeGraceMs = opts.closeGraceMs ?? 500;
+    this.tls = opts.tls;
     this.onEvent = opts.onEvent;
   }
 

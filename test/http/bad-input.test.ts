@@ -171,7 +171,8 @@ describe('malformed requests get JSON errors', () => {
     for (const path of ['/', '/nope', '/kv', '/kv/b', '/kv/b/k/extra', '/kv//k', '/buckets/b', '/admin/join/x']) {
       await expectError(path, {}, 404, 'NOT_FOUND');
     }
-    await expectError('/status', { method: 'DELETE' }, 404, 'NOT_FOUND');
+    // Every route answers the standard methods it does not serve with 405 (issue 11, item 7; was 404 off /kv and /sets).
+    await expectError('/status', { method: 'DELETE' }, 405, 'METHOD_NOT_ALLOWED');
     for (const method of ['PATCH', 'OPTIONS']) await expectError('/kv/b/k', { method }, 405, 'METHOD_NOT_ALLOWED');
   });
 

@@ -390,7 +390,10 @@ describe('WsTransport', () => {
     const other = new WsTransport({ nodeId: 'o', cluster: 'other-cluster', secrets: TEST_PEER_SECRETS });
     cleanups.push(() => other.close());
     const e2 = await rejection(other.request(b.ref, 'x', null, 2000));
-    expect(e2.code).toBe('UNREACHABLE');
+    // Refused (close 1008 before the handshake), not merely unreachable: a joining node gives up on it (issue 11).
+    expect(e2.code).toBe('REFUSED');
+    expect(e2.message).toMatch(/refused \(1008: wrong cluster 'other-cluster'\)/);
+    expect(e2.unsent).toBe(true);
     expect(b.events.some((ev) => ev.type === 'protocol-error' && /wrong cluster/.test(ev.reason))).toBe(true);
     expect(await a.t.request(b.ref, 'x', null, 2000)).toBe('ok');
   });

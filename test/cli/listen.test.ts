@@ -1,0 +1,166 @@
+// Listening safely (issue 11, item 6), with real `ringkv start` processes:
+// a second node on an address in use exits instead of sharing the port, a
+// wildcard listen needs --advertise, and a node its cluster refuses (wrong
+// cluster name, duplicate id) exits after a bounded number of join tries.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { WsTransport, listenPeerServer } from '../../src/transport/index.js';
+import { ListenError } from '../../src/transport/uws.js';
+import { TEST_PEER_SECRETS, writeTestSecretFile } from '../helpers/secret.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const CLI = fileURLToPath(new URL('../../bin/ringkv.js', import.meta.url));
+const EXIT_CONFIG_REFUSED = 78;
+const dirs: Array<{ remove(): void }> = [];
+const children: ChildProcess[] = [];
+afterAll(() => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  dirs.forEach((d) => d.remove());
+});
+
+interface Started {
+  child: ChildProcess;
+  output: () => string;
+  /** Resolves with the exit code (bounded by the caller's wait). */
+  exit: Promise<number | null>;
+}
+
+/** Spawns `ringkv start` with `args` (fast gossip is the CLI's default 1 s). */
+function start(args: string[]): Started {
+  const dir = tempDir('ringkv-listen-');
+  dirs.push(dir);
+  const secretFile = writeTestSecretFile(dir.path);
+  const child = spawn(process.execPath, [CLI, 'start', '--data-dir', dir.path, '--secret-file', secretFile, '--log-level', 'info', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let output = '';
+  child.stdout!.on('data', (d) => (output += d));
+  child.stderr!.on('data', (d) => (output += d));
+  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, output: () => output, exit };
+}
+
+/** Waits (bounded) for the node's "listening" log line and returns the address it logged. */
+async function listening(s: Started, timeoutMs = 20_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const m = /"address":"([^"]+)"[^\n]*"msg":"ringkv node listening"/.exec(s.output());
+    if (m) return m[1]!;
+    if (s.child.exitCode !== null) throw new Error(`node exited ${s.child.exitCode}:\n${s.output()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`node did not come up:\n${s.output()}`);
+}
+
+async function exitWithin(s: Started, timeoutMs: number): Promise<number | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`process still running after ${timeoutMs} ms:\n${s.output()}`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([s.exit, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function stop(s: Started): Promise<void> {
+  if (s.child.exitCode !== null || s.child.signalCode !== null) return;
+  s.child.kill('SIGTERM');
+  await exitWithin(s, 15_000);
+}
+
+async function statusNode(address: string): Promise<string> {
+  // A new connection each time: with a shared port the kernel would spread them over both processes.
+  const res = await fetch(`http://${address}/status`, { headers: { connection: 'close' } });
+  return ((await res.json()) as { node: string }).node;
+}
+
+describe('ringkv start: listening safely', () => {
+  it('a second node on an address in use exits 1 with the reason; the first keeps the port alone', async () => {
+    const first = start(['--node-id', 'first', '--listen', '127.0.0.1:0']);
+    try {
+      const address = await listening(first);
+      const second = start(['--node-id', 'second', '--listen', address]);
+      expect(await exitWithin(second, 20_000)).toBe(1);
+      expect(second.output()).toContain(`cannot listen on ${address}: address already in use`);
+      expect(second.output()).not.toContain('ringkv node listening');
+      // Every connection reaches the first node (with SO_REUSEPORT some went to the second).
+      const answers = [];
+      for (let i = 0; i < 12; i++) answers.push(await statusNode(address));
+      expect(new Set(answers)).toEqual(new Set(['first']));
+    } finally {
+      await stop(first);
+    }
+  }, 60_000);
+
+  it('the peer endpoint alone (listenPeerServer) refuses a port in use too', async () => {
+    const a = new WsTransport({ nodeId: 'a', cluster: 'c', secrets: TEST_PEER_SECRETS });
+    const b = new WsTransport({ nodeId: 'b', cluster: 'c', secrets: TEST_PEER_SECRETS });
+    const srv = await listenPeerServer(a);
+    try {
+      const err = await listenPeerServer(b, { port: srv.port }).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(ListenError);
+      expect((err as ListenError).errno).toBe('EADDRINUSE');
+    } finally {
+      await srv.close();
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('listening on a wildcard address without --advertise, or advertising one, exits 78 and names --advertise', async () => {
+    const wildcard = start(['--listen', '0.0.0.0:0']);
+    expect(await exitWithin(wildcard, 20_000)).toBe(EXIT_CONFIG_REFUSED);
+    expect(wildcard.output()).toContain('listening on 0.0.0.0:0 (every interface) needs --advertise');
+    expect(wildcard.output()).not.toContain('ringkv node listening');
+    const advertised = start(['--listen', '127.0.0.1:0', '--advertise', '0.0.0.0:7405']);
+    expect(await exitWithin(advertised, 20_000)).toBe(EXIT_CONFIG_REFUSED);
+    expect(advertised.output()).toContain('cannot advertise 0.0.0.0:7405');
+  }, 60_000);
+
+  it('a node of another cluster name stops after a bounded number of refused joins, exit 78, and the cluster never lists it', async () => {
+    const seed = start(['--node-id', 'n1', '--cluster', 'alpha', '--listen', '127.0.0.1:0']);
+    try {
+      const seedAddress = await listening(seed);
+      const stranger = start(['--node-id', 'x1', '--cluster', 'beta', '--listen', '127.0.0.1:0', '--seeds', seedAddress]);
+      // 5 refusals, one per 1 s gossip round: well within 30 s.
+      expect(await exitWithin(stranger, 30_000)).toBe(EXIT_CONFIG_REFUSED);
+      expect(stranger.output()).toMatch(/the cluster refused this node: seed \S+ refused this node 5 times: .*wrong cluster 'beta'/);
+      const status = (await (await fetch(`http://${seedAddress}/status`)).json()) as { members: Array<{ id: string }> };
+      expect(status.members.map((m) => m.id)).toEqual(['n1']);
+    } finally {
+      await stop(seed);
+    }
+  }, 60_000);
+
+  it('a node whose id is already a member at another address stops with the reason, exit 78; the member keeps its address', async () => {
+    const n1 = start(['--node-id', 'n1', '--listen', '127.0.0.1:0']);
+    let n2: Started | undefined;
+    try {
+      const seedAddress = await listening(n1);
+      n2 = start(['--node-id', 'n2', '--listen', '127.0.0.1:0', '--seeds', seedAddress]);
+      const n2Address = await listening(n2);
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        const status = (await (await fetch(`http://${seedAddress}/status`)).json()) as { members: Array<{ id: string }> };
+        if (status.members.length === 2) break;
+        if (Date.now() > deadline) throw new Error('n2 did not join');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const impostor = start(['--node-id', 'n2', '--listen', '127.0.0.1:0', '--seeds', seedAddress]);
+      expect(await exitWithin(impostor, 30_000)).toBe(EXIT_CONFIG_REFUSED);
+      expect(impostor.output()).toContain(`n2 is already a member at ${n2Address}`);
+      const status = (await (await fetch(`http://${seedAddress}/status`)).json()) as { members: Array<{ id: string; address: string }> };
+      expect(status.members.find((m) => m.id === 'n2')?.address).toBe(n2Address);
+    } finally {
+      if (n2) await stop(n2);
+      await stop(n1);
+    }
+  }, 90_000);
+});
