@@ -4,6 +4,7 @@
 // instead of ~33 KB of repeated id strings, sent every gossip interval.
 // Pure; the plain form (owners as an array of ids) is still accepted.
 import type { ClusterState } from './membership.js';
+import { tokenTableProblem } from './tokens.js';
 import type { NodeId } from './types.js';
 
 /** A compact owner table: `at` holds, per partition, an index into `ids` (u8, or big-endian u16 past 256 ids). */
@@ -61,6 +62,9 @@ export function unpackState(wire: unknown): ClusterState {
   if (wire === null || typeof wire !== 'object') throw new StateWireError('cluster state must be an object');
   const state = wire as ClusterState & { ring?: { packedOwners?: unknown } };
   if (state.ring === null || typeof state.ring !== 'object') throw new StateWireError('cluster state has no ring');
+  // Tokens decide who may act: a malformed table is refused here, as the sender's error.
+  const tokensProblem = tokenTableProblem(state.tokens);
+  if (tokensProblem !== null) throw new StateWireError(`cluster state: ${tokensProblem}`);
   if (state.ring.packedOwners === undefined) return state;
   const { packedOwners, ...ring } = state.ring;
   return { ...state, ring: { ...ring, owners: unpackOwners(packedOwners) } } as ClusterState;
