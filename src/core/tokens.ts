@@ -60,6 +60,7 @@ export type TokenErrorCode = 'INVALID_TOKEN_GRANT' | 'UNKNOWN_TOKEN' | 'TOO_MANY
 
 /** A token request the table cannot honour (the caller's fault). */
 export class TokenError extends Error {
+  readonly details: Record<string, unknown> = {};
   constructor(
     readonly code: TokenErrorCode,
     message: string,

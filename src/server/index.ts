@@ -1,11 +1,15 @@
 // One ringkv node process: the native engine, the peer transport and the
 // HTTP API share one uWS app and port; the node runtime ties them together.
-import { mkdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { isIP } from 'node:net';
 import pino from 'pino';
 import { NativeEngine } from '../engine/native/index.js';
 import { DEFAULT_PARTITION_BITS, type EngineLimits } from '../engine/types.js';
+import { TOKEN_SECRET_BYTES, issueToken } from '../core/tokens.js';
 import { registerApi } from '../http/api.js';
+import type { AuthOptions } from '../http/auth.js';
 import { RingkvNode, type NodeConfig } from '../node/node.js';
 import { startAntiEntropy, type AntiEntropyConfig, type AntiEntropyService } from '../node/anti-entropy.js';
 import { TransferService, type TransferOptions } from '../node/transfer.js';
@@ -34,7 +38,15 @@ export interface ServerOptions {
   antiEntropy?: Partial<AntiEntropyConfig>;
   transfers?: Partial<TransferOptions>;
   logger?: pino.Logger;
+  /**
+   * Client token checks on HTTP (default `{ required: true }`; docs/security.md).
+   * Off only in the explicit insecure loopback development mode.
+   */
+  auth?: AuthOptions;
 }
+
+/** Where the first node of a new cluster writes the cluster's first admin token (in its data directory, mode 0600). */
+export const ADMIN_TOKEN_FILE = 'admin.token';
 
 export interface RunningServer {
   node: RingkvNode;
@@ -44,6 +56,8 @@ export interface RunningServer {
   transfers: TransferService;
   port: number;
   address: string;
+  /** The file this start wrote the cluster's first admin token to, or null (not a new cluster, or tokens off). */
+  adminTokenFile: string | null;
   /** Stops accepting, lets in-flight requests finish (up to graceMs), flushes and closes. */
   close(graceMs?: number): Promise<void>;
 }
@@ -104,6 +118,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     throw err;
   }
   registerPeerMetrics(node.metrics.registry, () => transport.stats());
+  const auth = opts.auth ?? { required: true };
+  const adminTokenFile = auth.required ? await bootstrapAdminToken(node, opts) : null;
+  if (adminTokenFile !== null) {
+    log.warn({ file: adminTokenFile }, 'new cluster: its first admin token is in this file (mode 0600), and nowhere else; `ringkv token create` makes more');
+  }
   // Background work beside the node: anti-entropy exchanges and partition transfers.
   const antiEntropy = startAntiEntropy(node, { log: (level, msg, fields) => log[level](fields ?? {}, msg), ...opts.antiEntropy });
   const transfers = new TransferService(node, opts.transfers);
@@ -112,7 +131,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const inflight: { count: number; stopping?: boolean } = { count: 0 };
   registerApi(app, node, { maxValueBytes: engine.limits.maxValueBytes, maxJsonBytes: 64 * 1024, maxKeyBytes: engine.limits.maxKeyBytes }, inflight, () => ({
     transfers: transfers.status(),
-  }));
+  }), auth);
   log.info({ node: opts.nodeId, address, dataDir: opts.dataDir, actor: engine.actor }, 'ringkv node listening');
 
   let closing: Promise<void> | null = null;
@@ -123,6 +142,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     transfers,
     port,
     address,
+    adminTokenFile,
     close: (graceMs = 5_000) => {
       closing ??= (async () => {
         uWS.us_listen_socket_close(socket);
@@ -140,6 +160,26 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       return closing;
     },
   };
+}
+
+/**
+ * The first admin token of a cluster, made by the node that creates it (no
+ * seeds) while the cluster holds no token at all (a new cluster, or one run
+ * without tokens until now): written to the data directory, readable by the
+ * owner only, before the cluster state that accepts it is adopted.
+ */
+async function bootstrapAdminToken(node: RingkvNode, opts: ServerOptions): Promise<string | null> {
+  const seeds = (opts.seeds ?? []).filter((s) => s !== node.clusterState.members[node.id]?.address);
+  if (seeds.length > 0 || Object.keys(node.clusterState.tokens ?? {}).length > 0) return null;
+  const file = join(opts.dataDir, ADMIN_TOKEN_FILE);
+  await node.changeTokens((table, nowMs) => {
+    const issued = issueToken(table, { role: 'admin', label: 'bootstrap' }, randomBytes(TOKEN_SECRET_BYTES), nowMs);
+    writeFileSync(file, `${issued.token}\n`, { mode: 0o600 });
+    // An older file keeps its old mode under writeFileSync.
+    chmodSync(file, 0o600);
+    return { table: issued.table, result: undefined };
+  });
+  return file;
 }
 
 function listen(app: TemplatedApp, host: string, port: number): Promise<{ socket: us_listen_socket; port: number }> {

@@ -28,6 +28,8 @@ export async function startTestNode(
       dataDir: dir.path,
       seeds: [],
       logger: pino({ level: 'silent' }),
+      // Tests not about client auth run without tokens (the insecure loopback mode); auth tests pass `auth`.
+      auth: { required: false },
       ...opts,
       node: { gossipIntervalMs: 100, ...opts.node },
     });
