@@ -5,6 +5,7 @@ import { RingkvClient, RingkvError } from '../client/index.js';
 import { DEFAULT_PARTITION_BITS } from '../engine/types.js';
 import { runDevCluster } from './dev.js';
 import { runNode } from './start.js';
+import { registerTokenCommands, resolveToken, withTokenOptions, type TokenSource } from './token.js';
 
 const DEFAULT_NODE = process.env.RINGKV_NODE ?? '127.0.0.1:8087';
 
@@ -21,7 +22,7 @@ function hostPort(raw: string): string {
   return raw;
 }
 
-const client = (node: string) => new RingkvClient({ nodes: node.split(',') });
+const client = (o: TokenSource & { node: string }) => new RingkvClient({ nodes: o.node.split(','), token: resolveToken(o) });
 
 const program = new Command('ringkv')
   .description('ringkv: a highly available, Dynamo-style distributed key-value store')
@@ -66,14 +67,14 @@ program
     await runDevCluster({ nodes: o.nodes, basePort: o.basePort, dataDir: o.dataDir, logLevel: o.logLevel });
   });
 
-program
-  .command('get <bucket> <key>')
+withTokenOptions(program
+  .command('get <bucket> <key>'))
   .description('print the value (siblings: one per line as JSON with --json)')
   .option('--node <host:port>', 'node to ask (comma-separated for failover)', DEFAULT_NODE)
   .option('--r <r>', 'replies to wait for', int('r', 1, 16))
   .option('--json', 'print value(s), siblings and context as JSON')
   .action(async (bucket: string, key: string, o) => {
-    const got = await client(o.node).get(bucket, key, { r: o.r });
+    const got = await client(o).get(bucket, key, { r: o.r });
     if (o.json) {
       console.log(JSON.stringify({
         found: got.found,
@@ -92,39 +93,39 @@ program
     for (const v of got.values) process.stdout.write(`${v.toString('utf8')}\n`);
   });
 
-program
-  .command('put <bucket> <key> <value>')
+withTokenOptions(program
+  .command('put <bucket> <key> <value>'))
   .description('write a value; reads the current context first so the write supersedes what you see (use --blind to add a sibling instead)')
   .option('--node <host:port>', 'node to ask (comma-separated for failover)', DEFAULT_NODE)
   .option('--w <w>', 'acks to wait for', int('w', 1, 16))
   .option('--dw <dw>', 'durable acks to wait for', int('dw', 0, 16))
   .option('--blind', 'write without a context (concurrent blind writes become siblings)')
   .action(async (bucket: string, key: string, value: string, o) => {
-    const c = client(o.node);
+    const c = client(o);
     const context = o.blind ? null : (await c.get(bucket, key)).context;
     const { context: next } = await c.put(bucket, key, value, { context, w: o.w, dw: o.dw });
     console.error(`ok (context ${next.slice(0, 16)}…)`);
   });
 
-program
-  .command('delete <bucket> <key>')
+withTokenOptions(program
+  .command('delete <bucket> <key>'))
   .description('delete a key (a tombstone that supersedes what the current context covers)')
   .option('--node <host:port>', 'node to ask (comma-separated for failover)', DEFAULT_NODE)
   .option('--w <w>', 'acks to wait for', int('w', 1, 16))
   .action(async (bucket: string, key: string, o) => {
-    const c = client(o.node);
+    const c = client(o);
     const { context } = await c.get(bucket, key);
     await c.delete(bucket, key, { context, w: o.w });
     console.error('deleted');
   });
 
-program
-  .command('status')
+withTokenOptions(program
+  .command('status'))
   .description('members, partition ownership and health as one node sees them')
   .option('--node <host:port>', 'node to ask', DEFAULT_NODE)
   .option('--json', 'print the raw status document')
   .action(async (o) => {
-    const status = (await client(o.node).status()) as {
+    const status = (await client(o).status()) as {
       node: string; cluster: string; ring: { version: number; partitions: number; claimant: string };
       members: Array<{ id: string; address: string; status: string; partitions: number; health: string; phi?: number; zone: string | null }>;
       transfers?: Array<{ partition: number; to: string; sent: number; pass: number }>;
@@ -140,24 +141,24 @@ program
     else console.log(`partition transfers in progress from ${status.node}: ${transfers.map((t) => `p${t.partition}→${t.to} (${t.sent} sent${t.pass > 1 ? ', catch-up' : ''})`).join(', ')}`);
   });
 
-program
-  .command('join <seed>')
+withTokenOptions(program
+  .command('join <seed>'))
   .description('ask a node (--node) to join the cluster that <seed> (host:port) belongs to')
   .option('--node <host:port>', 'the node that joins', DEFAULT_NODE)
   .action(async (seed: string, o) => {
-    await client(o.node).join(hostPort(seed));
+    await client(o).join(hostPort(seed));
     console.error(`${o.node} joined through ${seed}`);
   });
 
-program
-  .command('leave')
+withTokenOptions(program
+  .command('leave'))
   .description('ask a member to leave the cluster; its partitions move to the others')
   .option('--node <host:port>', 'node to send the request to', DEFAULT_NODE)
   .option('--member <id>', 'member to remove (default: the node itself)')
   .option('--no-wait', 'return at once instead of waiting until the node has handed its data off')
   .option('--wait-timeout <s>', 'give up waiting after this many seconds', int('wait-timeout', 1, 86_400), 600)
   .action(async (o) => {
-    const c = client(o.node);
+    const c = client(o);
     await c.leave(o.member);
     console.error(`${o.member ?? o.node} is leaving`);
     if (!o.wait || o.member) return;
@@ -174,6 +175,8 @@ program
     }
     console.error(`${o.node} has handed its data off; it can be stopped`);
   });
+
+registerTokenCommands(program, DEFAULT_NODE);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof RingkvError) console.error(`ringkv: ${err.code} (${err.status}): ${err.message}`);

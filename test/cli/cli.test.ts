@@ -2,6 +2,7 @@
 // cluster, `ringkv put/get/delete/status` talk to it from another process,
 // and Ctrl-C (SIGINT) stops every node cleanly with the data kept.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -37,9 +38,11 @@ function startDev(dataDir: string, basePort: number): Promise<{ child: ChildProc
   });
 }
 
+/** Environment the CLI runs with beyond this process's (a test sets RINGKV_TOKEN_FILE here). */
+const cliEnv: Record<string, string> = {};
 const ringkv = async (...args: string[]) => {
   try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { timeout: 20_000 });
+    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { timeout: 20_000, env: { ...process.env, ...cliEnv } });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -77,6 +80,14 @@ describe('ringkv command', () => {
     const node = (i: number) => `127.0.0.1:${basePort + i}`;
     const dev = await startDev(dir.path, basePort);
 
+    // Tokens are on: without one the nodes refuse; dev says where its admin token is, and the CLI takes it from there.
+    const tokenFile = join(dir.path, 'token');
+    expect(dev.output()).toContain(`admin token in ${tokenFile}`);
+    const refused = await ringkv('get', 'cart', 'alice', '--node', node(1));
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/UNAUTHORIZED \(401\)/);
+    cliEnv.RINGKV_TOKEN_FILE = tokenFile;
+
     const first = await ringkv('put', 'cart', 'alice', 'milk', '--node', node(1));
     expect(first.code, first.stderr).toBe(0);
     expect((await ringkv('get', 'cart', 'alice', '--node', node(2))).stdout).toBe('milk\n');
@@ -112,6 +123,7 @@ describe('ringkv command', () => {
     expect((await ringkv('get', 'cart', 'alice', '--node', node(0))).stdout).toBe('milk,eggs\n');
     again.child.kill('SIGTERM');
     expect(await exited(again.child, 15_000)).toBe(0);
+    delete cliEnv.RINGKV_TOKEN_FILE;
   }, 120_000);
 });
 
