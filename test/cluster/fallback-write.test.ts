@@ -14,7 +14,7 @@ import { tempDir } from '../helpers/tmp.js';
 
 const quiet = pino({ level: 'silent' });
 const dir = tempDir('ringkv-fallback-write-');
-const base = { logger: quiet, node: { gossipIntervalMs: 100, requestTimeoutMs: 2_000, handoffIntervalMs: 200 } } satisfies Partial<ServerOptions>;
+const base = { logger: quiet, auth: { required: false }, node: { gossipIntervalMs: 100, requestTimeoutMs: 2_000, handoffIntervalMs: 200 } } satisfies Partial<ServerOptions>;
 const ids = ['n1', 'n2', 'n3', 'n4', 'n5'];
 const nodes: Array<RunningServer | null> = [];
 

@@ -17,6 +17,7 @@ const quiet = pino({ level: 'silent' });
 const dir = tempDir('ringkv-reap-');
 const base = {
   logger: quiet,
+  auth: { required: false },
   node: { gossipIntervalMs: 100, requestTimeoutMs: 2_000, reapDelayMs: REAP_DELAY },
 } satisfies Partial<ServerOptions>;
 const ids = ['n1', 'n2', 'n3'];

@@ -16,6 +16,7 @@ const quiet = pino({ level: 'silent' });
 const dir = tempDir('ringkv-siblings-limit-');
 const base = {
   logger: quiet,
+  auth: { required: false },
   node: { gossipIntervalMs: 100, requestTimeoutMs: 2_000 },
   antiEntropy: { schedule: false, shouldYield: () => false },
 } satisfies Partial<ServerOptions>;
