@@ -88,7 +88,8 @@ export function registerApi(
   auth: AuthOptions = { required: true },
 ): void {
   // Every route below is registered through the access check (ROUTE_ACCESS).
-  app = guardRoutes(app, { auth, tokens: () => node.clusterState.tokens ?? {}, registry: node.metrics.registry });
+  const noTokens = {};
+  app = guardRoutes(app, { auth, tokens: () => node.clusterState.tokens ?? noTokens, registry: node.metrics.registry });
   const handle = (res: HttpResponse, run: () => Promise<Reply>): void => {
     if (inflight.stopping) {
       respond(res, async () => STOPPING, () => node.clusterState.ring.version);

@@ -89,10 +89,33 @@ export function bearerToken(header: string): string | null {
 export function checkAccess(tokens: TokenTable, access: Access, authorization: string, bucketSegment: string | undefined): AuthFailure | null {
   if (access === 'open') return null;
   if (authorization === '') return unauthorized('this route needs a token: send "Authorization: Bearer <token>"');
-  const token = bearerToken(authorization);
-  const entry = token === null ? null : findToken(tokens, token, hashOf, equalHashes);
+  const entry = verifiedEntry(tokens, authorization);
   if (entry === null) return unauthorized('the token is unknown, malformed or revoked');
   return forbiddenReason(entry, access, bucketSegment);
+}
+
+/**
+ * Headers already verified against one token table, by table: a table is
+ * replaced (never changed) whenever a token is made or revoked or gossip
+ * merges, so a revocation empties the cache of the table it belongs to. Only
+ * successes are kept (a stranger cannot fill it), at most MAX_VERIFIED.
+ * Saves the hash and the table lookup on every request of a known client.
+ */
+const verified = new WeakMap<TokenTable, Map<string, TokenEntry & { id: string }>>();
+const MAX_VERIFIED = 4096;
+
+function verifiedEntry(tokens: TokenTable, authorization: string): (TokenEntry & { id: string }) | null {
+  let cache = verified.get(tokens);
+  if (cache === undefined) {
+    cache = new Map();
+    verified.set(tokens, cache);
+  }
+  const hit = cache.get(authorization);
+  if (hit !== undefined) return hit;
+  const token = bearerToken(authorization);
+  const entry = token === null ? null : findToken(tokens, token, hashOf, equalHashes);
+  if (entry !== null && cache.size < MAX_VERIFIED) cache.set(authorization, entry);
+  return entry;
 }
 
 function forbiddenReason(entry: TokenEntry & { id: string }, access: Exclude<Access, 'open'>, bucketSegment: string | undefined): AuthFailure | null {
@@ -118,7 +141,7 @@ const forbidden = (message: string, details: Record<string, unknown>): AuthFailu
 
 export interface GuardContext {
   auth: AuthOptions;
-  /** The node's current token table (read on every request: a revocation counts at once). */
+  /** The node's current token table (read on every request: a revocation counts at once); the same object while unchanged. */
   tokens: () => TokenTable;
   /** Where the refusal counter goes. */
   registry?: Registry;
