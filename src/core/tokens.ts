@@ -118,7 +118,7 @@ export function issueToken(
   const hash = tokenHash(token);
   const id = tokenIdOfHash(hash);
   // 2^-64 per pair: a clash means the random bytes are not random.
-  invariant(table[id] === undefined, () => `token id ${id} is taken: the random source repeats`);
+  invariant(own(table, id) === undefined, () => `token id ${id} is taken: the random source repeats`);
   const entry: TokenEntry = {
     hash,
     role: grant.role,
@@ -133,8 +133,8 @@ export function issueToken(
 
 /** Marks a token revoked (again: no change). Unknown ids are refused. */
 export function revokeToken(table: TokenTable, id: string, nowMs: number): TokenTable {
-  const entry = table[id];
-  if (entry === undefined) throw new TokenError('UNKNOWN_TOKEN', `no token with id ${JSON.stringify(id)}`);
+  const entry = isTokenId(id) ? own(table, id) : undefined;
+  if (entry === undefined) throw new TokenError('UNKNOWN_TOKEN', `no token with id ${JSON.stringify(id.slice(0, 64))}`);
   if (entry.revokedAtMs !== undefined) return table;
   const next = sortedTable({ ...table, [id]: { ...entry, revokedAtMs: nowMs } });
   invariant(next[id]!.revokedAtMs !== undefined, 'revoked entry carries its revocation');
@@ -155,7 +155,7 @@ export function findToken(
   if (!looksLikeToken(token)) return null;
   const hash = hashOf(token);
   const id = tokenIdOfHash(hash);
-  const entry = Object.hasOwn(table, id) ? table[id] : undefined;
+  const entry = own(table, id);
   if (entry === undefined || !equalHashes(entry.hash, hash) || entry.revokedAtMs !== undefined) return null;
   return { ...entry, id };
 }
@@ -164,8 +164,9 @@ export function findToken(
 export function mergeTokens(a: TokenTable = {}, b: TokenTable = {}): TokenTable {
   const out: Record<string, TokenEntry> = {};
   for (const id of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort(compareIds)) {
-    const x = a[id];
-    const y = b[id];
+    // Own entries only: a decoded table's prototype must not lend it entries.
+    const x = own(a, id);
+    const y = own(b, id);
     if (x === undefined || y === undefined) {
       out[id] = (x ?? y)!;
       continue;
@@ -237,6 +238,10 @@ function grantFieldProblem(role: Role, bucket: unknown, label: unknown): string 
     return `label must be a string of at most ${MAX_LABEL_CHARS} characters without control characters`;
   }
   return null;
+}
+
+function own(table: TokenTable, id: string): TokenEntry | undefined {
+  return Object.hasOwn(table, id) ? table[id] : undefined;
 }
 
 function isTimeMs(v: unknown): v is number {

@@ -50,6 +50,15 @@ describe('issuing and checking tokens', () => {
     // Revoking again changes nothing (the first time stands); an unknown id is refused.
     expect(revokeToken(revoked, id, 20)).toBe(revoked);
     expect(() => revokeToken(revoked, '0123456789abcdef', 20)).toThrow(TokenError);
+    for (const id of ['__proto__', 'constructor', 'toString', '']) expect(() => revokeToken(revoked, id, 20), id).toThrow(TokenError);
+  });
+
+  it('takes no entry from a table\'s prototype (a decoded table from a peer)', () => {
+    const { table, id } = issueToken({}, { role: 'read' }, secret(6), 5);
+    const forged = Object.create({ [id]: { ...table[id]!, role: 'admin', createdAtMs: 9 } }) as TokenTable;
+    expect(mergeTokens(table, forged)).toEqual(table);
+    expect(mergeTokens(forged, table)).toEqual(table);
+    expect(mergeTokens({}, forged)).toEqual({});
   });
 
   it('refuses grants a token may not carry', () => {

@@ -213,7 +213,11 @@ describe('client tokens on every route of openapi.yaml', () => {
 
     expect((await call('DELETE', `/admin/tokens/${id}`, admin)).status).toBe(200);
     for (const path of ['/status', '/admin/tokens', `/kv/${KV}/present`]) expect((await call('GET', path, token)).status).toBe(401);
-    expect((await call('DELETE', '/admin/tokens/0123456789abcdef', admin)).json).toMatchObject({ error: 'UNKNOWN_TOKEN' });
+    for (const unknown of ['0123456789abcdef', '__proto__', 'constructor', '%00']) {
+      const res = await call('DELETE', `/admin/tokens/${unknown}`, admin);
+      expect(res.status, unknown).toBe(404);
+      expect(res.json).toMatchObject({ error: 'UNKNOWN_TOKEN' });
+    }
   });
 
   it('refuses bad token grants with 400 and counts refused requests by reason', async () => {
