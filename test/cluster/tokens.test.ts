@@ -83,6 +83,19 @@ describe('client tokens across a 3-node cluster', () => {
     expect((await adminClient.listTokens()).find((t) => t.id === id)?.revokedAtMs).toBeTypeOf('number');
   });
 
+  it('a client routing by the ring fetches it with its token (a bucket-scoped one will do), and not without', async () => {
+    const { token } = await new RingkvClient({ nodes: [nodes[0]!.address], token: admin }).createToken({ role: 'read', bucket: 'cart' });
+    const routed = new RingkvClient({ nodes: [nodes[0]!.address], routing: 'client', token });
+    const anonymous = new RingkvClient({ nodes: [nodes[0]!.address], routing: 'client' });
+    try {
+      expect(await routed.refreshRing()).toBe(true);
+      expect(await anonymous.refreshRing()).toBe(false);
+    } finally {
+      routed.close();
+      anonymous.close();
+    }
+  });
+
   it('a node down during a revocation learns it by gossip when it is back, and its stale state revives the token nowhere', async () => {
     const adminClient = new RingkvClient({ nodes: [nodes[0]!.address], token: admin });
     const { id, token } = await adminClient.createToken({ role: 'read' });
