@@ -1,7 +1,7 @@
 // One ringkv node process: the native engine, the peer transport and the
 // HTTP API share one uWS app and port; the node runtime ties them together.
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isIP } from 'node:net';
 import pino from 'pino';
@@ -119,7 +119,16 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   }
   registerPeerMetrics(node.metrics.registry, () => transport.stats());
   const auth = opts.auth ?? { required: true };
-  const adminTokenFile = auth.required ? await bootstrapAdminToken(node, opts) : null;
+  let adminTokenFile: string | null;
+  try {
+    adminTokenFile = auth.required ? await bootstrapAdminToken(node, opts) : null;
+  } catch (err) {
+    uWS.us_listen_socket_close(socket);
+    await node.stop();
+    await endpoint.close();
+    await engine.close();
+    throw err;
+  }
   if (adminTokenFile !== null) {
     log.warn({ file: adminTokenFile }, 'new cluster: its first admin token is in this file (mode 0600), and nowhere else; `ringkv token create` makes more');
   }
@@ -174,9 +183,11 @@ async function bootstrapAdminToken(node: RingkvNode, opts: ServerOptions): Promi
   const file = join(opts.dataDir, ADMIN_TOKEN_FILE);
   await node.changeTokens((table, nowMs) => {
     const issued = issueToken(table, { role: 'admin', label: 'bootstrap' }, randomBytes(TOKEN_SECRET_BYTES), nowMs);
-    writeFileSync(file, `${issued.token}\n`, { mode: 0o600 });
-    // An older file keeps its old mode under writeFileSync.
-    chmodSync(file, 0o600);
+    // A new file, owner-only from its first byte, then renamed over any older one (which keeps its own mode if written in place).
+    const fresh = `${file}.${process.pid}.new`;
+    rmSync(fresh, { force: true });
+    writeFileSync(fresh, `${issued.token}\n`, { mode: 0o600, flag: 'wx' });
+    renameSync(fresh, file);
     return { table: issued.table, result: undefined };
   });
   return file;
