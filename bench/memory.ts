@@ -22,7 +22,7 @@
 // BENCH_SETTLE_MS (idle time before the settled reading, 10 s), BENCH_SAMPLE_MS (1 s),
 // BENCH_TARGETS (http,engine), BENCH_BASE_PORT (18190).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
@@ -195,13 +195,17 @@ async function httpTarget(): Promise<TargetResult> {
       '--cache-mb', String(CACHE_MB), '--partition-bits', String(DEFAULT_PARTITION_BITS), '--log-level', 'warn',
       '--insecure-loopback', // one node, no peers
     ]);
+    // Tokens are on (the default): the node writes the cluster's first admin token to its data directory.
+    const tokenFile = `${data.path}/admin.token`;
+    await waitUntil(async () => existsSync(tokenFile), 'the admin token');
+    const auth = { authorization: `Bearer ${readFileSync(tokenFile, 'utf8').trim()}` };
     await waitUntil(async () => {
-      const status = (await (await fetch(`http://${address}/status`)).json()) as { members: Array<{ status: string; partitions: number }> };
+      const status = (await (await fetch(`http://${address}/status`, { headers: auth })).json()) as { members: Array<{ status: string; partitions: number }> };
       return status.members.some((m) => m.status === 'valid' && m.partitions > 0);
     }, 'the node');
     const props = await fetch(`http://${address}/buckets/${BUCKET}/props`, {
       method: 'PUT',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...auth },
       body: JSON.stringify({ props: { n: 1, r: 1, w: 1 } }),
     });
     if (!props.ok) throw new Error(`setting N=1 on ${BUCKET} failed: ${props.status} ${await props.text()}`);
@@ -218,7 +222,7 @@ async function httpTarget(): Promise<TargetResult> {
         while (next < KEYS && performance.now() < deadline) {
           const path = `/kv/${BUCKET}/${keyAt(next++, KEYS)}`;
           try {
-            const res = await pool.request({ path, method: 'PUT', body: value });
+            const res = await pool.request({ path, method: 'PUT', body: value, headers: auth });
             const body = await res.body.text();
             if (res.statusCode >= 300) throw new Error(`${res.statusCode} ${body}`);
             progress.done++;

@@ -30,7 +30,7 @@
 //   YCSB_SUITE_SEED [1]
 //   YCSB_SUITE_ROUTING_ROUNDS [3] alternating server/client pairs in (c), each RUN_S / 2
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { tempDir } from '../test/helpers/tmp.js';
@@ -136,7 +136,12 @@ async function startCluster(count: number): Promise<{ nodes: string[]; stop(): P
     data.remove();
   };
   try {
-    const statuses = () => Promise.all(nodes.map(async (n) => (await (await fetch(`http://${n}/status`)).json()) as StatusDoc));
+    // Tokens are on (the default): n1 writes the cluster's first admin token; the YCSB binding takes it from RINGKV_TOKEN.
+    const tokenFile = `${data.path}/n1/admin.token`;
+    await waitUntil(async () => existsSync(tokenFile), 'the admin token');
+    process.env.RINGKV_TOKEN = readFileSync(tokenFile, 'utf8').trim();
+    const headers = { authorization: `Bearer ${process.env.RINGKV_TOKEN}` };
+    const statuses = () => Promise.all(nodes.map(async (n) => (await (await fetch(`http://${n}/status`, { headers })).json()) as StatusDoc));
     await waitUntil(async () => {
       const docs = await statuses();
       return docs.every((d) => d.ring.digest === docs[0]!.ring.digest && d.members.filter((m) => m.status === 'valid' && m.partitions > 0).length === count);

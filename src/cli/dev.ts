@@ -3,8 +3,8 @@
 // cluster secret is made here on the first run (<data dir>/cluster.secret,
 // mode 0600) and given to every node by file.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureSecretFile } from '../server/peer-secrets.js';
 
@@ -55,9 +55,18 @@ export async function runDevCluster(o: DevClusterOptions): Promise<void> {
   process.on('SIGTERM', stop);
 
   const addresses = Array.from({ length: o.nodes }, (_, i) => `127.0.0.1:${o.basePort + i}`);
-  const up = await waitForRing(addresses, 30_000);
+  // n1 creates the cluster and writes its first admin token in its data directory (src/server ADMIN_TOKEN_FILE).
+  const nodeTokenFile = join(dataDir, 'n1', 'admin.token');
+  const tokenFile = join(dataDir, 'token');
+  const up = await waitForRing(addresses, nodeTokenFile, 30_000);
   if (up) {
+    copyFileSync(nodeTokenFile, tokenFile);
+    chmodSync(tokenFile, 0o600);
     console.log(`ringkv dev cluster: ${o.nodes} nodes up at ${addresses.join(', ')}; data in ${dataDir}`);
+    const found = relative(process.cwd(), tokenFile) === '.ringkv/token' ? ' (the CLI reads it from there when run in this directory)' : '';
+    console.log(`admin token in ${tokenFile}${found}; elsewhere: export RINGKV_TOKEN_FILE=${tokenFile}`);
+    console.log(`  curl -H "Authorization: Bearer $(cat ${tokenFile})" http://${addresses[0]}/status`);
+    console.log(`  ./bin/ringkv.js token create --role read   # a token for a reader; token list, token revoke <id>`);
     console.log(`try, from another shell:  ./bin/ringkv.js put cart alice milk  &&  ./bin/ringkv.js get cart alice  &&  ./bin/ringkv.js status`);
     console.log('Ctrl-C stops every node cleanly.');
   } else {
@@ -65,14 +74,16 @@ export async function runDevCluster(o: DevClusterOptions): Promise<void> {
   }
 }
 
-/** Polls every node's /status until all see every node valid, owning partitions, on one ring (bounded by timeoutMs). */
-async function waitForRing(addresses: string[], timeoutMs: number): Promise<boolean> {
+/** Polls every node's /status (with n1's admin token) until all see every node valid, owning partitions, on one ring (bounded by timeoutMs). */
+async function waitForRing(addresses: string[], tokenFile: string, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     try {
+      if (!existsSync(tokenFile)) throw new Error('no admin token yet');
+      const headers = { authorization: `Bearer ${readFileSync(tokenFile, 'utf8').trim()}` };
       const views = await Promise.all(
         addresses.map(async (a) => {
-          const res = await fetch(`http://${a}/status`, { signal: AbortSignal.timeout(1_000) });
+          const res = await fetch(`http://${a}/status`, { headers, signal: AbortSignal.timeout(1_000) });
           return (await res.json()) as { ring: { digest: string }; members: Array<{ status: string; partitions: number }> };
         }),
       );

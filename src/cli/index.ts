@@ -6,6 +6,7 @@ import { RingkvClient, RingkvError } from '../client/index.js';
 import { DEFAULT_PARTITION_BITS } from '../engine/types.js';
 import { runDevCluster } from './dev.js';
 import { runNode } from './start.js';
+import { registerTokenCommands, resolveToken, withTokenOptions, type TokenSource } from './token.js';
 
 const DEFAULT_NODE = process.env.RINGKV_NODE ?? '127.0.0.1:8087';
 
@@ -25,10 +26,10 @@ function hostPort(raw: string): string {
 
 const TLS_CA_HELP = 'HTTPS: verify the node against this CA certificate (PEM); env RINGKV_TLS_CA';
 
-/** A client for `--node` (comma-separated); `--tls-ca` or RINGKV_TLS_CA turns on HTTPS, checked against that CA. */
-const client = (o: { node: string; tlsCa?: string }) => {
+/** A client for `--node` (comma-separated) with the token (resolveToken); `--tls-ca` or RINGKV_TLS_CA turns on HTTPS, checked against that CA. */
+const client = (o: TokenSource & { node: string; tlsCa?: string }) => {
   const caFile = o.tlsCa ?? process.env.RINGKV_TLS_CA;
-  return new RingkvClient({ nodes: o.node.split(','), ...(caFile ? { tls: { ca: readFileSync(caFile) } } : {}) });
+  return new RingkvClient({ nodes: o.node.split(','), token: resolveToken(o), ...(caFile ? { tls: { ca: readFileSync(caFile) } } : {}) });
 };
 
 const program = new Command('ringkv')
@@ -90,8 +91,8 @@ program
     await runDevCluster({ nodes: o.nodes, basePort: o.basePort, dataDir: o.dataDir, logLevel: o.logLevel });
   });
 
-program
-  .command('get <bucket> <key>')
+withTokenOptions(program
+  .command('get <bucket> <key>'))
   .description('print the value (siblings: one per line as JSON with --json)')
   .option('--node <host:port>', 'node to ask (comma-separated for failover)', DEFAULT_NODE)
   .option('--tls-ca <file>', TLS_CA_HELP)
@@ -117,8 +118,8 @@ program
     for (const v of got.values) process.stdout.write(`${v.toString('utf8')}\n`);
   });
 
-program
-  .command('put <bucket> <key> <value>')
+withTokenOptions(program
+  .command('put <bucket> <key> <value>'))
   .description('write a value; reads the current context first so the write supersedes what you see (use --blind to add a sibling instead)')
   .option('--node <host:port>', 'node to ask (comma-separated for failover)', DEFAULT_NODE)
   .option('--tls-ca <file>', TLS_CA_HELP)
@@ -132,8 +133,8 @@ program
     console.error(`ok (context ${next.slice(0, 16)}…)`);
   });
 
-program
-  .command('delete <bucket> <key>')
+withTokenOptions(program
+  .command('delete <bucket> <key>'))
   .description('delete a key (a tombstone that supersedes what the current context covers)')
   .option('--node <host:port>', 'node to ask (comma-separated for failover)', DEFAULT_NODE)
   .option('--tls-ca <file>', TLS_CA_HELP)
@@ -145,8 +146,8 @@ program
     console.error('deleted');
   });
 
-program
-  .command('status')
+withTokenOptions(program
+  .command('status'))
   .description('members, partition ownership and health as one node sees them')
   .option('--node <host:port>', 'node to ask', DEFAULT_NODE)
   .option('--tls-ca <file>', TLS_CA_HELP)
@@ -168,8 +169,8 @@ program
     else console.log(`partition transfers in progress from ${status.node}: ${transfers.map((t) => `p${t.partition}→${t.to} (${t.sent} sent${t.pass > 1 ? ', catch-up' : ''})`).join(', ')}`);
   });
 
-program
-  .command('join <seed>')
+withTokenOptions(program
+  .command('join <seed>'))
   .description('ask a node (--node) to join the cluster that <seed> (host:port) belongs to')
   .option('--node <host:port>', 'the node that joins', DEFAULT_NODE)
   .option('--tls-ca <file>', TLS_CA_HELP)
@@ -178,8 +179,8 @@ program
     console.error(`${o.node} joined through ${seed}`);
   });
 
-program
-  .command('leave')
+withTokenOptions(program
+  .command('leave'))
   .description('ask a member to leave the cluster; its partitions move to the others')
   .option('--node <host:port>', 'node to send the request to', DEFAULT_NODE)
   .option('--tls-ca <file>', TLS_CA_HELP)
@@ -204,6 +205,8 @@ program
     }
     console.error(`${o.node} has handed its data off; it can be stopped`);
   });
+
+registerTokenCommands(program, DEFAULT_NODE);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof RingkvError) console.error(`ringkv: ${err.code} (${err.status}): ${err.message}`);

@@ -44,6 +44,18 @@ export interface RingkvClientOptions {
    * address, the client uses https for the ring's members too.
    */
   tls?: ClientTls;
+  /** A client token (`rkv_…`), sent as `Authorization: Bearer` on every request (docs/security.md). */
+  token?: string;
+}
+
+/** A client token as GET /admin/tokens lists it (never the token itself). */
+export interface TokenInfo {
+  id: string;
+  role: 'metrics' | 'read' | 'write' | 'admin';
+  bucket: string | null;
+  label: string | null;
+  createdAtMs: number;
+  revokedAtMs: number | null;
 }
 
 export interface ReadOptions {
@@ -201,6 +213,8 @@ export class RingkvClient {
   private closed = false;
   private readonly downUntil = new Map<string, number>();
   private spread = 0;
+  /** `{ authorization: 'Bearer …' }`, or empty without a token. */
+  private readonly authHeaders: Record<string, string>;
 
   constructor(opts: RingkvClientOptions) {
     if (!Array.isArray(opts.nodes) || opts.nodes.length === 0) throw new TypeError('RingkvClient needs at least one node address');
@@ -211,6 +225,10 @@ export class RingkvClient {
     if (!Number.isFinite(this.timeoutMs) || this.timeoutMs <= 0) throw new TypeError('timeoutMs must be a positive number');
     this.routing = opts.routing ?? 'server';
     if (this.routing !== 'client' && this.routing !== 'server') throw new TypeError(`routing must be 'client' or 'server', got ${String(opts.routing)}`);
+    if (opts.token !== undefined && (typeof opts.token !== 'string' || !/^[\x21-\x7e]+$/.test(opts.token))) {
+      throw new TypeError('token must be a non-empty string of printable ASCII (a token ringkv made: rkv_…)');
+    }
+    this.authHeaders = opts.token === undefined ? {} : { authorization: `Bearer ${opts.token}` };
     this.ringRefreshMs = opts.ringRefreshMs ?? DEFAULT_RING_REFRESH_MS;
     if (!Number.isFinite(this.ringRefreshMs) || this.ringRefreshMs <= 0) throw new TypeError('ringRefreshMs must be a positive number');
     if (this.routing === 'client') {
@@ -425,6 +443,31 @@ export class RingkvClient {
     return (await res.json()) as NodeStatus;
   }
 
+  /** Makes a client token (needs an admin token); the answer is the only place the token is ever shown. */
+  async createToken(grant: { role: TokenInfo['role']; bucket?: string; label?: string }, target: NodeTarget = {}): Promise<{ id: string; token: string }> {
+    const res = await this.expectOk({
+      method: 'POST',
+      path: '/admin/tokens',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(grant),
+      node: target.node,
+    });
+    const doc = (await res.json()) as { id: string; token: string };
+    return { id: doc.id, token: doc.token };
+  }
+
+  /** Every client token of the cluster, revoked ones included (needs an admin token). */
+  async listTokens(target: NodeTarget = {}): Promise<TokenInfo[]> {
+    const res = await this.expectOk({ method: 'GET', path: '/admin/tokens', node: target.node });
+    return ((await res.json()) as { tokens: TokenInfo[] }).tokens;
+  }
+
+  /** Revokes a token by id, for good (needs an admin token). */
+  async revokeToken(id: string, target: NodeTarget = {}): Promise<void> {
+    const res = await this.expectOk({ method: 'DELETE', path: `/admin/tokens/${encodeURIComponent(id)}`, node: target.node });
+    await res.arrayBuffer();
+  }
+
   /** True when a node (the given address, or the round-robin choice) answers `pong`. */
   async ping(node?: string): Promise<boolean> {
     const res = await this.expectOk({ method: 'GET', path: '/ping', node });
@@ -452,6 +495,11 @@ export class RingkvClient {
     return { context };
   }
 
+  private withAuth(headers: Record<string, string> | undefined): Record<string, string> | undefined {
+    if (this.authHeaders.authorization === undefined) return headers;
+    return headers === undefined ? this.authHeaders : { ...headers, ...this.authHeaders };
+  }
+
   /** A call whose only success is 2xx; anything else becomes a RingkvError. */
   private async expectOk(opts: CallOptions): Promise<HttpAnswer> {
     const res = await this.call(opts);
@@ -476,7 +524,7 @@ export class RingkvClient {
     for (const base of targets) {
       let res: HttpAnswer;
       try {
-        res = await send(base, path, { method: opts.method, headers: opts.headers, body: opts.body, timeoutMs: deadline }, this.tls);
+        res = await send(base, path, { method: opts.method, headers: this.withAuth(opts.headers), body: opts.body, timeoutMs: deadline }, this.tls);
       } catch (err) {
         if (isTimeoutError(err)) {
           throw new RingkvError(0, 'CLIENT_TIMEOUT', `${opts.method} ${opts.path}: no answer from ${base} within ${deadline} ms`, { node: base }, { cause: err });
@@ -559,7 +607,7 @@ export class RingkvClient {
     const sources = [...new Set(known)].sort((a, b) => Number((this.downUntil.get(a) ?? 0) > now) - Number((this.downUntil.get(b) ?? 0) > now));
     for (const base of sources) {
       try {
-        const res = await send(base, '/ring', { method: 'GET', timeoutMs: Math.min(this.timeoutMs, RING_FETCH_TIMEOUT_MS) }, this.tls);
+        const res = await send(base, '/ring', { method: 'GET', headers: this.withAuth(undefined), timeoutMs: Math.min(this.timeoutMs, RING_FETCH_TIMEOUT_MS) }, this.tls);
         if (res.status !== 200) {
           await res.arrayBuffer();
           continue;

@@ -6,6 +6,7 @@
 // every operation returns a new state and never mutates its input.
 import { claim, isBalanced } from './claim.js';
 import { type Ring, assertRing, ownerCounts, partitionCount } from './ring.js';
+import { type TokenTable, assertTokenTable, canonicalTokens, mergeTokens } from './tokens.js';
 import { type NodeId, compareIds, invariant, isNodeId } from './types.js';
 import type { ConflictMode } from '../record/dvv.js';
 
@@ -54,6 +55,8 @@ export interface ClusterState {
   readonly members: Readonly<Record<NodeId, Member>>;
   readonly ring: Ring;
   readonly buckets: Readonly<Record<string, BucketEntry>>;
+  /** Client bearer tokens by id (src/core/tokens.ts); absent in states written before tokens existed. */
+  readonly tokens?: TokenTable;
 }
 
 export const DEFAULT_BUCKET_PROPS: BucketProps = Object.freeze({ n: 3, r: 2, w: 2, dw: 0, mode: 'siblings' });
@@ -193,6 +196,7 @@ export function createCluster(self: NewMember, partitionBits: number, clusterNam
       claimant: member.id,
     },
     buckets: {},
+    tokens: {},
   };
 }
 
@@ -314,9 +318,10 @@ export function validateBucketProps(props: BucketProps): BucketProps {
 
 /**
  * Combines two views of the same cluster: per member and per bucket the
- * higher version, the ring with the higher (version, claimant). Ties on
- * version go to a fixed order on content, which makes merge commutative,
- * associative and idempotent.
+ * higher version, the ring with the higher (version, claimant), tokens by
+ * mergeTokens (a revocation always wins). Ties on version go to a fixed
+ * order on content, which makes merge commutative, associative and
+ * idempotent.
  */
 export function merge(a: ClusterState, b: ClusterState): ClusterState {
   if (a.clusterName !== b.clusterName || a.partitionBits !== b.partitionBits) {
@@ -331,6 +336,8 @@ export function merge(a: ClusterState, b: ClusterState): ClusterState {
     members: mergeRecords(a.members, b.members, compareMembers),
     ring: compareRings(a.ring, b.ring) >= 0 ? a.ring : b.ring,
     buckets: mergeRecords(a.buckets, b.buckets, compareBuckets),
+    // Absent on both sides (a state from before tokens) stays absent: merge(a, a) is a.
+    ...(a.tokens === undefined && b.tokens === undefined ? {} : { tokens: mergeTokens(a.tokens, b.tokens) }),
   };
   assertClusterState(merged);
   return merged;
@@ -516,6 +523,7 @@ export function assertClusterState(state: ClusterState): void {
     invariant(Number.isSafeInteger(entry.version) && entry.version >= 1, () => `bad version of bucket ${name}`);
     validateBucketProps(entry.props);
   }
+  assertTokenTable(state.tokens);
 }
 
 // ---------------------------------------------------------------------------
@@ -630,6 +638,7 @@ function canonical(state: ClusterState): string {
     [ring.version, ring.claimant, ring.owners.join(',')],
     members,
     buckets,
+    canonicalTokens(state.tokens),
   ]);
 }
 

@@ -18,6 +18,7 @@ import type { AddressCheck, BucketProps, ClusterState } from './membership.js';
 import { MAX_PARTITION_BITS } from './ring.js';
 import { isNodeId } from './types.js';
 import { bufferView } from '../util/bytes.js';
+import { tokenTableProblem } from './tokens.js';
 import type { NodeId } from './types.js';
 
 /** A compact owner table: `at` holds, per partition, an index into `ids` (u8, or big-endian u16 past 256 ids). */
@@ -89,6 +90,8 @@ const stateShape = z
     members: z.record(z.string(), z.unknown()),
     ring: z.strictObject({ partitionBits: z.number().int(), owners: z.array(z.string()), version: version(0), claimant: z.string() }),
     buckets: z.record(z.string(), z.strictObject({ props: z.record(z.string(), z.unknown()), version: version(1) })),
+    // Checked whole by tokenTableProblem (src/core/tokens.ts); absent in states from before client tokens.
+    tokens: z.unknown().optional(),
   })
   .strict();
 
@@ -96,7 +99,8 @@ const stateShape = z
  * Checks a cluster state that came from another node, field by field:
  * the shape (no unknown fields), every member (memberProblem: id, address,
  * zone, status, version bounds), the ring (Q owners, each a member; a valid
- * claimant; bounded version) and every bucket (name, properties, version).
+ * claimant; bounded version), every bucket (name, properties, version) and
+ * the token table (tokenTableProblem).
  * Returns it as a ClusterState; throws StateWireError naming what is wrong.
  */
 export function validateState(raw: unknown, addressProblem: AddressCheck = hostPortProblem): ClusterState {
@@ -105,7 +109,7 @@ export function validateState(raw: unknown, addressProblem: AddressCheck = hostP
     const issues = parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || 'state'}: ${i.message}`);
     throw new StateWireError(`cluster state: ${issues.join('; ')}`);
   }
-  const { clusterName, partitionBits, members, ring, buckets } = parsed.data;
+  const { clusterName, partitionBits, members, ring, buckets, tokens } = parsed.data;
   const fail = (problem: string): never => {
     throw new StateWireError(`cluster state: ${problem}`);
   };
@@ -133,5 +137,15 @@ export function validateState(raw: unknown, addressProblem: AddressCheck = hostP
       fail(`bucket ${JSON.stringify(name).slice(0, 80)}: ${(err as Error).message}`);
     }
   }
-  return { clusterName, partitionBits, members: members as ClusterState['members'], ring, buckets: buckets as unknown as ClusterState['buckets'] };
+  // Tokens decide who may act: a malformed table is refused here, as the sender's error.
+  const tokensProblem = tokenTableProblem(tokens);
+  if (tokensProblem !== null) fail(tokensProblem);
+  return {
+    clusterName,
+    partitionBits,
+    members: members as ClusterState['members'],
+    ring,
+    buckets: buckets as unknown as ClusterState['buckets'],
+    ...(tokens === undefined ? {} : { tokens: tokens as ClusterState['tokens'] }),
+  };
 }

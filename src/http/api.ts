@@ -6,7 +6,9 @@ import { decodeRecord, recordContextBytes, type DecodedRecord } from '../record/
 import { EngineError } from '../engine/types.js';
 import { NodeError } from '../node/errors.js';
 import { SetError, type SetOps, type SetResult } from '../node/sets.js';
+import { randomBytes } from 'node:crypto';
 import type { BucketProps } from '../core/membership.js';
+import { TOKEN_SECRET_BYTES, TokenError, issueToken, revokeToken, type TokenGrant } from '../core/tokens.js';
 import type { RequestOptions, RingkvNode } from '../node/node.js';
 import { TransportError } from '../transport/types.js';
 import type { HttpRequest, HttpResponse, TemplatedApp } from '../transport/uws.js';
@@ -23,6 +25,7 @@ import {
   type ErrorDocument,
   type SiblingsDocument,
 } from './wire.js';
+import { type AuthOptions, guardRoutes } from './auth.js';
 
 export interface ApiLimits {
   /** Largest PUT body (an object's value). */
@@ -34,7 +37,7 @@ export interface ApiLimits {
 }
 
 const STATUS_TEXT: Record<number, string> = {
-  200: 'OK', 204: 'No Content', 300: 'Multiple Choices', 400: 'Bad Request', 404: 'Not Found', 405: 'Method Not Allowed',
+  200: 'OK', 201: 'Created', 204: 'No Content', 300: 'Multiple Choices', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
   409: 'Conflict', 413: 'Payload Too Large', 500: 'Internal Server Error', 503: 'Service Unavailable',
 };
 
@@ -81,7 +84,12 @@ export function registerApi(
   inflight: { count: number; stopping?: boolean } = { count: 0 },
   /** Extra /status sections from services beside the node (transfers in progress). */
   statusExtras: () => Record<string, unknown> = () => ({}),
+  /** Token checks (src/http/auth.ts): on unless the node runs in the insecure loopback development mode. */
+  auth: AuthOptions = { required: true },
 ): void {
+  // Every route below is registered through the access check (ROUTE_ACCESS).
+  const noTokens = {};
+  app = guardRoutes(app, { auth, tokens: () => node.clusterState.tokens ?? noTokens, registry: node.metrics.registry });
   const handle = (res: HttpResponse, run: () => Promise<Reply>): void => {
     if (inflight.stopping) {
       respond(res, async () => STOPPING, () => node.clusterState.ring.version);
@@ -196,6 +204,44 @@ export function registerApi(
     });
   });
 
+  // Client tokens (docs/security.md "Clients, tokens and roles"): the token itself is shown once, here.
+  app.get('/admin/tokens', (res) =>
+    handle(res, async () => {
+      const tokens = Object.entries(node.clusterState.tokens ?? {}).map(([id, e]) => ({
+        id,
+        role: e.role,
+        bucket: e.bucket ?? null,
+        label: e.label ?? null,
+        createdAtMs: e.createdAtMs,
+        revokedAtMs: e.revokedAtMs ?? null,
+      }));
+      return json(200, { tokens });
+    }),
+  );
+  app.post('/admin/tokens', (res, req) => {
+    const declared = bodyLength(req);
+    handle(res, async () => {
+      const body = parseJson(await readBody(res, limits.maxJsonBytes, declared)) as Record<string, unknown>;
+      for (const field of Object.keys(body)) {
+        if (!['role', 'bucket', 'label'].includes(field)) throw new HttpError('BAD_REQUEST', `unknown field '${field}' (allowed: role, bucket, label)`);
+      }
+      const grant = body as unknown as TokenGrant;
+      const issued = await node.changeTokens((table, nowMs) => {
+        const made = issueToken(table, grant, randomBytes(TOKEN_SECRET_BYTES), nowMs);
+        return { table: made.table, result: made };
+      });
+      return json(201, { id: issued.id, token: issued.token, role: grant.role, bucket: grant.bucket ?? null, label: grant.label ?? null });
+    });
+  });
+  app.del('/admin/tokens/:id', (res, req) => {
+    const id = req.getParameter(0) ?? '';
+    handle(res, async () => {
+      await node.changeTokens((table, nowMs) => ({ table: revokeToken(table, id, nowMs), result: undefined }));
+      const entry = node.clusterState.tokens?.[id];
+      return json(200, { id, revokedAtMs: entry?.revokedAtMs ?? null });
+    });
+  });
+
   // A 405 names the methods the path has (RFC 9110 §15.5.6: `Allow`). This
   // uWS build's `any` covers only the nine standard methods (GET POST HEAD PUT
   // DELETE CONNECT OPTIONS TRACE PATCH): a request with any other method
@@ -226,6 +272,8 @@ export const ROUTE_METHODS: Readonly<Record<string, readonly string[]>> = {
   '/metrics': ['GET'],
   '/admin/join': ['POST'],
   '/admin/leave': ['POST'],
+  '/admin/tokens': ['GET', 'POST'],
+  '/admin/tokens/:id': ['DELETE'],
 };
 
 function notAllowed(handle: (res: HttpResponse, run: () => Promise<Reply>) => void, methods: readonly string[]) {
@@ -465,7 +513,7 @@ function transportErrorCode(err: TransportError): string {
 
 function errorReply(err: unknown): Reply {
   let doc: ErrorDocument;
-  if (err instanceof HttpError || err instanceof NodeError || err instanceof SetError) doc = { error: err.code, message: err.message, ...err.details };
+  if (err instanceof HttpError || err instanceof NodeError || err instanceof SetError || err instanceof TokenError) doc = { error: err.code, message: err.message, ...err.details };
   else if (err instanceof EngineError) doc = { error: err.code === 'INVALID_ARGUMENT' ? 'BAD_REQUEST' : err.code, message: err.message };
   // A peer request that escaped the node (e.g. an admin join): the cluster's fault, not a server bug.
   else if (err instanceof TransportError) doc = { error: transportErrorCode(err), message: err.message };

@@ -113,11 +113,18 @@ export const STATUS_OF_ERROR: Record<string, number> = {
   BAD_CONTEXT: 400,
   KEY_TOO_LARGE: 400,
   INVALID_BUCKET_PROPS: 400,
+  INVALID_TOKEN_GRANT: 400,
+  /** No valid bearer token (missing, malformed, unknown or revoked). */
+  UNAUTHORIZED: 401,
+  /** The token is valid but its role or bucket does not cover the route. */
+  FORBIDDEN: 403,
+  UNKNOWN_TOKEN: 404,
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   TOO_MANY_SIBLINGS: 409,
   CLUSTER_MISMATCH: 409,
   NOT_A_SET: 409,
+  TOO_MANY_TOKENS: 409,
   BUCKET_IS_A_SET: 409,
   VALUE_TOO_LARGE: 413,
   BODY_TOO_LARGE: 413,

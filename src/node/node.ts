@@ -29,6 +29,7 @@ import { EngineError, type Engine } from '../engine/types.js';
 import { type Context, type DecodedRecord, decodeContext, decodeRecord, encodeRecord, finish, join, update } from '../record/index.js';
 import { sameBytes } from '../util/bytes.js';
 import { StateWireError, packState, unpackState } from '../core/state-wire.js';
+import { type TokenTable, tokenTableProblem } from '../core/tokens.js';
 import { ANY_PEER, isTransportError, type Clock, type Timer, type Transport } from '../transport/types.js';
 import type { ClientOperations, ServiceContext } from './context.js';
 import { invariant } from '../core/types.js';
@@ -426,6 +427,19 @@ export class RingkvNode implements ServiceContext, ClientOperations {
     return this.bucketProps(bucket);
   }
 
+  /**
+   * Changes the cluster's client tokens (src/core/tokens.ts): `change` gets
+   * the current table and the time and returns the new table, then the state
+   * is pushed to every member as for bucket properties, so when this returns
+   * every reachable member checks tokens by the change (gossip reaches the rest).
+   */
+  async changeTokens<T>(change: (table: TokenTable, nowMs: number) => { table: TokenTable; result: T }): Promise<T> {
+    const { table, result } = change(this.state.tokens ?? {}, this.opts.clock.now());
+    if (table !== this.state.tokens) await this.adopt({ ...this.state, tokens: table });
+    await this.pushStateToMembers();
+    return result;
+  }
+
   /** Whether this node's engine holds any object (or tombstone) of the bucket: a scan of every partition, stopping at the first. */
   private async holdsObjectsLocally(bucket: string): Promise<boolean> {
     const name = Buffer.from(bucket, 'utf8');
@@ -488,6 +502,8 @@ export class RingkvNode implements ServiceContext, ClientOperations {
     if (reply.state.clusterName !== this.state.clusterName) {
       throw new NodeError('CLUSTER_MISMATCH', `seed ${seed} is in cluster '${reply.state.clusterName}'`);
     }
+    const tokensProblem = tokenTableProblem(reply.state.tokens);
+    if (tokensProblem !== null) throw new NodeError('BAD_REQUEST', `seed ${seed} sent a bad token table: ${tokensProblem}`);
     const admitted = unpackWireState(reply.state, this.addressProblem);
     const me = admitted.members[this.id];
     if (me?.status !== 'valid' || me.address !== this.opts.address || me.zone !== this.opts.zone) {

@@ -1,11 +1,15 @@
 // One ringkv node process: the native engine, the peer transport and the
 // HTTP API share one uWS app and port; the node runtime ties them together.
-import { mkdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { isIP, isIPv4, isIPv6 } from 'node:net';
 import pino from 'pino';
 import { NativeEngine } from '../engine/native/index.js';
 import { DEFAULT_PARTITION_BITS, type EngineLimits } from '../engine/types.js';
+import { TOKEN_SECRET_BYTES, issueToken } from '../core/tokens.js';
 import { registerApi } from '../http/api.js';
+import type { AuthOptions } from '../http/auth.js';
 import { RingkvNode, type NodeConfig } from '../node/node.js';
 import type { AntiEntropyConfig, AntiEntropyService } from '../node/anti-entropy.js';
 import type { TransferOptions, TransferService } from '../node/transfer.js';
@@ -43,6 +47,11 @@ export interface ServerOptions {
   antiEntropy?: Partial<AntiEntropyConfig>;
   transfers?: Partial<TransferOptions>;
   logger?: pino.Logger;
+  /**
+   * Client token checks on HTTP (default `{ required: true }`; docs/security.md).
+   * Off only in the explicit insecure loopback development mode.
+   */
+  auth?: AuthOptions;
   /** Serve HTTPS and wss:// peers (and connect to peers over wss://) with these files; plain HTTP without. */
   tls?: ServerTlsFiles;
   /**
@@ -66,6 +75,9 @@ export function isWildcardHost(host: string): boolean {
   return isIPv6(bare) && new URL(`http://[${bare}]/`).hostname === '[::]';
 }
 
+/** Where the first node of a new cluster writes the cluster's first admin token (in its data directory, mode 0600). */
+export const ADMIN_TOKEN_FILE = 'admin.token';
+
 export interface RunningServer {
   node: RingkvNode;
   /** The node's storage, for tools and tests that inspect a replica directly. */
@@ -74,6 +86,8 @@ export interface RunningServer {
   transfers: TransferService;
   port: number;
   address: string;
+  /** The file this start wrote the cluster's first admin token to, or null (not a new cluster, or tokens off). */
+  adminTokenFile: string | null;
   /** Stops accepting, lets in-flight requests finish (up to graceMs), flushes and closes. */
   close(graceMs?: number): Promise<void>;
 }
@@ -168,12 +182,27 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     throw err;
   }
   registerPeerMetrics(node.metrics.registry, () => transport.stats());
+  // The insecure loopback development mode is insecure on both doors: no cluster secret, no client tokens.
+  const auth = opts.auth ?? { required: opts.insecureLoopback !== true };
+  let adminTokenFile: string | null;
+  try {
+    adminTokenFile = auth.required ? await bootstrapAdminToken(node, opts) : null;
+  } catch (err) {
+    uWS.us_listen_socket_close(socket);
+    await node.stop();
+    await endpoint.close();
+    await engine.close();
+    throw err;
+  }
+  if (adminTokenFile !== null) {
+    log.warn({ file: adminTokenFile }, 'new cluster: its first admin token is in this file (mode 0600), and nowhere else; `ringkv token create` makes more');
+  }
   const { antiEntropy, transfers } = node;
   // Routes go in after the node exists; requests that arrive earlier find no route.
   const inflight: { count: number; stopping?: boolean } = { count: 0 };
   registerApi(app, node, { maxValueBytes: engine.limits.maxValueBytes, maxJsonBytes: 64 * 1024, maxKeyBytes: engine.limits.maxKeyBytes }, inflight, () => ({
     transfers: transfers.status(),
-  }));
+  }), auth);
   log.info(
     { node: opts.nodeId, address, dataDir: opts.dataDir, actor: engine.actor, tls: tls ? { subject: tls.subject, validTo: tls.validTo, clientCa: opts.tls?.caFile !== undefined } : false },
     'ringkv node listening',
@@ -192,6 +221,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     transfers,
     port,
     address,
+    adminTokenFile,
     close: (graceMs = 5_000) => {
       closing ??= (async () => {
         uWS.us_listen_socket_close(socket);
@@ -227,4 +257,26 @@ function peerSecretsFor(opts: ServerOptions, host: string): PeerSecrets {
     throw new StartRefusedError(`insecure loopback mode needs loopback listen and advertise addresses (127.0.0.0/8, ::1), not ${host} / ${advertisedHost}`);
   }
   return INSECURE_LOOPBACK_SECRETS;
+}
+
+/**
+ * The first admin token of a cluster, made by the node that creates it (no
+ * seeds) while the cluster holds no token at all (a new cluster, or one run
+ * without tokens until now): written to the data directory, readable by the
+ * owner only, before the cluster state that accepts it is adopted.
+ */
+async function bootstrapAdminToken(node: RingkvNode, opts: ServerOptions): Promise<string | null> {
+  const seeds = (opts.seeds ?? []).filter((s) => s !== node.clusterState.members[node.id]?.address);
+  if (seeds.length > 0 || Object.keys(node.clusterState.tokens ?? {}).length > 0) return null;
+  const file = join(opts.dataDir, ADMIN_TOKEN_FILE);
+  await node.changeTokens((table, nowMs) => {
+    const issued = issueToken(table, { role: 'admin', label: 'bootstrap' }, randomBytes(TOKEN_SECRET_BYTES), nowMs);
+    // A new file, owner-only from its first byte, then renamed over any older one (which keeps its own mode if written in place).
+    const fresh = `${file}.${process.pid}.new`;
+    rmSync(fresh, { force: true });
+    writeFileSync(fresh, `${issued.token}\n`, { mode: 0o600, flag: 'wx' });
+    renameSync(fresh, file);
+    return { table: issued.table, result: undefined };
+  });
+  return file;
 }

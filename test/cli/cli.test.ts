@@ -2,10 +2,12 @@
 // cluster, `ringkv put/get/delete/status` talk to it from another process,
 // and Ctrl-C (SIGINT) stops every node cleanly with the data kept.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DEFAULT_PARTITION_BITS } from '../../src/engine/types.js';
+import { waitFor } from '../helpers/cluster.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const CLI = fileURLToPath(new URL('../../bin/ringkv.js', import.meta.url));
@@ -37,9 +39,11 @@ function startDev(dataDir: string, basePort: number): Promise<{ child: ChildProc
   });
 }
 
+/** Environment the CLI runs with beyond this process's (a test sets RINGKV_TOKEN_FILE here). */
+const cliEnv: Record<string, string> = {};
 const ringkv = async (...args: string[]) => {
   try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { timeout: 20_000 });
+    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { timeout: 20_000, env: { ...process.env, ...cliEnv } });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -77,6 +81,15 @@ describe('ringkv command', () => {
     const node = (i: number) => `127.0.0.1:${basePort + i}`;
     const dev = await startDev(dir.path, basePort);
 
+    // Tokens are on: without one the nodes refuse; dev says where its admin token is, and the CLI takes it from there.
+    const tokenFile = join(dir.path, 'token');
+    // Printed just after the 'nodes up' line startDev waits for, maybe in a later chunk of the pipe.
+    await waitFor(() => dev.output().includes(`admin token in ${tokenFile}`), 5_000, `dev names its admin token file:\n${dev.output()}`);
+    const refused = await ringkv('get', 'cart', 'alice', '--node', node(1));
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/UNAUTHORIZED \(401\)/);
+    cliEnv.RINGKV_TOKEN_FILE = tokenFile;
+
     const first = await ringkv('put', 'cart', 'alice', 'milk', '--node', node(1));
     expect(first.code, first.stderr).toBe(0);
     expect((await ringkv('get', 'cart', 'alice', '--node', node(2))).stdout).toBe('milk\n');
@@ -112,6 +125,7 @@ describe('ringkv command', () => {
     expect((await ringkv('get', 'cart', 'alice', '--node', node(0))).stdout).toBe('milk,eggs\n');
     again.child.kill('SIGTERM');
     expect(await exited(again.child, 15_000)).toBe(0);
+    delete cliEnv.RINGKV_TOKEN_FILE;
   }, 120_000);
 });
 

@@ -3,6 +3,8 @@
 // wildcard listen needs --advertise, and a node its cluster refuses (wrong
 // cluster name, duplicate id) exits after a bounded number of join tries.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { WsTransport, listenPeerServer } from '../../src/transport/index.js';
@@ -24,6 +26,8 @@ interface Started {
   output: () => string;
   /** Resolves with the exit code (bounded by the caller's wait). */
   exit: Promise<number | null>;
+  /** Its data directory (a node that made a cluster writes its first admin token there). */
+  dataDir: string;
 }
 
 /** Spawns `ringkv start` with `args` (fast gossip is the CLI's default 1 s). */
@@ -39,7 +43,7 @@ function start(args: string[]): Started {
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
   const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, output: () => output, exit };
+  return { child, output: () => output, exit, dataDir: dir.path };
 }
 
 /** Waits (bounded) for the node's "listening" log line and returns the address it logged. */
@@ -72,9 +76,14 @@ async function stop(s: Started): Promise<void> {
   await exitWithin(s, 15_000);
 }
 
-async function statusNode(address: string): Promise<string> {
+/** The bearer header of the cluster `seed` made (its first admin token; /status needs the read role). */
+function authOf(seed: Started): Record<string, string> {
+  return { authorization: `Bearer ${readFileSync(join(seed.dataDir, 'admin.token'), 'utf8').trim()}` };
+}
+
+async function statusNode(address: string, auth: Record<string, string>): Promise<string> {
   // A new connection each time: with a shared port the kernel would spread them over both processes.
-  const res = await fetch(`http://${address}/status`, { headers: { connection: 'close' } });
+  const res = await fetch(`http://${address}/status`, { headers: { connection: 'close', ...auth } });
   return ((await res.json()) as { node: string }).node;
 }
 
@@ -89,7 +98,7 @@ describe('ringkv start: listening safely', () => {
       expect(second.output()).not.toContain('ringkv node listening');
       // Every connection reaches the first node (with SO_REUSEPORT some went to the second).
       const answers = [];
-      for (let i = 0; i < 12; i++) answers.push(await statusNode(address));
+      for (let i = 0; i < 12; i++) answers.push(await statusNode(address, authOf(first)));
       expect(new Set(answers)).toEqual(new Set(['first']));
     } finally {
       await stop(first);
@@ -132,7 +141,7 @@ describe('ringkv start: listening safely', () => {
       // 5 refusals, one per 1 s gossip round: well within 30 s.
       expect(await exitWithin(stranger, 30_000)).toBe(EXIT_CONFIG_REFUSED);
       expect(stranger.output()).toMatch(/the cluster refused this node: seed \S+ refused this node 5 times: .*wrong cluster 'beta'/);
-      const status = (await (await fetch(`http://${seedAddress}/status`)).json()) as { members: Array<{ id: string }> };
+      const status = (await (await fetch(`http://${seedAddress}/status`, { headers: authOf(seed) })).json()) as { members: Array<{ id: string }> };
       expect(status.members.map((m) => m.id)).toEqual(['n1']);
     } finally {
       await stop(seed);
@@ -148,7 +157,7 @@ describe('ringkv start: listening safely', () => {
       const n2Address = await listening(n2);
       const deadline = Date.now() + 20_000;
       for (;;) {
-        const status = (await (await fetch(`http://${seedAddress}/status`)).json()) as { members: Array<{ id: string }> };
+        const status = (await (await fetch(`http://${seedAddress}/status`, { headers: authOf(n1) })).json()) as { members: Array<{ id: string }> };
         if (status.members.length === 2) break;
         if (Date.now() > deadline) throw new Error('n2 did not join');
         await new Promise((r) => setTimeout(r, 100));
@@ -156,7 +165,7 @@ describe('ringkv start: listening safely', () => {
       const impostor = start(['--node-id', 'n2', '--listen', '127.0.0.1:0', '--seeds', seedAddress]);
       expect(await exitWithin(impostor, 30_000)).toBe(EXIT_CONFIG_REFUSED);
       expect(impostor.output()).toContain(`n2 is already a member at ${n2Address}`);
-      const status = (await (await fetch(`http://${seedAddress}/status`)).json()) as { members: Array<{ id: string; address: string }> };
+      const status = (await (await fetch(`http://${seedAddress}/status`, { headers: authOf(n1) })).json()) as { members: Array<{ id: string; address: string }> };
       expect(status.members.find((m) => m.id === 'n2')?.address).toBe(n2Address);
     } finally {
       if (n2) await stop(n2);

@@ -65,7 +65,7 @@ async function startNodeProcess(id: string, zone: string, seed: string): Promise
     import pino from 'pino';
     const s = await startServer({ nodeId: ${JSON.stringify(id)}, zone: ${JSON.stringify(zone)}, port: 0, dataDir: ${JSON.stringify(dir.path)},
       peerSecrets: { current: readSecretFile(${JSON.stringify(secretFile)}) },
-      seeds: [${JSON.stringify(seed)}], logger: pino({ level: 'silent' }), node: { gossipIntervalMs: 100 } });
+      seeds: [${JSON.stringify(seed)}], logger: pino({ level: 'silent' }), node: { gossipIntervalMs: 100 }, auth: { required: false } });
     process.stdout.write('listening ' + s.address + '\\n');`;
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   const kill = (): void => {

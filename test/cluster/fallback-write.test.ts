@@ -15,7 +15,7 @@ import { TEST_PEER_SECRETS } from '../helpers/secret.js';
 
 const quiet = pino({ level: 'silent' });
 const dir = tempDir('ringkv-fallback-write-');
-const base = { peerSecrets: TEST_PEER_SECRETS, logger: quiet, node: { gossipIntervalMs: 100, requestTimeoutMs: 2_000, handoffIntervalMs: 200 } } satisfies Partial<ServerOptions>;
+const base = { peerSecrets: TEST_PEER_SECRETS, auth: { required: false }, logger: quiet, node: { gossipIntervalMs: 100, requestTimeoutMs: 2_000, handoffIntervalMs: 200 } } satisfies Partial<ServerOptions>;
 const ids = ['n1', 'n2', 'n3', 'n4', 'n5'];
 const nodes: Array<RunningServer | null> = [];
 

@@ -19,7 +19,7 @@ describe('a cluster grown twice in a row', () => {
   // Slow transfers with a long catch-up wait: both joiners stay receiving for seconds. Anti-entropy off.
   const start = (id: string, seeds: string[] = []): Promise<RunningServer> =>
     startServer({
-      nodeId: id, port: 0, dataDir: `${dir.path}/${id}`, seeds, logger: pino({ level: 'silent' }), peerSecrets: TEST_PEER_SECRETS,
+      nodeId: id, port: 0, dataDir: `${dir.path}/${id}`, seeds, logger: pino({ level: 'silent' }), peerSecrets: TEST_PEER_SECRETS, auth: { required: false },
       node: { gossipIntervalMs: 100, requestTimeoutMs: 2_000 },
       antiEntropy: { intervalMs: 1e9 },
       transfers: { intervalMs: 500, batch: 5, catchUpAfterMs: 6_000, receiveCheckMs: 1_000 },

@@ -69,7 +69,7 @@ describe('join and leave under load', () => {
 
     // A 4th node joins through n1 while the client writes.
     const n4 = await startServer({
-      nodeId: 'n4', port: 0, dataDir: `${dir.path}/n4`, seeds: [servers[0]!.address], logger: pino({ level: 'silent' }), peerSecrets: TEST_PEER_SECRETS,
+      nodeId: 'n4', port: 0, dataDir: `${dir.path}/n4`, seeds: [servers[0]!.address], logger: pino({ level: 'silent' }), peerSecrets: TEST_PEER_SECRETS, auth: { required: false },
       node: { gossipIntervalMs: 100, requestTimeoutMs: 2_000 }, antiEntropy: { intervalMs: 1e9 }, transfers: { intervalMs: 20, catchUpAfterMs: 1_000 },
     });
     extra.push(n4);
@@ -135,7 +135,7 @@ describe('reads while a joining node receives its partitions', () => {
   // slow transfers, so the joining node receives for a few seconds.
   const start = (id: string, port = 0, seeds: string[] = []): Promise<RunningServer> =>
     startServer({
-      nodeId: id, port, dataDir: `${dir.path}/${id}`, seeds, logger: quietLog, peerSecrets: TEST_PEER_SECRETS,
+      nodeId: id, port, dataDir: `${dir.path}/${id}`, seeds, logger: quietLog, peerSecrets: TEST_PEER_SECRETS, auth: { required: false },
       node: { gossipIntervalMs: 100, requestTimeoutMs: 2_000, handoffIntervalMs: 200 },
       antiEntropy: { intervalMs: 1e9 },
       transfers: { intervalMs: 500, batch: 5, catchUpAfterMs: 3_000, receiveCheckMs: 1_000 },

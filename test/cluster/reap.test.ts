@@ -19,6 +19,7 @@ const dir = tempDir('ringkv-reap-');
 const base = {
   peerSecrets: TEST_PEER_SECRETS,
   logger: quiet,
+  auth: { required: false },
   node: { gossipIntervalMs: 100, requestTimeoutMs: 2_000, reapDelayMs: REAP_DELAY },
 } satisfies Partial<ServerOptions>;
 const ids = ['n1', 'n2', 'n3'];

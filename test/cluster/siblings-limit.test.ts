@@ -18,6 +18,7 @@ const dir = tempDir('ringkv-siblings-limit-');
 const base = {
   peerSecrets: TEST_PEER_SECRETS,
   logger: quiet,
+  auth: { required: false },
   node: { gossipIntervalMs: 100, requestTimeoutMs: 2_000 },
   antiEntropy: { schedule: false, shouldYield: () => false },
 } satisfies Partial<ServerOptions>;

@@ -17,7 +17,8 @@ const quiet = pino({ level: 'silent' });
 export async function startCluster(count: number, extra: Partial<ServerOptions> = {}): Promise<TestCluster> {
   const dir = tempDir('ringkv-cluster-');
   const nodes: RunningServer[] = [];
-  const base = { port: 0, peerSecrets: TEST_PEER_SECRETS, logger: quiet, node: { gossipIntervalMs: 100, requestTimeoutMs: 2_000 }, ...extra };
+  // Tests not about client auth run without tokens; the auth tests pass `auth`.
+  const base = { port: 0, peerSecrets: TEST_PEER_SECRETS, auth: { required: false }, logger: quiet, node: { gossipIntervalMs: 100, requestTimeoutMs: 2_000 }, ...extra };
   nodes.push(await startServer({ ...base, nodeId: 'n1', dataDir: `${dir.path}/n1` }));
   for (let i = 2; i <= count; i++) {
     nodes.push(await startServer({ ...base, nodeId: `n${i}`, dataDir: `${dir.path}/n${i}`, seeds: [nodes[0]!.address] }));

@@ -29,7 +29,8 @@ export async function startTestNode(
       dataDir: dir.path,
       seeds: [],
       logger: pino({ level: 'silent' }),
-      peerSecrets: TEST_PEER_SECRETS,
+      // Tests not about client auth run without tokens; the auth tests pass `auth`.
+      peerSecrets: TEST_PEER_SECRETS, auth: { required: false },
       ...opts,
       node: { gossipIntervalMs: 100, ...opts.node },
     });

@@ -5,7 +5,7 @@
 // partitions (nftables, partition.ts) while a workload runs, one fault at a
 // time. Every wait is bounded in time.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Rand } from '../helpers/random.js';
@@ -58,8 +58,8 @@ interface StatusView {
   members: Array<{ id: string; status: string; partitions: number; health: string }>;
 }
 
-async function fetchJson<T>(url: string, timeoutMs: number): Promise<T> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+async function fetchJson<T>(url: string, timeoutMs: number, headers: Record<string, string>): Promise<T> {
+  const res = await fetch(url, { headers, signal: AbortSignal.timeout(timeoutMs) });
   if (res.status !== 200) throw new Error(`${url}: ${res.status}`);
   return (await res.json()) as T;
 }
@@ -89,6 +89,21 @@ export class Cluster {
 
   get addresses(): string[] {
     return this.nodes.map((n) => n.address);
+  }
+
+  private adminToken: string | undefined;
+  /** The cluster's first admin token (tokens are on, as by default): n1 writes it to its data directory when it creates the cluster. */
+  get token(): string | undefined {
+    if (this.adminToken === undefined) {
+      const file = join(this.nodes[0]!.dataDir, 'admin.token');
+      if (existsSync(file)) this.adminToken = readFileSync(file, 'utf8').trim();
+    }
+    return this.adminToken;
+  }
+
+  private get authHeaders(): Record<string, string> {
+    const token = this.token;
+    return token === undefined ? {} : { authorization: `Bearer ${token}` };
   }
 
   /**
@@ -163,7 +178,7 @@ export class Cluster {
     while (Date.now() < deadline) {
       if (n.child === null) throw new Error(`${n.id} exited while starting:\n${n.log.join('\n')}`);
       try {
-        const s = await fetchJson<StatusView>(`http://${n.address}/status`, 1_000);
+        const s = await fetchJson<StatusView>(`http://${n.address}/status`, 1_000, this.authHeaders);
         if (s.joined) return;
       } catch {
         // not listening yet
@@ -176,7 +191,7 @@ export class Cluster {
   /** Every node's view: all members valid with partitions, every peer 'up', one ring digest. */
   async converged(opts: { requireHealthy?: boolean } = {}): Promise<boolean> {
     try {
-      const views = await Promise.all(this.nodes.map((n) => fetchJson<StatusView>(`http://${n.address}/status`, 1_000)));
+      const views = await Promise.all(this.nodes.map((n) => fetchJson<StatusView>(`http://${n.address}/status`, 1_000, this.authHeaders)));
       const count = this.nodes.length;
       const ok = views.every((v) =>
         v.joined
@@ -273,7 +288,7 @@ export class Cluster {
     let total = 0;
     for (const n of this.nodes) {
       try {
-        const res = await fetch(`http://${n.address}/metrics`, { signal: AbortSignal.timeout(2_000) });
+        const res = await fetch(`http://${n.address}/metrics`, { headers: this.authHeaders, signal: AbortSignal.timeout(2_000) });
         for (const line of (await res.text()).split('\n')) {
           if (line.startsWith(name + ' ') || line.startsWith(name + '{')) total += Number(line.slice(line.lastIndexOf(' ') + 1)) || 0;
         }

@@ -9,7 +9,7 @@
 import { RingkvClient, RingkvError } from '../../src/client/index.js';
 import { Cluster, sleep } from './harness.js';
 const c = await Cluster.start({ nodes: 3 });
-const n1 = new RingkvClient({ nodes: [c.addresses[0]!], timeoutMs: 5000 });
+const n1 = new RingkvClient({ nodes: [c.addresses[0]!], timeoutMs: 5000, token: c.token });
 for (const downMs of [500, 1500, 3000, 3000, 2000]) {
   await c.kill(2);
   // traffic while n3 is down, so n1's connection to n3 fails and backs off

@@ -176,8 +176,8 @@ export function subSeed(seed: number, stream: number): number {
  * a sloppy quorum promises no read-your-writes (each side can make its own
  * quorum), on one side it does when its nodes agree on who is healthy.
  */
-function pinnedClients(addresses: string[], opTimeoutMs: number): RingkvClient[] {
-  return addresses.map((a) => new RingkvClient({ nodes: [a], timeoutMs: opTimeoutMs + 1_000 }));
+function pinnedClients(addresses: string[], opTimeoutMs: number, token: string | undefined): RingkvClient[] {
+  return addresses.map((a) => new RingkvClient({ nodes: [a], timeoutMs: opTimeoutMs + 1_000, token }));
 }
 
 /** One client: adds unique elements until the deadline (read-modify-write with the context, or /sets). */
@@ -338,7 +338,7 @@ export async function runJepsen(opts: JepsenOptions): Promise<JepsenReport> {
   }
   try {
     log(`[jepsen] cluster up in ${Date.now() - t0} ms: ${cluster.addresses.join(', ')}`);
-    const admin = new RingkvClient({ nodes: cluster.addresses, timeoutMs: 5_000 });
+    const admin = new RingkvClient({ nodes: cluster.addresses, timeoutMs: 5_000, token: cluster.token });
     await admin.setBucketProps('jepsen-set', { type: 'set' });
     await admin.setBucketProps('jepsen-lww', { mode: 'lww' });
     // Gossip spreads bucket properties: wait (bounded) until every node has them.
@@ -357,7 +357,7 @@ export async function runJepsen(opts: JepsenOptions): Promise<JepsenReport> {
     nemesis.start();
     let clientIndex = 0;
     const running: Promise<void>[] = [];
-    const clients = pinnedClients(cluster.addresses, opts.opTimeoutMs);
+    const clients = pinnedClients(cluster.addresses, opts.opTimeoutMs, cluster.token);
     for (const r of results) {
       for (let c = 0; c < r.spec.clients; c++) {
         clientIndex++;
@@ -373,7 +373,7 @@ export async function runJepsen(opts: JepsenOptions): Promise<JepsenReport> {
     await cluster.waitConverged(30_000, { requireHealthy: true });
 
     // Settle (bounded): read every key with r=3 until two rounds in a row agree and no hints are pending.
-    const reader = new RingkvClient({ nodes: cluster.addresses, timeoutMs: opts.opTimeoutMs + 1_000 });
+    const reader = new RingkvClient({ nodes: cluster.addresses, timeoutMs: opts.opTimeoutMs + 1_000, token: cluster.token });
     const settleStart = Date.now();
     let previous = '';
     let rounds = 0;

@@ -28,6 +28,8 @@ export interface RingkvBindingOptions {
   dw?: number;
   timeoutMs?: number;
   contextCache: number;
+  /** Client token (`ringkv.token`, else RINGKV_TOKEN); none for a node without tokens. */
+  token?: string;
 }
 
 export function ringkvOptions(props: Properties): RingkvBindingOptions {
@@ -52,6 +54,7 @@ export function ringkvOptions(props: Properties): RingkvBindingOptions {
     dw: int('ringkv.dw', 0, 16),
     timeoutMs: int('ringkv.timeoutms', 1, 600_000),
     contextCache: int('ringkv.contextcache', 1, 100_000_000) ?? 100_000,
+    token: props.get('ringkv.token') ?? (process.env.RINGKV_TOKEN || undefined),
   };
   for (const q of ['r', 'w'] as const) {
     if (opts.n !== undefined && opts[q] !== undefined && opts[q]! > opts.n) throw new YcsbPropertyError(`ringkv.${q}`, `${opts[q]} exceeds ringkv.n ${opts.n}`);
@@ -70,7 +73,7 @@ export class RingkvBinding implements DB {
   }
 
   async init(): Promise<void> {
-    const clientOpts: RingkvClientOptions = { nodes: this.opts.nodes, routing: this.opts.routing };
+    const clientOpts: RingkvClientOptions = { nodes: this.opts.nodes, routing: this.opts.routing, token: this.opts.token };
     if (this.opts.timeoutMs !== undefined) clientOpts.timeoutMs = this.opts.timeoutMs;
     this.client = new RingkvClient(clientOpts);
     await applyBucketProps(this.client, this.opts);
