@@ -153,6 +153,11 @@ export function sessionTags(secret: PeerSecret, t: Transcript): { clientToServer
   };
 }
 
-/** Why a handshake failed; the label of `ringkv_peer_auth_failures_total`. */
-export type AuthFailureReason = 'bad-proof' | 'timeout' | 'wrong-cluster' | 'version' | 'wrong-node' | 'malformed';
-export const AUTH_FAILURE_REASONS: readonly AuthFailureReason[] = ['bad-proof', 'timeout', 'wrong-cluster', 'version', 'wrong-node', 'malformed'];
+/**
+ * Why a handshake failed; the label of `ringkv_peer_auth_failures_total`.
+ * `abandoned`: the peer closed after this node's hello without proving
+ * itself, which is what a peer with another secret does when it finds
+ * this node's proofs wrong (so a misconfigured node shows on both sides).
+ */
+export type AuthFailureReason = 'bad-proof' | 'abandoned' | 'timeout' | 'wrong-cluster' | 'version' | 'wrong-node' | 'malformed';
+export const AUTH_FAILURE_REASONS: readonly AuthFailureReason[] = ['bad-proof', 'abandoned', 'timeout', 'wrong-cluster', 'version', 'wrong-node', 'malformed'];

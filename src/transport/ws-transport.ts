@@ -91,7 +91,7 @@ export interface WsTransportOptions {
   backoffMaxMs?: number;
   /** Time for TCP + WebSocket upgrade + hello exchange. Default 5000 ms. */
   connectTimeoutMs?: number;
-  /** Inbound: time from open to the client's hello. Default 5000 ms. */
+  /** Inbound: time from open to the end of the handshake (the client's hello and auth). Default 5000 ms. */
   helloTimeoutMs?: number;
   /** Inbound uWS idleTimeout in seconds (pings are sent automatically). Default 60. */
   idleTimeoutSec?: number;
@@ -557,6 +557,8 @@ interface InboundData {
   phase: 'hello' | 'auth' | 'open';
   /** The handshake so far (between hello and auth). */
   transcript: Transcript | null;
+  /** This side refused the handshake (counted already). */
+  refused: boolean;
   closed: boolean;
   inflight: number;
   helloTimer: Timer | null;
@@ -613,6 +615,7 @@ export function attachPeerEndpoint(app: TemplatedApp, transport: WsTransport): P
   /** A handshake that failed: counted by reason, then closed like any protocol error. */
   const refuse = (ws: UwsWebSocket<InboundData>, code: number, reason: AuthFailureReason, message: string): void => {
     const ud = ws.getUserData();
+    ud.refused = true;
     t.countAuthFailure('inbound', reason);
     t.emit({ type: 'auth-failure', peer: ud.transcript?.clientId ?? null, side: 'inbound', reason, message });
     protocolError(ws, code, message);
@@ -734,6 +737,7 @@ export function attachPeerEndpoint(app: TemplatedApp, transport: WsTransport): P
         nodeId: null,
         phase: 'hello',
         transcript: null,
+        refused: false,
         closed: false,
         inflight: 0,
         helloTimer: null,
@@ -894,6 +898,11 @@ export function attachPeerEndpoint(app: TemplatedApp, transport: WsTransport): P
       try {
         const ud = ws.getUserData();
         ud.closed = true;
+        if (ud.phase === 'auth' && !ud.refused && !endpointClosed) {
+          // Gone after our hello without a proof: most likely a peer that found our proofs wrong.
+          t.countAuthFailure('inbound', 'abandoned');
+          t.emit({ type: 'auth-failure', peer: ud.transcript?.clientId ?? null, side: 'inbound', reason: 'abandoned', message: `'${ud.transcript?.clientId ?? '?'}' closed without proving it holds the cluster secret` });
+        }
         ud.helloTimer?.cancel();
         ud.helloTimer = null;
         ud.outbox?.clear();

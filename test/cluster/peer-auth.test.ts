@@ -95,6 +95,8 @@ describe('a stranger who knows the cluster name but not the secret', () => {
     } finally {
       await stranger.close();
     }
+    // The node saw each attempt end after its hello, unproven.
+    await waitFor(async () => (await metric(n1, 'ringkv_peer_auth_failures_total', { side: 'inbound', reason: 'abandoned' })) >= 1, 3_000, 'abandoned handshakes counted');
     // Nothing happened: the value, the members and the new key are as they were.
     expect((await httpGet(`${cluster.url(1)}/kv/vault/gold`)).body).toBe('real');
     expect((await httpGet(`${cluster.url(1)}/kv/vault/new`)).status).toBe(404);
