@@ -506,7 +506,8 @@ export class RingkvNode implements ServiceContext, ClientOperations {
     if (tokensProblem !== null) throw new NodeError('BAD_REQUEST', `seed ${seed} sent a bad token table: ${tokensProblem}`);
     const admitted = unpackWireState(reply.state, this.addressProblem);
     const me = admitted.members[this.id];
-    if (me?.status !== 'valid' || me.address !== this.opts.address || me.zone !== this.opts.zone) {
+    // (leaving: a node that lost its data while leaving rejoins where it was, to finish leaving)
+    if (me === undefined || me.status === 'left' || me.address !== this.opts.address || me.zone !== this.opts.zone) {
       throw new NodeError('BAD_REQUEST', `seed ${seed} answered with a state that does not admit ${this.id} at ${this.opts.address}`);
     }
     // Take the cluster's state wholesale: this node's own single-node ring

@@ -99,8 +99,10 @@ describe('ringkv start and the cluster secret', () => {
     );
     const status = await (await fetch(`http://127.0.0.1:${port}/status`)).text();
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const ring = await (await fetch(`http://127.0.0.1:${port}/ring`)).text();
     await stop(node.child);
-    for (const shown of [node.output(), status, metrics]) expect(shown).not.toContain(secret);
+    expect(status).toContain('"cluster"');
+    for (const shown of [node.output(), status, metrics, ring]) expect(shown).not.toContain(secret);
   });
 });
 
