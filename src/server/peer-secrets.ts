@@ -19,7 +19,11 @@ export interface SecretSources {
   previousSecretFile?: string;
 }
 
-/** Reads a secret file (its content, surrounding white space trimmed); names the file, never the content, in errors. */
+/**
+ * Reads a secret file: its bytes as they are (a file of raw random bytes
+ * works too), less white space at either end (the newline an editor or
+ * `openssl rand -hex 32 >` leaves). Names the file, never the content, in errors.
+ */
 export function readSecretFile(path: string): PeerSecret {
   let content: Buffer;
   try {
@@ -27,7 +31,12 @@ export function readSecretFile(path: string): PeerSecret {
   } catch (err) {
     throw new Error(`cannot read the cluster secret file ${path}: ${(err as Error).message}`);
   }
-  return PeerSecret.from(content.toString('utf8'), `cluster secret file ${path}`);
+  const space = (b: number) => b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d;
+  let start = 0;
+  let end = content.length;
+  while (start < end && space(content[start]!)) start++;
+  while (end > start && space(content[end - 1]!)) end--;
+  return PeerSecret.from(content.subarray(start, end), `cluster secret file ${path}`);
 }
 
 /** True when a secret file can be read by users other than its owner (like ssh, such a key is not a secret any more). */

@@ -19,9 +19,12 @@ import {
   checkProofs,
   decodeFrames,
   encodeFrame,
+  connectionTag,
   listenPeerServer,
   makeProof,
   newNonce,
+  sealMessage,
+  sessionTags,
 } from '../../src/transport/index.js';
 import type { PeerSecrets, PeerServer, Transcript, TransportEvent } from '../../src/transport/index.js';
 import { randomSecret } from '../helpers/secret.js';
@@ -129,6 +132,31 @@ describe('peer handshake', () => {
     expect((await other.closed).code).toBe(1008);
   });
 
+  it("the envelope is keyed by the session: a message sealed with version 3's Sec-WebSocket-Accept tag is refused after a good handshake", async () => {
+    const secret = randomSecret();
+    const b = await node('b', { current: secret });
+    let handled = 0;
+    b.t.onRequest(() => {
+      handled += 1;
+      return 'ok';
+    });
+    for (const tagOf of ['session', 'accept'] as const) {
+      const raw = await rawHello(b.ref.address, 'a');
+      const transcript: Transcript = { version: PROTOCOL_VERSION, cluster: CLUSTER, clientId: 'a', serverId: 'b', clientNonce: raw.nonce, serverNonce: raw.serverNonce };
+      raw.ws.send(encodeFrame({ kind: 'auth', proof: makeProof(secret, 'client', transcript) }));
+      const tag = tagOf === 'session' ? sessionTags(secret, transcript).clientToServer : connectionTag(raw.accept);
+      raw.ws.send(sealMessage(1, encodeFrame({ kind: 'note', type: 'x', body: null }), tag));
+      if (tagOf === 'session') {
+        await new Promise((r) => setTimeout(r, 100));
+        expect(handled).toBe(1);
+        raw.ws.terminate();
+      } else {
+        expect((await raw.closed).code).toBe(1002);
+        expect(handled).toBe(1);
+      }
+    }
+  });
+
   it('a connection that never proves itself is closed after helloTimeoutMs, counted as timeout', async () => {
     const t = new WsTransport({ nodeId: 'b', cluster: CLUSTER, secrets: { current: randomSecret() }, helloTimeoutMs: 100 });
     const srv = await listenPeerServer(t);
@@ -181,6 +209,11 @@ describe('where the secret comes from', () => {
     expect(() => loadPeerSecrets({ previousSecretFile: prev }, {})).toThrow(/previous cluster secret was given without a current one/);
     expect(() => readSecretFile(join(dir.path, 'missing'))).toThrow(/cannot read the cluster secret file/);
     expect(() => readSecretFile(file('short', 'abc'))).toThrow(/at least 16 bytes/);
+    // Raw random bytes are taken as they are (not decoded as text, which would lose some of them).
+    const raw = Buffer.from(Array.from({ length: 32 }, (_, i) => (i * 37 + 128) % 256));
+    writeFileSync(join(dir.path, 'raw'), raw, { mode: 0o600 });
+    expect(same(readSecretFile(join(dir.path, 'raw')), PeerSecret.from(raw))).toBe(true);
+    expect(same(readSecretFile(join(dir.path, 'raw')), PeerSecret.from(raw.toString('utf8')))).toBe(false);
   });
 
   it('ensureSecretFile makes a 0600 file of 32 random bytes once and keeps it after', () => {
@@ -222,8 +255,12 @@ describe('where the secret comes from', () => {
 const T: Transcript = { version: PROTOCOL_VERSION, cluster: 'c', clientId: 'a', serverId: 'b', clientNonce: Buffer.alloc(32, 1), serverNonce: Buffer.alloc(32, 2) };
 
 /** Opens /peer, sends a hello as `nodeId`, waits for the server's hello. */
-async function rawHello(address: string, nodeId: string): Promise<{ ws: WebSocket; nonce: Buffer; serverNonce: Uint8Array; closed: Promise<{ code: number }> }> {
+async function rawHello(address: string, nodeId: string): Promise<{ ws: WebSocket; nonce: Buffer; serverNonce: Uint8Array; accept: string; closed: Promise<{ code: number }> }> {
   const ws = new WebSocket(`ws://${address}/peer`, { perMessageDeflate: false });
+  let accept = '';
+  ws.on('upgrade', (res) => {
+    accept = String(res.headers['sec-websocket-accept']);
+  });
   ws.on('error', () => undefined);
   cleanups.push(() => ws.terminate());
   const closed = new Promise<{ code: number }>((resolve, reject) => {
@@ -243,5 +280,5 @@ async function rawHello(address: string, nodeId: string): Promise<{ ws: WebSocke
   ws.send(encodeFrame({ kind: 'hello', version: PROTOCOL_VERSION, nodeId, cluster: CLUSTER, nonce }));
   const d = decodeFrames(await serverHello);
   if (!d.ok || d.frames[0]!.kind !== 'hello' || d.frames[0]!.nonce === undefined) throw new Error('no server hello');
-  return { ws, nonce, serverNonce: d.frames[0]!.nonce, closed };
+  return { ws, nonce, serverNonce: d.frames[0]!.nonce, accept, closed };
 }
