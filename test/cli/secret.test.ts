@@ -97,9 +97,11 @@ describe('ringkv start and the cluster secret', () => {
       /ringkv node listening/,
       cleanEnv({ RINGKV_CLUSTER_SECRET: secret }),
     );
-    const status = await (await fetch(`http://127.0.0.1:${port}/status`)).text();
-    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-    const ring = await (await fetch(`http://127.0.0.1:${port}/ring`)).text();
+    // The node made a new cluster, so its first admin token is in its data directory (these routes need one).
+    const headers = { authorization: `Bearer ${readFileSync(join(dir.path, 'admin.token'), 'utf8').trim()}` };
+    const status = await (await fetch(`http://127.0.0.1:${port}/status`, { headers })).text();
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`, { headers })).text();
+    const ring = await (await fetch(`http://127.0.0.1:${port}/ring`, { headers })).text();
     await stop(node.child);
     expect(status).toContain('"cluster"');
     for (const shown of [node.output(), status, metrics, ring]) expect(shown).not.toContain(secret);

@@ -9,12 +9,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RingkvClient, RingkvError } from '../../src/client/index.js';
 import { startServer, type RunningServer, type ServerOptions } from '../../src/server/index.js';
 import { waitFor } from '../helpers/cluster.js';
+import { TEST_PEER_SECRETS } from '../helpers/secret.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const dir = tempDir('ringkv-tokens-');
 const base: Omit<ServerOptions, 'nodeId' | 'dataDir'> = {
   port: 0,
   logger: pino({ level: 'silent' }),
+  peerSecrets: TEST_PEER_SECRETS,
   auth: { required: true },
   node: { gossipIntervalMs: 100, requestTimeoutMs: 2_000 },
 };

@@ -26,6 +26,7 @@
 //
 // Used by test/transport/peer-fuzz.test.ts (bounded, in `npm test`) and by
 // `npm run fuzz:peer -- --frames N --seed S` (bench/fuzz-peer.ts, long runs).
+import { existsSync, readFileSync } from 'node:fs';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import net from 'node:net';
@@ -60,6 +61,8 @@ export interface FuzzNode {
 
 export interface FuzzCluster {
   nodes: FuzzNode[];
+  /** HTTP headers with the cluster's first admin token (n1 writes it; every route but /ping needs a token). */
+  http: Record<string, string>;
   /** Nodes whose process has exited (with how). */
   dead(): string[];
   close(): Promise<void>;
@@ -90,8 +93,8 @@ async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, what:
   throw new Error(`${what} (after ${timeoutMs} ms)${last ? `: ${String(last)}` : ''}`);
 }
 
-async function status(address: string): Promise<{ members: Array<{ status: string; partitions: number }>; transfers?: unknown[] }> {
-  const res = await fetch(`http://${address}/status`, { signal: AbortSignal.timeout(2_000) });
+async function status(address: string, http: Record<string, string>): Promise<{ members: Array<{ status: string; partitions: number }>; transfers?: unknown[] }> {
+  const res = await fetch(`http://${address}/status`, { headers: http, signal: AbortSignal.timeout(2_000) });
   return (await res.json()) as { members: Array<{ status: string; partitions: number }>; transfers?: unknown[] };
 }
 
@@ -121,8 +124,10 @@ export async function startFuzzCluster(count = 3): Promise<FuzzCluster> {
     child.on('exit', (code, signal) => exits.set(id, `exited with ${signal ?? code}`));
     nodes.push({ id, address, child, output: () => output });
   }
+  const http: Record<string, string> = {};
   const cluster: FuzzCluster = {
     nodes,
+    http,
     dead: () => [...exits].map(([id, how]) => `${id} ${how}`),
     close: async () => {
       await Promise.all(
@@ -141,7 +146,12 @@ export async function startFuzzCluster(count = 3): Promise<FuzzCluster> {
   try {
     await waitUntil(async () => {
       if (exits.size > 0) throw new Error(`a node died while starting: ${cluster.dead().join(', ')}\n${nodes.map((n) => n.output()).join('\n')}`);
-      const all = await Promise.all(nodes.map((n) => status(n.address)));
+      const tokenFile = `${dir.path}/n1/admin.token`;
+      if (http.authorization === undefined) {
+        if (!existsSync(tokenFile)) return false;
+        http.authorization = `Bearer ${readFileSync(tokenFile, 'utf8').trim()}`;
+      }
+      const all = await Promise.all(nodes.map((n) => status(n.address, http)));
       return all.every((s) => s.members.filter((m) => m.status === 'valid' && m.partitions > 0).length === count && (s.transfers ?? []).length === 0);
     }, 60_000, 'the fuzz cluster did not form');
   } catch (err) {
@@ -586,12 +596,12 @@ export async function prepare(cluster: FuzzCluster, count: number): Promise<{ ca
   const base = `http://${cluster.nodes[0]!.address}`;
   const keys = Array.from({ length: count }, (_, i) => Buffer.from(`canary-${i}`));
   for (const [i, key] of keys.entries()) {
-    const res = await fetch(`${base}/kv/${CANARY_BUCKET}/${key}?w=3&dw=3`, { method: 'PUT', body: `value-${i}`, signal: AbortSignal.timeout(10_000) });
+    const res = await fetch(`${base}/kv/${CANARY_BUCKET}/${key}?w=3&dw=3`, { method: 'PUT', headers: cluster.http, body: `value-${i}`, signal: AbortSignal.timeout(10_000) });
     if (res.status !== 204 && res.status !== 200) throw new Error(`canary write ${key}: HTTP ${res.status} ${await res.text()}`);
   }
   // Mutation material: real records of the fuzz bucket, and a tombstone.
   for (let i = 0; i < 4; i++) {
-    const res = await fetch(`${base}/kv/fz/m${i}?w=3`, { method: 'PUT', body: `material-${i}`, signal: AbortSignal.timeout(10_000) });
+    const res = await fetch(`${base}/kv/fz/m${i}?w=3`, { method: 'PUT', headers: cluster.http, body: `material-${i}`, signal: AbortSignal.timeout(10_000) });
     if (res.status >= 300) throw new Error(`material write: HTTP ${res.status}`);
   }
   const conn = await openPeer(cluster.nodes[0]!.address, 'fuzz-prepare');
@@ -601,7 +611,7 @@ export async function prepare(cluster: FuzzCluster, count: number): Promise<{ ca
     if (rec) records.push(rec);
   }
   const tombstones: Buffer[] = [];
-  const del = await fetch(`${base}/kv/fz/m0?w=3`, { method: 'DELETE', signal: AbortSignal.timeout(10_000) });
+  const del = await fetch(`${base}/kv/fz/m0?w=3`, { method: 'DELETE', headers: cluster.http, signal: AbortSignal.timeout(10_000) });
   if (del.status < 300) {
     const t = await localRecord(conn, Buffer.from('fz'), Buffer.from('m0'));
     if (t) tombstones.push(t);
@@ -641,7 +651,7 @@ export async function checkCanaries(cluster: FuzzCluster, canaries: Canaries): P
   }
   const base = `http://${cluster.nodes[0]!.address}`;
   for (const [i, key] of canaries.keys.entries()) {
-    const res = await fetch(`${base}/kv/${CANARY_BUCKET}/${key}?r=3`, { signal: AbortSignal.timeout(10_000) });
+    const res = await fetch(`${base}/kv/${CANARY_BUCKET}/${key}?r=3`, { headers: cluster.http, signal: AbortSignal.timeout(10_000) });
     const body = await res.text();
     if (res.status !== 200 || body !== `value-${i}`) problems.push(`HTTP read of canary-${i}: ${res.status} ${body.slice(0, 80)}`);
   }
