@@ -1,5 +1,7 @@
 // Errors the node returns to its callers (the HTTP layer maps each code to a
 // status): the caller's fault is 4xx, the cluster's is 503.
+import { EngineError } from '../engine/types.js';
+import { isTransportError } from '../transport/types.js';
 
 export type NodeErrorCode =
   | 'BAD_REQUEST'
@@ -51,4 +53,11 @@ export function peerErrorFrom(err: unknown): unknown {
   const code = err instanceof NodeError ? (err.sourceCode ?? err.code) : (err as { code?: unknown } | null)?.code;
   if (code === 'CORRUPT_RECORD' || code === 'INVALID_ARGUMENT') return new NodeError('BAD_REQUEST', (err as Error).message, {}, code);
   return err;
+}
+
+/** The code of any error a request can fail with (metrics, the read state machine's failures). */
+export function errorCode(err: unknown): string {
+  if (err instanceof NodeError || err instanceof EngineError) return err.code;
+  if (isTransportError(err)) return err.code;
+  return 'INTERNAL';
 }

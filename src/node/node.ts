@@ -2,7 +2,6 @@
 // the pure protocol core (membership, ring, coordinators). Everything here is
 // I/O plumbing; decisions live in src/core.
 import type { PhiDistribution } from '../core/failure-detector.js';
-import { GetCoordinator, type GetEffect } from '../core/get-coordinator.js';
 import {
   type BucketProps,
   type ClusterState,
@@ -21,19 +20,17 @@ import {
   setBucketProps,
   zonesOf,
 } from '../core/membership.js';
-import { PutCoordinator, type PutEffect } from '../core/put-coordinator.js';
-import { type Health, coordinatingList, fallbackCoordination, forwardOrder, readPlan, writePlan } from '../core/apl.js';
+import { type Health, coordinatingList } from '../core/apl.js';
 import { type Quorum, type QuorumRequest, QuorumError, quorum } from '../core/quorum.js';
 import { distinctOwnerCount, partitionOf, preferenceList, ownerCounts, type PreferenceList } from '../core/ring.js';
 import { EngineError, type Engine } from '../engine/types.js';
-import { type Context, type DecodedRecord, decodeContext, decodeRecord, encodeRecord, finish, join, update } from '../record/index.js';
-import { sameBytes } from '../util/bytes.js';
+import { type DecodedRecord, decodeRecord } from '../record/index.js';
 import { StateWireError, packState, unpackState } from '../core/state-wire.js';
 import { type TokenTable, tokenTableProblem } from '../core/tokens.js';
 import { ANY_PEER, isTransportError, type Clock, type Timer, type Transport } from '../transport/types.js';
 import type { ClientOperations, ServiceContext } from './context.js';
 import { invariant } from '../core/types.js';
-import { NodeError, nodeErrorFrom, peerErrorFrom } from './errors.js';
+import { NodeError, errorCode, peerErrorFrom } from './errors.js';
 import { AntiEntropyService, type AntiEntropyConfig } from './anti-entropy.js';
 import { HandoffService, type HintStore } from './handoff.js';
 import { SetStore, type SetStoreOptions } from './sets.js';
@@ -54,13 +51,10 @@ import {
 } from './messages.js';
 import { NodeMetrics } from './metrics.js';
 import { Peers } from './peers.js';
-import { type ReapFloors, allCovered, isAllTombstones, withoutCovered } from './reaper.js';
+import { type ReapFloors, allCovered, isAllTombstones } from './reaper.js';
 import { Replica, asNodeError } from './replica.js';
-
-/** Forwarded write ids remembered at most (oldest dropped first). */
-const MAX_REMEMBERED_WRITES = 100_000;
-/** How long past its deadline a forwarded write's outcome is remembered. */
-const FORWARDED_WRITE_TTL_MS = 10_000;
+import { GetDriver } from './get-driver.js';
+import { PutDriver, type PutResult } from './put-driver.js';
 
 export interface NodeConfig {
   /** Gossip with one random peer this often (Dynamo: every second). */
@@ -172,17 +166,9 @@ export interface GetResult {
   answered: number;
 }
 
-export interface PutResult {
-  record: Buffer;
-  acks: number;
-}
+export type { PutResult };
 
 const STATE_META = 'cluster.state';
-/** The end of the last block of one-off actor numbers reserved (see oneOffActor). */
-const ONE_OFF_ACTORS_META = 'fallback.actors';
-const ONE_OFF_ACTOR_BLOCK = 1000;
-/** How far a read follows givers that are themselves still receiving the partition. */
-const MAX_GIVER_HOPS = 4;
 
 export class RingkvNode implements ServiceContext, ClientOperations {
   readonly id: string;
@@ -194,6 +180,9 @@ export class RingkvNode implements ServiceContext, ClientOperations {
   private readonly peers: Peers;
   /** The replica role: this node's local copies, hints, floors and key gates (src/node/replica.ts). */
   private readonly replica: Replica;
+  /** The get driver and the put driver: one client read or write each (src/node/get-driver.ts, put-driver.ts). */
+  private readonly getDriver: GetDriver;
+  private readonly putDriver: PutDriver;
   private readonly hints: HintStore;
   private readonly handoff: HandoffService;
   /** Background services, built here (the one composition root) and stopped with the node. */
@@ -214,16 +203,6 @@ export class RingkvNode implements ServiceContext, ClientOperations {
   private joinRefusals = 0;
   /** Told synchronously whenever this node adopts a different ring (the transfer service plans at once). */
   private readonly ringListeners: Array<() => void> = [];
-  /**
-   * Writes forwarded to this node, by the forwarder's write id: a forward
-   * retried after a lost reply gets the first coordination's outcome rather
-   * than a second version (see forwardPut). Insertion order ~ expiry order.
-   */
-  private readonly forwardedWrites = new Map<string, { expiresAt: number; outcome: Promise<PutResult> }>();
-  private writeIdSeq = 0;
-  /** One-off actors (see oneOffActor): the block reserved in engine metadata, and its next unused number. */
-  private oneOff = { next: 0, end: 0 };
-  private oneOffReserving: Promise<void> | null = null;
   /** Peers whose state is being fetched because they route by a newer ring (see pullState). */
   private readonly pulling = new Set<string>();
   /** Refused gossip entries already logged (sender/member/version). */
@@ -274,6 +253,38 @@ export class RingkvNode implements ServiceContext, ClientOperations {
     );
     this.hints = this.replica.hints;
     this.floors = this.replica.floors;
+    this.putDriver = new PutDriver({
+      id: opts.id,
+      engine: opts.engine,
+      clock: opts.clock,
+      metrics: this.metrics,
+      replica: this.replica,
+      writeRetries: this.config.writeRetries,
+      reapDelayMs: this.config.reapDelayMs,
+      healthAt: (now) => this.healthAt(now),
+      coordinatesOwnWrites: (pl) => this.coordinatesOwnWrites(pl),
+      peerRequest: (node, type, body, timeoutMs) => this.call(node, type, body, timeoutMs),
+      scheduleReap: (bucket, key, n) => this.scheduleReap(bucket, key, n),
+    });
+    this.getDriver = new GetDriver({
+      id: opts.id,
+      engine: opts.engine,
+      clock: opts.clock,
+      metrics: this.metrics,
+      readRepairWindowMs: this.config.readRepairWindowMs,
+      preference: (bucket, key, n) => this.preference(bucket, key, n),
+      healthAt: (now) => this.healthAt(now),
+      isSuspect: (node, now) => this.isSuspect(node, now),
+      isKnownMember: (node) => this.state.members[node] !== undefined,
+      coordinatesOwnWrites: (pl) => this.coordinatesOwnWrites(pl),
+      ringVersion: () => this.state.ring.version,
+      hasFloor: (bucket, key) => this.floors.get(bucket, key) !== undefined,
+      receivingSources: (bucket, key) => this.receivingSources(bucket, key),
+      localRecord: (bucket, key, withHintsToo) => this.replica.localRecord(bucket, key, withHintsToo),
+      peerRequest: (node, type, body, timeoutMs) => this.call(node, type, body, timeoutMs),
+      sendMerge: (node, bucket, key, record, mode, durable, timeoutMs) => this.putDriver.sendMerge(node, bucket, key, record, mode, durable, timeoutMs),
+      reapRepair: (bucket, key, primaries, answers, floors, timeoutMs) => this.reapRepair(bucket, key, primaries, answers, floors, timeoutMs),
+    });
     this.handoff = new HandoffService(this, this.hints, {
       handoffIntervalMs: this.config.handoffIntervalMs,
       handoffBatch: this.config.handoffBatch,
@@ -359,7 +370,7 @@ export class RingkvNode implements ServiceContext, ClientOperations {
     const q = this.quorum(bucket, req);
     try {
       this.checkJoined();
-      const { record, answered } = await this.coordinateGet(bucket, key, q);
+      const { record, answered } = await this.getDriver.get(bucket, key, q);
       const decoded = record ? decodeRecord(record) : null;
       this.metrics.requests.inc({ op: 'get', outcome: record ? 'found' : 'not_found' });
       if (decoded) this.metrics.siblings.observe(decoded.siblings.length);
@@ -379,16 +390,8 @@ export class RingkvNode implements ServiceContext, ClientOperations {
     const q = this.quorum(bucket, req);
     try {
       this.checkJoined();
-      const pl = this.preference(bucket, key, q.n);
-      // A primary coordinates (its engine creates the new dot from the key's
-      // own record); a non-primary forwards to a healthy one, and coordinates
-      // itself only when no primary can (coordinateAsFallback). So does a
-      // leaving primary: its partitions are moving away, and cut off from the
-      // cluster it may hold a copy the others have since deleted and reaped
-      // (a reap does not wait for nodes that left).
-      const result = this.coordinatesOwnWrites(pl)
-        ? await this.coordinatePut(bucket, key, context, value, q, pl)
-        : await this.forwardPut(bucket, key, context, value, q, pl);
+      // Coordinated here by a primary, else forwarded (src/node/put-driver.ts).
+      const result = await this.putDriver.put(bucket, key, context, value, q, this.preference(bucket, key, q.n));
       this.metrics.requests.inc({ op, outcome: 'ok' });
       return result;
     } catch (err) {
@@ -595,175 +598,6 @@ export class RingkvNode implements ServiceContext, ClientOperations {
     return pl.primaries.includes(this.id) && this.state.members[this.id]?.status === 'valid';
   }
 
-  /**
-   * Reads ask the key's N primaries, replacing each suspected primary by the
-   * next healthy fallback (sloppy quorum, Dynamo §4.6). A fallback answers
-   * from its objects and from any hint it holds for the key: while the
-   * primary is down the newest acknowledged version may live only in hints.
-   * A suspected primary with no healthy fallback left is asked anyway. A
-   * replica still receiving the key's partition answers with its givers: its
-   * copy counts only together with one of theirs (see readGiver).
-   */
-  private coordinateGet(bucket: Buffer, key: Buffer, q: Quorum): Promise<Omit<GetResult, 'decoded'>> {
-    const pl = this.preference(bucket, key, q.n);
-    if (!pl.primaries.includes(this.id)) this.metrics.nonPrimaryReads.inc();
-    const { replicas, substitutes, awaited } = readPlan(pl, this.healthAt(this.opts.clock.now()), this.id, this.coordinatesOwnWrites(pl));
-    // This node is the key's only replica (N=1): its copy is the answer, now —
-    // no state machine, timers or repairs — unless a reap floor or a pending
-    // transfer makes the copy need the general path.
-    if (replicas.length === 1 && replicas[0] === this.id && substitutes.size === 0 && this.floors.get(bucket, key) === undefined && !this.receivingSources(bucket, key)) {
-      try {
-        return Promise.resolve({ record: this.opts.engine.getSync(bucket, key), answered: 1 });
-      } catch (err) {
-        return Promise.reject(asNodeError(err));
-      }
-    }
-    // Reap floors answered by replicas (src/node/reaper.ts): siblings they
-    // cover are deleted history (e.g. a fallback's stale hint of a reaped
-    // key) and are never served or repaired back.
-    const floors: Buffer[] = [];
-    let floorCtx: Context | null = null;
-    const answers = new Map<string, Buffer | null>();
-    const merge = (records: readonly Uint8Array[]): Uint8Array | null => {
-      const merged = this.opts.engine.reconcile(records, q.mode);
-      return floorCtx ? withoutCovered(merged, floorCtx) : merged;
-    };
-    const fsm = new GetCoordinator(replicas, q.r, merge, sameBytes, { primaries: pl.primaries, pr: q.pr, awaited });
-    return new Promise<Omit<GetResult, 'decoded'>>((resolve, reject) => {
-      const timers: Timer[] = [];
-      const apply = (effects: GetEffect[]): void => {
-        for (const e of effects) {
-          if (e.kind === 'reply') {
-            if (e.ok) resolve({ record: e.record ? Buffer.from(e.record) : null, answered: e.answered });
-            else
-              reject(
-                new NodeError(
-                  e.code,
-                  `read quorum not reached: ${e.answered} of r=${e.needed} replicas answered, ${e.primaryAnswered} of pr=${e.primaryNeeded} primaries`,
-                  { answered: e.answered, needed: e.needed },
-                ),
-              );
-            timers.push(this.opts.clock.setTimer(this.config.readRepairWindowMs, () => apply(fsm.onLateWindowEnd())));
-          } else if (e.kind === 'repair') {
-            this.metrics.readRepairs.inc();
-            void this.sendMerge(e.node, bucket, key, Buffer.from(e.record), q.mode, false, q.timeoutMs).catch(() => undefined);
-          } else {
-            timers.forEach((t) => t.cancel());
-            if (floorCtx) this.reapRepair(bucket, key, pl.primaries, answers, floors, q.timeoutMs);
-          }
-        }
-      };
-      timers.push(this.opts.clock.setTimer(q.timeoutMs, () => apply(fsm.onDeadline())));
-      const noteFloor = (floor: Buffer | null): void => {
-        if (!floor) return;
-        floors.push(floor);
-        floorCtx = join(floorCtx ?? [], decodeRecord(floor).context);
-      };
-      // Every node read from in this request (replicas, and givers read for a replica still
-      // receiving the partition), each once: a giver that is also a replica is not read twice.
-      const reads = new Map<string, Promise<Fetched>>();
-      for (const node of replicas) reads.set(node, this.fetch(node, bucket, key, q.timeoutMs, substitutes.has(node)));
-      for (const node of replicas) {
-        reads
-          .get(node)!
-          .then(async ({ record, floor, pending }) => {
-            answers.set(node, record);
-            noteFloor(floor);
-            if (!pending) return apply(fsm.onReply(node, record));
-            // `node` is still receiving the partition: its copy counts only together with a giver's.
-            const from = await this.readGiver(node, pending, reads, bucket, key, q.timeoutMs, q.mode);
-            from.floors.forEach(noteFloor);
-            const present = [record, from.record].filter((r): r is Buffer => r !== null);
-            return apply(fsm.onStandInReply(node, record, present.length === 0 ? null : this.opts.engine.reconcile(present, q.mode)));
-          })
-          .catch((err: unknown) => apply(fsm.onFailure(node, errorCode(err))));
-      }
-    });
-  }
-
-  /**
-   * One replica's record (a substitute's includes its hints), and its reap
-   * floor for the key if it has one; a record (or floor) that does not
-   * decode counts as a failed replica.
-   */
-  private async fetch(node: string, bucket: Buffer, key: Buffer, timeoutMs: number, substitute: boolean): Promise<Fetched> {
-    let reply: { record: Uint8Array | null; reaped?: Uint8Array | null; pending?: readonly string[] | null };
-    if (node === this.id) {
-      const pending = this.receivingSources(bucket, key);
-      reply = { ...(await this.replica.localRecord(bucket, key, substitute)), pending };
-    } else {
-      const body: PeerRequestBody<'kv.get'> = { b: bucket, k: key, ring: this.state.ring.version };
-      if (substitute) body.hints = true;
-      reply = await this.call(node, 'kv.get', body, timeoutMs);
-    }
-    const record = reply.record ? Buffer.from(reply.record) : null;
-    const floor = reply.reaped ? Buffer.from(reply.reaped) : null;
-    // A peer's record is checked here; this node's own engine wrote its own.
-    if (record && node !== this.id) decodeRecord(record);
-    if (floor && !isAllTombstones(decodeRecord(floor))) throw new NodeError('INTERNAL', 'a reap floor with a live sibling');
-    const pending = Array.isArray(reply.pending) && reply.pending.every((s) => typeof s === 'string') ? reply.pending : null;
-    return { record, floor, pending };
-  }
-
-  /**
-   * The copy of a giver of `node`, which is still receiving the key's
-   * partition (the node it replaces first, healthy ones first): the answer
-   * of one this request reads anyway (a replica too), else a read of its
-   * own. A giver that is itself still receiving (a cluster that grew twice in
-   * a row: c receives from b, which still receives from a) hands on to its
-   * own givers, and the copies along that chain count together, up to
-   * MAX_GIVER_HOPS; one that fails passes to the next. None left: the
-   * replica counts as failed. `floors` holds the floors of copies read here
-   * (a replica's floor is noted with its answer).
-   */
-  private async readGiver(
-    node: string,
-    givers: readonly string[],
-    reads: Map<string, Promise<Fetched>>,
-    bucket: Buffer,
-    key: Buffer,
-    timeoutMs: number,
-    mode: BucketProps['mode'],
-  ): Promise<{ record: Buffer | null; floors: Buffer[] }> {
-    const now = this.opts.clock.now();
-    const seen = new Set([node]);
-    const usable = (list: readonly string[]) => {
-      const fresh = list.filter((g) => !seen.has(g) && this.state.members[g] !== undefined);
-      return [...fresh.filter((g) => !this.isSuspect(g, now)), ...fresh.filter((g) => this.isSuspect(g, now))];
-    };
-    // Copies of the still-receiving givers met on the way: they count with the one that has the partition.
-    const chain: Buffer[] = [];
-    const floors: Buffer[] = [];
-    let level = usable(givers);
-    let lastError: unknown = new NodeError('UNAVAILABLE', `${node} is still receiving the key's partition and none of its givers (${givers.join(', ')}) is a member`);
-    for (let hop = 0; hop < MAX_GIVER_HOPS && level.length > 0; hop++) {
-      const next: string[] = [];
-      for (const giver of level) {
-        if (seen.has(giver)) continue;
-        seen.add(giver);
-        let read = reads.get(giver);
-        const own = read === undefined;
-        if (read === undefined) {
-          read = this.fetch(giver, bucket, key, timeoutMs, false);
-          reads.set(giver, read);
-          this.metrics.transferReads.inc();
-        }
-        try {
-          const from = await read;
-          if (own && from.floor) floors.push(from.floor);
-          if (from.record) chain.push(from.record);
-          if (!from.pending) return { record: chain.length === 0 ? null : this.opts.engine.reconcile(chain, mode), floors };
-          next.push(...from.pending);
-          lastError = new NodeError('UNAVAILABLE', `${node} and its giver ${giver} are both still receiving the key's partition`);
-        } catch (err) {
-          lastError = err;
-        }
-      }
-      level = usable(next);
-    }
-    throw lastError;
-  }
-
   /** For a key of a partition this node is still receiving: the nodes to read it from instead (giver first); else null. */
   private receivingSources(bucket: Buffer, key: Buffer): readonly string[] | null {
     if (!this.receivingFrom) return null;
@@ -775,297 +609,6 @@ export class RingkvNode implements ServiceContext, ClientOperations {
     }
     const sources = this.receivingFrom(partitionOf(this.state.ring, position));
     return sources && sources.length > 0 ? sources : null;
-  }
-
-  /**
-   * Sloppy quorum write (Dynamo §4.6). This node (a primary) creates the
-   * version; each other primary gets a copy, except that a suspected primary
-   * is replaced by the next healthy fallback, which stores the copy as a hint
-   * naming that primary and acks; a hinted ack counts toward W (and DW), not
-   * toward PW. A copy whose request fails is retried on the next fallback
-   * (at most `writeRetries` times per copy, until the deadline).
-   *
-   * When is a write refused? Only when the quorum cannot be met by this node
-   * plus the live nodes it can reach: with W=1 the coordinator's own write is
-   * the one ack, so a W=1 write succeeds whenever some primary can coordinate
-   * it, whatever else is down. With every primary down, the node asked
-   * coordinates it as a fallback under a one-off actor (coordinateAsFallback),
-   * so a W=1 write is refused only when no node can take it.
-   */
-  private async coordinatePut(
-    bucket: Buffer,
-    key: Buffer,
-    context: Buffer | null,
-    value: Buffer | null,
-    q: Quorum,
-    pl: PreferenceList,
-  ): Promise<PutResult> {
-    // Synchronous unless it waits for disk or a reap of the key (no extra turn before the copies go out).
-    const made = this.replica.coordinate(bucket, key, context, value, q.mode, q.dw > 0);
-    const record = made instanceof Promise ? await made : made;
-    return this.replicatePut(bucket, key, value, record, q, pl, null);
-  }
-
-  /**
-   * Sends a version this node made to the key's replicas (the quorum part of
-   * coordinatePut). `heldFor`: a fallback coordinator already holds its copy
-   * as a hint for this primary (see coordinateAsFallback); the other copies
-   * go to the other primaries or their substitutes.
-   */
-  private replicatePut(bucket: Buffer, key: Buffer, value: Buffer | null, record: Buffer, q: Quorum, pl: PreferenceList, heldFor: string | null): Promise<PutResult> {
-    const startedAt = this.opts.clock.now();
-    const { targets, retries } = writePlan(pl, this.healthAt(startedAt), this.id, heldFor);
-    // This node's own copy is made: a copy to itself would count twice.
-    invariant(targets.every((t) => t.node !== this.id), 'a write target is the coordinator itself');
-    const fsm = new PutCoordinator(targets, q.w, q.dw, q.dw > 0, {
-      pw: q.pw,
-      // Retries go to healthy fallbacks first; a suspected one may still answer.
-      fallbacks: retries,
-      maxRetries: this.config.writeRetries,
-    });
-    // A delete whose tombstone every primary took directly (no fallback, no
-    // hint) is reaped after reapDelayMs (see reap()).
-    let directAcks = 0;
-    const reapable = value === null && this.config.reapDelayMs >= 0 && pl.primaries.includes(this.id) && isAllTombstones(decodeRecord(record));
-    return new Promise<PutResult>((resolve, reject) => {
-      let deadline: Timer | null = null;
-      const apply = (effects: PutEffect[]): void => {
-        for (const e of effects) {
-          if (e.kind === 'send') {
-            if (e.hintFor !== null) this.metrics.fallbackWrites.inc();
-            // A first attempt gets half the deadline, so that a copy whose
-            // node does not answer can still be retried on a fallback in time.
-            const left = startedAt + q.timeoutMs - this.opts.clock.now();
-            const attemptMs = Math.max(1, e.hintFor === null ? Math.min(left, Math.ceil(q.timeoutMs / 2)) : left);
-            this.sendMerge(e.node, bucket, key, record, q.mode, q.dw > 0, attemptMs, e.hintFor).then(
-              (durable) => {
-                if (e.hintFor === null) directAcks++;
-                apply(fsm.onAck(e.node, durable));
-              },
-              () => apply(fsm.onFailure(e.node)),
-            );
-          } else if (e.kind === 'reply') {
-            if (e.ok) resolve({ record, acks: e.acks });
-            else
-              reject(
-                new NodeError(
-                  e.code,
-                  `write quorum not reached: ${e.acks} of w=${e.needed} acks, ${e.durableAcks} of dw=${e.durableNeeded} durable, ${e.primaryAcks} of pw=${e.primaryNeeded} from primaries`,
-                  { acks: e.acks, needed: e.needed },
-                ),
-              );
-          } else {
-            deadline?.cancel();
-            if (reapable && directAcks === targets.length) this.scheduleReap(bucket, key, q.n);
-          }
-        }
-      };
-      deadline = this.opts.clock.setTimer(q.timeoutMs, () => apply(fsm.onDeadline()));
-      apply(fsm.start());
-    });
-  }
-
-  /**
-   * A non-replica hands the write to a primary (Dynamo §5): healthy ones
-   * first, suspected ones last. An attempt gets half the time left while
-   * other primaries remain, so one that does not answer leaves time for the
-   * next.
-   *
-   * One client write, one version: every attempt carries the same write id,
-   * and a coordinator asked twice with one id answers with its first outcome
-   * (forwardedWrites). The write moves on to another primary only after a
-   * failure that proves the last one never got it (the transport never sent
-   * it, or the peer refused it as overloaded before handling it). After an
-   * ambiguous failure (a timeout, a connection lost with the request in
-   * flight) the write may exist at that primary, so only that primary is
-   * asked again, with the time left; if it still does not answer the write
-   * fails with TIMEOUT (its outcome unknown) instead of being coordinated a
-   * second time elsewhere under a new dot (issue #9, finding 2).
-   *
-   * Without pw, only healthy primaries are tried, and when none of them took
-   * the write this node coordinates it itself with the time left (sloppy
-   * quorum: see coordinateAsFallback). With pw, suspected primaries are tried
-   * too, and a write no primary takes is refused.
-   */
-  private async forwardPut(
-    bucket: Buffer,
-    key: Buffer,
-    context: Buffer | null,
-    value: Buffer | null,
-    q: Quorum,
-    pl: PreferenceList,
-  ): Promise<PutResult> {
-    const started = this.opts.clock.now();
-    const canFallBack = q.pw === 0;
-    const ordered = forwardOrder(pl, this.healthAt(started), this.id, canFallBack);
-    const wid = `${this.id}:${started}:${this.writeIdSeq++}`;
-    const tried: string[] = [];
-    const attempt = async (node: string, attemptMs: number): Promise<PutResult> => {
-      // The coordinator answers (even a failure) a little before this attempt's deadline.
-      const coordinatorMs = Math.max(1, attemptMs - Math.min(100, Math.floor(attemptMs / 5)));
-      this.metrics.forwarded.inc({ op: value === null ? 'delete' : 'put' });
-      const body: PeerRequestBody<'kv.put'> = { b: bucket, k: key, context, value, n: q.n, w: q.w, dw: q.dw, pw: q.pw, timeoutMs: coordinatorMs, wid };
-      const reply = await this.call(node, 'kv.put', body, attemptMs);
-      return { record: reply.record, acks: reply.acks };
-    };
-    for (const [i, node] of ordered.entries()) {
-      const left = started + q.timeoutMs - this.opts.clock.now();
-      if (left <= 0) break;
-      tried.push(node);
-      try {
-        return await attempt(node, i < ordered.length - 1 ? Math.ceil(left / 2) : left);
-      } catch (err) {
-        if (isTransportError(err, 'REMOTE')) throw nodeErrorFrom(err.remoteCode, err.message);
-        if (isTransportError(err) && (err.unsent || err.code === 'OVERLOADED')) continue; // `node` never got it
-        if (!isTransportError(err)) throw err;
-        return this.forwardAgainOrGiveUp(node, started + q.timeoutMs, attempt, err.message);
-      }
-    }
-    const left = started + q.timeoutMs - this.opts.clock.now();
-    if (canFallBack && left > 0) return this.coordinateAsFallback(bucket, key, context, value, { ...q, timeoutMs: left }, pl);
-    throw new NodeError('UNAVAILABLE', `no primary could coordinate the write (tried ${tried.join(', ') || 'none'} within ${q.timeoutMs} ms)`);
-  }
-
-  /** After an ambiguous forward failure: asks the same coordinator again (same write id) until the deadline. */
-  private async forwardAgainOrGiveUp(
-    node: string,
-    deadline: number,
-    attempt: (node: string, attemptMs: number) => Promise<PutResult>,
-    firstError: string,
-  ): Promise<PutResult> {
-    let lastError = firstError;
-    for (let round = 0; round < 8; round++) {
-      const left = deadline - this.opts.clock.now();
-      if (left <= 0) break;
-      try {
-        return await attempt(node, left);
-      } catch (err) {
-        if (isTransportError(err, 'REMOTE')) throw nodeErrorFrom(err.remoteCode, err.message);
-        if (!isTransportError(err)) throw err;
-        lastError = err.message;
-        // Unsent (backoff) or overloaded: wait a little before asking again.
-        if (err.unsent || err.code === 'OVERLOADED') await this.sleep(Math.min(100, Math.max(1, deadline - this.opts.clock.now())));
-      }
-    }
-    throw new NodeError(
-      'TIMEOUT',
-      `the write was handed to ${node}, which did not answer in time (${lastError}); it may or may not have been stored, and was not coordinated again elsewhere so that it is not made twice`,
-    );
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => this.opts.clock.setTimer(ms, resolve));
-  }
-
-  /** Coordinates a forwarded write once per write id; a repeat gets the first outcome. */
-  private coordinateForwarded(wid: string | null, timeoutMs: number, run: () => Promise<PutResult>): Promise<PutResult> {
-    if (wid === null) return run();
-    const now = this.opts.clock.now();
-    for (const [id, entry] of this.forwardedWrites) {
-      if (entry.expiresAt > now && this.forwardedWrites.size <= MAX_REMEMBERED_WRITES) break;
-      this.forwardedWrites.delete(id);
-    }
-    const known = this.forwardedWrites.get(wid);
-    if (known !== undefined) return known.outcome;
-    const outcome = run();
-    outcome.catch(() => {}); // a repeat sees the same failure; the first caller handles it
-    // Kept past the forwarder's deadline: a repeat can only come within it.
-    this.forwardedWrites.set(wid, { expiresAt: now + timeoutMs + FORWARDED_WRITE_TTL_MS, outcome });
-    invariant(this.forwardedWrites.size <= MAX_REMEMBERED_WRITES + 1, 'forwarded write ids beyond their bound');
-    return outcome;
-  }
-
-  /**
-   * A write no primary of the key could coordinate (all unreachable, or
-   * refusing): this node makes the version and keeps its copy as a hint for
-   * the first primary; the other copies go to the other primaries or, for
-   * suspected ones, to healthy fallbacks as hints (Dynamo's sloppy quorum).
-   * Only when W (and DW) can be met by this node plus the healthy nodes it
-   * can reach; with pw it is never done (forwardPut).
-   *
-   * The new dot is (a one-off actor, 1), never this node's own actor: the
-   * engine's counter for an actor is max(stored, context) + 1 over the key's
-   * local record, and a non-primary keeps no record of the key — its hints
-   * are deleted once delivered — so a second write here would reissue the
-   * same dot for another value. A one-off actor (`<engine actor>/f<n>`, n from
-   * a durable counter: see oneOffActor) has made no other dot anywhere, so
-   * its dot is new whatever this node remembers. The cost: each such write
-   * adds one entry to the key's version vector for good (docs/cluster.md).
-   */
-  private async coordinateAsFallback(
-    bucket: Buffer,
-    key: Buffer,
-    context: Buffer | null,
-    value: Buffer | null,
-    q: Quorum,
-    pl: PreferenceList,
-  ): Promise<PutResult> {
-    // This node's copy stands for the first primary (not itself: a leaving primary coordinates as a fallback).
-    const { heldFor, reachable } = fallbackCoordination(pl, this.healthAt(this.opts.clock.now()), this.id);
-    if (heldFor === undefined) throw new NodeError('UNAVAILABLE', 'no other replica of the key to hold the write for');
-    if (1 + reachable.length < Math.max(q.w, q.dw)) {
-      throw new NodeError('UNAVAILABLE', `no primary could coordinate the write, and w=${q.w} dw=${q.dw} cannot be met by this node and the ${reachable.length} other nodes it can reach`);
-    }
-    let record: Buffer;
-    try {
-      if (value !== null && value.length > this.opts.engine.limits.maxValueBytes) {
-        throw new NodeError('VALUE_TOO_LARGE', `value longer than ${this.opts.engine.limits.maxValueBytes} bytes`);
-      }
-      const ctx = decodeContext(context);
-      const actor = await this.oneOffActor();
-      record = encodeRecord(finish(update(null, ctx, actor, { value, now: this.opts.clock.now() }), q.mode, this.opts.engine.limits.maxSiblings));
-      await this.replica.storeHint(heldFor, bucket, key, record, q.dw > 0);
-    } catch (err) {
-      throw asNodeError(err);
-    }
-    this.metrics.fallbackCoordinated.inc();
-    return this.replicatePut(bucket, key, value, record, q, pl, heldFor);
-  }
-
-  /**
-   * A new one-off actor: `<engine actor>/f<n>`. n comes from a counter kept in
-   * engine metadata and reserved in blocks (the block's end is flushed before
-   * any n of it is used), so after a crash n starts above every n used; the
-   * engine actor (node id and data epoch) makes it unique across nodes and
-   * across a lost disk.
-   */
-  private async oneOffActor(): Promise<Buffer> {
-    while (this.oneOff.next >= this.oneOff.end) {
-      this.oneOffReserving ??= (async () => {
-        const saved = await this.opts.engine.metaGet(ONE_OFF_ACTORS_META);
-        const from = saved ? Number(saved.toString('utf8')) : 0;
-        if (!Number.isSafeInteger(from) || from < 0) throw new NodeError('INTERNAL', `bad ${ONE_OFF_ACTORS_META} in engine metadata`);
-        await this.opts.engine.metaPut(ONE_OFF_ACTORS_META, Buffer.from(String(from + ONE_OFF_ACTOR_BLOCK)));
-        await this.opts.engine.flush();
-        this.oneOff = { next: from, end: from + ONE_OFF_ACTOR_BLOCK };
-      })().finally(() => (this.oneOffReserving = null));
-      await this.oneOffReserving;
-    }
-    // A number outside the reserved (flushed) block could be reissued after a crash.
-    invariant(this.oneOff.next < this.oneOff.end, 'one-off actor outside its reserved block');
-    return Buffer.from(`${this.opts.engine.actor}/f${this.oneOff.next++}`, 'utf8');
-  }
-
-  /** Sends a record to a replica to merge (or, with `hintFor`, to a fallback to hold as a hint); resolves with whether it was flushed. */
-  private async sendMerge(
-    node: string,
-    bucket: Buffer,
-    key: Buffer,
-    record: Buffer,
-    mode: BucketProps['mode'],
-    durable: boolean,
-    timeoutMs: number,
-    hintFor: string | null = null,
-  ): Promise<boolean> {
-    if (node === this.id) {
-      if (hintFor !== null) return this.replica.storeHint(hintFor, bucket, key, record, durable);
-      await this.replica.mergeLocal(bucket, key, record, mode, durable);
-      return durable;
-    }
-    const body: PeerRequestBody<'kv.merge'> = { b: bucket, k: key, record, lww: mode === 'lww', durable };
-    if (hintFor !== null) body.hint = hintFor;
-    const reply = await this.call(node, 'kv.merge', body, timeoutMs);
-    return reply.durable;
   }
 
   // ---------------------------------------------------------------------------
@@ -1253,7 +796,7 @@ export class RingkvNode implements ServiceContext, ClientOperations {
       const pl = this.preference(bucket, req.k, q.n);
       // Whoever was asked coordinates, even if its ring disagrees for a moment.
       const coordinating = coordinatingList(pl, this.id, q.n);
-      const result = await this.coordinateForwarded(req.wid ?? null, q.timeoutMs, () => this.coordinatePut(bucket, req.k, req.context, req.value, q, coordinating));
+      const result = await this.putDriver.coordinateForwarded(req.wid ?? null, q.timeoutMs, () => this.putDriver.coordinate(bucket, req.k, req.context, req.value, q, coordinating));
       return { record: result.record, acks: result.acks };
     },
     gossip: async (from, req) => {
@@ -1470,22 +1013,8 @@ export class RingkvNode implements ServiceContext, ClientOperations {
   }
 }
 
-/** One replica's answer to a read (see fetch). */
-interface Fetched {
-  record: Buffer | null;
-  floor: Buffer | null;
-  /** Set when the replica is still receiving the key's partition: its givers, to read with it. */
-  pending: readonly string[] | null;
-}
-
 function isClosedError(err: unknown): boolean {
   return (err instanceof EngineError && err.code === 'CLOSED') || isTransportError(err, 'CLOSED');
-}
-
-function errorCode(err: unknown): string {
-  if (err instanceof NodeError || err instanceof EngineError) return err.code;
-  if (isTransportError(err)) return err.code;
-  return 'INTERNAL';
 }
 
 /** A gossiped cluster state (owners packed or plain); malformed input is the sender's error. */

@@ -1,0 +1,82 @@
+// The get driver (src/node/get-driver.ts) on a real pure engine with a stub
+// context: a replica still receiving the key's partition counts only with
+// the copy of a giver that has it, following givers that are themselves
+// still receiving (a cluster that grew twice in a row).
+import { afterEach, describe, expect, it } from 'vitest';
+import { quorum } from '../../src/core/quorum.js';
+import { PureEngine } from '../../src/engine/pure/index.js';
+import { GetDriver, type GetDriverContext } from '../../src/node/get-driver.js';
+import { NodeMetrics } from '../../src/node/metrics.js';
+import { decodeRecord, encodeRecord, finish, update } from '../../src/record/index.js';
+import { TransportError } from '../../src/transport/types.js';
+
+const B = Buffer.from('b');
+const K = Buffer.from('k');
+const PL = { primaries: ['n1', 'n2', 'n3'], fallbacks: ['n4', 'n5'] };
+
+/** A record with one sibling written by `actor` (concurrent with every other actor's). */
+function recordOf(actor: string, value: string): Buffer {
+  return encodeRecord(finish(update(null, [], Buffer.from(actor), { value: Buffer.from(value), now: 1 }), 'siblings', 100));
+}
+
+type Answer = (node: string) => { record: Buffer | null; pending?: string[] };
+
+describe('GetDriver', () => {
+  let engine: PureEngine | null = null;
+  afterEach(async () => {
+    await engine?.close();
+    engine = null;
+  });
+
+  async function driver(answer: Answer) {
+    engine = await PureEngine.open({ nodeId: 'n9', epoch: '0000000000000001', partitionBits: 4 });
+    const asked: string[] = [];
+    const ctx: GetDriverContext = {
+      id: 'n9',
+      engine,
+      clock: { now: () => 1_000, setTimer: () => ({ cancel() {} }) } as unknown as GetDriverContext['clock'],
+      metrics: new NodeMetrics('n9'),
+      readRepairWindowMs: 100,
+      preference: () => PL,
+      healthAt: () => ({ isSuspect: () => false, isMember: () => true }),
+      isSuspect: () => false,
+      isKnownMember: () => true,
+      coordinatesOwnWrites: () => false,
+      ringVersion: () => 3,
+      hasFloor: () => false,
+      receivingSources: () => null,
+      localRecord: async () => ({ record: null, reaped: null }),
+      peerRequest: (async (node: string, type: string) => {
+        expect(type).toBe('kv.get');
+        asked.push(node);
+        return answer(node);
+      }) as GetDriverContext['peerRequest'],
+      sendMerge: async () => false,
+      reapRepair: () => {},
+    };
+    return { d: new GetDriver(ctx), asked };
+  }
+  const q = quorum({ n: 3, r: 3, w: 2, dw: 0, mode: 'siblings' }, { timeoutMs: 1_000 }, 5, 5_000);
+  const values = (record: Buffer | null) => (record ? decodeRecord(record).siblings.map((s) => s.value.toString()).sort() : null);
+
+  it("a receiving replica's copy counts together with its givers' along the chain, up to one that has the partition", async () => {
+    const { d, asked } = await driver((node) => {
+      if (node === 'n3') return { record: recordOf('a3', 'v3'), pending: ['n4'] };
+      if (node === 'n4') return { record: recordOf('a4', 'v4'), pending: ['n5'] };
+      return { record: recordOf(`a-${node}`, `v-${node}`) };
+    });
+    const { record, answered } = await d.get(B, K, q);
+    expect(answered).toBe(3);
+    expect(values(record)).toEqual(['v-n1', 'v-n2', 'v-n5', 'v3', 'v4']);
+    expect(asked.sort()).toEqual(['n1', 'n2', 'n3', 'n4', 'n5']);
+  });
+
+  it('a receiving replica whose givers all fail counts as failed: r = n is not reached', async () => {
+    const { d } = await driver((node) => {
+      if (node === 'n3') return { record: recordOf('a3', 'v3'), pending: ['n4'] };
+      if (node === 'n4') throw new TransportError('TIMEOUT', 'no answer', node);
+      return { record: recordOf(`a-${node}`, `v-${node}`) };
+    });
+    await expect(d.get(B, K, q)).rejects.toMatchObject({ code: 'QUORUM_FAILED' });
+  });
+});
