@@ -10,6 +10,7 @@
 // answer is final and thrown as a RingkvError. The causal context is opaque:
 // pass back what a read returned.
 import { bufferView } from '../util/bytes.js';
+import type { NodeStatus } from '../api-types.js';
 import type { BucketProps } from '../core/membership.js';
 import { CONTEXT_HEADER, LAST_MODIFIED_HEADER, RING_VERSION_HEADER, STOPPING_HEADER, percentEncode, type RingDocument, type SiblingsDocument } from '../http/wire.js';
 import { RingkvError } from './errors.js';
@@ -114,25 +115,8 @@ export interface UpdateOptions extends ReadOptions {
 /** GET /ring: the owner table, members' addresses and zones, and each bucket's n. */
 export type RingInfo = RingDocument;
 
-export interface MemberStatus {
-  id: string;
-  address: string;
-  zone: string | null;
-  status: string;
-  partitions: number;
-  health: 'self' | 'up' | 'suspect' | 'unknown';
-  lastHeardMsAgo: number | null;
-}
-
-export interface NodeStatus {
-  node: string;
-  address: string;
-  cluster: string;
-  joined: boolean;
-  ring: { version: number; claimant: string; partitions: number; digest: string };
-  members: MemberStatus[];
-  [field: string]: unknown;
-}
+/** GET /status, as the node builds it (one definition: src/api-types.ts). */
+export type { NodeStatus, NodeStatusMember as MemberStatus } from '../api-types.js';
 
 /** A set element: a string (UTF-8) or raw bytes. */
 export type Element = string | Uint8Array;

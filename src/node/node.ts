@@ -28,6 +28,7 @@ import { type DecodedRecord, decodeRecord } from '../record/index.js';
 import { StateWireError, packState, unpackState } from '../core/state-wire.js';
 import { type TokenTable, tokenTableProblem } from '../core/tokens.js';
 import { ANY_PEER, isTransportError, type Clock, type Timer, type Transport } from '../transport/types.js';
+import type { NodeStatus } from '../api-types.js';
 import type { ClientOperations, ServiceContext } from './context.js';
 import { invariant } from '../core/types.js';
 import { NodeError, errorCode, peerErrorFrom } from './errors.js';
@@ -533,7 +534,8 @@ export class RingkvNode implements ServiceContext, ClientOperations {
     }
   }
 
-  status(): Record<string, unknown> {
+  /** GET /status's document (its shape, shared with the client: src/api-types.ts). */
+  status(): NodeStatus {
     const now = this.opts.clock.now();
     const owned = ownerCounts(this.state.ring.owners);
     return {

@@ -4,6 +4,7 @@
 import { PhiAccrualDetector, type PhiOptions } from '../core/failure-detector.js';
 import { isTransportError, type Clock, type Timer, type Transport } from '../transport/types.js';
 import { NodeError } from './errors.js';
+import type { PeerHealth } from '../api-types.js';
 
 export interface PeersContext {
   readonly id: string;
@@ -13,11 +14,7 @@ export interface PeersContext {
   addressOf(node: string): string | undefined;
 }
 
-export interface PeerHealth {
-  health: 'self' | 'up' | 'suspect';
-  phi: number;
-  lastHeardMsAgo: number | null;
-}
+export type { PeerHealth };
 
 export class Peers {
   /** Phi accrual failure detector, fed with every sign of life of a peer. */
