@@ -106,3 +106,8 @@ export const systemClock: Clock = {
     return { cancel: () => clearTimeout(t) };
   },
 };
+
+/** An error's message for a log or a reply (a thrown non-Error as its string). */
+export function errMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
