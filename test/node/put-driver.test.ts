@@ -35,7 +35,14 @@ describe('PutDriver', () => {
     const ctx: PutDriverContext = {
       id: 'n9',
       engine,
-      clock: { now: () => now, setTimer: () => ({ cancel() {} }) } as unknown as PutDriverContext['clock'],
+      // A timer fires on the next turn, its delay passed (a backoff wait ends at once; a deadline comes after every stub reply).
+      clock: {
+        now: () => now,
+        setTimer: (ms: number, fire: () => void) => {
+          const handle = setImmediate(() => ((now += ms), fire()));
+          return { cancel: () => clearImmediate(handle) };
+        },
+      } as unknown as PutDriverContext['clock'],
       metrics: new NodeMetrics('n9'),
       replica: {
         coordinate: () => {
