@@ -476,8 +476,15 @@ export function attachPeerEndpoint(app: TemplatedApp, transport: WsTransport): P
         const bye = encodeFrame({ kind: 'bye' });
         for (const ws of [...sockets]) {
           try {
+            const ud = ws.getUserData();
+            if (ud.phase !== 'open') {
+              // Still in its handshake: it has no session tags yet and reads what arrives plain, so a sealed
+              // bye would reach it as garbage (a protocol error). A plain close says "going away".
+              ws.end(1001, 'node stopping');
+              continue;
+            }
             // Responses already queued go first.
-            ws.getUserData().outbox?.flush();
+            ud.outbox?.flush();
             write(ws, bye, 1);
           } catch {
             // ignore
