@@ -21,9 +21,28 @@ const ids = ['n1', 'n2', 'n3', 'n4'];
 const start = (i: number, port = 0): Promise<RunningServer> =>
   startServer({ ...base, port, nodeId: ids[i]!, dataDir: `${dir.path}/${ids[i]}`, seeds: i === 0 ? [] : [nodes[0]!.address] });
 
+/**
+ * n4 restarts on its port, so that port must not be one the kernel hands
+ * out: an ephemeral port (port 0) freed by n4's stop can be taken by any
+ * process's outgoing connection meanwhile (the restart then fails with
+ * "address in use"). A port below the ephemeral range, a few tries.
+ */
+async function startOutsideEphemeral(i: number): Promise<RunningServer> {
+  let last: unknown = null;
+  for (let attempt = 0; attempt < 20; attempt++) {
+    try {
+      return await start(i, 20_000 + Math.floor(Math.random() * 12_000));
+    } catch (err) {
+      last = err;
+    }
+  }
+  throw last;
+}
+
 beforeAll(async () => {
   nodes.push(await start(0));
-  for (let i = 1; i < 4; i++) nodes.push(await start(i));
+  for (let i = 1; i < 3; i++) nodes.push(await start(i));
+  nodes.push(await startOutsideEphemeral(3));
   await waitFor(() => {
     const all = nodes.map((n) => n!.node);
     const digests = new Set(all.map((n) => String((n.status().ring as { digest: string }).digest)));
