@@ -758,7 +758,8 @@ export class RingkvNode implements ServiceContext, ClientOperations {
   }
 
   private request(node: string, type: string, body: unknown, timeoutMs: number): Promise<unknown> {
-    return this.peers.request(node, type, body, timeoutMs);
+    // Heartbeats and gossip exchanges are what phi measures: their timeouts are not a second verdict (Peers.request).
+    return this.peers.request(node, type, body, timeoutMs, { probe: type === 'ping' || type === 'gossip' });
   }
 
   /** Suspected now (see Peers.isSuspect). */

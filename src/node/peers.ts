@@ -65,8 +65,17 @@ export class Peers {
     this.tickTimer?.cancel();
   }
 
-  /** A request to a member, with the suspicion bookkeeping. */
-  async request(node: string, type: string, body: unknown, timeoutMs: number): Promise<unknown> {
+  /**
+   * A request to a member, with the suspicion bookkeeping. A `probe`
+   * (heartbeat ping, gossip exchange) feeds phi with its reply, and its
+   * TIMEOUT convicts nobody: probes run with short timeouts (one gossip
+   * interval), and a loaded peer that answers one late is slow, not gone;
+   * phi judges silence. A refused connection convicts a probe's peer at once
+   * as it does any other's; a data request's TIMEOUT still does too (issue 9:
+   * under load, 100 ms pings that timed out marked healthy primaries suspect,
+   * and writes with W = N failed with a node down).
+   */
+  async request(node: string, type: string, body: unknown, timeoutMs: number, opts: { probe?: boolean } = {}): Promise<unknown> {
     const address = this.ctx.addressOf(node);
     if (address === undefined) throw new NodeError('INTERNAL', `unknown member ${node}`);
     const sentAt = this.ctx.clock.now();
@@ -76,7 +85,9 @@ export class Peers {
       return reply;
     } catch (err) {
       if (isTransportError(err, 'UNREACHABLE') || isTransportError(err, 'REFUSED')) this.failedAt.set(node, this.ctx.clock.now());
-      else if (isTransportError(err, 'TIMEOUT')) this.timedOut(node, sentAt);
+      else if (isTransportError(err, 'TIMEOUT')) {
+        if (opts.probe !== true) this.timedOut(node, sentAt);
+      }
       else if (isTransportError(err, 'REMOTE')) this.heardFrom(node); // it answered, with an error
       throw err;
     }

@@ -59,6 +59,23 @@ describe('Peers', () => {
     expect(p.peers.isSuspect('n3', p.now())).toBe(true);
   });
 
+  it('a probe that times out convicts nobody (phi judges silence); a refused probe convicts at once; a data request that times out still does (issue 9)', async () => {
+    const p = setup();
+    await p.peers.request('n3', 'ping', {}, 100, { probe: true });
+    p.advance(100);
+    p.set(new TransportError('TIMEOUT', 'slow', 'n3'));
+    await expect(p.peers.request('n3', 'ping', {}, 100, { probe: true })).rejects.toMatchObject({ code: 'TIMEOUT' });
+    p.runTimers();
+    expect(p.peers.isSuspect('n3', p.now())).toBe(false);
+    await expect(p.peers.request('n3', 'kv.merge', {}, 100)).rejects.toMatchObject({ code: 'TIMEOUT' });
+    p.runTimers();
+    expect(p.peers.isSuspect('n3', p.now())).toBe(true);
+    p.peers.heardFrom('n3');
+    p.set(new TransportError('UNREACHABLE', 'refused', 'n3'));
+    await expect(p.peers.request('n3', 'ping', {}, 100, { probe: true })).rejects.toMatchObject({ code: 'UNREACHABLE' });
+    expect(p.peers.isSuspect('n3', p.now())).toBe(true);
+  });
+
   it("a stall of this node's event loop before its first timer tick convicts no one (issue 9: ticks started a tick late)", async () => {
     const p = setup();
     await p.peers.request('n2', 'ping', {}, 100);
