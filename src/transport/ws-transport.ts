@@ -55,6 +55,8 @@ import { ANY_PEER, TransportError, errMessage, systemClock } from './types.js';
 import type { Clock, PeerHandler, PeerRef, Timer, Transport, TransportErrorCode } from './types.js';
 
 export const MiB = 1024 * 1024;
+/** Handshake failures on an outbound connection that mean the peer refused this node (the server closes 1008 for these). */
+const OUTBOUND_REFUSALS: ReadonlySet<AuthFailureReason> = new Set<AuthFailureReason>(['bad-proof', 'wrong-cluster']);
 
 // The inbound half (the uWS `/peer` endpoint and its handshake): peer-endpoint.ts.
 export { attachPeerEndpoint, clientAuthStep, clientHelloStep, UWS_FAST_PATH_BYTES, UWS_FRAGMENT_BYTES } from './peer-endpoint.js';
@@ -419,7 +421,9 @@ class PeerConnection {
   private authFailure(reason: AuthFailureReason, message: string): void {
     this.t.countAuthFailure('outbound', reason);
     this.t.emit({ type: 'auth-failure', peer: this.id === ANY_PEER ? null : this.id, side: 'outbound', reason, message });
-    this.protocolError(message);
+    // The peer's proofs under another secret, or its other cluster name, will be the same on every try: a refusal
+    // (REFUSED, as the server's 1008 close for the same reasons), so a joining node stops after a bounded number.
+    this.protocolError(message, OUTBOUND_REFUSALS.has(reason) ? 'REFUSED' : 'UNREACHABLE');
   }
 
   private onHandshake(): void {
@@ -436,10 +440,10 @@ class PeerConnection {
     this.t.emit({ type: 'connected', peer: this.id, address: this.address });
   }
 
-  private protocolError(reason: string): void {
+  private protocolError(reason: string, code: 'UNREACHABLE' | 'REFUSED' = 'UNREACHABLE'): void {
     this.t.countProtocolError();
     this.t.emit({ type: 'protocol-error', peer: this.id, side: 'outbound', reason });
-    this.fail(`protocol error: ${reason}`);
+    this.fail(`protocol error: ${reason}`, code);
   }
 
   /** The connection (or attempt) is gone: fail its requests, back off. */

@@ -1,9 +1,11 @@
 // Listening safely (issue 11, item 6), with real `ringkv start` processes:
 // a second node on an address in use exits instead of sharing the port, a
 // wildcard listen needs --advertise, and a node its cluster refuses (wrong
-// cluster name, duplicate id) exits after a bounded number of join tries.
+// cluster name, duplicate id, another cluster secret) exits after a bounded
+// number of join tries.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -30,11 +32,12 @@ interface Started {
   dataDir: string;
 }
 
-/** Spawns `ringkv start` with `args` (fast gossip is the CLI's default 1 s). */
-function start(args: string[]): Started {
+/** Spawns `ringkv start` with `args` (fast gossip is the CLI's default 1 s); `secretText` replaces the test cluster's secret. */
+function start(args: string[], secretText?: string): Started {
   const dir = tempDir('ringkv-listen-');
   dirs.push(dir);
   const secretFile = writeTestSecretFile(dir.path);
+  if (secretText !== undefined) writeFileSync(secretFile, `${secretText}\n`, { mode: 0o600 });
   const child = spawn(process.execPath, [CLI, 'start', '--data-dir', dir.path, '--secret-file', secretFile, '--log-level', 'info', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -143,6 +146,24 @@ describe('ringkv start: listening safely', () => {
       expect(stranger.output()).toMatch(/the cluster refused this node: seed \S+ refused this node 5 times: .*wrong cluster 'beta'/);
       const status = (await (await fetch(`http://${seedAddress}/status`, { headers: authOf(seed) })).json()) as { members: Array<{ id: string }> };
       expect(status.members.map((m) => m.id)).toEqual(['n1']);
+    } finally {
+      await stop(seed);
+    }
+  }, 60_000);
+
+  it('a node holding another cluster secret stops after a bounded number of refused joins, exit 78, and the cluster never lists it', async () => {
+    const seed = start(['--node-id', 'n1', '--listen', '127.0.0.1:0']);
+    try {
+      const seedAddress = await listening(seed);
+      const outsider = start(['--node-id', 'x1', '--listen', '127.0.0.1:0', '--seeds', seedAddress], randomBytes(32).toString('hex'));
+      // The seed answers the hello with proofs under its secret; the outsider finds they do not check out: a refusal, as it will be every time.
+      expect(await exitWithin(outsider, 30_000)).toBe(EXIT_CONFIG_REFUSED);
+      expect(outsider.output()).toMatch(/the cluster refused this node: seed \S+ refused this node 5 times: .*did not prove it holds the cluster secret/);
+      const status = (await (await fetch(`http://${seedAddress}/status`, { headers: authOf(seed) })).json()) as { members: Array<{ id: string }> };
+      expect(status.members.map((m) => m.id)).toEqual(['n1']);
+      // The seed still serves (and counted the outsider's abandoned handshakes).
+      const metrics = await (await fetch(`http://${seedAddress}/metrics`, { headers: authOf(seed) })).text();
+      expect(metrics).toMatch(/ringkv_peer_auth_failures_total\{side="inbound",reason="abandoned"[^}]*\} [1-9]/);
     } finally {
       await stop(seed);
     }
