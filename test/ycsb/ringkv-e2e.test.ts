@@ -1,5 +1,6 @@
 // End to end: YCSB workload A's load and run phases against a real one-node
 // ringkv (native engine, uWS HTTP, 127.0.0.1) through the ringkv binding.
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RingkvClient } from '../../src/client/index.js';
@@ -7,6 +8,8 @@ import { readPropertyFile, runYcsb, workloadConfig, type Properties } from '../.
 import { decodeRecord } from '../../bench/ycsb/record.js';
 import { Random } from '../../bench/ycsb/random.js';
 import { CoreWorkload } from '../../bench/ycsb/workload.js';
+import { ringkvOptions } from '../../bench/ycsb/bindings/ringkv.js';
+import { makeCa, type TestCa } from '../helpers/certs.js';
 import { startTestNode, type TestNode } from '../helpers/server.js';
 
 const workloadA = fileURLToPath(new URL('../../bench/ycsb/workloads/workloada', import.meta.url));
@@ -90,5 +93,50 @@ describe('YCSB workload A against a one-node ringkv', () => {
     for (let k = 0; k < 50; k++) {
       expect((await client.get('ycsbctx', names.buildKeyName(k), { r: 1, n: 1 })).values).toHaveLength(1);
     }
+  });
+});
+
+describe('YCSB through the ringkv binding over HTTPS with a token', () => {
+  let ca: TestCa;
+  let rogueCa: TestCa;
+  let node: TestNode;
+  let token: string;
+  beforeAll(async () => {
+    ca = makeCa('ycsb');
+    rogueCa = makeCa('ycsb-rogue');
+    node = await startTestNode('ycsbtls', { tls: { ...ca.issue('ycsbtls'), caFile: ca.caFile }, auth: { required: true } });
+    token = readFileSync(node.server.adminTokenFile!, 'utf8').trim();
+  });
+  afterAll(async () => {
+    await node?.close();
+    ca?.remove();
+    rogueCa?.remove();
+  });
+
+  const props = (extra: Record<string, string>): Properties => {
+    const p = readPropertyFile(workloadA);
+    const o = { recordcount: '50', operationcount: '100', threadcount: '2', table: 'ycsbtls', 'ringkv.nodes': node.address, 'ringkv.n': '1', 'ringkv.r': '1', 'ringkv.w': '1', maxexecutiontime: '30', seed: '3', ...extra };
+    for (const [k, v] of Object.entries(o)) p.set(k, v);
+    return p;
+  };
+
+  it('loads and runs with the cluster CA and a token; refuses a server its CA did not sign, and a missing token', async () => {
+    const good = props({ 'ringkv.tlsca': ca.caFile, 'ringkv.token': token });
+    const load = await runYcsb({ phase: 'load', db: 'ringkv', props: good, workloadName: 'workloada' });
+    expect(load.json.overall).toMatchObject({ operations: 50, errors: 0 });
+    const run = await runYcsb({ phase: 'run', db: 'ringkv', props: good, workloadName: 'workloada' });
+    expect(run.json.overall).toMatchObject({ operations: 100, errors: 0 });
+    // The records are there, read back over HTTPS by a client of its own.
+    const client = new RingkvClient({ nodes: [node.address], tls: { ca: readFileSync(ca.caFile) }, token });
+    const names = new CoreWorkload(workloadConfig(good), new Random(1));
+    expect((await client.get('ycsbtls', names.buildKeyName(7), { r: 1, n: 1 })).found).toBe(true);
+    client.close();
+
+    // Init sets the bucket's properties: the first request already fails.
+    await expect(runYcsb({ phase: 'load', db: 'ringkv', props: props({ 'ringkv.tlsca': rogueCa.caFile, 'ringkv.token': token }), workloadName: 'workloada' }))
+      .rejects.toThrow(/certificate/i);
+    await expect(runYcsb({ phase: 'load', db: 'ringkv', props: props({ 'ringkv.tlsca': ca.caFile, 'ringkv.token': '' }), workloadName: 'workloada' }))
+      .rejects.toMatchObject({ status: 401 });
+    expect(() => ringkvOptions(props({ 'ringkv.tlsca': `${ca.dir}/missing.pem` }))).toThrow(/ringkv.tlsca: cannot read the CA file/);
   });
 });

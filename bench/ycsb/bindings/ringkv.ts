@@ -7,10 +7,13 @@
 //
 // Properties: ringkv.nodes (host:port,...; required), ringkv.routing
 // (server | client), ringkv.r, ringkv.w, ringkv.n, ringkv.dw, ringkv.timeoutms,
-// ringkv.contextcache (entries, default 100000, ~20 MB). r, w, n and dw become the
+// ringkv.contextcache (entries, default 100000, ~20 MB), ringkv.token (else
+// RINGKV_TOKEN), ringkv.tlsca (a CA file, PEM: HTTPS to every node, its
+// certificate verified against this CA). r, w, n and dw become the
 // table's bucket properties (set at init, checked on every node), not
 // per-request parameters: the server checks a request's n against the
 // bucket's r and w, so n=1 alone would be refused on a default (3,2,2) bucket.
+import { readFileSync } from 'node:fs';
 import { RingkvClient, RingkvError, type RingkvClientOptions } from '../../../src/client/index.js';
 import { YcsbPropertyError, type Properties } from '../properties.js';
 import { decodeRecord, encodeRecord, type Fields, type RecordShape } from '../record.js';
@@ -28,8 +31,10 @@ export interface RingkvBindingOptions {
   dw?: number;
   timeoutMs?: number;
   contextCache: number;
-  /** Client token (`ringkv.token`, else RINGKV_TOKEN); none for a node without tokens. */
+  /** Client token (`ringkv.token`, else RINGKV_TOKEN; empty: none); none for a node without tokens. */
   token?: string;
+  /** The cluster CA (PEM, read from `ringkv.tlsca`): the nodes are reached over HTTPS and verified against it. */
+  tlsCa?: Buffer;
 }
 
 export function ringkvOptions(props: Properties): RingkvBindingOptions {
@@ -54,13 +59,24 @@ export function ringkvOptions(props: Properties): RingkvBindingOptions {
     dw: int('ringkv.dw', 0, 16),
     timeoutMs: int('ringkv.timeoutms', 1, 600_000),
     contextCache: int('ringkv.contextcache', 1, 100_000_000) ?? 100_000,
-    token: props.get('ringkv.token') ?? (process.env.RINGKV_TOKEN || undefined),
+    // An empty ringkv.token means none, whatever RINGKV_TOKEN holds.
+    token: (props.get('ringkv.token') ?? process.env.RINGKV_TOKEN) || undefined,
+    tlsCa: readCa(props.get('ringkv.tlsca')),
   };
   for (const q of ['r', 'w'] as const) {
     if (opts.n !== undefined && opts[q] !== undefined && opts[q]! > opts.n) throw new YcsbPropertyError(`ringkv.${q}`, `${opts[q]} exceeds ringkv.n ${opts.n}`);
   }
   if (opts.dw !== undefined && opts.w !== undefined && opts.dw > opts.w) throw new YcsbPropertyError('ringkv.dw', `${opts.dw} exceeds ringkv.w ${opts.w}`);
   return opts;
+}
+
+function readCa(file: string | undefined): Buffer | undefined {
+  if (file === undefined || file === '') return undefined;
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new YcsbPropertyError('ringkv.tlsca', `cannot read the CA file ${file}: ${(err as Error).message}`);
+  }
 }
 
 export class RingkvBinding implements DB {
@@ -74,6 +90,7 @@ export class RingkvBinding implements DB {
 
   async init(): Promise<void> {
     const clientOpts: RingkvClientOptions = { nodes: this.opts.nodes, routing: this.opts.routing, token: this.opts.token };
+    if (this.opts.tlsCa !== undefined) clientOpts.tls = { ca: this.opts.tlsCa };
     if (this.opts.timeoutMs !== undefined) clientOpts.timeoutMs = this.opts.timeoutMs;
     this.client = new RingkvClient(clientOpts);
     await applyBucketProps(this.client, this.opts);
