@@ -1,0 +1,341 @@
+// What client tokens and TLS cost (issue 11), measured in one run on one
+// machine so the ratios compare like with like: the suite's two headline
+// figures, each in four configurations of real `ringkv start` processes on
+// 127.0.0.1, driven by the YCSB generator in this process:
+//
+//   N=1 GET: 1 node, bucket (1,1,1), workload C (100% reads), closed loop
+//   3-node workload A: 3 nodes, bucket (3,2,2), 50/50 read/update, closed loop
+//
+//   plain        --insecure-loopback: no cluster secret, no client tokens, HTTP and ws://
+//   tokens       --secret-file: peer authentication and client tokens (the binding sends the first admin token), HTTP
+//   tls          --insecure-loopback with --tls-key/--tls-cert/--tls-ca: HTTPS and wss://, no tokens
+//   tls+tokens   both: what a real deployment runs
+//
+// The peer wire seals every message after the handshake in every mode
+// (insecure loopback uses a fixed secret), so "tokens" adds the token check
+// of each client request and a one-off HMAC handshake per peer connection.
+// Configurations alternate within each round (plain, tokens, tls,
+// tls+tokens, then again), so drift over the run (other processes on the
+// machine, thermal, page cache) shows as a difference between rounds rather
+// than between configurations. Certificates: a throwaway CA and one EC P-256
+// certificate per node, made with openssl in a temp directory.
+//
+//   npm run bench:security               # print, write bench/results/security.json
+//   npm run bench:security -- --write    # also record the section in bench/RESULTS.md
+//
+// Sizes and durations from the environment (defaults in brackets):
+//   SECURITY_BENCH_RUN_S [10]       each measured run (maxexecutiontime)
+//   SECURITY_BENCH_ROUNDS [3]       rounds over the four configurations
+//   SECURITY_BENCH_RECORDS [10000]  recordcount
+//   SECURITY_BENCH_THREADS [32]     threadcount
+//   SECURITY_BENCH_SEED [1]
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { RingkvClient } from '../src/client/index.js';
+import { ensureSecretFile } from '../src/server/peer-secrets.js';
+import { makeCa, type TestCa } from '../test/helpers/certs.js';
+import { tempDir } from '../test/helpers/tmp.js';
+import { machineLine, recordSection, today } from './results-file.js';
+import { readPropertyFile, runYcsb, type YcsbResult } from './ycsb/index.js';
+
+const env = (name: string, def: number): number => {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return def;
+  const v = Number(raw);
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`${name}=${raw} is not a positive number`);
+  return v;
+};
+const RUN_S = env('SECURITY_BENCH_RUN_S', 10);
+const ROUNDS = Math.round(env('SECURITY_BENCH_ROUNDS', 3));
+const RECORDS = Math.round(env('SECURITY_BENCH_RECORDS', 10_000));
+const THREADS = Math.round(env('SECURITY_BENCH_THREADS', 32));
+const SEED = Math.round(env('SECURITY_BENCH_SEED', 1));
+/** Bounds on the parts that are not measured. */
+const LOAD_S = 120;
+const READY_MS = 120_000;
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const RESULTS = fileURLToPath(new URL('./results/', import.meta.url));
+const WORKLOADS = fileURLToPath(new URL('./ycsb/workloads/', import.meta.url));
+
+interface Config {
+  name: 'plain' | 'tokens' | 'tls' | 'tls+tokens';
+  tokens: boolean;
+  tls: boolean;
+}
+const CONFIGS: readonly Config[] = [
+  { name: 'plain', tokens: false, tls: false },
+  { name: 'tokens', tokens: true, tls: false },
+  { name: 'tls', tokens: false, tls: true },
+  { name: 'tls+tokens', tokens: true, tls: true },
+];
+
+interface Scenario {
+  name: 'n1-get' | 'n3-a';
+  what: string;
+  nodes: number;
+  workload: 'workloadc' | 'workloada';
+  nrw: [number, number, number];
+}
+const SCENARIOS: readonly Scenario[] = [
+  { name: 'n1-get', what: 'N=1 GET (1 node, (1,1,1), workload C)', nodes: 1, workload: 'workloadc', nrw: [1, 1, 1] },
+  { name: 'n3-a', what: '3 nodes (3,2,2), workload A', nodes: 3, workload: 'workloada', nrw: [3, 2, 2] },
+];
+
+// ---------------------------------------------------------------------------
+// Child processes: killed when the run ends, however it ends.
+
+const children = new Set<ChildProcess>();
+process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130));
+
+function spawnNode(args: string[]): ChildProcess {
+  const child = spawn(process.execPath, ['bin/ringkv.js', 'start', ...args], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  return child;
+}
+
+async function stopChildren(list: ChildProcess[]): Promise<void> {
+  await Promise.all(list.map((c) => new Promise<void>((resolve) => {
+    if (c.exitCode !== null || c.signalCode !== null) return resolve();
+    const force = setTimeout(() => c.kill('SIGKILL'), 5_000);
+    c.once('exit', () => {
+      clearTimeout(force);
+      resolve();
+    });
+    c.kill('SIGTERM');
+  })));
+}
+
+/** A 127.0.0.1 port free right now (bound, then released), so parallel runs on the machine do not collide. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitUntil(check: () => Promise<boolean>, what: string, timeoutMs = READY_MS): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+interface StatusDoc {
+  ring: { digest: string };
+  members: Array<{ status: string; partitions: number }>;
+  transfers?: unknown[];
+}
+
+interface Cluster {
+  nodes: string[];
+  /** The first admin token (tokens on), else undefined. */
+  token?: string;
+  stop(): Promise<void>;
+}
+
+/** `count` nodes in configuration `config`, on one ring with no handoff under way. */
+async function startCluster(count: number, config: Config, ca: TestCa): Promise<Cluster> {
+  const data = tempDir(`ringkv-security-${count}n-`);
+  const nodes: string[] = [];
+  for (let i = 0; i < count; i++) nodes.push(`127.0.0.1:${await freePort()}`);
+  const secretFile = `${data.path}/cluster.secret`;
+  if (config.tokens) ensureSecretFile(secretFile);
+  const procs = nodes.map((address, i) => {
+    const id = `n${i + 1}`;
+    const args = ['--node-id', id, '--listen', address, '--data-dir', `${data.path}/${id}`, '--log-level', 'warn'];
+    // Insecure loopback is off on both doors (no secret, no tokens); a secret turns both on.
+    args.push(...(config.tokens ? ['--secret-file', secretFile] : ['--insecure-loopback']));
+    if (config.tls) {
+      const cert = ca.issue(`${count}n-${config.name.replace('+', '-')}-${id}`);
+      args.push('--tls-key', cert.keyFile, '--tls-cert', cert.certFile, '--tls-ca', ca.caFile);
+    }
+    if (i > 0) args.push('--seeds', nodes[0]!);
+    return spawnNode(args);
+  });
+  const stop = async () => {
+    await stopChildren(procs);
+    data.remove();
+  };
+  try {
+    let token: string | undefined;
+    if (config.tokens) {
+      const tokenFile = `${data.path}/n1/admin.token`;
+      await waitUntil(async () => existsSync(tokenFile), 'the admin token');
+      token = readFileSync(tokenFile, 'utf8').trim();
+    }
+    const client = new RingkvClient({ nodes, token, ...(config.tls ? { tls: { ca: readFileSync(ca.caFile) } } : {}) });
+    try {
+      const statuses = () => Promise.all(nodes.map(async (n) => (await client.status(n)) as unknown as StatusDoc));
+      await waitUntil(async () => {
+        const docs = await statuses();
+        return docs.every((d) => d.ring.digest === docs[0]!.ring.digest && d.members.filter((m) => m.status === 'valid' && m.partitions > 0).length === count);
+      }, `${count} node(s) (${config.name}) on one ring`);
+      await waitUntil(async () => (await statuses()).every((d) => (d.transfers?.length ?? 0) === 0), `the partition handoffs of ${count} node(s)`);
+      if (count > 1) await new Promise((r) => setTimeout(r, 2_000));
+    } finally {
+      client.close();
+    }
+    return { nodes, token, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+// ---------------------------------------------------------------------------
+
+type Overrides = Record<string, string | number>;
+
+function props(workload: Scenario['workload'], overrides: Overrides) {
+  const p = readPropertyFile(WORKLOADS + workload);
+  const all: Overrides = { recordcount: RECORDS, operationcount: 10_000_000, threadcount: THREADS, seed: SEED, maxexecutiontime: RUN_S, ...overrides };
+  for (const [k, v] of Object.entries(all)) p.set(k, String(v));
+  return p;
+}
+
+interface Sample {
+  scenario: Scenario['name'];
+  config: Config['name'];
+  round: number;
+  throughput: number;
+  meanUs: number;
+  p50Us: number;
+  p99Us: number;
+  p999Us: number;
+  errors: number;
+  /** 1-minute load average just before and just after the measured run. */
+  loadBefore: number;
+  loadAfter: number;
+}
+
+/** Mean over READ and UPDATE, weighted by count. */
+function meanUs(r: YcsbResult): number {
+  let n = 0;
+  let sum = 0;
+  for (const [op, s] of Object.entries(r.operations)) {
+    if (op === 'READ-MODIFY-WRITE') continue;
+    n += s.count;
+    sum += s.avgUs * s.count;
+  }
+  return n ? sum / n : 0;
+}
+const worst = (r: YcsbResult, k: 'p50Us' | 'p99Us' | 'p999Us') => Math.max(0, ...Object.values(r.operations).map((s) => s[k]));
+
+async function measure(scenario: Scenario, config: Config, round: number, ca: TestCa): Promise<Sample> {
+  const cluster = await startCluster(scenario.nodes, config, ca);
+  try {
+    const [n, r, w] = scenario.nrw;
+    // An explicit empty token: none, whatever RINGKV_TOKEN holds in this shell.
+    const db: Overrides = { 'ringkv.nodes': cluster.nodes.join(','), 'ringkv.n': n, 'ringkv.r': r, 'ringkv.w': w, 'ringkv.token': cluster.token ?? '' };
+    if (config.tls) db['ringkv.tlsca'] = ca.caFile;
+    const loaded = await runYcsb({ phase: 'load', db: 'ringkv', props: props(scenario.workload, { ...db, maxexecutiontime: LOAD_S }), workloadName: scenario.workload });
+    if (loaded.json.overall.errors > 0 || loaded.json.overall.operations < RECORDS) {
+      throw new Error(`loading ${scenario.name} (${config.name}): ${loaded.json.overall.operations} of ${RECORDS} records, ${loaded.json.overall.errors} errors`);
+    }
+    const loadBefore = loadavg()[0]!;
+    const label = `security-${scenario.name}-${config.name.replace('+', '-')}-r${round}`;
+    const { json } = await runYcsb({ phase: 'run', db: 'ringkv', props: props(scenario.workload, db), workloadName: scenario.workload, label });
+    const sample: Sample = {
+      scenario: scenario.name,
+      config: config.name,
+      round,
+      throughput: json.overall.throughput,
+      meanUs: meanUs(json),
+      p50Us: worst(json, 'p50Us'),
+      p99Us: worst(json, 'p99Us'),
+      p999Us: worst(json, 'p999Us'),
+      errors: json.overall.errors,
+      loadBefore,
+      loadAfter: loadavg()[0]!,
+    };
+    console.log(`${label}: ${Math.round(sample.throughput)} ops/s, mean ${ms(sample.meanUs)} ms, p99 ${ms(sample.p99Us)} ms, errors ${sample.errors}, load ${sample.loadBefore.toFixed(2)} → ${sample.loadAfter.toFixed(2)}`);
+    return sample;
+  } finally {
+    await cluster.stop();
+  }
+}
+
+const ms = (us: number) => (us / 1000).toFixed(2);
+const rate = (x: number) => Math.round(x).toLocaleString('en');
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+const ratio = (x: number, base: number) => (base > 0 ? `${(x / base).toFixed(3)}×` : '—');
+
+function report(samples: Sample[], startLoad: number[], endLoad: number[], seconds: number): string {
+  const loads = samples.flatMap((s) => [s.loadBefore, s.loadAfter]);
+  const lines = [
+    '## Security cost: client tokens and TLS (issue 11)',
+    '',
+    `Command: \`npm run bench:security -- --write\` (bench/security.ts) — real \`ringkv start\` processes on 127.0.0.1 (native engines, default Q = 4096), the YCSB generator in the bench process through the ringkv binding (undici; \`ringkv.tlsca\` and \`ringkv.token\`); ${RECORDS.toLocaleString('en')} records of 10 × 100 B, ${THREADS} threads, closed loop, ${RUN_S} s per run, ${ROUNDS} round${ROUNDS === 1 ? '' : 's'}, each round running the four configurations in turn (plain, tokens, tls, tls+tokens) on a fresh cluster each. **plain**: \`--insecure-loopback\` (no cluster secret, no tokens, HTTP and ws://). **tokens**: \`--secret-file\` (peer authentication and client tokens; the binding sends the first admin token). **tls**: \`--insecure-loopback\` plus \`--tls-key/--tls-cert/--tls-ca\` (HTTPS to clients, wss:// between nodes with mutual certificate checks; EC P-256 certificates from a throwaway openssl CA). **tls+tokens**: both. The peer wire seals every message in every mode, so *tokens* adds the per-request token check and a one-off HMAC handshake per peer connection. Machine: ${machineLine()}, shared: other helpers ran test suites on it during the run; 1-minute load average ${startLoad[0]!.toFixed(2)} at the start, ${endLoad[0]!.toFixed(2)} at the end, ${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)} around the measured runs (2 cores; the bench's own processes, the generator and 1 or 3 nodes, are part of it). Wall time ${Math.round(seconds)} s. Date: ${today()}. Per-run JSON in \`bench/results/security.json\`.`,
+    '',
+  ];
+  for (const sc of SCENARIOS) {
+    const of = (c: Config['name']) => samples.filter((s) => s.scenario === sc.name && s.config === c);
+    const base = median(of('plain').map((s) => s.throughput));
+    const baseMean = median(of('plain').map((s) => s.meanUs));
+    lines.push(
+      `### ${sc.what}`,
+      '',
+      `| config | ops/s per round | median ops/s | vs plain | mean ms (median) | p99 ms (median) | p99.9 ms (median) | errors |`,
+      '|---|---|---:|---:|---:|---:|---:|---:|',
+    );
+    for (const c of CONFIGS) {
+      const xs = of(c.name);
+      const tp = median(xs.map((s) => s.throughput));
+      lines.push(`| ${c.name} | ${xs.map((s) => rate(s.throughput)).join(' · ')} | ${rate(tp)} | ${ratio(tp, base)} | ${ms(median(xs.map((s) => s.meanUs)))} (${ratio(median(xs.map((s) => s.meanUs)), baseMean)}) | ${ms(median(xs.map((s) => s.p99Us)))} | ${ms(median(xs.map((s) => s.p999Us)))} | ${xs.reduce((n, s) => n + s.errors, 0)} |`);
+    }
+    // The two effects each measured twice: alone, and on top of the other.
+    const tpOf = (c: Config['name']) => median(of(c).map((s) => s.throughput));
+    lines.push(
+      '',
+      `Throughput ratios: tokens / plain ${ratio(tpOf('tokens'), tpOf('plain'))}, tls+tokens / tls ${ratio(tpOf('tls+tokens'), tpOf('tls'))} (the cost of tokens); tls / plain ${ratio(tpOf('tls'), tpOf('plain'))}, tls+tokens / tokens ${ratio(tpOf('tls+tokens'), tpOf('tokens'))} (the cost of TLS); tls+tokens / plain ${ratio(tpOf('tls+tokens'), tpOf('plain'))} (both). Per round, tokens / plain: ${Array.from({ length: ROUNDS }, (_, r) => ratio(of('tokens')[r]?.throughput ?? 0, of('plain')[r]?.throughput ?? 0)).join(', ')}; tls / plain: ${Array.from({ length: ROUNDS }, (_, r) => ratio(of('tls')[r]?.throughput ?? 0, of('plain')[r]?.throughput ?? 0)).join(', ')}.`,
+      '',
+    );
+  }
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  mkdirSync(RESULTS, { recursive: true });
+  const started = performance.now();
+  const startLoad = loadavg();
+  console.log(`load average at start: ${startLoad.map((x) => x.toFixed(2)).join(' ')}`);
+  const ca = makeCa('ringkv-security-bench');
+  const samples: Sample[] = [];
+  try {
+    for (const sc of SCENARIOS) {
+      for (let round = 1; round <= ROUNDS; round++) {
+        for (const config of CONFIGS) samples.push(await measure(sc, config, round, ca));
+      }
+    }
+  } finally {
+    ca.remove();
+  }
+  const endLoad = loadavg();
+  const seconds = (performance.now() - started) / 1000;
+  writeFileSync(`${RESULTS}security.json`, `${JSON.stringify({ date: today(), machine: machineLine(), runS: RUN_S, rounds: ROUNDS, records: RECORDS, threads: THREADS, startLoad, endLoad, samples }, null, 2)}\n`);
+  const body = report(samples, startLoad, endLoad, seconds);
+  console.log(`\n${body}`);
+  if (process.argv.includes('--write')) {
+    recordSection('security', body);
+    console.log('recorded in bench/RESULTS.md');
+  }
+}
+
+await main();
+process.exit(0);
