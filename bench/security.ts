@@ -29,7 +29,7 @@
 //   SECURITY_BENCH_RECORDS [10000]  recordcount
 //   SECURITY_BENCH_THREADS [32]     threadcount
 //   SECURITY_BENCH_SEED [1]
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { loadavg } from 'node:os';
@@ -86,10 +86,14 @@ const SCENARIOS: readonly Scenario[] = [
 ];
 
 // ---------------------------------------------------------------------------
-// Child processes: killed when the run ends, however it ends.
+// Child processes and temp directories: killed and removed when the run ends, however it ends.
 
 const children = new Set<ChildProcess>();
-process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
+const leftovers = new Set<{ remove(): void }>();
+process.on('exit', () => {
+  children.forEach((c) => c.kill('SIGKILL'));
+  leftovers.forEach((d) => d.remove());
+});
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130));
 
 function spawnNode(args: string[]): ChildProcess {
@@ -140,6 +144,8 @@ interface StatusDoc {
 
 interface Cluster {
   nodes: string[];
+  /** The node processes (for their CPU time). */
+  pids: number[];
   /** The first admin token (tokens on), else undefined. */
   token?: string;
   stop(): Promise<void>;
@@ -148,6 +154,7 @@ interface Cluster {
 /** `count` nodes in configuration `config`, on one ring with no handoff under way. */
 async function startCluster(count: number, config: Config, ca: TestCa): Promise<Cluster> {
   const data = tempDir(`ringkv-security-${count}n-`);
+  leftovers.add(data);
   const nodes: string[] = [];
   for (let i = 0; i < count; i++) nodes.push(`127.0.0.1:${await freePort()}`);
   const secretFile = `${data.path}/cluster.secret`;
@@ -167,6 +174,7 @@ async function startCluster(count: number, config: Config, ca: TestCa): Promise<
   const stop = async () => {
     await stopChildren(procs);
     data.remove();
+    leftovers.delete(data);
   };
   try {
     let token: string | undefined;
@@ -187,7 +195,7 @@ async function startCluster(count: number, config: Config, ca: TestCa): Promise<
     } finally {
       client.close();
     }
-    return { nodes, token, stop };
+    return { nodes, pids: procs.map((p) => p.pid!), token, stop };
   } catch (err) {
     await stop();
     throw err;
@@ -195,6 +203,26 @@ async function startCluster(count: number, config: Config, ca: TestCa): Promise<
 }
 
 // ---------------------------------------------------------------------------
+// CPU time: on a shared machine throughput moves with whatever else runs, but
+// the CPU a node spends per request does not (much): it is the cost itself.
+
+const CLOCK_TICKS_PER_S = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** utime + stime of a process so far, µs (from /proc/<pid>/stat; the fields after the command's closing parenthesis). */
+function processCpuUs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // fields[0] is field 3 (state): utime is field 14, stime field 15.
+  return ((Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_S) * 1e6;
+}
+
+const nodesCpuUs = (pids: number[]) => pids.reduce((sum, pid) => sum + processCpuUs(pid), 0);
 
 type Overrides = Record<string, string | number>;
 
@@ -215,6 +243,10 @@ interface Sample {
   p99Us: number;
   p999Us: number;
   errors: number;
+  /** CPU of all node processes during the run, per operation, µs. */
+  serverCpuUsPerOp: number;
+  /** CPU of the load generator (this process: the binding, undici, TLS client side) per operation, µs. */
+  clientCpuUsPerOp: number;
   /** 1-minute load average just before and just after the measured run. */
   loadBefore: number;
   loadAfter: number;
@@ -246,7 +278,12 @@ async function measure(scenario: Scenario, config: Config, round: number, ca: Te
     }
     const loadBefore = loadavg()[0]!;
     const label = `security-${scenario.name}-${config.name.replace('+', '-')}-r${round}`;
+    const serverBefore = nodesCpuUs(cluster.pids);
+    const clientBefore = process.cpuUsage();
     const { json } = await runYcsb({ phase: 'run', db: 'ringkv', props: props(scenario.workload, db), workloadName: scenario.workload, label });
+    const client = process.cpuUsage(clientBefore);
+    const serverUs = nodesCpuUs(cluster.pids) - serverBefore;
+    const ops = Math.max(1, json.overall.operations);
     const sample: Sample = {
       scenario: scenario.name,
       config: config.name,
@@ -257,10 +294,12 @@ async function measure(scenario: Scenario, config: Config, round: number, ca: Te
       p99Us: worst(json, 'p99Us'),
       p999Us: worst(json, 'p999Us'),
       errors: json.overall.errors,
+      serverCpuUsPerOp: serverUs / ops,
+      clientCpuUsPerOp: (client.user + client.system) / ops,
       loadBefore,
       loadAfter: loadavg()[0]!,
     };
-    console.log(`${label}: ${Math.round(sample.throughput)} ops/s, mean ${ms(sample.meanUs)} ms, p99 ${ms(sample.p99Us)} ms, errors ${sample.errors}, load ${sample.loadBefore.toFixed(2)} → ${sample.loadAfter.toFixed(2)}`);
+    console.log(`${label}: ${Math.round(sample.throughput)} ops/s, mean ${ms(sample.meanUs)} ms, p99 ${ms(sample.p99Us)} ms, server CPU ${sample.serverCpuUsPerOp.toFixed(1)} µs/op, client CPU ${sample.clientCpuUsPerOp.toFixed(1)} µs/op, errors ${sample.errors}, load ${sample.loadBefore.toFixed(2)} → ${sample.loadAfter.toFixed(2)}`);
     return sample;
   } finally {
     await cluster.stop();
@@ -281,29 +320,36 @@ function report(samples: Sample[], startLoad: number[], endLoad: number[], secon
   const lines = [
     '## Security cost: client tokens and TLS (issue 11)',
     '',
-    `Command: \`npm run bench:security -- --write\` (bench/security.ts) — real \`ringkv start\` processes on 127.0.0.1 (native engines, default Q = 4096), the YCSB generator in the bench process through the ringkv binding (undici; \`ringkv.tlsca\` and \`ringkv.token\`); ${RECORDS.toLocaleString('en')} records of 10 × 100 B, ${THREADS} threads, closed loop, ${RUN_S} s per run, ${ROUNDS} round${ROUNDS === 1 ? '' : 's'}, each round running the four configurations in turn (plain, tokens, tls, tls+tokens) on a fresh cluster each. **plain**: \`--insecure-loopback\` (no cluster secret, no tokens, HTTP and ws://). **tokens**: \`--secret-file\` (peer authentication and client tokens; the binding sends the first admin token). **tls**: \`--insecure-loopback\` plus \`--tls-key/--tls-cert/--tls-ca\` (HTTPS to clients, wss:// between nodes with mutual certificate checks; EC P-256 certificates from a throwaway openssl CA). **tls+tokens**: both. The peer wire seals every message in every mode, so *tokens* adds the per-request token check and a one-off HMAC handshake per peer connection. Machine: ${machineLine()}, shared: other helpers ran test suites on it during the run; 1-minute load average ${startLoad[0]!.toFixed(2)} at the start, ${endLoad[0]!.toFixed(2)} at the end, ${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)} around the measured runs (2 cores; the bench's own processes, the generator and 1 or 3 nodes, are part of it). Wall time ${Math.round(seconds)} s. Date: ${today()}. Per-run JSON in \`bench/results/security.json\`.`,
+    `Command: \`npm run bench:security -- --write\` (bench/security.ts) — real \`ringkv start\` processes on 127.0.0.1 (native engines, default Q = 4096), the YCSB generator in the bench process through the ringkv binding (undici; \`ringkv.tlsca\` and \`ringkv.token\`); ${RECORDS.toLocaleString('en')} records of 10 × 100 B, ${THREADS} threads, closed loop, ${RUN_S} s per run, ${ROUNDS} round${ROUNDS === 1 ? '' : 's'}, each round running the four configurations in turn (plain, tokens, tls, tls+tokens) on a fresh cluster each. **plain**: \`--insecure-loopback\` (no cluster secret, no tokens, HTTP and ws://). **tokens**: \`--secret-file\` (peer authentication and client tokens; the binding sends the first admin token). **tls**: \`--insecure-loopback\` plus \`--tls-key/--tls-cert/--tls-ca\` (HTTPS to clients, wss:// between nodes with mutual certificate checks; EC P-256 certificates from a throwaway openssl CA). **tls+tokens**: both. The peer wire seals every message in every mode, so *tokens* adds the per-request token check and a one-off HMAC handshake per peer connection. Machine: ${machineLine()}, shared: other helpers ran test suites on it during the run; 1-minute load average ${startLoad[0]!.toFixed(2)} at the start, ${endLoad[0]!.toFixed(2)} at the end, ${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)} around the measured runs (2 cores; the bench's own processes, the generator and 1 or 3 nodes, are part of it). Wall time ${Math.round(seconds)} s. Date: ${today()}. Server CPU: utime + stime of every node process over the measured run (/proc/<pid>/stat), divided by the operations; generator CPU: this process's, likewise. On a shared machine throughput follows whatever else runs; CPU per operation is the cost itself and moves much less. Medians over the rounds. Per-run JSON in \`bench/results/security.json\`.`,
     '',
   ];
   for (const sc of SCENARIOS) {
     const of = (c: Config['name']) => samples.filter((s) => s.scenario === sc.name && s.config === c);
-    const base = median(of('plain').map((s) => s.throughput));
-    const baseMean = median(of('plain').map((s) => s.meanUs));
+    const med = (c: Config['name'], k: 'throughput' | 'meanUs' | 'p99Us' | 'p999Us' | 'serverCpuUsPerOp' | 'clientCpuUsPerOp') => median(of(c).map((s) => s[k]));
     lines.push(
       `### ${sc.what}`,
       '',
-      `| config | ops/s per round | median ops/s | vs plain | mean ms (median) | p99 ms (median) | p99.9 ms (median) | errors |`,
-      '|---|---|---:|---:|---:|---:|---:|---:|',
+      '| config | ops/s per round | median ops/s | vs plain | mean ms | p99 ms | p99.9 ms | server CPU µs/op | vs plain | generator CPU µs/op | vs plain | errors |',
+      '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     );
     for (const c of CONFIGS) {
       const xs = of(c.name);
-      const tp = median(xs.map((s) => s.throughput));
-      lines.push(`| ${c.name} | ${xs.map((s) => rate(s.throughput)).join(' · ')} | ${rate(tp)} | ${ratio(tp, base)} | ${ms(median(xs.map((s) => s.meanUs)))} (${ratio(median(xs.map((s) => s.meanUs)), baseMean)}) | ${ms(median(xs.map((s) => s.p99Us)))} | ${ms(median(xs.map((s) => s.p999Us)))} | ${xs.reduce((n, s) => n + s.errors, 0)} |`);
+      lines.push(
+        `| ${c.name} | ${xs.map((s) => rate(s.throughput)).join(' · ')} | ${rate(med(c.name, 'throughput'))} | ${ratio(med(c.name, 'throughput'), med('plain', 'throughput'))} | ` +
+          `${ms(med(c.name, 'meanUs'))} | ${ms(med(c.name, 'p99Us'))} | ${ms(med(c.name, 'p999Us'))} | ` +
+          `${med(c.name, 'serverCpuUsPerOp').toFixed(1)} (${xs.map((s) => s.serverCpuUsPerOp.toFixed(0)).join(' · ')}) | ${ratio(med(c.name, 'serverCpuUsPerOp'), med('plain', 'serverCpuUsPerOp'))} | ` +
+          `${med(c.name, 'clientCpuUsPerOp').toFixed(1)} | ${ratio(med(c.name, 'clientCpuUsPerOp'), med('plain', 'clientCpuUsPerOp'))} | ${xs.reduce((n, s) => n + s.errors, 0)} |`,
+      );
     }
-    // The two effects each measured twice: alone, and on top of the other.
-    const tpOf = (c: Config['name']) => median(of(c).map((s) => s.throughput));
+    // Each effect measured twice: alone, and on top of the other. Medians over the rounds.
+    const pair = (k: 'throughput' | 'serverCpuUsPerOp', a: Config['name'], b: Config['name']) => ratio(med(a, k), med(b, k));
+    const perRound = (a: Config['name'], b: Config['name']) =>
+      Array.from({ length: ROUNDS }, (_, r) => ratio(of(a)[r]?.throughput ?? 0, of(b)[r]?.throughput ?? 0)).join(', ');
     lines.push(
       '',
-      `Throughput ratios: tokens / plain ${ratio(tpOf('tokens'), tpOf('plain'))}, tls+tokens / tls ${ratio(tpOf('tls+tokens'), tpOf('tls'))} (the cost of tokens); tls / plain ${ratio(tpOf('tls'), tpOf('plain'))}, tls+tokens / tokens ${ratio(tpOf('tls+tokens'), tpOf('tokens'))} (the cost of TLS); tls+tokens / plain ${ratio(tpOf('tls+tokens'), tpOf('plain'))} (both). Per round, tokens / plain: ${Array.from({ length: ROUNDS }, (_, r) => ratio(of('tokens')[r]?.throughput ?? 0, of('plain')[r]?.throughput ?? 0)).join(', ')}; tls / plain: ${Array.from({ length: ROUNDS }, (_, r) => ratio(of('tls')[r]?.throughput ?? 0, of('plain')[r]?.throughput ?? 0)).join(', ')}.`,
+      `- tokens: throughput tokens / plain ${pair('throughput', 'tokens', 'plain')} (per round ${perRound('tokens', 'plain')}), tls+tokens / tls ${pair('throughput', 'tls+tokens', 'tls')}; server CPU per op tokens / plain ${pair('serverCpuUsPerOp', 'tokens', 'plain')}, tls+tokens / tls ${pair('serverCpuUsPerOp', 'tls+tokens', 'tls')}`,
+      `- TLS: throughput tls / plain ${pair('throughput', 'tls', 'plain')} (per round ${perRound('tls', 'plain')}), tls+tokens / tokens ${pair('throughput', 'tls+tokens', 'tokens')}; server CPU per op tls / plain ${pair('serverCpuUsPerOp', 'tls', 'plain')}, tls+tokens / tokens ${pair('serverCpuUsPerOp', 'tls+tokens', 'tokens')}`,
+      `- both: throughput tls+tokens / plain ${pair('throughput', 'tls+tokens', 'plain')}; server CPU per op ${pair('serverCpuUsPerOp', 'tls+tokens', 'plain')}`,
       '',
     );
   }
@@ -316,6 +362,7 @@ async function main(): Promise<void> {
   const startLoad = loadavg();
   console.log(`load average at start: ${startLoad.map((x) => x.toFixed(2)).join(' ')}`);
   const ca = makeCa('ringkv-security-bench');
+  leftovers.add(ca);
   const samples: Sample[] = [];
   try {
     for (const sc of SCENARIOS) {
