@@ -15,9 +15,10 @@
 // (insecure loopback uses a fixed secret), so "tokens" adds the token check
 // of each client request and a one-off HMAC handshake per peer connection.
 // Configurations alternate within each round (plain, tokens, tls,
-// tls+tokens, then again), so drift over the run (other processes on the
-// machine, thermal, page cache) shows as a difference between rounds rather
-// than between configurations. Certificates: a throwaway CA and one EC P-256
+// tls+tokens, rotated by one per round: a Latin square over 4 rounds), so
+// drift over the run (other processes on the machine, thermal, page cache)
+// shows as a difference between rounds rather than between configurations,
+// and no configuration always runs last. Certificates: a throwaway CA and one EC P-256
 // certificate per node, made with openssl in a temp directory.
 //
 //   npm run bench:security               # print, write bench/results/security.json
@@ -25,7 +26,7 @@
 //
 // Sizes and durations from the environment (defaults in brackets):
 //   SECURITY_BENCH_RUN_S [10]       each measured run (maxexecutiontime)
-//   SECURITY_BENCH_ROUNDS [3]       rounds over the four configurations
+//   SECURITY_BENCH_ROUNDS [4]       rounds over the four configurations
 //   SECURITY_BENCH_RECORDS [10000]  recordcount
 //   SECURITY_BENCH_THREADS [32]     threadcount
 //   SECURITY_BENCH_SEED [1]
@@ -34,7 +35,10 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
 import { RingkvClient } from '../src/client/index.js';
+import { TOKEN_SECRET_BYTES, issueToken, type TokenTable } from '../src/core/tokens.js';
+import { checkAccess } from '../src/http/auth.js';
 import { ensureSecretFile } from '../src/server/peer-secrets.js';
 import { makeCa, type TestCa } from '../test/helpers/certs.js';
 import { tempDir } from '../test/helpers/tmp.js';
@@ -49,7 +53,7 @@ const env = (name: string, def: number): number => {
   return v;
 };
 const RUN_S = env('SECURITY_BENCH_RUN_S', 10);
-const ROUNDS = Math.round(env('SECURITY_BENCH_ROUNDS', 3));
+const ROUNDS = Math.round(env('SECURITY_BENCH_ROUNDS', 4));
 const RECORDS = Math.round(env('SECURITY_BENCH_RECORDS', 10_000));
 const THREADS = Math.round(env('SECURITY_BENCH_THREADS', 32));
 const SEED = Math.round(env('SECURITY_BENCH_SEED', 1));
@@ -315,12 +319,12 @@ const median = (xs: number[]) => {
 };
 const ratio = (x: number, base: number) => (base > 0 ? `${(x / base).toFixed(3)}×` : '—');
 
-function report(samples: Sample[], startLoad: number[], endLoad: number[], seconds: number): string {
+function report(samples: Sample[], startLoad: number[], endLoad: number[], seconds: number, tokenChecks: Array<{ tokenCount: number; cachedNs: number; uncachedNs: number }>): string {
   const loads = samples.flatMap((s) => [s.loadBefore, s.loadAfter]);
   const lines = [
     '## Security cost: client tokens and TLS (issue 11)',
     '',
-    `Command: \`npm run bench:security -- --write\` (bench/security.ts) — real \`ringkv start\` processes on 127.0.0.1 (native engines, default Q = 4096), the YCSB generator in the bench process through the ringkv binding (undici; \`ringkv.tlsca\` and \`ringkv.token\`); ${RECORDS.toLocaleString('en')} records of 10 × 100 B, ${THREADS} threads, closed loop, ${RUN_S} s per run, ${ROUNDS} round${ROUNDS === 1 ? '' : 's'}, each round running the four configurations in turn (plain, tokens, tls, tls+tokens) on a fresh cluster each. **plain**: \`--insecure-loopback\` (no cluster secret, no tokens, HTTP and ws://). **tokens**: \`--secret-file\` (peer authentication and client tokens; the binding sends the first admin token). **tls**: \`--insecure-loopback\` plus \`--tls-key/--tls-cert/--tls-ca\` (HTTPS to clients, wss:// between nodes with mutual certificate checks; EC P-256 certificates from a throwaway openssl CA). **tls+tokens**: both. The peer wire seals every message in every mode, so *tokens* adds the per-request token check and a one-off HMAC handshake per peer connection. Machine: ${machineLine()}, shared: other helpers ran test suites on it during the run; 1-minute load average ${startLoad[0]!.toFixed(2)} at the start, ${endLoad[0]!.toFixed(2)} at the end, ${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)} around the measured runs (2 cores; the bench's own processes, the generator and 1 or 3 nodes, are part of it). Wall time ${Math.round(seconds)} s. Date: ${today()}. Server CPU: utime + stime of every node process over the measured run (/proc/<pid>/stat), divided by the operations; generator CPU: this process's, likewise. On a shared machine throughput follows whatever else runs; CPU per operation is the cost itself and moves much less. Medians over the rounds. Per-run JSON in \`bench/results/security.json\`.`,
+    `Command: \`npm run bench:security -- --write\` (bench/security.ts) — real \`ringkv start\` processes on 127.0.0.1 (native engines, default Q = 4096), the YCSB generator in the bench process through the ringkv binding (undici; \`ringkv.tlsca\` and \`ringkv.token\`); ${RECORDS.toLocaleString('en')} records of 10 × 100 B, ${THREADS} threads, closed loop, ${RUN_S} s per run, ${ROUNDS} round${ROUNDS === 1 ? '' : 's'}, each round running the four configurations one after the other on a fresh cluster each, in the order plain, tokens, tls, tls+tokens rotated by one per round (round 2 starts with tokens), so that with 4 rounds each configuration runs once in every position and a drift of the machine's load falls on all of them alike. **plain**: \`--insecure-loopback\` (no cluster secret, no tokens, HTTP and ws://). **tokens**: \`--secret-file\` (peer authentication and client tokens; the binding sends the first admin token). **tls**: \`--insecure-loopback\` plus \`--tls-key/--tls-cert/--tls-ca\` (HTTPS to clients, wss:// between nodes with mutual certificate checks; EC P-256 certificates from a throwaway openssl CA). **tls+tokens**: both. The peer wire seals every message in every mode, so *tokens* adds the per-request token check and a one-off HMAC handshake per peer connection. Machine: ${machineLine()}, shared: other helpers ran test suites on it during the run; 1-minute load average ${startLoad[0]!.toFixed(2)} at the start, ${endLoad[0]!.toFixed(2)} at the end, ${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)} around the measured runs (2 cores; the bench's own processes, the generator and 1 or 3 nodes, are part of it). Wall time ${Math.round(seconds)} s. Date: ${today()}. Server CPU: utime + stime of every node process over the measured run (/proc/<pid>/stat), divided by the operations; generator CPU: this process's, likewise. On a shared machine throughput follows whatever else runs; CPU per operation is the cost itself and moves much less. Medians over the rounds. Per-run JSON in \`bench/results/security.json\`.`,
     '',
   ];
   for (const sc of SCENARIOS) {
@@ -353,7 +357,46 @@ function report(samples: Sample[], startLoad: number[], endLoad: number[], secon
       '',
     );
   }
+  lines.push(
+    '### The token check alone (in process, best of 5)',
+    '',
+    '| tokens in the cluster | known header (every request after a client\'s first) | unknown header (SHA-256 + lookup: first request after a token change) |',
+    '|---:|---:|---:|',
+    ...tokenChecks.map((c) => `| ${c.tokenCount} | ${c.cachedNs.toFixed(0)} ns | ${(c.uncachedNs / 1000).toFixed(2)} µs |`),
+  );
   return lines.join('\n');
+}
+
+/**
+ * The token check alone, in this process (src/http/auth.ts checkAccess for a
+ * read of a bucket, the cluster holding `tokenCount` tokens): a known header
+ * (the cache of verified headers: every request of a client after its first)
+ * and an unknown one (a fresh table: SHA-256 of the token and the table
+ * lookup, the first request after any token change). Best of 5 repetitions,
+ * ns per check: the minimum is the cost, the rest is the machine's noise.
+ */
+function tokenCheckNs(tokenCount: number): { cachedNs: number; uncachedNs: number } {
+  let table: TokenTable = {};
+  let token = '';
+  for (let i = 0; i < tokenCount; i++) ({ table, token } = issueToken(table, { role: 'write' }, randomBytes(TOKEN_SECRET_BYTES), Date.now()));
+  const header = `Bearer ${token}`;
+  const access = { role: 'read', scope: 'bucket' } as const;
+  const best = (reps: number, run: () => number) => Math.min(...Array.from({ length: reps }, run));
+  const cachedNs = best(5, () => {
+    const n = 200_000;
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) if (checkAccess(table, access, header, 'usertable') !== null) throw new Error('token refused');
+    return ((performance.now() - t0) * 1e6) / n;
+  });
+  const uncachedNs = best(5, () => {
+    const n = 5_000;
+    // Shallow copies: each a table the cache has not seen (the cache is keyed by the table object).
+    const fresh = Array.from({ length: n }, () => ({ ...table }));
+    const t0 = performance.now();
+    for (const t of fresh) if (checkAccess(t, access, header, 'usertable') !== null) throw new Error('token refused');
+    return ((performance.now() - t0) * 1e6) / n;
+  });
+  return { cachedNs, uncachedNs };
 }
 
 async function main(): Promise<void> {
@@ -361,13 +404,16 @@ async function main(): Promise<void> {
   const started = performance.now();
   const startLoad = loadavg();
   console.log(`load average at start: ${startLoad.map((x) => x.toFixed(2)).join(' ')}`);
+  const tokenChecks = [1, 100].map((tokenCount) => ({ tokenCount, ...tokenCheckNs(tokenCount) }));
+  for (const c of tokenChecks) console.log(`token check, ${c.tokenCount} token(s): known header ${c.cachedNs.toFixed(0)} ns, unknown ${c.uncachedNs.toFixed(0)} ns`);
   const ca = makeCa('ringkv-security-bench');
   leftovers.add(ca);
   const samples: Sample[] = [];
   try {
     for (const sc of SCENARIOS) {
       for (let round = 1; round <= ROUNDS; round++) {
-        for (const config of CONFIGS) samples.push(await measure(sc, config, round, ca));
+        // A Latin square: round r starts with the r-th configuration, so each runs once in every position of a round.
+        for (let i = 0; i < CONFIGS.length; i++) samples.push(await measure(sc, CONFIGS[(round - 1 + i) % CONFIGS.length]!, round, ca));
       }
     }
   } finally {
@@ -375,8 +421,8 @@ async function main(): Promise<void> {
   }
   const endLoad = loadavg();
   const seconds = (performance.now() - started) / 1000;
-  writeFileSync(`${RESULTS}security.json`, `${JSON.stringify({ date: today(), machine: machineLine(), runS: RUN_S, rounds: ROUNDS, records: RECORDS, threads: THREADS, startLoad, endLoad, samples }, null, 2)}\n`);
-  const body = report(samples, startLoad, endLoad, seconds);
+  writeFileSync(`${RESULTS}security.json`, `${JSON.stringify({ date: today(), machine: machineLine(), runS: RUN_S, rounds: ROUNDS, records: RECORDS, threads: THREADS, startLoad, endLoad, tokenChecks, samples }, null, 2)}\n`);
+  const body = report(samples, startLoad, endLoad, seconds, tokenChecks);
   console.log(`\n${body}`);
   if (process.argv.includes('--write')) {
     recordSection('security', body);
