@@ -134,7 +134,11 @@ function freePort(): Promise<number> {
 async function waitUntil(check: () => Promise<boolean>, what: string, timeoutMs = READY_MS): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
+    // A NodeExitedError ends the wait at once; any other failure (not up yet) is tried again.
+    if (await check().catch((err: unknown) => {
+      if (err instanceof NodeExitedError) throw err;
+      return false;
+    })) return;
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`timed out waiting for ${what}`);
@@ -153,6 +157,21 @@ interface Cluster {
   /** The first admin token (tokens on), else undefined. */
   token?: string;
   stop(): Promise<void>;
+}
+
+/** A node exited while its cluster was starting (a port taken between freePort() and its bind, by another program on the machine). */
+class NodeExitedError extends Error {}
+
+/** startCluster, again on fresh ports (at most 3 tries) when a node could not start. */
+async function startClusterRetrying(count: number, config: Config, ca: TestCa): Promise<Cluster> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startCluster(count, config, ca);
+    } catch (err) {
+      if (!(err instanceof NodeExitedError) || attempt === 3) throw err;
+      console.log(`${err.message}; starting the cluster again on other ports`);
+    }
+  }
 }
 
 /** `count` nodes in configuration `config`, on one ring with no handoff under way. */
@@ -175,6 +194,13 @@ async function startCluster(count: number, config: Config, ca: TestCa): Promise<
     if (i > 0) args.push('--seeds', nodes[0]!);
     return spawnNode(args);
   });
+  const exited = () => procs.find((p) => p.exitCode !== null || p.signalCode !== null);
+  const ready = async (what: string, check: () => Promise<boolean>) =>
+    waitUntil(async () => {
+      const gone = exited();
+      if (gone) throw new NodeExitedError(`a node exited (${gone.exitCode ?? gone.signalCode}) while ${what}`);
+      return check();
+    }, what);
   const stop = async () => {
     await stopChildren(procs);
     data.remove();
@@ -184,17 +210,17 @@ async function startCluster(count: number, config: Config, ca: TestCa): Promise<
     let token: string | undefined;
     if (config.tokens) {
       const tokenFile = `${data.path}/n1/admin.token`;
-      await waitUntil(async () => existsSync(tokenFile), 'the admin token');
+      await ready('waiting for the admin token', async () => existsSync(tokenFile));
       token = readFileSync(tokenFile, 'utf8').trim();
     }
     const client = new RingkvClient({ nodes, token, ...(config.tls ? { tls: { ca: readFileSync(ca.caFile) } } : {}) });
     try {
       const statuses = () => Promise.all(nodes.map(async (n) => (await client.status(n)) as unknown as StatusDoc));
-      await waitUntil(async () => {
+      await ready(`waiting for ${count} node(s) (${config.name}) on one ring`, async () => {
         const docs = await statuses();
         return docs.every((d) => d.ring.digest === docs[0]!.ring.digest && d.members.filter((m) => m.status === 'valid' && m.partitions > 0).length === count);
-      }, `${count} node(s) (${config.name}) on one ring`);
-      await waitUntil(async () => (await statuses()).every((d) => (d.transfers?.length ?? 0) === 0), `the partition handoffs of ${count} node(s)`);
+      });
+      await ready(`waiting for the partition handoffs of ${count} node(s)`, async () => (await statuses()).every((d) => (d.transfers?.length ?? 0) === 0));
       if (count > 1) await new Promise((r) => setTimeout(r, 2_000));
     } finally {
       client.close();
@@ -270,7 +296,7 @@ function meanUs(r: YcsbResult): number {
 const worst = (r: YcsbResult, k: 'p50Us' | 'p99Us' | 'p999Us') => Math.max(0, ...Object.values(r.operations).map((s) => s[k]));
 
 async function measure(scenario: Scenario, config: Config, round: number, ca: TestCa): Promise<Sample> {
-  const cluster = await startCluster(scenario.nodes, config, ca);
+  const cluster = await startClusterRetrying(scenario.nodes, config, ca);
   try {
     const [n, r, w] = scenario.nrw;
     // An explicit empty token: none, whatever RINGKV_TOKEN holds in this shell.
