@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { partitionOf } from '../../src/core/ring.js';
 import { startServer, type RunningServer, type ServerOptions } from '../../src/server/index.js';
 import { waitFor } from '../helpers/cluster.js';
+import { startOnStablePort } from '../helpers/server.js';
 import { tempDir } from '../helpers/tmp.js';
 import { TEST_PEER_SECRETS } from '../helpers/secret.js';
 
@@ -23,8 +24,9 @@ const start = (i: number, port = 0): Promise<RunningServer> =>
   startServer({ ...base, port, nodeId: ids[i]!, dataDir: `${dir.path}/${ids[i]}`, seeds: i === 0 ? [] : [nodes[0]!.address] });
 
 beforeAll(async () => {
-  nodes.push(await start(0));
-  for (let i = 1; i < ids.length; i++) nodes.push(await start(i));
+  // Primaries restart on their ports: ones the kernel does not hand out.
+  nodes.push(await startOnStablePort((port) => start(0, port)));
+  for (let i = 1; i < ids.length; i++) nodes.push(await startOnStablePort((port) => start(i, port)));
   await waitFor(() => {
     const all = nodes.map((n) => n!.node);
     const digests = new Set(all.map((n) => String((n.status().ring as { digest: string }).digest)));

@@ -9,6 +9,7 @@ import { partitionOf } from '../../src/core/ring.js';
 import { decodeRecord } from '../../src/record/codec.js';
 import { startServer, type RunningServer, type ServerOptions } from '../../src/server/index.js';
 import { waitFor } from '../helpers/cluster.js';
+import { startOnStablePort } from '../helpers/server.js';
 import { tempDir } from '../helpers/tmp.js';
 import { TEST_PEER_SECRETS } from '../helpers/secret.js';
 
@@ -21,28 +22,12 @@ const ids = ['n1', 'n2', 'n3', 'n4'];
 const start = (i: number, port = 0): Promise<RunningServer> =>
   startServer({ ...base, port, nodeId: ids[i]!, dataDir: `${dir.path}/${ids[i]}`, seeds: i === 0 ? [] : [nodes[0]!.address] });
 
-/**
- * n4 restarts on its port, so that port must not be one the kernel hands
- * out: an ephemeral port (port 0) freed by n4's stop can be taken by any
- * process's outgoing connection meanwhile (the restart then fails with
- * "address in use"). A port below the ephemeral range, a few tries.
- */
-async function startOutsideEphemeral(i: number): Promise<RunningServer> {
-  let last: unknown = null;
-  for (let attempt = 0; attempt < 20; attempt++) {
-    try {
-      return await start(i, 20_000 + Math.floor(Math.random() * 12_000));
-    } catch (err) {
-      last = err;
-    }
-  }
-  throw last;
-}
 
 beforeAll(async () => {
   nodes.push(await start(0));
   for (let i = 1; i < 3; i++) nodes.push(await start(i));
-  nodes.push(await startOutsideEphemeral(3));
+  // n4 restarts on its port: one the kernel does not hand out.
+  nodes.push(await startOnStablePort((port) => start(3, port)));
   await waitFor(() => {
     const all = nodes.map((n) => n!.node);
     const digests = new Set(all.map((n) => String((n.status().ring as { digest: string }).digest)));

@@ -7,6 +7,7 @@ import { ownerCounts, partitionOf } from '../../src/core/ring.js';
 import { decodeRecord } from '../../src/record/codec.js';
 import { startServer, type RunningServer } from '../../src/server/index.js';
 import { startCluster, waitFor, type TestCluster } from '../helpers/cluster.js';
+import { startOnStablePort } from '../helpers/server.js';
 import { tempDir } from '../helpers/tmp.js';
 import { TEST_PEER_SECRETS } from '../helpers/secret.js';
 
@@ -142,8 +143,12 @@ describe('reads while a joining node receives its partitions', () => {
     });
 
   it('r = n = 3 reads during the join return every acknowledged write, also those only the replaced node held', async () => {
+    // n2 and n3 restart on their ports: ones the kernel does not hand out.
     servers.push(await start('n1'));
-    servers.push(await start('n2', 0, [servers[0]!.address]), await start('n3', 0, [servers[0]!.address]));
+    servers.push(
+      await startOnStablePort((port) => start('n2', port, [servers[0]!.address])),
+      await startOnStablePort((port) => start('n3', port, [servers[0]!.address])),
+    );
     await waitFor(() => servers.every((s) => new Set(s!.node.clusterState.ring.owners).size === 3), 15_000, 'three owners');
 
     // n2 and n3 stop; n1 (a replica of every key: 3 nodes, N = 3) takes w = 1

@@ -3,6 +3,7 @@
 import net from 'node:net';
 import pino from 'pino';
 import { startServer, type RunningServer, type ServerOptions } from '../../src/server/index.js';
+import { ListenError } from '../../src/transport/uws.js';
 import { waitFor } from './cluster.js';
 import { tempDir } from './tmp.js';
 import { TEST_PEER_SECRETS } from './secret.js';
@@ -86,4 +87,24 @@ export function closedPort(): Promise<number> {
       srv.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * Starts a node that will restart on its port, on a port the kernel does not
+ * hand out (below the ephemeral range, 32768..60999 here): a port-0 port
+ * freed by a node's stop can be taken meanwhile by any process's outgoing
+ * connection, and the restart then fails "address in use" (the node listens
+ * exclusively). A random port in 20000..31999; another try if it is taken.
+ */
+export async function startOnStablePort<T>(start: (port: number) => Promise<T>): Promise<T> {
+  let last: unknown = null;
+  for (let attempt = 0; attempt < 20; attempt++) {
+    try {
+      return await start(20_000 + Math.floor(Math.random() * 12_000));
+    } catch (err) {
+      if (!(err instanceof ListenError)) throw err;
+      last = err;
+    }
+  }
+  throw last;
 }
