@@ -30,9 +30,8 @@
 //   SECURITY_BENCH_RECORDS [10000]  recordcount
 //   SECURITY_BENCH_THREADS [32]     threadcount
 //   SECURITY_BENCH_SEED [1]
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
@@ -42,6 +41,7 @@ import { checkAccess } from '../src/http/auth.js';
 import { ensureSecretFile } from '../src/server/peer-secrets.js';
 import { makeCa, type TestCa } from '../test/helpers/certs.js';
 import { tempDir } from '../test/helpers/tmp.js';
+import { freePort, spawnTracked, stopChildren, waitUntil as waitFor } from './processes.js';
 import { machineLine, recordSection, today } from './results-file.js';
 import { readPropertyFile, runYcsb, type YcsbResult } from './ycsb/index.js';
 
@@ -61,7 +61,6 @@ const SEED = Math.round(env('SECURITY_BENCH_SEED', 1));
 const LOAD_S = 120;
 const READY_MS = 120_000;
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS = fileURLToPath(new URL('./results/', import.meta.url));
 const WORKLOADS = fileURLToPath(new URL('./ycsb/workloads/', import.meta.url));
 
@@ -92,56 +91,16 @@ const SCENARIOS: readonly Scenario[] = [
 // ---------------------------------------------------------------------------
 // Child processes and temp directories: killed and removed when the run ends, however it ends.
 
-const children = new Set<ChildProcess>();
 const leftovers = new Set<{ remove(): void }>();
-process.on('exit', () => {
-  children.forEach((c) => c.kill('SIGKILL'));
-  leftovers.forEach((d) => d.remove());
-});
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130));
+process.on('exit', () => leftovers.forEach((d) => d.remove()));
 
 function spawnNode(args: string[]): ChildProcess {
-  const child = spawn(process.execPath, ['bin/ringkv.js', 'start', ...args], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
-  children.add(child);
-  child.on('exit', () => children.delete(child));
-  return child;
+  return spawnTracked(['bin/ringkv.js', 'start', ...args]);
 }
 
-async function stopChildren(list: ChildProcess[]): Promise<void> {
-  await Promise.all(list.map((c) => new Promise<void>((resolve) => {
-    if (c.exitCode !== null || c.signalCode !== null) return resolve();
-    const force = setTimeout(() => c.kill('SIGKILL'), 5_000);
-    c.once('exit', () => {
-      clearTimeout(force);
-      resolve();
-    });
-    c.kill('SIGTERM');
-  })));
-}
-
-/** A 127.0.0.1 port free right now (bound, then released), so parallel runs on the machine do not collide. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitUntil(check: () => Promise<boolean>, what: string, timeoutMs = READY_MS): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    // A NodeExitedError ends the wait at once; any other failure (not up yet) is tried again.
-    if (await check().catch((err: unknown) => {
-      if (err instanceof NodeExitedError) throw err;
-      return false;
-    })) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}`);
+/** Waits for `check`; a node that exited ends the wait at once (NodeExitedError), anything else is "not up yet". */
+function waitUntil(check: () => Promise<boolean>, what: string, timeoutMs = READY_MS): Promise<void> {
+  return waitFor(check, what, timeoutMs, (err) => err instanceof NodeExitedError);
 }
 
 interface StatusDoc {

@@ -29,11 +29,11 @@
 //   YCSB_SUITE_NODES [1,3,5]     cluster sizes of the scaling rows
 //   YCSB_SUITE_SEED [1]
 //   YCSB_SUITE_ROUTING_ROUNDS [3] alternating server/client pairs in (c), each RUN_S / 2
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { tempDir } from '../test/helpers/tmp.js';
+import { freePort, spawnTracked, stopChildren, waitUntil } from './processes.js';
 import { machineLine, recordSection, today } from './results-file.js';
 import { readPropertyFile, runYcsb, type YcsbResult } from './ycsb/index.js';
 import { ensureSecretFile } from '../src/server/peer-secrets.js';
@@ -55,60 +55,15 @@ const ROUTING_ROUNDS = Math.round(env('YCSB_SUITE_ROUTING_ROUNDS', 3));
 const SCALING_NODES = (process.env.YCSB_SUITE_NODES ?? '1,3,5').split(',').map((s) => Number(s.trim()));
 if (SCALING_NODES.some((n) => !Number.isInteger(n) || n < 1 || n > 16)) throw new Error(`YCSB_SUITE_NODES=${process.env.YCSB_SUITE_NODES} is not a list of node counts`);
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS = fileURLToPath(new URL('./results/', import.meta.url));
 const WORKLOADS = fileURLToPath(new URL('./ycsb/workloads/', import.meta.url));
 
 // ---------------------------------------------------------------------------
 // Child processes: killed when the suite ends, however it ends.
 
-const children = new Set<ChildProcess>();
-process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130));
-
-function spawnChild(args: string[]): ChildProcess {
-  const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
-  children.add(child);
-  child.on('exit', () => children.delete(child));
-  return child;
-}
-
-async function stopChildren(list: ChildProcess[]): Promise<void> {
-  await Promise.all(list.map((c) => new Promise<void>((resolve) => {
-    if (c.exitCode !== null || c.signalCode !== null) return resolve();
-    const force = setTimeout(() => c.kill('SIGKILL'), 5_000);
-    c.once('exit', () => {
-      clearTimeout(force);
-      resolve();
-    });
-    c.kill('SIGTERM');
-  })));
-}
-
-/** A 127.0.0.1 port free right now (bound, then released), so parallel runs on the machine do not collide. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitUntil(check: () => Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
 async function startBaseline(): Promise<{ address: string; stop(): Promise<void> }> {
   const address = `127.0.0.1:${await freePort()}`;
-  const child = spawnChild(['--import', 'tsx', 'bench/baseline/uws-map-server.ts', address.split(':')[1]!]);
+  const child = spawnTracked(['--import', 'tsx', 'bench/baseline/uws-map-server.ts', address.split(':')[1]!]);
   await waitUntil(async () => (await fetch(`http://${address}/ping`)).ok, 'the baseline server');
   return { address, stop: () => stopChildren([child]) };
 }
@@ -129,7 +84,7 @@ async function startCluster(count: number): Promise<{ nodes: string[]; stop(): P
   const procs = nodes.map((address, i) => {
     const args = ['bin/ringkv.js', 'start', '--node-id', `n${i + 1}`, '--listen', address, '--data-dir', `${data.path}/n${i + 1}`, '--log-level', 'warn', '--secret-file', secretFile];
     if (i > 0) args.push('--seeds', nodes[0]!);
-    return spawnChild(args);
+    return spawnTracked(args);
   });
   const stop = async () => {
     await stopChildren(procs);

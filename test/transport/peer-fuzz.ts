@@ -29,7 +29,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Packr } from 'msgpackr';
 import WebSocket from 'ws';
@@ -38,6 +37,7 @@ import { PROTOCOL_VERSION, decodeFrames, encodeFrame, openMessage, sealMessage, 
 import { checkProofs, makeProof, newNonce, sessionTags, type Transcript } from '../../src/transport/peer-auth.js';
 import { TEST_PEER_SECRETS, writeTestSecretFile } from '../helpers/secret.js';
 import { Rand } from '../helpers/random.js';
+import { closedPort } from '../helpers/server.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const CLI = fileURLToPath(new URL('../../bin/ringkv.js', import.meta.url));
@@ -68,16 +68,6 @@ export interface FuzzCluster {
   close(): Promise<void>;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -103,7 +93,7 @@ export async function startFuzzCluster(count = 3): Promise<FuzzCluster> {
   const dir = tempDir('ringkv-fuzz-');
   const nodes: FuzzNode[] = [];
   const exits = new Map<string, string>();
-  const ports = await Promise.all(Array.from({ length: count }, () => freePort()));
+  const ports = await Promise.all(Array.from({ length: count }, () => closedPort()));
   const secretFile = writeTestSecretFile(dir.path);
   for (let i = 0; i < count; i++) {
     const id = `n${i + 1}`;
