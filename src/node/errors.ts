@@ -61,3 +61,8 @@ export function errorCode(err: unknown): string {
   if (isTransportError(err)) return err.code;
   return 'INTERNAL';
 }
+
+/** The engine or the transport was closed under an operation (the node is stopping): not worth a warning. */
+export function isClosedError(err: unknown): boolean {
+  return (err instanceof EngineError && err.code === 'CLOSED') || isTransportError(err, 'CLOSED');
+}

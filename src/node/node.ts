@@ -31,7 +31,7 @@ import { ANY_PEER, isTransportError, type Clock, type Timer, type Transport } fr
 import type { NodeStatus } from '../api-types.js';
 import type { ClientOperations, ServiceContext } from './context.js';
 import { invariant } from '../core/types.js';
-import { NodeError, errorCode, peerErrorFrom } from './errors.js';
+import { NodeError, errorCode, isClosedError, peerErrorFrom } from './errors.js';
 import { AntiEntropyService, type AntiEntropyConfig } from './anti-entropy.js';
 import { HandoffService, type HintStore } from './handoff.js';
 import { SetStore, type SetStoreOptions } from './sets.js';
@@ -52,7 +52,8 @@ import {
 } from './messages.js';
 import { NodeMetrics } from './metrics.js';
 import { Peers } from './peers.js';
-import { type ReapFloors, allCovered, isAllTombstones } from './reaper.js';
+import type { ReapFloors } from './reaper.js';
+import { ReapDriver } from './reap-driver.js';
 import { Replica, asNodeError } from './replica.js';
 import { GetDriver } from './get-driver.js';
 import { PutDriver, type PutResult } from './put-driver.js';
@@ -119,11 +120,6 @@ export const DEFAULT_NODE_CONFIG: NodeConfig = {
   reapFloorTtlMs: 24 * 60 * 60 * 1000,
   reapFloorMax: 100_000,
 };
-
-/** Reaps scheduled (waiting for their delay) at most; deletes beyond keep their tombstones. */
-const MAX_PENDING_REAPS = 10_000;
-/** Further attempts of a kv.reap to a primary that did not answer. */
-const REAP_RETRIES = 2;
 
 export interface NodeOptions {
   id: string;
@@ -193,9 +189,8 @@ export class RingkvNode implements ServiceContext, ClientOperations {
   readonly sets: SetStore;
   /** Keys this node reaped, remembered for reapFloorTtlMs (src/node/reaper.ts). */
   private readonly floors: ReapFloors;
-  /** Reaps waiting for their delay. */
-  private readonly reapTimers = new Set<Timer>();
-  private floorSweepTimer: Timer | null = null;
+  /** The reaping protocol's own queue (src/node/reap-driver.ts). */
+  private readonly reaper: ReapDriver;
   private stopped = false;
   private joined: boolean;
   /** Handlers of the services' message types (registerService). */
@@ -248,12 +243,28 @@ export class RingkvNode implements ServiceContext, ClientOperations {
         primariesOf: (bucket, key) => (this.joined ? this.preference(bucket, key, this.quorum(bucket, {}).n).primaries : null),
         isPrimaryMember: (node, bucket, key) => this.state.members[node] !== undefined && this.isPrimaryOf(node, bucket, key),
         receivingSources: (bucket, key) => this.receivingSources(bucket, key),
-        sendReap: (node, bucket, key, record) => this.sendReap(node, bucket, key, record, this.config.requestTimeoutMs, 0),
+        sendReap: (node, bucket, key, record) => this.reaper.sendReap(node, bucket, key, record),
       },
       { ttlMs: this.config.reapFloorTtlMs, maxEntries: this.config.reapFloorMax },
     );
     this.hints = this.replica.hints;
     this.floors = this.replica.floors;
+    this.reaper = new ReapDriver({
+      id: opts.id,
+      clock: opts.clock,
+      metrics: this.metrics,
+      log: (level, msg, fields) => this.log(level, msg, fields),
+      floors: this.floors,
+      reapDelayMs: this.config.reapDelayMs,
+      reapFloorTtlMs: this.config.reapFloorTtlMs,
+      requestTimeoutMs: this.config.requestTimeoutMs,
+      ring: () => this.state.ring,
+      primariesOf: (bucket, key, n) => this.preference(bucket, key, n).primaries,
+      isSuspect: (node, now) => this.isSuspect(node, now),
+      memberIds: () => Object.values(this.state.members).filter((m) => m.status !== 'left').map((m) => m.id),
+      local: this.replica,
+      peerRequest: (node, type, body, timeoutMs) => this.call(node, type, body, timeoutMs),
+    });
     this.putDriver = new PutDriver({
       id: opts.id,
       engine: opts.engine,
@@ -265,7 +276,7 @@ export class RingkvNode implements ServiceContext, ClientOperations {
       healthAt: (now) => this.healthAt(now),
       coordinatesOwnWrites: (pl) => this.coordinatesOwnWrites(pl),
       peerRequest: (node, type, body, timeoutMs) => this.call(node, type, body, timeoutMs),
-      scheduleReap: (bucket, key, n) => this.scheduleReap(bucket, key, n),
+      scheduleReap: (bucket, key, n) => this.reaper.schedule(bucket, key, n),
     });
     this.getDriver = new GetDriver({
       id: opts.id,
@@ -284,7 +295,7 @@ export class RingkvNode implements ServiceContext, ClientOperations {
       localRecord: (bucket, key, withHintsToo) => this.replica.localRecord(bucket, key, withHintsToo),
       peerRequest: (node, type, body, timeoutMs) => this.call(node, type, body, timeoutMs),
       sendMerge: (node, bucket, key, record, mode, durable, timeoutMs) => this.putDriver.sendMerge(node, bucket, key, record, mode, durable, timeoutMs),
-      reapRepair: (bucket, key, primaries, answers, floors, timeoutMs) => this.reapRepair(bucket, key, primaries, answers, floors, timeoutMs),
+      reapRepair: (bucket, key, primaries, answers, floors, timeoutMs) => this.reaper.repair(bucket, key, primaries, answers, floors, timeoutMs),
     });
     this.handoff = new HandoffService(this, this.hints, {
       handoffIntervalMs: this.config.handoffIntervalMs,
@@ -325,7 +336,7 @@ export class RingkvNode implements ServiceContext, ClientOperations {
     node.metrics.hintsPending.set(node.hints.pending());
     await node.floors.load(opts.clock.now());
     node.metrics.reapFloors.set(node.floors.size);
-    node.scheduleFloorSweep();
+    node.reaper.start();
     // Transfers load their plan and listen for ring changes before any gossip can change the ring.
     await node.transfers.start();
     opts.transport.onRequest((from, type, body) => node.onPeerRequest(from, type, body));
@@ -343,9 +354,7 @@ export class RingkvNode implements ServiceContext, ClientOperations {
     this.handoff.stop();
     this.antiEntropy.stop();
     this.transfers.stop();
-    for (const t of this.reapTimers) t.cancel();
-    this.reapTimers.clear();
-    this.floorSweepTimer?.cancel();
+    this.reaper.stop();
     this.peers.stop();
     await this.opts.transport.close();
   }
@@ -625,133 +634,6 @@ export class RingkvNode implements ServiceContext, ClientOperations {
     }
   }
 
-  /** A delete every primary acknowledged directly: check and reap it after reapDelayMs. */
-  private scheduleReap(bucket: Buffer, key: Buffer, n: number): void {
-    if (this.config.reapDelayMs < 0 || this.stopped) return;
-    if (this.reapTimers.size >= MAX_PENDING_REAPS) {
-      this.metrics.reapAttempts.inc({ outcome: 'too_many_pending' });
-      return;
-    }
-    const ringVersion = this.state.ring.version;
-    const timer = this.opts.clock.setTimer(this.config.reapDelayMs, () => {
-      this.reapTimers.delete(timer);
-      this.reap(bucket, key, n, ringVersion).then(
-        (outcome) => this.metrics.reapAttempts.inc({ outcome }),
-        (err: unknown) => {
-          this.metrics.reapAttempts.inc({ outcome: 'error' });
-          if (!isClosedError(err)) this.log('warn', 'reap failed', { error: String(err) });
-        },
-      );
-    });
-    this.reapTimers.add(timer);
-    invariant(this.reapTimers.size <= MAX_PENDING_REAPS, 'pending reaps beyond their bound');
-  }
-
-  /**
-   * The reap of one deleted key, coordinated by the primary that coordinated
-   * the delete. The tombstone is reaped only if, now:
-   * - the ring is the one the delete was written under (no partition on the
-   *   move: a transfer could carry an old copy), and no primary is suspected;
-   * - every primary answers, each with the byte-identical all-tombstone record
-   *   (so no primary holds the old value, or anything newer);
-   * - no node that answers holds a hint for the key (an old version waiting
-   *   for handoff), and no non-primary holds the object (a stray copy). Every
-   *   member is asked; one that does not answer does not block the reap — a
-   *   late stale copy from it meets the floors.
-   * Then each primary is sent 'kv.reap' (compare-and-delete, see reapLocal);
-   * one whose record changed meanwhile refuses. Returns the outcome (metric).
-   */
-  private async reap(bucket: Buffer, key: Buffer, n: number, ringVersion: number): Promise<string> {
-    if (this.stopped) return 'stopped';
-    if (this.state.ring.version !== ringVersion) return 'ring_changed';
-    if (this.floors.full()) return 'floors_full';
-    const pl = this.preference(bucket, key, n);
-    if (!pl.primaries.includes(this.id)) return 'not_primary';
-    const now = this.opts.clock.now();
-    if (pl.primaries.some((p) => this.isSuspect(p, now))) return 'primary_suspected';
-    const members = Object.values(this.state.members)
-      .filter((m) => m.status !== 'left')
-      .map((m) => m.id);
-    const timeoutMs = this.config.requestTimeoutMs;
-    const checks = await Promise.all(members.map((m) => this.reapCheck(m, bucket, key, timeoutMs).catch(() => null)));
-    let tombstone: Buffer | null = null;
-    for (const [i, m] of members.entries()) {
-      const c = checks[i];
-      // Every member must answer, from the same ring: a member still routing by an
-      // older ring (e.g. cut off during a join) could otherwise answer a client with
-      // the value this reap removes. Tombstones wait while any member is unreachable.
-      if (!c) return pl.primaries.includes(m) ? 'primary_unreachable' : 'member_unreachable';
-      if (c.ringVersion !== ringVersion || c.claimant !== this.state.ring.claimant) return 'ring_not_settled';
-      if (pl.primaries.includes(m)) {
-        if (c.hinted) return 'hint_pending';
-        if (!c.record) return 'primary_without_record';
-        if (tombstone === null) tombstone = c.record;
-        else if (!tombstone.equals(c.record)) return 'replicas_differ';
-      } else if (c.hinted) return 'hint_pending';
-      else if (c.record) return 'stray_copy';
-    }
-    if (tombstone === null || !isAllTombstones(decodeRecord(tombstone))) return 'not_deleted';
-    if (this.stopped || this.state.ring.version !== ringVersion) return 'ring_changed';
-    const results = await Promise.all(pl.primaries.map((p) => this.sendReap(p, bucket, key, tombstone, timeoutMs, REAP_RETRIES)));
-    return results.every((r) => r) ? 'reaped' : results.some((r) => r) ? 'partly_reaped' : 'refused';
-  }
-
-  private async reapCheck(
-    node: string,
-    bucket: Buffer,
-    key: Buffer,
-    timeoutMs: number,
-  ): Promise<{ record: Buffer | null; hinted: boolean; ringVersion: number; claimant: string }> {
-    if (node === this.id) return this.replica.reapCheck(bucket, key);
-    const reply = await this.call(node, 'kv.reapcheck', { b: bucket, k: key }, timeoutMs);
-    return { record: reply.record, hinted: reply.hinted, ringVersion: reply.ringVersion ?? -1, claimant: reply.claimant ?? '' };
-  }
-
-  /** Asks a replica to reap `record` (retrying a replica that does not answer); resolves with whether it reaped. */
-  private async sendReap(node: string, bucket: Buffer, key: Buffer, record: Buffer, timeoutMs: number, retries: number): Promise<boolean> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        if (node === this.id) return await this.replica.reapLocal(bucket, key, record);
-        return (await this.call(node, 'kv.reap', { b: bucket, k: key, record }, timeoutMs)).reaped;
-      } catch (err) {
-        if (attempt >= retries || this.stopped || !isTransportError(err) || isTransportError(err, 'REMOTE')) return false;
-        await new Promise<void>((resolve) => this.opts.clock.setTimer(timeoutMs, resolve));
-      }
-    }
-  }
-
-  /**
-   * After a read: a primary that answered with only deleted history (every
-   * sibling covered by a floor another replica answered with) missed a reap
-   * (its kv.reap was lost, or it was refilled from a stale copy): ask it to
-   * reap too.
-   */
-  private reapRepair(bucket: Buffer, key: Buffer, primaries: readonly string[], answers: ReadonlyMap<string, Buffer | null>, floors: readonly Buffer[], timeoutMs: number): void {
-    for (const p of primaries) {
-      const record = answers.get(p);
-      if (!record) continue;
-      const rec = decodeRecord(record);
-      const floor = floors.find((f) => allCovered(rec, decodeRecord(f).context));
-      if (floor) void this.sendReap(p, bucket, key, floor, timeoutMs, 0).catch(() => undefined);
-    }
-  }
-
-  private scheduleFloorSweep(): void {
-    if (this.stopped) return;
-    const every = Math.max(1_000, Math.min(this.config.reapFloorTtlMs / 4, 600_000));
-    this.floorSweepTimer = this.opts.clock.setTimer(every, () => {
-      this.floors
-        .sweep(this.opts.clock.now())
-        .then(
-          () => this.metrics.reapFloors.set(this.floors.size),
-          (err: unknown) => {
-            if (!isClosedError(err)) this.log('warn', 'reap floor sweep failed', { error: String(err) });
-          },
-        )
-        .finally(() => this.scheduleFloorSweep());
-    });
-  }
-
   /** A typed peer request (src/node/messages.ts): the body as its type defines it, the reply checked. */
   private async call<T extends PeerMessageType>(node: string, type: T, body: PeerRequestBody<T>, timeoutMs: number): Promise<PeerReply<T>> {
     return decodePeerReply(type, await this.request(node, type, body, timeoutMs));
@@ -1014,10 +896,6 @@ export class RingkvNode implements ServiceContext, ClientOperations {
   private log(level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>): void {
     this.opts.log?.(level, msg, { node: this.id, ...fields });
   }
-}
-
-function isClosedError(err: unknown): boolean {
-  return (err instanceof EngineError && err.code === 'CLOSED') || isTransportError(err, 'CLOSED');
 }
 
 /** A gossiped cluster state (owners packed or plain); malformed input is the sender's error. */
