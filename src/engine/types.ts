@@ -137,6 +137,14 @@ export interface Engine {
    */
   reap(bucket: Uint8Array, key: Uint8Array, record: Uint8Array): Promise<boolean>;
 
+  /**
+   * Deletes every object of one partition (tombstones too; hints and
+   * metadata stay) and its leaves from the partition's tree; flushed when it
+   * resolves with how many. For a replica known bad, which anti-entropy or
+   * `ringkv repair` then refills from the others; and for tests.
+   */
+  dropPartition(partition: number): Promise<number>;
+
   hintPut(target: string, bucket: Uint8Array, key: Uint8Array, record: Uint8Array): Promise<Buffer>;
   hintList(target: string, limit: number): Promise<KeyRecord[]>;
   hintDelete(target: string, bucket: Uint8Array, key: Uint8Array, record: Uint8Array): Promise<boolean>;

@@ -482,6 +482,15 @@ impl NativeEngine {
         })
     }
 
+    /// Deletes every object of one partition; resolves with how many (flushed).
+    #[napi(ts_return_type = "Promise<number>", catch_unwind)]
+    pub fn drop_partition(&self, partition: u32) -> Result<AsyncTask<Job<u64, f64>>> {
+        guard(|| {
+            let e = self.engine()?;
+            Ok(job(move || e.drop_partition(partition), |n| Ok(n as f64)))
+        })
+    }
+
     #[napi(ts_return_type = "Promise<Buffer>", catch_unwind)]
     pub fn hint_put(
         &self,

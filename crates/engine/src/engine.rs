@@ -581,6 +581,36 @@ impl Engine {
         })
     }
 
+    /// Delete every object of one partition (tombstones too), XOR each leaf
+    /// out of its tree, and flush; returns how many were deleted. For an
+    /// operator whose replica of a partition is known bad (then anti-entropy
+    /// or `ringkv repair` refills it from the other replicas) and for tests.
+    /// The hints and the metadata stay. An object written meanwhile is either
+    /// deleted with its own leaf or kept whole (compare-and-delete per key).
+    pub fn drop_partition(&self, partition: u32) -> Result<u64> {
+        self.with_store(|store| {
+            self.geometry.check_partition(partition)?;
+            let (start, end) = self.geometry.partition_range(partition);
+            let upper = end.map_or(std::ops::Bound::Unbounded, |e| std::ops::Bound::Excluded(e.to_vec()));
+            let mut dropped = 0u64;
+            for item in store.objects.range::<Vec<u8>, _>((std::ops::Bound::Included(start.to_vec()), upper)) {
+                let (k, v) = item?;
+                let dk = split_disk_key(&k).ok_or_else(|| {
+                    EngineError::new(ErrorCode::CorruptRecord, "malformed key in the objects store")
+                })?;
+                let rec = decode_record(&v)?;
+                let leaf = leaf_hash(dk.bkey, &rec);
+                // A write since the scan read it: leave the newer object (it is not what this scan saw).
+                if store.objects.compare_and_swap(&k, Some(&v), None::<&[u8]>)?.is_ok() {
+                    self.trees.apply(dk.position, leaf);
+                    dropped += 1;
+                }
+            }
+            self.sync(store)?;
+            Ok(dropped)
+        })
+    }
+
     fn hint_key(&self, target: &str, bucket: &[u8], key: &[u8]) -> Result<Vec<u8>> {
         check_node_id(target)?;
         self.check_name(bucket, key)?;

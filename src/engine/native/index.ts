@@ -282,6 +282,13 @@ export class NativeEngine implements Engine {
     return later(() => this.handle.reap(bucket, key, record));
   }
 
+  dropPartition(partition: number): Promise<number> {
+    return later(async () => {
+      this.checkOpen();
+      return this.handle.dropPartition(intArg(partition, 'partition'));
+    });
+  }
+
   hintPut(target: string, bucket: Uint8Array, key: Uint8Array, record: Uint8Array): Promise<Buffer> {
     return later(() => this.handle.hintPut(target, bucket, key, record));
   }

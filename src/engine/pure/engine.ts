@@ -508,6 +508,21 @@ export class PureEngine implements Engine {
     return true;
   }
 
+  /** Deletes every object of one partition, leaves out of its tree; flushed; resolves with how many. */
+  async dropPartition(partition: number): Promise<number> {
+    this.checkOpen();
+    const p = this.partitionArg(partition);
+    const { start, end } = this.layout.partitionRange(p);
+    // No await until the flush: nothing can write in between.
+    const found = this.store.range(TREE_OBJECTS, start, end, Number.MAX_SAFE_INTEGER);
+    for (const { key: dk, value } of found) {
+      this.store.delete(TREE_OBJECTS, dk);
+      this.trees.update(this.layout.partitionOf(dk), this.layout.segmentOf(dk), leafHash(dk.subarray(8), decodeRecord(value)));
+    }
+    await this.store.flush();
+    return found.length;
+  }
+
   // ---- hints ----------------------------------------------------------------
 
   private hintKey(target: unknown, bucket: unknown, key: unknown): Buffer {
