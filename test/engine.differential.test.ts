@@ -226,10 +226,6 @@ describe('native and pure engines agree', () => {
               if (tombstones.length > 16) tombstones.shift();
             }
           }
-        } else if (roll >= 100 && rand.chance(0.04)) {
-          // A replica's partition dropped (then refilled by the merges and hints that follow).
-          const partition = rand.chance(0.1) ? 8 : rand.int(0, 7);
-          await both(`step ${step} dropPartition`, async (p) => [await node(p, which).dropPartition(partition), node(p, which).treeRoots()]);
         } else if (roll >= 100) {
           const partition = rand.chance(0.03) ? 8 : rand.int(0, 7);
           const limitRoll = rand.int(0, 99);
@@ -285,7 +281,7 @@ describe('native and pure engines agree', () => {
       // `a|b`: either form reaching the path is enough.
       for (const path of ['coordinate ok', 'coordinate BAD_CONTEXT', 'coordinate VALUE_TOO_LARGE', 'coordinate TOO_MANY_SIBLINGS|coordinateSync TOO_MANY_SIBLINGS',
         'coordinate INVALID_ARGUMENT', 'merge ok', 'merge CORRUPT_RECORD', 'mergeMany ok', 'trees ok', 'hints ok', 'meta ok',
-        'scanPartition ok', 'scanPartition INVALID_ARGUMENT', 'dropPartition ok', 'dropPartition INVALID_ARGUMENT', 'reap ok', 'reap INVALID_ARGUMENT', 'reap CORRUPT_RECORD',
+        'scanPartition ok', 'scanPartition INVALID_ARGUMENT', 'reap ok', 'reap INVALID_ARGUMENT', 'reap CORRUPT_RECORD',
         'coordinateSync ok', 'coordinateSync BAD_CONTEXT|coordinate BAD_CONTEXT', 'coordinateSync VALUE_TOO_LARGE', 'coordinateSync INVALID_ARGUMENT',
         'getSync ok', 'mergeSync ok', 'mergeSync CORRUPT_RECORD']) {
         expect(path.split('|').reduce((sum, p) => sum + (seen.get(p) ?? 0), 0), `${path} exercised (${JSON.stringify([...seen])})`).toBeGreaterThan(0);

@@ -139,9 +139,10 @@ export interface Engine {
 
   /**
    * Deletes every object of one partition (tombstones too; hints and
-   * metadata stay) and its leaves from the partition's tree; flushed when it
-   * resolves with how many. For a replica known bad, which anti-entropy or
-   * `ringkv repair` then refills from the others; and for tests.
+   * metadata stay), flushes, and closes the engine without the clean mark,
+   * so the next open is a new actor (docs/engine.md "dropPartition");
+   * resolves with how many. For a known-bad replica on a stopped node, which
+   * anti-entropy or `ringkv repair` then refills; and for tests.
    */
   dropPartition(partition: number): Promise<number>;
 

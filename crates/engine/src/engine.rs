@@ -581,34 +581,40 @@ impl Engine {
         })
     }
 
-    /// Delete every object of one partition (tombstones too), XOR each leaf
-    /// out of its tree, and flush; returns how many were deleted. For an
-    /// operator whose replica of a partition is known bad (then anti-entropy
-    /// or `ringkv repair` refills it from the other replicas) and for tests.
-    /// The hints and the metadata stay. An object written meanwhile is either
-    /// deleted with its own leaf or kept whole (compare-and-delete per key).
+    /// Delete every object of one partition (tombstones too), flush, and close the engine as after a crash (no
+    /// clean-shutdown mark): returns how many were deleted. For an operator
+    /// whose replica of a partition is known bad, on a stopped node
+    /// (anti-entropy or `ringkv repair` then refills it from the other
+    /// replicas); and for tests. The hints and the metadata stay.
+    ///
+    /// Why it closes: the dropped objects' contexts held this actor's
+    /// counters for their keys. Coordinating one of those keys again under
+    /// the same actor would reissue a dot the other replicas already hold
+    /// with another value. The next open starts a new epoch (a new actor), as
+    /// after an unclean shutdown, so no dot can be issued twice.
     pub fn drop_partition(&self, partition: u32) -> Result<u64> {
-        self.with_store(|store| {
+        let dropped = self.with_store(|store| {
             self.geometry.check_partition(partition)?;
             let (start, end) = self.geometry.partition_range(partition);
             let upper = end.map_or(std::ops::Bound::Unbounded, |e| std::ops::Bound::Excluded(e.to_vec()));
             let mut dropped = 0u64;
             for item in store.objects.range::<Vec<u8>, _>((std::ops::Bound::Included(start.to_vec()), upper)) {
-                let (k, v) = item?;
-                let dk = split_disk_key(&k).ok_or_else(|| {
-                    EngineError::new(ErrorCode::CorruptRecord, "malformed key in the objects store")
-                })?;
-                let rec = decode_record(&v)?;
-                let leaf = leaf_hash(dk.bkey, &rec);
-                // A write since the scan read it: leave the newer object (it is not what this scan saw).
-                if store.objects.compare_and_swap(&k, Some(&v), None::<&[u8]>)?.is_ok() {
-                    self.trees.apply(dk.position, leaf);
-                    dropped += 1;
-                }
+                // Records are not decoded: a bad replica may hold corrupt ones.
+                // The trees are rebuilt from disk at the next open.
+                let (k, _) = item?;
+                store.objects.remove(&k)?;
+                dropped += 1;
             }
+            // The clean mark is absent while open; flushing without it retires this epoch.
             self.sync(store)?;
             Ok(dropped)
-        })
+        })?;
+        let mut guard = self.store.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(store) = guard.take() {
+            drop(store);
+            wait_for_lock_release(&self.path);
+        }
+        Ok(dropped)
     }
 
     fn hint_key(&self, target: &str, bucket: &[u8], key: &[u8]) -> Result<Vec<u8>> {
