@@ -26,6 +26,8 @@ import {
   type SiblingsDocument,
 } from './wire.js';
 import { type AuthOptions, guardRoutes } from './auth.js';
+import { HttpError, type Reply, type RouteKit, json } from './route-kit.js';
+import { registerRepairRoutes } from './repair-routes.js';
 
 export interface ApiLimits {
   /** Largest PUT body (an object's value). */
@@ -41,29 +43,6 @@ const STATUS_TEXT: Record<number, string> = {
   409: 'Conflict', 413: 'Payload Too Large', 500: 'Internal Server Error', 503: 'Service Unavailable',
 };
 
-class HttpError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly details: Record<string, unknown> = {},
-  ) {
-    super(message);
-  }
-}
-
-interface Reply {
-  status: number;
-  headers?: Record<string, string>;
-  body?: string | Buffer;
-  /** Close the connection after this answer. */
-  close?: boolean;
-}
-
-const json = (status: number, doc: unknown, headers: Record<string, string> = {}): Reply => ({
-  status,
-  headers: { 'content-type': 'application/json', ...headers },
-  body: JSON.stringify(doc),
-});
 
 const STOPPING: Reply = {
   ...json(503, { error: 'NODE_STOPPING', message: 'this node is stopping and did not act on the request: send it to another node' }, { [STOPPING_HEADER]: '1' }),
@@ -184,6 +163,19 @@ export function registerApi(
     })),
   );
 
+  const kit: RouteKit = {
+    app,
+    handle,
+    jsonBody: (res, req) => {
+      const declared = bodyLength(req);
+      return async () => {
+        const raw = await readBody(res, limits.maxJsonBytes, declared);
+        return (raw.length ? parseJson(raw) : {}) as Record<string, unknown>;
+      };
+    },
+  };
+  registerRepairRoutes(kit, node);
+
   app.post('/admin/join', (res, req) => {
     const declared = bodyLength(req);
     handle(res, async () => {
@@ -274,6 +266,9 @@ export const ROUTE_METHODS: Readonly<Record<string, readonly string[]>> = {
   '/admin/leave': ['POST'],
   '/admin/tokens': ['GET', 'POST'],
   '/admin/tokens/:id': ['DELETE'],
+  '/admin/repair': ['POST'],
+  '/admin/repair/:id': ['GET'],
+  '/admin/aae': ['GET'],
 };
 
 function notAllowed(handle: (res: HttpResponse, run: () => Promise<Reply>) => void, methods: readonly string[]) {

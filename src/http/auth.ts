@@ -56,6 +56,9 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'GET /admin/tokens': cluster('admin'),
   'POST /admin/tokens': cluster('admin'),
   'DELETE /admin/tokens/:id': cluster('admin'),
+  'POST /admin/repair': cluster('admin'),
+  'GET /admin/repair/:id': cluster('admin'),
+  'GET /admin/aae': cluster('admin'),
 };
 
 /**

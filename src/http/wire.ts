@@ -126,6 +126,8 @@ export const STATUS_OF_ERROR: Record<string, number> = {
   NOT_A_SET: 409,
   TOO_MANY_TOKENS: 409,
   BUCKET_IS_A_SET: 409,
+  /** A repair job is running on the node already (one at a time). */
+  REPAIR_RUNNING: 409,
   VALUE_TOO_LARGE: 413,
   BODY_TOO_LARGE: 413,
   INTERNAL: 500,

@@ -108,6 +108,17 @@ export interface ExchangeReport extends AaeResult {
   ms: number;
 }
 
+/** The last comparison of one partition by this node (GET /admin/aae; `ringkv aae status`). */
+export interface PartitionAaeRecord {
+  /** When it ended (this node's clock, ms). */
+  at: number;
+  peer: string;
+  outcome: AaeResult['outcome'];
+  /** Keys found different (0 when the roots were equal). */
+  keysDiffered: number;
+  repaired: { local: number; remote: number };
+}
+
 interface AaeMetrics {
   exchanges: Counter<'outcome'>;
   repaired: Counter<'side'>;
@@ -131,6 +142,8 @@ export class AntiEntropyService {
   private round = 0;
   private readonly foreground: ForegroundLoad;
   private warnedGeometry = false;
+  /** The last comparison of each partition (at most Q entries). */
+  private readonly history = new Map<number, PartitionAaeRecord>();
 
   /** Registers the 'aae.' peer requests on the node; start() starts the rounds. */
   constructor(
@@ -233,8 +246,10 @@ export class AntiEntropyService {
       let inSync = 0;
       partitions.forEach((p, i) => {
         if (skip.has(i)) return;
-        if (mine.subarray(p * 8, p * 8 + 8).equals(theirs.subarray(i * 8, i * 8 + 8))) inSync++;
-        else differs.add(p);
+        if (mine.subarray(p * 8, p * 8 + 8).equals(theirs.subarray(i * 8, i * 8 + 8))) {
+          inSync++;
+          this.remember(p, peer, 'in_sync', 0, { local: 0, remote: 0 });
+        } else differs.add(p);
       });
       this.metrics.exchanges.inc({ outcome: 'in_sync' }, inSync);
     }
@@ -259,8 +274,12 @@ export class AntiEntropyService {
     return null;
   }
 
-  /** Compares and repairs one partition with one peer. Throws if an exchange is already in flight. */
-  async exchange(partition: number, peer: string): Promise<ExchangeReport> {
+  /**
+   * Compares and repairs one partition with one peer; with `only.bucket`,
+   * repairs the keys of that bucket only (the others count as skipped).
+   * Throws if an exchange is already in flight.
+   */
+  async exchange(partition: number, peer: string, only: { bucket?: Buffer } = {}): Promise<ExchangeReport> {
     if (this.inFlight) throw new Error('an anti-entropy exchange is already in flight');
     this.inFlight = true;
     const started = this.node.clock.now();
@@ -284,10 +303,11 @@ export class AntiEntropyService {
             throw err;
           }),
         async (keys) => {
-          Object.assign(report, await this.repair(partition, peer, keys));
+          Object.assign(report, await this.repair(partition, peer, keys, only.bucket));
         },
       );
       this.metrics.exchanges.inc({ outcome: result.outcome });
+      this.remember(partition, peer, result.outcome, result.differing.keys, report.repaired);
       for (const step of AAE_STEPS) {
         this.metrics.bytes.inc({ step, direction: 'sent' }, result.bytes[step].requested);
         this.metrics.bytes.inc({ step, direction: 'received' }, result.bytes[step].received);
@@ -302,6 +322,33 @@ export class AntiEntropyService {
     }
   }
 
+  /** Partitions this node is a primary of now (for the transfer service's n), ascending. */
+  primaryPartitions(): number[] {
+    const q = this.node.clusterState.ring.owners.length;
+    const n = this.replicaN();
+    const out: number[] = [];
+    for (let p = 0; p < q; p++) if (this.node.preferenceListOf(p, n).primaries.includes(this.node.id)) out.push(p);
+    return out;
+  }
+
+  /** The other primaries of a partition to compare with: members, not left, not suspected. */
+  peersOf(partition: number): string[] {
+    const state = this.node.clusterState;
+    return this.node
+      .preferenceListOf(partition, this.replicaN())
+      .primaries.filter((m) => m !== this.node.id && state.members[m] !== undefined && state.members[m]!.status !== 'left' && !this.node.isSuspected(m));
+  }
+
+  /** The last comparison of a partition, if any since this node started. */
+  lastComparison(partition: number): PartitionAaeRecord | undefined {
+    return this.history.get(partition);
+  }
+
+  private remember(partition: number, peer: string, outcome: AaeResult['outcome'], keysDiffered: number, repaired: { local: number; remote: number }): void {
+    this.history.set(partition, { at: this.node.clock.now(), peer, outcome, keysDiffered, repaired: { ...repaired } });
+    invariant(this.history.size <= this.node.clusterState.ring.owners.length, 'anti-entropy history beyond Q partitions');
+  }
+
   /** Whether to skip this round: the recent p99 of the node's client requests is above yieldAboveMs. */
   async shouldYield(): Promise<boolean> {
     if (this.config.shouldYield) return this.config.shouldYield();
@@ -311,11 +358,15 @@ export class AntiEntropyService {
   // ---------------------------------------------------------------------------
   // Repair
 
-  private async repair(partition: number, peer: string, keys: RepairKey[]): Promise<Omit<ExchangeReport, keyof AaeResult | 'peer' | 'ms'>> {
+  private async repair(partition: number, peer: string, keys: RepairKey[], bucket?: Buffer): Promise<Omit<ExchangeReport, keyof AaeResult | 'peer' | 'ms'>> {
     const out = { repaired: { local: 0, remote: 0 }, skipped: 0, failedKeys: 0 };
     const owners = new Set(this.node.clusterState.ring.owners).size;
     const todo: Array<RepairKey & { mode: ConflictMode }> = [];
     for (const k of keys) {
+      if (bucket !== undefined && !k.bucket.equals(bucket)) {
+        out.skipped++;
+        continue;
+      }
       const props = this.node.bucketProps(k.bucket.toString('utf8'));
       const { primaries } = this.node.preferenceListOf(partition, Math.min(props.n, owners));
       if (primaries.includes(this.node.id) && primaries.includes(peer)) todo.push({ ...k, mode: props.mode });

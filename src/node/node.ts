@@ -34,6 +34,7 @@ import { invariant } from '../core/types.js';
 import { NodeError, errorCode, isClosedError, peerErrorFrom } from './errors.js';
 import { AntiEntropyService, type AntiEntropyConfig } from './anti-entropy.js';
 import { HandoffService, type HintStore } from './handoff.js';
+import { RepairService } from './repair.js';
 import { SetStore, type SetStoreOptions } from './sets.js';
 import { TransferService, type TransferOptions } from './transfer.js';
 import {
@@ -187,6 +188,8 @@ export class RingkvNode implements ServiceContext, ClientOperations {
   readonly transfers: TransferService;
   /** OR-set buckets (the HTTP API's /sets, and the 'sets.update' a non-replica forwards). */
   readonly sets: SetStore;
+  /** Anti-entropy run now, on an operator's request (src/node/repair.ts). */
+  readonly repairs: RepairService;
   /** Keys this node reaped, remembered for reapFloorTtlMs (src/node/reaper.ts). */
   private readonly floors: ReapFloors;
   /** The reaping protocol's own queue (src/node/reap-driver.ts). */
@@ -307,6 +310,16 @@ export class RingkvNode implements ServiceContext, ClientOperations {
     this.antiEntropy = new AntiEntropyService(this, { log: opts.log, ...opts.antiEntropy });
     this.transfers = new TransferService(this, opts.transfers);
     this.sets = new SetStore(this, opts.sets);
+    const ae = this.antiEntropy;
+    this.repairs = new RepairService({
+      clock: opts.clock,
+      primaryPartitions: () => ae.primaryPartitions(),
+      peersOf: (p) => ae.peersOf(p),
+      get running() {
+        return ae.running;
+      },
+      exchange: (p, peer, only) => ae.exchange(p, peer, only),
+    });
     this.observeState();
   }
 
@@ -353,6 +366,7 @@ export class RingkvNode implements ServiceContext, ClientOperations {
     this.gossipTimer?.cancel();
     this.handoff.stop();
     this.antiEntropy.stop();
+    this.repairs.stop();
     this.transfers.stop();
     this.reaper.stop();
     this.peers.stop();

@@ -64,6 +64,9 @@ const SAMPLES: Record<string, () => Sample> = {
   listTokens: () => ({ path: '/admin/tokens', served: 200 }),
   createToken: () => ({ path: '/admin/tokens', body: JSON.stringify({ role: 'read', label: 'probe' }), served: 201 }),
   revokeToken: () => ({ path: `/admin/tokens/${revocable}`, served: 200 }),
+  startRepair: () => ({ path: '/admin/repair', body: JSON.stringify({ partition: 1 << 20 }), served: 400, code: 'BAD_REQUEST' }),
+  getRepair: () => ({ path: '/admin/repair/r999', served: 404, code: 'NOT_FOUND' }),
+  getAaeStatus: () => ({ path: '/admin/aae', served: 200 }),
 };
 
 describe('client tokens on every route of openapi.yaml', () => {
