@@ -97,12 +97,23 @@ export interface Clock {
   setTimer(ms: number, fn: () => void): Timer;
 }
 
-/** The real clock: Date.now() and setTimeout. */
+/**
+ * Longest delay setTimeout keeps (2^31 - 1 ms, ~24.8 days): Node fires a
+ * longer one after 1 ms (TimeoutOverflowWarning), so an interval configured
+ * as "practically never" (1e9 ms) would run constantly.
+ */
+export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+/** The real clock: Date.now() and setTimeout. A delay past MAX_TIMEOUT_MS waits in steps; an infinite one never fires. */
 export const systemClock: Clock = {
   now: () => Date.now(),
   setTimer(ms: number, fn: () => void): Timer {
-    const delay = Number.isFinite(ms) && ms > 0 ? ms : 0;
-    const t = setTimeout(fn, delay);
+    if (ms === Infinity) return { cancel: () => undefined };
+    let t: ReturnType<typeof setTimeout>;
+    const arm = (delay: number) => {
+      t = delay > MAX_TIMEOUT_MS ? setTimeout(() => arm(delay - MAX_TIMEOUT_MS), MAX_TIMEOUT_MS) : setTimeout(fn, delay);
+    };
+    arm(Number.isFinite(ms) && ms > 0 ? ms : 0);
     return { cancel: () => clearTimeout(t) };
   },
 };
