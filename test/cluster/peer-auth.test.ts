@@ -21,6 +21,7 @@ import {
 import type { PeerSecrets } from '../../src/transport/index.js';
 import { startCluster, waitFor, type TestCluster } from '../helpers/cluster.js';
 import { TEST_PEER_SECRETS, TEST_SECRET_TEXT, randomSecret } from '../helpers/secret.js';
+import { startOnStablePort } from '../helpers/server.js';
 import { tempDir } from '../helpers/tmp.js';
 import pino from 'pino';
 
@@ -154,11 +155,12 @@ describe('rotation', () => {
       node: { gossipIntervalMs: 100, requestTimeoutMs: 2_000 }, antiEntropy: { intervalMs: 1e9 },
     });
     try {
-      const first = await startServer(base('n1', { current: s1 }, []));
+      // Each node restarts on its port: on one the kernel does not hand out to outgoing connections meanwhile.
+      const first = await startOnStablePort((port) => startServer({ ...base('n1', { current: s1 }, []), port }));
       servers.set('n1', first);
       ports.set('n1', first.port);
       for (const id of ['n2', 'n3']) {
-        const s = await startServer(base(id, { current: s1 }, [first.address]));
+        const s = await startOnStablePort((port) => startServer({ ...base(id, { current: s1 }, [first.address]), port }));
         servers.set(id, s);
         ports.set(id, s.port);
       }

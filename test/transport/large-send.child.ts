@@ -4,7 +4,7 @@
 // proxy, which blocks (reads nothing, so b's kernel send buffer fills) and
 // passes by turns. Prints one JSON line: what came back, and every protocol
 // error. Bounded: stops at the first protocol error, after `total`
-// requests, or after `durationMs`.
+// requests, after `maxRounds` rounds, or after `durationMs`.
 import { execFileSync } from 'node:child_process';
 import { TransportError, WsTransport, listenPeerServer } from '../../src/transport/index.js';
 import type { TransportEvent } from '../../src/transport/index.js';
@@ -14,6 +14,7 @@ import { TEST_PEER_SECRETS } from '../helpers/secret.js';
 
 const durationMs = Number(process.argv[2] ?? 10_000);
 const total = Number(process.argv[3] ?? 4000);
+const maxRounds = Number(process.argv[4] ?? Infinity);
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 execFileSync('ip', ['link', 'set', 'lo', 'mtu', '1500', 'up']);
@@ -34,7 +35,7 @@ const a = new WsTransport({ nodeId: 'a', cluster: 'large-send', secrets: TEST_PE
 const ref = { id: 'b', address: proxy.address };
 const rand = seededRandom(1662);
 const deadline = Date.now() + durationMs;
-const done = () => reasons.length > 0 || Date.now() >= deadline;
+const done = () => reasons.length > 0 || rounds >= maxRounds || Date.now() >= deadline;
 
 let ok = 0;
 let failed = 0;
