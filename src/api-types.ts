@@ -34,3 +34,63 @@ export interface NodeStatus {
   /** What the server adds (e.g. `transfers`, src/server/index.ts). */
   [field: string]: unknown;
 }
+
+/** What POST /admin/repair asks for. */
+export interface RepairRequest {
+  /** One partition (the node must be a primary of it); every partition it is a primary of when omitted. */
+  partition?: number;
+  /** Repair only this bucket's keys. */
+  bucket?: string;
+}
+
+/** Keys written by a repair on the answering node (local) and on its peers (remote). */
+export interface RepairCounts {
+  local: number;
+  remote: number;
+}
+
+/** A repair job (POST /admin/repair, GET /admin/repair/{id}; src/node/repair.ts). */
+export interface RepairJob {
+  id: string;
+  state: 'running' | 'done' | 'failed';
+  request: RepairRequest;
+  startedAtMs: number;
+  finishedAtMs: number | null;
+  partitions: { total: number; compared: number };
+  /** Partition-peer pairs that were already equal / that differed. */
+  inSync: number;
+  diverged: number;
+  /** Keys the first exchange of each partition-peer pair found different (within its segment limit). */
+  keysDiffered: number;
+  keysRepaired: RepairCounts;
+  /** Exchanges that failed (a peer unreachable, a timeout): their partitions are not known to be repaired. */
+  failedExchanges: number;
+  /** Keys whose repair failed (see the node's log). */
+  failedKeys: number;
+  /** The partition being compared now. */
+  current: number | null;
+  error: string | null;
+}
+
+/** The last anti-entropy comparison of one partition by a node. */
+export interface PartitionAaeRecord {
+  /** When it ended (the node's clock, ms since the epoch). */
+  at: number;
+  peer: string;
+  outcome: 'in_sync' | 'diverged' | 'failed';
+  /** Keys found different (0 when the roots were equal). */
+  keysDiffered: number;
+  repaired: RepairCounts;
+  /** The last comparison of the partition that repaired keys (this one, or an earlier one), since the node started. */
+  lastRepair: { at: number; peer: string; keysDiffered: number; repaired: RepairCounts } | null;
+}
+
+/** GET /admin/aae: each partition the node is a primary of. */
+export interface AaeStatus {
+  node: string;
+  partitions: Array<{ partition: number; peers: string[]; last: PartitionAaeRecord | null }>;
+  /** Partitions compared at least once since the node started. */
+  compared: number;
+  /** Every partition was compared since this time (the oldest last comparison); null until each was. */
+  fullPassAtMs: number | null;
+}

@@ -5,6 +5,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { RingkvClient, RingkvError } from '../client/index.js';
 import { DEFAULT_PARTITION_BITS } from '../engine/types.js';
 import { runDevCluster } from './dev.js';
+import { registerRepairCommands } from './repair.js';
 import { runNode } from './start.js';
 import { registerTokenCommands, resolveToken, withTokenOptions, type TokenSource } from './token.js';
 
@@ -207,6 +208,7 @@ withTokenOptions(program
   });
 
 registerTokenCommands(program, DEFAULT_NODE);
+registerRepairCommands(program, { defaultNode: DEFAULT_NODE, tlsCaHelp: TLS_CA_HELP, client });
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof RingkvError) console.error(`ringkv: ${err.code} (${err.status}): ${err.message}`);

@@ -10,7 +10,7 @@
 // answer is final and thrown as a RingkvError. The causal context is opaque:
 // pass back what a read returned.
 import { bufferView } from '../util/bytes.js';
-import type { NodeStatus } from '../api-types.js';
+import type { AaeStatus, NodeStatus, RepairJob, RepairRequest } from '../api-types.js';
 import type { BucketProps } from '../core/membership.js';
 import { CONTEXT_HEADER, LAST_MODIFIED_HEADER, RING_VERSION_HEADER, STOPPING_HEADER, percentEncode, type RingDocument, type SiblingsDocument } from '../http/wire.js';
 import { RingkvError } from './errors.js';
@@ -116,7 +116,7 @@ export interface UpdateOptions extends ReadOptions {
 export type RingInfo = RingDocument;
 
 /** GET /status, as the node builds it (one definition: src/api-types.ts). */
-export type { NodeStatus, NodeStatusMember as MemberStatus } from '../api-types.js';
+export type { AaeStatus, NodeStatus, NodeStatusMember as MemberStatus, PartitionAaeRecord, RepairJob, RepairRequest } from '../api-types.js';
 
 /** A set element: a string (UTF-8) or raw bytes. */
 export type Element = string | Uint8Array;
@@ -450,6 +450,24 @@ export class RingkvClient {
   async revokeToken(id: string, target: NodeTarget = {}): Promise<void> {
     const res = await this.expectOk({ method: 'DELETE', path: `/admin/tokens/${encodeURIComponent(id)}`, node: target.node });
     await res.arrayBuffer();
+  }
+
+  /** Starts a repair job on a node (`target.node`, or the round-robin choice; needs an admin token). */
+  async startRepair(request: RepairRequest = {}, target: NodeTarget = {}): Promise<RepairJob> {
+    const res = await this.expectOk({ method: 'POST', path: '/admin/repair', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request), node: target.node });
+    return (await res.json()) as RepairJob;
+  }
+
+  /** A repair job's progress, from the node that runs it. */
+  async repairJob(id: string, target: NodeTarget = {}): Promise<RepairJob> {
+    const res = await this.expectOk({ method: 'GET', path: `/admin/repair/${encodeURIComponent(id)}`, node: target.node });
+    return (await res.json()) as RepairJob;
+  }
+
+  /** A node's anti-entropy per partition (needs an admin token). */
+  async aaeStatus(target: NodeTarget = {}): Promise<AaeStatus> {
+    const res = await this.expectOk({ method: 'GET', path: '/admin/aae', node: target.node });
+    return (await res.json()) as AaeStatus;
   }
 
   /** True when a node (the given address, or the round-robin choice) answers `pong`. */

@@ -47,6 +47,7 @@ import { isTransportError, type Timer } from '../transport/types.js';
 import { invariant } from '../core/types.js';
 import { NodeError } from './errors.js';
 import { ForegroundLoad } from './foreground.js';
+import type { PartitionAaeRecord } from '../api-types.js';
 import type { ServiceContext } from './context.js';
 import { MAX_AAE_GET_ITEMS, type PeerRequest, type ServiceHandlers, type ServiceMessageType } from './messages.js';
 
@@ -108,16 +109,7 @@ export interface ExchangeReport extends AaeResult {
   ms: number;
 }
 
-/** The last comparison of one partition by this node (GET /admin/aae; `ringkv aae status`). */
-export interface PartitionAaeRecord {
-  /** When it ended (this node's clock, ms). */
-  at: number;
-  peer: string;
-  outcome: AaeResult['outcome'];
-  /** Keys found different (0 when the roots were equal). */
-  keysDiffered: number;
-  repaired: { local: number; remote: number };
-}
+export type { PartitionAaeRecord };
 
 interface AaeMetrics {
   exchanges: Counter<'outcome'>;
@@ -345,7 +337,9 @@ export class AntiEntropyService {
   }
 
   private remember(partition: number, peer: string, outcome: AaeResult['outcome'], keysDiffered: number, repaired: { local: number; remote: number }): void {
-    this.history.set(partition, { at: this.node.clock.now(), peer, outcome, keysDiffered, repaired: { ...repaired } });
+    const at = this.node.clock.now();
+    const lastRepair = repaired.local + repaired.remote > 0 ? { at, peer, keysDiffered, repaired: { ...repaired } } : (this.history.get(partition)?.lastRepair ?? null);
+    this.history.set(partition, { at, peer, outcome, keysDiffered, repaired: { ...repaired }, lastRepair });
     invariant(this.history.size <= this.node.clusterState.ring.owners.length, 'anti-entropy history beyond Q partitions');
   }
 

@@ -7,8 +7,11 @@
 // service's one-exchange-at-a-time rule: a job waits while a scheduled
 // exchange runs.
 import { invariant } from '../core/types.js';
+import type { RepairJob, RepairRequest } from '../api-types.js';
 import type { Clock } from '../transport/types.js';
 import type { ExchangeReport } from './anti-entropy.js';
+
+export type { RepairJob, RepairRequest };
 
 /** What a repair job uses of anti-entropy (AntiEntropyService). */
 export interface RepairContext {
@@ -17,36 +20,6 @@ export interface RepairContext {
   peersOf(partition: number): string[];
   readonly running: boolean;
   exchange(partition: number, peer: string, only: { bucket?: Buffer }): Promise<ExchangeReport>;
-}
-
-export interface RepairRequest {
-  /** One partition (it must be one this node is a primary of); all of its primaries' partitions when omitted. */
-  partition?: number;
-  /** Repair only this bucket's keys. */
-  bucket?: string;
-}
-
-export interface RepairJob {
-  id: string;
-  state: 'running' | 'done' | 'failed';
-  request: RepairRequest;
-  startedAtMs: number;
-  finishedAtMs: number | null;
-  partitions: { total: number; compared: number };
-  /** Partition-peer pairs that were already equal / differed. */
-  inSync: number;
-  diverged: number;
-  /** Keys the first exchange of each partition-peer pair found different (within its segment limit). */
-  keysDiffered: number;
-  /** Keys written on this node (local) and on its peers (remote). */
-  keysRepaired: { local: number; remote: number };
-  /** Exchanges that failed (a peer unreachable, a timeout): their partitions are not known to be repaired. */
-  failedExchanges: number;
-  /** Keys whose repair failed (see the node's log). */
-  failedKeys: number;
-  /** The partition being compared now. */
-  current: number | null;
-  error: string | null;
 }
 
 export class RepairError extends Error {
