@@ -80,6 +80,11 @@ library was already in the tree. Its rules:
   \`RestartPreventExitStatus=78\`); \`ringkv config check\` exits 1:
 
 \`\`\`
+$ cat bad.yaml
+node_id: n1
+listen: x
+secret: abc
+nodeId: n2
 $ ringkv config check bad.yaml
 ringkv: bad config file bad.yaml:
   listen: expected host:port, got "x" (line 2)
