@@ -103,7 +103,14 @@ is always \`ringkv-0\`.
 
 Seeds may be host names: each join attempt resolves them again, and a name
 with several addresses (a headless Service) gives one seed per address, this
-node's own left out. With TLS, seeds are dialled by the name given, since
+node's own left out. A node with no seeds, or whose only seed is written
+exactly as the address it advertises (\`advertise\`, else \`listen\`), creates a new
+cluster; every other node waits, retrying, until a seed admits it. So give
+every host the same seed list naming the first node as it advertises itself
+(in a StatefulSet \`ringkv-0.ringkv:8087\`, with \`advertise\` the pod's own
+stable name): that node creates the cluster, the others join it. A Service
+name alone on every pod would leave them all waiting, since none is its own
+only seed. With TLS, seeds are dialled by the name given, since
 the peer's certificate is checked against the name dialled: name each seed
 as its certificate does.
 
