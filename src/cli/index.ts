@@ -98,7 +98,7 @@ withTokenOptions(program
 withTokenOptions(program
   .command('put <bucket> <key> <value>'))
   .description('write a value: the text given, - for stdin or @path for a file\'s bytes; reads the current context first so the write supersedes what you see (use --blind to add a sibling instead)')
-  .option('--literal', 'store <value> as the text it is, even - or @...')
+  .option('--literal', 'store <value> as the text it is, even "-" or "@..." (a text starting with another "-": put it after --, as in `put b k -- -x`)')
   .option('--node <host:port>', 'node to ask (comma-separated for failover)', DEFAULT_NODE)
   .option('--tls-ca <file>', TLS_CA_HELP)
   .option('--w <w>', 'acks to wait for', int('w', 1, 16))

@@ -24,7 +24,7 @@ afterAll(async () => {
 });
 
 /** `ringkv ...args --node <node>` with no token (the test node runs without client tokens). */
-const cli = (args: string[], stdin?: Buffer) => runCli([...args, '--node', node.address], { stdin, env: { PATH: process.env.PATH }, cwd: dir.path });
+const cli = (args: string[], stdin?: Buffer) => runCli([args[0]!, '--node', node.address, ...args.slice(1)], { stdin, env: { PATH: process.env.PATH }, cwd: dir.path });
 
 /** Random bytes that are certainly not UTF-8: NULs, a lone continuation byte, 0xff, a truncated sequence. */
 function binary(size: number): Buffer {
@@ -70,6 +70,9 @@ describe('put and get, binary-safe', () => {
     expect((await cli(['get', 'lit', 'dash', '--raw'])).stdout.toString()).toBe('-');
     expect((await cli(['put', 'lit', 'at', '--literal', '@home'])).code).toBe(0);
     expect((await cli(['get', 'lit', 'at', '--raw'])).stdout.toString()).toBe('@home');
+    // Text that looks like an option goes after --.
+    expect((await cli(['put', 'lit', 'opt', '--', '-x'])).code).toBe(0);
+    expect((await cli(['get', 'lit', 'opt', '--raw'])).stdout.toString()).toBe('-x');
   });
 
   it('a file that cannot be read fails before any request, and stores nothing', async () => {
