@@ -73,7 +73,7 @@ library was already in the tree. Its rules:
   options at all (docs/security.md).
 - Relative paths in the file are taken from the file's directory (a service
   manager's working directory is rarely the file's); relative paths in flags
-  and variables from the working directory.
+  and variables, and the default \`data_dir\`, from the working directory.
 - A bad value is reported with its key (or variable, or flag), the problem
   and the line, every problem at once, and \`ringkv start\` exits 78
   (EX_CONFIG: restarting it unchanged cannot help; systemd

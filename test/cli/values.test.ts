@@ -34,7 +34,8 @@ function binary(size: number): Buffer {
   return b;
 }
 
-describe('put and get, binary-safe', () => {
+// Each command is a process start (about a second, more on a loaded machine).
+describe('put and get, binary-safe', { timeout: 120_000 }, () => {
   it('put - reads stdin; get --raw writes the same bytes to stdout, with nothing added', async () => {
     const value = binary(200_000);
     const put = await cli(['put', 'bin', 'stdin', '-'], value);
