@@ -1,12 +1,13 @@
 // The `ringkv` command: run a node, run a local dev cluster, and talk to a
 // cluster (get/put/delete/status/join/leave) through the client library.
-import { readFileSync } from 'node:fs';
-import { Command, InvalidArgumentError } from 'commander';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { RingkvClient, RingkvError } from '../client/index.js';
-import { DEFAULT_PARTITION_BITS } from '../engine/types.js';
+import { registerConfigCommands } from './config.js';
 import { runDevCluster } from './dev.js';
 import { registerRepairCommands } from './repair.js';
-import { runNode } from './start.js';
+import { registerStartCommand } from './start.js';
+import { chooseValue, readValue, valueArgument } from './values.js';
 import { registerTokenCommands, resolveToken, withTokenOptions, type TokenSource } from './token.js';
 
 const DEFAULT_NODE = process.env.RINGKV_NODE ?? '127.0.0.1:8087';
@@ -33,53 +34,15 @@ const client = (o: TokenSource & { node: string; tlsCa?: string }) => {
   return new RingkvClient({ nodes: o.node.split(','), token: resolveToken(o), ...(caFile ? { tls: { ca: readFileSync(caFile) } } : {}) });
 };
 
+/** This package's version (package.json sits two levels up from src/cli and from dist/cli). */
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
 const program = new Command('ringkv')
   .description('ringkv: a highly available, Dynamo-style distributed key-value store')
+  .version(VERSION, '-V, --version', 'print the ringkv version')
   .showHelpAfterError();
 
-program
-  .command('start')
-  .description('run one node (HTTP API and peer traffic on one port)')
-  .option('--node-id <id>', 'this node\'s id ([A-Za-z0-9._-]{1,64})', 'n1')
-  .option('--listen <host:port>', 'address to listen on', hostPort, '127.0.0.1:8087')
-  .option('--advertise <host:port>', 'address other nodes and clients use (default: --listen)', hostPort)
-  .option('--data-dir <dir>', 'data directory (default: ./.ringkv/<node-id>)')
-  .option('--seeds <list>', 'comma-separated host:port of nodes to join through', (v) => v.split(',').map(hostPort), [] as string[])
-  .option('--zone <zone>', 'failure zone (rack/AZ) for replica placement')
-  .option('--cluster <name>', 'cluster name; nodes of other clusters are refused', 'ringkv')
-  .option('--partition-bits <bits>', 'log2 of the partition count Q for a new cluster', int('partition-bits', 1, 16), DEFAULT_PARTITION_BITS)
-  .option('--cache-mb <mb>', 'storage cache size in MiB', int('cache-mb', 1, 1 << 20), 64)
-  .option('--log-level <level>', 'pino log level', 'info')
-  .option('--secret-file <path>', 'file holding the cluster secret (or env RINGKV_CLUSTER_SECRET_FILE / RINGKV_CLUSTER_SECRET); required unless --insecure-loopback')
-  .option('--previous-secret-file <path>', 'during a rotation: the previous cluster secret, still accepted (or env RINGKV_CLUSTER_PREVIOUS_SECRET_FILE / RINGKV_CLUSTER_PREVIOUS_SECRET)')
-  .option('--insecure-loopback', 'development only: no cluster secret; allowed only on loopback listen and advertise addresses')
-  .option('--tls-key <file>', 'TLS: this node\'s private key (PEM); env RINGKV_TLS_KEY')
-  .option('--tls-cert <file>', 'TLS: this node\'s certificate (PEM), naming the host of its advertised address; env RINGKV_TLS_CERT')
-  .option('--tls-ca <file>', 'TLS: the cluster CA (PEM); peers\' certificates must be signed by it, both ways; env RINGKV_TLS_CA')
-  .action(async (o) => {
-    const tlsKey = o.tlsKey ?? process.env.RINGKV_TLS_KEY;
-    const tlsCert = o.tlsCert ?? process.env.RINGKV_TLS_CERT;
-    // RINGKV_TLS_CA alone may be set for the client commands: it turns nothing on here.
-    const tlsCa = o.tlsCa ?? (tlsKey !== undefined ? process.env.RINGKV_TLS_CA : undefined);
-    if ((tlsKey === undefined) !== (tlsCert === undefined)) throw new InvalidArgumentError('--tls-key and --tls-cert go together');
-    if (tlsCa !== undefined && tlsKey === undefined) throw new InvalidArgumentError('--tls-ca needs --tls-key and --tls-cert');
-    await runNode({
-      secretFile: o.secretFile,
-      previousSecretFile: o.previousSecretFile,
-      insecureLoopback: o.insecureLoopback === true,
-      tls: tlsKey !== undefined && tlsCert !== undefined ? { keyFile: tlsKey, certFile: tlsCert, ...(tlsCa === undefined ? {} : { caFile: tlsCa }) } : undefined,
-      nodeId: o.nodeId,
-      listen: o.listen,
-      advertise: o.advertise,
-      dataDir: o.dataDir ?? `./.ringkv/${o.nodeId}`,
-      seeds: o.seeds,
-      zone: o.zone,
-      cluster: o.cluster,
-      partitionBits: o.partitionBits,
-      cacheBytes: o.cacheMb * 1024 * 1024,
-      logLevel: o.logLevel,
-    });
-  });
+registerStartCommand(program);
 
 program
   .command('dev')
@@ -94,13 +57,27 @@ program
 
 withTokenOptions(program
   .command('get <bucket> <key>'))
-  .description('print the value (siblings: one per line as JSON with --json)')
+  .description('print the value as text (siblings: one per line; --json for all of them), or its exact bytes with --raw or --out')
   .option('--node <host:port>', 'node to ask (comma-separated for failover)', DEFAULT_NODE)
   .option('--tls-ca <file>', TLS_CA_HELP)
   .option('--r <r>', 'replies to wait for', int('r', 1, 16))
   .option('--json', 'print value(s), siblings and context as JSON')
+  .addOption(new Option('--raw', 'write the value\'s bytes to stdout as they are (no newline)').conflicts(['json', 'out']))
+  .addOption(new Option('--out <file>', 'write the value\'s bytes to this file').conflicts('json'))
+  .option('--sibling <n>', 'with --raw or --out: which of several sibling values (1-based, in the order plain `get` prints them)', int('sibling', 1, 65_535))
   .action(async (bucket: string, key: string, o) => {
     const got = await client(o).get(bucket, key, { r: o.r });
+    if (o.raw || o.out !== undefined) {
+      if (!got.found) {
+        console.error(got.deleted ? 'not found (deleted)' : 'not found');
+        process.exitCode = 1;
+        return;
+      }
+      const value = chooseValue(got.values, o.sibling);
+      if (o.out !== undefined) writeFileSync(o.out, value);
+      else await new Promise<void>((resolve, reject) => process.stdout.write(value, (err) => (err ? reject(err) : resolve())));
+      return;
+    }
     if (o.json) {
       console.log(JSON.stringify({
         found: got.found,
@@ -121,16 +98,19 @@ withTokenOptions(program
 
 withTokenOptions(program
   .command('put <bucket> <key> <value>'))
-  .description('write a value; reads the current context first so the write supersedes what you see (use --blind to add a sibling instead)')
+  .description('write a value: the text given, - for stdin or @path for a file\'s bytes; reads the current context first so the write supersedes what you see (use --blind to add a sibling instead)')
+  .option('--literal', 'store <value> as the text it is, even "-" or "@..." (a text starting with another "-": put it after --, as in `put b k -- -x`)')
   .option('--node <host:port>', 'node to ask (comma-separated for failover)', DEFAULT_NODE)
   .option('--tls-ca <file>', TLS_CA_HELP)
   .option('--w <w>', 'acks to wait for', int('w', 1, 16))
   .option('--dw <dw>', 'durable acks to wait for', int('dw', 0, 16))
   .option('--blind', 'write without a context (concurrent blind writes become siblings)')
   .action(async (bucket: string, key: string, value: string, o) => {
+    // Read before asking the node anything: a bad file fails without a request.
+    const bytes = await readValue(valueArgument(value, o.literal === true), process.stdin);
     const c = client(o);
     const context = o.blind ? null : (await c.get(bucket, key)).context;
-    const { context: next } = await c.put(bucket, key, value, { context, w: o.w, dw: o.dw });
+    const { context: next } = await c.put(bucket, key, bytes, { context, w: o.w, dw: o.dw });
     console.error(`ok (context ${next.slice(0, 16)}…)`);
   });
 
@@ -208,6 +188,7 @@ withTokenOptions(program
   });
 
 registerTokenCommands(program, DEFAULT_NODE);
+registerConfigCommands(program);
 registerRepairCommands(program, { defaultNode: DEFAULT_NODE, tlsCaHelp: TLS_CA_HELP, client });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

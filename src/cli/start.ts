@@ -1,7 +1,11 @@
 // `ringkv start`: one node in this process, with structured logs and a clean
 // shutdown on SIGINT/SIGTERM (stop accepting, finish in-flight requests,
 // flush, close).
+import type { Command } from 'commander';
 import pino from 'pino';
+import { addStartFlags } from '../config/flags.js';
+import { ConfigError, resolveStartConfig, type ResolvedStartConfig, type StartConfigSources } from '../config/load.js';
+import { CONFIG_FILE_ENV, type StartConfig } from '../config/options.js';
 import { StartRefusedError, startServer, type RunningServer, type ServerTlsFiles } from '../server/index.js';
 import { ListenError } from '../transport/uws.js';
 import { PREVIOUS_SECRET_ENV, SECRET_ENV, loadPeerSecrets, secretFileIsShared } from '../server/peer-secrets.js';
@@ -33,8 +37,59 @@ export interface RunNodeOptions {
   tls?: ServerTlsFiles;
 }
 
-export async function runNode(o: RunNodeOptions): Promise<void> {
+/**
+ * `ringkv start`: its flags are generated from the option schema
+ * (src/config/options.ts); `--config FILE` (or RINGKV_CONFIG) names a YAML
+ * file; flags > RINGKV_* environment > file > defaults.
+ */
+export function registerStartCommand(program: Command): void {
+  const start = program
+    .command('start')
+    .description('run one node (HTTP API and peer traffic on one port); options from flags, RINGKV_* variables and a config file (docs/configuration.md)')
+    .option('--config <file>', `YAML config file (env ${CONFIG_FILE_ENV}); flags and RINGKV_* variables override its keys`);
+  const givenFlags = addStartFlags(start);
+  start.action(async (o: Record<string, unknown>) => {
+    let resolved: ResolvedStartConfig;
+    try {
+      resolved = startConfigFrom(o.config as string | undefined, givenFlags(o), process.env);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      process.stderr.write(`ringkv: ${err.message}\n`);
+      process.exit(EXIT_CONFIG_REFUSED);
+    }
+    await runNode(runNodeOptions(resolved.config), resolved);
+  });
+}
+
+/** The options of one start: the config file (`--config`, else RINGKV_CONFIG), the environment and the flags given. */
+export function startConfigFrom(configFile: string | undefined, flags: StartConfigSources['flags'], env: NodeJS.ProcessEnv): ResolvedStartConfig {
+  return resolveStartConfig({ flags, env, file: configFile ?? (env[CONFIG_FILE_ENV] || undefined) });
+}
+
+/** The checked configuration as runNode takes it. */
+export function runNodeOptions(c: StartConfig): RunNodeOptions {
+  return {
+    nodeId: c.node_id,
+    listen: c.listen,
+    advertise: c.advertise,
+    dataDir: c.data_dir,
+    seeds: c.seeds,
+    zone: c.zone,
+    cluster: c.cluster,
+    partitionBits: c.partition_bits,
+    cacheBytes: c.cache_mb * 1024 * 1024,
+    logLevel: c.log_level,
+    secretFile: c.secret_file,
+    previousSecretFile: c.previous_secret_file,
+    insecureLoopback: c.insecure_loopback,
+    tls: c.tls_key !== undefined && c.tls_cert !== undefined ? { keyFile: c.tls_key, certFile: c.tls_cert, ...(c.tls_ca === undefined ? {} : { caFile: c.tls_ca }) } : undefined,
+  };
+}
+
+export async function runNode(o: RunNodeOptions, resolved?: ResolvedStartConfig): Promise<void> {
   const logger = pino({ name: 'ringkv', level: o.logLevel });
+  // Which source set each option (never a secret: those are only ever file names here).
+  if (resolved) logger.info({ sources: resolved.sources }, 'configuration');
   const [host, port] = splitHostPort(o.listen);
   const fatal = (err: unknown): void => {
     // The reason goes to stderr as one line (and to the log): a supervisor shows it as is.

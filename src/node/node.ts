@@ -132,6 +132,8 @@ export interface NodeOptions {
   partitionBits: number;
   /** Addresses to join through when this node is alone. */
   seeds: string[];
+  /** The addresses to try at each join attempt (host names resolved afresh: src/server/seeds.ts); default `seeds` as given. */
+  seedAddresses?: () => Promise<string[]>;
   engine: Engine;
   transport: Transport;
   clock: Clock;
@@ -852,7 +854,8 @@ export class RingkvNode implements ServiceContext, ClientOperations {
   }
 
   private async tryJoinSeeds(): Promise<void> {
-    for (const seed of this.opts.seeds) {
+    const seeds = this.opts.seedAddresses ? await this.opts.seedAddresses() : this.opts.seeds;
+    for (const seed of seeds) {
       if (seed === this.opts.address) continue;
       try {
         await this.join(seed);

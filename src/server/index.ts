@@ -18,6 +18,7 @@ import { systemClock } from '../transport/types.js';
 import { WsTransport, attachPeerEndpoint } from '../transport/ws-transport.js';
 import { INSECURE_LOOPBACK_SECRETS, type PeerSecrets } from '../transport/peer-auth.js';
 import { registerPeerMetrics } from './peer-metrics.js';
+import { seedResolver } from './seeds.js';
 import { isLoopbackHost } from './peer-secrets.js';
 import { TlsConfigError, loadTls, type ServerTlsFiles } from './tls.js';
 
@@ -165,6 +166,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       clusterName,
       partitionBits: opts.partitionBits ?? DEFAULT_PARTITION_BITS,
       seeds: opts.seeds ?? [],
+      // Plain peers: names resolved at each attempt, one seed per address. TLS: dialled by name, as certificates name hosts.
+      seedAddresses: tls ? undefined : seedResolver(opts.seeds ?? [], [address, formatHostPort(host, port)]),
       engine,
       transport,
       clock: systemClock,
