@@ -52,6 +52,12 @@ export interface Sibling {
   attrs?: SiblingAttributes;
 }
 
+/** A client write's content type and metadata as given (any order, unchecked); absent fields are the default. */
+export interface WriteAttributes {
+  contentType?: string;
+  meta?: ReadonlyArray<readonly [string, string]>;
+}
+
 /** Does the sibling have the attributes of a format-1 sibling? */
 export function hasDefaultAttributes(s: { attrs?: SiblingAttributes }): boolean {
   return s.attrs === undefined || (s.attrs.contentType === DEFAULT_CONTENT_TYPE && s.attrs.meta.length === 0);
