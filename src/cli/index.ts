@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { RingkvClient, RingkvError } from '../client/index.js';
 import { DEFAULT_PARTITION_BITS } from '../engine/types.js';
+import { collectMeta, headerLines } from './attributes.js';
 import { runDevCluster } from './dev.js';
 import { runNode } from './start.js';
 import { registerTokenCommands, resolveToken, withTokenOptions, type TokenSource } from './token.js';
@@ -98,6 +99,7 @@ withTokenOptions(program
   .option('--tls-ca <file>', TLS_CA_HELP)
   .option('--r <r>', 'replies to wait for', int('r', 1, 16))
   .option('--json', 'print value(s), siblings and context as JSON')
+  .option('--headers', 'print each value\'s content type and metadata (as header lines) before it')
   .action(async (bucket: string, key: string, o) => {
     const got = await client(o).get(bucket, key, { r: o.r });
     if (o.json) {
@@ -105,7 +107,7 @@ withTokenOptions(program
         found: got.found,
         deleted: got.deleted,
         context: got.context,
-        siblings: got.siblings.map((s) => ({ value: s.value?.toString('utf8') ?? null, deleted: s.deleted, lastModified: s.lastModified })),
+        siblings: got.siblings.map((s) => ({ value: s.value?.toString('utf8') ?? null, deleted: s.deleted, lastModified: s.lastModified, contentType: s.contentType, meta: s.meta })),
       }, null, 2));
       return;
     }
@@ -115,7 +117,7 @@ withTokenOptions(program
       return;
     }
     if (got.values.length > 1) console.error(`${got.values.length} siblings (concurrent writes); \`ringkv put\` resolves them`);
-    for (const v of got.values) process.stdout.write(`${v.toString('utf8')}\n`);
+    for (const s of got.siblings.filter((x) => !x.deleted)) process.stdout.write(`${o.headers ? `${headerLines(s)}\n\n` : ''}${s.value!.toString('utf8')}\n`);
   });
 
 withTokenOptions(program
@@ -126,10 +128,12 @@ withTokenOptions(program
   .option('--w <w>', 'acks to wait for', int('w', 1, 16))
   .option('--dw <dw>', 'durable acks to wait for', int('dw', 0, 16))
   .option('--blind', 'write without a context (concurrent blind writes become siblings)')
+  .option('--content-type <type>', 'the value\'s content type (default application/octet-stream)')
+  .option('--meta <name=value>', 'user metadata stored with the value (repeatable)', collectMeta)
   .action(async (bucket: string, key: string, value: string, o) => {
     const c = client(o);
     const context = o.blind ? null : (await c.get(bucket, key)).context;
-    const { context: next } = await c.put(bucket, key, value, { context, w: o.w, dw: o.dw });
+    const { context: next } = await c.put(bucket, key, value, { context, w: o.w, dw: o.dw, contentType: o.contentType, meta: o.meta });
     console.error(`ok (context ${next.slice(0, 16)}…)`);
   });
 
