@@ -55,12 +55,43 @@ function plain(v: unknown): unknown {
   return v;
 }
 
-/** The encoded context is the record's prefix up to the end of its context entries. */
+/** The encoded context is the record's prefix up to the end of its context entries, with the context format byte (1). */
 function contextOf(record: Buffer): Buffer {
   let at = 3;
   const n = record.readUInt16BE(1);
   for (let i = 0; i < n; i++) at += 1 + record[at]! + 8;
-  return Buffer.concat([record.subarray(0, at)]);
+  const out = Buffer.concat([record.subarray(0, at)]);
+  out[0] = 1;
+  return out;
+}
+
+/**
+ * A coordinate's attributes: mostly none or valid ones (so format-2 records
+ * are common), sometimes over a limit or malformed (METADATA_TOO_LARGE,
+ * BAD_METADATA from both twins, in the same order of checks).
+ */
+function randomAttributes(rand: Rand): { contentType?: string; meta?: Array<[string, string]> } {
+  const roll = rand.int(0, 99);
+  if (roll < 50) return {};
+  const types = ['application/json', 'text/plain; charset=utf-8', 'application/octet-stream', 'image/png'];
+  const names = ['a', 'author', 'b', 'x-1', 'tag', 'z~'];
+  const values = ['', '1', 'ann', 'a b c', 'x'.repeat(40)];
+  const contentType = rand.chance(0.2) ? undefined : rand.pick(types);
+  const meta: Array<[string, string]> = Array.from({ length: rand.int(0, 3) }, () => [rand.pick(names), rand.pick(values)]);
+  if (roll < 92) {
+    // Valid: names made unique (a duplicate is BAD_METADATA).
+    const unique = new Map(meta);
+    return { contentType, meta: [...unique] };
+  }
+  const bad = rand.int(0, 7);
+  if (bad === 0) return { contentType: 't'.repeat(rand.int(255, 257)), meta };
+  if (bad === 1) return { contentType: '', meta };
+  if (bad === 2) return { contentType, meta: Array.from({ length: rand.int(32, 33) }, (_, i) => [`k${i}`, 'v'] as [string, string]) };
+  if (bad === 3) return { contentType, meta: [['n'.repeat(rand.int(64, 65)), 'v']] };
+  if (bad === 4) return { contentType, meta: [['a', 'v'.repeat(rand.int(8190, 8192))]] };
+  if (bad === 5) return { contentType, meta: [[rand.pick(['Upper', 'sp ace', 'caf\u00e9']), 'v'], ['b', 'w']] };
+  if (bad === 6) return { contentType: rand.pick(['text/\u00e9', 'a\r\nb']), meta };
+  return { contentType, meta: [['a', '1'], ['a', rand.pick(['1', '2'])]] };
 }
 
 interface Pair {
@@ -111,6 +142,8 @@ describe('native and pure engines agree', () => {
       const tombstones: Array<{ bucket: Buffer; key: Buffer; record: Buffer }> = [];
       const reaped = { true: 0, false: 0 };
       const scanned = { continued: 0 };
+      // Records coordinated, by format byte: both must be common.
+      const formats = { 1: 0, 2: 0 };
       const allTombstones = (record: Buffer) => decodeRecord(record).siblings.every((s) => s.tombstone);
 
       for (let step = 0; step < OPS; step++) {
@@ -127,14 +160,18 @@ describe('native and pure engines agree', () => {
           const now = 1_000 + step + rand.int(0, 50);
           const mode = rand.chance(0.1) ? 'lww' : 'siblings';
           const durable = rand.chance(0.02);
+          const attrs = randomAttributes(rand);
           // The synchronous form (no durable flag) must give the same bytes and errors.
+          let o: Outcome;
           if (!durable && rand.chance(0.5)) {
-            remember(await both(`step ${step} coordinateSync`, (p) =>
-              node(p, which).coordinateSync({ bucket, key, context, value, now, mode })));
+            o = await both(`step ${step} coordinateSync`, (p) =>
+              node(p, which).coordinateSync({ bucket, key, context, value, now, mode, ...attrs }));
           } else {
-            remember(await both(`step ${step} coordinate`, (p) =>
-              node(p, which).coordinate({ bucket, key, context, value, now, mode, durable })));
+            o = await both(`step ${step} coordinate`, (p) =>
+              node(p, which).coordinate({ bucket, key, context, value, now, mode, durable, ...attrs }));
           }
+          remember(o);
+          if ('ok' in o && typeof o.ok === 'string') formats[o.ok.startsWith('02') ? 2 : 1]++;
         } else if (roll < 55) {
           if (rand.chance(0.5)) remember(await both(`step ${step} getSync`, (p) => node(p, which).getSync(bucket, key)));
           else remember(await both(`step ${step} get`, (p) => node(p, which).get(bucket, key)));
@@ -283,12 +320,15 @@ describe('native and pure engines agree', () => {
         'coordinate INVALID_ARGUMENT', 'merge ok', 'merge CORRUPT_RECORD', 'mergeMany ok', 'trees ok', 'hints ok', 'meta ok',
         'scanPartition ok', 'scanPartition INVALID_ARGUMENT', 'reap ok', 'reap INVALID_ARGUMENT', 'reap CORRUPT_RECORD',
         'coordinateSync ok', 'coordinateSync BAD_CONTEXT|coordinate BAD_CONTEXT', 'coordinateSync VALUE_TOO_LARGE', 'coordinateSync INVALID_ARGUMENT',
-        'getSync ok', 'mergeSync ok', 'mergeSync CORRUPT_RECORD']) {
+        'getSync ok', 'mergeSync ok', 'mergeSync CORRUPT_RECORD',
+        'coordinate METADATA_TOO_LARGE|coordinateSync METADATA_TOO_LARGE', 'coordinate BAD_METADATA|coordinateSync BAD_METADATA']) {
         expect(path.split('|').reduce((sum, p) => sum + (seen.get(p) ?? 0), 0), `${path} exercised (${JSON.stringify([...seen])})`).toBeGreaterThan(0);
       }
       expect(reaped.true, 'reaps that deleted').toBeGreaterThan(0);
       expect(reaped.false, 'stale reaps refused').toBeGreaterThan(0);
       expect(scanned.continued, 'scans that resumed from a cursor').toBeGreaterThan(0);
+      expect(formats[1], 'format-1 records coordinated').toBeGreaterThan(0);
+      expect(formats[2], 'format-2 records coordinated').toBeGreaterThan(0);
     });
   }
 });
@@ -319,7 +359,8 @@ describe('native and pure reconcile agree, and agree with what merges store', ()
           const from = records.length > 0 && rand.chance(0.7) ? rand.pick(records) : null;
           const w = rand.pick(writers);
           const value = rand.chance(0.15) ? null : rand.bytes(rand.int(0, 8));
-          const out = await w.coordinate({ bucket, key, context: from && contextOf(from), value, now: 1_000 + rand.int(0, 200), mode: 'siblings', durable: false });
+          const attrs = rand.chance(0.3) ? { contentType: 'text/plain', meta: [['w', w.actor.slice(0, 2)]] as Array<[string, string]> } : {};
+          const out = await w.coordinate({ bucket, key, context: from && contextOf(from), value, now: 1_000 + rand.int(0, 200), mode: 'siblings', durable: false, ...attrs });
           records.push(out);
         } else if (roll < 60) {
           const w = rand.pick(writers);

@@ -3,6 +3,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { RingkvClient, RingkvError } from '../client/index.js';
+import { collectMeta, headerLines } from './attributes.js';
 import { registerConfigCommands } from './config.js';
 import { runDevCluster } from './dev.js';
 import { registerRepairCommands } from './repair.js';
@@ -65,6 +66,7 @@ withTokenOptions(program
   .addOption(new Option('--raw', 'write the value\'s bytes to stdout as they are (no newline)').conflicts(['json', 'out']))
   .addOption(new Option('--out <file>', 'write the value\'s bytes to this file').conflicts('json'))
   .option('--sibling <n>', 'with --raw or --out: which of several sibling values (1-based, in the order plain `get` prints them)', int('sibling', 1, 65_535))
+  .option('--headers', 'print each value\'s content type and metadata (as header lines) before it')
   .action(async (bucket: string, key: string, o) => {
     const got = await client(o).get(bucket, key, { r: o.r });
     if (o.raw || o.out !== undefined) {
@@ -83,7 +85,7 @@ withTokenOptions(program
         found: got.found,
         deleted: got.deleted,
         context: got.context,
-        siblings: got.siblings.map((s) => ({ value: s.value?.toString('utf8') ?? null, deleted: s.deleted, lastModified: s.lastModified })),
+        siblings: got.siblings.map((s) => ({ value: s.value?.toString('utf8') ?? null, deleted: s.deleted, lastModified: s.lastModified, contentType: s.contentType, meta: s.meta })),
       }, null, 2));
       return;
     }
@@ -93,7 +95,7 @@ withTokenOptions(program
       return;
     }
     if (got.values.length > 1) console.error(`${got.values.length} siblings (concurrent writes); \`ringkv put\` resolves them`);
-    for (const v of got.values) process.stdout.write(`${v.toString('utf8')}\n`);
+    for (const s of got.siblings.filter((x) => !x.deleted)) process.stdout.write(`${o.headers ? `${headerLines(s)}\n\n` : ''}${s.value!.toString('utf8')}\n`);
   });
 
 withTokenOptions(program
@@ -105,12 +107,14 @@ withTokenOptions(program
   .option('--w <w>', 'acks to wait for', int('w', 1, 16))
   .option('--dw <dw>', 'durable acks to wait for', int('dw', 0, 16))
   .option('--blind', 'write without a context (concurrent blind writes become siblings)')
+  .option('--content-type <type>', 'the value\'s content type (default application/octet-stream)')
+  .option('--meta <name=value>', 'user metadata stored with the value (repeatable)', collectMeta)
   .action(async (bucket: string, key: string, value: string, o) => {
     // Read before asking the node anything: a bad file fails without a request.
     const bytes = await readValue(valueArgument(value, o.literal === true), process.stdin);
     const c = client(o);
     const context = o.blind ? null : (await c.get(bucket, key)).context;
-    const { context: next } = await c.put(bucket, key, bytes, { context, w: o.w, dw: o.dw });
+    const { context: next } = await c.put(bucket, key, bytes, { context, w: o.w, dw: o.dw, contentType: o.contentType, meta: o.meta });
     console.error(`ok (context ${next.slice(0, 16)}…)`);
   });
 

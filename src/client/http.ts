@@ -63,7 +63,7 @@ function target(base: string, tls: ClientTls | undefined): { pool: Pool; prefix:
 
 export interface HttpAnswer {
   readonly status: number;
-  readonly headers: { get(name: string): string | null };
+  readonly headers: { get(name: string): string | null; entries(): Array<[string, string]> };
   arrayBuffer(): Promise<ArrayBuffer>;
   json(): Promise<unknown>;
   text(): Promise<string>;
@@ -104,6 +104,10 @@ export async function send(base: string, path: string, req: HttpRequest, tls?: C
         const v = headers[name.toLowerCase()];
         if (v === undefined) return null;
         return Array.isArray(v) ? v.join(', ') : v;
+      },
+      /** Every header, names lower-cased (undici's), repeated ones joined. */
+      entries(): Array<[string, string]> {
+        return Object.entries(headers).flatMap(([name, v]) => (v === undefined ? [] : [[name, Array.isArray(v) ? v.join(', ') : v] as [string, string]]));
       },
     },
     arrayBuffer: () => res.body.arrayBuffer(),

@@ -12,7 +12,7 @@
 import { bufferView } from '../util/bytes.js';
 import type { AaeStatus, NodeStatus, RepairJob, RepairRequest } from '../api-types.js';
 import type { BucketProps } from '../core/membership.js';
-import { CONTEXT_HEADER, LAST_MODIFIED_HEADER, RING_VERSION_HEADER, STOPPING_HEADER, percentEncode, type RingDocument, type SiblingsDocument } from '../http/wire.js';
+import { CONTEXT_HEADER, LAST_MODIFIED_HEADER, META_HEADER_PREFIX, RING_VERSION_HEADER, STOPPING_HEADER, parseMultipartSiblings, percentEncode, type RingDocument, type SiblingsDocument } from '../http/wire.js';
 import { RingkvError } from './errors.js';
 import { isTimeoutError, send, type ClientTls, type HttpAnswer } from './http.js';
 
@@ -64,9 +64,20 @@ export interface ReadOptions {
   n?: number;
   /** Server-side deadline (the `timeout` parameter); the client waits this plus a second. */
   timeoutMs?: number;
+  /** Ask for siblings as multipart/mixed (one part each, Riak's form) instead of the JSON document; the result is the same. */
+  multipart?: boolean;
 }
 
 export interface WriteOptions {
+  /** The value's content type (default application/octet-stream); ignored by delete. */
+  contentType?: string;
+  /**
+   * User metadata stored with the value, sent as `x-ringkv-meta-<name>`
+   * headers: names a lower-case HTTP token of 1..64 bytes, values printable
+   * ASCII without surrounding spaces; at most 32 entries and 8 KiB in all
+   * (docs/http.md). Ignored by delete.
+   */
+  meta?: Record<string, string>;
   /** The context a read returned; null or absent for a blind write. */
   context?: string | null;
   w?: number;
@@ -83,6 +94,10 @@ export interface Sibling {
   deleted: boolean;
   /** Write time, ms since the epoch. */
   lastModified: number;
+  /** The content type it was written with (application/octet-stream when none was given). */
+  contentType: string;
+  /** Its user metadata, by name. */
+  meta: Record<string, string>;
 }
 
 export interface GetResult {
@@ -258,6 +273,7 @@ export class RingkvClient {
       method: 'GET',
       path: objectPath(bucket, key),
       query: { r: opts.r, n: opts.n, timeout: opts.timeoutMs },
+      headers: opts.multipart ? { accept: 'multipart/mixed, application/json' } : undefined,
       timeoutMs: opts.timeoutMs,
       notFoundIsAnswer: true,
       route: { bucket, key, n: opts.n, kind: 'read' },
@@ -266,7 +282,22 @@ export class RingkvClient {
     if (res.status === 200) {
       const value = Buffer.from(await res.arrayBuffer());
       const lastModified = Number(res.headers.get(LAST_MODIFIED_HEADER) ?? 0);
-      return { found: true, deleted: false, values: [value], siblings: [{ value, deleted: false, lastModified }], context };
+      const meta = Object.fromEntries(
+        res.headers.entries().filter(([name]) => name.startsWith(META_HEADER_PREFIX)).map(([name, v]) => [name.slice(META_HEADER_PREFIX.length), v]).sort((x, y) => (x[0]! < y[0]! ? -1 : 1)),
+      );
+      const contentType = res.headers.get('content-type') ?? 'application/octet-stream';
+      return { found: true, deleted: false, values: [value], siblings: [{ value, deleted: false, lastModified, contentType, meta }], context };
+    }
+    if (res.status === 300 && /^multipart\/mixed/i.test(res.headers.get('content-type') ?? '')) {
+      let parts;
+      try {
+        parts = parseMultipartSiblings(Buffer.from(await res.arrayBuffer()), res.headers.get('content-type')!);
+      } catch (err) {
+        throw new RingkvError(300, 'BAD_RESPONSE', `300 answer with a malformed multipart body: ${(err as Error).message}`);
+      }
+      const siblings: Sibling[] = parts.map((p) => ({ value: p.value, deleted: p.value === null, lastModified: p.lastModified, contentType: p.contentType, meta: Object.fromEntries(p.meta) }));
+      const values = siblings.filter((s) => !s.deleted && s.value !== null).map((s) => s.value!);
+      return { found: values.length > 0, deleted: values.length === 0, values, siblings, context };
     }
     if (res.status === 300) {
       const doc = (await res.json()) as SiblingsDocument;
@@ -275,6 +306,8 @@ export class RingkvClient {
         value: s.value === null ? null : Buffer.from(s.value, 'base64'),
         deleted: s.deleted,
         lastModified: s.lastModified,
+        contentType: s.contentType ?? 'application/octet-stream',
+        meta: s.meta ?? {},
       }));
       const values = siblings.filter((s) => !s.deleted && s.value !== null).map((s) => s.value!);
       return { found: values.length > 0, deleted: values.length === 0, values, siblings, context: context ?? doc.context ?? null };
@@ -481,7 +514,13 @@ export class RingkvClient {
   private async write(bucket: Name, key: Name, method: 'PUT' | 'DELETE', body: Uint8Array | undefined, opts: WriteOptions): Promise<{ context: string }> {
     const headers: Record<string, string> = {};
     if (opts.context) headers[CONTEXT_HEADER] = opts.context;
-    if (body !== undefined) headers['content-type'] = 'application/octet-stream';
+    if (body !== undefined) {
+      // A header carries printable ASCII intact and nothing else (the server would see other bytes dropped, not refused).
+      const texts = [opts.contentType ?? '', ...Object.values(opts.meta ?? {})];
+      if (!texts.every((t) => /^[\x20-\x7e]*$/.test(t))) throw new RingkvError(0, 'BAD_METADATA', 'the content type and metadata values must be printable ASCII', null);
+      headers['content-type'] = opts.contentType ?? 'application/octet-stream';
+      for (const [name, value] of Object.entries(opts.meta ?? {})) headers[META_HEADER_PREFIX + name.toLowerCase()] = value;
+    }
     const res = await this.expectOk({
       method,
       path: objectPath(bucket, key),

@@ -41,6 +41,15 @@ export interface CoordinateRequest {
   context: Uint8Array | null;
   /** The new value, or null for a delete (tombstone). */
   value: Uint8Array | null;
+  /** The new sibling's content type (printable ASCII, 1..=255 bytes); absent = application/octet-stream. Ignored for a delete. */
+  contentType?: string;
+  /**
+   * The new sibling's user metadata as [name, value] pairs in any order (the
+   * engine sorts them): names a lower-case HTTP token of 1..=64 bytes, values
+   * printable ASCII, at most 32 entries and 8192 bytes in all (docs/engine.md).
+   * Over a limit: METADATA_TOO_LARGE; malformed: BAD_METADATA. Ignored for a delete.
+   */
+  meta?: ReadonlyArray<readonly [string, string]>;
   /** Wall-clock time in ms for the new sibling's timestamp (the caller owns the clock). */
   now: number;
   mode: ConflictMode;

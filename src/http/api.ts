@@ -2,7 +2,7 @@
 // Handlers read everything they need from the request synchronously (uWS
 // requests live only for the handler's first tick), then await the node and
 // answer corked, unless the client went away meanwhile.
-import { decodeRecord, recordContextBytes, type DecodedRecord } from '../record/codec.js';
+import { canonicalAttributes, decodeRecord, recordContextBytes, type DecodedRecord, type WriteAttributes } from '../record/codec.js';
 import { EngineError } from '../engine/types.js';
 import { NodeError } from '../node/errors.js';
 import { SetError, type SetOps, type SetResult } from '../node/sets.js';
@@ -15,6 +15,11 @@ import type { HttpRequest, HttpResponse, TemplatedApp } from '../transport/uws.j
 import {
   CONTEXT_HEADER,
   LAST_MODIFIED_HEADER,
+  META_HEADER_PREFIX,
+  acceptsMultipart,
+  attributeHeaders,
+  encodeMultipartSiblings,
+  wireSibling,
   STATUS_OF_ERROR,
   STOPPING_HEADER,
   decodeContextHeader,
@@ -82,9 +87,10 @@ export function registerApi(
   app.get('/kv/:bucket/:key', (res, req) => {
     const { bucket, key } = names(req, limits);
     const opts = requestOptions(req, ['r', 'pr', 'n', 'timeout']);
+    const multipart = acceptsMultipart(req.getHeader('accept'));
     handle(res, async () => {
       refuseSetBucket(node, bucket());
-      return readObject(node, bucket(), key(), shrinkToN(node, bucket(), opts()));
+      return readObject(node, bucket(), key(), shrinkToN(node, bucket(), opts()), multipart);
     });
   });
 
@@ -93,13 +99,17 @@ export function registerApi(
     const opts = requestOptions(req, ['w', 'dw', 'pw', 'n', 'timeout', 'returnbody']);
     const contextHeader = req.getHeader(CONTEXT_HEADER);
     const declared = bodyLength(req);
+    const given = isDelete ? {} : writeAttributes(req);
+    const multipart = acceptsMultipart(req.getHeader('accept'));
     handle(res, async () => {
       refuseSetBucket(node, bucket());
       const context = parseContext(contextHeader);
+      // Checked here too (the engine's limits and codes): a refused write is not forwarded.
+      const attrs = canonicalAttributes(given.contentType, given.meta);
       const value = isDelete ? null : await readBody(res, limits.maxValueBytes, declared);
-      const result = await node.put(bucket(), key(), context, value, shrinkToN(node, bucket(), opts()));
+      const result = await node.put(bucket(), key(), context, value, shrinkToN(node, bucket(), opts()), attrs ?? {});
       const headers = { [CONTEXT_HEADER]: encodeContextHeader(recordContextBytes(result.record)) };
-      if (!isDelete && opts.returnBody) return objectReply(result.record, headers);
+      if (!isDelete && opts.returnBody) return objectReply(result.record, headers, undefined, multipart);
       return { status: 204, headers };
     });
   };
@@ -329,29 +339,64 @@ function parseSetOps(body: unknown): SetOps {
   return { add: list('add'), remove: list('remove'), context };
 }
 
-async function readObject(node: RingkvNode, bucket: Buffer, key: Buffer, opts: RequestOptions): Promise<Reply> {
+async function readObject(node: RingkvNode, bucket: Buffer, key: Buffer, opts: RequestOptions, multipart: boolean): Promise<Reply> {
   const { record, decoded } = await node.get(bucket, key, opts);
   if (!record || !decoded) return json(404, { error: 'NOT_FOUND', message: 'no such key' });
-  return objectReply(record, {}, decoded);
+  return objectReply(record, {}, decoded, multipart);
 }
 
-/** 200 with the value, 300 with every sibling, 404 (with context) when every sibling is a tombstone. */
-function objectReply(record: Buffer, extra: Record<string, string>, decoded: DecodedRecord = decodeRecord(record)): Reply {
+/**
+ * A write's content type and `x-ringkv-meta-*` headers, read now (uWS
+ * requests live for the handler's first tick); checked later, in the handler.
+ * A header given twice is one value joined with ", " (RFC 9110 §5.3).
+ */
+function writeAttributes(req: HttpRequest): WriteAttributes {
+  const meta = new Map<string, string>();
+  let contentType: string | undefined;
+  req.forEach((name, value) => {
+    // uWS hands header names lower-cased.
+    if (name === 'content-type') contentType = contentType === undefined ? value.trim() : `${contentType}, ${value.trim()}`;
+    else if (name.startsWith(META_HEADER_PREFIX)) {
+      const key = name.slice(META_HEADER_PREFIX.length);
+      const prev = meta.get(key);
+      meta.set(key, prev === undefined ? value.trim() : `${prev}, ${value.trim()}`);
+    }
+  });
+  return { contentType, meta: [...meta] };
+}
+
+/**
+ * 200 with the value (its content type and metadata as headers), 300 with
+ * every sibling (JSON, or multipart/mixed when the client accepts it), 404
+ * (with context) when every sibling is a tombstone.
+ */
+function objectReply(record: Buffer, extra: Record<string, string>, decoded: DecodedRecord = decodeRecord(record), multipart = false): Reply {
   const context = encodeContextHeader(recordContextBytes(record));
   const headers = { ...extra, [CONTEXT_HEADER]: context };
   const live = decoded.siblings.filter((s) => !s.tombstone);
   if (live.length === 0) return json(404, { error: 'NOT_FOUND', message: 'deleted', deleted: true }, headers);
   if (decoded.siblings.length === 1) {
-    const only = decoded.siblings[0]!;
+    const only = wireSibling(decoded.siblings[0]!);
     return {
       status: 200,
-      headers: { ...headers, 'content-type': 'application/octet-stream', [LAST_MODIFIED_HEADER]: String(only.timestamp) },
-      body: Buffer.from(only.value),
+      headers: { ...headers, ...attributeHeaders(only), [LAST_MODIFIED_HEADER]: String(only.lastModified) },
+      body: only.value!,
     };
+  }
+  const siblings = decoded.siblings.map(wireSibling);
+  if (multipart) {
+    const { body, contentType } = encodeMultipartSiblings(siblings);
+    return { status: 300, headers: { ...headers, 'content-type': contentType }, body };
   }
   const doc: SiblingsDocument = {
     context,
-    siblings: decoded.siblings.map((s) => ({ value: s.tombstone ? null : s.value.toString('base64'), deleted: s.tombstone, lastModified: s.timestamp })),
+    siblings: siblings.map((s) => ({
+      value: s.value === null ? null : s.value.toString('base64'),
+      deleted: s.value === null,
+      lastModified: s.lastModified,
+      contentType: s.contentType,
+      meta: Object.fromEntries(s.meta),
+    })),
   };
   return json(300, doc, headers);
 }

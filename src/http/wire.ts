@@ -1,13 +1,20 @@
 // How objects and errors look on the HTTP wire: the opaque context header,
 // sibling documents, percent-decoded binary names and the error-code → status
 // table. Shared by the server and the client library.
+import { randomBytes } from 'node:crypto';
+import { parseMultipart } from '@remix-run/multipart-parser';
 import { bufferView } from '../util/bytes.js';
 import { DEFAULT_BUCKET_PROPS, type ClusterState } from '../core/membership.js';
+import { DEFAULT_CONTENT_TYPE, type Sibling } from '../record/codec.js';
 
 /** Response and request header carrying the opaque causal context. */
 export const CONTEXT_HEADER = 'x-ringkv-context';
 /** Last-modified time (ms since the epoch) of a single-valued object. */
 export const LAST_MODIFIED_HEADER = 'x-ringkv-last-modified';
+/** Request and response headers `x-ringkv-meta-<name>`: a value's user metadata (docs/http.md "Content type and metadata"). */
+export const META_HEADER_PREFIX = 'x-ringkv-meta-';
+/** A part of a multipart/mixed 300 that is a tombstone (a delete concurrent with the other values). */
+export const DELETED_HEADER = 'x-ringkv-deleted';
 /** Response header: the version of the ring the answering node holds (a client routing by an older ring refreshes it). */
 export const RING_VERSION_HEADER = 'x-ringkv-ring-version';
 
@@ -42,10 +49,89 @@ export function ringDocument(state: ClusterState, joined: boolean): RingDocument
   };
 }
 
-/** A 300 Multiple Choices body: every sibling, values base64-encoded. */
+/** A 300 Multiple Choices body: every sibling, values base64-encoded, with its content type and metadata (names in order). */
 export interface SiblingsDocument {
   context: string;
-  siblings: Array<{ value: string | null; deleted: boolean; lastModified: number }>;
+  siblings: Array<{ value: string | null; deleted: boolean; lastModified: number; contentType: string; meta: Record<string, string> }>;
+}
+
+/** One sibling as the HTTP wire shows it (both sides of the wire). */
+export interface WireSibling {
+  /** null for a tombstone */
+  value: Buffer | null;
+  lastModified: number;
+  contentType: string;
+  /** Ascending by name. */
+  meta: Array<[string, string]>;
+}
+
+export function wireSibling(s: Sibling): WireSibling {
+  return {
+    value: s.tombstone ? null : Buffer.from(s.value),
+    lastModified: s.timestamp,
+    contentType: s.attrs?.contentType ?? DEFAULT_CONTENT_TYPE,
+    meta: (s.attrs?.meta ?? []).map(([n, v]) => [n, v]),
+  };
+}
+
+/** The headers that carry a value's attributes: content-type and one x-ringkv-meta-<name> each. */
+export function attributeHeaders(s: WireSibling): Record<string, string> {
+  const out: Record<string, string> = { 'content-type': s.contentType };
+  for (const [name, value] of s.meta) out[META_HEADER_PREFIX + name] = value;
+  return out;
+}
+
+/** Does an Accept header ask for multipart/mixed (a 300 then lists the siblings as parts, as Riak does)? */
+export function acceptsMultipart(accept: string): boolean {
+  return /(^|[\s,])multipart\/mixed\s*(;|,|$)/i.test(accept);
+}
+
+const CRLF = '\r\n';
+
+/**
+ * A multipart/mixed body (RFC 2046) of siblings: one part each, with its
+ * content type, metadata and last-modified headers (and x-ringkv-deleted for
+ * a tombstone, whose part is empty). Returns the body and its content-type.
+ */
+export function encodeMultipartSiblings(siblings: readonly WireSibling[]): { body: Buffer; contentType: string } {
+  const bodies = siblings.map((s) => s.value ?? Buffer.alloc(0));
+  let boundary: string;
+  // A random boundary is all but certain to be absent from the values; checked anyway.
+  do boundary = `ringkv-${randomBytes(12).toString('hex')}`;
+  while (bodies.some((b) => b.includes(boundary)));
+  const chunks: Buffer[] = [];
+  siblings.forEach((s, i) => {
+    const headers = { ...attributeHeaders(s), [LAST_MODIFIED_HEADER]: String(s.lastModified), ...(s.value === null ? { [DELETED_HEADER]: 'true' } : {}) };
+    const head = Object.entries(headers).map(([k, v]) => `${k}: ${v}${CRLF}`).join('');
+    chunks.push(Buffer.from(`--${boundary}${CRLF}${head}${CRLF}`, 'latin1'), bodies[i]!, Buffer.from(CRLF, 'latin1'));
+  });
+  chunks.push(Buffer.from(`--${boundary}--${CRLF}`, 'latin1'));
+  return { body: Buffer.concat(chunks), contentType: `multipart/mixed; boundary=${boundary}` };
+}
+
+/** The parts of a multipart/mixed 300 as siblings; TypeError when the body is not one. */
+export function parseMultipartSiblings(body: Uint8Array, contentType: string, maxValueBytes = 16 * 1024 * 1024): WireSibling[] {
+  const boundary = /boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(contentType);
+  if (!boundary) throw new TypeError(`not a multipart body with a boundary: ${contentType}`);
+  const out: WireSibling[] = [];
+  const parts = parseMultipart(body, { boundary: boundary[1] ?? boundary[2]!, maxFileSize: maxValueBytes, maxTotalSize: body.length + 1, maxParts: 0x10000 });
+  for (const part of parts) {
+    const meta: Array<[string, string]> = [];
+    let lastModified = 0;
+    let deleted = false;
+    let type = DEFAULT_CONTENT_TYPE;
+    // The parser lower-cases names and trims values (as HTTP does: stored values never have surrounding spaces).
+    for (const [lower, value] of Object.entries(part.headers)) {
+      if (value === undefined) continue;
+      if (lower.startsWith(META_HEADER_PREFIX)) meta.push([lower.slice(META_HEADER_PREFIX.length), value]);
+      else if (lower === 'content-type') type = value;
+      else if (lower === LAST_MODIFIED_HEADER) lastModified = Number(value);
+      else if (lower === DELETED_HEADER) deleted = value === 'true';
+    }
+    meta.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    out.push({ value: deleted ? null : Buffer.from(part.bytes), lastModified, contentType: type, meta });
+  }
+  return out;
 }
 
 export interface ErrorDocument {
@@ -111,6 +197,10 @@ export function percentEncode(bytes: Uint8Array): string {
 export const STATUS_OF_ERROR: Record<string, number> = {
   BAD_REQUEST: 400,
   BAD_CONTEXT: 400,
+  /** A content type or x-ringkv-meta-* header over a limit (docs/http.md "Content type and metadata"). */
+  METADATA_TOO_LARGE: 400,
+  /** A malformed content type or x-ringkv-meta-* header. */
+  BAD_METADATA: 400,
   KEY_TOO_LARGE: 400,
   INVALID_BUCKET_PROPS: 400,
   INVALID_TOKEN_GRANT: 400,

@@ -9,6 +9,8 @@ export type NodeErrorCode =
   | 'KEY_TOO_LARGE'
   | 'VALUE_TOO_LARGE'
   | 'BAD_CONTEXT'
+  | 'METADATA_TOO_LARGE'
+  | 'BAD_METADATA'
   | 'TOO_MANY_SIBLINGS'
   | 'QUORUM_FAILED'
   | 'TIMEOUT'
@@ -30,7 +32,7 @@ export class NodeError extends Error {
   }
 }
 
-const CLIENT_CODES = new Set(['KEY_TOO_LARGE', 'VALUE_TOO_LARGE', 'BAD_CONTEXT', 'TOO_MANY_SIBLINGS', 'INVALID_BUCKET_PROPS']);
+const CLIENT_CODES = new Set(['KEY_TOO_LARGE', 'VALUE_TOO_LARGE', 'BAD_CONTEXT', 'METADATA_TOO_LARGE', 'BAD_METADATA', 'TOO_MANY_SIBLINGS', 'INVALID_BUCKET_PROPS']);
 
 /** Maps an engine or remote error code to a node error, keeping the caller's-fault codes. */
 export function nodeErrorFrom(code: string | undefined, message: string): NodeError {

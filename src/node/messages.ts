@@ -74,6 +74,9 @@ export const PEER_MESSAGES = {
       k: bytes,
       context: optBytes,
       value: optBytes,
+      // The value's content type and metadata: bounded here, checked exactly by the coordinator's engine.
+      ct: z.string().max(1024).optional(),
+      meta: z.array(z.tuple([z.string().max(256), z.string().max(16_384)])).max(64).optional(),
       n: z.number().optional(),
       w: z.number().optional(),
       dw: z.number().optional(),

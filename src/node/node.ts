@@ -24,7 +24,7 @@ import { type Health, coordinatingList } from '../core/apl.js';
 import { type Quorum, type QuorumRequest, QuorumError, quorum } from '../core/quorum.js';
 import { distinctOwnerCount, partitionOf, preferenceList, ownerCounts, type PreferenceList } from '../core/ring.js';
 import { EngineError, type Engine } from '../engine/types.js';
-import { type DecodedRecord, decodeRecord } from '../record/index.js';
+import { type DecodedRecord, type WriteAttributes, decodeRecord } from '../record/index.js';
 import { StateWireError, packState, unpackState } from '../core/state-wire.js';
 import { type TokenTable, tokenTableProblem } from '../core/tokens.js';
 import { ANY_PEER, isTransportError, type Clock, type Timer, type Transport } from '../transport/types.js';
@@ -409,15 +409,15 @@ export class RingkvNode implements ServiceContext, ClientOperations {
     }
   }
 
-  /** A put (value) or delete (value null) with the client's context. */
-  async put(bucket: Buffer, key: Buffer, context: Buffer | null, value: Buffer | null, req: RequestOptions = {}): Promise<PutResult> {
+  /** A put (value) or delete (value null) with the client's context; `attrs`: the new value's content type and metadata. */
+  async put(bucket: Buffer, key: Buffer, context: Buffer | null, value: Buffer | null, req: RequestOptions = {}, attrs: WriteAttributes = {}): Promise<PutResult> {
     const op = value === null ? 'delete' : 'put';
     const started = this.opts.clock.now();
     const q = this.quorum(bucket, req);
     try {
       this.checkJoined();
       // Coordinated here by a primary, else forwarded (src/node/put-driver.ts).
-      const result = await this.putDriver.put(bucket, key, context, value, q, this.preference(bucket, key, q.n));
+      const result = await this.putDriver.put(bucket, key, context, value, q, this.preference(bucket, key, q.n), attrs);
       this.metrics.requests.inc({ op, outcome: 'ok' });
       return result;
     } catch (err) {
@@ -693,11 +693,13 @@ export class RingkvNode implements ServiceContext, ClientOperations {
     'kv.put': async (_from, req) => {
       this.checkJoined();
       const bucket = req.b;
-      const q = this.quorum(bucket, { n: req.n, w: req.w, dw: req.dw, pw: req.pw, timeoutMs: req.timeoutMs });
+      // A write has no r: with the client's n below the bucket's r (HTTP's shrinkToN), the bucket's r must not fail the check.
+      const r = req.n === undefined ? undefined : Math.min(this.bucketProps(bucket.toString('utf8')).r, req.n);
+      const q = this.quorum(bucket, { n: req.n, r, w: req.w, dw: req.dw, pw: req.pw, timeoutMs: req.timeoutMs });
       const pl = this.preference(bucket, req.k, q.n);
       // Whoever was asked coordinates, even if its ring disagrees for a moment.
       const coordinating = coordinatingList(pl, this.id, q.n);
-      const result = await this.putDriver.coordinateForwarded(req.wid ?? null, q.timeoutMs, () => this.putDriver.coordinate(bucket, req.k, req.context, req.value, q, coordinating));
+      const result = await this.putDriver.coordinateForwarded(req.wid ?? null, q.timeoutMs, () => this.putDriver.coordinate(bucket, req.k, req.context, req.value, q, coordinating, { contentType: req.ct, meta: req.meta }));
       return { record: result.record, acks: result.acks };
     },
     gossip: async (from, req) => {

@@ -11,7 +11,7 @@ import type { Quorum } from '../core/quorum.js';
 import type { PreferenceList } from '../core/ring.js';
 import { invariant } from '../core/types.js';
 import type { Engine } from '../engine/types.js';
-import { type ConflictMode, decodeContext, decodeRecord, encodeRecord, finish, update } from '../record/index.js';
+import { type ConflictMode, type WriteAttributes, canonicalAttributes, decodeContext, decodeRecord, encodeRecord, finish, update } from '../record/index.js';
 import { isTransportError, type Clock, type Timer } from '../transport/types.js';
 import { NodeError, nodeErrorFrom } from './errors.js';
 import type { PeerMessageType, PeerReply, PeerRequestBody } from './messages.js';
@@ -77,8 +77,8 @@ export class PutDriver {
    * moving away, and cut off from the cluster it may hold a copy the others
    * have since deleted and reaped (a reap does not wait for nodes that left).
    */
-  put(bucket: Buffer, key: Buffer, context: Buffer | null, value: Buffer | null, q: Quorum, pl: PreferenceList): Promise<PutResult> {
-    return this.ctx.coordinatesOwnWrites(pl) ? this.coordinate(bucket, key, context, value, q, pl) : this.forward(bucket, key, context, value, q, pl);
+  put(bucket: Buffer, key: Buffer, context: Buffer | null, value: Buffer | null, q: Quorum, pl: PreferenceList, attrs: WriteAttributes = {}): Promise<PutResult> {
+    return this.ctx.coordinatesOwnWrites(pl) ? this.coordinate(bucket, key, context, value, q, pl, attrs) : this.forward(bucket, key, context, value, q, pl, attrs);
   }
 
   /**
@@ -103,9 +103,10 @@ export class PutDriver {
     value: Buffer | null,
     q: Quorum,
     pl: PreferenceList,
+    attrs: WriteAttributes = {},
   ): Promise<PutResult> {
     // Synchronous unless it waits for disk or a reap of the key (no extra turn before the copies go out).
-    const made = this.ctx.replica.coordinate(bucket, key, context, value, q.mode, q.dw > 0);
+    const made = this.ctx.replica.coordinate(bucket, key, context, value, q.mode, q.dw > 0, attrs);
     const record = made instanceof Promise ? await made : made;
     return this.replicatePut(bucket, key, value, record, q, pl, null);
   }
@@ -198,6 +199,7 @@ export class PutDriver {
     value: Buffer | null,
     q: Quorum,
     pl: PreferenceList,
+    attrs: WriteAttributes,
   ): Promise<PutResult> {
     const started = this.ctx.clock.now();
     const canFallBack = q.pw === 0;
@@ -209,6 +211,8 @@ export class PutDriver {
       const coordinatorMs = Math.max(1, attemptMs - Math.min(100, Math.floor(attemptMs / 5)));
       this.ctx.metrics.forwarded.inc({ op: value === null ? 'delete' : 'put' });
       const body: PeerRequestBody<'kv.put'> = { b: bucket, k: key, context, value, n: q.n, w: q.w, dw: q.dw, pw: q.pw, timeoutMs: coordinatorMs, wid };
+      if (attrs.contentType !== undefined) body.ct = attrs.contentType;
+      if (attrs.meta !== undefined && attrs.meta.length > 0) body.meta = attrs.meta.map(([n, v]) => [n, v]);
       const reply = await this.ctx.peerRequest(node, 'kv.put', body, attemptMs);
       return { record: reply.record, acks: reply.acks };
     };
@@ -226,7 +230,7 @@ export class PutDriver {
       }
     }
     const left = started + q.timeoutMs - this.ctx.clock.now();
-    if (canFallBack && left > 0) return this.coordinateAsFallback(bucket, key, context, value, { ...q, timeoutMs: left }, pl);
+    if (canFallBack && left > 0) return this.coordinateAsFallback(bucket, key, context, value, { ...q, timeoutMs: left }, pl, attrs);
     throw new NodeError('UNAVAILABLE', `no primary could coordinate the write (tried ${tried.join(', ') || 'none'} within ${q.timeoutMs} ms)`);
   }
 
@@ -303,6 +307,7 @@ export class PutDriver {
     value: Buffer | null,
     q: Quorum,
     pl: PreferenceList,
+    attrs: WriteAttributes,
   ): Promise<PutResult> {
     // This node's copy stands for the first primary (not itself: a leaving primary coordinates as a fallback).
     const { heldFor, reachable } = fallbackCoordination(pl, this.ctx.healthAt(this.ctx.clock.now()), this.ctx.id);
@@ -315,9 +320,11 @@ export class PutDriver {
       if (value !== null && value.length > this.ctx.engine.limits.maxValueBytes) {
         throw new NodeError('VALUE_TOO_LARGE', `value longer than ${this.ctx.engine.limits.maxValueBytes} bytes`);
       }
+      // The engine's order of checks: value, attributes, context.
+      const canonical = canonicalAttributes(attrs.contentType, attrs.meta);
       const ctx = decodeContext(context);
       const actor = await this.oneOffActor();
-      record = encodeRecord(finish(update(null, ctx, actor, { value, now: this.ctx.clock.now() }), q.mode, this.ctx.engine.limits.maxSiblings));
+      record = encodeRecord(finish(update(null, ctx, actor, { value, now: this.ctx.clock.now(), attrs: canonical }), q.mode, this.ctx.engine.limits.maxSiblings));
       await this.ctx.replica.storeHint(heldFor, bucket, key, record, q.dw > 0);
     } catch (err) {
       throw asNodeError(err);

@@ -4,7 +4,7 @@
 // reap, the per-key gates that order writes and reaps — and one handler per
 // peer request kind that reaches a replica. It depends on a narrow context
 // (ReplicaContext), never on RingkvNode.
-import { decodeContext, decodeRecord, encodeContext, join, keyId, type ConflictMode } from '../record/index.js';
+import { decodeContext, decodeRecord, encodeContext, join, keyId, type ConflictMode, type WriteAttributes } from '../record/index.js';
 import { invariant } from '../core/types.js';
 import { EngineError, type Engine, type MergeRequest } from '../engine/types.js';
 import type { Clock } from '../transport/types.js';
@@ -148,12 +148,12 @@ export class Replica {
    * key before (reaper.ts "Counter reuse"). The floor's context joins the
    * client's; the engine's counter rule does the rest.
    */
-  coordinate(bucket: Buffer, key: Buffer, context: Buffer | null, value: Buffer | null, mode: ConflictMode, durable: boolean): Buffer | Promise<Buffer> {
+  coordinate(bucket: Buffer, key: Buffer, context: Buffer | null, value: Buffer | null, mode: ConflictMode, durable: boolean, attrs: WriteAttributes = {}): Buffer | Promise<Buffer> {
     const engine = this.ctx.engine;
     const coordinate = () => {
       const floor = this.floors.get(bucket, key);
       const ctx = floor ? encodeContext(join(decodeContext(context), floor.context)) : context;
-      const req = { bucket, key, context: ctx, value, now: this.ctx.clock.now(), mode };
+      const req = { bucket, key, context: ctx, value, now: this.ctx.clock.now(), mode, contentType: attrs.contentType, meta: attrs.meta };
       return durable ? engine.coordinate({ ...req, durable: true }) : engine.coordinateSync(req);
     };
     // A write that does not wait for disk runs to the end at once (synchronously): nothing can interleave unless a reap already holds the key.

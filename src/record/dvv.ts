@@ -3,7 +3,7 @@
 // Rust crate (crates/engine/src/dvv.rs: join, update, sync, apply_mode,
 // finish). Pure functions on decoded records; no I/O.
 import { EngineError } from './errors.js';
-import { MAX_CONTEXT_ENTRIES, MAX_SAFE, compareDots, contextGet, type Context, type DecodedRecord, type Sibling } from './codec.js';
+import { MAX_CONTEXT_ENTRIES, MAX_SAFE, compareDots, contextGet, type Context, type DecodedRecord, type Sibling, type SiblingAttributes } from './codec.js';
 import { invariant } from '../core/types.js';
 
 /** How concurrent versions of an object are resolved: keep them all as siblings, or the last writer's. */
@@ -86,6 +86,8 @@ export interface NewVersion {
   value: Buffer | null;
   /** ms since the Unix epoch */
   now: number;
+  /** Canonical attributes (canonicalAttributes); absent = the default. A tombstone never carries them. */
+  attrs?: SiblingAttributes;
 }
 
 /**
@@ -108,6 +110,7 @@ export function update(stored: DecodedRecord | null, ctx: Context, me: Buffer, v
     tombstone: version.value === null,
     value: version.value ?? Buffer.alloc(0),
   };
+  if (version.value !== null && version.attrs !== undefined) fresh.attrs = version.attrs;
   const siblings = [...kept, fresh].sort(compareDots);
   const context = contextSet(join(base.context, ctx), me, counter);
   // Every record a client write stores must have a context the client may

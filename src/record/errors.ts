@@ -7,6 +7,8 @@ export type EngineErrorCode =
   | 'VALUE_TOO_LARGE'
   | 'TOO_MANY_SIBLINGS'
   | 'BAD_CONTEXT'
+  | 'METADATA_TOO_LARGE'
+  | 'BAD_METADATA'
   | 'CORRUPT_RECORD'
   | 'CONFIG_MISMATCH'
   | 'CLOSED'

@@ -49,7 +49,7 @@ function keyAwayFromN1(): { key: string; primaries: string[] } {
 }
 
 interface Siblings {
-  siblings: Array<{ value: string; deleted: boolean }>;
+  siblings: Array<{ value: string; deleted: boolean; contentType: string; meta: Record<string, string> }>;
 }
 
 describe('W=1 with every primary of the key down', () => {
@@ -64,9 +64,14 @@ describe('W=1 with every primary of the key down', () => {
 
     const url = `http://${nodes[0]!.address}/kv/f/${key}`;
     for (const value of ['first', 'second']) {
-      const res = await fetch(`${url}?w=1`, { method: 'PUT', body: value });
+      // The second with a content type and metadata: a fallback-coordinated version keeps them.
+      const headers: Record<string, string> = value === 'second' ? { 'content-type': 'text/x-second', 'x-ringkv-meta-via': 'fallback' } : {};
+      const res = await fetch(`${url}?w=1`, { method: 'PUT', body: value, headers });
       expect(res.status, await res.clone().text()).toBe(204);
     }
+    // The fallback coordinator checks attributes as an engine would, and stores nothing on a refusal.
+    const many = Array.from({ length: 33 }, (_, i) => [`k${i}`, 'v'] as [string, string]);
+    await expect(nodes[0]!.node.put(Buffer.from('f'), Buffer.from(key), null, Buffer.from('x'), { w: 1 }, { meta: many })).rejects.toMatchObject({ code: 'METADATA_TOO_LARGE' });
     // W=2 needs a second node: the other survivor takes a hinted copy.
     expect((await fetch(`${url}?w=2`, { method: 'PUT', body: 'third' })).status).toBe(204);
     // pw asks for primaries: refused while none is up.
@@ -95,5 +100,7 @@ describe('W=1 with every primary of the key down', () => {
     const body = (await res!.json()) as Siblings;
     const values = body.siblings.map((s) => Buffer.from(s.value, 'base64').toString()).sort();
     expect(values).toEqual(['first', 'second', 'third']);
+    const second = body.siblings.find((s) => Buffer.from(s.value, 'base64').toString() === 'second')!;
+    expect([second.contentType, second.meta]).toEqual(['text/x-second', { via: 'fallback' }]);
   }, 60_000);
 });

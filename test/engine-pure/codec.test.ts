@@ -116,7 +116,7 @@ describe('record codec', () => {
   });
 
   const bad: Array<[string, Buffer]> = [
-    ['wrong format byte', recBytes([['a', 1]], [{ actor: 'a', counter: 1 }], 2)],
+    ['wrong format byte', recBytes([['a', 1]], [{ actor: 'a', counter: 1 }], 3)],
     ['trailing bytes', Buffer.concat([valid, u8(0)])],
     ['no siblings', recBytes([['a', 1]], [])],
     ['unsorted context', recBytes([['b', 1], ['a', 1]], [{ actor: 'a', counter: 1 }])],
@@ -141,4 +141,62 @@ describe('record codec', () => {
       await expectCode(() => decodeRecord(raw), 'CORRUPT_RECORD');
     });
   }
+});
+
+// Record format 2: siblings with a content type and metadata (docs/engine.md).
+type RawAttrs = { ct: string; meta?: Array<[string, string]> };
+const attrBytes = (a: RawAttrs) =>
+  Buffer.concat([u8(a.ct.length), Buffer.from(a.ct, 'latin1'), u8((a.meta ?? []).length),
+    ...(a.meta ?? []).map(([n, v]) => Buffer.concat([u8(n.length), Buffer.from(n, 'latin1'), u16(v.length), Buffer.from(v, 'latin1')]))]);
+const rec2 = (ctx: Array<[string, number]>, sibs: Array<RawSib & { attrs: RawAttrs }>) =>
+  Buffer.concat([
+    ctxBytes(ctx, 2),
+    u16(sibs.length),
+    ...sibs.map((s) => {
+      const v = b(s.value ?? '');
+      return Buffer.concat([dot(s.actor, s.counter), u64(s.ts ?? 5), u8(s.flags ?? 0), attrBytes(s.attrs), u32(v.length), v]);
+    }),
+  ]);
+const OCTETS = { ct: 'application/octet-stream' };
+
+describe('record format 2', () => {
+  const good = rec2([['a', 2]], [
+    { actor: 'a', counter: 1, value: '{}', attrs: { ct: 'application/json', meta: [['author', 'ann'], ['tag', 'x y']] } },
+    { actor: 'a', counter: 2, flags: 1, attrs: OCTETS },
+  ]);
+
+  it('decodes attributes, re-encodes to the same bytes, and hands out a format-1 context', () => {
+    const rec = decodeRecord(good);
+    expect(rec.siblings[0]!.attrs).toEqual({ contentType: 'application/json', meta: [['author', 'ann'], ['tag', 'x y']] });
+    expect(rec.siblings[1]!.attrs).toBeUndefined();
+    expect(encodeRecord(rec).equals(good)).toBe(true);
+    expect(recordContextBytes(good)).toEqual(ctxBytes([['a', 2]], 1));
+    expect(decodeContext(recordContextBytes(good))).toHaveLength(1);
+  });
+
+  it('a record without attributes is format 1, and its format-2 spelling is refused', () => {
+    const rec = decodeRecord(good);
+    const plain = encodeRecord({ context: rec.context, siblings: rec.siblings.map(({ attrs: _, ...s }) => s) });
+    expect(plain[0]).toBe(1);
+    expect(plain).toEqual(recBytes([['a', 2]], [{ actor: 'a', counter: 1, value: '{}' }, { actor: 'a', counter: 2, flags: 1 }]));
+    expectCode(() => decodeRecord(rec2([['a', 1]], [{ actor: 'a', counter: 1, value: 'v', attrs: OCTETS }])), 'CORRUPT_RECORD');
+  });
+
+  it('refuses what no encoder writes: a tombstone with attributes, unsorted or duplicate names, limits passed, truncation', () => {
+    const bad = [
+      rec2([['a', 1]], [{ actor: 'a', counter: 1, flags: 1, attrs: { ct: 'text/plain' } }]),
+      rec2([['a', 1]], [{ actor: 'a', counter: 1, attrs: { ct: 'x', meta: [['b', '1'], ['a', '2']] } }]),
+      rec2([['a', 1]], [{ actor: 'a', counter: 1, attrs: { ct: 'x', meta: [['a', '1'], ['a', '2']] } }]),
+      rec2([['a', 1]], [{ actor: 'a', counter: 1, attrs: { ct: 'x', meta: [['Up', '1']] } }]),
+      rec2([['a', 1]], [{ actor: 'a', counter: 1, attrs: { ct: 'x', meta: Array.from({ length: 33 }, (_, i) => [`k${String(i).padStart(2, '0')}`, '']) } }]),
+      rec2([['a', 1]], [{ actor: 'a', counter: 1, attrs: { ct: 'x', meta: [['a', 'v'.repeat(8192)]] } }]),
+      rec2([['a', 1]], [{ actor: 'a', counter: 1, attrs: { ct: '' , meta: [['a', '1']] } }]),
+      rec2([['a', 1]], [{ actor: 'a', counter: 1, attrs: { ct: 'a\r\nb' } }]),
+    ];
+    for (const bytes of bad) expectCode(() => decodeRecord(bytes), 'CORRUPT_RECORD');
+    for (let cut = 0; cut < good.length; cut++) expectCode(() => decodeRecord(good.subarray(0, cut)), 'CORRUPT_RECORD');
+    // At the limits: accepted.
+    const edge = rec2([['a', 1]], [{ actor: 'a', counter: 1, attrs: { ct: 't'.repeat(255), meta: [['n'.repeat(64), 'v'.repeat(8192 - 64)]] } }]);
+    expect(encodeRecord(decodeRecord(edge)).equals(edge)).toBe(true);
+  });
 });

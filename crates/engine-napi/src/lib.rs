@@ -18,6 +18,19 @@ fn from_engine(e: engine::error::EngineError) -> Error {
     js_error(e.code.as_str(), &e.message)
 }
 
+/// A coordinate's attributes as the facade passes them: the content type
+/// (absent = the default) and the metadata as names and values alternating.
+fn attributes(content_type: Option<String>, meta: Option<Vec<String>>) -> Result<engine::codec::Attributes> {
+    let meta = meta.unwrap_or_default();
+    if meta.len() % 2 != 0 {
+        return Err(js_error("INVALID_ARGUMENT", "meta must alternate names and values"));
+    }
+    Ok(engine::codec::Attributes {
+        content_type: content_type.map_or_else(|| engine::codec::DEFAULT_CONTENT_TYPE.to_vec(), String::into_bytes),
+        meta: meta.chunks(2).map(|p| (p[0].clone().into_bytes(), p[1].clone().into_bytes())).collect(),
+    })
+}
+
 /// A panic must unwind to the `catch_unwind`s below: with `panic = "abort"`
 /// every invariant check would kill the Node process instead of failing
 /// one call.
@@ -267,7 +280,10 @@ impl NativeEngine {
         })
     }
 
+    /// `content_type` and `meta` (names and values alternating) are the new
+    /// sibling's attributes, unchecked: the engine checks and sorts them.
     #[napi(ts_return_type = "Promise<Buffer>", catch_unwind)]
+    #[allow(clippy::too_many_arguments)]
     pub fn coordinate(
         &self,
         bucket: &[u8],
@@ -277,6 +293,8 @@ impl NativeEngine {
         now: f64,
         lww: bool,
         durable: bool,
+        content_type: Option<String>,
+        meta: Option<Vec<String>>,
     ) -> Result<AsyncTask<Job<Vec<u8>, Buffer>>> {
         guard(|| {
             let e = self.engine()?;
@@ -284,8 +302,9 @@ impl NativeEngine {
             let context = context.map(<[u8]>::to_vec);
             let value = value.map(<[u8]>::to_vec);
             let now = timestamp(now)?;
+            let attrs = attributes(content_type, meta)?;
             Ok(job(
-                move || e.coordinate(&bucket, &key, context.as_deref(), value.as_deref(), now, mode(lww), durable),
+                move || e.coordinate_with(&bucket, &key, context.as_deref(), value.as_deref(), &attrs, now, mode(lww), durable),
                 buffer,
             ))
         })
@@ -303,11 +322,14 @@ impl NativeEngine {
         value: Option<&[u8]>,
         now: f64,
         lww: bool,
+        content_type: Option<String>,
+        meta: Option<Vec<String>>,
     ) -> Result<Buffer> {
         guard(|| {
             let e = self.engine()?;
             let now = timestamp(now)?;
-            guarded(|| e.coordinate(bucket, key, context, value, now, mode(lww), false)).map(Buffer::from)
+            let attrs = attributes(content_type, meta)?;
+            guarded(|| e.coordinate_with(bucket, key, context, value, &attrs, now, mode(lww), false)).map(Buffer::from)
         })
     }
 

@@ -1,12 +1,30 @@
 //! Byte formats of the client causal context and the object record
 //! (docs/engine.md, "Causal context" and "Object record"). Decoding
-//! validates every rule and never panics on hostile input.
+//! validates every rule and never panics on hostile input. Records come in
+//! two formats: 1 (siblings without attributes) and 2 (each sibling with its
+//! content type and user metadata); the format is a function of the record
+//! (2 exactly when some sibling has attributes other than the default), so
+//! every record has one encoding.
 
 use std::collections::BTreeMap;
 
 use crate::error::{EngineError, ErrorCode, Result};
 
+/// The client context's format byte, and the record format without sibling attributes.
 pub const FORMAT: u8 = 1;
+/// The record format whose siblings carry a content type and user metadata.
+pub const FORMAT_ATTRIBUTES: u8 = 2;
+/// The content type of a sibling stored without one (and of every format-1 sibling).
+pub const DEFAULT_CONTENT_TYPE: &[u8] = b"application/octet-stream";
+/// Longest content type: a u8 length; RFC 6838 names are at most 127 + 1 + 127.
+pub const MAX_CONTENT_TYPE_BYTES: usize = 255;
+/// Most metadata entries on one sibling: with the other headers of a request
+/// it stays under the HTTP front end's 50-header limit (docs/http.md).
+pub const MAX_META_ENTRIES: usize = 32;
+/// Longest metadata name (without the `x-ringkv-meta-` prefix).
+pub const MAX_META_NAME_BYTES: usize = 64;
+/// Most bytes of names plus values of one sibling's metadata.
+pub const MAX_META_BYTES: usize = 8192;
 /// Counters and timestamps stay exact as JS numbers.
 pub const MAX_SAFE: u64 = (1 << 53) - 1;
 /// Most entries a client context may carry.
@@ -24,6 +42,30 @@ pub struct Dot {
     pub counter: u64,
 }
 
+/// A sibling's content type and user metadata: (name, value) pairs strictly
+/// ascending by name bytes (the canonical order two replicas encode alike).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Attributes {
+    pub content_type: Vec<u8>,
+    pub meta: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Default for Attributes {
+    fn default() -> Self {
+        Attributes {
+            content_type: DEFAULT_CONTENT_TYPE.to_vec(),
+            meta: Vec::new(),
+        }
+    }
+}
+
+impl Attributes {
+    /// The attributes a format-1 sibling has: stored as format 1.
+    pub fn is_default(&self) -> bool {
+        self.meta.is_empty() && self.content_type == DEFAULT_CONTENT_TYPE
+    }
+}
+
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Sibling {
     pub dot: Dot,
@@ -31,6 +73,8 @@ pub struct Sibling {
     pub tombstone: bool,
     /// Empty for a tombstone.
     pub value: Vec<u8>,
+    /// The default for a tombstone.
+    pub attrs: Attributes,
 }
 
 /// A dotted version vector set: the causal context plus the concurrent
@@ -101,6 +145,27 @@ impl<'a> Reader<'a> {
         Ok((actor, counter))
     }
 
+    /// A format-2 sibling's `u8 ctLen, contentType, u8 nMeta, nMeta × {u8
+    /// nameLen, name, u16 valueLen, value}`, checked as a client write's are.
+    fn attributes(&mut self) -> std::result::Result<Attributes, &'static str> {
+        let ct_len = self.u8().ok_or("truncated")? as usize;
+        let content_type = self.take(ct_len).ok_or("truncated")?.to_vec();
+        let n = self.u8().ok_or("truncated")? as usize;
+        let mut meta = Vec::with_capacity(n);
+        for _ in 0..n {
+            let name_len = self.u8().ok_or("truncated")? as usize;
+            let name = self.take(name_len).ok_or("truncated")?.to_vec();
+            let value_len = self.u16().ok_or("truncated")? as usize;
+            let value = self.take(value_len).ok_or("truncated")?.to_vec();
+            meta.push((name, value));
+        }
+        let attrs = Attributes { content_type, meta };
+        match attributes_violation(&attrs) {
+            Some((_, why)) => Err(why),
+            None => Ok(attrs),
+        }
+    }
+
     /// `u16 n, n entries`, strictly ascending by actor, at most `max` entries.
     fn context(&mut self, max: usize) -> std::result::Result<Context, &'static str> {
         let n = self.u16().ok_or("truncated")? as usize;
@@ -130,6 +195,76 @@ fn entry_violation(actor: &[u8], counter: u64) -> Option<&'static str> {
         return Some("counter not in 1..=2^53-1");
     }
     None
+}
+
+/// Visible ASCII and space: what an HTTP header value carries unchanged.
+fn is_header_text(b: u8) -> bool {
+    (0x20..=0x7e).contains(&b)
+}
+
+/// An HTTP token character (RFC 9110 tchar) other than an upper-case letter:
+/// names are compared bytewise, and header names arrive lower-cased.
+fn is_meta_name_byte(b: u8) -> bool {
+    b.is_ascii_lowercase() || b.is_ascii_digit() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Which rule of sibling attributes `a` breaks, if any, with the code a
+/// client write gets for it (a decoder reports every one as CORRUPT_RECORD).
+/// The checks run in this order in both engines.
+pub fn attributes_violation(a: &Attributes) -> Option<(ErrorCode, &'static str)> {
+    use ErrorCode::{BadMetadata as Bad, MetadataTooLarge as Large};
+    if a.content_type.is_empty() {
+        return Some((Bad, "empty content type"));
+    }
+    if a.content_type.len() > MAX_CONTENT_TYPE_BYTES {
+        return Some((Large, "content type longer than 255 bytes"));
+    }
+    if !a.content_type.iter().all(|&b| is_header_text(b)) {
+        return Some((Bad, "content type is not printable ASCII"));
+    }
+    if a.meta.len() > MAX_META_ENTRIES {
+        return Some((Large, "more than 32 metadata entries"));
+    }
+    let mut total = 0usize;
+    let mut prev: Option<&[u8]> = None;
+    for (name, value) in &a.meta {
+        if name.is_empty() {
+            return Some((Bad, "empty metadata name"));
+        }
+        if name.len() > MAX_META_NAME_BYTES {
+            return Some((Large, "metadata name longer than 64 bytes"));
+        }
+        if !name.iter().all(|&b| is_meta_name_byte(b)) {
+            return Some((Bad, "metadata name is not a lower-case HTTP token"));
+        }
+        if !value.iter().all(|&b| is_header_text(b)) {
+            return Some((Bad, "metadata value is not printable ASCII"));
+        }
+        if prev.is_some_and(|p| p >= name.as_slice()) {
+            return Some((Bad, "metadata names not strictly ascending (a duplicate name)"));
+        }
+        prev = Some(name);
+        total += name.len() + value.len();
+    }
+    if total > MAX_META_BYTES {
+        return Some((Large, "metadata names and values over 8192 bytes"));
+    }
+    None
+}
+
+/// A client write's attributes in canonical form: the metadata sorted by
+/// name (stable), then checked (BAD_METADATA, METADATA_TOO_LARGE).
+pub fn canonical_attributes(content_type: &[u8], meta: &[(Vec<u8>, Vec<u8>)]) -> Result<Attributes> {
+    let mut meta = meta.to_vec();
+    meta.sort_by(|a, b| a.0.cmp(&b.0));
+    let attrs = Attributes {
+        content_type: content_type.to_vec(),
+        meta,
+    };
+    match attributes_violation(&attrs) {
+        Some((code, why)) => Err(EngineError::new(code, why)),
+        None => Ok(attrs),
+    }
 }
 
 /// Which rule of the context encoding `ctx` breaks, if any. Actors are
@@ -170,6 +305,12 @@ pub fn shape_violation(rec: &Record) -> Option<&'static str> {
         if s.value.len() > u32::MAX as usize {
             return Some("value longer than 2^32-1 bytes");
         }
+        if let Some((_, why)) = attributes_violation(&s.attrs) {
+            return Some(why);
+        }
+        if s.tombstone && !s.attrs.is_default() {
+            return Some("tombstone with attributes");
+        }
     }
     None
 }
@@ -197,6 +338,19 @@ fn put_context_entries(out: &mut Vec<u8>, ctx: &Context) {
     out.extend_from_slice(&(ctx.len() as u16).to_be_bytes());
     for (actor, &counter) in ctx {
         put_entry(out, actor, counter);
+    }
+}
+
+/// A format-2 sibling's attributes (lengths checked by `record_violation`).
+fn put_attributes(out: &mut Vec<u8>, a: &Attributes) {
+    out.push(a.content_type.len() as u8);
+    out.extend_from_slice(&a.content_type);
+    out.push(a.meta.len() as u8);
+    for (name, value) in &a.meta {
+        out.push(name.len() as u8);
+        out.extend_from_slice(name);
+        out.extend_from_slice(&(value.len() as u16).to_be_bytes());
+        out.extend_from_slice(value);
     }
 }
 
@@ -238,9 +392,11 @@ pub fn decode_record(bytes: &[u8]) -> Result<Record> {
     let bad =
         |why: &str| EngineError::new(ErrorCode::CorruptRecord, format!("corrupt record: {why}"));
     let mut r = Reader { buf: bytes };
-    if r.u8() != Some(FORMAT) {
+    let format = r.u8();
+    if format != Some(FORMAT) && format != Some(FORMAT_ATTRIBUTES) {
         return Err(bad("unknown format"));
     }
+    let with_attributes = format == Some(FORMAT_ATTRIBUTES);
     let context = r.context(u16::MAX as usize).map_err(bad)?;
     let n = r.u16().ok_or_else(|| bad("truncated"))? as usize;
     // A record without siblings is never stored, so none can be valid.
@@ -252,6 +408,7 @@ pub fn decode_record(bytes: &[u8]) -> Result<Record> {
         let (actor, counter) = r.entry().map_err(bad)?;
         let timestamp = r.u64().ok_or_else(|| bad("truncated"))?;
         let flags = r.u8().ok_or_else(|| bad("truncated"))?;
+        let attrs = if with_attributes { r.attributes().map_err(bad)? } else { Attributes::default() };
         let len = r.u32().ok_or_else(|| bad("truncated"))? as usize;
         let value = r.take(len).ok_or_else(|| bad("truncated"))?;
         if timestamp > MAX_SAFE {
@@ -263,6 +420,9 @@ pub fn decode_record(bytes: &[u8]) -> Result<Record> {
         let tombstone = flags & FLAG_TOMBSTONE != 0;
         if tombstone && len != 0 {
             return Err(bad("tombstone with a value"));
+        }
+        if tombstone && !attrs.is_default() {
+            return Err(bad("tombstone with attributes"));
         }
         let dot = Dot {
             actor: actor.to_vec(),
@@ -279,10 +439,15 @@ pub fn decode_record(bytes: &[u8]) -> Result<Record> {
             timestamp,
             tombstone,
             value: value.to_vec(),
+            attrs,
         });
     }
     if !r.buf.is_empty() {
         return Err(bad("trailing bytes"));
+    }
+    // One encoding per record: format 2 only when some sibling needs it.
+    if with_attributes && siblings.iter().all(|s| s.attrs.is_default()) {
+        return Err(bad("format 2 record without attributes (its encoding is format 1)"));
     }
     let rec = Record { context, siblings };
     debug_assert_eq!(record_violation(&rec), None, "invariant: a decoded record is valid");
@@ -299,15 +464,19 @@ pub fn encode_record(rec: &Record) -> Vec<u8> {
     if let Some(why) = record_violation(rec) {
         panic!("invariant: encode_record given an invalid record: {why}");
     }
+    let with_attributes = rec.siblings.iter().any(|s| !s.attrs.is_default());
     let values: usize = rec.siblings.iter().map(|s| s.value.len() + 48).sum();
     let mut out = Vec::with_capacity(5 + rec.context.len() * 32 + values);
-    out.push(FORMAT);
+    out.push(if with_attributes { FORMAT_ATTRIBUTES } else { FORMAT });
     put_context_entries(&mut out, &rec.context);
     out.extend_from_slice(&(rec.siblings.len() as u16).to_be_bytes());
     for s in &rec.siblings {
         put_entry(&mut out, &s.dot.actor, s.dot.counter);
         out.extend_from_slice(&s.timestamp.to_be_bytes());
         out.push(if s.tombstone { FLAG_TOMBSTONE } else { 0 });
+        if with_attributes {
+            put_attributes(&mut out, &s.attrs);
+        }
         out.extend_from_slice(&(s.value.len() as u32).to_be_bytes());
         out.extend_from_slice(&s.value);
     }
@@ -334,6 +503,7 @@ mod tests {
             timestamp: ts,
             tombstone: value.is_none(),
             value: value.unwrap_or_default().to_vec(),
+            attrs: Attributes::default(),
         }
     }
 
@@ -642,6 +812,7 @@ mod tests {
                     timestamp: if next(20) == 0 { MAX_SAFE + 1 } else { next(100) },
                     tombstone,
                     value: if tombstone && next(4) != 0 { vec![] } else { vec![7; next(3) as usize] },
+                    attrs: Attributes::default(),
                 });
             }
             if next(2) == 0 {
@@ -665,6 +836,119 @@ mod tests {
         assert!(accepted > 500 && refused > 500, "accepted {accepted}, refused {refused}");
     }
 
+    fn attrs(ct: &str, meta: &[(&str, &str)]) -> Attributes {
+        Attributes {
+            content_type: ct.as_bytes().to_vec(),
+            meta: meta.iter().map(|(n, v)| (n.as_bytes().to_vec(), v.as_bytes().to_vec())).collect(),
+        }
+    }
+
+    /// A record with one sibling carrying attributes and one without.
+    fn sample_v2() -> Record {
+        let mut rec = sample();
+        rec.siblings[0].attrs = attrs("application/json", &[("author", "ann"), ("tag", "a b")]);
+        rec
+    }
+
+    /// Hand-built format-2 bytes of any record: after each sibling's flags,
+    /// u8 ctLen, ct, u8 n, n × {u8 nameLen, name, u16 valueLen, value}.
+    fn raw_v2(rec: &Record) -> Vec<u8> {
+        let c: Vec<(&[u8], u64)> = rec.context.iter().map(|(a, c)| (a.as_slice(), *c)).collect();
+        let mut v = vec![FORMAT_ATTRIBUTES];
+        v.extend_from_slice(&raw_context(&c)[1..]);
+        v.extend_from_slice(&(rec.siblings.len() as u16).to_be_bytes());
+        for s in &rec.siblings {
+            v.extend(raw_entry(&s.dot.actor, s.dot.counter));
+            v.extend_from_slice(&s.timestamp.to_be_bytes());
+            v.push(s.tombstone as u8);
+            v.push(s.attrs.content_type.len() as u8);
+            v.extend_from_slice(&s.attrs.content_type);
+            v.push(s.attrs.meta.len() as u8);
+            for (n, val) in &s.attrs.meta {
+                v.push(n.len() as u8);
+                v.extend_from_slice(n);
+                v.extend_from_slice(&(val.len() as u16).to_be_bytes());
+                v.extend_from_slice(val);
+            }
+            v.extend_from_slice(&(s.value.len() as u32).to_be_bytes());
+            v.extend_from_slice(&s.value);
+        }
+        v
+    }
+
+    #[test]
+    fn format_2_layout_and_round_trip() {
+        let rec = sample_v2();
+        let bytes = encode_record(&rec);
+        assert_eq!(bytes, raw_v2(&rec));
+        assert_eq!(decode_record(&bytes).unwrap(), rec);
+        for cut in 0..bytes.len() {
+            assert_eq!(code(decode_record(&bytes[..cut])), ErrorCode::CorruptRecord, "truncated at {cut}");
+        }
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        assert_eq!(code(decode_record(&trailing)), ErrorCode::CorruptRecord);
+    }
+
+    /// One encoding per record: no attributes is format 1 (the bytes of
+    /// before format 2), and format 2 without attributes is refused.
+    #[test]
+    fn format_is_a_function_of_the_record() {
+        let plain = encode_record(&sample());
+        assert_eq!(plain, raw_of(&sample()));
+        let mut rec = sample_v2();
+        rec.siblings[0].attrs = Attributes::default();
+        assert_eq!(encode_record(&rec), plain);
+        let err = decode_record(&raw_v2(&sample())).unwrap_err();
+        assert_eq!(err.code, ErrorCode::CorruptRecord);
+        assert!(err.message.contains("without attributes"), "{}", err.message);
+        // A tombstone never carries attributes, in either direction.
+        let mut tomb = sample_v2();
+        tomb.siblings[1].attrs = attrs("text/plain", &[]);
+        assert!(record_violation(&tomb).unwrap().contains("tombstone with attributes"));
+        assert_eq!(code(decode_record(&raw_v2(&tomb))), ErrorCode::CorruptRecord);
+        // Unsorted metadata in stored bytes is corrupt (an encoder never writes it).
+        let mut unsorted = sample_v2();
+        unsorted.siblings[0].attrs.meta.reverse();
+        assert_eq!(code(decode_record(&raw_v2(&unsorted))), ErrorCode::CorruptRecord);
+    }
+
+    #[test]
+    fn attribute_limits_and_shapes() {
+        let ok = |ct: &[u8], meta: &[(Vec<u8>, Vec<u8>)]| canonical_attributes(ct, meta);
+        let m = |n: &str, v: &str| (n.as_bytes().to_vec(), v.as_bytes().to_vec());
+        // Sorted on the way in; the input order does not matter.
+        let a = ok(b"text/plain", &[m("b", "2"), m("a", "1")]).unwrap();
+        assert_eq!(a.meta, vec![m("a", "1"), m("b", "2")]);
+        let large = ErrorCode::MetadataTooLarge;
+        let bad = ErrorCode::BadMetadata;
+        let c = |r: Result<Attributes>| r.unwrap_err().code;
+        assert_eq!(c(ok(b"", &[])), bad, "empty content type");
+        assert!(ok(&[b'a'; 255], &[]).is_ok());
+        assert_eq!(c(ok(&[b'a'; 256], &[])), large);
+        assert_eq!(c(ok(b"text/plain\r\nx: y", &[])), bad, "CR LF in the content type");
+        assert_eq!(c(ok("t\u{e9}xt".as_bytes(), &[])), bad, "non-ASCII");
+        let many: Vec<_> = (0..33).map(|i| m(&format!("k{i:02}"), "v")).collect();
+        assert!(ok(b"x", &many[..32]).is_ok());
+        assert_eq!(c(ok(b"x", &many)), large, "33 entries");
+        assert!(ok(b"x", &[m(&"n".repeat(64), "")]).is_ok());
+        assert_eq!(c(ok(b"x", &[m(&"n".repeat(65), "")])), large, "65-byte name");
+        assert_eq!(c(ok(b"x", &[m("", "v")])), bad, "empty name");
+        assert_eq!(c(ok(b"x", &[m("Foo", "v")])), bad, "upper case");
+        assert_eq!(c(ok(b"x", &[m("a b", "v")])), bad, "space in a name");
+        assert_eq!(c(ok(b"x", &[m("a", "v\n")])), bad, "LF in a value");
+        assert_eq!(c(ok(b"x", &[m("a", "1"), m("a", "2")])), bad, "duplicate name");
+        // 8192 bytes of names and values in all.
+        let fill = |total: usize| vec![m("a", &"v".repeat(total / 2 - 1)), m("b", &"v".repeat(total - total / 2 - 1))];
+        assert!(ok(b"x", &fill(8192)).is_ok());
+        assert_eq!(c(ok(b"x", &fill(8193))), large, "8193 bytes");
+        // Encoded at the limits, decoded back.
+        let mut rec = sample();
+        rec.siblings[0].attrs = ok(&[b'a'; 255], &many[..32]).unwrap();
+        rec.siblings[2].attrs = ok(b"x", &fill(8192)).unwrap();
+        assert_eq!(decode_record(&encode_record(&rec)).unwrap(), rec);
+    }
+
     #[test]
     fn fuzz_never_panics() {
         // Deterministic xorshift so failures reproduce.
@@ -675,8 +959,9 @@ mod tests {
             seed ^= seed << 17;
             seed
         };
-        let good = encode_record(&sample());
-        for _ in 0..20_000 {
+        let goods = [encode_record(&sample()), encode_record(&sample_v2())];
+        for round in 0..40_000 {
+            let good = &goods[round % 2];
             let mut bytes = good.clone();
             match next() % 4 {
                 0 => bytes.truncate((next() as usize) % good.len()),

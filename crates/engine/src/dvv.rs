@@ -5,8 +5,8 @@
 use std::cmp::Ordering;
 
 use crate::codec::{
-    covers, decode_record, encode_record, record_violation, shape_violation, Context, Dot, Record,
-    Sibling, MAX_CONTEXT_ENTRIES, MAX_SAFE,
+    covers, decode_record, encode_record, record_violation, shape_violation, Attributes, Context,
+    Dot, Record, Sibling, MAX_CONTEXT_ENTRIES, MAX_SAFE,
 };
 use crate::error::{err, ErrorCode, Result};
 
@@ -68,12 +68,15 @@ pub fn join(a: &Context, b: &Context) -> Context {
 
 /// Coordinate a client write at actor `me`: drop the stored siblings the
 /// client has seen, add a new sibling with the next dot of `me`.
-/// `value = None` writes a tombstone.
+/// `value = None` writes a tombstone, which never carries `attrs` (a
+/// tombstone's attributes are the default). `attrs` are canonical (the
+/// caller checked them: `codec::canonical_attributes`).
 pub fn update(
     stored: &Record,
     ctx: &Context,
     me: &[u8],
     value: Option<&[u8]>,
+    attrs: &Attributes,
     now: u64,
 ) -> Result<Record> {
     let seen = |c: &Context| c.get(me).copied().unwrap_or(0);
@@ -109,6 +112,7 @@ pub fn update(
             timestamp: now,
             tombstone: value.is_none(),
             value: value.unwrap_or_default().to_vec(),
+            attrs: if value.is_some() { attrs.clone() } else { Attributes::default() },
         },
     );
     let mut context = join(&stored.context, ctx);
@@ -268,7 +272,7 @@ mod tests {
     const HARD_MAX: usize = u16::MAX as usize;
 
     fn put(stored: &Record, ctx: &Context, me: &str, v: &str, now: u64) -> Record {
-        update(stored, ctx, me.as_bytes(), Some(v.as_bytes()), now).unwrap()
+        update(stored, ctx, me.as_bytes(), Some(v.as_bytes()), &Attributes::default(), now).unwrap()
     }
 
     fn values(r: &Record) -> Vec<&[u8]> {
@@ -299,7 +303,7 @@ mod tests {
     #[test]
     fn tombstone() {
         let r1 = put(&Record::default(), &Context::new(), "a", "v", 1);
-        let r2 = update(&r1, &r1.context, b"a", None, 2).unwrap();
+        let r2 = update(&r1, &r1.context, b"a", None, &Attributes::default(), 2).unwrap();
         assert_eq!(r2.siblings.len(), 1);
         assert!(r2.siblings[0].tombstone && r2.siblings[0].value.is_empty());
     }
@@ -361,7 +365,7 @@ mod tests {
                     };
                     let value = (next(5) != 0).then_some(&b"v"[..]);
                     let stored = &replicas[r];
-                    match finish(update(stored, &ctx, actors[r], value, step).unwrap(), mode, 100) {
+                    match finish(update(stored, &ctx, actors[r], value, &Attributes::default(), step).unwrap(), mode, 100) {
                         Ok(rec) => replicas[r] = rec,
                         Err(e) => assert_eq!(e.code, ErrorCode::TooManySiblings),
                     }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use fs2::FileExt;
 
-use crate::codec::{decode_context, decode_record, encode_record, Record, MAX_SAFE};
+use crate::codec::{canonical_attributes, decode_context, decode_record, encode_record, Attributes, Record, MAX_SAFE};
 use crate::commit::GroupCommit;
 use crate::config::{check_epoch, check_node_id, Config, Limits, HARD_MAX_SIBLINGS};
 use crate::dvv::{self, Mode};
@@ -372,7 +372,8 @@ impl Engine {
         Ok(swap.bytes)
     }
 
-    /// A client put (`value = Some`) or delete (`None`) coordinated here.
+    /// A client put (`value = Some`) or delete (`None`) coordinated here,
+    /// without attributes (the default content type, no metadata).
     #[allow(clippy::too_many_arguments)]
     pub fn coordinate(
         &self,
@@ -380,6 +381,23 @@ impl Engine {
         key: &[u8],
         context: Option<&[u8]>,
         value: Option<&[u8]>,
+        now: u64,
+        mode: Mode,
+        durable: bool,
+    ) -> Result<Vec<u8>> {
+        self.coordinate_with(bucket, key, context, value, &Attributes::default(), now, mode, durable)
+    }
+
+    /// `coordinate` with the new sibling's attributes: `attrs` are the client's content type and metadata in any order
+    /// (checked and sorted here; a delete stores the default).
+    #[allow(clippy::too_many_arguments)]
+    pub fn coordinate_with(
+        &self,
+        bucket: &[u8],
+        key: &[u8],
+        context: Option<&[u8]>,
+        value: Option<&[u8]>,
+        attrs: &Attributes,
         now: u64,
         mode: Mode,
         durable: bool,
@@ -392,6 +410,7 @@ impl Engine {
                     format!("value is longer than {} bytes", self.limits.max_value_bytes),
                 );
             }
+            let attrs = canonical_attributes(&attrs.content_type, &attrs.meta)?;
             let ctx = decode_context(context.unwrap_or_default())?;
             if now > MAX_SAFE {
                 return err(ErrorCode::InvalidArgument, "timestamp above 2^53-1");
@@ -402,7 +421,7 @@ impl Engine {
                 store,
                 bucket,
                 key,
-                |stored| dvv::finish(dvv::update(stored, &ctx, me, value, now)?, mode, max),
+                |stored| dvv::finish(dvv::update(stored, &ctx, me, value, &attrs, now)?, mode, max),
                 durable,
             )
         })

@@ -9,6 +9,10 @@ pub enum ErrorCode {
     ValueTooLarge,
     TooManySiblings,
     BadContext,
+    /// A content type or metadata entry over a limit (docs/engine.md).
+    MetadataTooLarge,
+    /// A malformed content type or metadata entry.
+    BadMetadata,
     CorruptRecord,
     ConfigMismatch,
     Closed,
@@ -24,6 +28,8 @@ impl ErrorCode {
             ErrorCode::ValueTooLarge => "VALUE_TOO_LARGE",
             ErrorCode::TooManySiblings => "TOO_MANY_SIBLINGS",
             ErrorCode::BadContext => "BAD_CONTEXT",
+            ErrorCode::MetadataTooLarge => "METADATA_TOO_LARGE",
+            ErrorCode::BadMetadata => "BAD_METADATA",
             ErrorCode::CorruptRecord => "CORRUPT_RECORD",
             ErrorCode::ConfigMismatch => "CONFIG_MISMATCH",
             ErrorCode::Closed => "CLOSED",

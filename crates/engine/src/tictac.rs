@@ -176,11 +176,11 @@ mod tests {
 
     #[test]
     fn leaf_ignores_values_and_timestamps() {
-        let a = update(&Record::default(), &Context::new(), b"n", Some(b"x"), 1).unwrap();
-        let b = update(&Record::default(), &Context::new(), b"n", Some(b"y"), 2).unwrap();
+        let a = update(&Record::default(), &Context::new(), b"n", Some(b"x"), &Default::default(), 1).unwrap();
+        let b = update(&Record::default(), &Context::new(), b"n", Some(b"y"), &Default::default(), 2).unwrap();
         assert_eq!(leaf_hash(b"b\0k", &a), leaf_hash(b"b\0k", &b));
         assert_ne!(leaf_hash(b"b\0k", &a), leaf_hash(b"b\0j", &a));
-        let c = update(&a, &a.context, b"n", Some(b"x"), 1).unwrap();
+        let c = update(&a, &a.context, b"n", Some(b"x"), &Default::default(), 1).unwrap();
         assert_ne!(leaf_hash(b"b\0k", &a), leaf_hash(b"b\0k", &c));
     }
 

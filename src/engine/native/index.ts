@@ -2,6 +2,7 @@
 // by `napi build`, never edited by hand). It packs batches, maps the
 // binding's "CODE: message" errors to EngineError, and fills in defaults.
 import { bufferView } from '../../util/bytes.js';
+import { checkMetaShape } from '../../record/codec.js';
 import { createRequire } from 'node:module';
 import {
   DEFAULT_LIMITS,
@@ -42,7 +43,7 @@ export function loadBinding(): Binding {
 
 const CODES = new Set<EngineErrorCode>([
   'INVALID_ARGUMENT', 'KEY_TOO_LARGE', 'VALUE_TOO_LARGE', 'TOO_MANY_SIBLINGS', 'BAD_CONTEXT',
-  'CORRUPT_RECORD', 'CONFIG_MISMATCH', 'CLOSED', 'IO', 'INTERNAL',
+  'METADATA_TOO_LARGE', 'BAD_METADATA', 'CORRUPT_RECORD', 'CONFIG_MISMATCH', 'CLOSED', 'IO', 'INTERNAL',
 ]);
 
 /** Turns a binding error into an EngineError with its stable code. */
@@ -90,6 +91,18 @@ const optionalInt = (v: unknown, name: string, max?: number): number | undefined
 
 const isMode = (mode: unknown): mode is ConflictMode => mode === 'siblings' || mode === 'lww';
 const BAD_MODE = "mode must be 'siblings' or 'lww'";
+
+/**
+ * A coordinate's attributes as the addon takes them: the content type (or
+ * undefined) and the metadata as names and values alternating (or undefined).
+ * Only the types are checked here; the engine checks and sorts the contents.
+ */
+function attributeArgs(req: Pick<CoordinateRequest, 'contentType' | 'meta'>): [string | undefined, string[] | undefined] {
+  const ct = req.contentType ?? undefined;
+  if (ct !== undefined && typeof ct !== 'string') invalid('contentType must be a string');
+  const pairs = checkMetaShape(req.meta);
+  return [ct, pairs.length === 0 ? undefined : pairs.flat()];
+}
 
 /** Packs `{u16 bucketLen, bucket, u32 keyLen, key}` for one batched crossing. */
 export function packKeys(items: ReadonlyArray<{ bucket: Uint8Array; key: Uint8Array }>): Buffer {
@@ -182,7 +195,8 @@ export class NativeEngine implements Engine {
       // The pure engine checks the mode right after closed and now (both codes agree on now).
       this.checkOpen();
       if (!isMode(req.mode)) invalid(BAD_MODE);
-      return this.handle.coordinate(req.bucket, req.key, req.context, req.value, req.now, req.mode === 'lww', req.durable);
+      const [contentType, meta] = attributeArgs(req);
+      return this.handle.coordinate(req.bucket, req.key, req.context, req.value, req.now, req.mode === 'lww', req.durable, contentType, meta);
     });
   }
 
@@ -228,7 +242,8 @@ export class NativeEngine implements Engine {
   coordinateSync(req: Omit<CoordinateRequest, 'durable'>): Buffer {
     this.checkOpen();
     if (!isMode(req.mode)) invalid(BAD_MODE);
-    return sync(() => this.handle.coordinateSync(req.bucket, req.key, req.context, req.value, req.now, req.mode === 'lww'));
+    const [contentType, meta] = attributeArgs(req);
+    return sync(() => this.handle.coordinateSync(req.bucket, req.key, req.context, req.value, req.now, req.mode === 'lww', contentType, meta));
   }
 
   mergeSync(req: Omit<MergeRequest, 'durable'>): Buffer {

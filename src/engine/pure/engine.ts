@@ -28,7 +28,7 @@ import {
   DEFAULT_TREE_BRANCH_BITS,
   DEFAULT_TREE_SEGMENT_BITS,
 } from '../types.js';
-import { decodeContext, decodeRecord, encodeRecord, type DecodedRecord } from '../../record/codec.js';
+import { canonicalAttributes, decodeContext, decodeRecord, encodeRecord, type DecodedRecord } from '../../record/codec.js';
 import { finish, sync, update } from '../../record/dvv.js';
 import { reconcile } from '../../record/reconcile.js';
 import {
@@ -342,7 +342,7 @@ export class PureEngine implements Engine {
   private coordinateNow(req: Omit<CoordinateRequest, 'durable'>): Buffer {
     this.checkOpen();
     if (req === null || typeof req !== 'object') invalid('request must be an object');
-    // Check order matches the native engine: now, bucket, key, value, context.
+    // Check order matches the native engine: now, bucket, key, value, attributes, context.
     if (!Number.isSafeInteger(req.now) || req.now < 0) invalid('now must be an integer in 0..2^53-1');
     const mode = validateMode(req.mode);
     const bkey = this.bkey(req.bucket, req.key);
@@ -350,11 +350,12 @@ export class PureEngine implements Engine {
     if (value !== null && value.length > this.limits.maxValueBytes) {
       throw new EngineError('VALUE_TOO_LARGE', `value longer than ${this.limits.maxValueBytes} bytes`);
     }
+    const attrs = canonicalAttributes(req.contentType, req.meta);
     const ctx = decodeContext(req.context == null ? null : bytesArg(req.context, 'context'));
     // Read, compute and store with no await in between.
     const dk = diskKey(bkey);
     const old = this.stored(dk);
-    const next = finish(update(old?.rec ?? null, ctx, this.me, { value, now: req.now }), mode, this.limits.maxSiblings);
+    const next = finish(update(old?.rec ?? null, ctx, this.me, { value, now: req.now, attrs }), mode, this.limits.maxSiblings);
     const bytes = encodeRecord(next);
     this.writeObject(dk, old?.rec ?? null, next, bytes);
     return Buffer.from(bytes);
