@@ -26,6 +26,7 @@ import {
   type SiblingsDocument,
 } from './wire.js';
 import { type AuthOptions, guardRoutes } from './auth.js';
+import { type LogLevelControl, registerAdminRoutes } from './admin-routes.js';
 
 export interface ApiLimits {
   /** Largest PUT body (an object's value). */
@@ -86,6 +87,8 @@ export function registerApi(
   statusExtras: () => Record<string, unknown> = () => ({}),
   /** Token checks (src/http/auth.ts): on unless the node runs in the insecure loopback development mode. */
   auth: AuthOptions = { required: true },
+  /** The node's logger, for /admin/log-level (src/http/admin-routes.ts; startServer always gives it). */
+  logLevel?: LogLevelControl,
 ): void {
   // Every route below is registered through the access check (ROUTE_ACCESS).
   const noTokens = {};
@@ -242,6 +245,14 @@ export function registerApi(
     });
   });
 
+  if (logLevel) {
+    const jsonBody = (res: HttpResponse, req: HttpRequest) => {
+      const declared = bodyLength(req);
+      return async () => parseJson(await readBody(res, limits.maxJsonBytes, declared)) as Record<string, unknown>;
+    };
+    registerAdminRoutes(app, { handle, jsonBody, json }, logLevel);
+  }
+
   // A 405 names the methods the path has (RFC 9110 §15.5.6: `Allow`). This
   // uWS build's `any` covers only the nine standard methods (GET POST HEAD PUT
   // DELETE CONNECT OPTIONS TRACE PATCH): a request with any other method
@@ -274,6 +285,7 @@ export const ROUTE_METHODS: Readonly<Record<string, readonly string[]>> = {
   '/admin/leave': ['POST'],
   '/admin/tokens': ['GET', 'POST'],
   '/admin/tokens/:id': ['DELETE'],
+  '/admin/log-level': ['GET', 'POST'],
 };
 
 function notAllowed(handle: (res: HttpResponse, run: () => Promise<Reply>) => void, methods: readonly string[]) {

@@ -56,6 +56,8 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'GET /admin/tokens': cluster('admin'),
   'POST /admin/tokens': cluster('admin'),
   'DELETE /admin/tokens/:id': cluster('admin'),
+  'GET /admin/log-level': cluster('admin'),
+  'POST /admin/log-level': cluster('admin'),
 };
 
 /**

@@ -1,0 +1,41 @@
+// Operator routes that act on the node process rather than the cluster
+// (docs/http.md "Admin"): the log level, changed while the node runs.
+import { NodeError } from '../node/errors.js';
+import type { HttpRequest, HttpResponse, TemplatedApp } from '../transport/uws.js';
+
+/** The node's logger as far as its level goes (pino's `level` and `levels.values`). */
+export interface LogLevelControl {
+  level(): string;
+  setLevel(level: string): void;
+  /** The levels it knows, e.g. fatal error warn info debug trace silent. */
+  levels(): readonly string[];
+}
+
+/** What the routes need of the API module (src/http/api.ts): its request handling and JSON body reading. */
+export interface RouteKit {
+  handle(res: HttpResponse, run: () => Promise<{ status: number; headers?: Record<string, string>; body?: string | Buffer }>): void;
+  /** Reads the request's body as a JSON object (400 otherwise); call while the request is live. */
+  jsonBody(res: HttpResponse, req: HttpRequest): () => Promise<Record<string, unknown>>;
+  json(status: number, doc: unknown): { status: number; headers?: Record<string, string>; body?: string | Buffer };
+}
+
+export function registerAdminRoutes(app: TemplatedApp, kit: RouteKit, log: LogLevelControl, onChange?: (from: string, to: string) => void): void {
+  app.get('/admin/log-level', (res) => kit.handle(res, async () => kit.json(200, { level: log.level(), levels: log.levels() })));
+  app.post('/admin/log-level', (res, req) => {
+    const body = kit.jsonBody(res, req);
+    kit.handle(res, async () => {
+      const doc = await body();
+      for (const field of Object.keys(doc)) {
+        if (field !== 'level') throw new NodeError('BAD_REQUEST', `unknown field '${field}' (allowed: level)`);
+      }
+      const levels = log.levels();
+      if (typeof doc.level !== 'string' || !levels.includes(doc.level)) {
+        throw new NodeError('BAD_REQUEST', `level must be one of ${levels.join(', ')}`, { levels: [...levels] });
+      }
+      const previous = log.level();
+      log.setLevel(doc.level);
+      onChange?.(previous, doc.level);
+      return kit.json(200, { level: doc.level, previous });
+    });
+  });
+}
