@@ -64,6 +64,8 @@ const SAMPLES: Record<string, () => Sample> = {
   listTokens: () => ({ path: '/admin/tokens', served: 200 }),
   createToken: () => ({ path: '/admin/tokens', body: JSON.stringify({ role: 'read', label: 'probe' }), served: 201 }),
   revokeToken: () => ({ path: `/admin/tokens/${revocable}`, served: 200 }),
+  getLogLevel: () => ({ path: '/admin/log-level', served: 200 }),
+  setLogLevel: () => ({ path: '/admin/log-level', body: JSON.stringify({ level: 'silent' }), served: 200 }),
 };
 
 describe('client tokens on every route of openapi.yaml', () => {

@@ -1,7 +1,7 @@
 // openapi.yaml must describe exactly the routes src/http/api.ts registers,
 // and every error code of STATUS_OF_ERROR with its status, so the document
 // cannot silently drift from the server.
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestNode, type TestNode } from '../helpers/server.js';
 import { parse } from 'yaml';
@@ -9,6 +9,8 @@ import { STATUS_OF_ERROR } from '../../src/http/wire.js';
 
 const root = new URL('../../', import.meta.url);
 const source = readFileSync(new URL('src/http/api.ts', root), 'utf8');
+/** api.ts and the route modules it registers (src/http/*-routes.ts). */
+const routeSources = [source, ...readdirSync(new URL('src/http/', root)).filter((f) => f.endsWith('-routes.ts')).map((f) => readFileSync(new URL(`src/http/${f}`, root), 'utf8'))];
 const doc = parse(readFileSync(new URL('openapi.yaml', root), 'utf8')) as {
   openapi: string;
   paths: Record<string, Record<string, unknown> & { parameters?: Array<{ $ref?: string; name?: string; in?: string }> }>;
@@ -21,7 +23,7 @@ const UWS_METHOD: Record<string, string> = { get: 'get', put: 'put', post: 'post
 /** `app.get('/kv/:bucket/:key', ...)` → { method: 'get', path: '/kv/{bucket}/{key}' }. */
 function registeredRoutes(): Array<{ method: string; path: string }> {
   const routes: Array<{ method: string; path: string }> = [];
-  for (const m of source.matchAll(/\bapp\.(\w+)\(\s*(['"`])([^'"`]+)\2/g)) {
+  for (const m of routeSources.flatMap((text) => [...text.matchAll(/\bapp\.(\w+)\(\s*(['"`])([^'"`]+)\2/g)])) {
     const [, fn, , pattern] = m as unknown as [string, string, string, string];
     if (fn === 'any') continue; // fallbacks (405, 404): described in the document's text
     const method = UWS_METHOD[fn];
@@ -238,9 +240,13 @@ describe('finding 7: responses of a real node conform to openapi.yaml', () => {
     expect(await conforms('put', kv, '/kv/oa/k', { body: 'x', headers: { 'x-ringkv-context': '!!' } })).toBe(400);
     expect(await conforms('get', kv, '/kv/oa/k?n=1')).toBe(404);
     expect(await conforms('get', '/sets/{bucket}/{key}', '/sets/oa/k')).toBe(409);
-    for (const [path, url] of [['/ping', '/ping'], ['/status', '/status'], ['/ring', '/ring'], ['/buckets/{bucket}/props', '/buckets/oa/props']] as const) {
+    for (const [path, url] of [['/ping', '/ping'], ['/status', '/status'], ['/ring', '/ring'], ['/buckets/{bucket}/props', '/buckets/oa/props'], ['/admin/log-level', '/admin/log-level']] as const) {
       expect(await conforms('get', path, url)).toBe(200);
     }
+    const json = { 'content-type': 'application/json' };
+    expect(await conforms('post', '/admin/log-level', '/admin/log-level', { body: '{"level":"silent"}', headers: json })).toBe(200);
+    expect(await conforms('post', '/admin/log-level', '/admin/log-level', { body: '{"level":"loud"}', headers: json })).toBe(400);
+    expect(await conforms('post', '/admin/log-level', '/admin/log-level', { body: '{"level":"debug","x":1}', headers: json })).toBe(400);
   });
 
   it('a 405 is listed, with an Allow header the document names', async () => {
