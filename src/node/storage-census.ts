@@ -4,9 +4,9 @@
 // write paths: sled has no O(1) count, the engine's merge does not say whether
 // a key was new, and counters persisted beside the data would need the write
 // path's crash consistency in the Rust engine. The cost is staleness: a
-// partition's figures are those of its last scan (a pass over 1 M objects
-// takes about 1 M / (recordsPerTick / intervalMs) seconds: ~2 min by default;
-// after it, only partitions written to since are scanned again).
+// partition's figures are those of its last scan (the first pass over 100k
+// objects took ~20 s here, bench/RESULTS.md; after it, only partitions
+// written to since are scanned again).
 import { StorageCensus, type CensusTotals } from '../core/storage-census.js';
 import type { Engine } from '../engine/types.js';
 import { EngineError } from '../engine/types.js';
