@@ -183,7 +183,7 @@ export function registerApi(
     handle(res, async () => ({
       status: 200,
       headers: { 'content-type': node.metrics.registry.contentType },
-      body: await node.metrics.registry.metrics(),
+      body: await node.metrics.exposition(),
     })),
   );
 

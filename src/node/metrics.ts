@@ -116,9 +116,36 @@ export class NodeMetrics {
       help: 'Reaped keys this node remembers (their causal context: counter floor and resurrection guard)',
       registers,
     });
-    // Under their standard names (process_*, nodejs_*), as Node.js dashboards expect them.
-    if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry });
+    if (opts.defaultMetrics) this.processRegistry = processMetricsRegistry();
   }
+
+  /** The process-wide default metrics this node's /metrics shows too (null: none). */
+  private readonly processRegistry: Registry | null = null;
+
+  /** The Prometheus text of /metrics: this node's metrics, then the process's. */
+  async exposition(): Promise<string> {
+    const own = await this.registry.metrics();
+    if (this.processRegistry === null) return own;
+    return `${own.endsWith('\n') ? own : `${own}\n`}${await this.processRegistry.metrics()}`;
+  }
+}
+
+let processRegistry: Registry | null = null;
+
+/**
+ * prom-client's default process and runtime metrics, under their standard
+ * names (process_*, nodejs_*, as Node.js dashboards expect), in one registry
+ * per process: they describe the process, and each collectDefaultMetrics
+ * starts an event-loop monitor and a GC observer that are never released, so
+ * one per node would pile up in a process that starts many nodes (tests).
+ * No `node` label: Prometheus's `instance` tells the process.
+ */
+export function processMetricsRegistry(): Registry {
+  if (processRegistry === null) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry });
+  }
+  return processRegistry;
 }
 
 // ---------------------------------------------------------------------------

@@ -92,7 +92,7 @@ describe('renderStatus', () => {
 describe('memberTransfers', () => {
   it('asks every member that has not left (itself from the document), and records who could not be asked', async () => {
     const doc = fixture();
-    doc.members.push({ id: 'n5', address: '127.0.0.1:8091', zone: null, status: 'left', partitions: 0, health: 'down' } as StatusDocument['members'][number]);
+    doc.members.push({ id: 'n5', address: '127.0.0.1:8091', zone: null, status: 'left', partitions: 0, health: 'suspect' } as StatusDocument['members'][number]);
     const asked: string[] = [];
     const client = {
       status: async (node?: string) => {
