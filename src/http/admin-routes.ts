@@ -3,7 +3,7 @@
 import { NodeError } from '../node/errors.js';
 import type { HttpRequest, HttpResponse, TemplatedApp } from '../transport/uws.js';
 
-/** The node's logger as far as its level goes (pino's `level` and `levels.values`). */
+/** The node's logger as far as its level goes (pino's `level` and `levels.values`); setLevel logs the change. */
 export interface LogLevelControl {
   level(): string;
   setLevel(level: string): void;
@@ -19,7 +19,7 @@ export interface RouteKit {
   json(status: number, doc: unknown): { status: number; headers?: Record<string, string>; body?: string | Buffer };
 }
 
-export function registerAdminRoutes(app: TemplatedApp, kit: RouteKit, log: LogLevelControl, onChange?: (from: string, to: string) => void): void {
+export function registerAdminRoutes(app: TemplatedApp, kit: RouteKit, log: LogLevelControl): void {
   app.get('/admin/log-level', (res) => kit.handle(res, async () => kit.json(200, { level: log.level(), levels: log.levels() })));
   app.post('/admin/log-level', (res, req) => {
     const body = kit.jsonBody(res, req);
@@ -34,7 +34,6 @@ export function registerAdminRoutes(app: TemplatedApp, kit: RouteKit, log: LogLe
       }
       const previous = log.level();
       log.setLevel(doc.level);
-      onChange?.(previous, doc.level);
       return kit.json(200, { level: doc.level, previous });
     });
   });

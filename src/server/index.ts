@@ -9,6 +9,7 @@ import { NativeEngine } from '../engine/native/index.js';
 import { DEFAULT_PARTITION_BITS, type EngineLimits } from '../engine/types.js';
 import { TOKEN_SECRET_BYTES, issueToken } from '../core/tokens.js';
 import { registerApi } from '../http/api.js';
+import type { LogLevelControl } from '../http/admin-routes.js';
 import type { AuthOptions } from '../http/auth.js';
 import { RingkvNode, type NodeConfig } from '../node/node.js';
 import type { AntiEntropyConfig, AntiEntropyService } from '../node/anti-entropy.js';
@@ -220,24 +221,19 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     treeBytes: () => treeMemoryBytes(engine, nonZeroRoots(engine.treeRoots())),
   });
   const progress = new TransferProgressTracker({ transfers, recordsIn: (p) => census.recordsIn(p) }, systemClock);
-  const logLevel = {
+  const logLevel: LogLevelControl = {
     level: () => log.level,
-    setLevel: (level: string) => {
+    levels: () => [...Object.keys(log.levels.values), 'silent'],
+    setLevel: (level) => {
+      // Logged under the level in force so far: the one the operator was reading.
+      log.info({ from: log.level, to: level }, 'log level changed');
       log.level = level;
     },
-    levels: () => Object.keys(log.levels.values).concat('silent'),
   };
   registerApi(app, node, { maxValueBytes: engine.limits.maxValueBytes, maxJsonBytes: 64 * 1024, maxKeyBytes: engine.limits.maxKeyBytes }, inflight, () => ({
     transfers: transfers.status(),
     transferSummary: progress.summary(),
-  }), auth, {
-    ...logLevel,
-    setLevel: (level) => {
-      const from = log.level;
-      logLevel.setLevel(level);
-      log.info({ from, to: level }, 'log level changed');
-    },
-  });
+  }), auth, logLevel);
   census.start();
   progress.start();
   log.info(
