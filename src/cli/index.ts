@@ -9,6 +9,8 @@ import { runDevCluster } from './dev.js';
 import { registerRepairCommands } from './repair.js';
 import { registerStartCommand } from './start.js';
 import { chooseValue, readValue, valueArgument } from './values.js';
+import { registerStatusCommands } from './status.js';
+import { registerLogLevelCommands } from './log-level.js';
 import { registerTokenCommands, resolveToken, withTokenOptions, type TokenSource } from './token.js';
 
 const DEFAULT_NODE = process.env.RINGKV_NODE ?? '127.0.0.1:8087';
@@ -131,28 +133,8 @@ withTokenOptions(program
     console.error('deleted');
   });
 
-withTokenOptions(program
-  .command('status'))
-  .description('members, partition ownership and health as one node sees them')
-  .option('--node <host:port>', 'node to ask', DEFAULT_NODE)
-  .option('--tls-ca <file>', TLS_CA_HELP)
-  .option('--json', 'print the raw status document')
-  .action(async (o) => {
-    const status = (await client(o).status()) as {
-      node: string; cluster: string; ring: { version: number; partitions: number; claimant: string };
-      members: Array<{ id: string; address: string; status: string; partitions: number; health: string; phi?: number; zone: string | null }>;
-      transfers?: Array<{ partition: number; to: string; sent: number; pass: number }>;
-    };
-    if (o.json) {
-      console.log(JSON.stringify(status, null, 2));
-      return;
-    }
-    console.log(`cluster ${status.cluster}, seen from ${status.node}: ring v${status.ring.version}, ${status.ring.partitions} partitions, claimant ${status.ring.claimant}`);
-    console.table(status.members.map((m) => ({ id: m.id, address: m.address, zone: m.zone ?? '', status: m.status, partitions: m.partitions, health: m.health, phi: m.phi ?? '' })));
-    const transfers = status.transfers ?? [];
-    if (transfers.length === 0) console.log('no partition transfers in progress');
-    else console.log(`partition transfers in progress from ${status.node}: ${transfers.map((t) => `p${t.partition}→${t.to} (${t.sent} sent${t.pass > 1 ? ', catch-up' : ''})`).join(', ')}`);
-  });
+registerStatusCommands(program, { defaultNode: DEFAULT_NODE, tlsCaHelp: TLS_CA_HELP, withTokenOptions, client });
+registerLogLevelCommands(program, { defaultNode: DEFAULT_NODE, tlsCaHelp: TLS_CA_HELP, withTokenOptions, client });
 
 withTokenOptions(program
   .command('join <seed>'))

@@ -503,6 +503,18 @@ export class RingkvClient {
     return (await res.json()) as AaeStatus;
   }
 
+  /** Changes a node's log level while it runs (needs an admin token); answers the level before. */
+  async setLogLevel(level: string, target: NodeTarget = {}): Promise<{ level: string; previous: string }> {
+    const res = await this.expectOk({
+      method: 'POST',
+      path: '/admin/log-level',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ level }),
+      node: target.node,
+    });
+    return (await res.json()) as { level: string; previous: string };
+  }
+
   /** True when a node (the given address, or the round-robin choice) answers `pong`. */
   async ping(node?: string): Promise<boolean> {
     const res = await this.expectOk({ method: 'GET', path: '/ping', node });

@@ -33,6 +33,7 @@ import {
 import { type AuthOptions, guardRoutes } from './auth.js';
 import { HttpError, type Reply, type RouteKit, json } from './route-kit.js';
 import { registerRepairRoutes } from './repair-routes.js';
+import { type LogLevelControl, registerAdminRoutes } from './admin-routes.js';
 
 export interface ApiLimits {
   /** Largest PUT body (an object's value). */
@@ -70,6 +71,8 @@ export function registerApi(
   statusExtras: () => Record<string, unknown> = () => ({}),
   /** Token checks (src/http/auth.ts): on unless the node runs in the insecure loopback development mode. */
   auth: AuthOptions = { required: true },
+  /** The node's logger, for /admin/log-level (src/http/admin-routes.ts; startServer always gives it). */
+  logLevel?: LogLevelControl,
 ): void {
   // Every route below is registered through the access check (ROUTE_ACCESS).
   const noTokens = {};
@@ -169,7 +172,7 @@ export function registerApi(
     handle(res, async () => ({
       status: 200,
       headers: { 'content-type': node.metrics.registry.contentType },
-      body: await node.metrics.registry.metrics(),
+      body: await node.metrics.exposition(),
     })),
   );
 
@@ -244,6 +247,8 @@ export function registerApi(
     });
   });
 
+  if (logLevel) registerAdminRoutes(kit, logLevel);
+
   // A 405 names the methods the path has (RFC 9110 §15.5.6: `Allow`). This
   // uWS build's `any` covers only the nine standard methods (GET POST HEAD PUT
   // DELETE CONNECT OPTIONS TRACE PATCH): a request with any other method
@@ -279,6 +284,7 @@ export const ROUTE_METHODS: Readonly<Record<string, readonly string[]>> = {
   '/admin/repair': ['POST'],
   '/admin/repair/:id': ['GET'],
   '/admin/aae': ['GET'],
+  '/admin/log-level': ['GET', 'POST'],
 };
 
 function notAllowed(handle: (res: HttpResponse, run: () => Promise<Reply>) => void, methods: readonly string[]) {

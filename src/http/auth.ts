@@ -59,6 +59,8 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'POST /admin/repair': cluster('admin'),
   'GET /admin/repair/:id': cluster('admin'),
   'GET /admin/aae': cluster('admin'),
+  'GET /admin/log-level': cluster('admin'),
+  'POST /admin/log-level': cluster('admin'),
 };
 
 /**

@@ -136,6 +136,12 @@ export class AntiEntropyService {
   private warnedGeometry = false;
   /** The last comparison of each partition (at most Q entries). */
   private readonly history = new Map<number, PartitionAaeRecord>();
+  /** Progress for metrics (progress()): root compares, and the partitions compared since the last full pass. */
+  private partitionsCompared = 0;
+  private readonly comparedThisPass = new Set<number>();
+  private primaryPartitionCount = 0;
+  private fullPasses = 0;
+  private lastFullPassMs: number | null = null;
 
   /** Registers the 'aae.' peer requests on the node; start() starts the rounds. */
   constructor(
@@ -244,8 +250,42 @@ export class AntiEntropyService {
         } else differs.add(p);
       });
       this.metrics.exchanges.inc({ outcome: 'in_sync' }, inSync);
+      partitions.forEach((p, i) => {
+        if (!skip.has(i)) this.comparedThisPass.add(p);
+      });
+      this.partitionsCompared += partitions.length - skip.size;
     }
+    this.notePass();
     return targets.filter((t) => differs.has(t.partition));
+  }
+
+  /** What anti-entropy has done (read by the metrics at each scrape). */
+  progress(): { partitionsCompared: number; passCompared: number; primaryPartitions: number; fullPasses: number; lastFullPassMs: number | null } {
+    return {
+      partitionsCompared: this.partitionsCompared,
+      passCompared: this.comparedThisPass.size,
+      primaryPartitions: this.primaryPartitionCount,
+      fullPasses: this.fullPasses,
+      lastFullPassMs: this.lastFullPassMs,
+    };
+  }
+
+  /** A full pass is over once every partition this node is a primary of was compared since the last one (a down peer holds it open). */
+  private notePass(): void {
+    const q = this.node.clusterState.ring.owners.length;
+    const n = this.replicaN();
+    let primaries = 0;
+    let missing = false;
+    for (let p = 0; p < q; p++) {
+      if (!this.node.preferenceListOf(p, n).primaries.includes(this.node.id)) continue;
+      primaries++;
+      if (!this.comparedThisPass.has(p)) missing = true;
+    }
+    this.primaryPartitionCount = primaries;
+    if (missing || primaries === 0) return;
+    this.fullPasses++;
+    this.lastFullPassMs = this.node.clock.now();
+    this.comparedThisPass.clear();
   }
 
   /** The next partition this node is a primary of, and another primary of it to compare with. */

@@ -88,6 +88,11 @@ export class HintStore {
     return n;
   }
 
+  /** Hints held per target node, as the index counts them. */
+  pendingByTarget(): Map<string, number> {
+    return new Map([...this.index].map(([target, ids]) => [target, ids.size]));
+  }
+
   targets(): string[] {
     return [...this.index.keys()].sort();
   }

@@ -31,6 +31,7 @@ import { ANY_PEER, isTransportError, type Clock, type Timer, type Transport } fr
 import type { NodeStatus } from '../api-types.js';
 import type { ClientOperations, ServiceContext } from './context.js';
 import { invariant } from '../core/types.js';
+import { DEFAULT_JOIN_RETRY_POLICY, JOIN_RETRY_START, type JoinRetryState, onJoinFailure, onJoinSuccess } from '../core/join-retry.js';
 import { NodeError, errorCode, isClosedError, peerErrorFrom } from './errors.js';
 import { AntiEntropyService, type AntiEntropyConfig } from './anti-entropy.js';
 import { HandoffService, type HintStore } from './handoff.js';
@@ -51,7 +52,7 @@ import {
   isPeerMessageType,
   isServiceMessageType,
 } from './messages.js';
-import { NodeMetrics } from './metrics.js';
+import { NodeMetrics, registerServiceMetrics } from './metrics.js';
 import { Peers } from './peers.js';
 import type { ReapFloors } from './reaper.js';
 import { ReapDriver } from './reap-driver.js';
@@ -101,6 +102,9 @@ export interface NodeConfig {
   reapFloorMax: number;
   /** Join attempts the cluster refuses (wrong cluster, duplicate id, bad credentials) before this node gives up (default 5; see NodeOptions.onJoinRefused). */
   maxJoinRefusals: number;
+  /** An unreachable seed is logged at debug level this long, then warned about at most once per joinWarnEveryMs (src/core/join-retry.ts). */
+  joinQuietMs: number;
+  joinWarnEveryMs: number;
 }
 
 export const DEFAULT_NODE_CONFIG: NodeConfig = {
@@ -120,6 +124,8 @@ export const DEFAULT_NODE_CONFIG: NodeConfig = {
   reapDelayMs: 3_000,
   reapFloorTtlMs: 24 * 60 * 60 * 1000,
   reapFloorMax: 100_000,
+  joinQuietMs: DEFAULT_JOIN_RETRY_POLICY.quietMs,
+  joinWarnEveryMs: DEFAULT_JOIN_RETRY_POLICY.warnEveryMs,
 };
 
 export interface NodeOptions {
@@ -141,7 +147,7 @@ export interface NodeOptions {
   random: () => number;
   config?: Partial<NodeConfig>;
   metrics?: NodeMetrics;
-  log?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+  log?: (level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
   /** Called once when maxJoinRefusals join attempts were refused: this node cannot become a member as configured (the owner stops it). */
   onJoinRefused?: (reason: string) => void;
   /** Called after this node reaped a tombstone (tests, the simulator). */
@@ -202,6 +208,8 @@ export class RingkvNode implements ServiceContext, ClientOperations {
   private readonly serviceHandlers = new Map<ServiceMessageType, PeerHandler<ServiceMessageType>>();
   /** Join attempts refused so far (an unreachable seed does not count: it may still be starting). */
   private joinRefusals = 0;
+  /** Unreachable-seed failures in a row, for their log level (src/core/join-retry.ts). */
+  private joinRetry: JoinRetryState = JOIN_RETRY_START;
   /** Told synchronously whenever this node adopts a different ring (the transfer service plans at once). */
   private readonly ringListeners: Array<() => void> = [];
   /** Peers whose state is being fetched because they route by a newer ring (see pullState). */
@@ -322,6 +330,7 @@ export class RingkvNode implements ServiceContext, ClientOperations {
       },
       exchange: (p, peer, only) => ae.exchange(p, peer, only),
     });
+    registerServiceMetrics(this.metrics.registry, { hints: this.hints, antiEntropy: this.antiEntropy, transfers: this.transfers });
     this.observeState();
   }
 
@@ -861,6 +870,7 @@ export class RingkvNode implements ServiceContext, ClientOperations {
       if (seed === this.opts.address) continue;
       try {
         await this.join(seed);
+        this.joinRetry = onJoinSuccess();
         return;
       } catch (err) {
         const error = String((err as Error).message ?? err);
@@ -872,7 +882,11 @@ export class RingkvNode implements ServiceContext, ClientOperations {
             return;
           }
         } else {
-          this.log('warn', 'join through seed failed; retrying', { seed, error });
+          // Nodes started together race each other: quiet at first, then warned about, rate-limited.
+          const policy = { quietMs: this.config.joinQuietMs, warnEveryMs: this.config.joinWarnEveryMs };
+          const failed = onJoinFailure(this.joinRetry, this.opts.clock.now(), policy);
+          this.joinRetry = failed.state;
+          this.log(failed.level, 'join through seed failed; retrying', { seed, error, failingForMs: failed.failingForMs });
         }
       }
     }
@@ -912,7 +926,7 @@ export class RingkvNode implements ServiceContext, ClientOperations {
     }
   }
 
-  private log(level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>): void {
+  private log(level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>): void {
     this.opts.log?.(level, msg, { node: this.id, ...fields });
   }
 }

@@ -105,6 +105,16 @@ interface BatchItem {
 /** Receiver: 'xfer.status' questions one tick may have in flight. */
 const MAX_STATUS_CHECKS = 256;
 
+/** What TransferService.progress() tells: pending work now, and what moved since start. */
+export interface TransferProgress {
+  /** Transfers (partition → node) this node still has to give. */
+  sending: number;
+  /** Partitions this node is still receiving. */
+  receiving: number;
+  sent: { objects: number; bytes: number; partitions: number };
+  received: { objects: number; bytes: number; partitions: number };
+}
+
 export interface TransferStatus {
   partition: number;
   to: string;
@@ -132,6 +142,10 @@ export class TransferService {
   private saving: Promise<void> = Promise.resolve();
   /** Objects sent and batches acknowledged since start (for metrics and benchmarks). */
   readonly totals = { objects: 0, batches: 0, bytes: 0 };
+  /** Receiver side: objects and bytes merged from givers, and partitions whose receipt ended, since start. */
+  private readonly received = { objects: 0, bytes: 0, partitions: 0 };
+  /** Giver side: transfers done (both passes given and the finish acknowledged) since start. */
+  private given = 0;
 
   constructor(
     private readonly node: TransferContext,
@@ -176,6 +190,16 @@ export class TransferService {
   /** Transfers this node still has to give. */
   status(): TransferStatus[] {
     return this.pending.map((p) => ({ partition: p.partition, to: p.to, sent: p.sent, pass: p.pass }));
+  }
+
+  /** Progress both ways since start, for metrics and the status summary (src/node/transfer-progress.ts). */
+  progress(): TransferProgress {
+    return {
+      sending: this.pending.length,
+      receiving: this.inbound.size,
+      sent: { objects: this.totals.objects, bytes: this.totals.bytes, partitions: this.given },
+      received: { ...this.received },
+    };
   }
 
   /** Partitions this node is still receiving (reads of them go to their sources). */
@@ -272,6 +296,15 @@ export class TransferService {
    */
   private async checkReceiving(): Promise<void> {
     if (this.inbound.size === 0) return;
+    const before = this.inbound.size;
+    try {
+      await this.checkReceivingNow();
+    } finally {
+      this.received.partitions += Math.max(0, before - this.inbound.size);
+    }
+  }
+
+  private async checkReceivingNow(): Promise<void> {
     const now = this.node.clock.now();
     let changed = false;
     for (const e of this.inbound.expire(now, this.opts.receiveLimitMs)) {
@@ -343,6 +376,7 @@ export class TransferService {
       }
       const before = this.pending.length;
       this.pending = this.pending.filter((p) => !(p.pass === 3 && p.finished === true));
+      this.given += before - this.pending.length;
       if (this.pending.length !== before) changed = true;
       // Scan first, then one durable 'xfer.batch' per target carries the
       // objects of all its partitions scanned this tick: at Q = 4096 a
@@ -387,7 +421,9 @@ export class TransferService {
   private handlers(): ServiceHandlers<Extract<ServiceMessageType, `xfer.${string}`>> {
     return {
       'xfer.finish': async (from, req) => {
+        const before = this.inbound.size;
         for (const p of req.partitions ?? [req.partition!]) this.inbound.onFinish(p, from, req.ring);
+        this.received.partitions += Math.max(0, before - this.inbound.size);
         await this.save();
         return {};
       },
@@ -407,6 +443,8 @@ export class TransferService {
             durable: true,
           })),
         );
+        this.received.objects += req.items.length;
+        this.received.bytes += req.items.reduce((s, i) => s + i.b.length + i.k.length + i.record.length, 0);
         return { merged: req.items.length };
       },
     };

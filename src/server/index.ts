@@ -9,6 +9,7 @@ import { NativeEngine } from '../engine/native/index.js';
 import { DEFAULT_PARTITION_BITS, type EngineLimits } from '../engine/types.js';
 import { TOKEN_SECRET_BYTES, issueToken } from '../core/tokens.js';
 import { registerApi } from '../http/api.js';
+import type { LogLevelControl } from '../http/admin-routes.js';
 import type { AuthOptions } from '../http/auth.js';
 import { RingkvNode, type NodeConfig } from '../node/node.js';
 import type { AntiEntropyConfig, AntiEntropyService } from '../node/anti-entropy.js';
@@ -19,6 +20,12 @@ import { WsTransport, attachPeerEndpoint } from '../transport/ws-transport.js';
 import { INSECURE_LOOPBACK_SECRETS, type PeerSecrets } from '../transport/peer-auth.js';
 import { registerPeerMetrics } from './peer-metrics.js';
 import { seedResolver } from './seeds.js';
+import { cachedDirectoryBytes } from './disk-usage.js';
+import { ForegroundLoad } from '../node/foreground.js';
+import { NodeMetrics, registerStorageMetrics } from '../node/metrics.js';
+import { StorageCensusService, type StorageCensusOptions } from '../node/storage-census.js';
+import { TransferProgressTracker } from '../node/transfer-progress.js';
+import { nonZeroRoots, treeMemoryBytes } from '../core/tree-memory.js';
 import { isLoopbackHost } from './peer-secrets.js';
 import { TlsConfigError, loadTls, type ServerTlsFiles } from './tls.js';
 
@@ -47,6 +54,10 @@ export interface ServerOptions {
   node?: Partial<NodeConfig>;
   antiEntropy?: Partial<AntiEntropyConfig>;
   transfers?: Partial<TransferOptions>;
+  /** The background count of objects and tombstones for /metrics (src/node/storage-census.ts). */
+  census?: Partial<StorageCensusOptions>;
+  /** prom-client's default process and runtime metrics on /metrics (default true). */
+  processMetrics?: boolean;
   logger?: pino.Logger;
   /**
    * Client token checks on HTTP (default `{ required: true }`; docs/security.md).
@@ -174,6 +185,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       random: Math.random,
       config: opts.node,
       log: (level, msg, fields) => log[level](fields ?? {}, msg),
+      metrics: new NodeMetrics(opts.nodeId, { defaultMetrics: opts.processMetrics ?? true }),
       antiEntropy: opts.antiEntropy,
       transfers: opts.transfers,
       onJoinRefused: (reason) => refused(reason),
@@ -203,9 +215,30 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const { antiEntropy, transfers } = node;
   // Routes go in after the node exists; requests that arrive earlier find no route.
   const inflight: { count: number; stopping?: boolean } = { count: 0 };
+  // Storage figures and transfer progress for /metrics and /status (docs/metrics.md).
+  const foreground = new ForegroundLoad(node, { yieldAboveMs: 100, yieldMinSamples: 20 });
+  const census = new StorageCensusService(engine, systemClock, () => foreground.busy(), opts.census);
+  registerStorageMetrics(node.metrics.registry, {
+    census: () => census.totals(),
+    diskBytes: cachedDirectoryBytes(opts.dataDir),
+    treeBytes: () => treeMemoryBytes(engine, nonZeroRoots(engine.treeRoots())),
+  });
+  const progress = new TransferProgressTracker({ transfers, recordsIn: (p) => census.recordsIn(p) }, systemClock);
+  const logLevel: LogLevelControl = {
+    level: () => log.level,
+    levels: () => [...Object.keys(log.levels.values), 'silent'],
+    setLevel: (level) => {
+      // Logged under the level in force so far: the one the operator was reading.
+      log.info({ from: log.level, to: level }, 'log level changed');
+      log.level = level;
+    },
+  };
   registerApi(app, node, { maxValueBytes: engine.limits.maxValueBytes, maxJsonBytes: 64 * 1024, maxKeyBytes: engine.limits.maxKeyBytes }, inflight, () => ({
     transfers: transfers.status(),
-  }), auth);
+    transferSummary: progress.summary(),
+  }), auth, logLevel);
+  census.start();
+  progress.start();
   log.info(
     { node: opts.nodeId, address, dataDir: opts.dataDir, actor: engine.actor, tls: tls ? { subject: tls.subject, validTo: tls.validTo, clientCa: opts.tls?.caFile !== undefined } : false },
     'ringkv node listening',
@@ -232,6 +265,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         inflight.stopping = true;
         const deadline = Date.now() + graceMs;
         while (inflight.count > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+        census.stop();
+        progress.stop();
         await node.stop();
         await endpoint.close();
         await engine.close();

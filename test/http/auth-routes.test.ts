@@ -67,6 +67,8 @@ const SAMPLES: Record<string, () => Sample> = {
   startRepair: () => ({ path: '/admin/repair', body: JSON.stringify({ partition: 1 << 20 }), served: 400, code: 'BAD_REQUEST' }),
   getRepair: () => ({ path: '/admin/repair/r999', served: 404, code: 'NOT_FOUND' }),
   getAaeStatus: () => ({ path: '/admin/aae', served: 200 }),
+  getLogLevel: () => ({ path: '/admin/log-level', served: 200 }),
+  setLogLevel: () => ({ path: '/admin/log-level', body: JSON.stringify({ level: 'silent' }), served: 200 }),
 };
 
 describe('client tokens on every route of openapi.yaml', () => {

@@ -9,7 +9,7 @@ import { STATUS_OF_ERROR } from '../../src/http/wire.js';
 
 const root = new URL('../../', import.meta.url);
 const source = readFileSync(new URL('src/http/api.ts', root), 'utf8');
-// Routes registered in api.ts and in the route modules it calls (src/http/*-routes.ts).
+/** api.ts and the route modules it registers (src/http/*-routes.ts). */
 const routeSources = [source, ...readdirSync(new URL('src/http/', root)).filter((f) => f.endsWith('-routes.ts')).map((f) => readFileSync(new URL(`src/http/${f}`, root), 'utf8'))];
 const doc = parse(readFileSync(new URL('openapi.yaml', root), 'utf8')) as {
   openapi: string;
@@ -23,7 +23,7 @@ const UWS_METHOD: Record<string, string> = { get: 'get', put: 'put', post: 'post
 /** `app.get('/kv/:bucket/:key', ...)` → { method: 'get', path: '/kv/{bucket}/{key}' }. */
 function registeredRoutes(): Array<{ method: string; path: string }> {
   const routes: Array<{ method: string; path: string }> = [];
-  for (const m of routeSources.join('\n').matchAll(/\bapp\.(\w+)\(\s*(['"`])([^'"`]+)\2/g)) {
+  for (const m of routeSources.flatMap((text) => [...text.matchAll(/\bapp\.(\w+)\(\s*(['"`])([^'"`]+)\2/g)])) {
     const [, fn, , pattern] = m as unknown as [string, string, string, string];
     if (fn === 'any') continue; // fallbacks (405, 404): described in the document's text
     const method = UWS_METHOD[fn];
@@ -240,9 +240,13 @@ describe('finding 7: responses of a real node conform to openapi.yaml', () => {
     expect(await conforms('put', kv, '/kv/oa/k', { body: 'x', headers: { 'x-ringkv-context': '!!' } })).toBe(400);
     expect(await conforms('get', kv, '/kv/oa/k?n=1')).toBe(404);
     expect(await conforms('get', '/sets/{bucket}/{key}', '/sets/oa/k')).toBe(409);
-    for (const [path, url] of [['/ping', '/ping'], ['/status', '/status'], ['/ring', '/ring'], ['/buckets/{bucket}/props', '/buckets/oa/props']] as const) {
+    for (const [path, url] of [['/ping', '/ping'], ['/status', '/status'], ['/ring', '/ring'], ['/buckets/{bucket}/props', '/buckets/oa/props'], ['/admin/log-level', '/admin/log-level']] as const) {
       expect(await conforms('get', path, url)).toBe(200);
     }
+    const json = { 'content-type': 'application/json' };
+    expect(await conforms('post', '/admin/log-level', '/admin/log-level', { body: '{"level":"silent"}', headers: json })).toBe(200);
+    expect(await conforms('post', '/admin/log-level', '/admin/log-level', { body: '{"level":"loud"}', headers: json })).toBe(400);
+    expect(await conforms('post', '/admin/log-level', '/admin/log-level', { body: '{"level":"debug","x":1}', headers: json })).toBe(400);
   });
 
   it('a 405 is listed, with an Allow header the document names', async () => {
