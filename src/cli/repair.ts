@@ -2,6 +2,7 @@
 // progress and a summary, and what each node last compared (docs/cluster.md
 // "Repair on demand").
 import { type Command, InvalidArgumentError } from 'commander';
+import table from 'text-table';
 import type { AaeStatus, RepairJob, RepairRequest, RingkvClient } from '../client/index.js';
 import { RingkvError } from '../client/errors.js';
 import { withTokenOptions, type TokenSource } from './token.js';
@@ -71,8 +72,7 @@ export function aaeStatusLines(status: AaeStatus, nowMs: number, all: boolean): 
       r === null ? '-' : String(r.repaired.remote),
     ]);
   }
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  for (const r of rows) lines.push(r.map((cell, c) => (c === 0 || c >= 6 ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join('  ').trimEnd());
+  lines.push(table(rows, { align: ['r', 'l', 'l', 'l', 'l', 'l', 'r', 'r', 'r'] }));
   return lines;
 }
 

@@ -129,6 +129,11 @@ describe('/metrics under load', () => {
       return now.reduce((sum, s) => sum + (value(s, 'ringkv_hints_pending_by_target', { target: 'n4' }) ?? 0), 0) > 0;
     }, 30_000, 'hints held for n4');
 
+    // The data directories' size is re-read at most every 5 s: wait for the first reading after the writes.
+    await waitFor(async () => {
+      const now = await Promise.all(nodes.map(scrape));
+      return now.every((s, i) => value(s, 'ringkv_storage_disk_bytes')! > value(before[i]!, 'ringkv_storage_disk_bytes')!);
+    }, 20_000, 'disk bytes grown on every node');
     const after = await Promise.all(nodes.map(scrape));
     for (const [i, s] of after.entries()) {
       const b = before[i]!;
