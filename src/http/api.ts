@@ -26,6 +26,7 @@ import {
   type SiblingsDocument,
 } from './wire.js';
 import { type AuthOptions, guardRoutes } from './auth.js';
+import { registerUiRoutes } from './ui-routes.js';
 
 export interface ApiLimits {
   /** Largest PUT body (an object's value). */
@@ -169,6 +170,9 @@ export function registerApi(
     });
   });
 
+  // The dashboard's static files (docs/dashboard.md): open, no data in them.
+  registerUiRoutes(app, () => inflight.stopping === true);
+
   app.get('/ping', (res) => handle(res, async () => ({ status: 200, headers: { 'content-type': 'text/plain' }, body: 'pong' })));
   app.get('/status', (res) => handle(res, async () => json(200, { ...node.status(), ...statusExtras() })));
   app.get('/ring', (res) =>
@@ -274,6 +278,8 @@ export const ROUTE_METHODS: Readonly<Record<string, readonly string[]>> = {
   '/admin/leave': ['POST'],
   '/admin/tokens': ['GET', 'POST'],
   '/admin/tokens/:id': ['DELETE'],
+  '/ui': ['GET'],
+  '/ui/assets/:file': ['GET'],
 };
 
 function notAllowed(handle: (res: HttpResponse, run: () => Promise<Reply>) => void, methods: readonly string[]) {
