@@ -9,7 +9,7 @@ import { ApiError, getJson, getText, postJson, tokenStore } from './api.js';
 import { TimeChart } from './chart.js';
 import { MetricsHistory, siblingStats } from './history.js';
 import { byLabel, parseScrape, rate, total, type Scrape } from './prom.js';
-import { colorsFor, drawRing, geometry, partitionAt } from './ring.js';
+import { colorsFor, drawRing, geometry, layoutFor, partitionAt } from './ring.js';
 import { TransferTracker, transferRows, type TransferView } from './transfers.js';
 import type { MemberView, RingDoc, StatusDoc } from './types.js';
 import './style.css';
@@ -372,7 +372,7 @@ function JoinForm(props: { onJoin: (seed: string) => void; busy: boolean }) {
   );
 }
 
-const RING_PX = 400;
+const RING_PX = 420;
 
 function RingView(props: { ring: RingDoc; status: StatusDoc; transfers: TransferView | null }) {
   const canvas = useRef<HTMLCanvasElement>(null);
@@ -432,8 +432,13 @@ function RingView(props: { ring: RingDoc; status: StatusDoc; transfers: Transfer
           </li>
         ))}
         {moving.size > 0 && (
-          <li class="moving-note">
-            <span class="swatch band" /> outer band: {moving.size} partitions moving to their new owner
+          <li class="note" data-testid="ring-moving">
+            <span class="swatch band" /> outer band: {moving.size} partition{moving.size === 1 ? '' : 's'} {props.status.node} is still handing to their new owner
+          </li>
+        )}
+        {layoutFor(q).tracks > 1 && (
+          <li class="note">
+            {layoutFor(q).spokes} spokes around the ring, {layoutFor(q).tracks} consecutive partitions on each from the inside out; point at one to name it.
           </li>
         )}
       </ul>
@@ -497,10 +502,10 @@ function Transfers(props: { view: TransferView | null; scrape: Scrape | undefine
         <p class="muted small">
           pending:{' '}
           {v.rows
-            .slice(0, 16)
-            .map((r) => `#${r.partition}→${r.to} pass ${r.pass}/3`)
+            .slice(0, 8)
+            .map((r) => `#${r.partition}→${r.to} (pass ${r.pass}/3, ${r.sent} sent)`)
             .join(', ')}
-          {v.rows.length > 16 ? ` … and ${v.rows.length - 16} more` : ''}
+          {v.rows.length > 8 ? ` … and ${v.rows.length - 8} more` : ''}
         </p>
       )}
       <MetricList items={extra} />

@@ -1,12 +1,18 @@
-// The ring as a picture: Q partitions around a circle, each coloured by its
-// owner, and an outer band marking partitions this node is handing over
-// (coloured by their new owner). Contiguous partitions of one owner are one
-// arc, so Q = 4096 over 30 owners stays a few hundred arcs and readable.
+// The ring as a picture: partitions around a circle, each coloured by its
+// owner, the angle being the partition's place on the hash ring. Up to 256
+// partitions are one band; above that each of the 256 spokes stacks its run
+// of consecutive partitions from the inside out (Q = 4096: 16 per spoke), so
+// every partition keeps a cell of a few pixels and stays readable. An outer
+// band marks the spokes holding partitions this node is handing over,
+// coloured by the member receiving them.
 
-/** Distinct colours for up to ~40 members: golden-angle hues, two lightness steps. */
+/** Hand-picked distinct colours on a dark background; beyond them golden-angle hues. */
+const PALETTE = ['#4e9cff', '#ff6b8b', '#5fd068', '#ffb347', '#b38cff', '#3fd0d4', '#ff8c4a', '#e3e36a', '#ff7ad9', '#8fd3ff', '#a4e57a', '#d9a0ff'];
+
 export function memberColor(index: number): string {
+  if (index < PALETTE.length) return PALETTE[index]!;
   const hue = Math.round((index * 137.508 + 200) % 360);
-  return `hsl(${hue} 70% ${index % 2 === 0 ? 58 : 44}%)`;
+  return `hsl(${hue} 70% ${index % 2 === 0 ? 62 : 48}%)`;
 }
 
 /** Member id → colour, by the sorted ids (stable while the membership is). */
@@ -14,33 +20,18 @@ export function colorsFor(ids: readonly string[]): Map<string, string> {
   return new Map([...ids].sort().map((id, i) => [id, memberColor(i)]));
 }
 
-export interface Run {
-  owner: string;
-  /** First partition and count. */
-  start: number;
-  length: number;
+/** Most spokes drawn; more partitions stack on them. */
+export const MAX_SPOKES = 256;
+
+export interface Layout {
+  spokes: number;
+  /** Partitions per spoke (1 up to Q = 256). */
+  tracks: number;
 }
 
-/** Contiguous runs of one owner around the ring. */
-export function ownerRuns(owners: readonly string[]): Run[] {
-  const runs: Run[] = [];
-  owners.forEach((owner, p) => {
-    const last = runs.at(-1);
-    if (last !== undefined && last.owner === owner) last.length++;
-    else runs.push({ owner, start: p, length: 1 });
-  });
-  return runs;
-}
-
-export interface RingPicture {
-  owners: readonly string[];
-  colors: ReadonlyMap<string, string>;
-  /** Partition → the member it is being handed to. */
-  moving: ReadonlyMap<number, string>;
-  /** Members shown as down (their arcs are hatched dark). */
-  suspect: ReadonlySet<string>;
-  /** Partition under the pointer, outlined. */
-  highlight?: number | null;
+export function layoutFor(q: number): Layout {
+  const spokes = Math.min(q, MAX_SPOKES);
+  return { spokes, tracks: Math.max(1, Math.ceil(q / spokes)) };
 }
 
 export interface RingGeometry {
@@ -51,61 +42,85 @@ export interface RingGeometry {
 }
 
 export function geometry(size: number): RingGeometry {
-  const outer = size / 2 - 18;
-  return { size, outer, inner: outer * 0.62, bandOuter: outer + 12 };
+  const outer = size / 2 - 20;
+  return { size, outer, inner: outer * 0.5, bandOuter: outer + 12 };
 }
 
-/** Angle of the start of partition p (0 at the top, clockwise). */
-const angleOf = (p: number, q: number): number => -Math.PI / 2 + (2 * Math.PI * p) / q;
+/** Angle of the start of spoke s (0 at the top, clockwise). */
+const angleOf = (s: number, spokes: number): number => -Math.PI / 2 + (2 * Math.PI * s) / spokes;
+
+export interface Cell {
+  a0: number;
+  a1: number;
+  r0: number;
+  r1: number;
+}
+
+export function cellOf(p: number, layout: Layout, g: RingGeometry): Cell {
+  const spoke = Math.floor(p / layout.tracks);
+  const track = p % layout.tracks;
+  const width = (g.outer - g.inner) / layout.tracks;
+  return { a0: angleOf(spoke, layout.spokes), a1: angleOf(spoke + 1, layout.spokes), r0: g.inner + track * width, r1: g.inner + (track + 1) * width };
+}
+
+export interface RingPicture {
+  owners: readonly string[];
+  colors: ReadonlyMap<string, string>;
+  /** Partition → the member it is being handed to. */
+  moving: ReadonlyMap<number, string>;
+  /** Members shown as down (their cells are darkened). */
+  suspect: ReadonlySet<string>;
+  /** Partition under the pointer, outlined. */
+  highlight?: number | null;
+}
+
+function cellPath(ctx: CanvasRenderingContext2D, c: number, cell: Cell, inset: number): void {
+  ctx.beginPath();
+  ctx.arc(c, c, cell.r1 - inset, cell.a0, cell.a1);
+  ctx.arc(c, c, cell.r0 + inset, cell.a1, cell.a0, true);
+  ctx.closePath();
+}
 
 export function drawRing(ctx: CanvasRenderingContext2D, pic: RingPicture, g: RingGeometry): void {
   const q = pic.owners.length;
   const c = g.size / 2;
   ctx.clearRect(0, 0, g.size, g.size);
   if (q === 0) return;
-  // Thin separators only where they would not swamp the colours.
-  const separators = q <= 256;
-  for (const run of ownerRuns(pic.owners)) {
-    ctx.beginPath();
-    ctx.arc(c, c, g.outer, angleOf(run.start, q), angleOf(run.start + run.length, q));
-    ctx.arc(c, c, g.inner, angleOf(run.start + run.length, q), angleOf(run.start, q), true);
-    ctx.closePath();
-    ctx.fillStyle = pic.colors.get(run.owner) ?? '#666';
+  const layout = layoutFor(q);
+  // Gaps between cells where there is room for them (a gap under a pixel would only muddy the colours).
+  const spokeGap = layout.spokes <= 128;
+  const trackInset = layout.tracks > 1 ? 0.6 : 0;
+  pic.owners.forEach((owner, p) => {
+    cellPath(ctx, c, cellOf(p, layout, g), trackInset);
+    ctx.fillStyle = pic.colors.get(owner) ?? '#666';
     ctx.fill();
-    if (pic.suspect.has(run.owner)) {
-      ctx.fillStyle = 'rgba(20, 20, 28, 0.55)';
+    if (pic.suspect.has(owner)) {
+      ctx.fillStyle = 'rgba(12, 14, 20, 0.6)';
       ctx.fill();
     }
-  }
-  if (separators) {
-    ctx.strokeStyle = 'rgba(15, 18, 25, 0.9)';
-    ctx.lineWidth = 1;
-    for (let p = 0; p < q; p++) {
-      const a = angleOf(p, q);
+  });
+  if (spokeGap) {
+    ctx.strokeStyle = '#171b25';
+    ctx.lineWidth = 1.5;
+    for (let s = 0; s < layout.spokes; s++) {
+      const a = angleOf(s, layout.spokes);
       ctx.beginPath();
       ctx.moveTo(c + g.inner * Math.cos(a), c + g.inner * Math.sin(a));
       ctx.lineTo(c + g.outer * Math.cos(a), c + g.outer * Math.sin(a));
       ctx.stroke();
     }
   }
-  // Pending transfers: the outer band, in the colour of the receiving member; at least 0.6° wide to stay visible at Q = 4096.
-  const minArc = (0.6 * Math.PI) / 180;
-  for (const [p, to] of pic.moving) {
-    const a0 = angleOf(p, q);
-    const a1 = Math.max(angleOf(p + 1, q), a0 + minArc);
-    ctx.beginPath();
-    ctx.arc(c, c, g.bandOuter, a0, a1);
-    ctx.arc(c, c, g.outer + 3, a1, a0, true);
-    ctx.closePath();
+  // Pending transfers: the outer band of each spoke holding one, in the receiver's colour.
+  const bySpoke = new Map<number, string>();
+  for (const [p, to] of pic.moving) if (p < q) bySpoke.set(Math.floor(p / layout.tracks), to);
+  for (const [s, to] of bySpoke) {
+    cellPath(ctx, c, { a0: angleOf(s, layout.spokes), a1: angleOf(s + 1, layout.spokes), r0: g.outer + 4, r1: g.bandOuter }, 0);
     ctx.fillStyle = pic.colors.get(to) ?? '#fff';
     ctx.fill();
   }
   if (pic.highlight !== null && pic.highlight !== undefined && pic.highlight < q) {
-    ctx.beginPath();
-    ctx.arc(c, c, g.bandOuter + 2, angleOf(pic.highlight, q), angleOf(pic.highlight + 1, q) + (q > 256 ? minArc : 0));
-    ctx.arc(c, c, g.inner - 2, angleOf(pic.highlight + 1, q) + (q > 256 ? minArc : 0), angleOf(pic.highlight, q), true);
-    ctx.closePath();
-    ctx.strokeStyle = '#fff';
+    cellPath(ctx, c, cellOf(pic.highlight, layout, g), -1);
+    ctx.strokeStyle = '#ffffff';
     ctx.lineWidth = 2;
     ctx.stroke();
   }
@@ -115,8 +130,11 @@ export function drawRing(ctx: CanvasRenderingContext2D, pic: RingPicture, g: Rin
 export function partitionAt(x: number, y: number, q: number, g: RingGeometry): number | null {
   const c = g.size / 2;
   const r = Math.hypot(x - c, y - c);
-  if (q === 0 || r < g.inner || r > g.bandOuter) return null;
+  if (q === 0 || r < g.inner || r >= g.outer) return null;
+  const layout = layoutFor(q);
   let a = Math.atan2(y - c, x - c) + Math.PI / 2;
   if (a < 0) a += 2 * Math.PI;
-  return Math.min(q - 1, Math.floor((a / (2 * Math.PI)) * q));
+  const spoke = Math.min(layout.spokes - 1, Math.floor((a / (2 * Math.PI)) * layout.spokes));
+  const track = Math.min(layout.tracks - 1, Math.floor(((r - g.inner) / (g.outer - g.inner)) * layout.tracks));
+  return Math.min(q - 1, spoke * layout.tracks + track);
 }

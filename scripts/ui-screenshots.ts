@@ -1,0 +1,48 @@
+// npm run ui:screenshots: the dashboard's pictures in docs/img/, taken from
+// a real 3-node cluster of `ringkv start` processes in Debian's Chromium:
+// dashboard-idle.png (3 nodes, some load) and dashboard-join.png (a 4th node
+// joining, partitions moving to it).
+import { mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { launchChromium } from '../test/ui/browser.js';
+import { ProcessCluster } from '../test/ui/processes.js';
+
+const OUT = fileURLToPath(new URL('../docs/img/', import.meta.url));
+const KEYS = 20_000;
+
+async function main(): Promise<void> {
+  mkdirSync(OUT, { recursive: true });
+  const cluster = new ProcessCluster();
+  const browser = await launchChromium();
+  try {
+    const n1 = await cluster.start('n1');
+    await Promise.all([cluster.start('n2', [n1.address]), cluster.start('n3', [n1.address])]);
+    const admin = cluster.adminToken();
+    await cluster.converged(['n1', 'n2', 'n3'], admin);
+    const page = await browser.newPage({ viewport: { width: 1360, height: 900 }, deviceScaleFactor: 1 });
+    await page.goto(`${n1.url}/ui`);
+    await page.getByTestId('token-input').fill(admin);
+    await page.getByTestId('token-save').click();
+    await page.locator('tr[data-member]').nth(2).waitFor();
+    // Load through n1 while the charts fill (bounded: KEYS writes).
+    const started = Date.now();
+    await cluster.load('n1', admin, KEYS, 8);
+    await cluster.load('n1', admin, 2_000, 2);
+    await page.waitForTimeout(Math.max(0, 12_000 - (Date.now() - started)));
+    await page.screenshot({ path: `${OUT}dashboard-idle.png`, fullPage: true });
+    console.log(`wrote ${OUT}dashboard-idle.png`);
+
+    const reads = cluster.load('n1', admin, 3_000, 2);
+    await cluster.start('n4', [n1.address]);
+    await page.getByTestId('transfers-active').waitFor({ timeout: 20_000 });
+    await page.waitForTimeout(2_500);
+    await page.screenshot({ path: `${OUT}dashboard-join.png`, fullPage: true });
+    console.log(`wrote ${OUT}dashboard-join.png`);
+    await reads;
+  } finally {
+    await browser.close();
+    await cluster.stop();
+  }
+}
+
+await main();
