@@ -8,7 +8,8 @@ import { parse } from 'yaml';
 import { STATUS_OF_ERROR } from '../../src/http/wire.js';
 
 const root = new URL('../../', import.meta.url);
-const source = readFileSync(new URL('src/http/api.ts', root), 'utf8');
+// The routes registerApi registers, its own and those of the route files it calls.
+const source = ['src/http/api.ts', 'src/http/ui-routes.ts'].map((f) => readFileSync(new URL(f, root), 'utf8')).join('\n');
 const doc = parse(readFileSync(new URL('openapi.yaml', root), 'utf8')) as {
   openapi: string;
   paths: Record<string, Record<string, unknown> & { parameters?: Array<{ $ref?: string; name?: string; in?: string }> }>;

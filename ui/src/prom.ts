@@ -27,27 +27,48 @@ export interface Scrape {
   help: ReadonlyMap<string, string>;
 }
 
+/**
+ * Parses the exposition text. The parser library reads samples, labels and
+ * escapes; histograms are put together here from their `_bucket`, `_sum`
+ * and `_count` samples, because the library's own histogram grouping drops
+ * the labels, sum and count when `le` is not the last label (prom-client
+ * writes it first). So histogram families are handed to it as untyped.
+ */
 export function parseScrape(text: string, atMs: number): Scrape {
+  const histogramNames = new Set<string>();
+  const untyped = text.replace(/^# TYPE (\S+) histogram$/gm, (_line, name: string) => {
+    histogramNames.add(name);
+    return `# TYPE ${name} untyped`;
+  });
   const samples = new Map<string, Sample[]>();
-  const histograms = new Map<string, HistogramSample[]>();
   const help = new Map<string, string>();
-  for (const family of parsePrometheusTextFormat(text)) {
-    help.set(family.name, family.help);
-    if (family.type === 'HISTOGRAM') {
-      histograms.set(
-        family.name,
-        family.metrics.map((m) => ({
-          labels: m.labels ?? {},
-          buckets: Object.entries(m.buckets ?? {})
-            .map(([le, count]) => ({ le: le === '+Inf' ? Infinity : Number(le), count: Number(count) }))
-            .sort((a, b) => a.le - b.le),
-          count: Number(m.count ?? 0),
-          sum: Number(m.sum ?? 0),
-        })),
-      );
-    } else if (family.type !== 'SUMMARY') {
-      samples.set(family.name, family.metrics.map((m) => ({ labels: m.labels ?? {}, value: Number(m.value) })));
+  for (const family of parsePrometheusTextFormat(untyped)) {
+    if (family.help) help.set(family.name, family.help);
+    if (family.type === 'SUMMARY' || family.type === 'HISTOGRAM') continue;
+    const list = family.metrics.map((m) => ({ labels: m.labels ?? {}, value: Number(m.value) }));
+    samples.set(family.name, [...(samples.get(family.name) ?? []), ...list]);
+  }
+  const histograms = new Map<string, HistogramSample[]>();
+  for (const name of histogramNames) {
+    const series = new Map<string, HistogramSample>();
+    const seriesOf = (labels: Labels): HistogramSample => {
+      const { le: _le, ...rest } = labels;
+      const key = JSON.stringify(Object.entries(rest).sort());
+      let h = series.get(key);
+      if (h === undefined) {
+        h = { labels: rest, buckets: [], count: 0, sum: 0 };
+        series.set(key, h);
+      }
+      return h;
+    };
+    for (const b of samples.get(`${name}_bucket`) ?? []) {
+      if (b.labels.le !== undefined) seriesOf(b.labels).buckets.push({ le: b.labels.le === '+Inf' ? Infinity : Number(b.labels.le), count: b.value });
     }
+    for (const c of samples.get(`${name}_count`) ?? []) seriesOf(c.labels).count = c.value;
+    for (const x of samples.get(`${name}_sum`) ?? []) seriesOf(x.labels).sum = x.value;
+    for (const h of series.values()) h.buckets.sort((a, b) => a.le - b.le);
+    histograms.set(name, [...series.values()]);
+    for (const suffix of ['', '_bucket', '_count', '_sum']) samples.delete(`${name}${suffix}`);
   }
   return { atMs, samples, histograms, help };
 }
