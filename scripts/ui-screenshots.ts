@@ -27,18 +27,23 @@ async function main(): Promise<void> {
     // Load through n1 while the charts fill (bounded: KEYS writes).
     const started = Date.now();
     await cluster.load('n1', admin, KEYS, 8);
+    // Blind writes over existing keys make siblings; the reads then count them.
     await cluster.load('n1', admin, 2_000, 2);
+    await cluster.readBack('n1', admin, 6_000, 4);
     await page.waitForTimeout(Math.max(0, 12_000 - (Date.now() - started)));
     await page.screenshot({ path: `${OUT}dashboard-idle.png`, fullPage: true });
     console.log(`wrote ${OUT}dashboard-idle.png`);
 
-    const reads = cluster.load('n1', admin, 3_000, 2);
+    const traffic = Promise.all([cluster.load('n1', admin, 3_000, 2), cluster.readBack('n1', admin, 4_000, 2)]);
     await cluster.start('n4', [n1.address]);
     await page.getByTestId('transfers-active').waitFor({ timeout: 20_000 });
-    await page.waitForTimeout(2_500);
+    // Some way into the handover (at most 8 s): a third of it, or whatever it reached.
+    await page
+      .waitForFunction(() => Number(document.querySelector('[data-testid="transfer-progress"]')?.getAttribute('data-progress') ?? 100) >= 30, undefined, { timeout: 8_000 })
+      .catch(() => undefined);
     await page.screenshot({ path: `${OUT}dashboard-join.png`, fullPage: true });
     console.log(`wrote ${OUT}dashboard-join.png`);
-    await reads;
+    await traffic;
   } finally {
     await browser.close();
     await cluster.stop();

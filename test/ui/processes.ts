@@ -152,6 +152,20 @@ export class ProcessCluster {
     await Promise.all(Array.from({ length: parallel }, worker));
   }
 
+  /** Reads `count` of the objects load() wrote through `id`, `parallel` at a time (200, 300 with siblings, or 404). */
+  async readBack(id: string, token: string, count: number, parallel = 8): Promise<void> {
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < count) {
+        const i = next++;
+        const res = await fetch(`${this.nodes.get(id)!.url}/kv/dash/key-${i}`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(5_000) });
+        const body = Buffer.from(await res.arrayBuffer());
+        if (![200, 300, 404].includes(res.status)) throw new Error(`GET key-${i}: ${res.status} ${body.toString().slice(0, 300)}`);
+      }
+    };
+    await Promise.all(Array.from({ length: parallel }, worker));
+  }
+
   /** SIGTERM to every process still running (SIGKILL after 5 s), then the data is removed. */
   async stop(): Promise<void> {
     await Promise.all(

@@ -26,7 +26,7 @@ export function TimeChart(props: { title: string; unit: string; xs: number[]; se
       scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.15 : 1] } },
       axes: [
         { stroke: '#8b93a7', grid: { stroke: 'rgba(139,147,167,0.12)' }, ticks: { stroke: 'rgba(139,147,167,0.2)' } },
-        { stroke: '#8b93a7', grid: { stroke: 'rgba(139,147,167,0.12)' }, ticks: { stroke: 'rgba(139,147,167,0.2)' }, size: 56, values: (_u, vals) => vals.map((v) => `${fmt(v)}${props.unit}`) },
+        { stroke: '#8b93a7', grid: { stroke: 'rgba(139,147,167,0.12)' }, ticks: { stroke: 'rgba(139,147,167,0.2)' }, size: 68, values: (_u, vals) => vals.map((v) => `${fmt(v)}${props.unit}`) },
       ],
       series: [{}, ...props.series.map((s) => ({ label: s.label, stroke: s.color, width: 2, spanGaps: false, points: { show: false } }))],
     };
