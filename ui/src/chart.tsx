@@ -23,7 +23,17 @@ export function TimeChart(props: { title: string; unit: string; xs: number[]; se
       height: props.height ?? 170,
       legend: { show: true, live: false },
       cursor: { drag: { x: false, y: false } },
-      scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.15 : 1] } },
+      scales: {
+        // At least the last minute, at most the history's five: a young page does not stretch a few points over years.
+        x: {
+          time: true,
+          range: (_u, min, max) => {
+            const end = Number.isFinite(max) ? max : Date.now() / 1000;
+            return [Math.min(Number.isFinite(min) ? min : end, end - 60), end];
+          },
+        },
+        y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.15 : 1] },
+      },
       axes: [
         { stroke: '#8b93a7', grid: { stroke: 'rgba(139,147,167,0.12)' }, ticks: { stroke: 'rgba(139,147,167,0.2)' } },
         { stroke: '#8b93a7', grid: { stroke: 'rgba(139,147,167,0.12)' }, ticks: { stroke: 'rgba(139,147,167,0.2)' }, size: 68, values: (_u, vals) => vals.map((v) => `${fmt(v)}${props.unit}`) },
@@ -39,7 +49,6 @@ export function TimeChart(props: { title: string; unit: string; xs: number[]; se
       plot.current = null;
     };
     // A new set of lines needs a new chart; new values only new data.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [shape]);
 
   useEffect(() => {

@@ -294,7 +294,8 @@ function healthText(m: MemberView): string {
 function Members(props: { status: StatusDoc; onLeave: (m: MemberView) => void; busy: boolean }) {
   const { status } = props;
   const colors = colorsFor(status.members.map((m) => m.id));
-  const q = status.ring.partitions;
+  // Bars relative to the largest owner: at 30 members a share of Q would be a dot.
+  const most = Math.max(1, ...status.members.map((m) => m.partitions));
   const members = [...status.members].sort((a, b) => a.id.localeCompare(b.id));
   return (
     <table class="members" data-testid="members">
@@ -334,7 +335,9 @@ function Members(props: { status: StatusDoc; onLeave: (m: MemberView) => void; b
             <td class="num mono">{m.health === 'self' ? '—' : m.lastHeardMsAgo === null ? 'never' : `${(m.lastHeardMsAgo / 1000).toFixed(1)} s`}</td>
             <td>
               <div class="share">
-                <div class="bar" style={{ width: `${q > 0 ? (100 * m.partitions) / q : 0}%`, background: colors.get(m.id) }} />
+                <div class="track">
+                  <div class="bar" style={{ width: `${(100 * m.partitions) / most}%`, background: colors.get(m.id) }} />
+                </div>
                 <span class="mono">{m.partitions}</span>
               </div>
             </td>
