@@ -68,6 +68,10 @@ describe.skipIf(missing !== null)('dashboard in Chromium against 3 ringkv proces
     expect(q).toBeGreaterThanOrEqual(64);
     const owned = await page.locator('tr[data-member] .share .mono').allTextContents();
     expect(owned.map(Number).reduce((a, b) => a + b, 0)).toBe(q);
+    // Pointing at the ring names the partition and its owner.
+    const box = (await page.getByTestId('ring-canvas').boundingBox())!;
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height * 0.12);
+    await expect.poll(() => page.getByTestId('ring-hover').textContent()).toMatch(/^#\d+ · n[123]/);
     // A read token may read /metrics: the charts are there, with the put rate the load made.
     await page.getByTestId('chart-rate').waitFor();
     expect(await page.getByTestId('metrics-error').count()).toBe(0);
@@ -132,4 +136,14 @@ describe.skipIf(missing !== null)('dashboard in Chromium against 3 ringkv proces
     // The refusals were the node's answers (the browser logs a 401 or 403 resource); no script error, no CSP violation.
     expect(consoleErrors.filter((e) => !/status of 40[13]/.test(e))).toEqual([]);
   }, 30_000);
+
+  it('when its own node dies the page says so, keeps its last view and links the other members\' dashboards', async () => {
+    await cluster.kill('n1');
+    await expect.poll(() => page.getByTestId('unreachable').textContent(), { timeout: 10_000 }).toMatch(/n1 is not answering.*showing what it said at/);
+    expect(await page.locator('tr[data-member]').count()).toBe(4);
+    const links = await page.getByTestId('unreachable').locator('a').evaluateAll((as) => as.map((a) => (a as HTMLAnchorElement).href));
+    // Every member but n1 and one that has left by now (n4, after its leave).
+    const others = ['n2', 'n3', ...((await row('n4').getAttribute('data-status')) === 'left' ? [] : ['n4'])];
+    expect(links.sort()).toEqual(others.map((id) => `${cluster.nodes.get(id)!.url}/ui`).sort());
+  }, 20_000);
 });

@@ -160,7 +160,7 @@ function App() {
       {unreachable && (
         <div class="notice error" data-testid="unreachable">
           {status?.node ?? 'This page\'s node'} is not answering ({statusError!.describe()}){lastOkAtMs ? `; showing what it said at ${new Date(lastOkAtMs).toLocaleTimeString()}` : ''}.
-          {status && <OtherDashboards members={status.members.filter((m) => m.id !== status.node)} />}
+          {status && <OtherDashboards members={status.members.filter((m) => m.id !== status.node && m.status !== 'left')} />}
         </div>
       )}
       {action && (
