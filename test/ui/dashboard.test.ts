@@ -15,7 +15,7 @@ if (missing !== null && process.env.CI === 'true') throw new Error(`the dashboar
 if (missing !== null) console.warn(`skipping the dashboard browser tests: ${missing}`);
 
 describe.skipIf(missing !== null)('dashboard in Chromium against 3 ringkv processes', () => {
-  const cluster = new ProcessCluster();
+  let cluster: ProcessCluster;
   let browser: Browser;
   let page: Page;
   let admin = '';
@@ -31,6 +31,7 @@ describe.skipIf(missing !== null)('dashboard in Chromium against 3 ringkv proces
   };
 
   beforeAll(async () => {
+    cluster = new ProcessCluster();
     const n1 = await cluster.start('n1');
     await Promise.all([cluster.start('n2', [n1.address]), cluster.start('n3', [n1.address])]);
     admin = cluster.adminToken();
@@ -49,7 +50,7 @@ describe.skipIf(missing !== null)('dashboard in Chromium against 3 ringkv proces
 
   afterAll(async () => {
     await browser?.close();
-    await cluster.stop();
+    await cluster?.stop();
   });
 
   it('asks for a token, then shows the three members up, the ring and the charts; nothing comes from elsewhere', async () => {
