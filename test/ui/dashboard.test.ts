@@ -46,7 +46,7 @@ describe.skipIf(missing !== null)('dashboard in Chromium against 3 ringkv proces
       if (m.type() === 'error') consoleErrors.push(m.text());
     });
     page.on('pageerror', (e) => consoleErrors.push(String(e)));
-  }, 60_000);
+  }, 90_000);
 
   afterAll(async () => {
     await browser?.close();
