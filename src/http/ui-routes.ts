@@ -6,6 +6,7 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { extname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { HttpResponse, TemplatedApp } from '../transport/uws.js';
+import { STOPPING_HEADER } from './wire.js';
 
 /** Where the build puts the dashboard: the package's dist-ui/, beside dist/ and src/. */
 export const UI_DIR = fileURLToPath(new URL('../../dist-ui/', import.meta.url));
@@ -124,6 +125,8 @@ function sendJson(res: HttpResponse, status: string, doc: { error: string; messa
     res.writeStatus(status);
     res.writeHeader('content-type', 'application/json');
     res.writeHeader('cache-control', 'no-store');
+    // As every route's 503 NODE_STOPPING says it (src/http/api.ts): not acted on, ask another node.
+    if (doc.error === 'NODE_STOPPING') res.writeHeader(STOPPING_HEADER, '1');
     res.end(JSON.stringify(doc), close);
   });
 }
