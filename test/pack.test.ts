@@ -20,7 +20,7 @@ function pathWithoutCargo(): string {
 }
 
 describe('npm package', () => {
-  it('installs from its tarball without cargo and opens a native engine', () => {
+  it('installs from its tarball without cargo, opens a native engine and serves the dashboard', () => {
     const work = tempDir('ringkv-pack-');
     dirs.push(work);
     // The build already ran (npm ci → prepare); pack what it produced.
@@ -31,6 +31,10 @@ describe('npm package', () => {
     expect(files).toContain('native/ringkv-engine.linux-x64-gnu.node');
     expect(files).toContain('native/binding.cjs');
     expect(files.some((f) => f.startsWith('crates/') || f.startsWith('test/'))).toBe(false);
+    // The dashboard's build (docs/dashboard.md), not its sources: the page and its hashed script and style sheet.
+    expect(files).toContain('dist-ui/index.html');
+    expect(files.filter((f) => /^dist-ui\/assets\/index-[\w-]+\.(js|css)$/.test(f)).length).toBe(2);
+    expect(files.some((f) => f.startsWith('ui/'))).toBe(false);
 
     const app = join(work.path, 'app');
     execFileSync('mkdir', ['-p', app]);
@@ -52,5 +56,19 @@ describe('npm package', () => {
     expect(result.actor).toMatch(/^packed:[0-9a-f]{16}$/);
     expect(result.same).toBe(true);
     expect(result.hasValue).toBe(true);
+
+    // A node started from the installed package serves its dashboard at /ui.
+    const serve = `
+      import { startServer } from 'ringkv/server';
+      const s = await startServer({ nodeId: 'packed', port: 0, dataDir: ${JSON.stringify(join(work.path, 'node'))}, insecureLoopback: true });
+      const page = await fetch('http://' + s.address + '/ui');
+      const html = await page.text();
+      const script = html.match(/src="(\\/ui\\/assets\\/[^"]+\\.js)"/)[1];
+      const asset = await fetch('http://' + s.address + script);
+      await s.close(500);
+      console.log(JSON.stringify({ ui: page.status, type: page.headers.get('content-type'), asset: asset.status, assetType: asset.headers.get('content-type') }));`;
+    const served = execFileSync(process.execPath, ['--input-type=module', '-e', serve], { cwd: app, env, encoding: 'utf8' });
+    const last = served.trim().split('\n').filter((l) => l.startsWith('{"ui"')).at(-1)!;
+    expect(JSON.parse(last)).toEqual({ ui: 200, type: 'text/html; charset=utf-8', asset: 200, assetType: 'text/javascript; charset=utf-8' });
   }, 180_000);
 });

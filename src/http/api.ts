@@ -34,6 +34,7 @@ import { type AuthOptions, guardRoutes } from './auth.js';
 import { HttpError, type Reply, type RouteKit, json } from './route-kit.js';
 import { registerRepairRoutes } from './repair-routes.js';
 import { type LogLevelControl, registerAdminRoutes } from './admin-routes.js';
+import { registerUiRoutes } from './ui-routes.js';
 
 export interface ApiLimits {
   /** Largest PUT body (an object's value). */
@@ -161,6 +162,9 @@ export function registerApi(
     });
   });
 
+  // The dashboard's static files (docs/dashboard.md): open, no data in them.
+  registerUiRoutes(app, () => inflight.stopping === true);
+
   app.get('/ping', (res) => handle(res, async () => ({ status: 200, headers: { 'content-type': 'text/plain' }, body: 'pong' })));
   app.get('/status', (res) => handle(res, async () => json(200, { ...node.status(), ...statusExtras() })));
   app.get('/ring', (res) =>
@@ -285,6 +289,8 @@ export const ROUTE_METHODS: Readonly<Record<string, readonly string[]>> = {
   '/admin/repair/:id': ['GET'],
   '/admin/aae': ['GET'],
   '/admin/log-level': ['GET', 'POST'],
+  '/ui': ['GET'],
+  '/ui/assets/:file': ['GET'],
 };
 
 function notAllowed(handle: (res: HttpResponse, run: () => Promise<Reply>) => void, methods: readonly string[]) {

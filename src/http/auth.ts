@@ -61,6 +61,9 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'GET /admin/aae': cluster('admin'),
   'GET /admin/log-level': cluster('admin'),
   'POST /admin/log-level': cluster('admin'),
+  // The dashboard's page and assets hold no data: every call it makes goes to the routes above, with a token.
+  'GET /ui': 'open',
+  'GET /ui/assets/:file': 'open',
 };
 
 /**

@@ -56,6 +56,9 @@ const SAMPLES: Record<string, () => Sample> = {
   getBucketProps: () => ({ path: `/buckets/${KV}/props`, bucket: KV, served: 200 }),
   setBucketProps: () => ({ path: `/buckets/${KV}/props`, body: JSON.stringify({ r: 2 }), bucket: KV, served: 200 }),
   ping: () => ({ path: '/ping', served: 200 }),
+  // The dashboard's static files (built by npm run build:ui, which npm test runs first).
+  dashboard: () => ({ path: '/ui', served: 200 }),
+  dashboardAsset: () => ({ path: '/ui/assets/no-such-file.js', served: 404 }),
   status: () => ({ path: '/status', served: 200 }),
   ring: () => ({ path: '/ring', served: 200 }),
   metrics: () => ({ path: '/metrics', served: 200 }),
@@ -118,7 +121,7 @@ describe('client tokens on every route of openapi.yaml', () => {
     await node?.close();
   });
 
-  it('the document declares the bearer scheme for every operation but /ping, with a role and scope that match the server', () => {
+  it('the document declares the bearer scheme for every operation but /ping and /ui, with a role and scope that match the server', () => {
     expect(doc.components.securitySchemes?.bearerToken).toMatchObject({ type: 'http', scheme: 'bearer' });
     expect(doc.security).toEqual([{ bearerToken: [] }]);
     const documented = new Set<string>();
@@ -138,8 +141,8 @@ describe('client tokens on every route of openapi.yaml', () => {
     expect(Object.keys(ROUTE_ACCESS).filter((k) => !documented.has(k))).toEqual([]);
   });
 
-  it('only /ping is open; so is a route-less registration impossible', () => {
-    expect(operations.filter(({ op }) => op.security?.length === 0).map((o) => o.path)).toEqual(['/ping']);
+  it('only /ping and the dashboard\'s static files are open; so is a route-less registration impossible', () => {
+    expect(operations.filter(({ op }) => op.security?.length === 0).map((o) => o.path)).toEqual(['/ping', '/ui', '/ui/assets/{file}']);
     const app = guardRoutes(uWS.App(), { auth: { required: true }, tokens: () => ({}) });
     expect(() => app.get('/new-route', () => undefined)).toThrow(/no entry in ROUTE_ACCESS/);
     expect(() => app.post('/ping', () => undefined)).toThrow(/no entry in ROUTE_ACCESS/);

@@ -18,6 +18,7 @@ const EXAMPLE_PATH: Record<string, string> = {
   '/kv/:bucket/:key': '/kv/b/k',
   '/sets/:bucket/:key': '/sets/b/k',
   '/buckets/:bucket/props': '/buckets/b/props',
+  '/ui/assets/:file': '/ui/assets/index.js',
 };
 
 let node: TestNode;

@@ -1,0 +1,150 @@
+// The dashboard in a real browser (Debian's Chromium, headless, through
+// playwright-core) against a real cluster of `ringkv start` processes with
+// tokens on: the page loads and shows three members; a member killed with
+// SIGKILL turns suspect within 10 s and up again after its restart; a 4th
+// node joining shows transfers with progress; leave from the page is refused
+// for a read-only token (the page says so) and works for an admin token.
+// Everything the page loads comes from the node that served it.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import { chromiumMissing, launchChromium } from './browser.js';
+import { ProcessCluster } from './processes.js';
+
+const missing = chromiumMissing();
+if (missing !== null && process.env.CI === 'true') throw new Error(`the dashboard tests need Chromium under CI: ${missing}`);
+if (missing !== null) console.warn(`skipping the dashboard browser tests: ${missing}`);
+
+describe.skipIf(missing !== null)('dashboard in Chromium against 3 ringkv processes', () => {
+  let cluster: ProcessCluster;
+  let browser: Browser;
+  let page: Page;
+  let admin = '';
+  let reader = '';
+  /** Every URL the page requested, and what the browser's console said (CSP violations land there). */
+  const requested: string[] = [];
+  const consoleErrors: string[] = [];
+
+  const row = (id: string) => page.locator(`tr[data-member="${id}"]`);
+  const useToken = async (token: string): Promise<void> => {
+    await page.getByTestId('token-input').fill(token);
+    await page.getByTestId('token-save').click();
+  };
+
+  beforeAll(async () => {
+    cluster = new ProcessCluster();
+    const n1 = await cluster.start('n1');
+    await Promise.all([cluster.start('n2', [n1.address]), cluster.start('n3', [n1.address])]);
+    admin = cluster.adminToken();
+    await cluster.converged(['n1', 'n2', 'n3'], admin);
+    reader = await cluster.makeToken('read', admin);
+    // Objects for the join to move (bounded: 1,500 small writes).
+    await cluster.load('n1', admin, 1_500);
+    browser = await launchChromium();
+    page = await browser.newPage({ viewport: { width: 1360, height: 1000 } });
+    page.on('request', (r) => requested.push(r.url()));
+    page.on('console', (m) => {
+      if (m.type() === 'error') consoleErrors.push(m.text());
+    });
+    page.on('pageerror', (e) => consoleErrors.push(String(e)));
+  }, 90_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await cluster?.stop();
+  });
+
+  it('asks for a token, then shows the three members up, the ring and the charts; nothing comes from elsewhere', async () => {
+    const origin = cluster.nodes.get('n1')!.url;
+    await page.goto(`${origin}/ui`);
+    // No token yet: the node's 401, said on the page.
+    await expect.poll(() => page.getByTestId('auth-error').textContent(), { timeout: 10_000 }).toMatch(/UNAUTHORIZED \(401\)/);
+    await useToken(reader);
+    await expect.poll(() => page.locator('tr[data-member]').count(), { timeout: 10_000 }).toBe(3);
+    expect(await page.getByTestId('auth-error').count()).toBe(0);
+    for (const id of ['n2', 'n3']) await expect.poll(() => row(id).getAttribute('data-health'), { timeout: 10_000 }).toBe('up');
+    expect(await row('n1').getAttribute('data-health')).toBe('self');
+    for (const id of ['n1', 'n2', 'n3']) expect(await row(id).getAttribute('data-status')).toBe('valid');
+    // Partitions owned add up to Q, and the ring picture has all of them.
+    const q = Number(await page.getByTestId('ring-canvas').getAttribute('data-partitions'));
+    expect(q).toBeGreaterThanOrEqual(64);
+    const owned = await page.locator('tr[data-member] .share .mono').allTextContents();
+    expect(owned.map(Number).reduce((a, b) => a + b, 0)).toBe(q);
+    // Pointing at the ring names the partition and its owner.
+    const box = (await page.getByTestId('ring-canvas').boundingBox())!;
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height * 0.12);
+    await expect.poll(() => page.getByTestId('ring-hover').textContent()).toMatch(/^#\d+ · n[123]/);
+    // A read token may read /metrics: the charts are there, with the put rate the load made.
+    await page.getByTestId('chart-rate').waitFor();
+    expect(await page.getByTestId('metrics-error').count()).toBe(0);
+    // The token stays in this tab: sessionStorage, not a cookie, not the URL.
+    expect(await page.evaluate(() => sessionStorage.getItem('ringkv.dashboard.token'))).toBe(reader);
+    expect(await page.evaluate(() => document.cookie)).toBe('');
+    expect(requested.length).toBeGreaterThan(3);
+    expect(requested.filter((u) => !u.startsWith(`${origin}/`))).toEqual([]);
+    expect(requested.filter((u) => u.includes(reader))).toEqual([]);
+    expect(consoleErrors.filter((e) => !/status of 401/.test(e))).toEqual([]);
+  });
+
+  it('a member killed with SIGKILL turns suspect within 10 s, the others stay up; after its restart it is up again', async () => {
+    await cluster.kill('n3');
+    const killedAt = Date.now();
+    await expect.poll(() => row('n3').getAttribute('data-health'), { timeout: 10_000, interval: 200 }).toBe('suspect');
+    expect(Date.now() - killedAt).toBeLessThan(10_000);
+    expect(await row('n2').getAttribute('data-health')).toBe('up');
+    // Still a member (down is not gone), still listed with its partitions.
+    expect(await row('n3').getAttribute('data-status')).toBe('valid');
+    expect(await row('n3').getByTestId('member-health').textContent()).toMatch(/suspect/);
+
+    await cluster.restart('n3');
+    await expect.poll(() => row('n3').getAttribute('data-health'), { timeout: 20_000, interval: 200 }).toBe('up');
+  }, 40_000);
+
+  it('a 4th node joining shows partitions moving to it, with progress', async () => {
+    await cluster.start('n4', [cluster.nodes.get('n1')!.address]);
+    await expect.poll(() => page.locator('tr[data-member]').count(), { timeout: 15_000 }).toBe(4);
+    const transfers = page.getByTestId('transfers-active');
+    await transfers.waitFor({ timeout: 15_000 });
+    // The claim may move a few partitions between the old members too; n4 receives from n1 in any case.
+    await expect.poll(() => transfers.locator('tr[data-target]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-target'))), { timeout: 10_000 }).toContain('n4');
+    expect(Number(await page.getByTestId('ring-canvas').getAttribute('data-moving'))).toBeGreaterThan(0);
+    expect(await page.getByTestId('ring-moving').textContent()).toMatch(/\d+ partitions? n1 is still handing/);
+    const first = Number(await page.getByTestId('transfer-progress').getAttribute('data-progress'));
+    expect(await page.getByTestId('transfer-progress').textContent()).toMatch(/\d+ of \d+ partitions done/);
+    // Progress moves on until every partition is handed over (the catch-up pass runs 5 s after the first).
+    await expect
+      .poll(async () => ((await page.getByTestId('transfers-idle').count()) > 0 ? 100 : Number(await page.getByTestId('transfer-progress').getAttribute('data-progress'))), {
+        timeout: 30_000,
+      })
+      .toBeGreaterThan(first);
+  }, 50_000);
+
+  it('leave from the page: refused for a read-only token (the page shows the 403), done with an admin token', async () => {
+    await row('n4').getByTestId('leave-n4').click();
+    const dialog = page.getByTestId('confirm');
+    await expect.poll(() => dialog.textContent()).toMatch(/moves data/);
+    await page.getByTestId('confirm-ok').click();
+    await expect.poll(() => page.getByTestId('action-result').textContent(), { timeout: 10_000 }).toMatch(/refused by n1: FORBIDDEN \(403\).*role 'admin'.*admin role/);
+    const still = (await cluster.call('n1', 'GET', '/status', admin)).json as { members: Array<{ id: string; status: string }> };
+    expect(still.members.find((m) => m.id === 'n4')?.status).toBe('valid');
+
+    await useToken(admin);
+    await row('n4').getByTestId('leave-n4').click();
+    await page.getByTestId('confirm-ok').click();
+    await expect.poll(() => page.getByTestId('action-result').textContent(), { timeout: 10_000 }).toMatch(/n4 is leaving/);
+    await expect.poll(() => row('n4').getAttribute('data-status'), { timeout: 10_000 }).toMatch(/^(leaving|left)$/);
+    const after = (await cluster.call('n1', 'GET', '/status', admin)).json as { members: Array<{ id: string; status: string }> };
+    expect(['leaving', 'left']).toContain(after.members.find((m) => m.id === 'n4')?.status);
+    // The refusals were the node's answers (the browser logs a 401 or 403 resource); no script error, no CSP violation.
+    expect(consoleErrors.filter((e) => !/status of 40[13]/.test(e))).toEqual([]);
+  }, 30_000);
+
+  it('when its own node dies the page says so, keeps its last view and links the other members\' dashboards', async () => {
+    await cluster.kill('n1');
+    await expect.poll(() => page.getByTestId('unreachable').textContent(), { timeout: 10_000 }).toMatch(/n1 is not answering.*showing what it said at/);
+    expect(await page.locator('tr[data-member]').count()).toBe(4);
+    const links = await page.getByTestId('unreachable').locator('a').evaluateAll((as) => as.map((a) => (a as HTMLAnchorElement).href));
+    // Every member but n1 and one that has left by now (n4, after its leave).
+    const others = ['n2', 'n3', ...((await row('n4').getAttribute('data-status')) === 'left' ? [] : ['n4'])];
+    expect(links.sort()).toEqual(others.map((id) => `${cluster.nodes.get(id)!.url}/ui`).sort());
+  }, 20_000);
+});
