@@ -7,6 +7,7 @@ import { DEFAULT_PARTITION_BITS } from '../engine/types.js';
 import { runDevCluster } from './dev.js';
 import { runNode } from './start.js';
 import { registerTokenCommands, resolveToken, withTokenOptions, type TokenSource } from './token.js';
+import { registerOpsCommands } from './ops.js';
 
 const DEFAULT_NODE = process.env.RINGKV_NODE ?? '127.0.0.1:8087';
 
@@ -55,6 +56,8 @@ program
   .option('--tls-key <file>', 'TLS: this node\'s private key (PEM); env RINGKV_TLS_KEY')
   .option('--tls-cert <file>', 'TLS: this node\'s certificate (PEM), naming the host of its advertised address; env RINGKV_TLS_CERT')
   .option('--tls-ca <file>', 'TLS: the cluster CA (PEM); peers\' certificates must be signed by it, both ways; env RINGKV_TLS_CA')
+  .option('--replace <dead-node>', 'join as the replacement of this dead member: take exactly its partitions (docs/cluster.md "Replace")')
+  .option('--departed-member-expiry-s <s>', 'drop members that left from the member list this long after (-1: keep them)', int('departed-member-expiry-s', -1, 10 * 365 * 86_400))
   .action(async (o) => {
     const tlsKey = o.tlsKey ?? process.env.RINGKV_TLS_KEY;
     const tlsCert = o.tlsCert ?? process.env.RINGKV_TLS_CERT;
@@ -77,6 +80,8 @@ program
       partitionBits: o.partitionBits,
       cacheBytes: o.cacheMb * 1024 * 1024,
       logLevel: o.logLevel,
+      replaces: o.replace,
+      departedMemberExpiryS: o.departedMemberExpiryS,
     });
   });
 
@@ -207,6 +212,7 @@ withTokenOptions(program
   });
 
 registerTokenCommands(program, DEFAULT_NODE);
+registerOpsCommands(program, DEFAULT_NODE);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof RingkvError) console.error(`ringkv: ${err.code} (${err.status}): ${err.message}`);

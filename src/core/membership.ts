@@ -341,7 +341,7 @@ export function markReplacing(state: ClusterState, dead: NodeId, replacement: No
 }
 
 /** What forget must do with a member: refuse (why), first mark it 'left' (force), or remove it now. */
-export type ForgetStep = { kind: 'refuse'; code: ClusterStateErrorCode; reason: string } | { kind: 'mark-left' } | { kind: 'remove' };
+export type ForgetStep = { kind: 'refuse'; code: ClusterStateErrorCode; reason: string } | { kind: 'mark-left' } | { kind: 'wait-ring' } | { kind: 'remove' };
 
 /**
  * The next step of forgetting `id`, asked on node `self`. A member that
@@ -349,7 +349,8 @@ export type ForgetStep = { kind: 'refuse'; code: ClusterStateErrorCode; reason: 
  * owns partitions, needs `force` (it is gone for good: its partitions are
  * claimed by the others and re-replicated from the other replicas), and is
  * first marked 'left' so that the claimant reassigns them. Refused: self
- * (ask another node), the last valid member, an unknown id.
+ * (ask another node), the last valid member, an unknown id. 'wait-ring':
+ * it left but the ring still names it (the claimant has yet to reclaim).
  */
 export function forgetStep(state: ClusterState, id: NodeId, self: NodeId, force: boolean): ForgetStep {
   const member = state.members[id];
@@ -364,7 +365,8 @@ export function forgetStep(state: ClusterState, id: NodeId, self: NodeId, force:
   if (member.status !== 'left' && validMembers(state).filter((m) => m.id !== id).length === 0) {
     return { kind: 'refuse', code: 'INVALID_TRANSITION', reason: `${id} is the last valid member` };
   }
-  return member.status === 'left' ? { kind: 'refuse', code: 'INVALID_TRANSITION', reason: `${id} left but the ring still names it: wait for the claimant` } : { kind: 'mark-left' };
+  // Left, but the ring still names it: the claimant reassigns its partitions at its next round.
+  return member.status === 'left' ? { kind: 'wait-ring' } : { kind: 'mark-left' };
 }
 
 /** Removes a member that left and owns nothing, leaving a tombstone (ForgottenMember) that keeps it out of gossip. */
@@ -622,9 +624,15 @@ export function mergeGossip(
   return { state, refused };
 }
 
-/** The node that computes rings: the lowest id among valid members. */
+/**
+ * The node that computes rings: the lowest id among valid members, a member
+ * being replaced (markReplacing) not counted — it is likely dead, and its
+ * replacement must not wait for it.
+ */
 export function claimantOf(state: ClusterState): NodeId | null {
-  return validMembers(state)[0]?.id ?? null;
+  const replaced = new Set<NodeId>();
+  for (const m of Object.values(state.members)) if (m.replaces !== undefined && m.status === 'valid') replaced.add(m.replaces);
+  return validMembers(state).find((m) => !replaced.has(m.id))?.id ?? null;
 }
 
 /**

@@ -17,6 +17,7 @@ import {
   LAST_MODIFIED_HEADER,
   STATUS_OF_ERROR,
   STOPPING_HEADER,
+  TRY_NODES_HEADER,
   decodeContextHeader,
   encodeContextHeader,
   percentDecode,
@@ -26,6 +27,7 @@ import {
   type SiblingsDocument,
 } from './wire.js';
 import { type AuthOptions, guardRoutes } from './auth.js';
+import { type OpsHooks, registerOpsRoutes } from './ops-routes.js';
 
 export interface ApiLimits {
   /** Largest PUT body (an object's value). */
@@ -86,6 +88,8 @@ export function registerApi(
   statusExtras: () => Record<string, unknown> = () => ({}),
   /** Token checks (src/http/auth.ts): on unless the node runs in the insecure loopback development mode. */
   auth: AuthOptions = { required: true },
+  /** Drain (src/http/ops-routes.ts); without it POST /admin/drain answers 400. */
+  ops?: OpsHooks,
 ): void {
   // Every route below is registered through the access check (ROUTE_ACCESS).
   const noTokens = {};
@@ -99,11 +103,16 @@ export function registerApi(
     // Every answer carries the node's ring version: a client routing by an older ring refreshes it.
     respond(res, () => run().finally(() => inflight.count--), () => node.clusterState.ring.version);
   };
+  // Client reads and writes: refused while the node drains (docs/cluster.md "Drain"), naming nodes to ask instead.
+  const handleData = (res: HttpResponse, run: () => Promise<Reply>): void => {
+    if (node.isDraining && !inflight.stopping) respond(res, async () => drainingReply(node), () => node.clusterState.ring.version);
+    else handle(res, run);
+  };
 
   app.get('/kv/:bucket/:key', (res, req) => {
     const { bucket, key } = names(req, limits);
     const opts = requestOptions(req, ['r', 'pr', 'n', 'timeout']);
-    handle(res, async () => {
+    handleData(res, async () => {
       refuseSetBucket(node, bucket());
       return readObject(node, bucket(), key(), shrinkToN(node, bucket(), opts()));
     });
@@ -114,7 +123,7 @@ export function registerApi(
     const opts = requestOptions(req, ['w', 'dw', 'pw', 'n', 'timeout', 'returnbody']);
     const contextHeader = req.getHeader(CONTEXT_HEADER);
     const declared = bodyLength(req);
-    handle(res, async () => {
+    handleData(res, async () => {
       refuseSetBucket(node, bucket());
       const context = parseContext(contextHeader);
       const value = isDelete ? null : await readBody(res, limits.maxValueBytes, declared);
@@ -152,13 +161,13 @@ export function registerApi(
   app.get('/sets/:bucket/:key', (res, req) => {
     const { bucket, key } = names(req, limits);
     const opts = requestOptions(req, SET_READ_QUERY);
-    handle(res, async () => setReply(await sets.setGet(bucket(), key(), shrinkToN(node, bucket(), opts()))));
+    handleData(res, async () => setReply(await sets.setGet(bucket(), key(), shrinkToN(node, bucket(), opts()))));
   });
   app.post('/sets/:bucket/:key', (res, req) => {
     const { bucket, key } = names(req, limits);
     const opts = requestOptions(req, SET_UPDATE_QUERY);
     const declared = bodyLength(req);
-    handle(res, async () => {
+    handleData(res, async () => {
       const b = bucket();
       const k = key();
       const o = shrinkToN(node, b, opts());
@@ -242,6 +251,17 @@ export function registerApi(
     });
   });
 
+  registerOpsRoutes(app, node, ops, {
+    handle,
+    bodyLength,
+    json: (status, doc) => json(status, doc),
+    badRequest: (message) => new HttpError('BAD_REQUEST', message),
+    readJson: async (res, declared) => {
+      const raw = await readBody(res, limits.maxJsonBytes, declared);
+      return (raw.length === 0 ? {} : parseJson(raw)) as Record<string, unknown>;
+    },
+  });
+
   // A 405 names the methods the path has (RFC 9110 §15.5.6: `Allow`). This
   // uWS build's `any` covers only the nine standard methods (GET POST HEAD PUT
   // DELETE CONNECT OPTIONS TRACE PATCH): a request with any other method
@@ -272,6 +292,9 @@ export const ROUTE_METHODS: Readonly<Record<string, readonly string[]>> = {
   '/metrics': ['GET'],
   '/admin/join': ['POST'],
   '/admin/leave': ['POST'],
+  '/admin/drain': ['POST'],
+  '/admin/forget': ['POST'],
+  '/admin/replace': ['POST'],
   '/admin/tokens': ['GET', 'POST'],
   '/admin/tokens/:id': ['DELETE'],
 };
@@ -290,6 +313,22 @@ function notAllowed(handle: (res: HttpResponse, run: () => Promise<Reply>) => vo
 }
 
 // ---------------------------------------------------------------------------
+
+/** 503 NODE_DRAINING: not acted on; the members to send it to instead (valid, not draining, not this node). */
+function drainingReply(node: RingkvNode): Reply {
+  const others = Object.values(node.clusterState.members)
+    .filter((m) => m.id !== node.id && m.status === 'valid' && m.draining !== true)
+    .map((m) => m.address);
+  return {
+    ...json(
+      503,
+      { error: 'NODE_DRAINING', message: `${node.id} is draining and did not act on the request: send it to another node`, nodes: others },
+      { [STOPPING_HEADER]: '1', [TRY_NODES_HEADER]: others.join(',') },
+    ),
+    // A body it will not read is not drained; and a client holding a connection here should move on.
+    close: true,
+  };
+}
 
 const SET_READ_QUERY = ['r', 'n', 'timeout'];
 const SET_UPDATE_QUERY = ['r', 'w', 'dw', 'n', 'timeout'];

@@ -11,6 +11,7 @@ import { TOKEN_SECRET_BYTES, issueToken } from '../core/tokens.js';
 import { registerApi } from '../http/api.js';
 import type { AuthOptions } from '../http/auth.js';
 import { RingkvNode, type NodeConfig } from '../node/node.js';
+import { Drainer, type DrainReport } from '../node/drain.js';
 import type { AntiEntropyConfig, AntiEntropyService } from '../node/anti-entropy.js';
 import type { TransferOptions, TransferService } from '../node/transfer.js';
 import { assertNativeUws, formatHostPort, listenExclusive, uWS, type TemplatedApp } from '../transport/uws.js';
@@ -40,6 +41,8 @@ export interface ServerOptions {
   /** log2 Q for a new cluster (default 6). */
   partitionBits?: number;
   seeds?: string[];
+  /** Join as the replacement of this dead member: it takes exactly that member's partitions (docs/cluster.md "Replace"). */
+  replaces?: string;
   zone?: string;
   cacheBytes?: number;
   limits?: Partial<EngineLimits>;
@@ -60,6 +63,8 @@ export interface ServerOptions {
    * this is called with the reason. `ringkv start` exits non-zero.
    */
   onFatal?: (err: StartRefusedError) => void;
+  /** A drain with `exit` finished and the server has closed (`ringkv start` exits 0). */
+  onDrainedExit?: (report: DrainReport) => void;
 }
 
 /** A configuration the node or its cluster refuses (not a transient failure): a supervisor should not restart it as is. */
@@ -84,6 +89,8 @@ export interface RunningServer {
   engine: NativeEngine;
   antiEntropy: AntiEntropyService;
   transfers: TransferService;
+  /** The node's drain (docs/cluster.md "Drain"). */
+  drainer: Drainer;
   port: number;
   address: string;
   /** The file this start wrote the cluster's first admin token to, or null (not a new cluster, or tokens off). */
@@ -165,6 +172,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       clusterName,
       partitionBits: opts.partitionBits ?? DEFAULT_PARTITION_BITS,
       seeds: opts.seeds ?? [],
+      ...(opts.replaces === undefined ? {} : { replaces: opts.replaces }),
       engine,
       transport,
       clock: systemClock,
@@ -200,9 +208,30 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const { antiEntropy, transfers } = node;
   // Routes go in after the node exists; requests that arrive earlier find no route.
   const inflight: { count: number; stopping?: boolean } = { count: 0 };
+  const drainer = new Drainer({
+    id: node.id,
+    clock: systemClock,
+    setDraining: (on) => node.setDraining(on),
+    activeRequests: () => node.activeRequests,
+    deliverHints: () => node.deliverHints(),
+    hintsPending: () => node.hintsPending,
+    transfersPending: () => transfers.status().length,
+    flush: () => engine.flush(),
+  });
+  const drainHooks = {
+    drain: async ({ exit, timeoutMs }: { exit: boolean; timeoutMs: number }) => {
+      const report = await drainer.drain(timeoutMs);
+      log.info({ ...report, exit }, 'node drained');
+      // After the answer is written (send runs in the microtasks after this handler resolves).
+      if (exit) setTimeout(() => void running.close().then(() => opts.onDrainedExit?.(report)), 20);
+      return report;
+    },
+    cancelDrain: () => drainer.cancel(),
+  };
   registerApi(app, node, { maxValueBytes: engine.limits.maxValueBytes, maxJsonBytes: 64 * 1024, maxKeyBytes: engine.limits.maxKeyBytes }, inflight, () => ({
     transfers: transfers.status(),
-  }), auth);
+    drain: drainer.status(),
+  }), auth, drainHooks);
   log.info(
     { node: opts.nodeId, address, dataDir: opts.dataDir, actor: engine.actor, tls: tls ? { subject: tls.subject, validTo: tls.validTo, clientCa: opts.tls?.caFile !== undefined } : false },
     'ringkv node listening',
@@ -219,6 +248,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     engine,
     antiEntropy,
     transfers,
+    drainer,
     port,
     address,
     adminTokenFile,

@@ -1,14 +1,16 @@
 // openapi.yaml must describe exactly the routes src/http/api.ts registers,
 // and every error code of STATUS_OF_ERROR with its status, so the document
 // cannot silently drift from the server.
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestNode, type TestNode } from '../helpers/server.js';
 import { parse } from 'yaml';
 import { STATUS_OF_ERROR } from '../../src/http/wire.js';
 
 const root = new URL('../../', import.meta.url);
-const source = readFileSync(new URL('src/http/api.ts', root), 'utf8');
+// api.ts, and the `<topic>-routes.ts` modules its registerApi calls.
+const routeFiles = ['src/http/api.ts', ...readdirSync(new URL('src/http/', root)).filter((f) => f.endsWith('-routes.ts')).map((f) => `src/http/${f}`)];
+const source = routeFiles.map((f) => readFileSync(new URL(f, root), 'utf8')).join('\n');
 const doc = parse(readFileSync(new URL('openapi.yaml', root), 'utf8')) as {
   openapi: string;
   paths: Record<string, Record<string, unknown> & { parameters?: Array<{ $ref?: string; name?: string; in?: string }> }>;
