@@ -1,7 +1,7 @@
 // The drain driver (docs/cluster.md "Drain"): announces the drain (the
 // node's own member entry, pushed to every member), then follows the pure
-// steps of src/core/drain.ts — wait for in-flight requests, deliver hints,
-// flush — and reports what it did. What happens after (exit, or stay up
+// steps of src/core/drain.ts — wait for in-flight requests and for the
+// partition transfers it gives, deliver hints, flush — and reports what it did. What happens after (exit, or stay up
 // drained until restarted) is the owner's choice (src/server/index.ts).
 import { type DrainPhase, nextDrainStep } from '../core/drain.js';
 import type { Clock } from '../transport/types.js';
@@ -17,7 +17,7 @@ export interface DrainContext {
   activeRequests(): number;
   deliverHints(): Promise<HandoffRound>;
   hintsPending(): number;
-  /** Partition transfers this node still has to give (they resume after a restart). */
+  /** Partition transfers this node still has to give (waited for; past the deadline they resume after the restart). */
   transfersPending(): number;
   flush(): Promise<void>;
 }
@@ -81,6 +81,7 @@ export class Drainer {
       const step = nextDrainStep({
         phase,
         inFlight: this.ctx.activeRequests(),
+        transfersPending: this.ctx.transfersPending(),
         hintsPending: this.ctx.hintsPending(),
         lastRound,
         deadlinePassed: clock.now() >= deadline,
