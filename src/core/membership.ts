@@ -522,10 +522,11 @@ export function merge(a: ClusterState, b: ClusterState): ClusterState {
 
 /**
  * Members minus those a tombstone covers (entry version at or below the
- * tombstone's). A member the ring still names stays whatever its tombstone
- * says: a ring claimed before the forget reached the claimant may name it,
- * and every owner must be a member; it is forgotten again once it owns
- * nothing (expiry, or the operator's forget).
+ * tombstone's). A covered member the ring still names (a ring claimed
+ * before the forget reached the claimant) cannot go — every owner must be a
+ * member — so it stays as 'left' at the tombstone's version: the claimant
+ * then hands its partitions on, and the next merge drops it. A function of
+ * the merged entries, tombstones and ring only, so merge stays commutative.
  */
 function withoutForgotten(members: Record<NodeId, Member>, forgotten: Readonly<Record<NodeId, ForgottenMember>>, ring: Ring): Record<NodeId, Member> {
   let owners: Set<NodeId> | null = null;
@@ -534,9 +535,13 @@ function withoutForgotten(members: Record<NodeId, Member>, forgotten: Readonly<R
     const m = members[id];
     if (m === undefined || m.version > tomb.version) continue;
     owners ??= new Set(ring.owners);
-    if (owners.has(id)) continue;
     out ??= { ...members };
-    delete out[id];
+    if (!owners.has(id)) {
+      delete out[id];
+      continue;
+    }
+    const { draining: _d, replaces: _r, leftAtMs: _l, ...rest } = m;
+    out[id] = { ...rest, status: 'left', version: tomb.version, leftAtMs: tomb.atMs };
   }
   return out ?? members;
 }
