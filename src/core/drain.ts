@@ -10,7 +10,7 @@ export interface DrainObservation {
   readonly phase: DrainPhase;
   /** Client requests (and forwarded writes) this node is still coordinating. */
   readonly inFlight: number;
-  /** Partition transfers this node still gives (it may hold the only complete copy until they finish). */
+  /** Partition transfers this node still gives to nodes that answer (it may hold the only complete copy until they finish). */
   readonly transfersPending: number;
   /** Hints this node holds for other nodes. */
   readonly hintsPending: number;

@@ -17,8 +17,10 @@ export interface DrainContext {
   activeRequests(): number;
   deliverHints(): Promise<HandoffRound>;
   hintsPending(): number;
-  /** Partition transfers this node still has to give (waited for; past the deadline they resume after the restart). */
+  /** Partition transfers this node still has to give (they resume after a restart). */
   transfersPending(): number;
+  /** Of those, the ones to nodes that answer (waited for: one to a node that is down cannot finish now). */
+  transfersToReachable(): number;
   flush(): Promise<void>;
 }
 
@@ -81,7 +83,7 @@ export class Drainer {
       const step = nextDrainStep({
         phase,
         inFlight: this.ctx.activeRequests(),
-        transfersPending: this.ctx.transfersPending(),
+        transfersPending: this.ctx.transfersToReachable(),
         hintsPending: this.ctx.hintsPending(),
         lastRound,
         deadlinePassed: clock.now() >= deadline,

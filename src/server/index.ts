@@ -216,6 +216,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     deliverHints: () => node.deliverHints(),
     hintsPending: () => node.hintsPending,
     transfersPending: () => transfers.status().length,
+    transfersToReachable: () => transfers.status().filter((t) => !node.isSuspected(t.to)).length,
     flush: () => engine.flush(),
   });
   const drainHooks = {
