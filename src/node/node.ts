@@ -963,7 +963,8 @@ export class RingkvNode implements ServiceContext, ClientOperations {
       try {
         admitted = addMember(this.state, member);
         // Admitted and marked as the replacement in one change: the claimant never sees it without the mark (and gives it no share of its own).
-        if (req.replaces !== undefined) admitted = markReplacing(admitted, req.replaces, member.id);
+        // (A retried join after the claimant applied it, or a dead member that left meanwhile: admitted as is.)
+        if (req.replaces !== undefined && admitted.members[req.replaces]?.status !== 'left') admitted = markReplacing(admitted, req.replaces, member.id);
         await this.adopt(admitted);
       } catch (err) {
         if (err instanceof ClusterStateError) throw new NodeError('BAD_REQUEST', err.message);
