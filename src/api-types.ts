@@ -21,6 +21,10 @@ export interface NodeStatusMember extends PeerHealth {
   status: MemberStatus;
   /** Partitions it owns in the answering node's ring. */
   partitions: number;
+  /** Present (true) while it drains (docs/cluster.md "Drain"). */
+  draining?: true;
+  /** Present while it is marked to take over this member's partitions (replace). */
+  replaces?: string;
 }
 
 /** GET /status (and the answer of join and leave): the answering node's view of the cluster. */

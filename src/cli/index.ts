@@ -12,6 +12,7 @@ import { chooseValue, readValue, valueArgument } from './values.js';
 import { registerStatusCommands } from './status.js';
 import { registerLogLevelCommands } from './log-level.js';
 import { registerTokenCommands, resolveToken, withTokenOptions, type TokenSource } from './token.js';
+import { registerOpsCommands } from './ops.js';
 
 const DEFAULT_NODE = process.env.RINGKV_NODE ?? '127.0.0.1:8087';
 
@@ -176,6 +177,7 @@ withTokenOptions(program
 registerTokenCommands(program, DEFAULT_NODE);
 registerConfigCommands(program);
 registerRepairCommands(program, { defaultNode: DEFAULT_NODE, tlsCaHelp: TLS_CA_HELP, client });
+registerOpsCommands(program, DEFAULT_NODE);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof RingkvError) console.error(`ringkv: ${err.code} (${err.status}): ${err.message}`);

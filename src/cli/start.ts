@@ -35,6 +35,10 @@ export interface RunNodeOptions {
   previousSecretFile?: string;
   insecureLoopback?: boolean;
   tls?: ServerTlsFiles;
+  /** Join as the replacement of this dead member (docs/cluster.md "Replace"). */
+  replaces?: string;
+  /** Members that left are dropped from the member list this long after (s; -1 keeps them; default 24 h). */
+  departedMemberExpiryS?: number;
 }
 
 /**
@@ -83,6 +87,8 @@ export function runNodeOptions(c: StartConfig): RunNodeOptions {
     previousSecretFile: c.previous_secret_file,
     insecureLoopback: c.insecure_loopback,
     tls: c.tls_key !== undefined && c.tls_cert !== undefined ? { keyFile: c.tls_key, certFile: c.tls_cert, ...(c.tls_ca === undefined ? {} : { caFile: c.tls_ca }) } : undefined,
+    ...(c.replace === undefined ? {} : { replaces: c.replace }),
+    departedMemberExpiryS: c.departed_member_expiry_s,
   };
 }
 
@@ -128,7 +134,14 @@ export async function runNode(o: RunNodeOptions, resolved?: ResolvedStartConfig)
       cacheBytes: o.cacheBytes,
       logger,
       tls: o.tls,
+      ...(o.replaces === undefined ? {} : { replaces: o.replaces }),
+      ...(o.departedMemberExpiryS === undefined ? {} : { node: { departedMemberExpiryMs: o.departedMemberExpiryS < 0 ? -1 : o.departedMemberExpiryS * 1000 } }),
       onFatal: fatal,
+      // `ringkv drain --exit`: drained and closed; the supervisor restarts it (exit 0, as a clean stop).
+      onDrainedExit: () => {
+        logger.info('drained; exiting');
+        process.exit(0);
+      },
     });
   } catch (err) {
     if (err instanceof StartRefusedError || err instanceof ListenError) fatal(err);

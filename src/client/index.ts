@@ -175,6 +175,11 @@ interface CallOptions {
   notFoundIsAnswer?: boolean;
 }
 
+/** A POST of a JSON body to an admin route. */
+function adminPost(path: string, body: Record<string, unknown>): { method: string; path: string; headers: Record<string, string>; body: string } {
+  return { method: 'POST', path, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
+}
+
 interface KeyRoute {
   bucket: Name;
   key: Name;
@@ -458,6 +463,29 @@ export class RingkvClient {
       node: target.node,
     });
     return (await res.json()) as NodeStatus;
+  }
+
+  /**
+   * Drains a node (docs/cluster.md "Drain"; needs an admin token): it stops
+   * coordinating client requests, finishes those in flight, delivers its
+   * hints and flushes; with `exit` it then stops (its process exits 0).
+   * Resolves with its report once drained; `cancel` ends a drain.
+   */
+  async drain(node: string, opts: { exit?: boolean; cancel?: boolean; timeoutS?: number } = {}): Promise<Record<string, unknown>> {
+    const res = await this.expectOk({ ...adminPost('/admin/drain', opts), node, timeoutMs: ((opts.timeoutS ?? 60) + 5) * 1000 });
+    return (await res.json()) as Record<string, unknown>;
+  }
+
+  /** Forgets a member that left or is gone for good (docs/cluster.md "Forget"); `force` when it still owns partitions. */
+  async forget(member: string, opts: { force?: boolean; timeoutS?: number } = {}, target: NodeTarget = {}): Promise<{ node: string; forgotten: boolean; partitionsOwned: number }> {
+    const res = await this.expectOk({ ...adminPost('/admin/forget', { node: member, ...opts }), node: target.node, timeoutMs: ((opts.timeoutS ?? 30) + 5) * 1000 });
+    return (await res.json()) as { node: string; forgotten: boolean; partitionsOwned: number };
+  }
+
+  /** Hands a dead member's partitions to `replacement` one-for-one (docs/cluster.md "Replace"). */
+  async replace(dead: string, replacement: string, opts: { force?: boolean; timeoutS?: number } = {}, target: NodeTarget = {}): Promise<{ replaced: boolean; partitions: number }> {
+    const res = await this.expectOk({ ...adminPost('/admin/replace', { dead, replacement, ...opts }), node: target.node, timeoutMs: ((opts.timeoutS ?? 30) + 5) * 1000 });
+    return (await res.json()) as { replaced: boolean; partitions: number };
   }
 
   /** Makes a client token (needs an admin token); the answer is the only place the token is ever shown. */

@@ -21,6 +21,8 @@ export interface ClientRing {
   readonly defaultN: number;
   /** Distinct partition owners: a node shrinks n to this, and so does the client. */
   readonly ownerCount: number;
+  /** URLs of the members that are draining (docs/cluster.md "Drain"): tried only after every other node. */
+  readonly draining?: ReadonlySet<string>;
 }
 
 export type RequestKind = 'read' | 'write';
@@ -41,9 +43,11 @@ export function parseRingDocument(doc: unknown, scheme: 'http' | 'https' = 'http
   }
   const urls = new Map<string, string>();
   const zones = new Map<string, string>();
+  const draining = new Set<string>();
   for (const m of d.members) {
     if (!m || typeof m.id !== 'string' || typeof m.address !== 'string' || m.address === '') throw new TypeError('a ring member without id or address');
     urls.set(m.id, baseUrl(m.address, scheme));
+    if (m.draining === true) draining.add(baseUrl(m.address, scheme));
     if (typeof m.zone === 'string') zones.set(m.id, m.zone);
   }
   for (const owner of new Set(ring.owners)) if (!urls.has(owner)) throw new TypeError(`owner ${owner} is not a member`);
@@ -52,7 +56,7 @@ export function parseRingDocument(doc: unknown, scheme: 'http' | 'https' = 'http
     if (!isN(props?.n)) throw new TypeError(`bad n for bucket ${name}`);
     bucketN.set(name, props.n);
   }
-  return { ring, urls, zones, bucketN, defaultN: d.defaultN, ownerCount: new Set(ring.owners).size };
+  return { ring, urls, zones, bucketN, defaultN: d.defaultN, ownerCount: new Set(ring.owners).size, draining };
 }
 
 /**
@@ -73,7 +77,8 @@ export function keyPreference(cr: ClientRing, bucket: Uint8Array, key: Uint8Arra
  * a write starts at the first primary (the key's usual coordinator), a read
  * at the primary `spread` picks (so reads share the load) — then the other
  * owners clockwise (any node can take any request and forwards it). Nodes
- * `isDown` says recently failed go last, keeping their order.
+ * that drain come after the others (they answer 503 NODE_DRAINING), and
+ * nodes `isDown` says recently failed go last, each group keeping its order.
  */
 export function routeTargets(cr: ClientRing, pl: PreferenceList, kind: RequestKind, spread: number, isDown: (url: string) => boolean): string[] {
   const primaries = pl.primaries.map((id) => cr.urls.get(id)!);
@@ -82,7 +87,8 @@ export function routeTargets(cr: ClientRing, pl: PreferenceList, kind: RequestKi
     primaries.push(...primaries.splice(0, start));
   }
   const ordered = [...primaries, ...pl.fallbacks.map((id) => cr.urls.get(id)!)];
-  return [...ordered.filter((u) => !isDown(u)), ...ordered.filter((u) => isDown(u))];
+  const rank = (u: string): number => (isDown(u) ? 2 : cr.draining?.has(u) === true ? 1 : 0);
+  return ordered.map((u) => [u, rank(u)] as const).sort((a, b) => a[1] - b[1]).map(([u]) => u);
 }
 
 /** 'host:port' or 'http(s)://host:port' → 'http://host:port' (or `scheme`; no trailing slash). */

@@ -185,6 +185,19 @@ export const START_OPTIONS = {
     schema: file('a PEM CA certificate'),
     path: true,
   },
+  replace: {
+    kind: 'string',
+    value: 'node-id',
+    description: 'Join as the replacement of this dead member: take exactly its partitions, filled from the other replicas (docs/cluster.md "Replace").',
+    schema: z.string({ error: (iss) => `expected a node id, got ${shown(iss.input)}` }).regex(NODE_ID_RE, { error: (iss) => `expected a node id ([A-Za-z0-9._-]{1,64}), got ${shown(iss.input)}` }),
+  },
+  departed_member_expiry_s: {
+    kind: 'integer',
+    value: 'seconds',
+    description: 'Members that left are dropped from the member list this long after they left (-1 keeps them for ever).',
+    schema: integer(-1, 10 * 365 * 86_400),
+    default: 86_400,
+  },
 } as const satisfies Record<string, OptionSpec>;
 
 export type StartOptionKey = keyof typeof START_OPTIONS;

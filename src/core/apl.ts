@@ -12,6 +12,8 @@ export interface Health {
   isSuspect(node: NodeId): boolean;
   /** A member not yet left: one that may hold copies. */
   isMember(node: NodeId): boolean;
+  /** Draining (docs/cluster.md "Drain"): still a replica, but not to be handed new writes to coordinate. */
+  isDraining?(node: NodeId): boolean;
 }
 
 /**
@@ -90,9 +92,9 @@ export function writePlan(pl: PreferenceList, health: Health, self: NodeId, held
  * (no pw), only healthy ones.
  */
 export function forwardOrder(pl: PreferenceList, health: Health, self: NodeId, canFallBack: boolean): NodeId[] {
-  return [...pl.primaries]
-    .filter((p) => p !== self && (!canFallBack || !health.isSuspect(p)))
-    .sort((a, b) => Number(health.isSuspect(a)) - Number(health.isSuspect(b)));
+  // Suspected primaries last, draining ones just before them (they refuse no forward, but are about to stop).
+  const rank = (p: NodeId): number => (health.isSuspect(p) ? 2 : health.isDraining?.(p) === true ? 1 : 0);
+  return [...pl.primaries].filter((p) => p !== self && (!canFallBack || !health.isSuspect(p))).sort((a, b) => rank(a) - rank(b));
 }
 
 /**

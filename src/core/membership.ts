@@ -19,6 +19,27 @@ export interface Member {
   readonly zone?: string;
   readonly status: MemberStatus;
   readonly version: number;
+  /**
+   * Set by the member itself while it drains (docs/cluster.md "Drain"): it
+   * still stores replicas but coordinates no new client request, so clients
+   * and coordinators route around it. Absent when not draining.
+   */
+  readonly draining?: true;
+  /** When the claimant marked it 'left' (the claimant's clock, ms): departed-member expiry counts from here. */
+  readonly leftAtMs?: number;
+  /** A member admitted to take over this member's partitions one-for-one (replace); the claimant applies it, then clears it. */
+  readonly replaces?: NodeId;
+}
+
+/**
+ * A member removed from the member list for good (forget, or departed-member
+ * expiry): entries of it at this version or older are dropped by merge, so it
+ * does not come back through old gossip; a re-admission gets a higher version.
+ */
+export interface ForgottenMember {
+  readonly version: number;
+  /** When it was forgotten (the forgetting node's clock, ms): the oldest tombstones go first past MAX_FORGOTTEN. */
+  readonly atMs: number;
 }
 
 /** What an operator gives to add a node. */
@@ -57,6 +78,8 @@ export interface ClusterState {
   readonly buckets: Readonly<Record<string, BucketEntry>>;
   /** Client bearer tokens by id (src/core/tokens.ts); absent in states written before tokens existed. */
   readonly tokens?: TokenTable;
+  /** Tombstones of forgotten members (see ForgottenMember); absent when none was ever forgotten. */
+  readonly forgotten?: Readonly<Record<NodeId, ForgottenMember>>;
 }
 
 export const DEFAULT_BUCKET_PROPS: BucketProps = Object.freeze({ n: 3, r: 2, w: 2, dw: 0, mode: 'siblings' });
@@ -79,6 +102,10 @@ export const MAX_MEMBERS = 1024;
 /** Most configured buckets a cluster state may carry. */
 export const MAX_BUCKETS = 65_536;
 export const MAX_CLUSTER_NAME_LENGTH = 128;
+/** Tombstones of forgotten members kept at most; past it the oldest go (a member forgotten that long ago cannot come back through gossip anyway). */
+export const MAX_FORGOTTEN = 1024;
+/** Latest time a leftAtMs or atMs may carry (year 2255): bounds a forged entry. */
+export const MAX_TIME_MS = 9e12;
 
 /** Checks an address; returns what is wrong with it, or null. Transports define what an address is. */
 export type AddressCheck = (address: string) => string | null;
@@ -119,7 +146,7 @@ function isEntryVersion(v: unknown, min = 1): v is number {
 /** What is wrong with a member entry from the network (every field and no others), or null. */
 export function memberProblem(m: unknown, addressProblem: AddressCheck = hostPortProblem): string | null {
   if (m === null || typeof m !== 'object' || Array.isArray(m)) return 'member must be an object';
-  const { id, address, zone, status, version, ...rest } = m as Record<string, unknown>;
+  const { id, address, zone, status, version, draining, leftAtMs, replaces, ...rest } = m as Record<string, unknown>;
   if (!isNodeId(id)) return `member id ${JSON.stringify(id)?.slice(0, 80)} is not [A-Za-z0-9._-]{1,64}`;
   const extra = Object.keys(rest);
   if (extra.length > 0) return `member ${id} has unknown fields ${extra.slice(0, 3).join(', ')}`;
@@ -131,6 +158,31 @@ export function memberProblem(m: unknown, addressProblem: AddressCheck = hostPor
   }
   if (status !== 'valid' && status !== 'leaving' && status !== 'left') return `member ${id} has a bad status ${JSON.stringify(status)?.slice(0, 20)}`;
   if (!isEntryVersion(version)) return `member ${id} has a bad version (an integer in 1..${MAX_ENTRY_VERSION})`;
+  if (draining !== undefined && draining !== true) return `member ${id}: draining must be true or absent`;
+  if (leftAtMs !== undefined && !isTimeMs(leftAtMs)) return `member ${id} has a bad leftAtMs`;
+  if (leftAtMs !== undefined && status !== 'left') return `member ${id} has leftAtMs but is '${String(status)}'`;
+  if (replaces !== undefined && (!isNodeId(replaces) || replaces === id)) return `member ${id} has a bad replaces`;
+  return null;
+}
+
+function isTimeMs(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= MAX_TIME_MS;
+}
+
+/** What is wrong with a tombstone table from the network, or null. */
+export function forgottenProblem(table: unknown): string | null {
+  if (table === undefined) return null;
+  if (table === null || typeof table !== 'object' || Array.isArray(table)) return 'forgotten must be an object';
+  const ids = Object.keys(table);
+  if (ids.length > MAX_FORGOTTEN) return `more than ${MAX_FORGOTTEN} forgotten members`;
+  for (const id of ids) {
+    if (!isNodeId(id)) return `forgotten id ${JSON.stringify(id).slice(0, 80)} is not a node id`;
+    const e = (table as Record<string, unknown>)[id] as Record<string, unknown> | null;
+    if (e === null || typeof e !== 'object' || Array.isArray(e)) return `forgotten ${id} must be an object`;
+    const { version, atMs, ...rest } = e;
+    if (Object.keys(rest).length > 0) return `forgotten ${id} has unknown fields`;
+    if (!isEntryVersion(version) || !isTimeMs(atMs)) return `forgotten ${id} needs an integer version and atMs`;
+  }
   return null;
 }
 
@@ -147,7 +199,8 @@ export type ClusterStateErrorCode =
   | 'INVALID_TRANSITION'
   | 'INVALID_BUCKET'
   | 'INVALID_STATE'
-  | 'CLUSTER_MISMATCH';
+  | 'CLUSTER_MISMATCH'
+  | 'FORCE_REQUIRED';
 
 /** A request the current state cannot honour (the caller's fault, not a bug). */
 export class ClusterStateError extends Error {
@@ -211,7 +264,9 @@ export function addMember(state: ClusterState, member: NewMember): ClusterState 
     if (known.address === member.address && known.zone === member.zone) return state;
     throw new ClusterStateError('MEMBER_EXISTS', `${member.id} is already a member at ${known.address}`);
   }
-  return withMember(state, newMember(member, (known?.version ?? 0) + 1));
+  // Above its tombstone, if it was forgotten: else merge would drop the new entry.
+  const floor = Math.max(known?.version ?? 0, state.forgotten?.[member.id]?.version ?? 0);
+  return withMember(state, newMember(member, floor + 1));
 }
 
 /** Starts a node's departure; the claimant moves its partitions away. */
@@ -229,13 +284,130 @@ export function markLeaving(state: ClusterState, id: NodeId): ClusterState {
  * Removes a node for good. The claimant does this once a leaving node owns
  * nothing; an operator may also force it for a node that is gone.
  */
-export function markLeft(state: ClusterState, id: NodeId): ClusterState {
+export function markLeft(state: ClusterState, id: NodeId, nowMs?: number): ClusterState {
   const member = memberOf(state, id);
   if (member.status === 'left') return state;
   if (member.status === 'valid' && validMembers(state).length === 1) {
     throw new ClusterStateError('INVALID_TRANSITION', `${id} is the last valid member and cannot leave`);
   }
-  return withMember(state, { ...member, status: 'left', version: member.version + 1 });
+  return withMember(state, leftEntry(member, nowMs));
+}
+
+/** A member's entry once it left: no drain or replacement outstanding, the time it left when known. */
+function leftEntry(member: Member, nowMs: number | undefined): Member {
+  const { draining: _d, replaces: _r, leftAtMs: _l, ...rest } = member;
+  return { ...rest, status: 'left', version: member.version + 1, ...(nowMs === undefined ? {} : { leftAtMs: nowMs }) };
+}
+
+// ---------------------------------------------------------------------------
+// Drain, replace, forget, departed-member expiry (docs/cluster.md)
+
+/**
+ * The member's own drain flag set (or cleared). Only the member itself
+ * changes it: a draining node announces it, and clears it when it runs
+ * again. Unchanged state when the flag already is as asked.
+ */
+export function setDraining(state: ClusterState, id: NodeId, draining: boolean): ClusterState {
+  const member = memberOf(state, id);
+  if ((member.draining === true) === draining) return state;
+  if (draining && member.status === 'left') throw new ClusterStateError('INVALID_TRANSITION', `${id} has left: nothing to drain`);
+  const { draining: _d, ...rest } = member;
+  return withMember(state, { ...rest, version: member.version + 1, ...(draining ? { draining: true as const } : {}) });
+}
+
+/** Ids of the members that are draining. */
+export function drainingMembers(state: ClusterState): Set<NodeId> {
+  return new Set(Object.values(state.members).filter((m) => m.draining === true).map((m) => m.id));
+}
+
+/**
+ * Marks `replacement` (a valid member) as the one to take over `dead`'s
+ * partitions one-for-one. The claimant applies it (maybeReclaim): every
+ * partition `dead` owns goes to `replacement`, `dead` becomes 'left', and
+ * the replacement's mark is cleared, in one ring change; the other replicas
+ * of those partitions stream them to it (transfer-plan.ts: a giver that
+ * left is replaced by the first old replica still a member).
+ */
+export function markReplacing(state: ClusterState, dead: NodeId, replacement: NodeId): ClusterState {
+  const old = memberOf(state, dead);
+  const fresh = memberOf(state, replacement);
+  if (dead === replacement) throw new ClusterStateError('INVALID_TRANSITION', 'a node cannot replace itself');
+  if (fresh.status !== 'valid') throw new ClusterStateError('INVALID_TRANSITION', `${replacement} is '${fresh.status}': only a valid member can take over partitions`);
+  if (old.status === 'left') throw new ClusterStateError('INVALID_TRANSITION', `${dead} has already left: it owns nothing to take over`);
+  const other = Object.values(state.members).find((m) => m.replaces === dead && m.id !== replacement);
+  if (other !== undefined) throw new ClusterStateError('INVALID_TRANSITION', `${other.id} is already replacing ${dead}`);
+  if (fresh.replaces === dead) return state;
+  return withMember(state, { ...fresh, replaces: dead, version: fresh.version + 1 });
+}
+
+/** What forget must do with a member: refuse (why), first mark it 'left' (force), or remove it now. */
+export type ForgetStep = { kind: 'refuse'; code: ClusterStateErrorCode; reason: string } | { kind: 'mark-left' } | { kind: 'wait-ring' } | { kind: 'remove' };
+
+/**
+ * The next step of forgetting `id`, asked on node `self`. A member that
+ * left and owns nothing is removed; one that is valid or leaving, or still
+ * owns partitions, needs `force` (it is gone for good: its partitions are
+ * claimed by the others and re-replicated from the other replicas), and is
+ * first marked 'left' so that the claimant reassigns them. Refused: self
+ * (ask another node), the last valid member, an unknown id. 'wait-ring':
+ * it left but the ring still names it (the claimant has yet to reclaim).
+ */
+export function forgetStep(state: ClusterState, id: NodeId, self: NodeId, force: boolean): ForgetStep {
+  const member = state.members[id];
+  if (member === undefined) return { kind: 'refuse', code: 'UNKNOWN_MEMBER', reason: `${id} is not a member` };
+  if (id === self) return { kind: 'refuse', code: 'INVALID_TRANSITION', reason: `${id} cannot forget itself: send the request to another node` };
+  const owns = state.ring.owners.some((o) => o === id);
+  if (member.status === 'left' && !owns) return { kind: 'remove' };
+  if (!force) {
+    const what = owns ? `owns ${state.ring.owners.filter((o) => o === id).length} partitions` : `is '${member.status}'`;
+    return { kind: 'refuse', code: 'FORCE_REQUIRED', reason: `${id} ${what}: forgetting it hands them to the others (re-replicated from the other replicas); confirm with force` };
+  }
+  if (member.status !== 'left' && validMembers(state).filter((m) => m.id !== id).length === 0) {
+    return { kind: 'refuse', code: 'INVALID_TRANSITION', reason: `${id} is the last valid member` };
+  }
+  // Left, but the ring still names it: the claimant reassigns its partitions at its next round.
+  return member.status === 'left' ? { kind: 'wait-ring' } : { kind: 'mark-left' };
+}
+
+/** Removes a member that left and owns nothing, leaving a tombstone (ForgottenMember) that keeps it out of gossip. */
+export function removeMember(state: ClusterState, id: NodeId, nowMs: number): ClusterState {
+  const member = memberOf(state, id);
+  if (member.status !== 'left') throw new ClusterStateError('INVALID_TRANSITION', `${id} is '${member.status}': only a member that left can be removed`);
+  if (state.ring.owners.includes(id)) throw new ClusterStateError('INVALID_TRANSITION', `${id} still owns partitions`);
+  invariant(isTimeMs(nowMs), () => `bad time ${nowMs}`);
+  const { [id]: _gone, ...members } = state.members;
+  const forgotten = pruneForgotten({ ...state.forgotten, [id]: { version: member.version, atMs: nowMs } });
+  const next = { ...state, members: sortedRecord(members), forgotten };
+  assertClusterState(next);
+  return next;
+}
+
+/**
+ * Departed-member expiry, run by every node after gossip; acts only on the
+ * claimant: members that left `expiryMs` or more ago (by their leftAtMs)
+ * are removed (removeMember); a left member without leftAtMs (marked left
+ * before the field existed, or by an operator's forced leave) gets it now,
+ * so its time starts. Null when there is nothing to do; expiryMs < 0 turns
+ * expiry off.
+ */
+export function expireDeparted(state: ClusterState, selfId: NodeId, nowMs: number, expiryMs: number): ClusterState | null {
+  if (expiryMs < 0 || claimantOf(state) !== selfId) return null;
+  let next = state;
+  for (const m of Object.values(state.members)) {
+    if (m.status !== 'left' || state.ring.owners.includes(m.id)) continue;
+    if (m.leftAtMs === undefined) next = withMember(next, { ...m, leftAtMs: nowMs, version: m.version + 1 });
+    else if (nowMs - m.leftAtMs >= expiryMs) next = removeMember(next, m.id, nowMs);
+  }
+  return next === state ? null : next;
+}
+
+/** The newest tombstones, MAX_FORGOTTEN at most (deterministic: merge stays associative). */
+function pruneForgotten(table: Readonly<Record<NodeId, ForgottenMember>>): Record<NodeId, ForgottenMember> {
+  let ids = Object.keys(table);
+  if (ids.length > MAX_FORGOTTEN) {
+    ids = ids.sort((x, y) => table[y]!.atMs - table[x]!.atMs || compareIds(x, y)).slice(0, MAX_FORGOTTEN);
+  }
+  return sortedRecord(Object.fromEntries(ids.map((id) => [id, table[id]!])));
 }
 
 /** The properties of a bucket; defaults when it was never configured. */
@@ -330,17 +502,52 @@ export function merge(a: ClusterState, b: ClusterState): ClusterState {
       `cannot merge ${a.clusterName}/${a.partitionBits} bits with ${b.clusterName}/${b.partitionBits} bits`,
     );
   }
+  const ring = compareRings(a.ring, b.ring) >= 0 ? a.ring : b.ring;
+  const forgotten = a.forgotten === undefined && b.forgotten === undefined ? undefined : pruneForgotten(mergeRecords(a.forgotten ?? {}, b.forgotten ?? {}, compareForgotten));
+  let members = mergeRecords(a.members, b.members, compareMembers);
+  if (forgotten !== undefined) members = withoutForgotten(members, forgotten, ring);
   const merged: ClusterState = {
     clusterName: a.clusterName,
     partitionBits: a.partitionBits,
-    members: mergeRecords(a.members, b.members, compareMembers),
-    ring: compareRings(a.ring, b.ring) >= 0 ? a.ring : b.ring,
+    members,
+    ring,
     buckets: mergeRecords(a.buckets, b.buckets, compareBuckets),
     // Absent on both sides (a state from before tokens) stays absent: merge(a, a) is a.
     ...(a.tokens === undefined && b.tokens === undefined ? {} : { tokens: mergeTokens(a.tokens, b.tokens) }),
+    ...(forgotten === undefined ? {} : { forgotten }),
   };
   assertClusterState(merged);
   return merged;
+}
+
+/**
+ * Members minus those a tombstone covers (entry version at or below the
+ * tombstone's). A covered member the ring still names (a ring claimed
+ * before the forget reached the claimant) cannot go — every owner must be a
+ * member — so it stays as 'left' at the tombstone's version: the claimant
+ * then hands its partitions on, and the next merge drops it. A function of
+ * the merged entries, tombstones and ring only, so merge stays commutative.
+ */
+function withoutForgotten(members: Record<NodeId, Member>, forgotten: Readonly<Record<NodeId, ForgottenMember>>, ring: Ring): Record<NodeId, Member> {
+  let owners: Set<NodeId> | null = null;
+  let out: Record<NodeId, Member> | null = null;
+  for (const [id, tomb] of Object.entries(forgotten)) {
+    const m = members[id];
+    if (m === undefined || m.version > tomb.version) continue;
+    owners ??= new Set(ring.owners);
+    out ??= { ...members };
+    if (!owners.has(id)) {
+      delete out[id];
+      continue;
+    }
+    const { draining: _d, replaces: _r, leftAtMs: _l, ...rest } = m;
+    out[id] = { ...rest, status: 'left', version: tomb.version, leftAtMs: tomb.atMs };
+  }
+  return out ?? members;
+}
+
+function compareForgotten(x: ForgottenMember, y: ForgottenMember): number {
+  return x.version - y.version || x.atMs - y.atMs;
 }
 
 /** A member entry a gossip message carried that the receiver kept its own version of, and why. */
@@ -406,17 +613,31 @@ export function mergeGossip(
     members ??= { ...remote.members };
     members[id] = local.members[id]!;
   }
-  const state = merge(local, members === null ? remote : { ...remote, members });
+  let incoming: ClusterState = members === null ? remote : { ...remote, members };
+  // No node forgets itself: a tombstone of this node (a forget of a node that still runs) is kept out.
+  const own = incoming.forgotten?.[self];
+  if (own !== undefined && local.members[self] !== undefined) {
+    const { [self]: _own, ...rest } = incoming.forgotten!;
+    incoming = { ...incoming, forgotten: rest };
+    refused.push({ id: self, version: own.version, reason: `a tombstone of ${self} itself (forgotten while it runs)` });
+  }
+  const state = merge(local, incoming);
   invariant(
-    refused.every((r) => state.members[r.id] === local.members[r.id]),
+    refused.every((r) => r.id === self || state.members[r.id] === local.members[r.id]),
     'a refused gossip entry replaced the local one',
   );
   return { state, refused };
 }
 
-/** The node that computes rings: the lowest id among valid members. */
+/**
+ * The node that computes rings: the lowest id among valid members, a member
+ * being replaced (markReplacing) not counted — it is likely dead, and its
+ * replacement must not wait for it.
+ */
 export function claimantOf(state: ClusterState): NodeId | null {
-  return validMembers(state)[0]?.id ?? null;
+  const replaced = new Set<NodeId>();
+  for (const m of Object.values(state.members)) if (m.replaces !== undefined && m.status === 'valid') replaced.add(m.replaces);
+  return validMembers(state).find((m) => !replaced.has(m.id))?.id ?? null;
 }
 
 /**
@@ -435,26 +656,49 @@ export function claimantOf(state: ClusterState): NodeId | null {
  * it owns nothing and has no transfer outstanding. Callers keep using
  * `ring.owners` for routing either way.
  */
-export function maybeReclaim(state: ClusterState, selfId: NodeId): ClusterState | null {
+export function maybeReclaim(state: ClusterState, selfId: NodeId, nowMs?: number): ClusterState | null {
   if (claimantOf(state) !== selfId) return null;
-  const valid = validMembers(state);
-  let ring = state.ring;
-  if (!isBalanced(ring.owners, valid.map((m) => m.id))) {
-    ring = {
-      partitionBits: state.partitionBits,
-      owners: claim(ring, valid.map(claimMember), state.partitionBits),
-      version: ring.version + 1,
-      claimant: selfId,
-    };
-  }
+  // Replacements first (markReplacing): the dead member's partitions go one-for-one to its replacement.
+  const replaced = applyReplacements(state, nowMs);
+  const base = replaced ?? state;
+  const valid = validMembers(base);
+  let owners = base.ring.owners;
+  if (!isBalanced(owners, valid.map((m) => m.id))) owners = claim(base.ring, valid.map(claimMember), state.partitionBits);
+  const ring: Ring =
+    owners === state.ring.owners
+      ? state.ring
+      : { partitionBits: state.partitionBits, owners, version: state.ring.version + 1, claimant: selfId };
   const owning = ownerCounts(ring.owners);
-  const departed = Object.values(state.members).filter((m) => m.status === 'leaving' && !owning.has(m.id));
-  if (ring === state.ring && departed.length === 0) return null;
+  const departed = Object.values(base.members).filter((m) => m.status === 'leaving' && !owning.has(m.id));
+  if (ring === state.ring && departed.length === 0 && replaced === null) return null;
 
-  let next: ClusterState = { ...state, ring };
-  for (const member of departed) next = withMember(next, { ...member, status: 'left', version: member.version + 1 });
+  let next: ClusterState = { ...base, ring };
+  for (const member of departed) next = withMember(next, leftEntry(member, nowMs));
   assertClusterState(next);
   return next;
+}
+
+/**
+ * The state with every pending replacement applied (owners of the replaced
+ * member → its replacement, the replaced member 'left', the mark cleared),
+ * or null when there is none. A mark whose replaced member is gone or left
+ * is only cleared.
+ */
+function applyReplacements(state: ClusterState, nowMs: number | undefined): ClusterState | null {
+  const pending = Object.values(state.members).filter((m) => m.replaces !== undefined && m.status === 'valid');
+  if (pending.length === 0) return null;
+  let owners = [...state.ring.owners];
+  let next = state;
+  for (const fresh of pending) {
+    const dead = next.members[fresh.replaces!];
+    const { replaces: _r, ...cleared } = fresh;
+    next = withMember(next, { ...cleared, version: fresh.version + 1 });
+    if (dead === undefined || dead.status === 'left' || dead.id === fresh.id) continue;
+    owners = owners.map((o) => (o === dead.id ? fresh.id : o));
+    next = withMember(next, leftEntry(dead, nowMs));
+  }
+  const changed = owners.some((o, p) => o !== state.ring.owners[p]);
+  return { ...next, ring: changed ? { ...state.ring, owners } : state.ring };
 }
 
 /**
@@ -524,6 +768,10 @@ export function assertClusterState(state: ClusterState): void {
     validateBucketProps(entry.props);
   }
   assertTokenTable(state.tokens);
+  invariant(forgottenProblem(state.forgotten) === null, () => `bad forgotten table: ${forgottenProblem(state.forgotten)}`);
+  for (const m of Object.values(state.members)) {
+    invariant(m.leftAtMs === undefined || m.status === 'left', () => `member ${m.id} has leftAtMs but is '${m.status}'`);
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -597,7 +845,10 @@ function compareMembers(x: Member, y: Member): number {
     x.version - y.version ||
     STATUS_RANK[x.status] - STATUS_RANK[y.status] ||
     compareIds(x.address, y.address) ||
-    compareOptional(x.zone, y.zone)
+    compareOptional(x.zone, y.zone) ||
+    Number(x.draining === true) - Number(y.draining === true) ||
+    (x.leftAtMs ?? -1) - (y.leftAtMs ?? -1) ||
+    compareOptional(x.replaces, y.replaces)
   );
 }
 
@@ -627,7 +878,7 @@ function canonicalProps(p: BucketProps): string {
 function canonical(state: ClusterState): string {
   const members = Object.values(state.members)
     .sort((x, y) => compareIds(x.id, y.id))
-    .map((m) => [m.id, m.address, m.zone ?? null, m.status, m.version]);
+    .map((m) => [m.id, m.address, m.zone ?? null, m.status, m.version, m.draining === true, m.leftAtMs ?? null, m.replaces ?? null]);
   const buckets = Object.keys(state.buckets)
     .sort(compareIds)
     .map((name) => [name, state.buckets[name]!.version, canonicalProps(state.buckets[name]!.props)]);
@@ -639,6 +890,9 @@ function canonical(state: ClusterState): string {
     members,
     buckets,
     canonicalTokens(state.tokens),
+    Object.keys(state.forgotten ?? {})
+      .sort(compareIds)
+      .map((id) => [id, state.forgotten![id]!.version, state.forgotten![id]!.atMs]),
   ]);
 }
 

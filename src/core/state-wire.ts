@@ -11,6 +11,7 @@ import {
   MAX_ENTRY_VERSION,
   MAX_MEMBERS,
   hostPortProblem,
+  forgottenProblem,
   memberProblem,
   validateBucketProps,
 } from './membership.js';
@@ -92,6 +93,8 @@ const stateShape = z
     buckets: z.record(z.string(), z.strictObject({ props: z.record(z.string(), z.unknown()), version: version(1) })),
     // Checked whole by tokenTableProblem (src/core/tokens.ts); absent in states from before client tokens.
     tokens: z.unknown().optional(),
+    // Checked whole by forgottenProblem (src/core/membership.ts); absent when no member was ever forgotten.
+    forgotten: z.unknown().optional(),
   })
   .strict();
 
@@ -109,7 +112,7 @@ export function validateState(raw: unknown, addressProblem: AddressCheck = hostP
     const issues = parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || 'state'}: ${i.message}`);
     throw new StateWireError(`cluster state: ${issues.join('; ')}`);
   }
-  const { clusterName, partitionBits, members, ring, buckets, tokens } = parsed.data;
+  const { clusterName, partitionBits, members, ring, buckets, tokens, forgotten } = parsed.data;
   const fail = (problem: string): never => {
     throw new StateWireError(`cluster state: ${problem}`);
   };
@@ -140,6 +143,8 @@ export function validateState(raw: unknown, addressProblem: AddressCheck = hostP
   // Tokens decide who may act: a malformed table is refused here, as the sender's error.
   const tokensProblem = tokenTableProblem(tokens);
   if (tokensProblem !== null) fail(tokensProblem);
+  const forgottenBad = forgottenProblem(forgotten);
+  if (forgottenBad !== null) fail(forgottenBad);
   return {
     clusterName,
     partitionBits,
@@ -147,5 +152,6 @@ export function validateState(raw: unknown, addressProblem: AddressCheck = hostP
     ring,
     buckets: buckets as unknown as ClusterState['buckets'],
     ...(tokens === undefined ? {} : { tokens: tokens as ClusterState['tokens'] }),
+    ...(forgotten === undefined ? {} : { forgotten: forgotten as ClusterState['forgotten'] }),
   };
 }

@@ -22,6 +22,7 @@ import {
   wireSibling,
   STATUS_OF_ERROR,
   STOPPING_HEADER,
+  TRY_NODES_HEADER,
   decodeContextHeader,
   encodeContextHeader,
   percentDecode,
@@ -35,6 +36,7 @@ import { HttpError, type Reply, type RouteKit, json } from './route-kit.js';
 import { registerRepairRoutes } from './repair-routes.js';
 import { type LogLevelControl, registerAdminRoutes } from './admin-routes.js';
 import { registerUiRoutes } from './ui-routes.js';
+import { type OpsHooks, registerOpsRoutes } from './ops-routes.js';
 
 export interface ApiLimits {
   /** Largest PUT body (an object's value). */
@@ -74,6 +76,8 @@ export function registerApi(
   auth: AuthOptions = { required: true },
   /** The node's logger, for /admin/log-level (src/http/admin-routes.ts; startServer always gives it). */
   logLevel?: LogLevelControl,
+  /** Drain (src/http/ops-routes.ts); without it POST /admin/drain answers 400. */
+  ops?: OpsHooks,
 ): void {
   // Every route below is registered through the access check (ROUTE_ACCESS).
   const noTokens = {};
@@ -87,12 +91,17 @@ export function registerApi(
     // Every answer carries the node's ring version: a client routing by an older ring refreshes it.
     respond(res, () => run().finally(() => inflight.count--), () => node.clusterState.ring.version);
   };
+  // Client reads and writes: refused while the node drains (docs/cluster.md "Drain"), naming nodes to ask instead.
+  const handleData = (res: HttpResponse, run: () => Promise<Reply>): void => {
+    if (node.isDraining && !inflight.stopping) respond(res, async () => drainingReply(node), () => node.clusterState.ring.version);
+    else handle(res, run);
+  };
 
   app.get('/kv/:bucket/:key', (res, req) => {
     const { bucket, key } = names(req, limits);
     const opts = requestOptions(req, ['r', 'pr', 'n', 'timeout']);
     const multipart = acceptsMultipart(req.getHeader('accept'));
-    handle(res, async () => {
+    handleData(res, async () => {
       refuseSetBucket(node, bucket());
       return readObject(node, bucket(), key(), shrinkToN(node, bucket(), opts()), multipart);
     });
@@ -105,7 +114,7 @@ export function registerApi(
     const declared = bodyLength(req);
     const given = isDelete ? {} : writeAttributes(req);
     const multipart = acceptsMultipart(req.getHeader('accept'));
-    handle(res, async () => {
+    handleData(res, async () => {
       refuseSetBucket(node, bucket());
       const context = parseContext(contextHeader);
       // Checked here too (the engine's limits and codes): a refused write is not forwarded.
@@ -145,13 +154,13 @@ export function registerApi(
   app.get('/sets/:bucket/:key', (res, req) => {
     const { bucket, key } = names(req, limits);
     const opts = requestOptions(req, SET_READ_QUERY);
-    handle(res, async () => setReply(await sets.setGet(bucket(), key(), shrinkToN(node, bucket(), opts()))));
+    handleData(res, async () => setReply(await sets.setGet(bucket(), key(), shrinkToN(node, bucket(), opts()))));
   });
   app.post('/sets/:bucket/:key', (res, req) => {
     const { bucket, key } = names(req, limits);
     const opts = requestOptions(req, SET_UPDATE_QUERY);
     const declared = bodyLength(req);
-    handle(res, async () => {
+    handleData(res, async () => {
       const b = bucket();
       const k = key();
       const o = shrinkToN(node, b, opts());
@@ -252,6 +261,16 @@ export function registerApi(
   });
 
   if (logLevel) registerAdminRoutes(kit, logLevel);
+  registerOpsRoutes(app, node, ops, {
+    handle,
+    bodyLength,
+    json: (status, doc) => json(status, doc),
+    badRequest: (message) => new HttpError('BAD_REQUEST', message),
+    readJson: async (res, declared) => {
+      const raw = await readBody(res, limits.maxJsonBytes, declared);
+      return (raw.length === 0 ? {} : parseJson(raw)) as Record<string, unknown>;
+    },
+  });
 
   // A 405 names the methods the path has (RFC 9110 §15.5.6: `Allow`). This
   // uWS build's `any` covers only the nine standard methods (GET POST HEAD PUT
@@ -283,6 +302,9 @@ export const ROUTE_METHODS: Readonly<Record<string, readonly string[]>> = {
   '/metrics': ['GET'],
   '/admin/join': ['POST'],
   '/admin/leave': ['POST'],
+  '/admin/drain': ['POST'],
+  '/admin/forget': ['POST'],
+  '/admin/replace': ['POST'],
   '/admin/tokens': ['GET', 'POST'],
   '/admin/tokens/:id': ['DELETE'],
   '/admin/repair': ['POST'],
@@ -307,6 +329,22 @@ function notAllowed(handle: (res: HttpResponse, run: () => Promise<Reply>) => vo
 }
 
 // ---------------------------------------------------------------------------
+
+/** 503 NODE_DRAINING: not acted on; the members to send it to instead (valid, not draining, not this node). */
+function drainingReply(node: RingkvNode): Reply {
+  const others = Object.values(node.clusterState.members)
+    .filter((m) => m.id !== node.id && m.status === 'valid' && m.draining !== true)
+    .map((m) => m.address);
+  return {
+    ...json(
+      503,
+      { error: 'NODE_DRAINING', message: `${node.id} is draining and did not act on the request: send it to another node`, nodes: others },
+      { [STOPPING_HEADER]: '1', [TRY_NODES_HEADER]: others.join(',') },
+    ),
+    // A body it will not read is not drained; and a client holding a connection here should move on.
+    close: true,
+  };
+}
 
 const SET_READ_QUERY = ['r', 'n', 'timeout'];
 const SET_UPDATE_QUERY = ['r', 'w', 'dw', 'n', 'timeout'];

@@ -27,8 +27,8 @@ export interface RingDocument {
   owners: string[];
   /** False while the answering node has not joined its cluster (its ring is a private one). */
   joined: boolean;
-  /** Every member: its HTTP address (`host:port`), zone (null when none) and status. */
-  members: Array<{ id: string; address: string; zone: string | null; status: string }>;
+  /** Every member: its HTTP address (`host:port`), zone (null when none), status, and whether it is draining (clients route around it). */
+  members: Array<{ id: string; address: string; zone: string | null; status: string; draining?: boolean }>;
   /** `n` of every bucket with its own properties; the others use `defaultN`. */
   buckets: Record<string, { n: number }>;
   defaultN: number;
@@ -43,7 +43,7 @@ export function ringDocument(state: ClusterState, joined: boolean): RingDocument
     claimant: ring.claimant,
     owners: [...ring.owners],
     joined,
-    members: Object.values(state.members).map((m) => ({ id: m.id, address: m.address, zone: m.zone ?? null, status: m.status })),
+    members: Object.values(state.members).map((m) => ({ id: m.id, address: m.address, zone: m.zone ?? null, status: m.status, ...(m.draining === true ? { draining: true } : {}) })),
     buckets: Object.fromEntries(Object.entries(state.buckets).map(([name, entry]) => [name, { n: entry.props.n }])),
     defaultN: DEFAULT_BUCKET_PROPS.n,
   };
@@ -209,6 +209,9 @@ export const STATUS_OF_ERROR: Record<string, number> = {
   /** The token is valid but its role or bucket does not cover the route. */
   FORBIDDEN: 403,
   UNKNOWN_TOKEN: 404,
+  UNKNOWN_MEMBER: 404,
+  /** A forget or replace that needs the operator's confirmation (`force`). */
+  FORCE_REQUIRED: 409,
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   TOO_MANY_SIBLINGS: 409,
@@ -226,7 +229,11 @@ export const STATUS_OF_ERROR: Record<string, number> = {
   UNAVAILABLE: 503,
   /** The node is shutting down: the request was not acted on (the client asks another node). */
   NODE_STOPPING: 503,
+  /** The node is draining (docs/cluster.md "Drain"): it did not act on the request; the body names other nodes. */
+  NODE_DRAINING: 503,
 };
 
-/** Set (to "1") on a 503 NODE_STOPPING: the request was not acted on, so any client may send it to another node. */
+/** Set (to "1") on a 503 NODE_STOPPING or NODE_DRAINING: the request was not acted on, so any client may send it to another node. */
 export const STOPPING_HEADER = 'x-ringkv-stopping';
+/** On a 503 NODE_DRAINING: comma-separated `host:port` of members that are not draining, to send the request to instead. */
+export const TRY_NODES_HEADER = 'x-ringkv-try-nodes';

@@ -16,6 +16,9 @@ export type NodeErrorCode =
   | 'TIMEOUT'
   | 'UNAVAILABLE'
   | 'CLUSTER_MISMATCH'
+  | 'UNKNOWN_MEMBER'
+  | 'FORCE_REQUIRED'
+  | 'NODE_DRAINING'
   | 'INTERNAL';
 
 export class NodeError extends Error {

@@ -213,8 +213,9 @@ export class HandoffService {
       if (this.stopped) break;
       const member = this.node.clusterState.members[target];
       // Only a joined node's view can say a member left (an unjoined node knows only itself).
-      if (target !== this.node.id && this.node.hasJoined && member?.status === 'left') {
-        // The node the hints were for left the cluster: they go to the keys' current primaries instead.
+      const forgotten = member === undefined && this.node.clusterState.forgotten?.[target] !== undefined;
+      if (target !== this.node.id && this.node.hasJoined && (member?.status === 'left' || forgotten)) {
+        // The node the hints were for left the cluster (or was forgotten): they go to the keys' current primaries instead.
         await this.rehome(target, result);
         continue;
       }

@@ -100,6 +100,8 @@ export const PEER_MESSAGES = {
         address: z.string().min(1).max(MAX_ADDRESS_LENGTH),
         zone: z.string().min(1).max(MAX_ZONE_LENGTH).optional(),
       }),
+      // Joining as the replacement of this member (docs/cluster.md "Replace").
+      replaces: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/).optional(),
     }),
     // The admitted state (JSON form); the joiner checks its cluster name.
     res: z.object({ state: z.object({ clusterName: z.string() }).loose() }),

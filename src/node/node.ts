@@ -9,15 +9,22 @@ import {
   BucketPropsError,
   addMember,
   bucketProps,
+  claimantOf,
   createCluster,
   digest,
+  expireDeparted,
+  forgetStep,
   gossipTarget,
   hostPortProblem,
   markLeaving,
+  markLeft,
+  markReplacing,
   maybeReclaim,
   mergeGossip,
   newMemberProblem,
+  removeMember,
   setBucketProps,
+  setDraining,
   zonesOf,
 } from '../core/membership.js';
 import { type Health, coordinatingList } from '../core/apl.js';
@@ -105,6 +112,8 @@ export interface NodeConfig {
   /** An unreachable seed is logged at debug level this long, then warned about at most once per joinWarnEveryMs (src/core/join-retry.ts). */
   joinQuietMs: number;
   joinWarnEveryMs: number;
+  /** Members that left are dropped from the member list this long after they left (the claimant's clock; default 24 h); -1 keeps them. */
+  departedMemberExpiryMs: number;
 }
 
 export const DEFAULT_NODE_CONFIG: NodeConfig = {
@@ -126,6 +135,7 @@ export const DEFAULT_NODE_CONFIG: NodeConfig = {
   reapFloorMax: 100_000,
   joinQuietMs: DEFAULT_JOIN_RETRY_POLICY.quietMs,
   joinWarnEveryMs: DEFAULT_JOIN_RETRY_POLICY.warnEveryMs,
+  departedMemberExpiryMs: 24 * 60 * 60 * 1000,
 };
 
 export interface NodeOptions {
@@ -140,6 +150,8 @@ export interface NodeOptions {
   seeds: string[];
   /** The addresses to try at each join attempt (host names resolved afresh: src/server/seeds.ts); default `seeds` as given. */
   seedAddresses?: () => Promise<string[]>;
+  /** Join as the replacement of this (dead) member: the claimant hands it exactly that member's partitions (docs/cluster.md "Replace"). */
+  replaces?: string;
   engine: Engine;
   transport: Transport;
   clock: Clock;
@@ -218,6 +230,10 @@ export class RingkvNode implements ServiceContext, ClientOperations {
   private readonly refusedLogged = new Set<string>();
   /** Partitions this node is still receiving: where their reads go instead (see setReceiving). */
   private receivingFrom: ((partition: number) => readonly string[] | null) | null = null;
+  /** This node is draining (src/node/drain.ts): its own member entry says so, and clients' requests are refused. */
+  private draining = false;
+  /** Client reads and writes, and writes forwarded by peers, being coordinated here now (what a drain waits for). */
+  private coordinating = 0;
 
   private constructor(
     private readonly opts: NodeOptions,
@@ -355,6 +371,8 @@ export class RingkvNode implements ServiceContext, ClientOperations {
       await opts.engine.metaPut(STATE_META, Buffer.from(JSON.stringify(state)));
     }
     const node = new RingkvNode(opts, state);
+    // A node that drained and was restarted runs again: its entry says so before any peer or client asks.
+    await node.reconcileDrainFlag();
     // Hints are durable in the engine: index them, and deliver them from now on.
     await node.hints.load();
     node.metrics.hintsPending.set(node.hints.pending());
@@ -384,6 +402,11 @@ export class RingkvNode implements ServiceContext, ClientOperations {
     await this.opts.transport.close();
   }
 
+  /** Hints this node holds for other nodes, not delivered yet. */
+  get hintsPending(): number {
+    return this.hints.pending();
+  }
+
   /** Runs one hinted-handoff round now (tests, tools); resolves with what it did. */
   deliverHints(): ReturnType<HandoffService['runRound']> {
     return this.handoff.runRound();
@@ -403,6 +426,7 @@ export class RingkvNode implements ServiceContext, ClientOperations {
   async get(bucket: Buffer, key: Buffer, req: RequestOptions = {}): Promise<GetResult> {
     const started = this.opts.clock.now();
     const q = this.quorum(bucket, req);
+    this.coordinating++;
     try {
       this.checkJoined();
       const { record, answered } = await this.getDriver.get(bucket, key, q);
@@ -414,6 +438,7 @@ export class RingkvNode implements ServiceContext, ClientOperations {
       this.metrics.requests.inc({ op: 'get', outcome: errorCode(err) });
       throw err;
     } finally {
+      this.coordinating--;
       this.metrics.latency.observe({ op: 'get' }, (this.opts.clock.now() - started) / 1000);
     }
   }
@@ -423,6 +448,7 @@ export class RingkvNode implements ServiceContext, ClientOperations {
     const op = value === null ? 'delete' : 'put';
     const started = this.opts.clock.now();
     const q = this.quorum(bucket, req);
+    this.coordinating++;
     try {
       this.checkJoined();
       // Coordinated here by a primary, else forwarded (src/node/put-driver.ts).
@@ -433,6 +459,7 @@ export class RingkvNode implements ServiceContext, ClientOperations {
       this.metrics.requests.inc({ op, outcome: errorCode(err) });
       throw err;
     } finally {
+      this.coordinating--;
       this.metrics.latency.observe({ op }, (this.opts.clock.now() - started) / 1000);
     }
   }
@@ -533,7 +560,11 @@ export class RingkvNode implements ServiceContext, ClientOperations {
 
   /** Joins the cluster a seed belongs to (an admin action); this node's ring is replaced by the cluster's. */
   async join(seed: string): Promise<void> {
-    const body: PeerRequestBody<'join'> = { cluster: this.state.clusterName, member: { id: this.id, address: this.opts.address, zone: this.opts.zone } };
+    const body: PeerRequestBody<'join'> = {
+      cluster: this.state.clusterName,
+      member: { id: this.id, address: this.opts.address, zone: this.opts.zone },
+      ...(this.opts.replaces === undefined ? {} : { replaces: this.opts.replaces }),
+    };
     const reply = decodePeerReply('join', await this.opts.transport.request({ id: ANY_PEER, address: seed }, 'join', body, this.config.requestTimeoutMs)) as unknown as {
       state: ClusterState;
     };
@@ -568,6 +599,107 @@ export class RingkvNode implements ServiceContext, ClientOperations {
     }
   }
 
+  // ---------------------------------------------------------------------------
+  // Operations (docs/cluster.md "Drain", "Forget", "Replace")
+
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  /** Client reads and writes (and peers' forwarded writes) being coordinated here now. */
+  get activeRequests(): number {
+    return this.coordinating;
+  }
+
+  /**
+   * Starts (or ends) this node's drain: its own member entry says so, pushed
+   * to every reachable member before this returns (they stop forwarding
+   * writes to it; clients learn it from /ring and from the 503s it answers).
+   */
+  async setDraining(on: boolean): Promise<void> {
+    this.draining = on;
+    await this.reconcileDrainFlag();
+    await this.pushStateToMembers();
+  }
+
+  /** Makes this node's member entry carry its drain flag as it is (another node's change of the entry may have carried an old one). */
+  private async reconcileDrainFlag(): Promise<void> {
+    const own = this.state.members[this.id];
+    if (!this.joined || own === undefined || own.status === 'left' || (own.draining === true) === this.draining) return;
+    await this.adopt(setDraining(this.state, this.id, this.draining));
+  }
+
+  /**
+   * Forgets a member (see membership.forgetStep): one that left and owns
+   * nothing is removed at once (a tombstone in the state, pushed to every
+   * member); with `force`, one that is valid or leaving is first marked
+   * 'left', and removed once the claimant has handed its partitions to the
+   * others — waited for up to `timeoutMs`. Resolves with whether it is gone
+   * (false: still waiting for the claimant; run it again).
+   */
+  async forget(id: string, force: boolean, timeoutMs: number): Promise<{ forgotten: boolean; partitions: number }> {
+    const deadline = this.opts.clock.now() + timeoutMs;
+    for (;;) {
+      const step = forgetStep(this.state, id, this.id, force);
+      if (step.kind === 'refuse') throw new NodeError(step.code === 'UNKNOWN_MEMBER' || step.code === 'FORCE_REQUIRED' ? step.code : 'BAD_REQUEST', step.reason);
+      if (step.kind === 'remove') {
+        await this.adopt(removeMember(this.state, id, this.opts.clock.now()));
+        await this.pushStateToMembers();
+        this.log('info', 'member forgotten', { member: id });
+        return { forgotten: true, partitions: 0 };
+      }
+      if (step.kind === 'mark-left') {
+        await this.adoptOrRefuse(() => markLeft(this.state, id, this.opts.clock.now()));
+        await this.pushStateToMembers();
+        this.log('warn', 'member forced out: its partitions go to the others', { member: id });
+        continue;
+      }
+      // wait-ring: the claimant reclaims at its next round; ask it for its state meanwhile.
+      if (this.opts.clock.now() >= deadline) return { forgotten: false, partitions: this.state.ring.owners.filter((o) => o === id).length };
+      await this.waitForClaimant();
+    }
+  }
+
+  /**
+   * Hands every partition of `dead` to `replacement` one-for-one (see
+   * membership.markReplacing; the claimant applies it), then waits up to
+   * `timeoutMs` for the ring that does. Refused for a dead node this node
+   * does not suspect, unless `force`. The data comes from the partitions'
+   * other replicas (their transfers show in their /status).
+   */
+  async replace(dead: string, replacement: string, force: boolean, timeoutMs: number): Promise<{ replaced: boolean; partitions: number }> {
+    if (!force && dead !== this.id && this.state.members[dead] !== undefined && this.state.members[dead]!.status !== 'left' && !this.isSuspect(dead, this.opts.clock.now())) {
+      throw new NodeError('FORCE_REQUIRED', `${dead} answers (not suspected by ${this.id}): replace a node that is down, or confirm with force`);
+    }
+    if (dead === this.id) throw new NodeError('BAD_REQUEST', `${dead} cannot hand itself over: send the request to another node`);
+    const partitions = this.state.ring.owners.filter((o) => o === dead).length;
+    await this.adoptOrRefuse(() => markReplacing(this.state, dead, replacement));
+    await this.pushStateToMembers();
+    const deadline = this.opts.clock.now() + timeoutMs;
+    while (this.state.ring.owners.includes(dead) || this.state.members[dead]?.status !== 'left') {
+      if (this.opts.clock.now() >= deadline) return { replaced: false, partitions };
+      await this.waitForClaimant();
+    }
+    this.log('info', 'member replaced', { dead, replacement, partitions });
+    return { replaced: true, partitions };
+  }
+
+  private async adoptOrRefuse(change: () => ClusterState): Promise<void> {
+    try {
+      await this.adopt(change());
+    } catch (err) {
+      if (err instanceof ClusterStateError) throw new NodeError(err.code === 'UNKNOWN_MEMBER' ? 'UNKNOWN_MEMBER' : 'BAD_REQUEST', err.message);
+      throw err;
+    }
+  }
+
+  /** One gossip exchange with the claimant (or a gossip interval's wait when that is this node or none). */
+  private async waitForClaimant(): Promise<void> {
+    const claimant = claimantOf(this.state);
+    if (claimant !== null && claimant !== this.id) await this.exchangeState(claimant, this.config.gossipIntervalMs).catch(() => undefined);
+    await new Promise<void>((resolve) => this.opts.clock.setTimer(this.config.gossipIntervalMs / 2, resolve));
+  }
+
   /** GET /status's document (its shape, shared with the client: src/api-types.ts). */
   status(): NodeStatus {
     const now = this.opts.clock.now();
@@ -584,6 +716,8 @@ export class RingkvNode implements ServiceContext, ClientOperations {
         zone: m.zone ?? null,
         status: m.status,
         partitions: owned.get(m.id) ?? 0,
+        ...(m.draining === true ? { draining: true } : {}),
+        ...(m.replaces !== undefined ? { replaces: m.replaces } : {}),
         ...this.peers.health(m.id, now),
       })),
     };
@@ -606,6 +740,7 @@ export class RingkvNode implements ServiceContext, ClientOperations {
     return {
       isSuspect: (node) => this.isSuspect(node, now),
       isMember: (node) => this.state.members[node] !== undefined && this.state.members[node]!.status !== 'left',
+      isDraining: (node) => this.state.members[node]?.draining === true,
     };
   }
 
@@ -708,8 +843,13 @@ export class RingkvNode implements ServiceContext, ClientOperations {
       const pl = this.preference(bucket, req.k, q.n);
       // Whoever was asked coordinates, even if its ring disagrees for a moment.
       const coordinating = coordinatingList(pl, this.id, q.n);
-      const result = await this.putDriver.coordinateForwarded(req.wid ?? null, q.timeoutMs, () => this.putDriver.coordinate(bucket, req.k, req.context, req.value, q, coordinating, { contentType: req.ct, meta: req.meta }));
-      return { record: result.record, acks: result.acks };
+      this.coordinating++;
+      try {
+        const result = await this.putDriver.coordinateForwarded(req.wid ?? null, q.timeoutMs, () => this.putDriver.coordinate(bucket, req.k, req.context, req.value, q, coordinating, { contentType: req.ct, meta: req.meta }));
+        return { record: result.record, acks: result.acks };
+      } finally {
+        this.coordinating--;
+      }
     },
     gossip: async (from, req) => {
       // Until its join completes, this node's state is its own private
@@ -731,12 +871,15 @@ export class RingkvNode implements ServiceContext, ClientOperations {
       let admitted: ClusterState;
       try {
         admitted = addMember(this.state, member);
+        // Admitted and marked as the replacement in one change: the claimant never sees it without the mark (and gives it no share of its own).
+        // (A retried join after the claimant applied it, or a dead member that left meanwhile: admitted as is.)
+        if (req.replaces !== undefined && admitted.members[req.replaces]?.status !== 'left') admitted = markReplacing(admitted, req.replaces, member.id);
         await this.adopt(admitted);
       } catch (err) {
         if (err instanceof ClusterStateError) throw new NodeError('BAD_REQUEST', err.message);
         throw err;
       }
-      this.log('info', 'member added', { member: member.id, address: member.address });
+      this.log('info', 'member added', { member: member.id, address: member.address, ...(req.replaces === undefined ? {} : { replaces: req.replaces }) });
       // The state as admitted, not one adopted meanwhile: a reclaim in between
       // would hand the joiner a first ring where it already owns partitions,
       // and it could not tell what it is to receive (src/node/transfer.ts).
@@ -827,8 +970,15 @@ export class RingkvNode implements ServiceContext, ClientOperations {
   private async gossipRound(): Promise<void> {
     try {
       if (!this.joined) await this.tryJoinSeeds();
-      const reclaimed = maybeReclaim(this.state, this.id);
+      await this.reconcileDrainFlag();
+      const now = this.opts.clock.now();
+      const reclaimed = maybeReclaim(this.state, this.id, now);
       if (reclaimed) await this.adopt(reclaimed);
+      const expired = this.joined ? expireDeparted(this.state, this.id, now, this.config.departedMemberExpiryMs) : null;
+      if (expired) {
+        this.log('info', 'departed members expired from the member list', { members: Object.keys(this.state.members).filter((id) => expired.members[id] === undefined) });
+        await this.adopt(expired);
+      }
       const target = gossipTarget(this.state, this.id, (n) => Math.floor(this.opts.random() * n));
       if (!target) return;
       this.heartbeats(target);

@@ -12,6 +12,7 @@ import { registerApi } from '../http/api.js';
 import type { LogLevelControl } from '../http/admin-routes.js';
 import type { AuthOptions } from '../http/auth.js';
 import { RingkvNode, type NodeConfig } from '../node/node.js';
+import { Drainer, type DrainReport } from '../node/drain.js';
 import type { AntiEntropyConfig, AntiEntropyService } from '../node/anti-entropy.js';
 import type { TransferOptions, TransferService } from '../node/transfer.js';
 import { assertNativeUws, formatHostPort, listenExclusive, uWS, type TemplatedApp } from '../transport/uws.js';
@@ -48,6 +49,8 @@ export interface ServerOptions {
   /** log2 Q for a new cluster (default 6). */
   partitionBits?: number;
   seeds?: string[];
+  /** Join as the replacement of this dead member: it takes exactly that member's partitions (docs/cluster.md "Replace"). */
+  replaces?: string;
   zone?: string;
   cacheBytes?: number;
   limits?: Partial<EngineLimits>;
@@ -72,6 +75,8 @@ export interface ServerOptions {
    * this is called with the reason. `ringkv start` exits non-zero.
    */
   onFatal?: (err: StartRefusedError) => void;
+  /** A drain with `exit` finished and the server has closed (`ringkv start` exits 0). */
+  onDrainedExit?: (report: DrainReport) => void;
 }
 
 /** A configuration the node or its cluster refuses (not a transient failure): a supervisor should not restart it as is. */
@@ -96,6 +101,8 @@ export interface RunningServer {
   engine: NativeEngine;
   antiEntropy: AntiEntropyService;
   transfers: TransferService;
+  /** The node's drain (docs/cluster.md "Drain"). */
+  drainer: Drainer;
   port: number;
   address: string;
   /** The file this start wrote the cluster's first admin token to, or null (not a new cluster, or tokens off). */
@@ -179,6 +186,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       seeds: opts.seeds ?? [],
       // Plain peers: names resolved at each attempt, one seed per address. TLS: dialled by name, as certificates name hosts.
       seedAddresses: tls ? undefined : seedResolver(opts.seeds ?? [], [address, formatHostPort(host, port)]),
+      ...(opts.replaces === undefined ? {} : { replaces: opts.replaces }),
       engine,
       transport,
       clock: systemClock,
@@ -233,10 +241,32 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       log.level = level;
     },
   };
+  const drainer = new Drainer({
+    id: node.id,
+    clock: systemClock,
+    setDraining: (on) => node.setDraining(on),
+    activeRequests: () => node.activeRequests,
+    deliverHints: () => node.deliverHints(),
+    hintsPending: () => node.hintsPending,
+    transfersPending: () => transfers.status().length,
+    transfersToReachable: () => transfers.status().filter((t) => !node.isSuspected(t.to)).length,
+    flush: () => engine.flush(),
+  });
+  const drainHooks = {
+    drain: async ({ exit, timeoutMs }: { exit: boolean; timeoutMs: number }) => {
+      const report = await drainer.drain(timeoutMs);
+      log.info({ ...report, exit }, 'node drained');
+      // After the answer is written (send runs in the microtasks after this handler resolves).
+      if (exit) setTimeout(() => void running.close().then(() => opts.onDrainedExit?.(report)), 20);
+      return report;
+    },
+    cancelDrain: () => drainer.cancel(),
+  };
   registerApi(app, node, { maxValueBytes: engine.limits.maxValueBytes, maxJsonBytes: 64 * 1024, maxKeyBytes: engine.limits.maxKeyBytes }, inflight, () => ({
     transfers: transfers.status(),
     transferSummary: progress.summary(),
-  }), auth, logLevel);
+    drain: drainer.status(),
+  }), auth, logLevel, drainHooks);
   census.start();
   progress.start();
   log.info(
@@ -255,6 +285,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     engine,
     antiEntropy,
     transfers,
+    drainer,
     port,
     address,
     adminTokenFile,

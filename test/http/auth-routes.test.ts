@@ -64,6 +64,10 @@ const SAMPLES: Record<string, () => Sample> = {
   metrics: () => ({ path: '/metrics', served: 200 }),
   join: () => ({ path: '/admin/join', body: '{}', served: 400, code: 'BAD_REQUEST' }),
   leave: () => ({ path: '/admin/leave', body: '{}', served: 400, code: 'BAD_REQUEST' }),
+  // Refused by the handlers themselves (an unknown field, no member named): a served drain would stop the node.
+  drain: () => ({ path: '/admin/drain', body: JSON.stringify({ bogus: true }), served: 400, code: 'BAD_REQUEST' }),
+  forget: () => ({ path: '/admin/forget', body: '{}', served: 400, code: 'BAD_REQUEST' }),
+  replace: () => ({ path: '/admin/replace', body: '{}', served: 400, code: 'BAD_REQUEST' }),
   listTokens: () => ({ path: '/admin/tokens', served: 200 }),
   createToken: () => ({ path: '/admin/tokens', body: JSON.stringify({ role: 'read', label: 'probe' }), served: 201 }),
   revokeToken: () => ({ path: `/admin/tokens/${revocable}`, served: 200 }),
