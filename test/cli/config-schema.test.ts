@@ -42,7 +42,7 @@ describe('one schema, three sources', () => {
       [
         'node_id: n9', 'listen: 10.0.0.9:7000', 'advertise: n9.example:7000', 'data_dir: /d', 'seeds: [a:1, b:2]', 'zone: z', 'cluster: c',
         'partition_bits: 7', 'cache_mb: 3', 'log_level: debug', 'secret_file: /s', 'previous_secret_file: /p', 'insecure_loopback: false',
-        'tls_key: /k', 'tls_cert: /c', 'tls_ca: /ca',
+        'tls_key: /k', 'tls_cert: /c', 'tls_ca: /ca', 'replace: n3', 'departed_member_expiry_s: 600',
       ].join('\n'),
       '/etc/ringkv/x.yaml',
     );
@@ -51,7 +51,7 @@ describe('one schema, three sources', () => {
     expect(run).toEqual({
       nodeId: 'n9', listen: '10.0.0.9:7000', advertise: 'n9.example:7000', dataDir: '/d', seeds: ['a:1', 'b:2'], zone: 'z', cluster: 'c',
       partitionBits: 7, cacheBytes: 3 * 1024 * 1024, logLevel: 'debug', secretFile: '/s', previousSecretFile: '/p', insecureLoopback: false,
-      tls: { keyFile: '/k', certFile: '/c', caFile: '/ca' },
+      tls: { keyFile: '/k', certFile: '/c', caFile: '/ca' }, replaces: 'n3', departedMemberExpiryS: 600,
     });
   });
 });
