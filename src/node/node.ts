@@ -35,6 +35,7 @@ import { NodeError, errorCode, peerErrorFrom } from './errors.js';
 import { AntiEntropyService, type AntiEntropyConfig } from './anti-entropy.js';
 import { HandoffService, type HintStore } from './handoff.js';
 import { SetStore, type SetStoreOptions } from './sets.js';
+import { ListingService, type ListingOptions } from './listing.js';
 import { TransferService, type TransferOptions } from './transfer.js';
 import {
   type NodeMessageType,
@@ -153,6 +154,8 @@ export interface NodeOptions {
   transfers?: Partial<TransferOptions>;
   /** The set store (src/node/sets.ts). */
   sets?: SetStoreOptions;
+  /** Key and bucket listings (src/node/listing.ts). */
+  listing?: Partial<ListingOptions>;
 }
 
 /** A client request's quorum options (src/core/quorum.ts). */
@@ -191,6 +194,8 @@ export class RingkvNode implements ServiceContext, ClientOperations {
   readonly transfers: TransferService;
   /** OR-set buckets (the HTTP API's /sets, and the 'sets.update' a non-replica forwards). */
   readonly sets: SetStore;
+  /** Key, object and bucket listings (the HTTP API's /buckets routes, and the 'list.page' replicas serve). */
+  readonly listing: ListingService;
   /** Keys this node reaped, remembered for reapFloorTtlMs (src/node/reaper.ts). */
   private readonly floors: ReapFloors;
   /** Reaps waiting for their delay. */
@@ -296,6 +301,28 @@ export class RingkvNode implements ServiceContext, ClientOperations {
     this.antiEntropy = new AntiEntropyService(this, { log: opts.log, ...opts.antiEntropy });
     this.transfers = new TransferService(this, opts.transfers);
     this.sets = new SetStore(this, opts.sets);
+    // Getters: the state, the join and the engine are read when a listing runs, not now.
+    const self = this; // eslint-disable-line @typescript-eslint/no-this-alias
+    this.listing = new ListingService(
+      {
+        id: opts.id,
+        get engine() { return self.engine; },
+        clock: opts.clock,
+        get clusterState() { return self.state; },
+        get hasJoined() { return self.joined; },
+        bucketProps: (bucket) => this.bucketProps(bucket),
+        preferenceListOf: (partition, n) => this.preferenceListOf(partition, n),
+        isSuspected: (node) => this.isSuspected(node),
+        peerRequest: (node, type, body, timeoutMs) => this.call(node, type, body, timeoutMs),
+        registerService: (handlers) => this.registerService(handlers),
+        receivingSourcesOf: (partition) => {
+          const sources = this.receivingFrom?.(partition);
+          return sources && sources.length > 0 ? sources : null;
+        },
+        pullState: (node) => this.pullState(node),
+      },
+      opts.listing,
+    );
     this.observeState();
   }
 
