@@ -26,6 +26,7 @@ import {
   type SiblingsDocument,
 } from './wire.js';
 import { type AuthOptions, guardRoutes } from './auth.js';
+import { LISTING_ROUTE_METHODS, registerListingRoutes } from './listing-routes.js';
 
 export interface ApiLimits {
   /** Largest PUT body (an object's value). */
@@ -242,6 +243,8 @@ export function registerApi(
     });
   });
 
+  registerListingRoutes(app, node.listing, handle);
+
   // A 405 names the methods the path has (RFC 9110 §15.5.6: `Allow`). This
   // uWS build's `any` covers only the nine standard methods (GET POST HEAD PUT
   // DELETE CONNECT OPTIONS TRACE PATCH): a request with any other method
@@ -274,6 +277,7 @@ export const ROUTE_METHODS: Readonly<Record<string, readonly string[]>> = {
   '/admin/leave': ['POST'],
   '/admin/tokens': ['GET', 'POST'],
   '/admin/tokens/:id': ['DELETE'],
+  ...LISTING_ROUTE_METHODS,
 };
 
 function notAllowed(handle: (res: HttpResponse, run: () => Promise<Reply>) => void, methods: readonly string[]) {

@@ -47,6 +47,11 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'POST /sets/:bucket/:key': data('write'),
   'GET /buckets/:bucket/props': data('read'),
   'PUT /buckets/:bucket/props': cluster('admin'),
+  // Listings (docs/listing.md): a bucket's keys and objects with a token for the bucket; bucket names and every object cluster-wide only.
+  'GET /buckets': cluster('read'),
+  'GET /buckets/:bucket/keys': data('read'),
+  'GET /buckets/:bucket/objects': data('read'),
+  'GET /objects': cluster('read'),
   // Cluster views a client needs to route (the ring) or to see health; bucket-scoped tokens too.
   'GET /status': { role: 'read', scope: 'any' },
   'GET /ring': { role: 'read', scope: 'any' },
