@@ -1,14 +1,17 @@
 // openapi.yaml must describe exactly the routes src/http/api.ts registers,
 // and every error code of STATUS_OF_ERROR with its status, so the document
 // cannot silently drift from the server.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestNode, type TestNode } from '../helpers/server.js';
 import { parse } from 'yaml';
 import { STATUS_OF_ERROR } from '../../src/http/wire.js';
 
 const root = new URL('../../', import.meta.url);
-const source = readFileSync(new URL('src/http/api.ts', root), 'utf8');
+// api.ts and the route files it registers (src/http/*-routes.ts).
+const source = [new URL('src/http/api.ts', root), ...readdirSync(new URL('src/http/', root)).filter((f) => f.endsWith('-routes.ts')).map((f) => new URL(`src/http/${f}`, root))]
+  .map((file) => readFileSync(file, 'utf8'))
+  .join('\n');
 const doc = parse(readFileSync(new URL('openapi.yaml', root), 'utf8')) as {
   openapi: string;
   paths: Record<string, Record<string, unknown> & { parameters?: Array<{ $ref?: string; name?: string; in?: string }> }>;
@@ -241,6 +244,11 @@ describe('finding 7: responses of a real node conform to openapi.yaml', () => {
     for (const [path, url] of [['/ping', '/ping'], ['/status', '/status'], ['/ring', '/ring'], ['/buckets/{bucket}/props', '/buckets/oa/props']] as const) {
       expect(await conforms('get', path, url)).toBe(200);
     }
+    // Listings (docs/listing.md).
+    for (const [path, url] of [['/buckets', '/buckets'], ['/buckets/{bucket}/keys', '/buckets/oa/keys'], ['/buckets/{bucket}/objects', '/buckets/oa/objects'], ['/objects', '/objects?limit=2']] as const) {
+      expect(await conforms('get', path, url)).toBe(200);
+    }
+    expect(await conforms('get', '/buckets/{bucket}/keys', '/buckets/oa/keys?cursor=AAAA')).toBe(400);
   });
 
   it('a 405 is listed, with an Allow header the document names', async () => {
