@@ -7,6 +7,7 @@ import { DEFAULT_PARTITION_BITS } from '../engine/types.js';
 import { runDevCluster } from './dev.js';
 import { runNode } from './start.js';
 import { registerTokenCommands, resolveToken, withTokenOptions, type TokenSource } from './token.js';
+import { registerListingCommands } from './listing.js';
 
 const DEFAULT_NODE = process.env.RINGKV_NODE ?? '127.0.0.1:8087';
 
@@ -207,6 +208,7 @@ withTokenOptions(program
   });
 
 registerTokenCommands(program, DEFAULT_NODE);
+registerListingCommands(program, DEFAULT_NODE, client);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof RingkvError) console.error(`ringkv: ${err.code} (${err.status}): ${err.message}`);
