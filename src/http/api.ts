@@ -27,6 +27,7 @@ import {
 } from './wire.js';
 import { type AuthOptions, guardRoutes } from './auth.js';
 import { LISTING_ROUTE_METHODS, registerListingRoutes } from './listing-routes.js';
+import { MERGE_ROUTE_METHODS, registerMergeRoutes } from './merge-routes.js';
 
 export interface ApiLimits {
   /** Largest PUT body (an object's value). */
@@ -244,6 +245,7 @@ export function registerApi(
   });
 
   registerListingRoutes(app, node.listing, handle);
+  registerMergeRoutes(app, node.records, { handle, bodyLength, readBody });
 
   // A 405 names the methods the path has (RFC 9110 §15.5.6: `Allow`). This
   // uWS build's `any` covers only the nine standard methods (GET POST HEAD PUT
@@ -278,6 +280,7 @@ export const ROUTE_METHODS: Readonly<Record<string, readonly string[]>> = {
   '/admin/tokens': ['GET', 'POST'],
   '/admin/tokens/:id': ['DELETE'],
   ...LISTING_ROUTE_METHODS,
+  ...MERGE_ROUTE_METHODS,
 };
 
 function notAllowed(handle: (res: HttpResponse, run: () => Promise<Reply>) => void, methods: readonly string[]) {

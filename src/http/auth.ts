@@ -61,6 +61,8 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'GET /admin/tokens': cluster('admin'),
   'POST /admin/tokens': cluster('admin'),
   'DELETE /admin/tokens/:id': cluster('admin'),
+  // Restore (docs/backup.md): a record carries any causal context, so merging one is an admin's act.
+  'POST /admin/merge': cluster('admin'),
 };
 
 /**

@@ -44,7 +44,7 @@ function listingQuery(req: HttpRequest, kind: 'keys' | 'objects' | 'buckets'): (
   const raw = req.getQuery() ?? '';
   return () => {
     const limits = LISTING_LIMITS[kind];
-    const allowed = kind === 'buckets' ? ['limit', 'cursor', 'encoding'] : kind === 'keys' ? ['limit', 'cursor', 'r', 'encoding'] : ['limit', 'cursor', 'r'];
+    const allowed = kind === 'buckets' ? ['limit', 'cursor', 'encoding'] : kind === 'keys' ? ['limit', 'cursor', 'r', 'encoding'] : ['limit', 'cursor', 'r', 'tombstones'];
     const query = new URLSearchParams(raw);
     const out: ListingQuery = { page: { limit: limits.default, cursor: null }, encoding: 'utf8' };
     const seen = new Set<string>();
@@ -55,6 +55,9 @@ function listingQuery(req: HttpRequest, kind: 'keys' | 'objects' | 'buckets'): (
       if (name === 'cursor') {
         // An empty cursor is the start, as a missing one.
         out.page.cursor = value === '' ? null : value;
+      } else if (name === 'tombstones') {
+        if (value !== 'true' && value !== 'false') throw new NodeError('BAD_REQUEST', `tombstones must be true or false (got '${value}')`);
+        out.page.tombstones = value === 'true';
       } else if (name === 'encoding') {
         if (value !== 'utf8' && value !== 'base64url') throw new NodeError('BAD_REQUEST', `encoding must be utf8 or base64url (got '${value}')`);
         out.encoding = value;

@@ -64,6 +64,8 @@ export interface PageRequest {
   cursor: string | null;
   /** Replicas read per partition (default n − w + 1 of the bucket, at most n). */
   r?: number;
+  /** Objects listings: all-tombstone records too (a backup keeps deletes not reaped yet). */
+  tombstones?: boolean;
 }
 
 export interface KeysPage {
@@ -98,11 +100,11 @@ export class ListingService {
 
   /** One page of a bucket's live keys, in (partition, disk-key) order. */
   async listKeys(bucket: Buffer, req: PageRequest): Promise<KeysPage> {
-    const page = await this.walk('keys', bucket, req, false, Infinity);
+    const page = await this.walk('keys', bucket, { ...req, tombstones: false }, false, Infinity);
     return { keys: page.items.map((i) => i.k), cursor: page.cursor };
   }
 
-  /** One page of live objects (of one bucket, or of every bucket with null) with their merged records. */
+  /** One page of live objects (of one bucket, or of every bucket with null; with `tombstones`, deleted ones too) with their merged records. */
   async listObjects(bucket: Buffer | null, req: PageRequest): Promise<ObjectsPage> {
     const page = await this.walk('objects', bucket, req, true, LISTING_LIMITS.objectsPageBytes);
     return { objects: page.items.map((i) => ({ bucket: i.b, key: i.k, record: i.record })), cursor: page.cursor };
@@ -167,7 +169,7 @@ export class ListingService {
         const first = copies[0]!;
         const modeOf = bucket ? mode : this.node.bucketProps(first.b.toString('utf8')).mode;
         const record = copies.length === 1 ? first.record : this.node.engine.reconcile(copies.map((c) => c.record), modeOf);
-        if (!isAllTombstones(decodeRecord(record))) {
+        if (req.tombstones === true || !isAllTombstones(decodeRecord(record))) {
           items.push({ b: first.b, k: first.k, record });
           bytes += record.length;
         }

@@ -36,6 +36,7 @@ import { AntiEntropyService, type AntiEntropyConfig } from './anti-entropy.js';
 import { HandoffService, type HintStore } from './handoff.js';
 import { SetStore, type SetStoreOptions } from './sets.js';
 import { ListingService, type ListingOptions } from './listing.js';
+import { RecordMerger } from './restore.js';
 import { TransferService, type TransferOptions } from './transfer.js';
 import {
   type NodeMessageType,
@@ -196,6 +197,8 @@ export class RingkvNode implements ServiceContext, ClientOperations {
   readonly sets: SetStore;
   /** Key, object and bucket listings (the HTTP API's /buckets routes, and the 'list.page' replicas serve). */
   readonly listing: ListingService;
+  /** Whole records merged into their keys' primaries (POST /admin/merge, `ringkv restore`). */
+  readonly records: RecordMerger;
   /** Keys this node reaped, remembered for reapFloorTtlMs (src/node/reaper.ts). */
   private readonly floors: ReapFloors;
   /** Reaps waiting for their delay. */
@@ -323,6 +326,16 @@ export class RingkvNode implements ServiceContext, ClientOperations {
       },
       opts.listing,
     );
+    this.records = new RecordMerger({
+      id: opts.id,
+      requestTimeoutMs: this.config.requestTimeoutMs,
+      peerRequest: (node, type, body, timeoutMs) => this.call(node, type, body, timeoutMs),
+      placement: (bucket, key) => {
+        const q = this.quorum(bucket, {});
+        return { primaries: this.preference(bucket, key, q.n).primaries, w: q.w, mode: q.mode };
+      },
+      mergeLocal: (bucket, key, record, mode, durable) => this.replica.mergeLocal(bucket, key, record, mode, durable),
+    });
     this.observeState();
   }
 

@@ -65,6 +65,7 @@ const SAMPLES: Record<string, () => Sample> = {
   metrics: () => ({ path: '/metrics', served: 200 }),
   join: () => ({ path: '/admin/join', body: '{}', served: 400, code: 'BAD_REQUEST' }),
   leave: () => ({ path: '/admin/leave', body: '{}', served: 400, code: 'BAD_REQUEST' }),
+  mergeRecords: () => ({ path: '/admin/merge', body: JSON.stringify({ objects: [] }), served: 200 }),
   listTokens: () => ({ path: '/admin/tokens', served: 200 }),
   createToken: () => ({ path: '/admin/tokens', body: JSON.stringify({ role: 'read', label: 'probe' }), served: 201 }),
   revokeToken: () => ({ path: `/admin/tokens/${revocable}`, served: 200 }),
