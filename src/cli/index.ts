@@ -8,6 +8,7 @@ import { runDevCluster } from './dev.js';
 import { runNode } from './start.js';
 import { registerTokenCommands, resolveToken, withTokenOptions, type TokenSource } from './token.js';
 import { registerListingCommands } from './listing.js';
+import { registerBackupCommands } from './backup.js';
 
 const DEFAULT_NODE = process.env.RINGKV_NODE ?? '127.0.0.1:8087';
 
@@ -209,6 +210,7 @@ withTokenOptions(program
 
 registerTokenCommands(program, DEFAULT_NODE);
 registerListingCommands(program, DEFAULT_NODE, client);
+registerBackupCommands(program, DEFAULT_NODE, client);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof RingkvError) console.error(`ringkv: ${err.code} (${err.status}): ${err.message}`);

@@ -436,11 +436,27 @@ export class RingkvClient {
    * record (siblings and causal context, the engine's encoding): for export.
    * `onPage` sees each page's cursor after its objects were yielded (to checkpoint).
    */
-  async *listObjects(bucket: Name | null, opts: ListOptions & { cursor?: string | null; onPage?: (cursor: string | null) => void | Promise<void> } = {}): AsyncGenerator<ListedObject> {
+  async *listObjects(
+    bucket: Name | null,
+    opts: ListOptions & { cursor?: string | null; tombstones?: boolean; onPage?: (cursor: string | null) => void | Promise<void> } = {},
+  ): AsyncGenerator<ListedObject> {
     const path = bucket === null ? '/objects' : `/buckets/${encodeName(bucket)}/objects`;
-    for await (const doc of this.pages<{ objects: Array<{ bucket: string; key: string; record: string }> }>(path, { limit: opts.pageSize, r: opts.r }, opts, opts.cursor ?? null, opts.onPage)) {
+    const query = { limit: opts.pageSize, r: opts.r, tombstones: opts.tombstones === true ? 'true' : undefined };
+    for await (const doc of this.pages<{ objects: Array<{ bucket: string; key: string; record: string }> }>(path, query, opts, opts.cursor ?? null, opts.onPage)) {
       for (const o of doc.objects) yield { bucket: Buffer.from(o.bucket, 'base64url'), key: Buffer.from(o.key, 'base64url'), record: Buffer.from(o.record, 'base64url') };
     }
+  }
+
+  /**
+   * Merges whole records (as listObjects returns them) into their keys'
+   * primaries (POST /admin/merge, admin token): the cluster keeps what is
+   * newer, concurrent versions become siblings. `failed` lists the objects
+   * too few primaries merged (by index; safe to send again).
+   */
+  async mergeRecords(objects: readonly ListedObject[], target: NodeTarget = {}): Promise<{ merged: number; failed: Array<{ index: number; error: string; message: string }> }> {
+    const body = JSON.stringify({ objects: objects.map((o) => ({ bucket: o.bucket.toString('base64url'), key: o.key.toString('base64url'), record: o.record.toString('base64url') })) });
+    const res = await this.expectOk({ method: 'POST', path: '/admin/merge', headers: { 'content-type': 'application/json' }, body, node: target.node, timeoutMs: 60_000 });
+    return (await res.json()) as { merged: number; failed: Array<{ index: number; error: string; message: string }> };
   }
 
   private async *pages<T>(
