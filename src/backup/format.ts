@@ -165,7 +165,7 @@ export class BackupWriter {
     trailer.writeBigUInt64BE(BigInt(this.count), 1);
     Buffer.from(this.hasher.digest()).copy(trailer, 9);
     END_MAGIC.copy(trailer, 9 + DIGEST_BYTES);
-    writeAll(this.fd, trailer);
+    writeAll(this.fd, trailer, this.bytes);
     this.bytes += trailer.length;
     fsyncSync(this.fd);
     closeSync(this.fd);
@@ -179,14 +179,15 @@ export class BackupWriter {
   }
 
   private write(bytes: Buffer): void {
-    writeAll(this.fd, bytes);
+    writeAll(this.fd, bytes, this.bytes);
     this.hasher.update(bytes);
     this.bytes += bytes.length;
   }
 }
 
-function writeAll(fd: number, bytes: Buffer): void {
-  for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off);
+/** Writes at an explicit position: a resumed file's descriptor was read with positions, its own offset is still 0. */
+function writeAll(fd: number, bytes: Buffer, position: number): void {
+  for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off, position + off);
 }
 
 /**
