@@ -7,12 +7,16 @@
 // listing walks the partitions in index order, one page at a time, from a
 // cursor the client holds (docs/listing.md), so the plan is made per
 // partition, deterministically from the ring: this node first when it is a
-// primary (no network hop), the other primaries rotated by the partition
-// index (so the load of many listings spreads over the replicas), and a
+// primary (no network hop), the other primaries rotated by blocks of
+// partitions (so the load of many listings spreads over the replicas, and
+// one request reads a run of neighbouring partitions), and a
 // replica that fails or is still receiving the partition is replaced by the
 // next one (re-planning the partition mid-listing).
 import type { NodeId } from './types.js';
 import { invariant } from './types.js';
+
+/** Partitions per rotation block of planPartition. */
+export const PLAN_BLOCK = 64;
 
 export interface PartitionCandidates {
   partition: number;
@@ -43,8 +47,11 @@ export function planPartition(c: PartitionCandidates, want: number): NodeId[] {
   const ok = (n: NodeId) => !excluded.has(n) && (n === c.self || c.usable(n));
   const others = c.primaries.filter((n) => n !== c.self && ok(n));
   const ordered: NodeId[] = c.primaries.includes(c.self) && ok(c.self) ? [c.self] : [];
-  // Rotation by partition: partition p starts at its (p mod k)-th other primary.
-  for (let i = 0; i < others.length; i++) ordered.push(others[(c.partition + i) % others.length]!);
+  // Rotation by blocks of partitions: block b starts at its (b mod k)-th other
+  // primary. Neighbouring partitions share a plan, so one request reads a run
+  // of them; many blocks spread the load over the replicas.
+  const block = Math.floor(c.partition / PLAN_BLOCK);
+  for (let i = 0; i < others.length; i++) ordered.push(others[(block + i) % others.length]!);
   for (const n of c.extra ?? []) if (ok(n) && !ordered.includes(n)) ordered.push(n);
   const chosen = ordered.slice(0, want);
   invariant(new Set(chosen).size === chosen.length, 'a plan names a replica twice');
@@ -74,55 +81,68 @@ export function replicasToRead(n: number, w: number): number {
   return Math.min(n, Math.max(1, n - Math.min(w, n) + 1));
 }
 
-/** One replica's page of one partition, items in ascending disk-key order. */
+/**
+ * A point of a listing's walk: everything before it was scanned —
+ * partitions before `partition`, and of `partition` the disk keys up to
+ * `after` (null: none of it). The walk's end is `{ partition: Q, after: null }`.
+ */
+export interface ScanPoint {
+  partition: number;
+  after: Buffer | null;
+}
+
+/** Orders scan points (and so disk keys: a disk key's partition is its position's top bits). */
+export function comparePoints(a: ScanPoint, b: ScanPoint): number {
+  if (a.partition !== b.partition) return a.partition - b.partition;
+  if (a.after === null || b.after === null) return a.after === b.after ? 0 : a.after === null ? -1 : 1;
+  return Buffer.compare(a.after, b.after);
+}
+
+/** One replica's page of a run of partitions, read from one scan point, items in (partition, disk-key) order. */
 export interface ReplicaPage<T> {
-  /** Each item with its disk key. */
-  items: ReadonlyArray<{ diskKey: Buffer; item: T }>;
-  /** The last disk key the replica's scan passed (it read every object up to it), or null when it reached the end of the partition. */
-  through: Buffer | null;
+  items: ReadonlyArray<{ partition: number; diskKey: Buffer; item: T }>;
+  /** How far the replica's scan got: it read every object before this point. */
+  until: ScanPoint;
 }
 
 export interface MergedPages<T> {
-  /** Every disk key some replica holds up to `through`, once, ascending, with the items the replicas gave for it. */
-  keys: Array<{ diskKey: Buffer; items: T[] }>;
-  /** How far the union is complete: the smallest `through` of the pages (null: every page reached the end). */
-  through: Buffer | null;
+  /** Every disk key some replica holds before `until`, once, ascending, with the items the replicas gave for it. */
+  keys: Array<{ partition: number; diskKey: Buffer; items: T[] }>;
+  /** How far the union is complete: the smallest `until` of the pages. */
+  until: ScanPoint;
 }
 
 /**
- * The union of several replicas' pages of one partition read from the same
- * cursor. Only the range every replica scanned counts (up to the smallest
- * `through`): beyond it one replica's items are known but another's are
- * not, so those items are left for the next page, which starts strictly
- * after `through`. No key is lost (each replica scanned the whole range) and
- * none is repeated (the next page starts after it).
+ * The union of several replicas' pages read from the same scan point. Only
+ * the range every replica scanned counts (before the smallest `until`):
+ * beyond it one replica's items are known but another's are not, so those
+ * items are left for the next page, which starts at `until`. No key is lost
+ * (each replica scanned the whole range) and none is repeated (the next page
+ * starts after it).
  */
 export function mergePages<T>(pages: ReadonlyArray<ReplicaPage<T>>): MergedPages<T> {
   invariant(pages.length >= 1, 'merging no pages');
-  let through: Buffer | null = null;
-  let ended = true;
+  let until = pages[0]!.until;
   for (const page of pages) {
     for (let i = 1; i < page.items.length; i++) {
-      invariant(Buffer.compare(page.items[i - 1]!.diskKey, page.items[i]!.diskKey) < 0, 'a replica page is not in ascending disk-key order');
+      const a = page.items[i - 1]!;
+      const b = page.items[i]!;
+      invariant(comparePoints({ partition: a.partition, after: a.diskKey }, { partition: b.partition, after: b.diskKey }) < 0, 'a replica page is not in ascending disk-key order');
     }
     const last = page.items.at(-1);
-    if (page.through !== null) {
-      invariant(last === undefined || Buffer.compare(last.diskKey, page.through) <= 0, 'a replica page has items past its through');
-    }
-    if (page.through === null) continue;
-    if (ended || Buffer.compare(page.through, through!) < 0) through = page.through;
-    ended = false;
+    invariant(last === undefined || comparePoints({ partition: last.partition, after: last.diskKey }, page.until) <= 0, 'a replica page has items past its until');
+    if (comparePoints(page.until, until) < 0) until = page.until;
   }
-  const byKey = new Map<string, { diskKey: Buffer; items: T[] }>();
+  const byKey = new Map<string, { partition: number; diskKey: Buffer; items: T[] }>();
   for (const page of pages) {
-    for (const { diskKey, item } of page.items) {
-      if (through !== null && Buffer.compare(diskKey, through) > 0) break;
+    for (const { partition, diskKey, item } of page.items) {
+      if (comparePoints({ partition, after: diskKey }, until) > 0) break;
       const id = diskKey.toString('latin1');
       const entry = byKey.get(id);
       if (entry) entry.items.push(item);
-      else byKey.set(id, { diskKey, items: [item] });
+      else byKey.set(id, { partition, diskKey, items: [item] });
     }
   }
-  const keys = [...byKey.values()].sort((a, b) => Buffer.compare(a.diskKey, b.diskKey));
-  return { keys, through };
+  const keys = [...byKey.values()].sort((a, b) => a.partition - b.partition || Buffer.compare(a.diskKey, b.diskKey));
+  return { keys, until };
 }

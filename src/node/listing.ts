@@ -11,13 +11,14 @@
 // coordinator keeps one partition page at a time: its memory is bounded by
 // the page, never by the bucket.
 import { MAX_CURSOR_CHARS, type ListCursor, type ListingKind, CursorError, decodeCursor, encodeCursor } from '../core/list-cursor.js';
-import { mergePages, planPartition, replicasToRead, type ReplicaPage } from '../core/coverage.js';
+import { comparePoints, mergePages, planPartition, replicasToRead, type MergedPages, type ReplicaPage, type ScanPoint } from '../core/coverage.js';
+import { invariant } from '../core/types.js';
 import { DEFAULT_BUCKET_PROPS } from '../core/membership.js';
 import { decodeRecord, encodeRecord, makeBkey, type ConflictMode } from '../record/index.js';
 import type { KeyRecord } from '../engine/types.js';
 import type { ServiceContext } from './context.js';
 import { NodeError } from './errors.js';
-import { MAX_LIST_PAGE, type PeerReplyBody, type PeerRequest } from './messages.js';
+import { MAX_LIST_PAGE, MAX_LIST_RUN, MAX_PENDING_SOURCES, type PeerReply, type PeerRequest } from './messages.js';
 import { isAllTombstones } from './reaper.js';
 
 /** What listings use of the node. */
@@ -82,7 +83,8 @@ export interface BucketsPage {
 }
 
 type PageItem = { b: Buffer; k: Buffer; record: Buffer };
-type PageReply = PeerReplyBody<'list.page'> & { items: PageItem[] };
+/** A 'list.page' reply as the coordinator uses it (Buffers, as decoded). */
+type PageReply = PeerReply<'list.page'>;
 
 export class ListingService {
   private readonly opts: ListingOptions;
@@ -136,14 +138,11 @@ export class ListingService {
       if (best.length > req.limit) best.pop();
     };
     const n = this.largestN();
-    for (let p = 0; p < q; p++) {
-      let after: Buffer | null = null;
-      do {
-        const { pages } = await this.readPartition(p, after, null, MAX_LIST_PAGE, { values: false, buckets: true, last }, 1, n);
-        const page = pages[0]!;
-        for (const name of page.buckets) consider(name);
-        after = page.through;
-      } while (after !== null);
+    let at: ScanPoint = { partition: 0, after: null };
+    while (at.partition < q) {
+      const { pages, merged } = await this.readRun(at, null, MAX_LIST_PAGE, { values: false, buckets: true, last }, 1, n);
+      for (const name of pages[0]!.buckets) consider(name);
+      at = merged.until;
     }
     const cursor = best.length === req.limit ? this.encode('buckets', null, { partition: 0, after: null, lastBucket: best.at(-1)! }) : null;
     return { buckets: best, cursor };
@@ -154,18 +153,17 @@ export class ListingService {
     this.checkJoined();
     const q = 2 ** this.node.clusterState.partitionBits;
     const start = this.decode(kind, bucket, req.cursor);
-    let partition = start?.partition ?? 0;
-    let after = start?.after ?? null;
+    let at: ScanPoint = { partition: start?.partition ?? 0, after: start?.after ?? null };
     const n = bucket ? this.node.bucketProps(bucket.toString('utf8')).n : this.largestN();
     const want = this.replicasWanted(bucket, n, req.r);
     const mode: ConflictMode = bucket ? this.node.bucketProps(bucket.toString('utf8')).mode : 'siblings';
     const items: PageItem[] = [];
     let bytes = 0;
     const deadline = this.node.clock.now() + this.opts.pageTimeMs;
-    outer: while (partition < q) {
+    outer: while (at.partition < q) {
       if (items.length >= req.limit || bytes >= maxBytes || this.node.clock.now() >= deadline) break;
-      const { merged } = await this.readPartition(partition, after, bucket, req.limit - items.length, { values, buckets: false, last: null }, want, n);
-      for (const { diskKey, items: copies } of merged.keys) {
+      const { merged } = await this.readRun(at, bucket, req.limit - items.length, { values, buckets: false, last: null }, want, n);
+      for (const { partition, diskKey, items: copies } of merged.keys) {
         const first = copies[0]!;
         const modeOf = bucket ? mode : this.node.bucketProps(first.b.toString('utf8')).mode;
         const record = copies.length === 1 ? first.record : this.node.engine.reconcile(copies.map((c) => c.record), modeOf);
@@ -174,87 +172,111 @@ export class ListingService {
           bytes += record.length;
         }
         if (items.length >= req.limit || bytes >= maxBytes) {
-          after = diskKey;
+          at = { partition, after: diskKey };
           break outer;
         }
       }
-      if (merged.through === null) {
-        partition++;
-        after = null;
-      } else {
-        after = merged.through;
-      }
+      invariant(comparePoints(merged.until, at) > 0, 'a listing step made no progress');
+      at = merged.until;
     }
-    return { items, cursor: partition >= q ? null : this.encode(kind, bucket, { partition, after, lastBucket: null }) };
+    return { items, cursor: at.partition >= q ? null : this.encode(kind, bucket, { partition: at.partition, after: at.after, lastBucket: null }) };
+  }
+
+  /** The partitions from `partition` on that share its plan (at most MAX_LIST_RUN): one request each reads them. */
+  private runEnd(partition: number, n: number, want: number): number {
+    const q = 2 ** this.node.clusterState.partitionBits;
+    const plan = (p: number) => planPartition({ partition: p, primaries: this.node.preferenceListOf(p, n).primaries, self: this.node.id, usable: (node) => this.usable(node) }, want).join(',');
+    const first = plan(partition);
+    let end = partition + 1;
+    while (end < q && end - partition < MAX_LIST_RUN && plan(end) === first) end++;
+    return end;
   }
 
   /**
-   * Reads one partition from `after` on `want` replicas (fewer when fewer
-   * are usable), re-planning on another replica whenever one fails, is on
-   * another ring, or is still receiving the partition (its givers are then
-   * candidates). UNAVAILABLE when no replica answers.
+   * Reads from `at` on `want` replicas (fewer when fewer are usable), a run
+   * of partitions that share a plan in one request per replica. When a
+   * replica fails, is on another ring, or is still receiving a partition,
+   * the run shrinks to its first partition, which is re-planned on another
+   * replica (a receiving replica's givers are candidates). UNAVAILABLE when
+   * no replica answers.
    */
-  private async readPartition(
-    partition: number,
-    after: Buffer | null,
+  private async readRun(
+    at: ScanPoint,
     bucket: Buffer | null,
     limit: number,
     how: { values: boolean; buckets: boolean; last: Buffer | null },
     want: number,
     n: number,
-  ): Promise<{ pages: Array<{ items: PageItem[]; buckets: Buffer[]; through: Buffer | null }>; merged: ReturnType<typeof mergePages<PageItem>> }> {
+  ): Promise<{ pages: Array<{ items: PageItem[]; buckets: Buffer[] }>; merged: MergedPages<PageItem> }> {
+    const partition = at.partition;
     const { primaries } = this.node.preferenceListOf(partition, n);
     const excluded = new Set<string>();
     const extra: string[] = [];
-    const pages = new Map<string, { items: PageItem[]; buckets: Buffer[]; through: Buffer | null }>();
+    let end = this.runEnd(partition, n, want);
+    let pages = new Map<string, PageReply>();
     const failures: string[] = [];
-    const usable = (node: string) => {
-      const m = this.node.clusterState.members[node];
-      return m !== undefined && m.status !== 'left' && !this.node.isSuspected(node);
-    };
     const ring = this.node.clusterState.ring.version;
-    const body = { p: partition, after, b: bucket, limit, values: how.values, buckets: how.buckets, last: how.last, ring };
     for (;;) {
-      const plan = planPartition({ partition, primaries, self: this.node.id, usable, excluded, extra }, want);
+      const body = { p: partition, pEnd: end, after: at.after, b: bucket, limit, values: how.values, buckets: how.buckets, last: how.last, ring };
+      const plan = planPartition({ partition, primaries, self: this.node.id, usable: (node) => this.usable(node), excluded, extra }, want);
       const ask = plan.filter((node) => !pages.has(node));
       if (ask.length === 0) break;
       const replies = await Promise.allSettled(ask.map((node) => (node === this.node.id ? this.servePage(node, body) : this.node.peerRequest(node, 'list.page', body, this.opts.requestTimeoutMs))));
+      let refused = false;
       replies.forEach((reply, i) => {
         const node = ask[i]!;
         if (reply.status === 'rejected') {
           excluded.add(node);
           failures.push(`${node}: ${(reply.reason as Error).message}`);
+          refused = true;
           return;
         }
-        const r = reply.value;
+        const r = reply.value as PageReply;
         if (r.pending) {
           excluded.add(node);
           for (const s of r.pending) if (!extra.includes(s)) extra.push(s);
+          refused = true;
           return;
         }
         if (r.stale) {
           excluded.add(node);
           if (r.ring !== undefined && r.ring > ring) this.node.pullState(node);
           failures.push(`${node}: on ring v${r.ring ?? '?'}, this node on v${ring}`);
+          refused = true;
           return;
         }
-        pages.set(node, { items: r.items as PageItem[], buckets: (r.buckets ?? []) as Buffer[], through: (r.through ?? null) as Buffer | null });
+        pages.set(node, r);
       });
+      // A replacement is a replica of the first partition only: read that one alone, from every replica anew.
+      if (refused && end > partition + 1) {
+        end = partition + 1;
+        pages = new Map();
+      }
     }
     if (pages.size === 0) {
       throw new NodeError('UNAVAILABLE', `no replica of partition ${partition} could be read${failures.length ? ` (${failures.slice(0, 3).join('; ')})` : ''}; retry the page with the same cursor`);
     }
     const replicaPages: Array<ReplicaPage<PageItem>> = [...pages.values()].map((page) => ({
-      items: page.items.map((item) => ({ diskKey: this.diskKeyOf(item.b, item.k), item })),
-      through: page.through,
+      items: page.items.map((item) => {
+        const diskKey = this.diskKeyOf(item.b, item.k);
+        return { partition: this.partitionOfDiskKey(diskKey), diskKey, item };
+      }),
+      until: { partition: page.at ?? end, after: page.through ?? null },
     }));
-    return { pages: [...pages.values()], merged: mergePages(replicaPages) };
+    const merged = mergePages(replicaPages);
+    invariant(merged.until.partition <= end, 'a replica scanned past the run it was asked for');
+    return { pages: [...pages.values()].map((p) => ({ items: p.items, buckets: (p.buckets ?? []) as Buffer[] })), merged };
+  }
+
+  private usable(node: string): boolean {
+    const m = this.node.clusterState.members[node];
+    return m !== undefined && m.status !== 'left' && !this.node.isSuspected(node);
   }
 
   // ---------------------------------------------------------------------------
   // Replica
 
-  /** One page of this node's copy of a partition (the 'list.page' handler; the coordinator calls it for itself too). */
+  /** One page of this node's copy of a run of partitions (the 'list.page' handler; the coordinator calls it for itself too). */
   async servePage(from: string, req: PeerRequest<'list.page'>): Promise<PageReply> {
     this.checkJoined();
     const ring = this.node.clusterState.ring.version;
@@ -263,48 +285,53 @@ export class ListingService {
       return { items: [], through: null, stale: true, ring };
     }
     const engine = this.node.engine;
-    if (!Number.isInteger(req.p) || req.p >= 2 ** engine.partitionBits) throw new NodeError('BAD_REQUEST', `partition ${req.p} out of range`);
+    const q = 2 ** engine.partitionBits;
+    const end = req.pEnd ?? req.p + 1;
+    if (req.p >= q || end <= req.p || end > q || end - req.p > MAX_LIST_RUN) throw new NodeError('BAD_REQUEST', `partitions ${req.p}..${end} not a run of 1..${MAX_LIST_RUN} in 0..${q}`);
     // A partition still being received: this copy is no source on its own.
-    const pending = this.node.receivingSourcesOf(req.p);
-    if (pending) return { items: [], through: null, pending: [...pending] };
+    const pending = new Set<string>();
+    for (let p = req.p; p < end; p++) for (const s of this.node.receivingSourcesOf(p) ?? []) pending.add(s);
+    if (pending.size > 0) return { items: [], through: null, pending: [...pending].slice(0, MAX_PENDING_SOURCES) };
     const items: PageItem[] = [];
     const buckets = new Map<string, Buffer>();
+    const bucketList = () => (req.buckets ? [...buckets.values()] : undefined);
+    let p = req.p;
     let after: Buffer | null = req.after;
     let scanned = 0;
     let bytes = 0;
-    while (scanned < this.opts.replicaScanBudget) {
-      const page = await engine.scanPartition(req.p, after, Math.min(SCAN_CHUNK, this.opts.replicaScanBudget - scanned));
+    while (p < end) {
+      if (scanned >= this.opts.replicaScanBudget) return { items, buckets: bucketList(), at: p, through: after };
+      const page = await engine.scanPartition(p, after, Math.min(SCAN_CHUNK, this.opts.replicaScanBudget - scanned));
       for (let i = 0; i < page.items.length; i++) {
         const item = page.items[i]!;
         scanned++;
+        let full = false;
         if (req.buckets) {
           const id = item.bucket.toString('latin1');
           if (!buckets.has(id) && (req.last === null || Buffer.compare(item.bucket, req.last) > 0) && !isAllTombstones(decodeRecord(item.record))) {
             buckets.set(id, item.bucket);
-            if (buckets.size >= req.limit) return { items, buckets: [...buckets.values()], through: this.throughAt(page, i) };
+            full = buckets.size >= req.limit;
           }
-          continue;
+        } else if (req.b === null || item.bucket.equals(req.b)) {
+          const record = req.values ? item.record : withoutValues(item.record);
+          items.push({ b: item.bucket, k: item.key, record });
+          bytes += record.length;
+          full = items.length >= req.limit || bytes >= this.opts.replicaReplyBytes;
         }
-        if (req.b !== null && !item.bucket.equals(req.b)) continue;
-        const record = req.values ? item.record : withoutValues(item.record);
-        items.push({ b: item.bucket, k: item.key, record });
-        bytes += record.length;
-        if (items.length >= req.limit || bytes >= this.opts.replicaReplyBytes) return { items, through: this.throughAt(page, i) };
+        if (full) {
+          // Stopped at item i: the next page starts after it.
+          if (i === page.items.length - 1 && page.next === null) return { items, buckets: bucketList(), at: p + 1, through: null };
+          return { items, buckets: bucketList(), at: p, through: this.diskKeyOf(item.bucket, item.key) };
+        }
       }
-      after = page.next;
-      if (after === null) return { items, buckets: req.buckets ? [...buckets.values()] : undefined, through: null };
+      if (page.next === null) {
+        p++;
+        after = null;
+      } else {
+        after = page.next;
+      }
     }
-    return { items, buckets: req.buckets ? [...buckets.values()] : undefined, through: after };
-  }
-
-  /** The disk key a scan stopped at: item i of the engine page (the page's own `next` when it is the last). */
-  private throughAt(page: { items: KeyRecord[]; next: Buffer | null }, i: number): Buffer | null {
-    if (i === page.items.length - 1) {
-      // The last item of a page: null `next` means the partition ended with it.
-      return page.next;
-    }
-    const item = page.items[i]!;
-    return this.diskKeyOf(item.bucket, item.key);
+    return { items, buckets: bucketList(), at: end, through: null };
   }
 
   // ---------------------------------------------------------------------------
@@ -315,6 +342,10 @@ export class ListingService {
     out.writeBigUInt64BE(this.node.engine.hashKey(bucket, key), 0);
     bkey.copy(out, 8);
     return out;
+  }
+
+  private partitionOfDiskKey(diskKey: Buffer): number {
+    return Number(diskKey.readBigUInt64BE(0) >> BigInt(64 - this.node.clusterState.partitionBits));
   }
 
   private checkJoined(): void {

@@ -33,6 +33,8 @@ export const MAX_PARTITIONS_PER_MESSAGE = 1 << 16;
 export const MAX_SET_OPS = 1_000;
 /** Most objects (or bucket names) one 'list.page' reply may carry. */
 export const MAX_LIST_PAGE = 10_000;
+/** Most partitions one 'list.page' may cover. */
+export const MAX_LIST_RUN = 256;
 
 /** Binary fields arrive as Uint8Array (msgpack) or Buffer (simulator); handlers get a Buffer view, no copy. */
 const bytes = z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'expected binary').transform(bufferView);
@@ -134,13 +136,15 @@ export const PEER_MESSAGES = {
   },
   'xfer.status': { req: z.object({ partition: uint }), res: z.object({ ring: uint, sending: z.boolean() }) },
 
-  // Listing (src/node/listing.ts): one replica's page of one partition, from
-  // a disk-key cursor. b null: every bucket. values false: records with
-  // their values emptied (keys listing); buckets: distinct live bucket names
-  // only (after `last`). through: the last disk key scanned, null at the end.
+  // Listing (src/node/listing.ts): one replica's page of a run of
+  // partitions [p, pEnd) from a scan point (p, after). b null: every bucket.
+  // values false: records with their values emptied (keys listing);
+  // buckets: distinct live bucket names only (after `last`). The reply's
+  // (at, through): the replica read every object before that point.
   'list.page': {
     req: z.object({
       p: uint,
+      pEnd: uint.optional(),
       after: optBytes,
       b: optBytes,
       limit: z.number().int().min(1).max(MAX_LIST_PAGE),
@@ -152,6 +156,7 @@ export const PEER_MESSAGES = {
     res: z.object({
       items: z.array(z.object({ b: bytes, k: bytes, record: bytes })).max(MAX_LIST_PAGE),
       buckets: z.array(bytes).max(MAX_LIST_PAGE).optional(),
+      at: uint.optional(),
       through: optBytes,
       pending: z.array(z.string()).max(MAX_PENDING_SOURCES).nullish(),
       // The replica routes by another ring than the request's (its own version): nothing was read.

@@ -3,18 +3,20 @@
 import { blake3 } from '@noble/hashes/blake3.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { coveragePlan, mergePages, planPartition, replicasToRead, type ReplicaPage } from '../../src/core/coverage.js';
+import { PLAN_BLOCK, comparePoints, coveragePlan, mergePages, planPartition, replicasToRead, type ReplicaPage } from '../../src/core/coverage.js';
 import { CursorError, decodeCursor, encodeCursor, type CursorScope } from '../../src/core/list-cursor.js';
 
 const all = () => true;
 
 describe('planPartition', () => {
-  it('prefers the coordinator when it is a primary, then the other primaries rotated by partition', () => {
+  it('prefers the coordinator when it is a primary, then the other primaries rotated by blocks of partitions', () => {
     expect(planPartition({ partition: 0, primaries: ['a', 'b', 'c'], self: 'b', usable: all }, 2)).toEqual(['b', 'a']);
-    expect(planPartition({ partition: 1, primaries: ['a', 'b', 'c'], self: 'b', usable: all }, 2)).toEqual(['b', 'c']);
+    // The same block: the same plan (one request reads the run).
+    expect(planPartition({ partition: PLAN_BLOCK - 1, primaries: ['a', 'b', 'c'], self: 'b', usable: all }, 2)).toEqual(['b', 'a']);
+    expect(planPartition({ partition: PLAN_BLOCK, primaries: ['a', 'b', 'c'], self: 'b', usable: all }, 2)).toEqual(['b', 'c']);
     expect(planPartition({ partition: 1, primaries: ['a', 'b', 'c'], self: 'b', usable: all }, 1)).toEqual(['b']);
     // Not a primary: only the primaries, rotated.
-    expect(planPartition({ partition: 2, primaries: ['a', 'b', 'c'], self: 'x', usable: all }, 1)).toEqual(['c']);
+    expect(planPartition({ partition: 2 * PLAN_BLOCK, primaries: ['a', 'b', 'c'], self: 'x', usable: all }, 1)).toEqual(['c']);
   });
 
   it('skips suspected and excluded replicas, and takes the givers named by a receiving replica last', () => {
@@ -27,10 +29,10 @@ describe('planPartition', () => {
 
   it('spreads the partitions a node is not a primary of evenly over the others', () => {
     const primaries = (p: number) => [['a', 'b', 'c'], ['b', 'c', 'a'], ['c', 'a', 'b']][p % 3]!;
-    const plan = coveragePlan(primaries, 300, 'z', all, 1);
+    const plan = coveragePlan(primaries, 300 * PLAN_BLOCK, 'z', all, 1);
     const counts = new Map<string, number>();
     for (const [n] of plan) counts.set(n!, (counts.get(n!) ?? 0) + 1);
-    for (const c of counts.values()) expect(Math.abs(c - 100)).toBeLessThanOrEqual(34);
+    for (const c of counts.values()) expect(Math.abs(c - 100 * PLAN_BLOCK)).toBeLessThanOrEqual(34 * PLAN_BLOCK);
     expect(counts.size).toBe(3);
   });
 
@@ -55,7 +57,7 @@ describe('planPartition', () => {
           }
           const possible = primaries.filter((n) => !excluded.has(n) && (n === self || usable(n))).length;
           expect(plan.length).toBe(Math.min(want, possible));
-          if (primaries.includes(self) && !excluded.has(self)) expect(plan[0]).toBe(self);
+          if ((primaries as string[]).includes(self) && !excluded.has(self)) expect(plan[0]).toBe(self);
         },
       ),
     );
@@ -72,43 +74,58 @@ describe('replicasToRead', () => {
   });
 });
 
+// Disk keys of one byte, in partition n >> 4 (16 keys per partition).
 const dk = (n: number) => Buffer.from([n]);
-const page = (keys: number[], through: number | null): ReplicaPage<string> => ({ items: keys.map((k) => ({ diskKey: dk(k), item: `r${k}` })), through: through === null ? null : dk(through) });
+const point = (n: number | null, end = 4) => (n === null ? { partition: end, after: null } : { partition: n >> 4, after: dk(n) });
+const page = (keys: number[], until: number | null): ReplicaPage<string> => ({ items: keys.map((k) => ({ partition: k >> 4, diskKey: dk(k), item: `r${k}` })), until: point(until) });
 
 describe('mergePages', () => {
   it('keeps only the range every replica scanned, each key once with every copy', () => {
     const merged = mergePages([page([1, 3, 5, 9], 9), page([2, 3, 4], 6)]);
-    expect(merged.through).toEqual(dk(6));
+    expect(merged.until).toEqual(point(6));
     expect(merged.keys.map((k) => [k.diskKey[0], k.items.length])).toEqual([[1, 1], [2, 1], [3, 2], [4, 1], [5, 1]]);
   });
 
-  it('a replica that reached the end bounds nothing', () => {
-    expect(mergePages([page([1], null), page([2], 4)]).through).toEqual(dk(4));
-    expect(mergePages([page([1], null), page([], null)])).toMatchObject({ through: null });
+  it('a replica that reached the end of the run bounds nothing; a replica stopped at a partition start bounds before it', () => {
+    expect(mergePages([page([1], null), page([2], 4)]).until).toEqual(point(4));
+    expect(mergePages([page([1], null), page([], null)])).toMatchObject({ until: point(null) });
+    const atStart: ReplicaPage<string> = { items: [{ partition: 0, diskKey: dk(3), item: 'r3' }], until: { partition: 2, after: null } };
+    const merged = mergePages([atStart, page([3, 33, 40], null)]);
+    expect(merged.until).toEqual({ partition: 2, after: null });
+    expect(merged.keys.map((k) => k.diskKey[0])).toEqual([3]);
   });
 
-  it('refuses a page out of order or with items past its through (a replica bug)', () => {
+  it('orders scan points by partition, then disk key, a partition start first', () => {
+    expect(comparePoints({ partition: 1, after: null }, { partition: 1, after: dk(0) })).toBeLessThan(0);
+    expect(comparePoints({ partition: 1, after: dk(200) }, { partition: 2, after: null })).toBeLessThan(0);
+    expect(comparePoints({ partition: 2, after: dk(5) }, { partition: 2, after: dk(5) })).toBe(0);
+  });
+
+  it('refuses a page out of order or with items past its until (a replica bug)', () => {
     expect(() => mergePages([page([3, 2], 3)])).toThrow(/ascending/);
-    expect(() => mergePages([page([5], 4)])).toThrow(/through/);
+    expect(() => mergePages([page([5], 4)])).toThrow(/until/);
   });
 
-  it('walking pages from `through` on loses and repeats nothing (any replica contents, any page sizes)', () => {
+  it('walking pages from `until` on loses and repeats nothing (any replica contents, any page sizes, stops at partition starts)', () => {
     fc.assert(
-      fc.property(fc.array(fc.uniqueArray(fc.integer({ min: 0, max: 60 }), { maxLength: 30 }), { minLength: 1, maxLength: 3 }), fc.integer({ min: 1, max: 7 }), (replicas, size) => {
+      fc.property(fc.array(fc.uniqueArray(fc.integer({ min: 0, max: 63 }), { maxLength: 30 }), { minLength: 1, maxLength: 3 }), fc.integer({ min: 1, max: 7 }), fc.boolean(), (replicas, size, stopAtStarts) => {
         const sorted = replicas.map((r) => [...r].sort((a, b) => a - b));
         const listed: number[] = [];
-        let after = -1;
-        for (let guard = 0; guard < 1000; guard++) {
-          // Each replica: up to `size` keys after the cursor; through = its last, or null when it had no more.
-          const pages = sorted.map((keys) => {
-            const rest = keys.filter((k) => k > after);
+        let at: { partition: number; after: Buffer | null } = { partition: 0, after: null };
+        const after = (k: number) => comparePoints({ partition: k >> 4, after: dk(k) }, at) > 0;
+        for (let guard = 0; guard < 1000 && at.partition < 4; guard++) {
+          // Each replica: up to `size` keys after the point; until = its last, the next partition's start, or the end.
+          const pages = sorted.map((keys): ReplicaPage<string> => {
+            const rest = keys.filter(after);
             const taken = rest.slice(0, size);
-            return page(taken, rest.length > size ? taken.at(-1)! : null);
+            const last = taken.at(-1);
+            const until = rest.length <= size ? point(null) : stopAtStarts && last !== undefined && (last >> 4) < 3 && rest[size]! >> 4 > last >> 4 ? { partition: (last >> 4) + 1, after: null } : point(last!);
+            return { items: taken.map((k) => ({ partition: k >> 4, diskKey: dk(k), item: `r${k}` })), until };
           });
           const merged = mergePages(pages);
           listed.push(...merged.keys.map((k) => k.diskKey[0]!));
-          if (merged.through === null) break;
-          after = merged.through[0]!;
+          expect(comparePoints(merged.until, at)).toBeGreaterThan(0);
+          at = merged.until;
         }
         expect(listed).toEqual([...new Set(sorted.flat())].sort((a, b) => a - b));
       }),
