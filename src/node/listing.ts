@@ -166,7 +166,9 @@ export class ListingService {
       for (const { partition, diskKey, items: copies } of merged.keys) {
         const first = copies[0]!;
         const modeOf = bucket ? mode : this.node.bucketProps(first.b.toString('utf8')).mode;
-        const record = copies.length === 1 ? first.record : this.node.engine.reconcile(copies.map((c) => c.record), modeOf);
+        // Replicas in sync (the usual case) hold the same bytes: nothing to reconcile.
+        const same = copies.every((c) => c.record.equals(first.record));
+        const record = same ? first.record : this.node.engine.reconcile(copies.map((c) => c.record), modeOf);
         if (req.tombstones === true || !isAllTombstones(decodeRecord(record))) {
           items.push({ b: first.b, k: first.k, record });
           bytes += record.length;
