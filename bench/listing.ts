@@ -77,13 +77,14 @@ async function main(): Promise<void> {
         while (next < KEYS) {
           if (LOAD === 'merge') {
             const from = next;
-            next = Math.min(KEYS, next + MERGE_BATCH);
+            const to = Math.min(KEYS, next + MERGE_BATCH);
+            next = to;
             const objects = [];
-            for (let i = from; i < next; i++) objects.push({ bucket: Buffer.from(bucketOf(i)).toString('base64url'), key: Buffer.from(keyOf(i)).toString('base64url'), record: recordOf().toString('base64url') });
+            for (let i = from; i < to; i++) objects.push({ bucket: Buffer.from(bucketOf(i)).toString('base64url'), key: Buffer.from(keyOf(i)).toString('base64url'), record: recordOf().toString('base64url') });
             const res = await pools[w % 3]!.request({ path: '/admin/merge', method: 'POST', body: JSON.stringify({ objects }), headers: { ...auth, 'content-type': 'application/json' }, headersTimeout: 120_000, bodyTimeout: 120_000 });
             const doc = (await res.body.json()) as { merged: number };
-            if (res.statusCode !== 200 || doc.merged !== next - from) throw new Error(`merge ${from}: ${res.statusCode} ${JSON.stringify(doc).slice(0, 300)}`);
-            report(next);
+            if (res.statusCode !== 200 || doc.merged !== to - from) throw new Error(`merge ${from}: ${res.statusCode} ${JSON.stringify(doc).slice(0, 300)}`);
+            report(to);
             continue;
           }
           const i = next++;
