@@ -67,3 +67,16 @@ export async function keysPage(address: string, bucket: string, cursor: string |
 export function names(doc: KeysDoc): string[] {
   return doc.keys.map((k) => (typeof k === 'string' ? k : `b64:${k.base64url}`));
 }
+
+/** Every key of a listing, page by page to the end (bounded: 10,000 pages). */
+export async function listAllKeys(address: string, bucket: string, limit: number, extra = ''): Promise<string[]> {
+  const out: string[] = [];
+  let cursor: string | null = null;
+  for (let i = 0; i === 0 || cursor !== null; i++) {
+    if (i >= 10_000) throw new Error('listing did not end within 10,000 pages');
+    const doc = await keysPage(address, bucket, cursor, limit, extra);
+    out.push(...names(doc));
+    cursor = doc.cursor;
+  }
+  return out;
+}

@@ -5,8 +5,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/server/index.js';
 import { waitFor } from '../helpers/cluster.js';
+import { startOnStablePort } from '../helpers/server.js';
 import { tempDir } from '../helpers/tmp.js';
-import { converged, keysPage, names, start, writeAll } from './helpers.js';
+import { converged, keysPage, listAllKeys, names, start, writeAll } from './helpers.js';
 
 const KEYS = 3_000;
 let nodes: RunningServer[] = [];
@@ -73,5 +74,34 @@ describe('listing while the cluster changes', () => {
     expect(pagesWhileReceiving, 'pages listed while n4 still received').toBeGreaterThan(3);
     expect(seen.length).toBe(KEYS);
     expect(seen.sort()).toEqual(expected);
+  }, 90_000);
+
+  it('a delete one replica missed: the merged copies say deleted (r=2), while that replica alone (r=1) still lists the key', async () => {
+    const quietRepair = { antiEntropy: { intervalMs: 1e9 } };
+    nodes.push(await start('n1', `${dir.path}/n1`, [], 0, quietRepair));
+    nodes.push(await start('n2', `${dir.path}/n2`, [nodes[0]!.address], 0, quietRepair));
+    nodes.push(await startOnStablePort((port) => start('n3', `${dir.path}/n3`, [nodes[0]!.address], port, quietRepair)));
+    await converged(nodes, 3);
+    // Partition transfers of the cluster's forming done: n3's restart then receives nothing (a transfer would bring it the delete).
+    await waitFor(() => nodes.every((n) => n.transfers.receiving().length === 0 && n.transfers.status().length === 0), 60_000, 'transfers done');
+    await writeAll(nodes[0]!.address, ['gone', 'kept'].map((key) => ({ bucket: 'd', key, value: 'v' })));
+    // n3 misses the delete (it is down; N = 3 on 3 nodes: no fallback takes a hint).
+    const port = nodes[2]!.port;
+    await nodes[2]!.close(500);
+    nodes.pop();
+    await writeAll(nodes[0]!.address, [{ bucket: 'd', key: 'gone', value: null }]);
+    // The delete's coordinator keeps trying n3 until the write's deadline (requestTimeoutMs, 2 s): restart after it.
+    await new Promise((r) => setTimeout(r, 3_000));
+    nodes.push(await start('n3', `${dir.path}/n3`, [nodes[0]!.address], port, quietRepair));
+    await converged(nodes, 3);
+    const n3 = nodes[2]!;
+    expect(n3.transfers.receiving()).toEqual([]);
+    const stale = await n3.engine.get(Buffer.from('d'), Buffer.from('gone'));
+    expect(stale, 'n3 still holds the value').not.toBeNull();
+    // r=1 through n3 reads n3 alone (itself first): the documented limit of one replica.
+    expect((await listAllKeys(n3.address, 'd', 100, '&r=1')).sort()).toEqual(['gone', 'kept']);
+    // r=2 merges n3's copy with another's, whose tombstone covers it.
+    expect(await n3.engine.get(Buffer.from('d'), Buffer.from('gone')), 'n3 still holds the value').toEqual(stale);
+    expect(await listAllKeys(n3.address, 'd', 100)).toEqual(['kept']);
   }, 90_000);
 });
