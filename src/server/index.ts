@@ -13,6 +13,7 @@ import type { AuthOptions } from '../http/auth.js';
 import { RingkvNode, type NodeConfig } from '../node/node.js';
 import type { AntiEntropyConfig, AntiEntropyService } from '../node/anti-entropy.js';
 import type { TransferOptions, TransferService } from '../node/transfer.js';
+import type { ListingOptions } from '../node/listing.js';
 import { assertNativeUws, formatHostPort, listenExclusive, uWS, type TemplatedApp } from '../transport/uws.js';
 import { systemClock } from '../transport/types.js';
 import { WsTransport, attachPeerEndpoint } from '../transport/ws-transport.js';
@@ -46,6 +47,8 @@ export interface ServerOptions {
   node?: Partial<NodeConfig>;
   antiEntropy?: Partial<AntiEntropyConfig>;
   transfers?: Partial<TransferOptions>;
+  /** Key and bucket listings (src/node/listing.ts). */
+  listing?: Partial<ListingOptions>;
   logger?: pino.Logger;
   /**
    * Client token checks on HTTP (default `{ required: true }`; docs/security.md).
@@ -173,6 +176,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       log: (level, msg, fields) => log[level](fields ?? {}, msg),
       antiEntropy: opts.antiEntropy,
       transfers: opts.transfers,
+      listing: opts.listing,
       onJoinRefused: (reason) => refused(reason),
     });
   } catch (err) {
