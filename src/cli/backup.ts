@@ -8,6 +8,7 @@ import type { ListedObject, RingkvClient } from '../client/index.js';
 import { BackupFormatError, BackupReader, BackupWriter, type BackupMeta } from '../backup/format.js';
 import { type ClientFactory, positiveInt } from './listing.js';
 import { withTokenOptions } from './token.js';
+import { invariant } from '../core/types.js';
 
 const CHECKPOINT_VERSION = 1;
 
@@ -17,7 +18,7 @@ interface BackupCheckpoint {
   /** Bytes of FILE.partial the checkpoint covers (whole entries). */
   bytes: number;
   entries: number;
-  /** Index into the bucket list (0 when backing up every bucket at once). */
+  /** Index into the bucket list of the next page (0 when backing up every bucket at once; the list's length once all are done). */
   bucketIndex: number;
   /** The next page's cursor in that bucket's listing (null: from its start). */
   cursor: string | null;
@@ -94,11 +95,14 @@ export async function runBackup(c: RingkvClient, o: BackupOptions): Promise<numb
   const show = progress();
   const sources: Array<string | null> = state.meta.buckets ?? [null];
   try {
-    for (; state.bucketIndex < sources.length; state.bucketIndex++, state.cursor = null) {
-      const bucket = sources[state.bucketIndex]!;
+    while (state.bucketIndex < sources.length) {
+      const index = state.bucketIndex;
+      const bucket = sources[index]!;
       const onPage = (cursor: string | null) => {
-        // The page's objects are written: make them durable, then say so.
+        // The page's objects are written: make them durable, then say where the next page starts
+        // (a listing's last page: the next bucket, from its start).
         writer.sync();
+        state.bucketIndex = cursor === null ? index + 1 : index;
         state.cursor = cursor;
         state.bytes = writer.size;
         state.entries = writer.entries;
@@ -106,6 +110,7 @@ export async function runBackup(c: RingkvClient, o: BackupOptions): Promise<numb
         show(`backup: ${writer.entries} objects, ${mib(writer.size)}${bucket !== null ? ` (bucket ${bucket})` : ''}`);
       };
       for await (const o2 of c.listObjects(bucket, { pageSize: o.pageSize, r: o.r, tombstones: true, cursor: state.cursor, onPage })) writer.add(o2);
+      invariant(state.bucketIndex === index + 1 && state.cursor === null, 'a listing ended without its last page');
     }
     writer.finish();
   } catch (err) {

@@ -12,6 +12,8 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/server/index.js';
 import { BackupReader } from '../../src/backup/format.js';
+import { RingkvClient } from '../../src/client/index.js';
+import { runBackup } from '../../src/cli/backup.js';
 import { waitFor } from '../helpers/cluster.js';
 import { tempDir } from '../helpers/tmp.js';
 import { converged, start, writeAll } from '../listing/helpers.js';
@@ -224,6 +226,35 @@ describe('backup and restore', () => {
     const ids = entriesOf(out).map((e) => `${e.bucket}/${e.key}`);
     expect(ids.length).toBe(KEYS.length);
     expect(new Set(ids).size).toBe(KEYS.length);
+    await stop(src);
+  }, 90_000);
+
+  it('a backup of chosen buckets that failed after the first bucket resumes with the second, each object once', async () => {
+    const src = await cluster(3);
+    await writeAll(src[0]!.address, ['one', 'two'].flatMap((bucket) => KEYS.slice(0, 120).map((key) => ({ bucket, key, value: `${bucket}:${key}` }))));
+    const client = new RingkvClient({ nodes: [src[0]!.address] });
+    const out = `${dir.path}/two-buckets.bak`;
+    // The listing of the second bucket fails at once: the first bucket is complete and checkpointed.
+    const failing = new Proxy(client, {
+      get: (target, prop) =>
+        prop === 'listObjects'
+          ? (bucket: string | null, opts: object) => {
+              if (bucket === 'two') throw new Error('connection lost');
+              return target.listObjects(bucket, opts);
+            }
+          : (Reflect.get(target, prop, target) as unknown),
+    });
+    try {
+      const options = { out, buckets: ['one', 'two'], force: false, pageSize: 50 };
+      await expect(runBackup(failing, { ...options, resume: false })).rejects.toThrow(/connection lost/);
+      expect(existsSync(out)).toBe(false);
+      expect(await runBackup(client, { ...options, resume: true })).toBe(240);
+    } finally {
+      client.close();
+    }
+    const ids = entriesOf(out).map((e) => `${e.bucket}/${e.key}`);
+    expect(ids.length).toBe(240);
+    expect(new Set(ids).size).toBe(240);
     await stop(src);
   }, 90_000);
 });

@@ -11,7 +11,8 @@ export const BASE = {
   peerSecrets: TEST_PEER_SECRETS,
   auth: { required: false },
   logger: quiet,
-  node: { gossipIntervalMs: 100, requestTimeoutMs: 2_000 },
+  // The default request timeout (5 s): these tests write thousands of keys on a machine shared with other work.
+  node: { gossipIntervalMs: 100, requestTimeoutMs: 5_000 },
 } satisfies Partial<ServerOptions>;
 
 export function start(id: string, dataDir: string, seeds: string[], port = 0, extra: Partial<ServerOptions> = {}): Promise<RunningServer> {

@@ -90,8 +90,8 @@ describe('listing while the cluster changes', () => {
     await nodes[2]!.close(500);
     nodes.pop();
     await writeAll(nodes[0]!.address, [{ bucket: 'd', key: 'gone', value: null }]);
-    // The delete's coordinator keeps trying n3 until the write's deadline (requestTimeoutMs, 2 s): restart after it.
-    await new Promise((r) => setTimeout(r, 3_000));
+    // The delete's coordinator keeps trying n3 until the write's deadline (requestTimeoutMs, 5 s): restart after it.
+    await new Promise((r) => setTimeout(r, 6_000));
     nodes.push(await start('n3', `${dir.path}/n3`, [nodes[0]!.address], port, quietRepair));
     await converged(nodes, 3);
     const n3 = nodes[2]!;
