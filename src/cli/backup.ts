@@ -2,7 +2,8 @@
 // the cluster (or of chosen buckets) with its full record streamed into a
 // backup file (src/backup/format.ts), and merged back through POST
 // /admin/merge. Both bounded in memory (a page, a batch) and restartable.
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { type Command } from 'commander';
 import type { ListedObject, RingkvClient } from '../client/index.js';
 import { BackupFormatError, BackupReader, BackupWriter, type BackupMeta } from '../backup/format.js';
@@ -30,6 +31,9 @@ interface RestoreCheckpoint {
   version: number;
   entries: number;
 }
+
+/** The file `--out DIR` writes in an existing directory (a fixed name, so --resume finds it). */
+export const DIR_BACKUP_NAME = 'ringkv.bak';
 
 export const backupPaths = (out: string) => ({ partial: `${out}.partial`, checkpoint: `${out}.partial.checkpoint` });
 export const restoreCheckpointPath = (file: string) => `${file}.restore-checkpoint`;
@@ -196,7 +200,7 @@ export async function runRestore(c: RingkvClient, o: RestoreOptions): Promise<nu
 export function registerBackupCommands(program: Command, defaultNode: string, client: ClientFactory): void {
   withTokenOptions(program.command('backup'))
     .description('write every object (or those of --bucket) with siblings and causal context to a checksummed backup file (docs/backup.md)')
-    .requiredOption('--out <file>', 'the backup file (written as <file>.partial, renamed when complete)')
+    .requiredOption('--out <file|dir>', 'the backup file (written as <file>.partial, renamed when complete); an existing directory: <dir>/ringkv.bak')
     .option('--bucket <bucket>', 'back up this bucket only (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--resume', 'continue the backup in progress from its checkpoint (<file>.partial.checkpoint)')
     .option('--force', 'replace <file> if it exists')
@@ -207,7 +211,8 @@ export function registerBackupCommands(program: Command, defaultNode: string, cl
     .action(async (o) => {
       const c = client(o);
       try {
-        await runBackup(c, { out: o.out, buckets: o.bucket, resume: o.resume === true, force: o.force === true, pageSize: o.pageSize, r: o.r, source: o.node });
+        const out = existsSync(o.out) && statSync(o.out).isDirectory() ? join(o.out, DIR_BACKUP_NAME) : o.out;
+        await runBackup(c, { out, buckets: o.bucket, resume: o.resume === true, force: o.force === true, pageSize: o.pageSize, r: o.r, source: o.node });
       } finally {
         c.close();
       }
