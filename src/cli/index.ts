@@ -13,6 +13,8 @@ import { registerStatusCommands } from './status.js';
 import { registerLogLevelCommands } from './log-level.js';
 import { registerTokenCommands, resolveToken, withTokenOptions, type TokenSource } from './token.js';
 import { registerOpsCommands } from './ops.js';
+import { registerListingCommands } from './listing.js';
+import { registerBackupCommands } from './backup.js';
 
 const DEFAULT_NODE = process.env.RINGKV_NODE ?? '127.0.0.1:8087';
 
@@ -178,6 +180,8 @@ registerTokenCommands(program, DEFAULT_NODE);
 registerConfigCommands(program);
 registerRepairCommands(program, { defaultNode: DEFAULT_NODE, tlsCaHelp: TLS_CA_HELP, client });
 registerOpsCommands(program, DEFAULT_NODE);
+registerListingCommands(program, DEFAULT_NODE, client);
+registerBackupCommands(program, DEFAULT_NODE, client);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof RingkvError) console.error(`ringkv: ${err.code} (${err.status}): ${err.message}`);

@@ -155,6 +155,26 @@ export interface SetWriteOptions extends ReadOptions {
   dw?: number;
 }
 
+/** Options of a listing (listKeys, listBuckets, listObjects). */
+export interface ListOptions {
+  /** Items per page (the server's default and maximum apply). */
+  pageSize?: number;
+  /** Replicas read per partition (default: the bucket's n − w + 1). */
+  r?: number;
+  /** Ask this node only (default: round-robin, failing over). */
+  node?: string;
+  /** Tries of one page that answers 503 before giving up (default 10, with backoff up to 2 s). */
+  pageAttempts?: number;
+  timeoutMs?: number;
+}
+
+/** One object of an export: its full record (siblings and causal context, docs/engine.md's encoding). */
+export interface ListedObject {
+  bucket: Buffer;
+  key: Buffer;
+  record: Buffer;
+}
+
 /** Targets one node (an address as in `nodes`) instead of the round-robin choice. */
 export interface NodeTarget {
   node?: string;
@@ -428,6 +448,82 @@ export class RingkvClient {
       node: target.node,
     });
     return ((await res.json()) as { props: BucketProps }).props;
+  }
+
+  // -------------------------------------------------------------------------
+  // Listings (docs/listing.md): pages from an opaque cursor, each page retried
+  // on another node when one is unavailable (a page is a read: safe to repeat).
+
+  /** Every live key of a bucket, each once, in the cluster's (partition, disk-key) order. */
+  async *listKeys(bucket: Name, opts: ListOptions = {}): AsyncGenerator<Buffer> {
+    const path = `/buckets/${encodeName(bucket)}/keys`;
+    for await (const doc of this.pages<{ keys: string[] }>(path, { limit: opts.pageSize, r: opts.r, encoding: 'base64url' }, opts)) {
+      for (const k of doc.keys) yield Buffer.from(k, 'base64url');
+    }
+  }
+
+  /** Every bucket holding a live key, in byte order (each page scans every object of the cluster). */
+  async *listBuckets(opts: Omit<ListOptions, 'r'> = {}): AsyncGenerator<Buffer> {
+    for await (const doc of this.pages<{ buckets: string[] }>('/buckets', { limit: opts.pageSize, encoding: 'base64url' }, opts)) {
+      for (const b of doc.buckets) yield Buffer.from(b, 'base64url');
+    }
+  }
+
+  /**
+   * Every live object of a bucket (or of every bucket: null) with its full
+   * record (siblings and causal context, the engine's encoding): for export.
+   * `onPage` sees each page's cursor after its objects were yielded (to checkpoint).
+   */
+  async *listObjects(
+    bucket: Name | null,
+    opts: ListOptions & { cursor?: string | null; tombstones?: boolean; onPage?: (cursor: string | null) => void | Promise<void> } = {},
+  ): AsyncGenerator<ListedObject> {
+    const path = bucket === null ? '/objects' : `/buckets/${encodeName(bucket)}/objects`;
+    const query = { limit: opts.pageSize, r: opts.r, tombstones: opts.tombstones === true ? 'true' : undefined };
+    for await (const doc of this.pages<{ objects: Array<{ bucket: string; key: string; record: string }> }>(path, query, opts, opts.cursor ?? null, opts.onPage)) {
+      for (const o of doc.objects) yield { bucket: Buffer.from(o.bucket, 'base64url'), key: Buffer.from(o.key, 'base64url'), record: Buffer.from(o.record, 'base64url') };
+    }
+  }
+
+  /**
+   * Merges whole records (as listObjects returns them) into their keys'
+   * primaries (POST /admin/merge, admin token): the cluster keeps what is
+   * newer, concurrent versions become siblings. `failed` lists the objects
+   * too few primaries merged (by index; safe to send again).
+   */
+  async mergeRecords(objects: readonly ListedObject[], target: NodeTarget = {}): Promise<{ merged: number; failed: Array<{ index: number; error: string; message: string }> }> {
+    const body = JSON.stringify({ objects: objects.map((o) => ({ bucket: o.bucket.toString('base64url'), key: o.key.toString('base64url'), record: o.record.toString('base64url') })) });
+    const res = await this.expectOk({ method: 'POST', path: '/admin/merge', headers: { 'content-type': 'application/json' }, body, node: target.node, timeoutMs: 60_000 });
+    return (await res.json()) as { merged: number; failed: Array<{ index: number; error: string; message: string }> };
+  }
+
+  private async *pages<T>(
+    path: string,
+    query: Record<string, string | number | undefined>,
+    opts: ListOptions,
+    start: string | null = null,
+    onPage?: (cursor: string | null) => void | Promise<void>,
+  ): AsyncGenerator<T> {
+    let cursor: string | null = start;
+    const attempts = opts.pageAttempts ?? 10;
+    for (;;) {
+      let doc: (T & { cursor: string | null }) | null = null;
+      for (let attempt = 1; doc === null; attempt++) {
+        try {
+          const res = await this.expectOk({ method: 'GET', path, query: { ...query, cursor: cursor ?? undefined }, node: opts.node, timeoutMs: opts.timeoutMs });
+          doc = (await res.json()) as T & { cursor: string | null };
+        } catch (err) {
+          // Unavailable (a replica failed, a ring changing): the same page again, after a pause.
+          const retriable = err instanceof RingkvError && (err.status === 503 || err.code === 'UNREACHABLE');
+          if (!retriable || attempt >= attempts) throw err;
+          await new Promise((r) => setTimeout(r, Math.min(2_000, 100 * 2 ** (attempt - 1))));
+        }
+      }
+      yield doc as Awaited<T>;
+      cursor = doc.cursor;
+      await onPage?.(cursor);
+      if (cursor === null) return;
+    }
   }
 
   /** One node's view of the cluster: the given node, or the round-robin choice. */

@@ -37,6 +37,8 @@ import { registerRepairRoutes } from './repair-routes.js';
 import { type LogLevelControl, registerAdminRoutes } from './admin-routes.js';
 import { registerUiRoutes } from './ui-routes.js';
 import { type OpsHooks, registerOpsRoutes } from './ops-routes.js';
+import { LISTING_ROUTE_METHODS, registerListingRoutes } from './listing-routes.js';
+import { MERGE_ROUTE_METHODS, registerMergeRoutes } from './merge-routes.js';
 
 export interface ApiLimits {
   /** Largest PUT body (an object's value). */
@@ -271,6 +273,8 @@ export function registerApi(
       return (raw.length === 0 ? {} : parseJson(raw)) as Record<string, unknown>;
     },
   });
+  registerListingRoutes(app, node.listing, handle);
+  registerMergeRoutes(app, node.records, { handle, bodyLength, readBody });
 
   // A 405 names the methods the path has (RFC 9110 §15.5.6: `Allow`). This
   // uWS build's `any` covers only the nine standard methods (GET POST HEAD PUT
@@ -313,6 +317,8 @@ export const ROUTE_METHODS: Readonly<Record<string, readonly string[]>> = {
   '/admin/log-level': ['GET', 'POST'],
   '/ui': ['GET'],
   '/ui/assets/:file': ['GET'],
+  ...LISTING_ROUTE_METHODS,
+  ...MERGE_ROUTE_METHODS,
 };
 
 function notAllowed(handle: (res: HttpResponse, run: () => Promise<Reply>) => void, methods: readonly string[]) {

@@ -47,6 +47,11 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'POST /sets/:bucket/:key': data('write'),
   'GET /buckets/:bucket/props': data('read'),
   'PUT /buckets/:bucket/props': cluster('admin'),
+  // Listings (docs/listing.md): a bucket's keys and objects with a token for the bucket; bucket names and every object cluster-wide only.
+  'GET /buckets': cluster('read'),
+  'GET /buckets/:bucket/keys': data('read'),
+  'GET /buckets/:bucket/objects': data('read'),
+  'GET /objects': cluster('read'),
   // Cluster views a client needs to route (the ring) or to see health; bucket-scoped tokens too.
   'GET /status': { role: 'read', scope: 'any' },
   'GET /ring': { role: 'read', scope: 'any' },
@@ -67,6 +72,8 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   // The dashboard's page and assets hold no data: every call it makes goes to the routes above, with a token.
   'GET /ui': 'open',
   'GET /ui/assets/:file': 'open',
+  // Restore (docs/backup.md): a record carries any causal context, so merging one is an admin's act.
+  'POST /admin/merge': cluster('admin'),
 };
 
 /**

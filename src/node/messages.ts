@@ -31,6 +31,10 @@ export const MAX_TRANSFER_BATCH = 10_000;
 export const MAX_PARTITIONS_PER_MESSAGE = 1 << 16;
 /** Most elements one 'sets.update' may add plus remove (SET_LIMITS.maxOps). */
 export const MAX_SET_OPS = 1_000;
+/** Most objects (or bucket names) one 'list.page' reply may carry. */
+export const MAX_LIST_PAGE = 10_000;
+/** Most partitions one 'list.page' may cover. */
+export const MAX_LIST_RUN = 256;
 
 /** Binary fields arrive as Uint8Array (msgpack) or Buffer (simulator); handlers get a Buffer view, no copy. */
 const bytes = z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'expected binary').transform(bufferView);
@@ -137,6 +141,35 @@ export const PEER_MESSAGES = {
   },
   'xfer.status': { req: z.object({ partition: uint }), res: z.object({ ring: uint, sending: z.boolean() }) },
 
+  // Listing (src/node/listing.ts): one replica's page of a run of
+  // partitions [p, pEnd) from a scan point (p, after). b null: every bucket.
+  // values false: records with their values emptied (keys listing);
+  // buckets: distinct live bucket names only (after `last`). The reply's
+  // (at, through): the replica read every object before that point.
+  'list.page': {
+    req: z.object({
+      p: uint,
+      pEnd: uint.optional(),
+      after: optBytes,
+      b: optBytes,
+      limit: z.number().int().min(1).max(MAX_LIST_PAGE),
+      values: flag,
+      buckets: flag,
+      last: optBytes,
+      ring: uint,
+    }),
+    res: z.object({
+      items: z.array(z.object({ b: bytes, k: bytes, record: bytes })).max(MAX_LIST_PAGE),
+      buckets: z.array(bytes).max(MAX_LIST_PAGE).optional(),
+      at: uint.optional(),
+      through: optBytes,
+      pending: z.array(z.string()).max(MAX_PENDING_SOURCES).nullish(),
+      // The replica routes by another ring than the request's (its own version): nothing was read.
+      stale: flag,
+      ring: uint.optional(),
+    }),
+  },
+
   // Sets (src/node/sets.ts): an update forwarded to a primary of the key.
   'sets.update': {
     req: z.object({
@@ -157,7 +190,7 @@ export const PEER_MESSAGES = {
 
 export type PeerMessageType = keyof typeof PEER_MESSAGES;
 /** The messages background services serve (registered with ServiceContext.registerService). */
-export type ServiceMessageType = Extract<PeerMessageType, `aae.${string}` | `xfer.${string}` | `sets.${string}`>;
+export type ServiceMessageType = Extract<PeerMessageType, `aae.${string}` | `xfer.${string}` | `sets.${string}` | `list.${string}`>;
 /** The messages the node itself serves. */
 export type NodeMessageType = Exclude<PeerMessageType, ServiceMessageType>;
 /** What a sender passes (Uint8Array or Buffer for binary fields). */
@@ -188,7 +221,7 @@ export type ServiceHandlers<T extends ServiceMessageType> = { [M in T]: PeerHand
 export const PEER_MESSAGE_TYPES = Object.keys(PEER_MESSAGES) as PeerMessageType[];
 
 export function isServiceMessageType(type: PeerMessageType): type is ServiceMessageType {
-  return type.startsWith('aae.') || type.startsWith('xfer.') || type.startsWith('sets.');
+  return type.startsWith('aae.') || type.startsWith('xfer.') || type.startsWith('sets.') || type.startsWith('list.');
 }
 
 /** Decodes a request body of a known type; a malformed one is BAD_REQUEST naming the field. */

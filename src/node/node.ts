@@ -44,6 +44,8 @@ import { AntiEntropyService, type AntiEntropyConfig } from './anti-entropy.js';
 import { HandoffService, type HintStore } from './handoff.js';
 import { RepairService } from './repair.js';
 import { SetStore, type SetStoreOptions } from './sets.js';
+import { ListingService, type ListingOptions } from './listing.js';
+import { RecordMerger } from './restore.js';
 import { TransferService, type TransferOptions } from './transfer.js';
 import {
   type NodeMessageType,
@@ -170,6 +172,8 @@ export interface NodeOptions {
   transfers?: Partial<TransferOptions>;
   /** The set store (src/node/sets.ts). */
   sets?: SetStoreOptions;
+  /** Key and bucket listings (src/node/listing.ts). */
+  listing?: Partial<ListingOptions>;
 }
 
 /** A client request's quorum options (src/core/quorum.ts). */
@@ -210,6 +214,10 @@ export class RingkvNode implements ServiceContext, ClientOperations {
   readonly sets: SetStore;
   /** Anti-entropy run now, on an operator's request (src/node/repair.ts). */
   readonly repairs: RepairService;
+  /** Key, object and bucket listings (the HTTP API's /buckets routes, and the 'list.page' replicas serve). */
+  readonly listing: ListingService;
+  /** Whole records merged into their keys' primaries (POST /admin/merge, `ringkv restore`). */
+  readonly records: RecordMerger;
   /** Keys this node reaped, remembered for reapFloorTtlMs (src/node/reaper.ts). */
   private readonly floors: ReapFloors;
   /** The reaping protocol's own queue (src/node/reap-driver.ts). */
@@ -347,6 +355,38 @@ export class RingkvNode implements ServiceContext, ClientOperations {
       exchange: (p, peer, only) => ae.exchange(p, peer, only),
     });
     registerServiceMetrics(this.metrics.registry, { hints: this.hints, antiEntropy: this.antiEntropy, transfers: this.transfers });
+    // Getters: the state, the join and the engine are read when a listing runs, not now.
+    const self = this; // eslint-disable-line @typescript-eslint/no-this-alias
+    this.listing = new ListingService(
+      {
+        id: opts.id,
+        get engine() { return self.engine; },
+        clock: opts.clock,
+        get clusterState() { return self.state; },
+        get hasJoined() { return self.joined; },
+        bucketProps: (bucket) => this.bucketProps(bucket),
+        preferenceListOf: (partition, n) => this.preferenceListOf(partition, n),
+        isSuspected: (node) => this.isSuspected(node),
+        peerRequest: (node, type, body, timeoutMs) => this.call(node, type, body, timeoutMs),
+        registerService: (handlers) => this.registerService(handlers),
+        receivingSourcesOf: (partition) => {
+          const sources = this.receivingFrom?.(partition);
+          return sources && sources.length > 0 ? sources : null;
+        },
+        pullState: (node) => this.pullState(node),
+      },
+      opts.listing,
+    );
+    this.records = new RecordMerger({
+      id: opts.id,
+      requestTimeoutMs: this.config.requestTimeoutMs,
+      peerRequest: (node, type, body, timeoutMs) => this.call(node, type, body, timeoutMs),
+      placement: (bucket, key) => {
+        const q = this.quorum(bucket, {});
+        return { primaries: this.preference(bucket, key, q.n).primaries, w: q.w, mode: q.mode };
+      },
+      mergeLocal: (bucket, key, record, mode, durable) => this.replica.mergeLocal(bucket, key, record, mode, durable),
+    });
     this.observeState();
   }
 

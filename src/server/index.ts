@@ -15,6 +15,7 @@ import { RingkvNode, type NodeConfig } from '../node/node.js';
 import { Drainer, type DrainReport } from '../node/drain.js';
 import type { AntiEntropyConfig, AntiEntropyService } from '../node/anti-entropy.js';
 import type { TransferOptions, TransferService } from '../node/transfer.js';
+import type { ListingOptions } from '../node/listing.js';
 import { assertNativeUws, formatHostPort, listenExclusive, uWS, type TemplatedApp } from '../transport/uws.js';
 import { systemClock } from '../transport/types.js';
 import { WsTransport, attachPeerEndpoint } from '../transport/ws-transport.js';
@@ -61,6 +62,8 @@ export interface ServerOptions {
   census?: Partial<StorageCensusOptions>;
   /** prom-client's default process and runtime metrics on /metrics (default true). */
   processMetrics?: boolean;
+  /** Key and bucket listings (src/node/listing.ts). */
+  listing?: Partial<ListingOptions>;
   logger?: pino.Logger;
   /**
    * Client token checks on HTTP (default `{ required: true }`; docs/security.md).
@@ -196,6 +199,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       metrics: new NodeMetrics(opts.nodeId, { defaultMetrics: opts.processMetrics ?? true }),
       antiEntropy: opts.antiEntropy,
       transfers: opts.transfers,
+      listing: opts.listing,
       onJoinRefused: (reason) => refused(reason),
     });
   } catch (err) {

@@ -55,6 +55,10 @@ const SAMPLES: Record<string, () => Sample> = {
   updateSet: () => ({ path: `/sets/${SETS}/s1`, body: JSON.stringify({ add: ['x'] }), bucket: SETS, served: 200 }),
   getBucketProps: () => ({ path: `/buckets/${KV}/props`, bucket: KV, served: 200 }),
   setBucketProps: () => ({ path: `/buckets/${KV}/props`, body: JSON.stringify({ r: 2 }), bucket: KV, served: 200 }),
+  listBuckets: () => ({ path: '/buckets', served: 200 }),
+  listKeys: () => ({ path: `/buckets/${KV}/keys`, bucket: KV, served: 200 }),
+  listBucketObjects: () => ({ path: `/buckets/${KV}/objects`, bucket: KV, served: 200 }),
+  listObjects: () => ({ path: '/objects', served: 200 }),
   ping: () => ({ path: '/ping', served: 200 }),
   // The dashboard's static files (built by npm run build:ui, which npm test runs first).
   dashboard: () => ({ path: '/ui', served: 200 }),
@@ -68,6 +72,7 @@ const SAMPLES: Record<string, () => Sample> = {
   drain: () => ({ path: '/admin/drain', body: JSON.stringify({ bogus: true }), served: 400, code: 'BAD_REQUEST' }),
   forget: () => ({ path: '/admin/forget', body: '{}', served: 400, code: 'BAD_REQUEST' }),
   replace: () => ({ path: '/admin/replace', body: '{}', served: 400, code: 'BAD_REQUEST' }),
+  mergeRecords: () => ({ path: '/admin/merge', body: JSON.stringify({ objects: [] }), served: 200 }),
   listTokens: () => ({ path: '/admin/tokens', served: 200 }),
   createToken: () => ({ path: '/admin/tokens', body: JSON.stringify({ role: 'read', label: 'probe' }), served: 201 }),
   revokeToken: () => ({ path: `/admin/tokens/${revocable}`, served: 200 }),

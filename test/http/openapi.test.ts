@@ -247,6 +247,11 @@ describe('finding 7: responses of a real node conform to openapi.yaml', () => {
     expect(await conforms('post', '/admin/log-level', '/admin/log-level', { body: '{"level":"silent"}', headers: json })).toBe(200);
     expect(await conforms('post', '/admin/log-level', '/admin/log-level', { body: '{"level":"loud"}', headers: json })).toBe(400);
     expect(await conforms('post', '/admin/log-level', '/admin/log-level', { body: '{"level":"debug","x":1}', headers: json })).toBe(400);
+    // Listings (docs/listing.md).
+    for (const [path, url] of [['/buckets', '/buckets'], ['/buckets/{bucket}/keys', '/buckets/oa/keys'], ['/buckets/{bucket}/objects', '/buckets/oa/objects'], ['/objects', '/objects?limit=2']] as const) {
+      expect(await conforms('get', path, url)).toBe(200);
+    }
+    expect(await conforms('get', '/buckets/{bucket}/keys', '/buckets/oa/keys?cursor=AAAA')).toBe(400);
   });
 
   it('a 405 is listed, with an Allow header the document names', async () => {

@@ -10,6 +10,7 @@ import {
   MAX_AAE_GET_ITEMS,
   MAX_MERGE_BATCH,
   MAX_SET_OPS,
+  MAX_LIST_PAGE,
   MAX_TRANSFER_BATCH,
   MAX_WRITE_ID_LENGTH,
   PEER_MESSAGE_TYPES,
@@ -82,6 +83,9 @@ const ROWS: Row[] = [
   ['xfer.status: valid', 'xfer.status', { partition: 9 }, 'ok'],
   ['xfer.status: no partition', 'xfer.status', {}, /partition:/],
   // Sets.
+  ['list.page: valid', 'list.page', { p: 3, after: null, b, limit: 100, values: false, ring: 2 }, 'ok'],
+  ['list.page: a limit over the most a reply carries', 'list.page', { p: 3, after: null, b, limit: MAX_LIST_PAGE + 1, ring: 2 }, /limit:/],
+  ['list.page: a negative partition', 'list.page', { p: -1, b, limit: 1, ring: 2 }, /p:/],
   ['sets.update: valid', 'sets.update', { b, k, add: [Buffer.from('x')], remove: null, context: null, w: 2 }, 'ok'],
   ['sets.update: an element as a string', 'sets.update', { b, k, add: ['x'] }, /add\.0: expected binary/],
   ['sets.update: adds not a list', 'sets.update', { b, k, add: Buffer.from('x') }, /add:/],
@@ -195,6 +199,7 @@ describe('a running node and malformed peer requests', () => {
       ['xfer.finish', { ring: 1 }],
       ['xfer.status', { partition: 'p' }],
       ['sets.update', { b, k, add: 'x' }],
+      ['list.page', { p: 0, after: null, b, limit: 0, ring: 0 }],
     ];
     for (const [type, body] of bad) {
       expect(await ask(type, body), type).toMatchObject({ code: 'REMOTE', remoteCode: 'BAD_REQUEST', message: expect.stringContaining(`malformed '${type}'`) });

@@ -415,6 +415,8 @@ export function validBody(type: PeerMessageType, r: Rand, m: Material): unknown 
       return r.chance(0.5) ? { partitions: [r.int(0, partitions - 1)], ring: r.int(0, 10) } : { partition: r.int(0, partitions - 1), ring: r.int(0, 10) };
     case 'xfer.status':
       return { partition: r.int(0, partitions - 1) };
+    case 'list.page':
+      return { p: r.int(0, partitions - 1), after: null, b: r.chance(0.8) ? b : null, limit: r.int(1, 100), values: r.chance(0.5), buckets: r.chance(0.2), last: null, ring: r.int(0, 10) };
     case 'sets.update':
       return { b: FUZZ_BUCKETS[2], k, add: [r.bytes(r.int(1, 16))], remove: r.chance(0.3) ? [r.bytes(4)] : null, context: null, w: 2, timeoutMs: 2_000 };
   }
