@@ -29,14 +29,12 @@
 //   YCSB_SUITE_NODES [1,3,5]     cluster sizes of the scaling rows
 //   YCSB_SUITE_SEED [1]
 //   YCSB_SUITE_ROUTING_ROUNDS [3] alternating server/client pairs in (c), each RUN_S / 2
-import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { tempDir } from '../test/helpers/tmp.js';
+import { startCluster } from './cluster.js';
 import { freePort, spawnTracked, stopChildren, waitUntil } from './processes.js';
 import { machineLine, recordSection, today } from './results-file.js';
 import { readPropertyFile, runYcsb, type YcsbResult } from './ycsb/index.js';
-import { ensureSecretFile } from '../src/server/peer-secrets.js';
 
 const env = (name: string, def: number): number => {
   const raw = process.env[name];
@@ -66,50 +64,6 @@ async function startBaseline(): Promise<{ address: string; stop(): Promise<void>
   const child = spawnTracked(['--import', 'tsx', 'bench/baseline/uws-map-server.ts', address.split(':')[1]!]);
   await waitUntil(async () => (await fetch(`http://${address}/ping`)).ok, 'the baseline server');
   return { address, stop: () => stopChildren([child]) };
-}
-
-interface StatusDoc {
-  ring: { digest: string };
-  members: Array<{ status: string; partitions: number }>;
-  /** Partition handoffs still under way (present in newer nodes). */
-  transfers?: unknown[];
-}
-
-async function startCluster(count: number): Promise<{ nodes: string[]; stop(): Promise<void> }> {
-  const data = tempDir(`ringkv-ycsb-${count}n-`);
-  const nodes: string[] = [];
-  for (let i = 0; i < count; i++) nodes.push(`127.0.0.1:${await freePort()}`);
-  const secretFile = `${data.path}/cluster.secret`;
-  ensureSecretFile(secretFile);
-  const procs = nodes.map((address, i) => {
-    const args = ['bin/ringkv.js', 'start', '--node-id', `n${i + 1}`, '--listen', address, '--data-dir', `${data.path}/n${i + 1}`, '--log-level', 'warn', '--secret-file', secretFile];
-    if (i > 0) args.push('--seeds', nodes[0]!);
-    return spawnTracked(args);
-  });
-  const stop = async () => {
-    await stopChildren(procs);
-    data.remove();
-  };
-  try {
-    // Tokens are on (the default): n1 writes the cluster's first admin token; the YCSB binding takes it from RINGKV_TOKEN.
-    const tokenFile = `${data.path}/n1/admin.token`;
-    await waitUntil(async () => existsSync(tokenFile), 'the admin token');
-    process.env.RINGKV_TOKEN = readFileSync(tokenFile, 'utf8').trim();
-    const headers = { authorization: `Bearer ${process.env.RINGKV_TOKEN}` };
-    const statuses = () => Promise.all(nodes.map(async (n) => (await (await fetch(`http://${n}/status`, { headers })).json()) as StatusDoc));
-    await waitUntil(async () => {
-      const docs = await statuses();
-      return docs.every((d) => d.ring.digest === docs[0]!.ring.digest && d.members.filter((m) => m.status === 'valid' && m.partitions > 0).length === count);
-    }, `${count} ringkv node(s) on one ring`);
-    // Measure the steady state: wait until the joins' partition handoffs are
-    // done (reads during a handoff can miss their quorum), then a little more.
-    await waitUntil(async () => (await statuses()).every((d) => (d.transfers?.length ?? 0) === 0), `the partition handoffs of ${count} node(s)`, 180_000);
-    if (count > 1) await new Promise((r) => setTimeout(r, 2_000));
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-  return { nodes, stop };
 }
 
 // ---------------------------------------------------------------------------

@@ -182,7 +182,7 @@ export function attachPeerEndpoint(app: TemplatedApp, transport: WsTransport): P
         ws.close();
         return;
       }
-      t.countSent(frames);
+      t.countSent(frames, out.length);
     } catch {
       // socket closed under us
     }
@@ -409,7 +409,7 @@ export function attachPeerEndpoint(app: TemplatedApp, transport: WsTransport): P
           protocolError(ws, 1008, `message of ${frames.length} frames, limit ${MAX_FRAMES_PER_MESSAGE}`);
           return;
         }
-        t.countReceived(frames.length);
+        t.countReceived(frames.length, message.byteLength);
         if (ud.phase === 'hello') {
           onClientHello(ws, frames);
           return;

@@ -146,6 +146,9 @@ export interface TransportStats {
   framesSent: number;
   messagesReceived: number;
   framesReceived: number;
+  /** WebSocket payload bytes of those messages (envelope and frames; not the WebSocket framing or TLS). */
+  bytesSent: number;
+  bytesReceived: number;
   /** Connections closed for a protocol error: a message that failed the envelope check or did not decode, or a broken handshake (both sides). */
   protocolErrors: number;
   /** Handshakes that failed, by side and reason (also counted in protocolErrors). */
@@ -226,8 +229,9 @@ class PeerConnection {
     if (!ws || this.state !== 'open' || this.sendTag === null) return;
     try {
       this.sendSeq += 1;
-      ws.send(sealMessage(this.sendSeq, message, this.sendTag), { binary: true, compress: false });
-      this.t.countSent(frames);
+      const sealed = sealMessage(this.sendSeq, message, this.sendTag);
+      ws.send(sealed, { binary: true, compress: false });
+      this.t.countSent(frames, sealed.length);
     } catch (e) {
       this.fail(`send: ${errMessage(e)}`);
     }
@@ -269,10 +273,9 @@ class PeerConnection {
       if (this.ws !== ws) return;
       try {
         // Alone in the first message; queued frames follow once the server's hello is checked.
-        ws.send(encodeFrame({ kind: 'hello', version: PROTOCOL_VERSION, nodeId: t.self, cluster: t.cluster, nonce }), {
-          binary: true,
-        });
-        t.countSent(1);
+        const hello = encodeFrame({ kind: 'hello', version: PROTOCOL_VERSION, nodeId: t.self, cluster: t.cluster, nonce });
+        ws.send(hello, { binary: true });
+        t.countSent(1, hello.length);
       } catch (e) {
         this.fail(`send hello: ${errMessage(e)}`);
       }
@@ -309,6 +312,7 @@ class PeerConnection {
       return;
     }
     let bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+    const received = bytes.length;
     if (this.state !== 'connecting') {
       const o = openMessage(this.recvSeq + 1, bytes, this.recvTag);
       if (!o.ok) {
@@ -328,7 +332,7 @@ class PeerConnection {
       this.protocolError(`message of ${frames.length} frames, limit ${MAX_FRAMES_PER_MESSAGE}`);
       return;
     }
-    this.t.countReceived(frames.length);
+    this.t.countReceived(frames.length, received);
     if (this.state === 'connecting') {
       const f = frames[0]!;
       if (f.kind !== 'hello') {
@@ -406,8 +410,9 @@ class PeerConnection {
     if (!ws) return;
     try {
       // Alone and plain in the second message: the server checks it before it reads anything sealed.
-      ws.send(encodeFrame({ kind: 'auth', proof: makeProof(secret, 'client', transcript) }), { binary: true });
-      t.countSent(1);
+      const auth = encodeFrame({ kind: 'auth', proof: makeProof(secret, 'client', transcript) });
+      ws.send(auth, { binary: true });
+      t.countSent(1, auth.length);
     } catch (e) {
       this.fail(`send auth: ${errMessage(e)}`);
       return;
@@ -606,6 +611,8 @@ export class WsTransport implements Transport {
     framesSent: 0,
     messagesReceived: 0,
     framesReceived: 0,
+    bytesSent: 0,
+    bytesReceived: 0,
     protocolErrors: 0,
     authFailures: { inbound: zeroReasons(), outbound: zeroReasons() },
   };
@@ -646,16 +653,18 @@ export class WsTransport implements Transport {
     for (const c of this.conns.values()) c.retryNow(nodeId);
   }
 
-  /** @internal One message of `frames` frames went out. */
-  countSent(frames: number): void {
+  /** @internal One message of `frames` frames, `bytes` long (envelope included), went out. */
+  countSent(frames: number, bytes: number): void {
     this.counts.messagesSent += 1;
     this.counts.framesSent += frames;
+    this.counts.bytesSent += bytes;
   }
 
-  /** @internal One message of `frames` frames came in. */
-  countReceived(frames: number): void {
+  /** @internal One message of `frames` frames, `bytes` long, came in. */
+  countReceived(frames: number, bytes: number): void {
     this.counts.messagesReceived += 1;
     this.counts.framesReceived += frames;
+    this.counts.bytesReceived += bytes;
   }
 
   /** @internal A connection was closed for a protocol error. */

@@ -3,6 +3,7 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import {
+  ENVELOPE_BYTES,
   PROTOCOL_VERSION,
   TransportError,
   WsTransport,
@@ -612,6 +613,8 @@ describe('WsTransport', () => {
       expect(framesOf(raw.messages[1]!)).toEqual(Array.from({ length: 20 }, (_, i) => ({ kind: 'res', id: 100 + i, ok: { twice: 2 * i } })));
       // received: hello, auth, the requests; sent: hello, the responses
       expect(b.t.stats()).toMatchObject({ messagesReceived: 3, framesReceived: 22, messagesSent: 2, framesSent: 21 });
+      // bytes: the plain hello as it is, the sealed responses with their envelope
+      expect(b.t.stats().bytesSent).toBe(raw.messages[0]!.length + ENVELOPE_BYTES + raw.messages[1]!.length);
     });
 
     it('between two nodes, many requests in flight share messages and each gets its own answer', async () => {
@@ -630,7 +633,8 @@ describe('WsTransport', () => {
       expect(sa.messagesSent).toBeLessThan(sa.framesSent);
       expect(sb.framesSent).toBe(301); // hello + 300 responses
       expect(sb.messagesSent).toBeLessThan(sb.framesSent);
-      expect(sb).toMatchObject({ framesReceived: sa.framesSent, messagesReceived: sa.messagesSent });
+      expect(sb).toMatchObject({ framesReceived: sa.framesSent, messagesReceived: sa.messagesSent, bytesReceived: sa.bytesSent });
+      expect(sa.bytesReceived).toBe(sb.bytesSent);
     });
 
     it('the frames of one connection keep their order across turns', async () => {
