@@ -15,6 +15,7 @@
 //   (d) workload A, closed loop, on 1, 3 and 5 nodes → bench/results/scaling.json
 //   (e) the cost of durable acks: the load phase (100% inserts) on 3 nodes with
 //       dw = 0, 1 and 2 (docs/durability.md)
+//   (f) CPU, heap, peer traffic per request, per node and role (bench/roles/measure.ts), one round
 // Both targets are driven through undici (the baseline's Pool, RingkvClient's Agent).
 //
 //   npm run bench:suite                # print, write bench/results/*.json (+ plots)
@@ -32,6 +33,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { startCluster } from './cluster.js';
+import { rolesReport, runRoles, type Build } from './roles/measure.js';
 import { freePort, spawnTracked, stopChildren, waitUntil } from './processes.js';
 import { machineLine, recordSection, today } from './results-file.js';
 import { readPropertyFile, runYcsb, type YcsbResult } from './ycsb/index.js';
@@ -264,7 +266,11 @@ async function main(): Promise<void> {
     await again.stop();
   }
 
-  const report = summary({ baseC, baseA, one, three, openHalf, control, openServer, openClient, largest, scaling, durability });
+  // (f) cost per request, per node and role (bench/roles.ts has the A/B form): one round.
+  const roleBuilds: Build[] = [{ label: 'this', root: fileURLToPath(new URL('..', import.meta.url)) }];
+  const roles = rolesReport(await runRoles(roleBuilds, { records: RECORDS, runS: Math.max(5, Math.round(RUN_S / 3)), idleS: 3, threads: Math.min(16, THREADS), rounds: 1, seed: SEED }), roleBuilds);
+
+  const report = `${summary({ baseC, baseA, one, three, openHalf, control, openServer, openClient, largest, scaling, durability })}\n\nCost per request, per node and role (3 nodes, (3,2,2), every request to n1; bench/roles/measure.ts says how, \`npm run bench:roles\` runs it alone and A/B):\n\n${roles}`;
   console.log(`\n${report}\n\n(suite took ${((Date.now() - started) / 1000).toFixed(0)} s)`);
   if (process.argv.includes('--write')) {
     recordSection('ycsb', `## YCSB: ringkv against the bare uWebSockets.js ceiling\n\nCommand: \`npm run bench:suite -- --write\` — ${RECORDS.toLocaleString('en')} records of 10 × 100-byte fields, ${THREADS} threads, ${RUN_S} s per run, load generator in the same machine (one Node process; each ringkv node and the baseline in its own process; both driven through undici). Machine: ${machineLine()}. Date: ${today()}. Per-run JSON in \`bench/results/ycsb-*.json\`, pictures in \`bench/plots/\`.\n\n${report}`);
