@@ -16,6 +16,7 @@
 //   ROLES_THREADS [16]     closed-loop client threads
 //   ROLES_ROUNDS [3]       rounds; each runs every build once, on a fresh cluster
 //   ROLES_SEED [1]
+//   ROLES_CPU_PROF_DIR     if set: each node writes a V8 CPU profile there (node --cpu-prof)
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';

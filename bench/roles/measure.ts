@@ -241,7 +241,10 @@ async function measure(phase: Phase, cluster: BenchCluster, work: () => Promise<
 
 /** One round of one build: a fresh cluster, warm-up, then the idle, put and get phases. */
 export async function runRound(build: Build, round: number, cfg: RolesConfig): Promise<RoundResult> {
-  const cluster = await startCluster(3, { root: build.root, nodeArgs: ['--import', PROBE], ipc: true });
+  // ROLES_CPU_PROF_DIR: each node writes a V8 CPU profile of its whole run there (CPU.<date>.<pid>...; open in Chrome DevTools or speedscope).
+  const prof = process.env.ROLES_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.ROLES_CPU_PROF_DIR}`] : [];
+  const cluster = await startCluster(3, { root: build.root, nodeArgs: [...prof, '--import', PROBE], ipc: true });
+  if (prof.length > 0) console.log(`round ${round} ${build.label}: profiles of ${cluster.procs.map((p, i) => `n${i + 1} pid ${p.pid}`).join(', ')}`);
   try {
     // Warm-up (JIT, connections, caches), on its own table.
     const warm = Math.min(2_000, cfg.records);
