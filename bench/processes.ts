@@ -91,8 +91,15 @@ const CLOCK_TICKS_PER_S = (() => {
  * (much): it is the cost itself.
  */
 export function processCpuUs(pid: number): number {
+  const { userUs, systemUs } = processCpuSplitUs(pid);
+  return userUs + systemUs;
+}
+
+/** utime and stime apart (system time: the kernel's work for the process, e.g. loopback TCP on each write). */
+export function processCpuSplitUs(pid: number): { userUs: number; systemUs: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // fields[0] is field 3 (state): utime is field 14, stime field 15.
-  return ((Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_S) * 1e6;
+  const us = (ticks: string | undefined) => (Number(ticks) / CLOCK_TICKS_PER_S) * 1e6;
+  return { userUs: us(fields[11]), systemUs: us(fields[12]) };
 }

@@ -21,7 +21,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { startCluster, type BenchCluster } from '../cluster.js';
-import { processCpuUs } from '../processes.js';
+import { processCpuSplitUs } from '../processes.js';
 import { readPropertyFile, runYcsb, type YcsbResult } from '../ycsb/index.js';
 
 const WORKLOADS = fileURLToPath(new URL('../ycsb/workloads/', import.meta.url));
@@ -62,6 +62,8 @@ export interface NodePhase {
   node: string;
   role: Role;
   cpuUs: number;
+  /** The kernel's part of cpuUs (stime). */
+  systemCpuUs: number;
   /** Client requests coordinated (ringkv_requests_total). */
   coordinated: number;
   /** Replica requests served (ringkv_replica_requests_total), by type. */
@@ -203,13 +205,13 @@ async function measure(phase: Phase, cluster: BenchCluster, work: () => Promise<
   const { procs, nodes, token } = cluster;
   const before = await Promise.all(nodes.map((n) => scrape(n, token)));
   await Promise.all(procs.map((p) => ask(p, { probe: 'reset' }, 'reset-done')));
-  const cpuBefore = procs.map((p) => processCpuUs(p.pid!));
+  const cpuBefore = procs.map((p) => processCpuSplitUs(p.pid!));
   const generatorBefore = process.cpuUsage();
   const started = performance.now();
   const result = await work();
   const seconds = (performance.now() - started) / 1000;
   const generator = process.cpuUsage(generatorBefore);
-  const cpuAfter = procs.map((p) => processCpuUs(p.pid!));
+  const cpuAfter = procs.map((p) => processCpuSplitUs(p.pid!));
   const probes = await Promise.all(procs.map((p) => ask<ProbeFigures>(p, { probe: 'read' }, 'figures')));
   const after = await Promise.all(nodes.map((n) => scrape(n, token)));
   return {
@@ -227,7 +229,8 @@ async function measure(phase: Phase, cluster: BenchCluster, work: () => Promise<
       return {
         node: `n${i + 1}`,
         role: i === 0 ? 'coordinator' : 'replica',
-        cpuUs: cpuAfter[i]! - cpuBefore[i]!,
+        cpuUs: cpuAfter[i]!.userUs + cpuAfter[i]!.systemUs - cpuBefore[i]!.userUs - cpuBefore[i]!.systemUs,
+        systemCpuUs: cpuAfter[i]!.systemUs - cpuBefore[i]!.systemUs,
         coordinated: a.coordinated - b.coordinated,
         replicaRequests,
         peerMessages: a.messages - b.messages,
@@ -284,6 +287,8 @@ export async function runRoles(builds: Build[], cfg: RolesConfig, log: (line: st
 export interface RoleFigures {
   /** CPU µs per request (the coordinator: per client request; a replica: per replica request it served). */
   cpuUs: number;
+  /** The kernel's part of it (stime: syscalls, loopback TCP). */
+  systemCpuUs: number;
   /** The same less the background CPU the node spent while idle, over the phase's length. */
   netCpuUs: number;
   heapBytes: number;
@@ -300,6 +305,7 @@ function perRequest(n: NodePhase, requests: number, idleCpuUsPerS: number, secon
   const per = (x: number) => (requests > 0 ? x / requests : 0);
   return {
     cpuUs: per(n.cpuUs),
+    systemCpuUs: per(n.systemCpuUs),
     netCpuUs: per(Math.max(0, n.cpuUs - idleCpuUsPerS * seconds)),
     heapBytes: per(n.probe.heapAllocatedBytes),
     gcPauseUs: per(n.probe.gcPauseUs),
@@ -330,6 +336,7 @@ export function roleFigures(r: RoundResult, phase: 'put' | 'get'): Record<Role, 
     coordinator: figures[0]!,
     replica: {
       cpuUs: mean((x) => x.cpuUs),
+      systemCpuUs: mean((x) => x.systemCpuUs),
       netCpuUs: mean((x) => x.netCpuUs),
       heapBytes: mean((x) => x.heapBytes),
       gcPauseUs: mean((x) => x.gcPauseUs),
@@ -360,8 +367,8 @@ const med = (xs: number[], digits: number) => `${median(xs).toFixed(digits)}${ra
 /** The report: per build the median over rounds (min–max), and with several builds each one's per-round ratios to the first. */
 export function rolesReport(results: RoundResult[], builds: Build[]): string {
   const lines: string[] = [];
-  lines.push('| build | phase | role | CPU µs/req | net of idle | heap B/req | GC pause µs/req | peer msgs/req | peer B/req | loop delay p99 / p99.9 / max ms |');
-  lines.push('|---|---|---|---:|---:|---:|---:|---:|---:|---|');
+  lines.push('| build | phase | role | CPU µs/req | of it kernel | net of idle | heap B/req | GC pause µs/req | peer msgs/req | peer B/req | loop delay p99 / p99.9 / max ms |');
+  lines.push('|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|');
   for (const b of builds) {
     const rounds = results.filter((r) => r.build === b.label);
     for (const phase of ['get', 'put'] as const) {
@@ -369,7 +376,7 @@ export function rolesReport(results: RoundResult[], builds: Build[]): string {
         const f = rounds.map((r) => roleFigures(r, phase)[role]);
         const bytes = f.every((x) => x.peerBytes !== null) ? med(f.map((x) => x.peerBytes!), 0) : 'n/a';
         lines.push(
-          `| ${b.label} | ${phase.toUpperCase()} | ${role} | ${med(f.map((x) => x.cpuUs), 1)} | ${med(f.map((x) => x.netCpuUs), 1)} | ${med(f.map((x) => x.heapBytes), 0)} | ${med(f.map((x) => x.gcPauseUs), 2)} | ${med(f.map((x) => x.peerMessages), 2)} | ${bytes} | ${median(f.map((x) => x.loopP99Ms)).toFixed(1)} / ${median(f.map((x) => x.loopP999Ms)).toFixed(1)} / ${median(f.map((x) => x.loopMaxMs)).toFixed(1)} |`,
+          `| ${b.label} | ${phase.toUpperCase()} | ${role} | ${med(f.map((x) => x.cpuUs), 1)} | ${med(f.map((x) => x.systemCpuUs), 1)} | ${med(f.map((x) => x.netCpuUs), 1)} | ${med(f.map((x) => x.heapBytes), 0)} | ${med(f.map((x) => x.gcPauseUs), 2)} | ${med(f.map((x) => x.peerMessages), 2)} | ${bytes} | ${median(f.map((x) => x.loopP99Ms)).toFixed(1)} / ${median(f.map((x) => x.loopP999Ms)).toFixed(1)} / ${median(f.map((x) => x.loopMaxMs)).toFixed(1)} |`,
         );
       }
     }
