@@ -1,7 +1,8 @@
 // The peer wire envelope: each WebSocket binary message carries one or more
 // frames back to back, each frame one msgpack value (so a message is a
-// msgpack stream: decodeFrames reads them all with msgpackr's
-// unpackMultiple). A sender coalesces the frames it produces during one
+// msgpack stream: decodeFrames reads them with msgpackr's unpackMultiple)
+// or, on a connection of version 5, a hot frame (hot-codec.ts), which
+// starts with the byte 0xc1 that msgpack never uses. A sender coalesces the frames it produces during one
 // event-loop turn into one message (see outbox.ts); a receiver handles the
 // frames of a message in order.
 //

@@ -87,9 +87,11 @@ export interface HandshakeRefusal {
 }
 
 /**
- * Phase 'hello': the client's first message must be its hello, alone, of our
- * protocol version and cluster, with a nonce and no proofs. Returns the
- * hello, or why it is refused.
+ * Phase 'hello': the client's first message must be its hello, alone, of a
+ * protocol version this node speaks (MIN_PROTOCOL_VERSION up to maxVersion;
+ * the connection then speaks the client's) and our cluster, with a nonce and
+ * no proofs. Returns the hello, or why it is refused (a version refusal
+ * names maxVersion, which a newer client reads to fall back).
  */
 export function clientHelloStep(frames: readonly Frame[], cluster: string, maxVersion = PROTOCOL_VERSION): { hello: HelloFrame } | HandshakeRefusal {
   invariant(frames.length > 0, 'a decoded message without frames');
