@@ -16,6 +16,7 @@
 //   ROLES_THREADS [16]     closed-loop client threads
 //   ROLES_ROUNDS [3]       rounds; each runs every build once, on a fresh cluster
 //   ROLES_SEED [1]
+//   ROLES_TARGET [closed loop] open loop at this many ops/s in the put and get phases: builds compared at one rate
 //   ROLES_CPU_PROF_DIR     if set: each node writes a V8 CPU profile there (node --cpu-prof)
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -40,6 +41,7 @@ const cfg: RolesConfig = {
   threads: Math.round(env('ROLES_THREADS', 16)),
   rounds: Math.round(env('ROLES_ROUNDS', 3)),
   seed: Math.round(env('ROLES_SEED', 1)),
+  targetOpsPerS: process.env.ROLES_TARGET ? env('ROLES_TARGET', 0) : 0,
 };
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -79,10 +81,11 @@ console.log(`\n${report}\n\n(${Math.round(seconds)} s; 1-minute load ${startLoad
 mkdirSync(path.join(root, 'bench/results'), { recursive: true });
 writeFileSync(path.join(root, 'bench/results/roles.json'), `${JSON.stringify({ config: cfg, builds, results }, null, 2)}\n`);
 if (args.includes('--write')) {
-  const command = `npm run bench:roles -- ${against >= 0 ? `--against ${args[against + 1]} ` : ''}--write`;
+  const vars = Object.entries(process.env).filter(([k]) => k.startsWith('ROLES_')).map(([k, v]) => `${k}=${v} `).join('');
+  const command = `${vars}npm run bench:roles -- ${against >= 0 ? `--against ${args[against + 1]} ` : ''}--write`;
   recordSection(
     against >= 0 ? 'roles-ab' : 'roles',
-    `## Cost per request, per node and role (3 nodes, (3,2,2))${against >= 0 ? `: ${builds[0]!.label} against this checkout` : ''}\n\nCommand: \`${command}\` (bench/roles.ts, bench/roles/measure.ts) — 3 real \`ringkv start\` processes on 127.0.0.1 (native engine, default Q = 4096, tokens and peer authentication on), every client request sent to n1 (the coordinator; it holds one replica itself), n2 and n3 replicas only; the in-tree YCSB generator in the bench process, ${cfg.threads} closed-loop threads; per round and build a fresh cluster, a warm-up, then ${cfg.idleS} s idle, ${cfg.records.toLocaleString('en')} blind PUTs (YCSB load phase, 10 × 100 B), ${cfg.runS} s of GETs of them (workload C, zipfian); ${cfg.rounds} round${cfg.rounds === 1 ? '' : 's'}${builds.length > 1 ? ', the builds alternated, their order rotated each round' : ''}. CPU: utime+stime of each node process (/proc/<pid>/stat, all threads) over the phase, per client request at the coordinator and per replica request served at a replica (ringkv_replica_requests_total; replica figures are the mean of n2 and n3); *net of idle* subtracts the node's idle CPU rate over the phase's length. Heap: V8 bytes allocated (GC profile in the node, bench/roles/probe.mjs); loop delay: monitorEventLoopDelay at 10 ms resolution (replicas: the worse of the two). Peer messages and bytes: both directions, from ringkv_peer_*_total. Medians over the rounds (min–max). Machine: ${machineLine()}, shared: other helpers ran test suites on it during the run (1-minute load ${startLoad.toFixed(2)} at the start, ${endLoad.toFixed(2)} at the end). Wall time ${Math.round(seconds)} s. Date: ${today()}. Per-round JSON in \`bench/results/roles.json\`.\n\n${report}`,
+    `## Cost per request, per node and role (3 nodes, (3,2,2))${against >= 0 ? `: ${builds[0]!.label} against this checkout` : ''}\n\nCommand: \`${command}\` (bench/roles.ts, bench/roles/measure.ts) — 3 real \`ringkv start\` processes on 127.0.0.1 (native engine, default Q = 4096, tokens and peer authentication on), every client request sent to n1 (the coordinator; it holds one replica itself), n2 and n3 replicas only; the in-tree YCSB generator in the bench process, ${cfg.threads} threads, ${cfg.targetOpsPerS ? `open loop at ${cfg.targetOpsPerS} ops/s (the same rate for every build: CPU per request depends on the load, as more frames share each peer message)` : 'closed loop'}; per round and build a fresh cluster, a warm-up, then ${cfg.idleS} s idle, ${cfg.records.toLocaleString('en')} blind PUTs (YCSB load phase, 10 × 100 B), ${cfg.runS} s of GETs of them (workload C, zipfian); ${cfg.rounds} round${cfg.rounds === 1 ? '' : 's'}${builds.length > 1 ? ', the builds alternated, their order rotated each round' : ''}. CPU: utime+stime of each node process (/proc/<pid>/stat, all threads) over the phase, per client request at the coordinator and per replica request served at a replica (ringkv_replica_requests_total; replica figures are the mean of n2 and n3); *net of idle* subtracts the node's idle CPU rate over the phase's length. Heap: V8 bytes allocated (GC profile in the node, bench/roles/probe.mjs); loop delay: monitorEventLoopDelay at 10 ms resolution (replicas: the worse of the two). Peer messages and bytes: both directions, from ringkv_peer_*_total. Medians over the rounds (min–max). Machine: ${machineLine()}, shared: other helpers ran test suites on it during the run (1-minute load ${startLoad.toFixed(2)} at the start, ${endLoad.toFixed(2)} at the end). Wall time ${Math.round(seconds)} s. Date: ${today()}. Per-round JSON in \`bench/results/roles.json\`.\n\n${report}`,
   );
 }
 process.exit(0);

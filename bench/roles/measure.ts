@@ -37,6 +37,13 @@ export interface RolesConfig {
   threads: number;
   rounds: number;
   seed: number;
+  /**
+   * Open loop at this many ops/s (YCSB `target`) in the put and get phases,
+   * or 0: closed loop. CPU per request falls as load rises (more frames share
+   * each peer message and wake-up), so builds compared closed loop at
+   * different throughputs differ by that too; at one fixed rate they do not.
+   */
+  targetOpsPerS?: number;
 }
 
 /** A checkout of the project to run: its bin/ringkv.js and dist/. */
@@ -173,6 +180,7 @@ function props(workload: 'workloada' | 'workloadc', cfg: RolesConfig, cluster: B
     'ringkv.r': 2,
     'ringkv.w': 2,
     'ringkv.dw': 0,
+    ...(cfg.targetOpsPerS ? { target: cfg.targetOpsPerS } : {}),
     ...overrides,
   };
   for (const [k, v] of Object.entries(all)) p.set(k, String(v));
