@@ -259,8 +259,9 @@ export async function runRound(build: Build, round: number, cfg: RolesConfig): P
   try {
     // Warm-up (JIT, connections, caches), on its own table.
     const warm = Math.min(2_000, cfg.records);
-    await insert(cfg, cluster, 'warmup', warm);
-    await read(cfg, cluster, 'warmup', warm, Math.min(3, cfg.runS));
+    const closed = { ...cfg, targetOpsPerS: 0 };
+    await insert(closed, cluster, 'warmup', warm);
+    await read(closed, cluster, 'warmup', warm, Math.min(3, cfg.runS));
     const phases: PhaseResult[] = [];
     phases.push(await measure('idle', cluster, async () => {
       await new Promise((r) => setTimeout(r, cfg.idleS * 1000));

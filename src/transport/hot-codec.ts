@@ -104,7 +104,8 @@ class Writer {
   header(kind: number, id: number, flags: number): void {
     this.u8(HOT_MARKER);
     this.u8(kind);
-    this.out.writeUIntBE(id, this.at, 6);
+    this.out.writeUInt16BE(Math.floor(id / 2 ** 32), this.at);
+    this.out.writeUInt32BE(id >>> 0, this.at + 2);
     this.at += 6;
     this.u8(flags);
   }
@@ -193,103 +194,120 @@ export type HotDecodeResult =
   | { ok: true; frame: RequestFrame | ResponseOkFrame; end: number }
   | { ok: false; reason: string };
 
+// The decoder's cursor: module state rather than closures, so that a frame
+// costs no function objects (decodeHot is synchronous and not reentrant).
+let buf: Buffer = Buffer.alloc(0);
+let pos = 0;
+
+/** A u32 length and that many bytes (a view), or null if the frame is too short. */
+function takeBytes(): Buffer | null {
+  if (buf.length - pos < 4) return null;
+  const n = buf.readUInt32BE(pos);
+  pos += 4;
+  if (buf.length - pos < n) return null;
+  const v = buf.subarray(pos, pos + n);
+  pos += n;
+  return v;
+}
+
+function fail(reason: string): HotDecodeResult {
+  return { ok: false, reason: `hot frame: ${reason}` };
+}
+
+/** A tri-state field of the flags, null for the unused value 3. */
+function tri(flags: number, shift: number): Tri | null {
+  const v = (flags >> shift) & 3;
+  return v === 3 ? null : (v as Tri);
+}
+
 /** Reads the hot frame at `at` of `bytes` (bytes[at] is HOT_MARKER); never throws. */
 export function decodeHot(bytes: Uint8Array, at: number): HotDecodeResult {
-  const buf = bufferView(bytes);
-  const end = buf.length;
-  let p = at;
-  const fail = (reason: string): HotDecodeResult => ({ ok: false, reason: `hot frame: ${reason}` });
-  if (end - p < HEADER_BYTES) return fail('truncated header');
-  if (buf[p] !== HOT_MARKER) return fail('no marker');
-  const kind = buf[p + 1]!;
-  const id = buf.readUIntBE(p + 2, 6);
-  const flags = buf[p + 8]!;
-  p += HEADER_BYTES;
-  const u32 = (): number | null => {
-    if (end - p < 4) return null;
-    const v = buf.readUInt32BE(p);
-    p += 4;
-    return v;
-  };
-  const bytesField = (): Buffer | null => {
-    const n = u32();
-    if (n === null || end - p < n) return null;
-    const v = buf.subarray(p, p + n);
-    p += n;
-    return v;
-  };
-  const tri = (shift: number): Tri | null => {
-    const v = (flags >> shift) & 3;
-    return v === 3 ? null : (v as Tri);
-  };
-  const bool = (t: Tri): boolean | undefined => (t === 0 ? undefined : t === 2);
+  buf = bufferView(bytes);
+  pos = at;
+  try {
+    return decodeAtCursor();
+  } finally {
+    // Let go of the message.
+    buf = EMPTY;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function decodeAtCursor(): HotDecodeResult {
+  if (buf.length - pos < HEADER_BYTES) return fail('truncated header');
+  if (buf[pos] !== HOT_MARKER) return fail('no marker');
+  const kind = buf[pos + 1]!;
+  const id = buf.readUInt16BE(pos + 2) * 2 ** 32 + buf.readUInt32BE(pos + 4);
+  const flags = buf[pos + 8]!;
+  pos += HEADER_BYTES;
   switch (kind) {
     case KIND_GET_REQ: {
       if (flags & ~0b111) return fail('kv.get: unknown flags');
-      const hints = tri(0);
+      const hints = tri(flags, 0);
       if (hints === null) return fail('kv.get: bad hints flag');
       let ring: number | undefined;
       if (flags & 4) {
-        const r = u32();
-        if (r === null) return fail('kv.get: truncated');
-        ring = r;
+        if (buf.length - pos < 4) return fail('kv.get: truncated');
+        ring = buf.readUInt32BE(pos);
+        pos += 4;
       }
-      const b = bytesField();
-      const k = b && bytesField();
+      const b = takeBytes();
+      const k = b && takeBytes();
       if (!b || !k) return fail('kv.get: truncated');
       const body: Record<string, unknown> = { b, k };
       if (ring !== undefined) body.ring = ring;
-      if (hints !== 0) body.hints = bool(hints);
-      return { ok: true, frame: { kind: 'req', id, type: 'kv.get', body }, end: p };
+      if (hints !== 0) body.hints = hints === 2;
+      return { ok: true, frame: { kind: 'req', id, type: 'kv.get', body }, end: pos };
     }
     case KIND_GET_RES: {
       if (flags & ~0b111) return fail('kv.get reply: unknown flags');
-      const reapedTri = tri(1);
+      const reapedTri = tri(flags, 1);
       if (reapedTri === null) return fail('kv.get reply: bad reaped flag');
       let record: Buffer | null = null;
       if (flags & 1) {
-        record = bytesField();
+        record = takeBytes();
         if (!record) return fail('kv.get reply: truncated');
       }
       const body: Record<string, unknown> = { record };
       if (reapedTri === 1) body.reaped = null;
       if (reapedTri === 2) {
-        const reaped = bytesField();
+        const reaped = takeBytes();
         if (!reaped) return fail('kv.get reply: truncated');
         body.reaped = reaped;
       }
-      return { ok: true, frame: { kind: 'res', id, ok: body }, end: p };
+      return { ok: true, frame: { kind: 'res', id, ok: body }, end: pos };
     }
     case KIND_MERGE_REQ: {
       if (flags & ~0b111111) return fail('kv.merge: unknown flags');
-      const lww = tri(0);
-      const durable = tri(2);
-      const hint = tri(4);
+      const lww = tri(flags, 0);
+      const durable = tri(flags, 2);
+      const hint = tri(flags, 4);
       if (lww === null || durable === null || hint === null) return fail('kv.merge: bad flags');
-      const b = bytesField();
-      const k = b && bytesField();
-      const record = k && bytesField();
+      const b = takeBytes();
+      const k = b && takeBytes();
+      const record = k && takeBytes();
       if (!b || !k || !record) return fail('kv.merge: truncated');
       const body: Record<string, unknown> = { b, k, record };
-      if (lww !== 0) body.lww = bool(lww);
-      if (durable !== 0) body.durable = bool(durable);
+      if (lww !== 0) body.lww = lww === 2;
+      if (durable !== 0) body.durable = durable === 2;
       if (hint === 1) body.hint = null;
       if (hint === 2) {
-        if (end - p < 1) return fail('kv.merge: truncated');
-        const n = buf[p++]!;
-        if (n > MAX_HINT_BYTES || end - p < n) return fail('kv.merge: bad hint');
-        body.hint = buf.toString('latin1', p, p + n);
-        p += n;
+        if (buf.length - pos < 1) return fail('kv.merge: truncated');
+        const n = buf[pos++]!;
+        if (n > MAX_HINT_BYTES || buf.length - pos < n) return fail('kv.merge: bad hint');
+        body.hint = buf.toString('latin1', pos, pos + n);
+        pos += n;
       }
-      return { ok: true, frame: { kind: 'req', id, type: 'kv.merge', body }, end: p };
+      return { ok: true, frame: { kind: 'req', id, type: 'kv.merge', body }, end: pos };
     }
     case KIND_MERGE_RES: {
       if (flags & ~0b111) return fail('kv.merge reply: unknown flags');
-      const hinted = tri(1);
+      const hinted = tri(flags, 1);
       if (hinted === null) return fail('kv.merge reply: bad hinted flag');
       const body: Record<string, unknown> = { durable: (flags & 1) === 1 };
-      if (hinted !== 0) body.hinted = bool(hinted);
-      return { ok: true, frame: { kind: 'res', id, ok: body }, end: p };
+      if (hinted !== 0) body.hinted = hinted === 2;
+      return { ok: true, frame: { kind: 'res', id, ok: body }, end: pos };
     }
     default:
       return fail(`unknown kind ${kind}`);
