@@ -30,7 +30,7 @@
 //   SECURITY_BENCH_RECORDS [10000]  recordcount
 //   SECURITY_BENCH_THREADS [32]     threadcount
 //   SECURITY_BENCH_SEED [1]
-import { execFileSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -41,7 +41,7 @@ import { checkAccess } from '../src/http/auth.js';
 import { ensureSecretFile } from '../src/server/peer-secrets.js';
 import { makeCa, type TestCa } from '../test/helpers/certs.js';
 import { tempDir } from '../test/helpers/tmp.js';
-import { freePort, spawnTracked, stopChildren, waitUntil as waitFor } from './processes.js';
+import { freePort, processCpuUs, spawnTracked, stopChildren, waitUntil as waitFor } from './processes.js';
 import { machineLine, recordSection, today } from './results-file.js';
 import { readPropertyFile, runYcsb, type YcsbResult } from './ycsb/index.js';
 
@@ -194,22 +194,6 @@ async function startCluster(count: number, config: Config, ca: TestCa): Promise<
 // ---------------------------------------------------------------------------
 // CPU time: on a shared machine throughput moves with whatever else runs, but
 // the CPU a node spends per request does not (much): it is the cost itself.
-
-const CLOCK_TICKS_PER_S = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-/** utime + stime of a process so far, µs (from /proc/<pid>/stat; the fields after the command's closing parenthesis). */
-function processCpuUs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // fields[0] is field 3 (state): utime is field 14, stime field 15.
-  return ((Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_S) * 1e6;
-}
 
 const nodesCpuUs = (pids: number[]) => pids.reduce((sum, pid) => sum + processCpuUs(pid), 0);
 

@@ -15,6 +15,7 @@
 //   (d) workload A, closed loop, on 1, 3 and 5 nodes → bench/results/scaling.json
 //   (e) the cost of durable acks: the load phase (100% inserts) on 3 nodes with
 //       dw = 0, 1 and 2 (docs/durability.md)
+//   (f) CPU, heap, peer traffic per request, per node and role (bench/roles/measure.ts), one round
 // Both targets are driven through undici (the baseline's Pool, RingkvClient's Agent).
 //
 //   npm run bench:suite                # print, write bench/results/*.json (+ plots)
@@ -29,14 +30,13 @@
 //   YCSB_SUITE_NODES [1,3,5]     cluster sizes of the scaling rows
 //   YCSB_SUITE_SEED [1]
 //   YCSB_SUITE_ROUTING_ROUNDS [3] alternating server/client pairs in (c), each RUN_S / 2
-import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { tempDir } from '../test/helpers/tmp.js';
+import { startCluster } from './cluster.js';
+import { rolesReport, runRoles, type Build } from './roles/measure.js';
 import { freePort, spawnTracked, stopChildren, waitUntil } from './processes.js';
 import { machineLine, recordSection, today } from './results-file.js';
 import { readPropertyFile, runYcsb, type YcsbResult } from './ycsb/index.js';
-import { ensureSecretFile } from '../src/server/peer-secrets.js';
 
 const env = (name: string, def: number): number => {
   const raw = process.env[name];
@@ -66,50 +66,6 @@ async function startBaseline(): Promise<{ address: string; stop(): Promise<void>
   const child = spawnTracked(['--import', 'tsx', 'bench/baseline/uws-map-server.ts', address.split(':')[1]!]);
   await waitUntil(async () => (await fetch(`http://${address}/ping`)).ok, 'the baseline server');
   return { address, stop: () => stopChildren([child]) };
-}
-
-interface StatusDoc {
-  ring: { digest: string };
-  members: Array<{ status: string; partitions: number }>;
-  /** Partition handoffs still under way (present in newer nodes). */
-  transfers?: unknown[];
-}
-
-async function startCluster(count: number): Promise<{ nodes: string[]; stop(): Promise<void> }> {
-  const data = tempDir(`ringkv-ycsb-${count}n-`);
-  const nodes: string[] = [];
-  for (let i = 0; i < count; i++) nodes.push(`127.0.0.1:${await freePort()}`);
-  const secretFile = `${data.path}/cluster.secret`;
-  ensureSecretFile(secretFile);
-  const procs = nodes.map((address, i) => {
-    const args = ['bin/ringkv.js', 'start', '--node-id', `n${i + 1}`, '--listen', address, '--data-dir', `${data.path}/n${i + 1}`, '--log-level', 'warn', '--secret-file', secretFile];
-    if (i > 0) args.push('--seeds', nodes[0]!);
-    return spawnTracked(args);
-  });
-  const stop = async () => {
-    await stopChildren(procs);
-    data.remove();
-  };
-  try {
-    // Tokens are on (the default): n1 writes the cluster's first admin token; the YCSB binding takes it from RINGKV_TOKEN.
-    const tokenFile = `${data.path}/n1/admin.token`;
-    await waitUntil(async () => existsSync(tokenFile), 'the admin token');
-    process.env.RINGKV_TOKEN = readFileSync(tokenFile, 'utf8').trim();
-    const headers = { authorization: `Bearer ${process.env.RINGKV_TOKEN}` };
-    const statuses = () => Promise.all(nodes.map(async (n) => (await (await fetch(`http://${n}/status`, { headers })).json()) as StatusDoc));
-    await waitUntil(async () => {
-      const docs = await statuses();
-      return docs.every((d) => d.ring.digest === docs[0]!.ring.digest && d.members.filter((m) => m.status === 'valid' && m.partitions > 0).length === count);
-    }, `${count} ringkv node(s) on one ring`);
-    // Measure the steady state: wait until the joins' partition handoffs are
-    // done (reads during a handoff can miss their quorum), then a little more.
-    await waitUntil(async () => (await statuses()).every((d) => (d.transfers?.length ?? 0) === 0), `the partition handoffs of ${count} node(s)`, 180_000);
-    if (count > 1) await new Promise((r) => setTimeout(r, 2_000));
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-  return { nodes, stop };
 }
 
 // ---------------------------------------------------------------------------
@@ -310,7 +266,11 @@ async function main(): Promise<void> {
     await again.stop();
   }
 
-  const report = summary({ baseC, baseA, one, three, openHalf, control, openServer, openClient, largest, scaling, durability });
+  // (f) cost per request, per node and role (bench/roles.ts has the A/B form): one round.
+  const roleBuilds: Build[] = [{ label: 'this', root: fileURLToPath(new URL('..', import.meta.url)) }];
+  const roles = rolesReport(await runRoles(roleBuilds, { records: RECORDS, runS: Math.max(5, Math.round(RUN_S / 3)), idleS: 3, threads: Math.min(16, THREADS), rounds: 1, seed: SEED }), roleBuilds);
+
+  const report = `${summary({ baseC, baseA, one, three, openHalf, control, openServer, openClient, largest, scaling, durability })}\n\nCost per request, per node and role (3 nodes, (3,2,2), every request to n1; bench/roles/measure.ts says how, \`npm run bench:roles\` runs it alone and A/B):\n\n${roles}`;
   console.log(`\n${report}\n\n(suite took ${((Date.now() - started) / 1000).toFixed(0)} s)`);
   if (process.argv.includes('--write')) {
     recordSection('ycsb', `## YCSB: ringkv against the bare uWebSockets.js ceiling\n\nCommand: \`npm run bench:suite -- --write\` — ${RECORDS.toLocaleString('en')} records of 10 × 100-byte fields, ${THREADS} threads, ${RUN_S} s per run, load generator in the same machine (one Node process; each ringkv node and the baseline in its own process; both driven through undici). Machine: ${machineLine()}. Date: ${today()}. Per-run JSON in \`bench/results/ycsb-*.json\`, pictures in \`bench/plots/\`.\n\n${report}`);

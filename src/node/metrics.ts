@@ -23,6 +23,7 @@ export class NodeMetrics {
   readonly reapAttempts: Counter<'outcome'>;
   readonly reapFloors: Gauge;
   readonly gossipRefused: Counter;
+  readonly replicaRequests: Counter<'type'>;
 
   constructor(nodeId: string, opts: { defaultMetrics?: boolean } = {}) {
     this.registry.setDefaultLabels({ node: nodeId });
@@ -114,6 +115,12 @@ export class NodeMetrics {
     this.reapFloors = new Gauge({
       name: 'ringkv_reap_floors',
       help: 'Reaped keys this node remembers (their causal context: counter floor and resurrection guard)',
+      registers,
+    });
+    this.replicaRequests = new Counter({
+      name: 'ringkv_replica_requests_total',
+      help: 'Peer requests this node served as a replica of the key, by type (kv.get: a read; kv.merge: a write, repair or handoff; kv.mergebatch: a batch of them): the replica role\'s work, beside ringkv_requests_total for the coordinator\'s',
+      labelNames: ['type'],
       registers,
     });
     if (opts.defaultMetrics) this.processRegistry = processMetricsRegistry();

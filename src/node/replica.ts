@@ -72,6 +72,7 @@ export class Replica {
   // One handler per peer request kind (bodies decoded by src/node/messages.ts)
 
   async onGet(from: string, req: PeerRequest<'kv.get'>): Promise<PeerReplyBody<'kv.get'>> {
+    this.ctx.metrics.replicaRequests.inc({ type: 'kv.get' });
     this.ctx.checkJoined();
     // Routed by a ring this node has not adopted yet: under it this node may be a new
     // replica that does not know it is still to receive the key's partition.
@@ -90,6 +91,7 @@ export class Replica {
   }
 
   async onMerge(from: string, req: PeerRequest<'kv.merge'>): Promise<PeerReplyBody<'kv.merge'>> {
+    this.ctx.metrics.replicaRequests.inc({ type: 'kv.merge' });
     const durable = req.durable === true;
     const hint = req.hint ?? null;
     if (hint !== null && hint !== this.ctx.id) {
@@ -101,6 +103,7 @@ export class Replica {
   }
 
   async onMergeBatch(from: string, req: PeerRequest<'kv.mergebatch'>): Promise<PeerReplyBody<'kv.mergebatch'>> {
+    this.ctx.metrics.replicaRequests.inc({ type: 'kv.mergebatch' });
     // Hint delivery in batches: the merges run together, so durable ones share flushes.
     const durable = req.durable === true;
     await Promise.all(req.items.map((item) => this.mergeFromPeer(from, item.b, item.k, item.record, item.lww === true ? 'lww' : 'siblings', durable)));

@@ -38,5 +38,6 @@ export function registerPeerMetrics(registry: Registry, stats: () => TransportSt
       },
     });
   }
+  counter('ringkv_peer_bytes_total', 'Bytes of those messages (their payloads: envelope and frames), by direction', 'bytesSent', 'bytesReceived');
   counter('ringkv_peer_frames_total', 'Peer frames (requests, responses, notes, hello, bye) carried by those messages, by direction', 'framesSent', 'framesReceived');
 }

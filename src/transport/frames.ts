@@ -1,7 +1,8 @@
 // The peer wire envelope: each WebSocket binary message carries one or more
 // frames back to back, each frame one msgpack value (so a message is a
-// msgpack stream: decodeFrames reads them all with msgpackr's
-// unpackMultiple). A sender coalesces the frames it produces during one
+// msgpack stream: decodeFrames reads them with msgpackr's unpackMultiple)
+// or, on a connection of version 5, a hot frame (hot-codec.ts), which
+// starts with the byte 0xc1 that msgpack never uses. A sender coalesces the frames it produces during one
 // event-loop turn into one message (see outbox.ts); a receiver handles the
 // frames of a message in order.
 //
@@ -54,9 +55,39 @@ import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { Packr } from 'msgpackr';
 import { MAX_SECRETS, NONCE_BYTES, PROOF_BYTES } from './peer-auth.js';
+import { HOT_MARKER, HOT_VERSION, decodeHot, encodeHotReply, encodeHotRequest } from './hot-codec.js';
 
-/** 4: mutual authentication (hello nonces and proofs, auth), session-keyed envelope tags. 3: messages after the hello are sealed (seq + CRC-32). 2: a message may carry several frames. 1: exactly one. */
-export const PROTOCOL_VERSION = 4;
+/**
+ * The newest protocol version this node speaks, offered in its hello.
+ * 5: hot frames (hot-codec.ts: 'kv.get' and 'kv.merge' and their replies in
+ * a binary layout) may stand among the msgpack frames of a message. 4: mutual
+ * authentication (hello nonces and proofs, auth), session-keyed envelope
+ * tags. 3: messages after the hello are sealed (seq + CRC-32). 2: a message
+ * may carry several frames. 1: exactly one.
+ */
+export const PROTOCOL_VERSION = 5;
+/**
+ * The oldest version this node still speaks, for a rolling upgrade: a
+ * server answers a client's hello of any version from this one to
+ * PROTOCOL_VERSION in that version; a client refused by a server of an older
+ * version (whose refusal names the version it expects) offers that one next,
+ * if it is in this range. Versions are per connection; 4 is 5 without hot frames.
+ */
+export const MIN_PROTOCOL_VERSION = 4;
+
+/** Whether this node speaks `version` (a server answers in it, a client may fall back to it). */
+export function speaksVersion(version: number): boolean {
+  return Number.isSafeInteger(version) && version >= MIN_PROTOCOL_VERSION && version <= PROTOCOL_VERSION;
+}
+
+/**
+ * The version an older server expects, from its refusal of our hello (the
+ * close reason clientHelloStep gives: "protocol version X, expected Y"), or null.
+ */
+export function expectedVersionOf(closeReason: string): number | null {
+  const m = /^protocol version \d+, expected (\d+)$/.exec(closeReason);
+  return m ? Number(m[1]) : null;
+}
 
 /** Bytes of the envelope in front of a sealed message's frames. */
 export const ENVELOPE_BYTES = 8;
@@ -84,6 +115,16 @@ export function sealMessage(seq: number, payload: Uint8Array, tag: number): Buff
   out.set(payload, ENVELOPE_BYTES);
   out.writeUInt32BE(envelopeCrc(out, tag), 4);
   return out;
+}
+
+/**
+ * Seals a message built with ENVELOPE_BYTES of room in front of its frames
+ * (the outbox's headroom): writes the envelope there, no copy. Returns it.
+ */
+export function sealInPlace(seq: number, message: Buffer, tag: number): Buffer {
+  message.writeUInt32BE(seq >>> 0, 0);
+  message.writeUInt32BE(envelopeCrc(message, tag), 4);
+  return message;
 }
 
 export type OpenResult = { ok: true; payload: Buffer } | { ok: false; reason: string };
@@ -253,6 +294,16 @@ function notMsgpack(e: unknown): { ok: false; reason: string } {
   return { ok: false, reason: `not msgpack: ${e instanceof Error ? e.message : String(e)}` };
 }
 
+/** A request frame in the best encoding of a connection of `version`: hot (hot-codec.ts) where it carries the body exactly, else msgpack. Throws if the body cannot be encoded. */
+export function encodeRequest(frame: RequestFrame, version: number): Buffer {
+  return (version >= HOT_VERSION ? encodeHotRequest(frame) : null) ?? encodeFrame(frame);
+}
+
+/** A reply to a request of `type`, likewise. Throws if the body cannot be encoded. */
+export function encodeReply(frame: ResponseFrame, type: string, version: number): Buffer {
+  return (version >= HOT_VERSION && 'ok' in frame ? encodeHotReply(frame, type) : null) ?? encodeFrame(frame);
+}
+
 /** Strictly decodes exactly one frame (no trailing bytes); never throws. */
 export function decodeFrame(bytes: Uint8Array): DecodeResult {
   let v: unknown;
@@ -267,9 +318,51 @@ export function decodeFrame(bytes: Uint8Array): DecodeResult {
 /**
  * Strictly decodes a message: one or more frames back to back, every one
  * of them well-formed, up to the last byte. All or nothing; never throws.
+ * `hot`: the connection's version carries hot frames (hot-codec.ts), which
+ * may then stand anywhere among the msgpack frames; on an older one the
+ * byte that starts them is a protocol error, as it always was.
  */
-export function decodeFrames(bytes: Uint8Array): DecodeFramesResult {
+export function decodeFrames(bytes: Uint8Array, hot = false): DecodeFramesResult {
   if (bytes.length === 0) return { ok: false, reason: 'empty message' };
+  if (!hot || bytes.indexOf(HOT_MARKER) < 0) return decodeMsgpackFrames(bytes);
+  const frames: Frame[] = [];
+  const buf = bufferView(bytes);
+  let at = 0;
+  const failAt = (reason: string): DecodeFramesResult => ({ ok: false, reason: `frame ${frames.length + 1}: ${reason}` });
+  while (at < buf.length) {
+    if (buf[at] === HOT_MARKER) {
+      const d = decodeHot(buf, at);
+      if (!d.ok) return failAt(d.reason);
+      frames.push(d.frame);
+      at = d.end;
+      continue;
+    }
+    // msgpack frames up to the next hot one (a 0xc1 byte inside a msgpack value is data, not a frame start).
+    let next = -1;
+    try {
+      codec.unpackMultiple(buf.subarray(at), (value: unknown, _start?: number, end?: number) => {
+        const c = checkFrame(value);
+        if (!c.ok) throw new FrameError(c.reason);
+        frames.push(c.frame);
+        const stop = at + end!;
+        if (stop < buf.length && buf[stop] === HOT_MARKER) {
+          next = stop;
+          return false;
+        }
+        return undefined;
+      });
+    } catch (e) {
+      return e instanceof FrameError ? failAt(e.message) : notMsgpack(e);
+    }
+    if (next < 0) break;
+    at = next;
+  }
+  return { ok: true, frames };
+}
+
+class FrameError extends Error {}
+
+function decodeMsgpackFrames(bytes: Uint8Array): DecodeFramesResult {
   let values: unknown[];
   try {
     values = codec.unpackMultiple(bytes);

@@ -2,6 +2,7 @@
 // and the simulated network.
 export * from './types.js';
 export * from './frames.js';
+export { HOT_MARKER, HOT_VERSION } from './hot-codec.js';
 export * from './peer-auth.js';
 export { uWS, assertNativeUws, uwsNativeStatus } from './uws.js';
 export type { UwsNativeStatus, TemplatedApp, UwsWebSocket, HttpRequest, HttpResponse, us_listen_socket } from './uws.js';

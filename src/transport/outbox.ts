@@ -17,8 +17,10 @@
 // calling clear()) and, for tests, `scheduler`.
 
 export interface OutboxOptions {
-  /** Sends one message: `frames` whole frames back to back. Must not throw. */
+  /** Sends one message: headroomBytes of room, then `frames` whole frames back to back. Must not throw. */
   write: (message: Buffer, frames: number) => void;
+  /** Bytes left free in front of each message's frames, for the writer's envelope (sealed in place: one copy per message). Default 0. */
+  headroomBytes?: number;
   /** Cap on the bytes of a coalesced message (a larger single frame goes alone). */
   maxMessageBytes: number;
   /** Cap on the frames in one message (at least 1). */
@@ -46,6 +48,7 @@ export class Outbox {
   private readonly write: OutboxOptions['write'];
   private readonly maxBytes: number;
   private readonly maxFrames: number;
+  private readonly headroom: number;
   private readonly scheduler: Scheduler;
   private readonly flushScheduled = (): void => {
     this.scheduled = null;
@@ -56,6 +59,7 @@ export class Outbox {
     this.write = opts.write;
     this.maxBytes = Math.max(1, opts.maxMessageBytes);
     this.maxFrames = Math.max(1, Math.floor(opts.maxFramesPerMessage));
+    this.headroom = Math.max(0, Math.floor(opts.headroomBytes ?? 0));
     this.scheduler = opts.scheduler ?? endOfTurn;
     this.held = held;
   }
@@ -98,8 +102,19 @@ export class Outbox {
       const batch = n === frames.length ? frames : frames.slice(0, n);
       this.frames = n === frames.length ? [] : frames.slice(n);
       this.bytes -= size;
-      this.write(n === 1 ? batch[0]! : Buffer.concat(batch, size), n);
+      this.write(this.headroom === 0 && n === 1 ? batch[0]! : this.join(batch, size), n);
     }
+  }
+
+  /** One buffer: the headroom, then the frames. */
+  private join(batch: Buffer[], size: number): Buffer {
+    const out = Buffer.allocUnsafe(this.headroom + size);
+    let at = this.headroom;
+    for (const f of batch) {
+      out.set(f, at);
+      at += f.length;
+    }
+    return out;
   }
 
   /** Stops writing: frames queue until release(). */

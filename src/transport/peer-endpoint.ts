@@ -14,7 +14,8 @@
 // The outbound half and the transport itself: ws-transport.ts.
 import { assertNativeUws, uWS } from './uws.js';
 import type { TemplatedApp, UwsWebSocket } from './uws.js';
-import { PROTOCOL_VERSION, MAX_FRAMES_PER_MESSAGE, decodeFrames, encodeFrame, openMessage, sealMessage } from './frames.js';
+import { ENVELOPE_BYTES, PROTOCOL_VERSION, MAX_FRAMES_PER_MESSAGE, decodeFrames, encodeFrame, encodeReply, openMessage, sealInPlace, sealMessage, speaksVersion } from './frames.js';
+import { HOT_VERSION } from './hot-codec.js';
 import type { Frame, HelloFrame } from './frames.js';
 import { checkProofs, makeProof, newNonce, sessionTags } from './peer-auth.js';
 import type { AuthFailureReason, PeerSecret, Transcript } from './peer-auth.js';
@@ -62,6 +63,8 @@ interface InboundData {
   nodeId: string | null;
   /** hello: waiting for the client's hello; auth: for its proof; open: authenticated. */
   phase: 'hello' | 'auth' | 'open';
+  /** The protocol version of this connection: the client's, from its hello (0 before). */
+  version: number;
   /** The handshake so far (between hello and auth). */
   transcript: Transcript | null;
   /** This side refused the handshake (counted already). */
@@ -84,16 +87,19 @@ export interface HandshakeRefusal {
 }
 
 /**
- * Phase 'hello': the client's first message must be its hello, alone, of our
- * protocol version and cluster, with a nonce and no proofs. Returns the
- * hello, or why it is refused.
+ * Phase 'hello': the client's first message must be its hello, alone, of a
+ * protocol version this node speaks (MIN_PROTOCOL_VERSION up to maxVersion;
+ * the connection then speaks the client's) and our cluster, with a nonce and
+ * no proofs. Returns the hello, or why it is refused (a version refusal
+ * names maxVersion, which a newer client reads to fall back).
  */
-export function clientHelloStep(frames: readonly Frame[], cluster: string): { hello: HelloFrame } | HandshakeRefusal {
+export function clientHelloStep(frames: readonly Frame[], cluster: string, maxVersion = PROTOCOL_VERSION): { hello: HelloFrame } | HandshakeRefusal {
   invariant(frames.length > 0, 'a decoded message without frames');
   const f = frames[0]!;
   if (f.kind !== 'hello') return { refuse: { code: 1002, reason: 'malformed', message: `expected hello, got ${f.kind}` } };
   if (frames.length !== 1) return { refuse: { code: 1002, reason: 'malformed', message: `hello must come alone, got ${frames.length} frames` } };
-  if (f.version !== PROTOCOL_VERSION) return { refuse: { code: 1002, reason: 'version', message: `protocol version ${f.version}, expected ${PROTOCOL_VERSION}` } };
+  // Any version this node still speaks (a rolling upgrade); the refusal names the newest, which an older client cannot speak either.
+  if (!speaksVersion(f.version) || f.version > maxVersion) return { refuse: { code: 1002, reason: 'version', message: `protocol version ${f.version}, expected ${maxVersion}` } };
   if (f.cluster !== cluster) return { refuse: { code: 1008, reason: 'wrong-cluster', message: `wrong cluster '${f.cluster}'` } };
   if (f.nonce === undefined || f.proofs !== undefined) return { refuse: { code: 1002, reason: 'malformed', message: 'client hello must carry a nonce and no proofs' } };
   return { hello: f };
@@ -167,34 +173,38 @@ export function attachPeerEndpoint(app: TemplatedApp, transport: WsTransport): P
 
   // ---- sending: sealed messages, responses coalesced per turn
 
-  /** Sends one message now: the plain hello, or (sealed) bye or the outbox's coalesced frames. */
-  const write = (ws: UwsWebSocket<InboundData>, message: Buffer, frames: number, plain = false): void => {
+  /**
+   * Sends one message now: the plain hello, or sealed: bye (sealed into a
+   * copy) or the outbox's coalesced frames ('headroom': ENVELOPE_BYTES of
+   * room in front of them, sealed in place).
+   */
+  const write = (ws: UwsWebSocket<InboundData>, message: Buffer, frames: number, how: 'plain' | 'seal' | 'headroom' = 'seal'): void => {
     const ud = ws.getUserData();
     if (ud.closed) return;
     try {
       let out = message;
-      if (!plain) {
+      if (how !== 'plain') {
         ud.sendSeq += 1;
-        out = sealMessage(ud.sendSeq, message, ud.sendTag);
+        out = how === 'headroom' ? sealInPlace(ud.sendSeq, message, ud.sendTag) : sealMessage(ud.sendSeq, message, ud.sendTag);
       }
       if (!sendWhole(ws, out, maxBackpressure)) {
         // dropped: uWS's own backpressure limit (we keep below it; see maxBackpressure)
         ws.close();
         return;
       }
-      t.countSent(frames);
+      t.countSent(frames, out.length);
     } catch {
       // socket closed under us
     }
   };
 
-  /** Queues a frame for this turn's message. */
-  const send = (ws: UwsWebSocket<InboundData>, frame: Frame): void => {
+  /** Queues a frame for this turn's message (a reply in the connection's best encoding for its request's `type`). */
+  const send = (ws: UwsWebSocket<InboundData>, frame: Frame, type = ''): void => {
     const ud = ws.getUserData();
     if (ud.closed || !ud.outbox) return;
     let bytes: Buffer;
     try {
-      bytes = encodeFrame(frame);
+      bytes = frame.kind === 'res' ? encodeReply(frame, type, ud.version) : encodeFrame(frame);
     } catch (e) {
       if (frame.kind === 'res' && 'ok' in frame) {
         // The handler returned something msgpack cannot carry.
@@ -222,14 +232,16 @@ export function attachPeerEndpoint(app: TemplatedApp, transport: WsTransport): P
   const onClientHello = (ws: UwsWebSocket<InboundData>, frames: readonly Frame[]): void => {
     const ud = ws.getUserData();
     invariant(ud.phase === 'hello', 'a client hello handled outside the hello phase');
-    const step = clientHelloStep(frames, t.cluster);
+    const step = clientHelloStep(frames, t.cluster, t.maxProtocolVersion);
     if ('refuse' in step) {
       refuse(ws, step.refuse.code, step.refuse.reason, step.refuse.message);
       return;
     }
     const serverNonce = newNonce();
+    const version = step.hello.version;
+    ud.version = version;
     const transcript: Transcript = {
-      version: PROTOCOL_VERSION,
+      version,
       cluster: t.cluster,
       clientId: step.hello.nodeId,
       serverId: t.self,
@@ -241,7 +253,7 @@ export function attachPeerEndpoint(app: TemplatedApp, transport: WsTransport): P
     // One proof per secret held, so that a peer on either side of a rotation finds one it accepts.
     const proofs = t.secretList.map((s) => makeProof(s, 'server', transcript));
     // Alone and plain in our first message (nothing is queued before the handshake).
-    write(ws, encodeFrame({ kind: 'hello', version: PROTOCOL_VERSION, nodeId: t.self, cluster: t.cluster, nonce: serverNonce, proofs }), 1, true);
+    write(ws, encodeFrame({ kind: 'hello', version, nodeId: t.self, cluster: t.cluster, nonce: serverNonce, proofs }), 1, 'plain');
   };
 
   /** Phase 'auth' -> 'open': the proved secret gives the connection's envelope tags. */
@@ -289,7 +301,7 @@ export function attachPeerEndpoint(app: TemplatedApp, transport: WsTransport): P
     result.then(
       (ok) => {
         ud.inflight -= 1;
-        send(ws, { kind: 'res', id, ok });
+        send(ws, { kind: 'res', id, ok }, type);
       },
       (e: unknown) => {
         ud.inflight -= 1;
@@ -336,6 +348,7 @@ export function attachPeerEndpoint(app: TemplatedApp, transport: WsTransport): P
       const data: InboundData = {
         nodeId: null,
         phase: 'hello',
+        version: 0,
         transcript: null,
         refused: false,
         closed: false,
@@ -365,7 +378,8 @@ export function attachPeerEndpoint(app: TemplatedApp, transport: WsTransport): P
         t.emit({ type: 'inbound-open' });
         const ud = ws.getUserData();
         ud.outbox = new Outbox({
-          write: (message, frames) => write(ws, message, frames),
+          write: (message, frames) => write(ws, message, frames, 'headroom'),
+          headroomBytes: ENVELOPE_BYTES,
           maxMessageBytes: t.maxCoalescedBytes,
           maxFramesPerMessage: t.maxCoalescedFrames,
         });
@@ -398,7 +412,7 @@ export function attachPeerEndpoint(app: TemplatedApp, transport: WsTransport): P
           ud.recvSeq += 1;
           bytes = o.payload;
         }
-        const d = decodeFrames(bytes);
+        const d = decodeFrames(bytes, ud.version >= HOT_VERSION);
         if (!d.ok) {
           protocolError(ws, 1002, d.reason);
           return;
@@ -409,7 +423,7 @@ export function attachPeerEndpoint(app: TemplatedApp, transport: WsTransport): P
           protocolError(ws, 1008, `message of ${frames.length} frames, limit ${MAX_FRAMES_PER_MESSAGE}`);
           return;
         }
-        t.countReceived(frames.length);
+        t.countReceived(frames.length, message.byteLength);
         if (ud.phase === 'hello') {
           onClientHello(ws, frames);
           return;

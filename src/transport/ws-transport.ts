@@ -29,15 +29,20 @@ import WebSocket from 'ws';
 import { assertNativeUws, formatHostPort, listenExclusive, uWS } from './uws.js';
 import type { TemplatedApp } from './uws.js';
 import {
+  ENVELOPE_BYTES,
+  MIN_PROTOCOL_VERSION,
   PROTOCOL_VERSION,
   NODE_ID_RE,
   MAX_TYPE_LENGTH,
   MAX_FRAMES_PER_MESSAGE,
   decodeFrames,
   encodeFrame,
+  encodeRequest,
+  expectedVersionOf,
   openMessage,
-  sealMessage,
+  sealInPlace,
 } from './frames.js';
+import { HOT_VERSION } from './hot-codec.js';
 import type { HelloFrame } from './frames.js';
 import {
   AUTH_FAILURE_REASONS,
@@ -106,6 +111,11 @@ export interface WsTransportOptions {
   localAddress?: string;
   /** On close, how long inbound sockets get to close after `bye` before they are cut. Default 500 ms. */
   closeGraceMs?: number;
+  /**
+   * The newest peer protocol version to speak (frames.ts), MIN_PROTOCOL_VERSION
+   * to PROTOCOL_VERSION: tests that play a node of an older version. Default PROTOCOL_VERSION.
+   */
+  maxProtocolVersion?: number;
   /** Diagnostics (connects, drops, protocol errors, handler errors). Must not throw. */
   onEvent?: (event: TransportEvent) => void;
   /**
@@ -146,6 +156,9 @@ export interface TransportStats {
   framesSent: number;
   messagesReceived: number;
   framesReceived: number;
+  /** WebSocket payload bytes of those messages (envelope and frames; not the WebSocket framing or TLS). */
+  bytesSent: number;
+  bytesReceived: number;
   /** Connections closed for a protocol error: a message that failed the envelope check or did not decode, or a broken handshake (both sides). */
   protocolErrors: number;
   /** Handshakes that failed, by side and reason (also counted in protocolErrors). */
@@ -185,15 +198,21 @@ class PeerConnection {
   private recvSeq = 0;
   /** This connection attempt's hello nonce. */
   private nonce: Buffer | null = null;
+  /** The protocol version the next hello offers: the newest, or an older server's after it refused that. */
+  private offer: number;
+  /** The version of the open connection (the server answers in the offered one). */
+  version = 0;
 
   constructor(
     readonly t: WsTransport,
     readonly id: string,
     readonly address: string,
   ) {
+    this.offer = t.maxProtocolVersion;
     this.outbox = new Outbox(
       {
         write: (message, frames) => this.write(message, frames),
+        headroomBytes: ENVELOPE_BYTES,
         maxMessageBytes: t.maxCoalescedBytes,
         maxFramesPerMessage: t.maxCoalescedFrames,
       },
@@ -226,8 +245,9 @@ class PeerConnection {
     if (!ws || this.state !== 'open' || this.sendTag === null) return;
     try {
       this.sendSeq += 1;
-      ws.send(sealMessage(this.sendSeq, message, this.sendTag), { binary: true, compress: false });
-      this.t.countSent(frames);
+      const sealed = sealInPlace(this.sendSeq, message, this.sendTag);
+      ws.send(sealed, { binary: true, compress: false });
+      this.t.countSent(frames, sealed.length);
     } catch (e) {
       this.fail(`send: ${errMessage(e)}`);
     }
@@ -269,10 +289,9 @@ class PeerConnection {
       if (this.ws !== ws) return;
       try {
         // Alone in the first message; queued frames follow once the server's hello is checked.
-        ws.send(encodeFrame({ kind: 'hello', version: PROTOCOL_VERSION, nodeId: t.self, cluster: t.cluster, nonce }), {
-          binary: true,
-        });
-        t.countSent(1);
+        const hello = encodeFrame({ kind: 'hello', version: this.offer, nodeId: t.self, cluster: t.cluster, nonce });
+        ws.send(hello, { binary: true });
+        t.countSent(1, hello.length);
       } catch (e) {
         this.fail(`send hello: ${errMessage(e)}`);
       }
@@ -297,6 +316,12 @@ class PeerConnection {
     ws.on('close', (code: number, reason: Buffer) => {
       if (this.ws !== ws) return;
       const why = reason.length > 0 ? reason.toString('utf8') : this.lastError;
+      // A server of an older version refused our hello, naming the version it speaks: offer that one, at once.
+      const older = code === 1002 && this.state === 'connecting' ? expectedVersionOf(why) : null;
+      if (older !== null && older >= MIN_PROTOCOL_VERSION && older < this.offer) {
+        this.retryWith(older);
+        return;
+      }
       // 1008 (policy violation) or a refused certificate before the handshake: the peer refused this node, as it will again.
       const refused = (code === 1008 || certificateRefused) && this.state === 'connecting';
       this.fail(`${refused ? 'refused' : 'connection closed'} (${code}${why ? `: ${why}` : ''})`, refused ? 'REFUSED' : 'UNREACHABLE');
@@ -309,6 +334,7 @@ class PeerConnection {
       return;
     }
     let bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+    const received = bytes.length;
     if (this.state !== 'connecting') {
       const o = openMessage(this.recvSeq + 1, bytes, this.recvTag);
       if (!o.ok) {
@@ -318,7 +344,7 @@ class PeerConnection {
       this.recvSeq += 1;
       bytes = o.payload;
     }
-    const d = decodeFrames(bytes);
+    const d = decodeFrames(bytes, this.state !== 'connecting' && this.version >= HOT_VERSION);
     if (!d.ok) {
       this.protocolError(d.reason);
       return;
@@ -328,7 +354,7 @@ class PeerConnection {
       this.protocolError(`message of ${frames.length} frames, limit ${MAX_FRAMES_PER_MESSAGE}`);
       return;
     }
-    this.t.countReceived(frames.length);
+    this.t.countReceived(frames.length, received);
     if (this.state === 'connecting') {
       const f = frames[0]!;
       if (f.kind !== 'hello') {
@@ -372,8 +398,8 @@ class PeerConnection {
   /** Checks the server's hello and proofs; answers with this node's proof and opens the connection. */
   private onServerHello(f: HelloFrame): void {
     const t = this.t;
-    if (f.version !== PROTOCOL_VERSION) {
-      this.authFailure('version', `protocol version ${f.version}, expected ${PROTOCOL_VERSION}`);
+    if (f.version !== this.offer) {
+      this.authFailure('version', `protocol version ${f.version}, expected ${this.offer}`);
       return;
     }
     if (f.cluster !== t.cluster) {
@@ -390,7 +416,7 @@ class PeerConnection {
       return;
     }
     const transcript: Transcript = {
-      version: PROTOCOL_VERSION,
+      version: this.offer,
       cluster: t.cluster,
       clientId: t.self,
       serverId: f.nodeId,
@@ -406,8 +432,9 @@ class PeerConnection {
     if (!ws) return;
     try {
       // Alone and plain in the second message: the server checks it before it reads anything sealed.
-      ws.send(encodeFrame({ kind: 'auth', proof: makeProof(secret, 'client', transcript) }), { binary: true });
-      t.countSent(1);
+      const auth = encodeFrame({ kind: 'auth', proof: makeProof(secret, 'client', transcript) });
+      ws.send(auth, { binary: true });
+      t.countSent(1, auth.length);
     } catch (e) {
       this.fail(`send auth: ${errMessage(e)}`);
       return;
@@ -415,6 +442,7 @@ class PeerConnection {
     const tags = sessionTags(secret, transcript);
     this.sendTag = tags.clientToServer;
     this.recvTag = tags.serverToClient;
+    this.version = this.offer;
     this.onHandshake();
   }
 
@@ -446,9 +474,27 @@ class PeerConnection {
     this.fail(`protocol error: ${reason}`, code);
   }
 
+  /**
+   * The attempt was refused by a server of an older protocol version: a new
+   * attempt offering `version`, now. Requests queued stay queued (they were
+   * encoded as msgpack, which every version reads).
+   */
+  private retryWith(version: number): void {
+    const ws = this.ws;
+    this.ws = null;
+    this.timer?.cancel();
+    this.timer = null;
+    if (ws) terminate(ws);
+    this.offer = version;
+    this.connect();
+  }
+
   /** The connection (or attempt) is gone: fail its requests, back off. */
   fail(reason: string, code: 'UNREACHABLE' | 'REFUSED' = 'UNREACHABLE'): void {
     if (this.state === 'closed' || this.state === 'backoff' || this.state === 'idle') return;
+    // A connection that was open: its peer may have been upgraded when it comes back.
+    if (this.state === 'open') this.offer = this.t.maxProtocolVersion;
+    this.version = 0;
     const ws = this.ws;
     this.ws = null;
     this.timer?.cancel();
@@ -590,6 +636,8 @@ export class WsTransport implements Transport {
   readonly idleTimeoutSec: number;
   readonly localAddress: string | undefined;
   readonly closeGraceMs: number;
+  /** @internal The newest protocol version this node offers and answers in (tests: an older node). */
+  readonly maxProtocolVersion: number;
   /** @internal The secrets proofs are made with (the first) and checked against (all). */
   readonly secretList: readonly PeerSecret[];
   readonly tls: PeerTlsOptions | undefined;
@@ -606,6 +654,8 @@ export class WsTransport implements Transport {
     framesSent: 0,
     messagesReceived: 0,
     framesReceived: 0,
+    bytesSent: 0,
+    bytesReceived: 0,
     protocolErrors: 0,
     authFailures: { inbound: zeroReasons(), outbound: zeroReasons() },
   };
@@ -633,6 +683,8 @@ export class WsTransport implements Transport {
     this.idleTimeoutSec = opts.idleTimeoutSec ?? 60;
     this.localAddress = opts.localAddress;
     this.closeGraceMs = opts.closeGraceMs ?? 500;
+    this.maxProtocolVersion = opts.maxProtocolVersion ?? PROTOCOL_VERSION;
+    if (this.maxProtocolVersion < MIN_PROTOCOL_VERSION || this.maxProtocolVersion > PROTOCOL_VERSION) throw new Error(`maxProtocolVersion ${this.maxProtocolVersion} is not one this node speaks`);
     this.tls = opts.tls;
     this.onEvent = opts.onEvent;
   }
@@ -646,16 +698,18 @@ export class WsTransport implements Transport {
     for (const c of this.conns.values()) c.retryNow(nodeId);
   }
 
-  /** @internal One message of `frames` frames went out. */
-  countSent(frames: number): void {
+  /** @internal One message of `frames` frames, `bytes` long (envelope included), went out. */
+  countSent(frames: number, bytes: number): void {
     this.counts.messagesSent += 1;
     this.counts.framesSent += frames;
+    this.counts.bytesSent += bytes;
   }
 
-  /** @internal One message of `frames` frames came in. */
-  countReceived(frames: number): void {
+  /** @internal One message of `frames` frames, `bytes` long, came in. */
+  countReceived(frames: number, bytes: number): void {
     this.counts.messagesReceived += 1;
     this.counts.framesReceived += frames;
+    this.counts.bytesReceived += bytes;
   }
 
   /** @internal A connection was closed for a protocol error. */
@@ -704,13 +758,14 @@ export class WsTransport implements Transport {
       return Promise.reject(new TypeError(`invalid request type '${String(type)}'`));
     }
     const id = this.nextId++;
+    const c = this.conn(to);
     let frame: Buffer;
     try {
-      frame = encodeFrame({ kind: 'req', id, type, body });
+      // Hot frames only on a connection open in a version that has them; queued for a handshake, msgpack.
+      frame = encodeRequest({ kind: 'req', id, type, body }, c.state === 'open' ? c.version : MIN_PROTOCOL_VERSION);
     } catch (e) {
       return Promise.reject(e);
     }
-    const c = this.conn(to);
     if (c.state === 'backoff') {
       const wait = Math.max(0, c.retryAt - this.clock.now());
       return Promise.reject(

@@ -100,6 +100,18 @@ describe('Replica', () => {
     expect(decodeRecord(withHints.record!).siblings.map((s) => s.value?.toString())).toEqual(['v']);
   });
 
+  it('counts the replica requests it serves, by type (ringkv_replica_requests_total)', async () => {
+    const metrics = new NodeMetrics('n1');
+    const { r } = await replica({ metrics });
+    const rec = await versionFrom('n9', 'k', 'v');
+    await r.onMerge('n9', decodePeerRequest('kv.merge', { b: B, k: Buffer.from('k'), record: rec }));
+    await r.onGet('n9', decodePeerRequest('kv.get', { b: B, k: Buffer.from('k') }));
+    await r.onGet('n9', decodePeerRequest('kv.get', { b: B, k: Buffer.from('k') }));
+    await r.onMergeBatch('n9', decodePeerRequest('kv.mergebatch', { items: [], durable: false }));
+    const values = (await metrics.replicaRequests.get()).values.map((v) => [v.labels.type, v.value]);
+    expect(Object.fromEntries(values)).toEqual({ 'kv.get': 2, 'kv.merge': 1, 'kv.mergebatch': 1 });
+  });
+
   it('a merge of a key this node does not replicate under its ring is held as a hint for its first primary', async () => {
     const { r, engine } = await replica();
     const rec = await versionFrom('n9', 'elsewhere', 'v');

@@ -3,9 +3,9 @@
 // close code and the counted reason). The real sockets run it in
 // peer-auth.test.ts and peer-fuzz.test.ts; this pins each refusal.
 import { describe, expect, it } from 'vitest';
-import { PROTOCOL_VERSION, type Frame } from '../../src/transport/frames.js';
+import { MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, expectedVersionOf, type Frame } from '../../src/transport/frames.js';
 import { makeProof, newNonce, type Transcript } from '../../src/transport/peer-auth.js';
-import { clientAuthStep, clientHelloStep } from '../../src/transport/peer-endpoint.js';
+import { clientAuthStep, clientHelloStep, type HandshakeRefusal } from '../../src/transport/peer-endpoint.js';
 import { randomSecret } from '../helpers/secret.js';
 
 const CLUSTER = 'c1';
@@ -15,13 +15,23 @@ describe('clientHelloStep', () => {
   it.each<[string, Frame[], number, string]>([
     ['a request before the hello', [{ kind: 'req', id: 1, type: 'ping', body: {} }], 1002, 'malformed'],
     ['a hello with company', [hello(), { kind: 'note', type: 'x', body: null }], 1002, 'malformed'],
-    ['another protocol version', [hello({ version: PROTOCOL_VERSION - 1 })], 1002, 'version'],
+    ['a protocol version older than this node still speaks', [hello({ version: MIN_PROTOCOL_VERSION - 1 })], 1002, 'version'],
+    ['a newer protocol version', [hello({ version: PROTOCOL_VERSION + 1 })], 1002, 'version'],
     ['another cluster', [hello({ cluster: 'c2' })], 1008, 'wrong-cluster'],
     ['no nonce', [hello({ nonce: undefined })], 1002, 'malformed'],
     ["a server's proofs", [hello({ proofs: [Buffer.alloc(32)] })], 1002, 'malformed'],
   ])('refuses %s', (_what, frames, code, reason) => {
     const step = clientHelloStep(frames, CLUSTER);
     expect(step).toMatchObject({ refuse: { code, reason } });
+  });
+
+  it('accepts the hello of an older version it still speaks (a rolling upgrade); a node playing an older one refuses the newer, naming its own', () => {
+    const old = hello({ version: MIN_PROTOCOL_VERSION });
+    expect(clientHelloStep([old], CLUSTER)).toEqual({ hello: old });
+    const refusal = clientHelloStep([hello()], CLUSTER, MIN_PROTOCOL_VERSION);
+    expect(refusal).toMatchObject({ refuse: { code: 1002, reason: 'version' } });
+    // What a client reads from the close to offer the older version next.
+    expect(expectedVersionOf((refusal as HandshakeRefusal).refuse.message)).toBe(MIN_PROTOCOL_VERSION);
   });
 
   it('accepts a lone hello of this version and cluster with a nonce', () => {

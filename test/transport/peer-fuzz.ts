@@ -10,7 +10,10 @@
 //     value of another type, a binary field cut, flipped or swapped for
 //     random bytes, a number made negative, fractional, huge or a bigint,
 //     arrays made long, nesting deep),
-//   - the frame of issue 11 that once killed a node.
+//   - the frame of issue 11 that once killed a node,
+//   - half the kv.get / kv.merge requests as hot frames (protocol version 5,
+//     src/transport/hot-codec.ts) where their body fits one, and hot frames
+//     of valid requests with a byte changed or cut short.
 // Every request must get a reply; an error reply must carry a typed code
 // (never INTERNAL, never none: an untyped error is a throw from inside a
 // handler). A connection closed for a protocol error is reopened. At the
@@ -33,7 +36,8 @@ import { fileURLToPath } from 'node:url';
 import { Packr } from 'msgpackr';
 import WebSocket from 'ws';
 import { PEER_MESSAGE_TYPES, type PeerMessageType } from '../../src/node/messages.js';
-import { PROTOCOL_VERSION, decodeFrames, encodeFrame, openMessage, sealMessage, type Frame } from '../../src/transport/frames.js';
+import { PROTOCOL_VERSION, decodeFrames, encodeFrame, encodeRequest, openMessage, sealMessage, type Frame } from '../../src/transport/frames.js';
+import { encodeHotRequest } from '../../src/transport/hot-codec.js';
 import { checkProofs, makeProof, newNonce, sessionTags, type Transcript } from '../../src/transport/peer-auth.js';
 import { TEST_PEER_SECRETS, writeTestSecretFile } from '../helpers/secret.js';
 import { Rand } from '../helpers/random.js';
@@ -246,9 +250,10 @@ export class PeerConnection {
   }
 
   /** A request frame (bytes) with a fresh id, and the promise of its reply. */
-  request(type: string, body: unknown): { frame: Buffer; reply: Promise<Reply> } {
+  /** `hot`: in the hot encoding of protocol version 5 where it carries the body (kv.get, kv.merge), else msgpack. */
+  request(type: string, body: unknown, hot = false): { frame: Buffer; reply: Promise<Reply> } {
     const id = this.nextId++;
-    const frame = codec.pack([1, id, type, body]);
+    const frame = hot ? encodeRequest({ kind: 'req', id, type, body }, PROTOCOL_VERSION) : codec.pack([1, id, type, body]);
     return { frame, reply: this.expect(id) };
   }
 
@@ -293,7 +298,8 @@ export class PeerConnection {
       this.recvSeq += 1;
       payload = o.payload;
     }
-    const d = decodeFrames(payload);
+    // After the handshake the connection is of PROTOCOL_VERSION, whose replies may be hot frames.
+    const d = decodeFrames(payload, this.helloWaiter === null);
     if (!d.ok) return this.broken(`the node sent malformed frames: ${d.reason}`);
     for (const f of d.frames) {
       if (this.helloWaiter) {
@@ -722,6 +728,20 @@ export async function fuzz(cluster: FuzzCluster, material: Material, opts: FuzzO
       await Promise.race([conn.closed(), new Promise((res) => setTimeout(res, 20))]);
       continue;
     }
+    if (roll < 60 && roll >= 45) {
+      // A hot frame (protocol version 5) of a valid kv.get or kv.merge with one byte changed or cut short, sealed:
+      // a request the node answers (typed), or a frame it refuses by closing the connection, never a crash.
+      const type = r.chance(0.5) ? 'kv.get' : 'kv.merge';
+      const hot = encodeHotRequest({ kind: 'req', id: conn.takeId(), type, body: validBody(type, r, material) });
+      if (hot) {
+        const bad = Buffer.from(hot);
+        if (r.chance(0.5)) bad[r.int(0, bad.length - 1)] = r.int(0, 255);
+        conn.sendSealed(r.chance(0.3) ? bad.subarray(0, r.int(1, bad.length)) : bad);
+        report.frames++;
+        await Promise.race([conn.closed(), new Promise((res) => setTimeout(res, 20))]);
+        continue;
+      }
+    }
     if (roll < 45) {
       // The frame of issue 11.
       const id = conn.takeId();
@@ -740,7 +760,7 @@ export async function fuzz(cluster: FuzzCluster, material: Material, opts: FuzzO
       if (shape === 2) body = mutate(mutate(body, r), r);
       let packed: { frame: Buffer; reply: Promise<Reply> };
       try {
-        packed = conn.request(type, body);
+        packed = conn.request(type, body, r.chance(0.5));
       } catch {
         continue; // not msgpack-able (cannot happen with these values, but a generator change must not break the run)
       }

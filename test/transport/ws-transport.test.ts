@@ -3,11 +3,16 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import {
+  ENVELOPE_BYTES,
+  HOT_MARKER,
+  MIN_PROTOCOL_VERSION,
   PROTOCOL_VERSION,
   TransportError,
   WsTransport,
   decodeFrames,
   encodeFrame,
+  encodeReply,
+  encodeRequest,
   listenPeerServer,
   makeProof,
   newNonce,
@@ -165,7 +170,8 @@ function oldHello(cluster = CLUSTER, nodeId = 'raw', version = PROTOCOL_VERSION)
 
 /** Decodes a received message (which must be well-formed) into its frames. */
 function framesOf(message: Buffer): Frame[] {
-  const d = decodeFrames(message);
+  // The raw client speaks PROTOCOL_VERSION, whose messages may carry hot frames.
+  const d = decodeFrames(message, true);
   if (!d.ok) throw new Error(`bad message: ${d.reason}`);
   return d.frames;
 }
@@ -612,6 +618,8 @@ describe('WsTransport', () => {
       expect(framesOf(raw.messages[1]!)).toEqual(Array.from({ length: 20 }, (_, i) => ({ kind: 'res', id: 100 + i, ok: { twice: 2 * i } })));
       // received: hello, auth, the requests; sent: hello, the responses
       expect(b.t.stats()).toMatchObject({ messagesReceived: 3, framesReceived: 22, messagesSent: 2, framesSent: 21 });
+      // bytes: the plain hello as it is, the sealed responses with their envelope
+      expect(b.t.stats().bytesSent).toBe(raw.messages[0]!.length + ENVELOPE_BYTES + raw.messages[1]!.length);
     });
 
     it('between two nodes, many requests in flight share messages and each gets its own answer', async () => {
@@ -630,7 +638,8 @@ describe('WsTransport', () => {
       expect(sa.messagesSent).toBeLessThan(sa.framesSent);
       expect(sb.framesSent).toBe(301); // hello + 300 responses
       expect(sb.messagesSent).toBeLessThan(sb.framesSent);
-      expect(sb).toMatchObject({ framesReceived: sa.framesSent, messagesReceived: sa.messagesSent });
+      expect(sb).toMatchObject({ framesReceived: sa.framesSent, messagesReceived: sa.messagesSent, bytesReceived: sa.bytesSent });
+      expect(sa.bytesReceived).toBe(sb.bytesSent);
     });
 
     it('the frames of one connection keep their order across turns', async () => {
@@ -728,6 +737,56 @@ describe('WsTransport', () => {
       const results = await Promise.allSettled(Array.from({ length: 5 }, () => a.t.request(b.ref, 'x', 600, 2000)));
       expect(results.every((r) => r.status === 'rejected' && (r.reason as TransportError).code === 'UNREACHABLE')).toBe(true);
       expect(b.events.some((e) => e.type === 'protocol-error' && e.reason === 'response backpressure limit')).toBe(true);
+    });
+  });
+
+  describe('protocol versions (a rolling upgrade)', () => {
+    const b0 = Buffer.from('bk');
+    const k0 = Buffer.from('key');
+    const rec = Buffer.from('record bytes');
+
+    it('version 5 answers a hot kv.get request with a hot reply, the same reply the node would get as msgpack', async () => {
+      const b = await startNode('b');
+      b.t.onRequest((_f, type, body) => (type === 'kv.get' ? { record: Buffer.concat([(body as { k: Buffer }).k, rec]) } : null));
+      const raw = rawClient(b.ref.address);
+      await raw.handshake();
+      expect(framesOf(raw.messages[0]!)).toMatchObject([{ kind: 'hello', version: PROTOCOL_VERSION }]);
+      raw.ws.send(raw.seal(encodeRequest({ kind: 'req', id: 9, type: 'kv.get', body: { b: b0, k: k0, ring: 3 } }, PROTOCOL_VERSION)), { binary: true });
+      await until(() => raw.messages.length >= 2, 'the reply');
+      expect(raw.messages[1]![0]).toBe(HOT_MARKER);
+      expect(framesOf(raw.messages[1]!)).toEqual([{ kind: 'res', id: 9, ok: { record: Buffer.concat([k0, rec]) } }]);
+    });
+
+    it('a node of version 5 and one that speaks only 4 talk both ways: the newer offers 4 once the older refuses 5', async () => {
+      const old = await startNode('old', { maxProtocolVersion: MIN_PROTOCOL_VERSION });
+      const cur = await startNode('cur');
+      const serve = (_f: string, type: string, body: unknown) => (type === 'kv.get' ? { record: (body as { k: Buffer }).k } : { durable: false });
+      old.t.onRequest(serve);
+      cur.t.onRequest(serve);
+      // new -> old: refused at version 5, answered at 4.
+      expect(await cur.t.request(old.ref, 'kv.get', { b: b0, k: k0 }, 5000)).toEqual({ record: k0 });
+      expect(old.t.stats().authFailures.inbound.version).toBe(1);
+      expect(await cur.t.request(old.ref, 'kv.merge', { b: b0, k: k0, record: rec }, 5000)).toEqual({ durable: false });
+      // old -> new: the newer answers a version-4 hello in 4.
+      expect(await old.t.request(cur.ref, 'kv.get', { b: b0, k: k0 }, 5000)).toEqual({ record: k0 });
+      expect(cur.t.stats().authFailures.inbound.version).toBe(0);
+      expect(cur.events.filter((e) => e.type === 'protocol-error')).toEqual([]);
+      expect(old.events.filter((e) => e.type === 'protocol-error' && e.side === 'outbound')).toEqual([]);
+    });
+
+    it('between two nodes of version 5, hot requests and replies carry what msgpack would', async () => {
+      const a = await startNode('a');
+      const b = await startNode('b');
+      b.t.onRequest((_f, type, body) => (type === 'kv.get' ? { record: null, reaped: (body as { k: Buffer }).k } : { durable: true, hinted: true }));
+      // The first request goes before the handshake (msgpack); those after it, on the open connection, hot.
+      for (let i = 0; i < 3; i++) {
+        expect(await a.t.request(b.ref, 'kv.get', { b: b0, k: k0, hints: true }, 5000)).toEqual({ record: null, reaped: k0 });
+        expect(await a.t.request(b.ref, 'kv.merge', { b: b0, k: k0, record: rec, hint: 'n3', lww: false }, 5000)).toEqual({ durable: true, hinted: true });
+      }
+      // A hot reply is smaller than its msgpack form: the bytes counted show the hot path was taken.
+      const msgpackReply = encodeFrame({ kind: 'res', id: 6, ok: { durable: true, hinted: true } }).length;
+      const hotReply = encodeReply({ kind: 'res', id: 6, ok: { durable: true, hinted: true } }, 'kv.merge', PROTOCOL_VERSION).length;
+      expect(hotReply).toBeLessThan(msgpackReply);
     });
   });
 });
