@@ -6,7 +6,7 @@
 // bridge (the client library, and the CLI inside a host), then cuts h3 off
 // with nftables inside its namespace and heals it:
 // - on the majority side writes keep working with (3,2,2), and h3 is
-//   suspected by both;
+//   suspected by both; alone, h3 refuses a write (no quorum);
 // - a bucket with n = 2 shows hinted handoff: a key whose primaries are h3
 //   and a majority node is acknowledged by that node plus a hint on the other
 //   (with N = 3 on three nodes there is no fallback left to hold a hint);
@@ -23,6 +23,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RingkvClient } from '../../src/client/index.js';
 import { NativeEngine } from '../../src/engine/native/index.js';
 import { decodeRecord } from '../../src/record/codec.js';
+import { keyPreference, parseRingDocument } from '../../src/client/routing.js';
 import type { NodeStatus } from '../../src/api-types.js';
 import { waitFor } from '../helpers/cluster.js';
 import { NetnsLab, probeNetns, skipReasonOrThrow } from '../helpers/netns.js';
@@ -145,7 +146,10 @@ describe.skipIf(skip !== null)('a 3-node cluster as 3 hosts (network namespaces)
 
   const acked = new Map<string, string>(); // "bucket/key" -> value, every write acknowledged while h3 was cut off
 
-  it('h3 cut off: suspected by h1 and h2; writes through them keep working with (3,2,2); n = 2 keys of h3 go to hints', async () => {
+  it('h3 cut off: suspected by h1 and h2; writes through them keep working with (3,2,2), h3 alone refuses one; n = 2 keys of h3 go to hints', async () => {
+    // The join's partition transfers done first: a transfer pass still due when the cut heals would copy every key
+    // written meanwhile to its new replica, n = 2 buckets included, and this test checks where each key lands.
+    await waitFor(async () => (await Promise.all(HOSTS.map(statusOf))).every((v) => Array.isArray(v.transfers) && v.transfers.length === 0), 60_000, `the join's transfers to finish\n${logs()}`);
     await through('h1').setBucketProps('pairs', { n: 2, r: 1, w: 2 });
     await waitFor(async () => (await through('h2').bucketProps('pairs')).n === 2 && (await through('h3').bucketProps('pairs')).n === 2, 10_000, 'the bucket props to spread');
     const storedBefore = (await metric('h1', 'ringkv_hints_stored_total')) + (await metric('h2', 'ringkv_hints_stored_total'));
@@ -159,6 +163,16 @@ describe.skipIf(skip !== null)('a 3-node cluster as 3 hosts (network namespaces)
       await through(writer).put('pairs', `cut-${i}`, `pair-value-${i}`);
       acked.set(`pairs/cut-${i}`, `pair-value-${i}`);
     }
+    // On h3's side of the cut (the CLI inside h3, to its own loopback): once it suspects both others, a (3,2,2) write is refused.
+    const inH3 = { PATH: process.env.PATH, RINGKV_TOKEN: token };
+    await waitFor(() => {
+      const s = lab.run('h3', process.execPath, [CLI, 'status', '--json', '--node', `127.0.0.1:${PORT}`], { env: inH3 });
+      const view = JSON.parse(s.stdout) as NodeStatus;
+      return healthOf(view, 'h1') === 'suspect' && healthOf(view, 'h2') === 'suspect';
+    }, 30_000, 'h3 to suspect h1 and h2');
+    const minority = lab.run('h3', process.execPath, [CLI, 'put', 'kv', 'minority-0', 'not-acknowledged', '--node', `127.0.0.1:${PORT}`], { env: inH3, timeoutMs: 30_000 });
+    expect(minority.status, minority.stdout).not.toBe(0);
+    expect(minority.stderr).toMatch(/UNAVAILABLE|TIMEOUT/);
     // Keys written before the cut are still read on the majority side.
     for (const reader of ['h1', 'h2']) expect((await through(reader).get('kv', 'before-h3-0')).values.map(String)).toEqual(['v-h3-0']);
     // About two thirds of the n = 2 keys have h3 as a primary: their second copy is a hint.
@@ -189,10 +203,17 @@ describe.skipIf(skip !== null)('a 3-node cluster as 3 hosts (network namespaces)
     }
   }, 90_000);
 
-  it('stopped, every engine holds what it should: default-bucket keys on all three disks, n = 2 keys on two, no hints', async () => {
+  it('stopped, every engine holds what it should: default-bucket keys on all three disks, n = 2 keys on their two primaries, no hints', async () => {
+    const ringRes = await fetch(`http://${lab.host('h1').address}:${PORT}/ring`, { headers: { authorization: `Bearer ${token}` } });
+    const ring = parseRingDocument(await ringRes.json());
+    const holders = (bk: string): string[] => {
+      const [bucket, key] = bk.split('/') as [string, string];
+      if (bucket === 'kv') return [...HOSTS];
+      return [...keyPreference(ring, Buffer.from(bucket), Buffer.from(key))!.primaries].sort();
+    };
     for (const n of nodes) n.child.kill('SIGTERM');
     for (const n of nodes) expect(await n.exited, `${n.name} exit code\n${n.output().slice(-2_000)}`).toBe(0);
-    const copies = new Map<string, number>();
+    const copies = new Map<string, string[]>();
     for (const n of nodes) {
       const engine = await NativeEngine.open({ nodeId: n.name, path: n.dataDir, partitionBits: PARTITION_BITS });
       try {
@@ -202,12 +223,13 @@ describe.skipIf(skip !== null)('a 3-node cluster as 3 hosts (network namespaces)
           const record = await engine.get(Buffer.from(bucket), Buffer.from(key));
           if (record === null) continue;
           expect(decodeRecord(record).siblings.map((s) => String(s.value)), `${bk} on ${n.name}`).toEqual([value]);
-          copies.set(bk, (copies.get(bk) ?? 0) + 1);
+          copies.set(bk, [...(copies.get(bk) ?? []), n.name]);
         }
       } finally {
         await engine.close();
       }
     }
-    for (const bk of acked.keys()) expect(copies.get(bk), bk).toBe(bk.startsWith('kv/') ? 3 : 2);
+    const wrong = [...acked.keys()].filter((bk) => JSON.stringify(copies.get(bk)?.sort()) !== JSON.stringify(holders(bk))).map((bk) => `${bk}: on ${copies.get(bk)?.join(',')}, primaries ${holders(bk).join(',')}`);
+    expect(wrong).toEqual([]);
   }, 60_000);
 });

@@ -91,21 +91,38 @@ export class NetnsLab {
     this.hosts = names.map((name, i) => ({ name, ns: `ringkv-${this.tag}-${name}`, address: `10.213.${subnet}.${i + 1}` }));
   }
 
-  /** Creates the bridge and one namespace per host; undoes what it made when a step fails. */
+  /**
+   * Creates the bridge and one namespace per host; undoes what it made when a
+   * step fails. Another run may pick the same free /24 at the same moment:
+   * whoever then finds two bridges on it gives it up and tries another.
+   */
   static create(o: NetnsLabOptions): NetnsLab {
-    const used = usedSubnets();
-    const start = process.pid % 250;
-    const subnet = Array.from({ length: 250 }, (_, i) => ((start + i) % 250) + 1).find((s) => !used.has(s));
-    if (subnet === undefined) throw new Error('no free 10.213.X.0/24 subnet');
-    const lab = new NetnsLab(o.hosts, subnet);
-    process.once('exit', lab.onExit);
-    try {
-      lab.build(o);
-    } catch (err) {
+    const tried = new Set<number>();
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const used = usedSubnets();
+      const start = Math.floor(Math.random() * 250);
+      const subnet = Array.from({ length: 250 }, (_, i) => ((start + i) % 250) + 1).find((s) => !used.has(s) && !tried.has(s));
+      if (subnet === undefined) throw new Error('no free 10.213.X.0/24 subnet');
+      tried.add(subnet);
+      const lab = new NetnsLab(o.hosts, subnet);
+      process.once('exit', lab.onExit);
+      try {
+        lab.build(o);
+      } catch (err) {
+        lab.destroy();
+        throw err;
+      }
+      if (lab.subnetIsOurs()) return lab;
       lab.destroy();
-      throw err;
     }
-    return lab;
+    throw new Error('no 10.213.X.0/24 subnet stayed free (other runs took each one tried)');
+  }
+
+  /** Only our bridge has an address on our /24 in the root namespace. */
+  private subnetIsOurs(): boolean {
+    const out = execFileSync('ip', ['-4', '-o', 'addr', 'show'], { encoding: 'utf8', timeout: 10_000 });
+    const prefix = this.gateway.slice(0, this.gateway.lastIndexOf('.') + 1);
+    return out.split('\n').filter((l) => l.includes(`inet ${prefix}`)).every((l) => l.includes(this.bridge));
   }
 
   private build(o: NetnsLabOptions): void {
@@ -154,6 +171,13 @@ export class NetnsLab {
     });
   }
 
+  /** Runs `command args` inside the host to its end (bounded), whatever its exit status. */
+  run(host: string, command: string, args: string[], o: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): { status: number | null; stdout: string; stderr: string } {
+    const r = spawnSync('ip', ['netns', 'exec', this.host(host).ns, command, ...args], { env: o.env, encoding: 'utf8', timeout: o.timeoutMs ?? 20_000 });
+    if (r.error) throw r.error;
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  }
+
   /** Drops every packet in and out of the host's network interface (loopback keeps working), both ways, at once. */
   cutOff(host: string): void {
     const ns = this.host(host).ns;
@@ -186,8 +210,11 @@ export class NetnsLab {
           // already gone
         }
       }
+      // The veth pair first: the kernel would remove it with the namespace, but in the background.
+      spawnSync('ip', ['link', 'del', `rkv${this.tag}v${this.hosts.indexOf(h) + 1}`], { stdio: 'ignore', timeout: 10_000 });
       spawnSync('ip', ['netns', 'del', h.ns], { stdio: 'ignore', timeout: 10_000 });
     }
+
     spawnSync('ip', ['link', 'del', this.bridge], { stdio: 'ignore', timeout: 10_000 });
     for (const dir of this.etcDirs) rmSync(dir, { recursive: true, force: true });
   }
