@@ -6,6 +6,7 @@
 // address + port pairs (other tests on the machine are untouched), and the
 // table is deleted on close and, should close never run, on process exit.
 import { execFileSync, spawnSync } from 'node:child_process';
+import { probeRootTools } from '../helpers/netns.js';
 
 export interface Endpoint {
   id: string;
@@ -26,10 +27,8 @@ export class NftPartitioner {
 
   /** Whether partitions can run here: root, an `nft` binary, and a kernel that lets us add a table. */
   static probe(): PartitionSupport {
-    if (typeof process.getuid === 'function' && process.getuid() !== 0) return { ok: false, reason: 'not root', nftMissing: false };
-    const v = spawnSync('nft', ['--version'], { stdio: 'ignore', timeout: 10_000 });
-    if (v.error || v.status !== 0) return { ok: false, reason: '`nft` not found (apt-get install nftables)', nftMissing: true };
-    return { ok: true };
+    const support = probeRootTools(['nft']);
+    return support.ok ? support : { ok: false, reason: support.reason, nftMissing: support.toolMissing };
   }
 
   /** Creates the table with an output-hook chain (loopback packets pass it once); throws when nft refuses. */
