@@ -199,6 +199,26 @@ describe.skipIf(missing !== null)('dashboard in Chromium against 3 ringkv proces
     await expect.poll(async () => ((await row('n2').count()) === 0 ? 'forgotten' : await row('n2').getAttribute('data-status')), { timeout: 10_000 }).toMatch(/^(left|forgotten)$/);
   }, 45_000);
 
+  it('drain of the page\'s node from the page: after a confirmation the node drains, the page shows it draining, and it serves again', async () => {
+    await row('n1').getByTestId('drain').click();
+    await expect.poll(() => page.getByTestId('confirm').textContent()).toMatch(/Drain n1.*stops coordinating client requests/);
+    await page.getByTestId('confirm-ok').click();
+    await expect.poll(() => page.getByTestId('action-result').textContent(), { timeout: 40_000 }).toMatch(/n1 is drained: \d+ hints delivered/);
+    await expect.poll(() => page.getByTestId('drain-state').getAttribute('data-state'), { timeout: 10_000 }).toBe('drained');
+    await expect.poll(() => row('n1').getAttribute('data-draining'), { timeout: 10_000 }).toBe('true');
+    expect(await row('n1').getByTestId('member-draining').textContent()).toBe('draining');
+    // The node's own word: drained, and a client write through it is turned away.
+    const s = (await cluster.call('n1', 'GET', '/status', admin)).json as { drain: { state: string }; members: Array<{ id: string; draining?: boolean }> };
+    expect(s.drain.state).toBe('drained');
+    expect(s.members.find((m) => m.id === 'n1')?.draining).toBe(true);
+    expect((await cluster.call('n1', 'PUT', '/kv/dash/while-drained', admin, 'x')).status).toBe(503);
+
+    await page.getByTestId('drain-cancel').click();
+    await expect.poll(() => page.getByTestId('action-result').textContent(), { timeout: 10_000 }).toMatch(/n1 serves client requests again/);
+    await expect.poll(() => page.getByTestId('drain-state').count(), { timeout: 10_000 }).toBe(0);
+    await expect.poll(() => row('n1').getAttribute('data-draining'), { timeout: 10_000 }).toBe('false');
+  }, 60_000);
+
   it('when its own node dies the page says so, keeps its last view and links the other members\' dashboards', async () => {
     await cluster.kill('n1');
     await expect.poll(() => page.getByTestId('unreachable').textContent(), { timeout: 10_000 }).toMatch(/n1 is not answering.*showing what it said at/);
