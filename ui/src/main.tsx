@@ -678,6 +678,7 @@ function AntiEntropy(props: { scrape: Scrape | undefined; prev: Scrape | undefin
   const passCompared = total(s, 'ringkv_aae_pass_partitions', (l) => l.state === 'compared');
   const lastPass = total(s, 'ringkv_aae_last_full_pass_timestamp_seconds');
   const passes = total(s, 'ringkv_aae_full_passes_total');
+  const compared = total(s, 'ringkv_aae_partitions_compared_total');
   return (
     <>
       {passTotal !== null && passCompared !== null && (
@@ -692,6 +693,7 @@ function AntiEntropy(props: { scrape: Scrape | undefined; prev: Scrape | undefin
           <Kpi label="last full pass" value={lastPass > 0 ? `${duration(Math.max(0, s.atMs / 1000 - lastPass))} ago` : 'never'} testId="aae-last-pass" />
         )}
         {passes !== null && <Kpi label="full passes" value={String(passes)} />}
+        {compared !== null && <Kpi label="compared since start" value={String(compared)} />}
         <Kpi label="exchanges" value={perSecond(exchangeRate)} />
         <Kpi label="in sync" value={String(outcome('in_sync') ?? 0)} />
         <Kpi label="diverged" value={String(outcome('diverged') ?? 0)} />
@@ -738,6 +740,7 @@ const KNOWN = new Set([
   'ringkv_aae_pass_partitions',
   'ringkv_aae_last_full_pass_timestamp_seconds',
   'ringkv_aae_full_passes_total',
+  'ringkv_aae_partitions_compared_total',
   'ringkv_transfer_partitions_pending',
   'ringkv_transfer_objects_total',
   'ringkv_transfer_bytes_total',
