@@ -31,6 +31,8 @@ async function main(): Promise<void> {
     await cluster.load('n1', admin, 2_000, 2);
     const idle = await cluster.readBack('n1', admin, 6_000, 4);
     await page.waitForTimeout(Math.max(0, 12_000 - (Date.now() - started)));
+    // Idle means the handover of the cluster's forming is over too (at most 60 s more).
+    await page.getByTestId('transfers-idle').waitFor({ timeout: 60_000 }).catch(() => console.log('transfers still pending after 60 s; taking the picture anyway'));
     await page.screenshot({ path: `${OUT}dashboard-idle.png`, fullPage: true });
     console.log(`wrote ${OUT}dashboard-idle.png`);
 

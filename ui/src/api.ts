@@ -19,7 +19,7 @@ export class ApiError extends Error {
 
 const TIMEOUT_MS = 4_000;
 
-export async function request(path: string, token: string, init: { method?: string; body?: unknown } = {}): Promise<Response> {
+export async function request(path: string, token: string, init: { method?: string; body?: unknown; timeoutMs?: number } = {}): Promise<Response> {
   const headers: Record<string, string> = {};
   if (token !== '') headers.authorization = `Bearer ${token}`;
   if (init.body !== undefined) headers['content-type'] = 'application/json';
@@ -29,7 +29,7 @@ export async function request(path: string, token: string, init: { method?: stri
       method: init.method ?? 'GET',
       headers,
       body: init.body === undefined ? undefined : JSON.stringify(init.body),
-      signal: AbortSignal.timeout(TIMEOUT_MS),
+      signal: AbortSignal.timeout(init.timeoutMs ?? TIMEOUT_MS),
       cache: 'no-store',
     });
   } catch (err) {
@@ -55,8 +55,9 @@ export async function getText(path: string, token: string): Promise<string> {
   return (await request(path, token)).text();
 }
 
-export async function postJson<T>(path: string, token: string, body: unknown): Promise<T> {
-  return (await (await request(path, token, { method: 'POST', body })).json()) as T;
+/** A POST; `timeoutMs` for the admin routes that answer only once done (drain, forget). */
+export async function postJson<T>(path: string, token: string, body: unknown, timeoutMs?: number): Promise<T> {
+  return (await (await request(path, token, { method: 'POST', body, timeoutMs })).json()) as T;
 }
 
 const TOKEN_KEY = 'ringkv.dashboard.token';

@@ -1,8 +1,9 @@
 // The ringkv dashboard (docs/dashboard.md): polls the node that served it
 // (/status, /ring, /metrics) every POLL_MS with the token pasted into the
 // page, and shows members, the ring, transfers, hints, anti-entropy and
-// request charts; admin actions (join, leave) go to /admin/* with the same
-// token, so a token without the admin role is refused by the node.
+// request charts; admin actions (join, leave, drain, forget, repair) go to
+// /admin/* with the same token, so a token without the admin role is
+// refused by the node.
 import { render } from 'preact';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { ApiError, getJson, getText, postJson, tokenStore } from './api.js';
@@ -10,11 +11,16 @@ import { TimeChart } from './chart.js';
 import { MetricsHistory, siblingStats } from './history.js';
 import { byLabel, parseScrape, rate, total, type Scrape } from './prom.js';
 import { colorsFor, drawRing, geometry, layoutFor, partitionAt } from './ring.js';
+import { RepairPanel } from './repair-panel.js';
 import { TransferTracker, transferRows, type TransferView } from './transfers.js';
-import type { MemberView, RingDoc, StatusDoc } from './types.js';
+import type { DrainView, MemberView, RingDoc, StatusDoc, TransferSummary } from './types.js';
 import './style.css';
 
 const POLL_MS = 1_500;
+/** What the page asks of the admin routes that answer only once done, and how long it waits for them. */
+const FORGET_TIMEOUT_S = 10;
+const DRAIN_TIMEOUT_S = 30;
+const WAIT_SLACK_MS = 5_000;
 
 interface Confirmation {
   title: string;
@@ -97,20 +103,68 @@ function App() {
     setAction(null);
   };
 
-  const runAction = async (what: string, call: () => Promise<unknown>, done: string): Promise<void> => {
+  const refused = (what: string, err: ApiError): void => {
+    const why = err.status === 403 ? ' — this needs a token with the admin role' : err.status === 401 ? ' — paste a valid token' : '';
+    setAction({ ok: false, text: `${what} refused by ${status?.node ?? 'the node'}: ${err.describe()}${why}` });
+  };
+
+  /** Runs an admin call; `onError` may take an error over (forget's FORCE_REQUIRED), returning true. */
+  const runAction = async <T,>(what: string, call: () => Promise<T>, done: string | ((r: T) => string), onError?: (e: ApiError) => boolean): Promise<void> => {
     setBusy(true);
     setAction(null);
     try {
-      await call();
-      setAction({ ok: true, text: done });
+      const r = await call();
+      setAction({ ok: true, text: typeof done === 'string' ? done : done(r) });
     } catch (err) {
       const e = asApiError(err);
-      const why = e.status === 403 ? ' — this needs a token with the admin role' : e.status === 401 ? ' — paste a valid token' : '';
-      setAction({ ok: false, text: `${what} refused by ${status?.node ?? 'the node'}: ${e.describe()}${why}` });
+      if (!onError?.(e)) refused(what, e);
     } finally {
       setBusy(false);
     }
   };
+
+  const forgetCall = (m: MemberView, force: boolean) => () =>
+    postJson<{ forgotten: boolean; partitionsOwned: number }>('/admin/forget', token, { node: m.id, force, timeoutS: FORGET_TIMEOUT_S }, FORGET_TIMEOUT_S * 1000 + WAIT_SLACK_MS);
+  const forgotten = (m: MemberView) => (r: { forgotten: boolean; partitionsOwned: number }) =>
+    r.forgotten
+      ? `${m.id} is forgotten: removed from the member list for good.`
+      : `${m.id} is marked left; the claimant has yet to hand its ${r.partitionsOwned} partitions on (forget it again later to remove it).`;
+
+  const askForget = (m: MemberView): void =>
+    setConfirm({
+      title: `Forget ${m.id}`,
+      body: `${m.id} (${m.address}, ${m.status}, ${m.health}) is removed from the member list for good; a running node keeps its own view, so stop it first. If it still owns partitions, the other replicas stream them to their new owners: this moves data.`,
+      confirmLabel: `Forget ${m.id}`,
+      run: () =>
+        runAction(`Forget of ${m.id}`, forgetCall(m, false), forgotten(m), (e) => {
+          if (e.code !== 'FORCE_REQUIRED') return false;
+          // The node wants force: a second confirmation says why, then the same call with force.
+          setConfirm({
+            title: `Force: ${m.id} still owns partitions`,
+            body: `${status?.node ?? 'The node'} answered: ${e.message}. With force, ${m.id} (${m.partitions} partitions) is marked left at once and its partitions are claimed by the others, streamed from the other replicas; writes it alone holds are lost.`,
+            confirmLabel: `Force forget ${m.id}`,
+            run: () => runAction(`Forced forget of ${m.id}`, forgetCall(m, true), forgotten(m)),
+          });
+          return true;
+        }),
+    });
+
+  const askDrain = (): void =>
+    setConfirm({
+      title: `Drain ${status?.node ?? 'this node'}`,
+      body: `${status?.node ?? 'This node'} stops coordinating client requests (they get 503 NODE_DRAINING and go to other nodes), finishes what is in flight, hands over its pending transfers and delivers its hints; it stays up, drained, until restarted or "Serve again". The page waits up to ${DRAIN_TIMEOUT_S} s.`,
+      confirmLabel: 'Drain',
+      run: () =>
+        runAction(
+          `Drain of ${status?.node ?? 'this node'}`,
+          () => postJson<DrainView & { hintsDelivered: number }>('/admin/drain', token, { timeoutS: DRAIN_TIMEOUT_S }, DRAIN_TIMEOUT_S * 1000 + WAIT_SLACK_MS),
+          (r) =>
+            `${status?.node ?? 'The node'} is drained: ${r.hintsDelivered} hints delivered, ${r.hintsLeft} kept, ${r.transfersPending} transfers pending${r.timedOut ? ' (the timeout cut a step short)' : ''}.`,
+        ),
+    });
+
+  const serveAgain = (): Promise<void> =>
+    runAction(`Ending the drain of ${status?.node ?? 'this node'}`, () => postJson('/admin/drain', token, { cancel: true }, DRAIN_TIMEOUT_S * 1000 + WAIT_SLACK_MS), `${status?.node ?? 'The node'} serves client requests again.`);
 
   const askLeave = (m: MemberView): void =>
     setConfirm({
@@ -163,6 +217,7 @@ function App() {
           {status && <OtherDashboards members={status.members.filter((m) => m.id !== status.node && m.status !== 'left')} />}
         </div>
       )}
+      {status?.drain && status.drain.state !== 'serving' && <DrainNotice node={status.node} drain={status.drain} busy={busy} onCancel={() => void serveAgain()} />}
       {action && (
         <div class={`notice ${action.ok ? 'ok' : 'error'}`} data-testid="action-result">
           {action.text}
@@ -175,7 +230,7 @@ function App() {
             <h2>
               Members <span class="muted">as {status.node} sees them</span>
             </h2>
-            <Members status={status} onLeave={askLeave} busy={busy} />
+            <Members status={status} onLeave={askLeave} onForget={askForget} onDrain={askDrain} busy={busy} />
             {!status.joined && <JoinForm onJoin={askJoin} busy={busy} />}
           </section>
 
@@ -189,7 +244,7 @@ function App() {
                 <h2>
                   Transfers <span class="muted">{status.node} is giving</span>
                 </h2>
-                <Transfers view={transferView} scrape={scrape} />
+                <Transfers view={transferView} summary={status.transferSummary} scrape={scrape} />
               </section>
               <section class="card" data-testid="hints">
                 <h2>Hinted handoff</h2>
@@ -198,6 +253,7 @@ function App() {
               <section class="card" data-testid="aae">
                 <h2>Anti-entropy</h2>
                 <AntiEntropy scrape={scrape} prev={prevScrape} />
+                <RepairPanel token={token} busy={busy} onRefused={refused} />
               </section>
             </div>
           </div>
@@ -291,7 +347,23 @@ function healthText(m: MemberView): string {
   return 'up';
 }
 
-function Members(props: { status: StatusDoc; onLeave: (m: MemberView) => void; busy: boolean }) {
+function DrainNotice(props: { node: string; drain: DrainView; busy: boolean; onCancel: () => void }) {
+  const d = props.drain;
+  return (
+    <div class="notice warn" data-testid="drain-state" data-state={d.state}>
+      {props.node} is {d.state}
+      {d.state === 'draining' && d.phase ? ` (${d.phase})` : ''}: client requests go to the other nodes; {d.hintsLeft} hints kept, {d.transfersPending} transfers pending
+      {d.timedOut ? ', the timeout cut a step short' : ''}.{' '}
+      {d.state === 'drained' && (
+        <button class="quiet" disabled={props.busy} onClick={props.onCancel} data-testid="drain-cancel">
+          Serve again
+        </button>
+      )}
+    </div>
+  );
+}
+
+function Members(props: { status: StatusDoc; onLeave: (m: MemberView) => void; onForget: (m: MemberView) => void; onDrain: () => void; busy: boolean }) {
   const { status } = props;
   const colors = colorsFor(status.members.map((m) => m.id));
   // Bars relative to the largest owner: at 30 members a share of Q would be a dot.
@@ -314,7 +386,7 @@ function Members(props: { status: StatusDoc; onLeave: (m: MemberView) => void; b
       </thead>
       <tbody>
         {members.map((m) => (
-          <tr key={m.id} data-member={m.id} data-health={m.health} data-status={m.status} class={`${m.health} ${m.status}`}>
+          <tr key={m.id} data-member={m.id} data-health={m.health} data-status={m.status} data-draining={m.draining === true ? 'true' : 'false'} class={`${m.health} ${m.status}`}>
             <td>
               <span class="swatch" style={{ background: colors.get(m.id) }} />
               <strong>{m.id}</strong>
@@ -325,6 +397,11 @@ function Members(props: { status: StatusDoc; onLeave: (m: MemberView) => void; b
               <span class={`pill status-${m.status}`} data-testid="member-status">
                 {m.status}
               </span>
+              {m.draining && (
+                <span class="pill draining" data-testid="member-draining">
+                  draining
+                </span>
+              )}
             </td>
             <td>
               <span class={`pill health-${m.health}`} data-testid="member-health">
@@ -347,6 +424,18 @@ function Members(props: { status: StatusDoc; onLeave: (m: MemberView) => void; b
                   Leave…
                 </button>
               )}
+              {m.id === status.node
+                ? !m.draining &&
+                  m.status === 'valid' && (
+                    <button class="danger" disabled={props.busy} onClick={props.onDrain} data-testid="drain">
+                      Drain…
+                    </button>
+                  )
+                : (
+                    <button class="danger" disabled={props.busy} onClick={() => props.onForget(m)} data-testid={`forget-${m.id}`}>
+                      Forget…
+                    </button>
+                  )}
             </td>
           </tr>
         ))}
@@ -461,22 +550,46 @@ function ProgressBar(props: { value: number; label: string; testId?: string }) {
 
 const perSecond = (v: number | null): string => (v === null ? '—' : `${v >= 100 ? v.toFixed(0) : v.toFixed(1)}/s`);
 
-function Transfers(props: { view: TransferView | null; scrape: Scrape | undefined }) {
+function duration(seconds: number): string {
+  if (seconds < 90) return `${Math.round(seconds)} s`;
+  if (seconds < 5_400) return `${Math.round(seconds / 60)} min`;
+  return `${(seconds / 3_600).toFixed(1)} h`;
+}
+
+/** /status `transferSummary`: what moved since the node started, the recent rate and the time left. */
+function TransferFigures(props: { summary: TransferSummary | undefined }) {
+  const t = props.summary;
+  if (!t) return null;
+  const eta = t.etaSeconds === null ? (t.sending + t.receiving > 0 ? 'unknown (no progress lately)' : '—') : t.etaSeconds === 0 ? 'done' : duration(t.etaSeconds);
+  return (
+    <div class="kpis" data-testid="transfer-summary">
+      <Kpi label="sending / receiving" value={`${t.sending} / ${t.receiving}`} />
+      <Kpi label="objects moved" value={String(t.moved.objects)} testId="transfer-moved" />
+      <Kpi label="rate" value={t.rate === null ? '—' : perSecond(t.rate.objectsPerSec)} />
+      <Kpi label="objects left" value={t.remainingObjects === null ? '—' : String(t.remainingObjects)} />
+      <Kpi label="ETA" value={eta} testId="transfer-eta" />
+    </div>
+  );
+}
+
+function Transfers(props: { view: TransferView | null; summary: TransferSummary | undefined; scrape: Scrape | undefined }) {
   const v = props.view;
   const extra = props.scrape ? unknownMetrics(props.scrape, /^ringkv_transfer/) : [];
   if (v === null || v.planned === 0) {
     return (
       <>
         <p class="muted" data-testid="transfers-idle">
-          No partition is being handed over.
+          No partition is being handed over by this node{props.summary && props.summary.receiving > 0 ? `; it is receiving ${props.summary.receiving}` : ''}.
         </p>
+        <TransferFigures summary={props.summary} />
         <MetricList items={extra} />
       </>
     );
   }
   return (
     <div data-testid="transfers-active">
-      <ProgressBar value={v.progress} label={`${v.done} of ${v.planned} partitions done · ${perSecond(v.objectsPerS)} objects`} testId="transfer-progress" />
+      <ProgressBar value={v.progress} label={`${v.done} of ${v.planned} partitions done · ${perSecond(props.summary?.rate?.objectsPerSec ?? v.objectsPerS)} objects`} testId="transfer-progress" />
+      <TransferFigures summary={props.summary} />
       <table class="compact">
         <thead>
           <tr>
@@ -523,7 +636,9 @@ function Hints(props: { scrape: Scrape | undefined; prev: Scrape | undefined }) 
   const s = props.scrape;
   if (!s) return <p class="muted">waiting for /metrics…</p>;
   const pending = total(s, 'ringkv_hints_pending');
-  const byTarget = TARGET_LABELS.map((l) => byLabel(s, 'ringkv_hints_pending', l)).find((m) => m.size > 0) ?? new Map<string, number>();
+  const byTarget =
+    [byLabel(s, 'ringkv_hints_pending_by_target', 'target'), ...TARGET_LABELS.map((l) => byLabel(s, 'ringkv_hints_pending', l))].find((m) => m.size > 0) ??
+    new Map<string, number>();
   const stored = props.prev ? rate(props.prev, s, 'ringkv_hints_stored_total') : null;
   const delivered = props.prev ? rate(props.prev, s, 'ringkv_hints_delivered_total') : null;
   return (
@@ -537,7 +652,7 @@ function Hints(props: { scrape: Scrape | undefined; prev: Scrape | undefined }) 
         <table class="compact">
           <tbody>
             {[...byTarget.entries()].sort().map(([target, n]) => (
-              <tr key={target}>
+              <tr key={target} data-testid="hints-target" data-target={target} data-pending={n}>
                 <td>for {target}</td>
                 <td class="num mono">{n}</td>
               </tr>
@@ -559,9 +674,26 @@ function AntiEntropy(props: { scrape: Scrape | undefined; prev: Scrape | undefin
   const exchangeRate = props.prev ? rate(props.prev, s, 'ringkv_aae_exchanges_total') : null;
   const repaired = total(s, 'ringkv_aae_keys_repaired_total');
   if (total(s, 'ringkv_aae_exchanges_total') === null) return <p class="muted">this node exports no anti-entropy metrics</p>;
+  const passTotal = total(s, 'ringkv_aae_pass_partitions', (l) => l.state === 'total');
+  const passCompared = total(s, 'ringkv_aae_pass_partitions', (l) => l.state === 'compared');
+  const lastPass = total(s, 'ringkv_aae_last_full_pass_timestamp_seconds');
+  const passes = total(s, 'ringkv_aae_full_passes_total');
+  const compared = total(s, 'ringkv_aae_partitions_compared_total');
   return (
     <>
+      {passTotal !== null && passCompared !== null && (
+        <ProgressBar
+          value={passTotal > 0 ? passCompared / passTotal : 1}
+          label={`this pass: ${passCompared} of ${passTotal} partitions compared`}
+          testId="aae-pass"
+        />
+      )}
       <div class="kpis">
+        {lastPass !== null && (
+          <Kpi label="last full pass" value={lastPass > 0 ? `${duration(Math.max(0, s.atMs / 1000 - lastPass))} ago` : 'never'} testId="aae-last-pass" />
+        )}
+        {passes !== null && <Kpi label="full passes" value={String(passes)} />}
+        {compared !== null && <Kpi label="compared since start" value={String(compared)} />}
         <Kpi label="exchanges" value={perSecond(exchangeRate)} />
         <Kpi label="in sync" value={String(outcome('in_sync') ?? 0)} />
         <Kpi label="diverged" value={String(outcome('diverged') ?? 0)} />
@@ -604,6 +736,15 @@ const KNOWN = new Set([
   'ringkv_aae_bytes_total',
   'ringkv_aae_repair_failures_total',
   'ringkv_transfer_reads_total',
+  'ringkv_hints_pending_by_target',
+  'ringkv_aae_pass_partitions',
+  'ringkv_aae_last_full_pass_timestamp_seconds',
+  'ringkv_aae_full_passes_total',
+  'ringkv_aae_partitions_compared_total',
+  'ringkv_transfer_partitions_pending',
+  'ringkv_transfer_objects_total',
+  'ringkv_transfer_bytes_total',
+  'ringkv_transfer_partitions_total',
 ]);
 
 interface MetricItem {
