@@ -55,7 +55,12 @@ describe('ringkv repair', () => {
     for (let i = 0; i < 3; i++) nodes.push(await startOnStablePort((port) => start(i, port)));
     const [n1, , n3] = nodes as RunningServer[];
     await waitFor(() => nodes.every((n) => Object.values(n!.node.clusterState.members).filter((m) => m.status === 'valid').length === 3), 15_000, '3 members');
-    await waitFor(() => nodes.every((n) => n!.node.clusterState.ring.version === n1!.node.clusterState.ring.version && n!.node.hasJoined), 15_000, 'one ring');
+    // The claim that gives n2 and n3 their partitions is on every node (the first rings of a join do not place them yet).
+    await waitFor(
+      () => nodes.every((n) => n!.node.hasJoined && new Set(n!.node.clusterState.ring.owners).size === 3 && n!.node.clusterState.ring.version === n1!.node.clusterState.ring.version),
+      15_000,
+      'one ring with 3 owners on every node',
+    );
     const adminToken = readFileSync(n1!.adminTokenFile!, 'utf8').trim();
     const tokenFile = `${dir.path}/admin.token`;
     writeFileSync(tokenFile, adminToken, { mode: 0o600 });
