@@ -98,6 +98,14 @@ describe('drain', () => {
       const client = new RingkvClient({ nodes: [n1.address, n2.address, n3.address] });
       const keys = Array.from({ length: 60 }, (_, i) => `k${i}`);
       for (const k of keys) await client.put('h', k, `v-${k}`, { w: 2 });
+      // A write is acknowledged at w = 2 while its third copy (a hint for n4 on a fallback) may still be on its way: wait until the counts hold still.
+      let counts = '';
+      for (let tries = 0; tries < 20; tries++) {
+        const now = [n1, n2, n3].map((s) => s.node.hintsPending).join(',');
+        if (now === counts) break;
+        counts = now;
+        await new Promise((r) => setTimeout(r, 500));
+      }
       const holder = [n1, n2, n3].reduce((a, b) => (b.node.hintsPending > a.node.hintsPending ? b : a));
       const held = holder.node.hintsPending;
       expect(held, 'the fallbacks hold hints for n4').toBeGreaterThan(0);
