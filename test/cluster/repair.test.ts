@@ -23,6 +23,8 @@ const B = Buffer.from('repair');
 const KEYS = 600;
 
 const dir = tempDir('ringkv-repair-');
+/** Environment of the CLI processes beyond this one's (RINGKV_NODE: the node a command without --node talks to). */
+const cliEnv: Record<string, string> = {};
 const nodes: Array<RunningServer | undefined> = [];
 afterAll(async () => {
   await Promise.all(nodes.map((n) => n?.close(500)));
@@ -42,7 +44,7 @@ const start = (i: number, port: number) =>
 
 async function ringkv(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { timeout: 60_000 });
+    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { timeout: 60_000, env: { ...process.env, ...cliEnv } });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -109,10 +111,12 @@ describe('ringkv repair', () => {
     // Last compared with n2 (in sync), last repaired from n1: every key of p, all written here.
     expect(aae.stdout).toMatch(new RegExp(`^\\s*${p}\\s+\\d+ s ago\\s+n[12]\\s+in_sync\\s+\\d+ s ago\\s+n[12]\\s+${keysOfP.length}\\s+${keysOfP.length}\\s+0$`, 'm'));
 
-    // Run again on every member that holds p: nothing left to repair.
-    const again = await ringkv('repair', '--partition', String(p), '--node', n1!.address, '--token-file', tokenFile);
+    // Run again, without --node: on every member (each a primary of p, each comparing with the two others): nothing left to repair.
+    cliEnv.RINGKV_NODE = n1!.address;
+    const again = await ringkv('repair', '--partition', String(p), '--token-file', tokenFile);
     expect(again.code, again.stderr).toBe(0);
+    for (const id of ['n1', 'n2', 'n3']) expect(again.stderr).toMatch(new RegExp(`repair started on .*${id} \\(r\\d+\\)`));
     expect(again.stdout).toContain('0 keys repaired');
-    expect(again.stdout).toMatch(/0 partition-replica pairs differed, 2 were in sync/);
+    expect(again.stdout).toMatch(/total: 3 partitions compared \(0 partition-replica pairs differed, 6 were in sync\)/);
   });
 });
