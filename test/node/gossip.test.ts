@@ -175,6 +175,33 @@ describe('Gossip', () => {
     t.gossip.stop();
   });
 
+  it('join: the seed admits a peer only as itself, and the joiner takes the admitted state wholesale', async () => {
+    const seed = setup({ state: fourMembers() });
+    const me = { id: 'n5', address: address('n5') };
+    await expect(seed.gossip.onJoin('n4', { cluster: 'c1', member: me })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+    await expect(seed.gossip.onJoin('n5', { cluster: 'c2', member: me })).rejects.toMatchObject({ code: 'CLUSTER_MISMATCH' });
+    const { state } = await seed.gossip.onJoin('n5', { cluster: 'c1', member: me });
+    expect(seed.ring.current.members.n5?.status).toBe('valid');
+    expect(seed.logs.map((l) => l.msg)).toContain('member added');
+
+    // A joiner (n1 in this context, on its private single-node state) given the seed's answer, which admits it: taken as is.
+    const alone = createCluster({ id: 'n1', address: address('n1') }, 4, 'c1');
+    const joiner = setup({ state: alone, joined: false });
+    const admitted = addMember(fourMembers(), { id: 'n5', address: address('n5') });
+    joiner.answerJoins(async () => ({ state }));
+    await expect(joiner.gossip.join('127.0.0.1:7002')).resolves.toBeUndefined();
+    expect(joiner.ring.joined).toBe(true);
+    expect(Object.keys(joiner.ring.current.members).sort()).toEqual(Object.keys(admitted.members).sort());
+    expect(joiner.logs.filter((l) => l.msg === 'joined cluster').map((l) => l.fields)).toEqual([{ seed: '127.0.0.1:7002', members: 5 }]);
+    // A seed whose answer does not admit this node at its address is refused (BAD_REQUEST), and the state stays.
+    const stranger = setup({ state: alone, joined: false });
+    const moved = { ...fourMembers(), members: { ...fourMembers().members, n1: { ...fourMembers().members.n1!, address: '127.0.0.1:7999' } } };
+    stranger.answerJoins(async () => ({ state: moved }));
+    await expect(stranger.gossip.join('127.0.0.1:7002')).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+    expect(stranger.ring.joined).toBe(false);
+    expect(stranger.ring.current).toBe(alone);
+  });
+
   it('heartbeats ping the members not heard from within an interval, but not the gossip target', async () => {
     const state = fourMembers();
     const target = gossipTarget(state, 'n1', (n) => Math.floor(RANDOM() * n))!;
