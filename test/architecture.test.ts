@@ -57,6 +57,11 @@ const RULES: Rule[] = [
       inside(i.from, 'src/record') &&
       !(inside(i.target, 'src/record') || inside(i.target, 'src/util') || i.target === 'src/core/types.ts' || i.target.startsWith('@noble/hashes/')),
   },
+  {
+    // The runtime's parts depend on narrow contexts (src/node/context.ts and their own), never on the node class: only its facade knows it.
+    name: 'no file in src/node but node.ts imports node.ts',
+    breaks: (i) => i.target === 'src/node/node.ts' && inside(i.from, 'src/node') && i.from !== 'src/node/node.ts',
+  },
 ];
 
 /** One name a file takes from a module: `*` for a namespace import, a dynamic import or an `export *`. */
@@ -132,17 +137,20 @@ describe('dependency rules of src/', () => {
     expect(violations(all)).toEqual([]);
   });
 
-  it('flags a static or dynamic import of the pure engine from the runtime, and a record module reaching up', () => {
+  it('flags a static or dynamic import of the pure engine from the runtime, a record module reaching up, and a node part importing the node', () => {
     const probe = [
       ...importsOf('src/node/probe.ts', "import { PureEngine } from '../engine/pure/index.js';"),
       ...importsOf('src/http/probe.ts', "export async function f() { return import('../engine/pure/engine.js'); }"),
       ...importsOf('src/engine/native/probe.ts', "import { SimDisk } from '../pure/store.js';"),
       ...importsOf('src/record/probe.ts', "import type { Engine } from '../engine/types.js';"),
+      ...importsOf('src/node/gossip.ts', "import type { RingkvNode } from './node.js';"),
+      ...importsOf('src/http/probe.ts', "import type { RingkvNode } from '../node/node.js';"),
     ];
     expect(violations(probe)).toEqual([
       "nothing outside src/engine imports src/engine/pure: src/node/probe.ts imports '../engine/pure/index.js'",
       "nothing outside src/engine imports src/engine/pure: src/http/probe.ts imports '../engine/pure/engine.js'",
       "src/record imports only itself, src/util, core/types and @noble/hashes: src/record/probe.ts imports '../engine/types.js'",
+      "no file in src/node but node.ts imports node.ts: src/node/gossip.ts imports './node.js'",
     ]);
   });
 

@@ -4,11 +4,26 @@
 // (etcd raft's Storage, a core that sees only what it needs). Each service
 // takes a Pick of it naming exactly what it uses.
 import type { BucketProps, ClusterState } from '../core/membership.js';
+import type { QuorumRequest } from '../core/quorum.js';
+import type { DecodedRecord } from '../record/index.js';
 import type { Engine } from '../engine/types.js';
 import type { Clock } from '../transport/types.js';
 import type { PeerMessageType, PeerReply, PeerRequestBody, ServiceHandlers, ServiceMessageType } from './messages.js';
 import type { NodeMetrics } from './metrics.js';
-import type { GetResult, PutResult, RequestOptions } from './node.js';
+import type { PutResult } from './put-driver.js';
+
+/** A client request's quorum options (src/core/quorum.ts). */
+export type RequestOptions = QuorumRequest;
+
+/** A client read's outcome (RingkvNode.get). */
+export interface GetResult {
+  /** The reconciled record (null: no replica has the key). */
+  record: Buffer | null;
+  /** `record` decoded (once, here, so callers need not decode it again). */
+  decoded: DecodedRecord | null;
+  /** Replicas that answered before the reply. */
+  answered: number;
+}
 
 export interface ServiceContext {
   readonly id: string;
