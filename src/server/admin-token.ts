@@ -9,12 +9,11 @@ import { NativeEngine } from '../engine/native/index.js';
 import { EngineError } from '../record/index.js';
 import type { ClusterState } from '../core/membership.js';
 import { TOKEN_SECRET_BYTES, issueToken } from '../core/tokens.js';
+import { STATE_META } from '../node/ring-state.js';
 
 /** Where an admin token made for an operator is written: in the node's data directory, mode 0600. */
 export const ADMIN_TOKEN_FILE = 'admin.token';
 
-/** The engine metadata key the node keeps its cluster state under (RingkvNode.start reads it). */
-const CLUSTER_STATE_META = 'cluster.state';
 
 /** Writes a token to a new file readable by its owner only from its first byte, then renames it over any older one. */
 export function writeTokenFile(file: string, token: string): void {
@@ -63,7 +62,7 @@ export async function bootstrapTokenOffline(o: TokenBootstrapOptions): Promise<{
     throw err;
   }
   try {
-    const saved = await engine.metaGet(CLUSTER_STATE_META);
+    const saved = await engine.metaGet(STATE_META);
     if (saved === null) throw new TokenBootstrapError(`${o.dataDir} holds no cluster state: start the node once (a new cluster writes its own first admin token)`);
     const state = JSON.parse(saved.toString('utf8')) as ClusterState;
     if (state.clusterName !== o.cluster) throw new TokenBootstrapError(`${o.dataDir} belongs to cluster '${state.clusterName}', not '${o.cluster}'`);
@@ -71,7 +70,7 @@ export async function bootstrapTokenOffline(o: TokenBootstrapOptions): Promise<{
     // The file first: a state holding a grant whose token nobody has would be a token lost again.
     const file = join(o.dataDir, ADMIN_TOKEN_FILE);
     writeTokenFile(file, issued.token);
-    await engine.metaPut(CLUSTER_STATE_META, Buffer.from(JSON.stringify({ ...state, tokens: issued.table })));
+    await engine.metaPut(STATE_META, Buffer.from(JSON.stringify({ ...state, tokens: issued.table })));
     await engine.flush();
     return { file, id: issued.id };
   } finally {
