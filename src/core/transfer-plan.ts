@@ -48,6 +48,11 @@ function listsByN(ring: Ring, partition: number, ns: readonly number[], zones?: 
   return ns.map((n) => full.slice(0, n));
 }
 
+/** Whether two lists are the same (then so are their prefixes: nothing moves for any n). */
+function sameList(a: readonly NodeId[], b: readonly NodeId[]): boolean {
+  return a.length === b.length && a.every((node, i) => node === b[i]);
+}
+
 /**
  * Transfers needed to go from `before` to `after` for the bucket n values
  * `ns` (one n, or those of bucketNsInUse). `members` are the nodes still
@@ -61,6 +66,7 @@ export function planTransfers(before: Ring, after: Ring, ns: number | readonly n
   for (let partition = 0; partition < after.owners.length; partition++) {
     const olds = listsByN(before, partition, values, zones);
     const nexts = listsByN(after, partition, values, zones);
+    if (sameList(olds[olds.length - 1]!, nexts[nexts.length - 1]!)) continue;
     const byPair = new Map<string, Transfer>();
     values.forEach((n, i) => {
       for (const { to, giver } of giversOf(olds[i]!, nexts[i]!, members)) {
@@ -168,13 +174,13 @@ export function inboundTransfers(
 ): InboundPlan[] {
   if (before.partitionBits !== after.partitionBits) throw new Error('rings of different sizes');
   const values = nsOf(ns);
-  const largest = values[values.length - 1]!;
   const out: InboundPlan[] = [];
   for (let partition = 0; partition < after.owners.length; partition++) {
-    // The list of a smaller n is a prefix: not in the largest, in none.
-    if (!preferenceList(after, partition, largest, zones).primaries.includes(self)) continue;
-    const olds = listsByN(before, partition, values, zones);
     const nexts = listsByN(after, partition, values, zones);
+    // The list of a smaller n is a prefix: not in the largest, in none.
+    if (!nexts[nexts.length - 1]!.includes(self)) continue;
+    const olds = listsByN(before, partition, values, zones);
+    if (sameList(olds[olds.length - 1]!, nexts[nexts.length - 1]!)) continue;
     const byN: InboundPlan['byN'] = [];
     values.forEach((n, i) => {
       if (!nexts[i]!.includes(self)) return;
@@ -308,8 +314,14 @@ export class InboundTransfers {
       this.entries.delete(e.partition);
       return true;
     }
-    byN.sort((a, b) => (a.n ?? Infinity) - (b.n ?? Infinity));
-    Object.assign(e, { byN, givers: union(byN.map((g) => g.givers)), sources: union(byN.map((g) => g.sources)), ring: Math.min(...byN.map((g) => g.ring)) });
+    if (byN.length === 1) {
+      // The common case (one n new here), without the unions: a join at Q = 4096 makes thousands.
+      const g = byN[0]!;
+      Object.assign(e, { byN, givers: [...g.givers], sources: g.sources, ring: g.ring });
+    } else {
+      byN.sort((a, b) => (a.n ?? Infinity) - (b.n ?? Infinity));
+      Object.assign(e, { byN, givers: union(byN.map((g) => g.givers)), sources: union(byN.map((g) => g.sources)), ring: Math.min(...byN.map((g) => g.ring)) });
+    }
     this.entries.set(e.partition, e);
     return false;
   }
