@@ -81,6 +81,48 @@ export function planTransfers(before: Ring, after: Ring, ns: number | readonly n
   return transfers;
 }
 
+/** A transfer as its giver keeps it; `ns` absent: one saved before plans were made per n (it carries every key). */
+export interface HeldTransfer {
+  partition: number;
+  to: NodeId;
+  ns?: number[];
+}
+
+/**
+ * Transfers `self` still has pending from an earlier ring, against the new
+ * ring `after` (bucket n values `ns` in use): a transfer whose target is no
+ * longer a replica for some of its n would only leave a stray copy there,
+ * so those n values go to the partition's replicas for them under `after`
+ * instead (the data it was to carry may exist nowhere else); the rest of it
+ * is kept. One without n values is judged by the largest n in use.
+ */
+export function carryOverTransfers<T extends HeldTransfer>(
+  pending: readonly T[],
+  after: Ring,
+  ns: readonly number[],
+  self: NodeId,
+  zones?: ReadonlyMap<NodeId, string>,
+): { kept: T[]; moved: Array<{ partition: number; from: NodeId; to: NodeId; ns: number[] | undefined }> } {
+  const values = nsOf(ns);
+  const largest = values[values.length - 1]!;
+  const kept: T[] = [];
+  const moved: Array<{ partition: number; from: NodeId; to: NodeId; ns: number[] | undefined }> = [];
+  for (const p of pending) {
+    const list = preferenceList(after, p.partition, Math.max(largest, ...(p.ns ?? [])), zones).primaries;
+    const stays = (n: number) => list.slice(0, n).includes(p.to);
+    const moving = (p.ns ?? [largest]).filter((n) => !stays(n));
+    if (moving.length === 0) {
+      kept.push(p);
+      continue;
+    }
+    if (p.ns !== undefined && moving.length < p.ns.length) kept.push({ ...p, ns: p.ns.filter(stays) });
+    for (const n of moving) {
+      for (const to of list.slice(0, n)) if (to !== self) moved.push({ partition: p.partition, from: self, to, ns: p.ns === undefined ? undefined : [n] });
+    }
+  }
+  return { kept, moved };
+}
+
 /** Each node new in `next`, with its giver (see the top of the file); none when every old replica is gone. */
 function giversOf(old: readonly NodeId[], next: readonly NodeId[], members: ReadonlySet<NodeId>): Array<{ to: NodeId; giver: NodeId; replaced: NodeId | undefined }> {
   const fallback = old.find((node) => members.has(node));

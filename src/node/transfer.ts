@@ -12,8 +12,8 @@
 // serve reads of them from its own copy (docs/cluster.md "Partition
 // transfer"). Ring changes reach it synchronously from the node, so a read
 // never sees the new ring before the pending partitions are known.
-import { preferenceList, type Ring } from '../core/ring.js';
-import { InboundTransfers, bucketNsInUse, planTransfers, transfersFrom, type Inbound, type InboundState, type Transfer } from '../core/transfer-plan.js';
+import type { Ring } from '../core/ring.js';
+import { InboundTransfers, bucketNsInUse, carryOverTransfers, planTransfers, transfersFrom, type Inbound, type InboundState, type Transfer } from '../core/transfer-plan.js';
 import { zonesOf } from '../core/membership.js';
 import type { Timer } from '../transport/types.js';
 import { ForegroundLoad } from './foreground.js';
@@ -281,28 +281,9 @@ export class TransferService {
     const ns = bucketNsInUse(state.buckets, this.opts.n);
     const mine: Pending[] = transfersFrom(planTransfers(this.ring, ring, ns, givers, zones), this.node.id).map((t) => ({ ...t, cursor: null, sent: 0, pass: 1, notBefore: 0 }));
     this.inbound.onRingChange(this.ring, ring, ns, members, this.node.id, this.node.clock.now(), zones);
-    // A transfer still pending from an earlier change whose target is no
-    // longer a replica of the partition (for some of its n) under the new
-    // ring would only leave a stray copy there: those n values go to the
-    // partition's new replicas for them instead (the data it was to carry
-    // may exist nowhere else). A transfer saved without n values (every key)
-    // is judged by the largest n in use.
-    const kept: Pending[] = [];
-    for (const p of this.pending) {
-      const list = preferenceList(ring, p.partition, Math.max(...ns, ...(p.ns ?? [])), zones).primaries;
-      const stays = (n: number) => list.slice(0, n).includes(p.to);
-      const moving = (p.ns ?? [Math.max(...ns)]).filter((n) => !stays(n));
-      if (moving.length === 0) {
-        kept.push(p);
-        continue;
-      }
-      if (p.ns !== undefined && moving.length < p.ns.length) kept.push({ ...p, ns: p.ns.filter(stays) });
-      for (const n of moving) {
-        for (const to of list.slice(0, n)) {
-          if (to !== this.node.id) mine.push({ partition: p.partition, from: this.node.id, to, ns: p.ns === undefined ? undefined : [n], cursor: null, sent: 0, pass: 1, notBefore: 0 });
-        }
-      }
-    }
+    // Transfers still pending from an earlier change go where their n values' replicas are now (carryOverTransfers).
+    const { kept, moved } = carryOverTransfers(this.pending, ring, ns, this.node.id, zones);
+    for (const t of moved) mine.push({ ...t, cursor: null, sent: 0, pass: 1, notBefore: 0 });
     this.pending = kept;
     // A map, not a scan of the list per transfer: a join at Q = 4096 plans thousands.
     // One transfer per (partition, target): the receiver's finish ends all of it.

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { claim } from '../../src/core/claim.js';
 import { preferenceList, type Ring } from '../../src/core/ring.js';
-import { InboundTransfers, bucketNsInUse, inboundTransfers, planTransfers } from '../../src/core/transfer-plan.js';
+import { InboundTransfers, bucketNsInUse, carryOverTransfers, inboundTransfers, planTransfers } from '../../src/core/transfer-plan.js';
 
 const ring = (owners: string[], version = 1): Ring => ({ partitionBits: Math.log2(owners.length), owners, version, claimant: 'a' });
 const members = (...ids: string[]) => ids.map((id) => ({ id }));
@@ -329,5 +329,21 @@ describe('receiving per bucket n', () => {
     expect(t.sourcesOf(0, 2)).toEqual(['c']);
     expect(t.onFinish(0, 'c', 2)).toBe(true);
     expect(t.sourcesOf(0)).toBeNull();
+  });
+});
+
+describe('carryOverTransfers: pending transfers against a later ring', () => {
+  // Q = 4, the list of partition 0 is the owners in order; this node is 'a'.
+  const hand = (owners: string[], version: number): Ring => ({ partitionBits: 2, owners, version, claimant: 'a' });
+  const after = hand(['a', 'c', 'd', 'b'], 3);
+  it.each([
+    // [what, pending transfer, kept, moved]
+    ['target still a replica for every n: kept as is', { partition: 0, to: 'c', ns: [2, 3] }, [{ partition: 0, to: 'c', ns: [2, 3] }], []],
+    ['target past n = 2 now: the n = 2 keys go to the n = 2 replicas, n = 3 stays', { partition: 0, to: 'd', ns: [2, 3] }, [{ partition: 0, to: 'd', ns: [3] }], [{ partition: 0, from: 'a', to: 'c', ns: [2] }]],
+    ['target no replica at all: every n to its replicas', { partition: 0, to: 'b', ns: [2, 3] }, [], [{ partition: 0, from: 'a', to: 'c', ns: [2] }, { partition: 0, from: 'a', to: 'c', ns: [3] }, { partition: 0, from: 'a', to: 'd', ns: [3] }]],
+    ['saved before per-n plans (every key): judged by the largest n, moved as every key', { partition: 0, to: 'b' }, [], [{ partition: 0, from: 'a', to: 'c', ns: undefined }, { partition: 0, from: 'a', to: 'd', ns: undefined }]],
+    ['saved before per-n plans, target still within the largest n: kept', { partition: 0, to: 'd' }, [{ partition: 0, to: 'd' }], []],
+  ])('%s', (_what, pending, kept, moved) => {
+    expect(carryOverTransfers([pending], after, [2, 3], 'a')).toEqual({ kept, moved });
   });
 });
