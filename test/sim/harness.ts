@@ -862,6 +862,9 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
             // new replicas at all (gossip lag, not a transfer: a w = 1 write there can be missed).
             if (ringVersion < op.ringAtAck!) continue;
             if (op.dots!.some((d) => (rec !== null && covers(rec.context, d)) || reapedCovers(key, d))) continue;
+            // Lost with its last unflushed copy in a crash before this read (dw = 0 allows it; the LOST check
+            // counts it): no replica can return it. A w = 1 write of an n = 2 bucket (mixed-n mode) has one copy often.
+            if (op.dots!.every((d) => (lastCopyLost.get(`${key}/${d.actor}/${d.counter}`)?.at ?? Infinity) <= at) && lostUnflushed(op, op.dots!)) continue;
             violations.push(
               `STALE READ during transfer: r=n read of ${key} at ${at} via ${id} (ring v${ringVersion}, replicas ${replicas.join(',')}, receiving ${receiving.join(',') || 'none'}) missed op${op.id} (${op.value ?? '†'} via ${op.node}, dots ${op.dots!.map(dotStr).join('|')}, acknowledged at ${op.doneAt}): got ${rec ? describeRecord(rec) : 'not found'}`,
             );
