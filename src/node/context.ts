@@ -47,8 +47,8 @@ export interface ServiceContext {
   registerService<T extends ServiceMessageType>(handlers: ServiceHandlers<T>): void;
   /** Calls `listener` synchronously every time the node adopts a different ring. */
   onRingChange(listener: () => void): void;
-  /** Installs the check of which partitions the node is still receiving (transfer.ts). */
-  setReceiving(check: (partition: number) => readonly string[] | null): void;
+  /** Installs the check of which partitions the node is still receiving (transfer.ts), for keys of a bucket with `n` replicas (no n: any bucket). */
+  setReceiving(check: (partition: number, n?: number) => readonly string[] | null): void;
 }
 
 /** The node's client operations, for a service that reads and writes through quorums (sets.ts). */

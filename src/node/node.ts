@@ -206,7 +206,7 @@ export class RingkvNode implements ServiceContext, ClientOperations {
   /** Handlers of the services' message types (registerService). */
   private readonly serviceHandlers = new Map<ServiceMessageType, PeerHandler<ServiceMessageType>>();
   /** Partitions this node is still receiving: where their reads go instead (see setReceiving). */
-  private receivingFrom: ((partition: number) => readonly string[] | null) | null = null;
+  private receivingFrom: ((partition: number, n?: number) => readonly string[] | null) | null = null;
   /** This node is draining (src/node/drain.ts): its own member entry says so, and clients' requests are refused. */
   private draining = false;
   /** Client reads and writes, and writes forwarded by peers, being coordinated here now (what a drain waits for). */
@@ -360,8 +360,8 @@ export class RingkvNode implements ServiceContext, ClientOperations {
         isSuspected: (node) => this.isSuspected(node),
         peerRequest: (node, type, body, timeoutMs) => this.call(node, type, body, timeoutMs),
         registerService: (handlers) => this.registerService(handlers),
-        receivingSourcesOf: (partition) => {
-          const sources = this.receivingFrom?.(partition);
+        receivingSourcesOf: (partition, bucket) => {
+          const sources = this.receivingFrom?.(partition, bucket === null ? undefined : this.bucketProps(bucket.toString('utf8')).n);
           return sources && sources.length > 0 ? sources : null;
         },
         pullState: (node) => this.gossip.pull(node),
@@ -749,7 +749,8 @@ export class RingkvNode implements ServiceContext, ClientOperations {
     } catch {
       return null; // the read itself reports the bad key
     }
-    const sources = this.receivingFrom(partitionOf(this.state.ring, position));
+    // Per bucket n: a node new in one n's list only waits for that n's keys (src/core/transfer-plan.ts).
+    const sources = this.receivingFrom(partitionOf(this.state.ring, position), this.bucketProps(bucket.toString('utf8')).n);
     return sources && sources.length > 0 ? sources : null;
   }
 
@@ -856,7 +857,7 @@ export class RingkvNode implements ServiceContext, ClientOperations {
    * is not a source for reads of the partition (docs/cluster.md "Partition
    * transfer"). Writes still land here.
    */
-  setReceiving(check: (partition: number) => readonly string[] | null): void {
+  setReceiving(check: (partition: number, n?: number) => readonly string[] | null): void {
     this.receivingFrom = check;
   }
 
