@@ -121,3 +121,49 @@ describe('receiving: a new replica waits for its givers', () => {
     expect(inboundTransfers(before, after, 3, new Set(['d']), 'd')).toEqual([]);
   });
 });
+
+describe('receiving: sources that left (issue 9, the replace-process finding)', () => {
+  // c grows lists of two (a, b) to three: one giver each, the list's first old replica.
+  const before = ring(claim(null, members('a', 'b'), 4));
+  const after = ring(claim(before, members('a', 'b', 'c'), 4), 2);
+  const t = new InboundTransfers();
+  t.onRingChange(before, after, 3, new Set(['a', 'b', 'c']), 'c', 0);
+  const entries = t.list();
+  const other = (giver: string) => (giver === 'a' ? 'b' : 'a');
+
+  // [what, which nodes are gone (left, and silent to c) given the giver g, the sources reads get]
+  const table: Array<[string, (g: string) => (n: string) => boolean, (g: string) => string[]]> = [
+    ['none gone: the giver only', () => () => false, (g) => [g]],
+    ['the other old replica gone: still the giver only', (g) => (n) => n === other(g), (g) => [g]],
+    ['the giver gone (it died and was replaced): the other old replica after it', (g) => (n) => n === g, (g) => [g, other(g)]],
+    ['both gone: nothing stands in', () => (n) => n !== 'c', (g) => [g]],
+  ];
+  it.each(table)('%s', (_what, goneOf, expected) => {
+    expect(entries.length).toBeGreaterThan(0);
+    for (const e of entries) {
+      const g = e.givers[0]!;
+      expect(e.givers).toEqual([g]);
+      expect(t.sourcesOf(e.partition, goneOf(g))).toEqual(expected(g));
+    }
+  });
+
+  it('a replaced node gone with a member giver beside it: no stand-in (that giver is the source)', () => {
+    const three = ring(claim(null, members('a', 'b', 'c'), 4));
+    const replaced = ring(three.owners.map((o) => (o === 'c' ? 'd' : o)), 2);
+    const r = new InboundTransfers();
+    r.onRingChange(three, replaced, 3, new Set(['a', 'b', 'd']), 'd', 0);
+    expect(r.size).toBe(16);
+    for (const e of r.list()) {
+      expect(e.givers[0]).toBe('c');
+      expect(r.sourcesOf(e.partition, (n) => n === 'c')).toEqual(e.sources);
+      expect(e.sources).toHaveLength(2);
+    }
+  });
+
+  it('state saved before alternates existed reads as before', () => {
+    const saved = JSON.parse(JSON.stringify(t.toJSON())) as { entries: Array<Record<string, unknown>>; early: [] };
+    for (const e of saved.entries) delete e.alternates;
+    const restored = new InboundTransfers(saved as never);
+    for (const e of restored.list()) expect(restored.sourcesOf(e.partition, (n) => n === e.givers[0])).toEqual(e.sources);
+  });
+});
