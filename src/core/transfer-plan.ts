@@ -55,7 +55,13 @@ export function transfersFrom(plan: readonly Transfer[], self: NodeId): Transfer
 // until its givers have streamed it, so until then it is not a source for
 // reads of the partition on its own: it names its givers (the node it
 // replaces first), and its copy counts in a read only together with one of
-// theirs. Its givers: the node
+// theirs — or, when it replaces no one (the list grew: a cluster of fewer
+// than n nodes grew), with that of any old replica that stays in the list:
+// each of those is read as a replica too, so the giver's copy is no more
+// complete than theirs. Reading only through the giver failed every read of such a
+// partition at r = n while that giver was dead (issue 9: it died before its
+// catch-up pass and was replaced; the receiver gave it up only after
+// receiveGoneMs, test/ops/replace-pending-giver.test.ts). Its givers: the node
 // it replaces, if that one can give (a member, or a leaving node that still
 // runs and gives its own copy), and otherwise — or as well, for a node that
 // left — the first old replica still a member (planTransfers above, as the
@@ -69,28 +75,18 @@ export function transfersFrom(plan: readonly Transfer[], self: NodeId): Transfer
 // The partition stops being pending when no giver counts any more, when this
 // node stops being its replica, or after `limitMs` (a giver that never
 // answers cannot keep it pending for ever).
-// When every source is gone — it left and no longer answers this node (a
-// giver that died and was then replaced or forgotten) — the other old
-// replicas that were members when this node planned stand in as sources
-// after them, as the transfer plan takes the first old replica still a
-// member when the replaced node left. Otherwise each read of the partition at
-// r = n fails until this node gives the dead giver up (receiveGoneMs; issue 9,
-// test/ops/replace-pending-giver.test.ts). A source that left but still runs
-// (a leaving node giving its own copy) answers, so it is no stand-in's.
 
 /** A partition this node is to receive, and where reads of it go meanwhile. */
 export interface Inbound {
   partition: number;
   /** Givers this node still waits for. */
   givers: NodeId[];
-  /** Where reads go meanwhile, in order: the node this one replaces, then the other giver (when that one left). */
-  sources: NodeId[];
   /**
-   * The other old replicas that were members when this node planned, in list
-   * order: where reads go too once every source is gone (see sourcesOf).
-   * Absent in state saved before it existed.
+   * Where reads go meanwhile, in order: the node this one replaces, then the
+   * other giver (when that one left); for a list that grew, the giver, then
+   * the other old replicas that were members and stay in the list.
    */
-  alternates?: NodeId[];
+  sources: NodeId[];
   /** Ring version under which this node became a replica of the partition. */
   ring: number;
   /** When this node learned of it (its clock, ms). */
@@ -109,9 +105,9 @@ export function inboundTransfers(
   members: ReadonlySet<NodeId>,
   self: NodeId,
   zones?: ReadonlyMap<NodeId, string>,
-): Array<{ partition: number; givers: NodeId[]; sources: NodeId[]; alternates: NodeId[] }> {
+): Array<{ partition: number; givers: NodeId[]; sources: NodeId[] }> {
   if (before.partitionBits !== after.partitionBits) throw new Error('rings of different sizes');
-  const out: Array<{ partition: number; givers: NodeId[]; sources: NodeId[]; alternates: NodeId[] }> = [];
+  const out: Array<{ partition: number; givers: NodeId[]; sources: NodeId[] }> = [];
   for (let partition = 0; partition < after.owners.length; partition++) {
     const next = preferenceList(after, partition, n, zones).primaries;
     if (!next.includes(self)) continue;
@@ -122,9 +118,9 @@ export function inboundTransfers(
     const first = mine.replaced !== undefined ? [mine.replaced] : [];
     const givers = [...new Set([...first, mine.giver])];
     // Only a giver's copy stands for this node's: another old replica lacks what only the replaced node held.
-    // …unless every giver has left (see the top of this part): then the other old replicas still members.
-    const alternates = old.filter((node) => node !== self && members.has(node) && !givers.includes(node));
-    out.push({ partition, givers, sources: givers, alternates });
+    // No one replaced (the list grew): the old replicas that stay in the list are read as replicas too, and any one's copy does.
+    const others = mine.replaced === undefined ? old.filter((node) => next.includes(node) && members.has(node) && !givers.includes(node)) : [];
+    out.push({ partition, givers, sources: [...givers, ...others] });
   }
   return out;
 }
@@ -145,17 +141,9 @@ export class InboundTransfers {
     for (const [k, v] of saved?.early ?? []) this.early.set(k, v);
   }
 
-  /**
-   * Where reads of `partition` go while it is pending here; null: this node
-   * has it. `gone`: a node that left and no longer answers this one. When
-   * every source is gone, the alternates that are not come after the sources.
-   */
-  sourcesOf(partition: number, gone?: (node: NodeId) => boolean): readonly NodeId[] | null {
-    const e = this.entries.get(partition);
-    if (e === undefined) return null;
-    if (gone === undefined || !e.sources.every(gone)) return e.sources;
-    const alternates = (e.alternates ?? []).filter((node) => !gone(node) && !e.sources.includes(node));
-    return alternates.length === 0 ? e.sources : [...e.sources, ...alternates];
+  /** Where reads of `partition` go while it is pending here; null: this node has it. */
+  sourcesOf(partition: number): readonly NodeId[] | null {
+    return this.entries.get(partition)?.sources ?? null;
   }
 
   list(): readonly Inbound[] {
@@ -171,10 +159,10 @@ export class InboundTransfers {
     for (const p of [...this.entries.keys()]) {
       if (!preferenceList(after, p, n, zones).primaries.includes(self)) this.entries.delete(p);
     }
-    for (const { partition, givers, sources, alternates } of inboundTransfers(before, after, n, members, self, zones)) {
+    for (const { partition, givers, sources } of inboundTransfers(before, after, n, members, self, zones)) {
       if (this.entries.has(partition)) continue;
       const waiting = givers.filter((g) => (this.early.get(`${partition} ${g}`) ?? -1) < after.version);
-      if (waiting.length > 0) this.entries.set(partition, { partition, givers: waiting, sources, alternates, ring: after.version, since: now });
+      if (waiting.length > 0) this.entries.set(partition, { partition, givers: waiting, sources, ring: after.version, since: now });
     }
   }
 

@@ -134,7 +134,7 @@ export class TransferService {
   private stopped = false;
   /** Partitions this node is still receiving. */
   private inbound = new InboundTransfers();
-  /** Receiver side: a giver that left → since when its status questions fail (cleared when it answers). */
+  /** Receiver side: a giver that left → since when its status questions fail. */
   private readonly silentSince = new Map<string, number>();
   /** Last status query per pending partition (receiver side). */
   private readonly checkedAt = new Map<number, number>();
@@ -176,10 +176,7 @@ export class TransferService {
     // must not find the new ring before its pending partitions are known);
     // a ring adopted while this service was down is planned for here.
     this.node.onRingChange(() => this.noticeRingChange());
-    // A source that left and fails this node's status questions (a dead giver, replaced or forgotten) will
-    // answer no read either: the other old replicas stand in for it (InboundTransfers.sourcesOf).
-    const gone = (id: string): boolean => this.silentSince.has(id);
-    this.node.setReceiving((partition) => (this.stopped ? null : this.inbound.sourcesOf(partition, gone)));
+    this.node.setReceiving((partition) => (this.stopped ? null : this.inbound.sourcesOf(partition)));
     this.noticeRingChange();
     await this.save();
     this.schedule();

@@ -7,10 +7,10 @@
 // was dead: every read of those partitions failed at r = n until the
 // receiver gave the dead giver up (receiveGoneMs after it left). This test
 // makes that schedule certain — n3 joins before n2, and n3 dies before its
-// catch-up pass to n2 — and requires every key to read at r = 3 soon after
-// the replacement ring is everywhere (n2 finds n3 silent at its next status
-// question, receiveCheckMs, and reads through n1 meanwhile), with
-// receiveGoneMs far beyond the test.
+// catch-up pass to n2 — and requires every key to read at r = 3 once the
+// replacement ring is everywhere, with receiveGoneMs far beyond the test: n2
+// grew into those lists replacing no one, so n1's copy stands for its own as
+// well as n3's would (src/core/transfer-plan.ts).
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RingkvClient } from '../../src/client/index.js';
@@ -51,7 +51,7 @@ const stopped = new Set<RunningServer>();
 const owners = (s: RunningServer) => new Set(s.node.clusterState.ring.owners);
 
 describe('replace after a crash of a node still giving to a joiner', () => {
-  it('reads at r = 3 answer while the joiner still waits for the dead giver: another old replica stands in for it', async () => {
+  it('reads at r = 3 answer while the joiner still waits for the dead giver: it reads through the other old replica', async () => {
     const n1 = await start('n1', null);
     const n3 = await start('n3', n1.address);
     await waitFor(() => [n1, n3].every((s) => owners(s).size === 2), 15_000, 'n1 and n3 on one ring');
@@ -61,6 +61,8 @@ describe('replace after a crash of a node still giving to a joiner', () => {
     // The schedule of the finding: n2 grew into lists whose first old replica was n3, so n3 alone gives them to n2.
     const fromN3 = () => n2.transfers.receiving().filter((e) => e.givers.length === 1 && e.givers[0] === 'n3');
     expect(fromN3().length).toBeGreaterThan(0);
+    // …and reads them through n3 first, n1 (the other old replica) after it.
+    expect(new Set(fromN3().map((e) => e.sources.join(',')))).toEqual(new Set(['n3,n1']));
 
     const client = new RingkvClient({ nodes: [`http://${n1.address}`, `http://${n2.address}`] });
     cleanup.push(async () => client.close());
@@ -80,8 +82,7 @@ describe('replace after a crash of a node still giving to a joiner', () => {
     // n2 still waits for n3 (it left, but is given up only after receiveGoneMs): the schedule holds.
     expect(fromN3().length).toBeGreaterThan(0);
 
-    // Every key, at r = 3, through both coordinators: no read needs the dead node. (The bound: n2's next
-    // status question to n3, 500 ms here, finds it silent; then reads of its partitions go to n1 too.)
+    // Every key, at r = 3, through both coordinators: no read needs the dead node.
     const direct = [n1, n2].map((s) => new RingkvClient({ nodes: [`http://${s.address}`] }));
     cleanup.push(async () => direct.forEach((c) => c.close()));
     const failures: string[] = [];
