@@ -58,10 +58,10 @@ export function transfersFrom(plan: readonly Transfer[], self: NodeId): Transfer
 // theirs — or, when it replaces no one (the list grew: a cluster of fewer
 // than n nodes grew), with that of any old replica that stays in the list:
 // each of those is read as a replica too, so the giver's copy is no more
-// complete than theirs. Reading only through the giver failed every read of such a
-// partition at r = n while that giver was dead (issue 9: it died before its
-// catch-up pass and was replaced; the receiver gave it up only after
-// receiveGoneMs, test/ops/replace-pending-giver.test.ts). Its givers: the node
+// complete than theirs. Reading only through the giver failed every read of
+// such a partition at r = n while that giver was dead (issue 9: it died
+// before its catch-up pass and was replaced; the receiver gave it up only
+// after receiveGoneMs, test/ops/replace-pending-giver.test.ts). Its givers: the node
 // it replaces, if that one can give (a member, or a leaving node that still
 // runs and gives its own copy), and otherwise — or as well, for a node that
 // left — the first old replica still a member (planTransfers above, as the
