@@ -147,7 +147,13 @@ export function transfersFrom(plan: readonly Transfer[], self: NodeId): Transfer
 // until its givers have streamed it, so until then it is not a source for
 // reads of the partition on its own: it names its givers (the node it
 // replaces first), and its copy counts in a read only together with one of
-// theirs. Its givers: the node
+// theirs — or, when it replaces no one (the list grew: a cluster of fewer
+// than n nodes grew), with that of any old replica that stays in the list:
+// each of those is read as a replica too, so the giver's copy is no more
+// complete than theirs. Reading only through the giver failed every read of
+// such a partition at r = n while that giver was dead (issue 9: it died
+// before its catch-up pass and was replaced; the receiver gave it up only
+// after receiveGoneMs, test/ops/replace-pending-giver.test.ts). Its givers: the node
 // it replaces, if that one can give (a member, or a leaving node that still
 // runs and gives its own copy), and otherwise — or as well, for a node that
 // left — the first old replica still a member (planTransfers above, as the
@@ -172,7 +178,12 @@ export interface InboundForN {
   n: number | null;
   /** Givers this node still waits for, for this n. */
   givers: NodeId[];
-  /** Where reads of this n's keys go meanwhile, in order: the node this one replaces, then the other giver (when that one left). */
+  /**
+   * Where reads of this n's keys go meanwhile, in order: the node this one
+   * replaces, then the other giver (when that one left); for a list that
+   * grew, the giver, then the other old replicas that were members and stay
+   * in the list.
+   */
   sources: NodeId[];
   /** Ring version under which this node became a replica of the partition for this n. */
   ring: number;
@@ -232,7 +243,9 @@ export function inboundTransfers(
       const first = mine.replaced !== undefined ? [mine.replaced] : [];
       const givers = [...new Set([...first, mine.giver])];
       // Only a giver's copy stands for this node's: another old replica lacks what only the replaced node held.
-      byN.push({ n, givers, sources: givers });
+      // No one replaced (the list grew): the old replicas that stay in the list are read as replicas too, and any one's copy does.
+      const others = mine.replaced === undefined ? olds[i]!.filter((node) => nexts[i]!.includes(node) && members.has(node) && !givers.includes(node)) : [];
+      byN.push({ n, givers, sources: [...givers, ...others] });
     });
     if (byN.length === 0) continue;
     out.push({ partition, givers: union(byN.map((g) => g.givers)), sources: union(byN.map((g) => g.sources)), byN });

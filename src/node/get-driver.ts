@@ -192,9 +192,13 @@ export class GetDriver {
    * own. A giver that is itself still receiving (a cluster that grew twice in
    * a row: c receives from b, which still receives from a) hands on to its
    * own givers, and the copies along that chain count together, up to
-   * MAX_GIVER_HOPS; one that fails passes to the next. None left: the
-   * replica counts as failed. `floors` holds the floors of copies read here
-   * (a replica's floor is noted with its answer).
+   * MAX_GIVER_HOPS; one that fails passes to the next. Healthy givers at any
+   * depth come before suspected ones: a suspected giver may be a dead host
+   * whose request only times out, and asking it before the healthy giver
+   * one hop further made the read time out (issue 9: the simulated replace,
+   * test/sim/replace-pending.sim.test.ts). None left: the replica counts as
+   * failed. `floors` holds the floors of copies read here (a replica's floor
+   * is noted with its answer).
    */
   private async readGiver(
     node: string,
@@ -207,39 +211,41 @@ export class GetDriver {
   ): Promise<{ record: Buffer | null; floors: Buffer[] }> {
     const now = this.ctx.clock.now();
     const seen = new Set([node]);
-    const usable = (list: readonly string[]) => {
-      const fresh = list.filter((g) => !seen.has(g) && this.ctx.isKnownMember(g));
-      return [...fresh.filter((g) => !this.ctx.isSuspect(g, now)), ...fresh.filter((g) => this.ctx.isSuspect(g, now))];
+    // Givers still to ask, each with its hop count: healthy ones, then suspected ones (each group in the order found).
+    const healthy: Array<{ giver: string; hop: number }> = [];
+    const suspected: Array<{ giver: string; hop: number }> = [];
+    const enqueue = (list: readonly string[], hop: number): void => {
+      if (hop >= MAX_GIVER_HOPS) return;
+      for (const g of list) {
+        if (seen.has(g) || !this.ctx.isKnownMember(g)) continue;
+        seen.add(g);
+        (this.ctx.isSuspect(g, now) ? suspected : healthy).push({ giver: g, hop });
+      }
     };
     // Copies of the still-receiving givers met on the way: they count with the one that has the partition.
     const chain: Buffer[] = [];
     const floors: Buffer[] = [];
-    let level = usable(givers);
+    enqueue(givers, 0);
     let lastError: unknown = new NodeError('UNAVAILABLE', `${node} is still receiving the key's partition and none of its givers (${givers.join(', ')}) is a member`);
-    for (let hop = 0; hop < MAX_GIVER_HOPS && level.length > 0; hop++) {
-      const next: string[] = [];
-      for (const giver of level) {
-        if (seen.has(giver)) continue;
-        seen.add(giver);
-        let read = reads.get(giver);
-        const own = read === undefined;
-        if (read === undefined) {
-          read = this.fetch(giver, bucket, key, timeoutMs, false);
-          reads.set(giver, read);
-          this.ctx.metrics.transferReads.inc();
-        }
-        try {
-          const from = await read;
-          if (own && from.floor) floors.push(from.floor);
-          if (from.record) chain.push(from.record);
-          if (!from.pending) return { record: chain.length === 0 ? null : this.ctx.engine.reconcile(chain, mode), floors };
-          next.push(...from.pending);
-          lastError = new NodeError('UNAVAILABLE', `${node} and its giver ${giver} are both still receiving the key's partition`);
-        } catch (err) {
-          lastError = err;
-        }
+    for (let next = healthy.shift() ?? suspected.shift(); next !== undefined; next = healthy.shift() ?? suspected.shift()) {
+      const { giver, hop } = next;
+      let read = reads.get(giver);
+      const own = read === undefined;
+      if (read === undefined) {
+        read = this.fetch(giver, bucket, key, timeoutMs, false);
+        reads.set(giver, read);
+        this.ctx.metrics.transferReads.inc();
       }
-      level = usable(next);
+      try {
+        const from = await read;
+        if (own && from.floor) floors.push(from.floor);
+        if (from.record) chain.push(from.record);
+        if (!from.pending) return { record: chain.length === 0 ? null : this.ctx.engine.reconcile(chain, mode), floors };
+        enqueue(from.pending, hop + 1);
+        lastError = new NodeError('UNAVAILABLE', `${node} and its giver ${giver} are both still receiving the key's partition`);
+      } catch (err) {
+        lastError = err;
+      }
     }
     throw lastError;
   }

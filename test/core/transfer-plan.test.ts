@@ -347,3 +347,43 @@ describe('carryOverTransfers: pending transfers against a later ring', () => {
     expect(carryOverTransfers([pending], after, [2, 3], 'a')).toEqual({ kept, moved });
   });
 });
+
+describe('receiving: a list that grew reads through any old replica (issue 9, the replace-process finding)', () => {
+  // [what, rings before → after, members, the receiver, what each pending entry's sources must be]
+  const two = ring(claim(null, members('a', 'b'), 4));
+  const three = ring(claim(two, members('a', 'b', 'c'), 4), 2);
+  const one = ring(Array.from({ length: 16 }, () => 'a'));
+  const withD = ring(claim(three, members('a', 'b', 'c', 'd'), 4), 3);
+  const rows: Array<[string, Ring, Ring, string[], string, (old: string[], givers: string[]) => string[]]> = [
+    // c grows lists of two: the giver is the first old replica, and the other one reads as well as it does.
+    ['2 → 3 nodes: the giver, then the other old replica', two, three, ['a', 'b', 'c'], 'c', (old) => old],
+    ['2 → 3 nodes, the other old replica left: the giver only', two, three, ['a', 'c'], 'c', (_old, givers) => givers],
+    ['1 → 3 nodes: the only old replica', one, three, ['a', 'b', 'c'], 'c', (old) => old],
+    // d replaces an old replica in each list: only that one's copy stands for d's (it may hold a w = 1 write alone).
+    ['3 → 4 nodes: the replaced node only', three, withD, ['a', 'b', 'c', 'd'], 'd', (_old, givers) => givers],
+  ];
+  // 2 → 4 nodes in one ring: a list [a, b] may become [a, c, d] — c replaces b, d no one: d reads through
+  // old replicas that stay in the list only (b is read through c, its replacer).
+  const four = ring(claim(two, members('a', 'b', 'c', 'd'), 4), 2);
+  it('2 → 4 nodes at once: a node that replaces no one reads through old replicas still in the list', () => {
+    let checked = 0;
+    for (const self of ['c', 'd']) {
+      for (const e of inboundTransfers(two, four, 3, new Set(['a', 'b', 'c', 'd']), self)) {
+        const next = preferenceList(four, e.partition, 3).primaries;
+        for (const source of e.sources.slice(e.givers.length)) expect(next).toContain(source);
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(0);
+  });
+  it.each(rows)('%s', (_what, before, after, live, self, expected) => {
+    const incoming = inboundTransfers(before, after, 3, new Set(live), self);
+    expect(incoming.length).toBeGreaterThan(0);
+    for (const e of incoming) {
+      const old = preferenceList(before, e.partition, 3).primaries.filter((n) => live.includes(n));
+      expect(e.givers).toHaveLength(1);
+      expect(e.sources).toEqual(expected(old, e.givers));
+      expect(e.sources[0]).toBe(e.givers[0]);
+    }
+  });
+});

@@ -28,7 +28,7 @@ describe('GetDriver', () => {
     engine = null;
   });
 
-  async function driver(answer: Answer) {
+  async function driver(answer: Answer, suspects: readonly string[] = []) {
     engine = await PureEngine.open({ nodeId: 'n9', epoch: '0000000000000001', partitionBits: 4 });
     const asked: string[] = [];
     const ctx: GetDriverContext = {
@@ -39,7 +39,7 @@ describe('GetDriver', () => {
       readRepairWindowMs: 100,
       preference: () => PL,
       healthAt: () => ({ isSuspect: () => false, isMember: () => true }),
-      isSuspect: () => false,
+      isSuspect: (node: string) => suspects.includes(node),
       isKnownMember: () => true,
       coordinatesOwnWrites: () => false,
       ringVersion: () => 3,
@@ -69,6 +69,21 @@ describe('GetDriver', () => {
     expect(answered).toBe(3);
     expect(values(record)).toEqual(['v-n1', 'v-n2', 'v-n5', 'v3', 'v4']);
     expect(asked.sort()).toEqual(['n1', 'n2', 'n3', 'n4', 'n5']);
+  });
+
+  it('healthy givers one hop further come before a suspected giver: a dead host that never answers is not waited for (issue 9)', async () => {
+    // n3 receives from n6 (dead and suspected: a real request would only time out, here it fails at once)
+    // and n4, which still receives from n5.
+    const { d, asked } = await driver((node) => {
+      if (node === 'n6') throw new TransportError('TIMEOUT', 'no answer', node);
+      if (node === 'n3') return { record: recordOf('a3', 'v3'), pending: ['n6', 'n4'] };
+      if (node === 'n4') return { record: recordOf('a4', 'v4'), pending: ['n6', 'n5'] };
+      return { record: recordOf(`a-${node}`, `v-${node}`) };
+    }, ['n6']);
+    const { record, answered } = await d.get(B, K, q);
+    expect(answered).toBe(3);
+    expect(values(record)).toEqual(['v-n1', 'v-n2', 'v-n5', 'v3', 'v4']);
+    expect(asked).not.toContain('n6');
   });
 
   it('a receiving replica whose givers all fail counts as failed: r = n is not reached', async () => {

@@ -24,14 +24,20 @@ describe('ringkv start --replace', () => {
     const seed = [`127.0.0.1:${ports[0]}`];
     const n1 = cluster.start('n1', ports[0]!, []);
     await cluster.waitUp(n1);
-    const n2 = cluster.start('n2', ports[1]!, seed);
-    const n3 = cluster.start('n3', ports[2]!, seed);
-    await Promise.all([cluster.waitUp(n2), cluster.waitUp(n3)]);
     const tokenFile = join(cluster.dataDirOf('n1'), 'admin.token');
     await waitFor(() => existsSync(tokenFile), 10_000, 'admin token');
     const token = readFileSync(tokenFile, 'utf8').trim();
     const ringOf = async (url: string): Promise<RingDoc> =>
       (await (await fetch(`${url}/ring`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(2_000) })).json()) as RingDoc;
+    // n3 joins first, n2 once n3 owns partitions: n2 grows lists whose first old replica is n3, so n3
+    // alone gives them to n2 — and is killed, mostly before its catch-up pass (5 s) finishes them: the schedule
+    // of the finding (issue 9: r = 3 reads failed until n2 gave n3 up); with the two started together,
+    // 2 runs in ~12 had it.
+    const n3 = cluster.start('n3', ports[2]!, seed);
+    await cluster.waitUp(n3);
+    await waitFor(async () => new Set((await ringOf(n1.url)).owners).size === 2, 30_000, 'n3 an owner');
+    const n2 = cluster.start('n2', ports[1]!, seed);
+    await cluster.waitUp(n2);
     await waitFor(async () => {
       const rings = await Promise.all([n1, n2, n3].map((n) => ringOf(n.url)));
       return rings.every((r) => new Set(r.owners).size === 3 && JSON.stringify(r.owners) === JSON.stringify(rings[0]!.owners));
@@ -50,13 +56,14 @@ describe('ringkv start --replace', () => {
     }, 30_000, 'n3 replaced');
     const after = (await ringOf(n1.url)).owners;
     expect(after).toEqual(before.map((o) => (o === 'n3' ? 'n4' : o)));
-    // Every key readable with all three replicas answering (n4 filled from n1 and n2). The bound covers the
-    // receiver's receiveGoneMs (60 s) for the dead giver: 2 runs in ~12 saw r = 3 reads answer QUORUM_FAILED
-    // for over 20 s here, cause not yet found (see the ops report).
+    // Every key readable with all three replicas answering, as soon as n2 and n4 have the ring (gossip,
+    // 1 s rounds; a replica asked from a newer ring pulls it at once). n2 still waits for n3 (dead: given
+    // up only after receiveGoneMs, 60 s) but reads those partitions through n1 too: it grew into their
+    // lists replacing no one. (The bound was 70 s, past receiveGoneMs, while the cause was unknown.)
     await waitFor(async () => {
       const got = await Promise.all(Array.from({ length: 50 }, (_, i) => client.get('rp', `k${i}`, { r: 3 })));
       return got.every((g) => g.found);
-    }, 70_000, 'every key on three replicas');
+    }, 10_000, 'every key on three replicas');
 
     // Left, then gone after 3 s (the claimant's --departed-member-expiry-s), from every member list.
     await waitFor(async () => {
