@@ -80,7 +80,7 @@ export function runCli(args: string[], o: RunOptions & { stdin?: Buffer } = {}):
 /**
  * Runs `ringkv ...args` to its end with this process's environment plus
  * `env` (or `o.baseEnv` plus `env`); resolves with the exit code and output,
- * never rejects (a command killed at timeoutMs, default 20 s, has code -1).
+ * never rejects (a command killed at timeoutMs, default 60 s, has code -1).
  */
 export async function ringkv(
   args: string[],
@@ -88,7 +88,7 @@ export async function ringkv(
   o: { timeoutMs?: number; cwd?: string; baseEnv?: NodeJS.ProcessEnv } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await execFileAsync(process.execPath, [CLI, ...args], { timeout: o.timeoutMs ?? 20_000, cwd: o.cwd, env: { ...(o.baseEnv ?? process.env), ...env } });
+    const { stdout, stderr } = await execFileAsync(process.execPath, [CLI, ...args], { timeout: o.timeoutMs ?? 60_000, cwd: o.cwd, env: { ...(o.baseEnv ?? process.env), ...env } });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code?: unknown; stdout?: string; stderr?: string };
@@ -209,7 +209,7 @@ export class ProcessGroup {
     const exit = new Promise<number | null>((resolve) => {
       child.once('exit', (code) => resolve(code));
       // Not started at all (no such command): no 'exit' follows.
-      child.once('error', (err) => {
+      child.on('error', (err) => {
         output += `\n${String(err)}`;
         if (child.pid === undefined) resolve(null);
       });
