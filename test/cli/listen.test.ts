@@ -8,6 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { WsTransport, listenPeerServer } from '../../src/transport/index.js';
 import { ListenError } from '../../src/transport/uws.js';
+import { waitFor } from '../helpers/cluster.js';
 import { ProcessGroup, exitWithin, readAdminToken, stopProcess, untilListening, type TrackedProcess } from '../helpers/processes.js';
 import { TEST_PEER_SECRETS, writeTestSecretFile } from '../helpers/secret.js';
 
@@ -131,13 +132,10 @@ describe('ringkv start: listening safely', () => {
       const seedAddress = await untilListening(n1);
       n2 = start(['--node-id', 'n2', '--listen', '127.0.0.1:0', '--seeds', seedAddress]);
       const n2Address = await untilListening(n2);
-      const deadline = Date.now() + 20_000;
-      for (;;) {
+      await waitFor(async () => {
         const status = (await (await fetch(`http://${seedAddress}/status`, { headers: authOf(n1) })).json()) as { members: Array<{ id: string }> };
-        if (status.members.length === 2) break;
-        if (Date.now() > deadline) throw new Error('n2 did not join');
-        await new Promise((r) => setTimeout(r, 100));
-      }
+        return status.members.length === 2;
+      }, 20_000, 'n2 joins');
       const impostor = start(['--node-id', 'n2', '--listen', '127.0.0.1:0', '--seeds', seedAddress]);
       expect(await exitWithin(impostor, 30_000)).toBe(EXIT_CONFIG_REFUSED);
       expect(impostor.output()).toContain(`n2 is already a member at ${n2Address}`);
