@@ -108,8 +108,9 @@ export interface TrackedProcess {
   exit: Promise<number | null>;
 }
 
+/** Started (a command that could not be spawned has no pid) and not exited yet. */
 export function isRunning(p: TrackedProcess): boolean {
-  return p.child.exitCode === null && p.child.signalCode === null;
+  return p.child.pid !== undefined && p.child.exitCode === null && p.child.signalCode === null;
 }
 
 /** The exit code, or an error with the process's output after timeoutMs. */
