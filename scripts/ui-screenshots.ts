@@ -5,14 +5,14 @@
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { launchChromium } from '../test/ui/browser.js';
-import { ProcessCluster } from '../test/ui/processes.js';
+import { DashboardCluster } from '../test/ui/processes.js';
 
 const OUT = fileURLToPath(new URL('../docs/img/', import.meta.url));
 const KEYS = 20_000;
 
 async function main(): Promise<void> {
   mkdirSync(OUT, { recursive: true });
-  const cluster = new ProcessCluster();
+  const cluster = new DashboardCluster();
   const browser = await launchChromium();
   try {
     const n1 = await cluster.start('n1');
@@ -50,7 +50,7 @@ async function main(): Promise<void> {
     console.log(`reads answered 503: ${idle.unavailable} of 6000 idle, ${joining.unavailable} of 4000 during the join`);
   } finally {
     await browser.close();
-    await cluster.stop();
+    await cluster.close();
   }
 }
 

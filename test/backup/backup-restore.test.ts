@@ -7,7 +7,6 @@
 // interrupted backup resumes.
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/server/index.js';
@@ -15,10 +14,10 @@ import { BackupReader } from '../../src/backup/format.js';
 import { RingkvClient } from '../../src/client/index.js';
 import { runBackup } from '../../src/cli/backup.js';
 import { waitFor } from '../helpers/cluster.js';
+import { CLI } from '../helpers/processes.js';
 import { tempDir } from '../helpers/tmp.js';
 import { converged, start, writeAll } from '../listing/helpers.js';
 
-const CLI = fileURLToPath(new URL('../../bin/ringkv.js', import.meta.url));
 const exec = promisify(execFile);
 const dir = tempDir('ringkv-backup-');
 const clusters: RunningServer[][] = [];

@@ -4,15 +4,14 @@
 // real nodes.
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/server/index.js';
+import { CLI } from '../helpers/processes.js';
 import { startOnStablePort } from '../helpers/server.js';
 import { tempDir } from '../helpers/tmp.js';
 import { converged, start, writeAll } from '../listing/helpers.js';
 
-const CLI = fileURLToPath(new URL('../../bin/ringkv.js', import.meta.url));
 const exec = promisify(execFile);
 const dir = tempDir('ringkv-restore-failure-');
 const running = new Set<RunningServer>();

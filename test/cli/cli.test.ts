@@ -1,71 +1,32 @@
 // The `ringkv` command as a user runs it: `ringkv dev` starts a 3-process
 // cluster, `ringkv put/get/delete/status` talk to it from another process,
 // and Ctrl-C (SIGINT) stops every node cleanly with the data kept.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DEFAULT_PARTITION_BITS } from '../../src/engine/types.js';
 import { waitFor } from '../helpers/cluster.js';
-import { tempDir } from '../helpers/tmp.js';
+import { CLI, ProcessGroup, exitWithin, ringkv as runRingkv, untilOutput } from '../helpers/processes.js';
 
-const CLI = fileURLToPath(new URL('../../bin/ringkv.js', import.meta.url));
 const run = promisify(execFile);
-const dirs: Array<{ remove(): void }> = [];
-const children: ChildProcess[] = [];
-afterAll(() => {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-  dirs.forEach((d) => d.remove());
-});
+const processes = new ProcessGroup();
+afterAll(() => processes.close(0));
 
 /** Starts `ringkv dev` and resolves once it reports the cluster up (bounded). */
-function startDev(dataDir: string, basePort: number): Promise<{ child: ChildProcess; output: () => string }> {
-  const child = spawn(process.execPath, [CLI, 'dev', '--data-dir', dataDir, '--base-port', String(basePort)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let output = '';
-  child.stdout!.on('data', (d) => (output += d));
-  child.stderr!.on('data', (d) => (output += d));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`ringkv dev did not come up:\n${output}`)), 40_000);
-    const check = () => {
-      if (output.includes('nodes up')) {
-        clearTimeout(timer);
-        resolve({ child, output: () => output });
-      }
-    };
-    child.stdout!.on('data', check);
-    child.on('exit', (code) => reject(new Error(`ringkv dev exited ${code}:\n${output}`)));
-  });
+async function startDev(dataDir: string, basePort: number) {
+  const dev = processes.spawn(process.execPath, [CLI, 'dev', '--data-dir', dataDir, '--base-port', String(basePort)]);
+  await untilOutput(dev, /nodes up/, 40_000);
+  return dev;
 }
 
 /** Environment the CLI runs with beyond this process's (a test sets RINGKV_TOKEN_FILE here). */
 const cliEnv: Record<string, string> = {};
-const ringkv = async (...args: string[]) => {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { timeout: 20_000, env: { ...process.env, ...cliEnv } });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-};
-
-function exited(child: ChildProcess, timeoutMs: number): Promise<number | null> {
-  return new Promise((resolve, reject) => {
-    if (child.exitCode !== null) return resolve(child.exitCode);
-    const timer = setTimeout(() => reject(new Error('process did not exit')), timeoutMs);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve(code);
-    });
-  });
-}
+const ringkv = (...args: string[]) => runRingkv(args, cliEnv);
 
 describe('ringkv command', () => {
   it('refuses to start when uWebSockets.js fell back to its slow emulation', async () => {
-    const dir = tempDir('ringkv-cli-');
-    dirs.push(dir);
+    const dir = processes.tempDir('ringkv-cli-');
     const res = await run(process.execPath, [CLI, 'start', '--listen', '127.0.0.1:0', '--data-dir', dir.path], {
       timeout: 20_000,
       env: { ...process.env, UWS_USE_FALLBACK: '1' },
@@ -75,8 +36,7 @@ describe('ringkv command', () => {
   });
 
   it('dev cluster, then put/get/delete/status from another process, then a clean stop that keeps the data', async () => {
-    const dir = tempDir('ringkv-cli-');
-    dirs.push(dir);
+    const dir = processes.tempDir('ringkv-cli-');
     const basePort = 20_000 + Math.floor(Math.random() * 20_000);
     const node = (i: number) => `127.0.0.1:${basePort + i}`;
     const dev = await startDev(dir.path, basePort);
@@ -117,14 +77,14 @@ describe('ringkv command', () => {
     expect(bad.stderr).toMatch(/KEY_TOO_LARGE \(400\)/);
 
     dev.child.kill('SIGINT');
-    expect(await exited(dev.child, 15_000)).toBe(0);
+    expect(await exitWithin(dev, 15_000)).toBe(0);
     expect(dev.output()).toMatch(/stopping the cluster/);
 
     // Same directory again: the cluster comes back with its data.
     const again = await startDev(dir.path, basePort);
     expect((await ringkv('get', 'cart', 'alice', '--node', node(0))).stdout).toBe('milk,eggs\n');
     again.child.kill('SIGTERM');
-    expect(await exited(again.child, 15_000)).toBe(0);
+    expect(await exitWithin(again, 15_000)).toBe(0);
     delete cliEnv.RINGKV_TOKEN_FILE;
   }, 120_000);
 });

@@ -2,35 +2,16 @@
 // address, the node's own left out, a name resolved again at each attempt),
 // then a real 2-node cluster whose second node is seeded as localhost:PORT
 // and started before the first, so it joins on a later attempt.
-import { readFileSync } from 'node:fs';
-import net from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { expandSeeds, namesOf, seedResolver } from '../../src/server/seeds.js';
 import { waitFor } from '../helpers/cluster.js';
+import { ProcessGroup, minimalEnv, readAdminToken, untilListening } from '../helpers/processes.js';
 import { writeTestSecretFile } from '../helpers/secret.js';
-import { tempDir } from '../helpers/tmp.js';
-import { listening, startNode, stopAllNodes } from './config-processes.js';
+import { stablePort } from '../helpers/server.js';
 
-const dirs: Array<{ remove(): void }> = [];
-afterAll(async () => {
-  await stopAllNodes();
-  dirs.forEach((d) => d.remove());
-});
-
-/** A free port below the ephemeral range (no outgoing connection takes it meanwhile; see startOnStablePort). */
-async function stablePort(): Promise<number> {
-  for (let tries = 0; tries < 20; tries++) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000);
-    const free = await new Promise<boolean>((resolve) => {
-      const srv = net.createServer();
-      srv.once('error', () => resolve(false));
-      srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-    });
-    if (free) return port;
-  }
-  throw new Error('no free port in 20000..31999');
-}
+const processes = new ProcessGroup();
+afterAll(() => processes.close());
 
 describe('expandSeeds', () => {
   const resolved = new Map([
@@ -80,19 +61,18 @@ describe('seedResolver', () => {
 
 describe('a seed given by host name on real nodes', () => {
   it('n2, seeded as localhost:PORT before n1 listens there, joins once n1 is up', async () => {
-    const d = tempDir('ringkv-seeds-');
-    dirs.push(d);
+    const d = processes.tempDir('ringkv-seeds-');
     const secret = writeTestSecretFile(d.path);
     const port = await stablePort();
     const common = ['--secret-file', secret, '--log-level', 'info'];
-    const n2 = startNode(['--node-id', 'n2', '--listen', '127.0.0.1:0', '--data-dir', join(d.path, 'n2'), '--seeds', `localhost:${port}`, ...common]);
-    await listening(n2);
+    const n2 = processes.startNode(['--node-id', 'n2', '--listen', '127.0.0.1:0', '--data-dir', join(d.path, 'n2'), '--seeds', `localhost:${port}`, ...common], { env: minimalEnv() });
+    await untilListening(n2);
     // Its first attempts (one a gossip interval, 1 s) find nobody at 127.0.0.1:PORT; the join must come from a later one.
     await new Promise((r) => setTimeout(r, 2_500));
     expect(n2.output()).not.toMatch(/"msg":"joined cluster"/);
-    const n1 = startNode(['--node-id', 'n1', '--listen', `127.0.0.1:${port}`, '--data-dir', join(d.path, 'n1'), ...common]);
-    const address = await listening(n1);
-    const token = readFileSync(join(d.path, 'n1', 'admin.token'), 'utf8').trim();
+    const n1 = processes.startNode(['--node-id', 'n1', '--listen', `127.0.0.1:${port}`, '--data-dir', join(d.path, 'n1'), ...common], { env: minimalEnv() });
+    const address = await untilListening(n1);
+    const token = readAdminToken(join(d.path, 'n1'));
     await waitFor(
       async () => {
         const res = await fetch(`http://${address}/status`, { headers: { authorization: `Bearer ${token}` } });

@@ -5,22 +5,19 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { ProcessGroup, exitWithin, minimalEnv, readAdminToken, runCli, stopProcess, untilListening } from '../helpers/processes.js';
 import { writeTestSecretFile } from '../helpers/secret.js';
-import { tempDir } from '../helpers/tmp.js';
-import { exitWithin, listening, runCli, startNode, stopAllNodes, stopNode } from './config-processes.js';
 
 const EXIT_CONFIG_REFUSED = 78;
-const dirs: Array<{ remove(): void }> = [];
-afterAll(async () => {
-  await stopAllNodes();
-  dirs.forEach((d) => d.remove());
-});
+const processes = new ProcessGroup();
+afterAll(() => processes.close());
 
 function dir(): string {
-  const d = tempDir('ringkv-config-');
-  dirs.push(d);
-  return d.path;
+  return processes.tempDir('ringkv-config-').path;
 }
+
+/** `ringkv start ...args` with PATH, HOME and `env` only (nothing of the test runner's environment beyond those), in `cwd`. */
+const startNode = (args: string[], env: NodeJS.ProcessEnv, cwd: string) => processes.startNode(args, { env: minimalEnv(env), cwd });
 
 interface StatusDoc {
   node: string;
@@ -29,7 +26,7 @@ interface StatusDoc {
 }
 
 async function status(address: string, dataDir: string): Promise<StatusDoc> {
-  const token = readFileSync(join(dataDir, 'admin.token'), 'utf8').trim();
+  const token = readAdminToken(dataDir);
   const res = await fetch(`http://${address}/status`, { headers: { authorization: `Bearer ${token}` } });
   expect(res.status).toBe(200);
   return (await res.json()) as StatusDoc;
@@ -57,14 +54,14 @@ describe('ringkv start: flags > environment > config file', () => {
     );
     const node = startNode(['--config', file, '--node-id', 'from-flag'], { RINGKV_NODE_ID: 'from-env', RINGKV_CLUSTER: 'env-cluster' }, dir());
     try {
-      const address = await listening(node);
+      const address = await untilListening(node);
       const doc = await status(address, join(d, 'data'));
       expect(doc.node).toBe('from-flag'); // flag over environment and file
       expect(doc.cluster).toBe('env-cluster'); // environment over file
       expect(doc.members.find((m) => m.id === 'from-flag')?.zone).toBe('file-zone'); // the file where nothing else sets it
       expect(node.output()).toMatch(/"sources":\{"node_id":"flag","listen":"file"[^}]*"cluster":"env"/);
     } finally {
-      await stopNode(node);
+      await stopProcess(node);
     }
   }, 60_000);
 
@@ -75,10 +72,10 @@ describe('ringkv start: flags > environment > config file', () => {
     writeFileSync(file, 'listen: 127.0.0.1:0\ndata_dir: data\nsecret_file: cluster.secret\n');
     const node = startNode([], { RINGKV_CONFIG: file, RINGKV_NODE_ID: 'ringkv-0' }, dir());
     try {
-      const address = await listening(node);
+      const address = await untilListening(node);
       expect((await status(address, join(d, 'data'))).node).toBe('ringkv-0');
     } finally {
-      await stopNode(node);
+      await stopProcess(node);
     }
   }, 60_000);
 });

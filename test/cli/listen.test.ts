@@ -3,85 +3,41 @@
 // wildcard listen needs --advertise, and a node its cluster refuses (wrong
 // cluster name, duplicate id, another cluster secret) exits after a bounded
 // number of join tries.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { writeFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { WsTransport, listenPeerServer } from '../../src/transport/index.js';
 import { ListenError } from '../../src/transport/uws.js';
+import { waitFor } from '../helpers/cluster.js';
+import { ProcessGroup, exitWithin, readAdminToken, stopProcess, untilListening, type TrackedProcess } from '../helpers/processes.js';
 import { TEST_PEER_SECRETS, writeTestSecretFile } from '../helpers/secret.js';
-import { tempDir } from '../helpers/tmp.js';
 
-const CLI = fileURLToPath(new URL('../../bin/ringkv.js', import.meta.url));
 const EXIT_CONFIG_REFUSED = 78;
-const dirs: Array<{ remove(): void }> = [];
-const children: ChildProcess[] = [];
-afterAll(() => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  dirs.forEach((d) => d.remove());
-});
+const processes = new ProcessGroup();
+afterAll(() => processes.close(0));
 
-interface Started {
-  child: ChildProcess;
-  output: () => string;
-  /** Resolves with the exit code (bounded by the caller's wait). */
-  exit: Promise<number | null>;
+interface Started extends TrackedProcess {
   /** Its data directory (a node that made a cluster writes its first admin token there). */
   dataDir: string;
 }
 
 /** Spawns `ringkv start` with `args` (fast gossip is the CLI's default 1 s); `secretText` replaces the test cluster's secret. */
 function start(args: string[], secretText?: string): Started {
-  const dir = tempDir('ringkv-listen-');
-  dirs.push(dir);
+  const dir = processes.tempDir('ringkv-listen-');
   const secretFile = writeTestSecretFile(dir.path);
   if (secretText !== undefined) writeFileSync(secretFile, `${secretText}\n`, { mode: 0o600 });
-  const child = spawn(process.execPath, [CLI, 'start', '--data-dir', dir.path, '--secret-file', secretFile, '--log-level', 'info', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  let output = '';
-  child.stdout!.on('data', (d) => (output += d));
-  child.stderr!.on('data', (d) => (output += d));
-  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, output: () => output, exit, dataDir: dir.path };
+  const p = processes.startNode(['--data-dir', dir.path, '--secret-file', secretFile, '--log-level', 'info', ...args]);
+  return { ...p, dataDir: dir.path };
 }
 
-/** Waits (bounded) for the node's "listening" log line and returns the address it logged. */
-async function listening(s: Started, timeoutMs = 20_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const m = /"address":"([^"]+)"[^\n]*"msg":"ringkv node listening"/.exec(s.output());
-    if (m) return m[1]!;
-    if (s.child.exitCode !== null) throw new Error(`node exited ${s.child.exitCode}:\n${s.output()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`node did not come up:\n${s.output()}`);
-}
-
-async function exitWithin(s: Started, timeoutMs: number): Promise<number | null> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`process still running after ${timeoutMs} ms:\n${s.output()}`)), timeoutMs);
-  });
-  try {
-    return await Promise.race([s.exit, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
+/** SIGTERM; the node must exit within 15 s of it. */
 async function stop(s: Started): Promise<void> {
-  if (s.child.exitCode !== null || s.child.signalCode !== null) return;
-  s.child.kill('SIGTERM');
-  await exitWithin(s, 15_000);
+  expect(await stopProcess(s, 15_000), `not stopped by SIGTERM within 15 s:\n${s.output()}`).not.toBe('killed');
 }
 
 /** The bearer header of the cluster `seed` made (its first admin token; /status needs the read role). */
 function authOf(seed: Started): Record<string, string> {
-  return { authorization: `Bearer ${readFileSync(join(seed.dataDir, 'admin.token'), 'utf8').trim()}` };
+  return { authorization: `Bearer ${readAdminToken(seed.dataDir)}` };
 }
 
 async function statusNode(address: string, auth: Record<string, string>): Promise<string> {
@@ -94,7 +50,7 @@ describe('ringkv start: listening safely', () => {
   it('a second node on an address in use exits 1 with the reason; the first keeps the port alone', async () => {
     const first = start(['--node-id', 'first', '--listen', '127.0.0.1:0']);
     try {
-      const address = await listening(first);
+      const address = await untilListening(first);
       const second = start(['--node-id', 'second', '--listen', address]);
       expect(await exitWithin(second, 20_000)).toBe(1);
       expect(second.output()).toContain(`cannot listen on ${address}: address already in use`);
@@ -139,7 +95,7 @@ describe('ringkv start: listening safely', () => {
   it('a node of another cluster name stops after a bounded number of refused joins, exit 78, and the cluster never lists it', async () => {
     const seed = start(['--node-id', 'n1', '--cluster', 'alpha', '--listen', '127.0.0.1:0']);
     try {
-      const seedAddress = await listening(seed);
+      const seedAddress = await untilListening(seed);
       const stranger = start(['--node-id', 'x1', '--cluster', 'beta', '--listen', '127.0.0.1:0', '--seeds', seedAddress]);
       // 5 refusals, one per 1 s gossip round: well within 30 s.
       expect(await exitWithin(stranger, 30_000)).toBe(EXIT_CONFIG_REFUSED);
@@ -154,7 +110,7 @@ describe('ringkv start: listening safely', () => {
   it('a node holding another cluster secret stops after a bounded number of refused joins, exit 78, and the cluster never lists it', async () => {
     const seed = start(['--node-id', 'n1', '--listen', '127.0.0.1:0']);
     try {
-      const seedAddress = await listening(seed);
+      const seedAddress = await untilListening(seed);
       const outsider = start(['--node-id', 'x1', '--listen', '127.0.0.1:0', '--seeds', seedAddress], randomBytes(32).toString('hex'));
       // The seed answers the hello with proofs under its secret; the outsider finds they do not check out: a refusal, as it will be every time.
       expect(await exitWithin(outsider, 30_000)).toBe(EXIT_CONFIG_REFUSED);
@@ -173,16 +129,13 @@ describe('ringkv start: listening safely', () => {
     const n1 = start(['--node-id', 'n1', '--listen', '127.0.0.1:0']);
     let n2: Started | undefined;
     try {
-      const seedAddress = await listening(n1);
+      const seedAddress = await untilListening(n1);
       n2 = start(['--node-id', 'n2', '--listen', '127.0.0.1:0', '--seeds', seedAddress]);
-      const n2Address = await listening(n2);
-      const deadline = Date.now() + 20_000;
-      for (;;) {
+      const n2Address = await untilListening(n2);
+      await waitFor(async () => {
         const status = (await (await fetch(`http://${seedAddress}/status`, { headers: authOf(n1) })).json()) as { members: Array<{ id: string }> };
-        if (status.members.length === 2) break;
-        if (Date.now() > deadline) throw new Error('n2 did not join');
-        await new Promise((r) => setTimeout(r, 100));
-      }
+        return status.members.length === 2;
+      }, 20_000, 'n2 joins');
       const impostor = start(['--node-id', 'n2', '--listen', '127.0.0.1:0', '--seeds', seedAddress]);
       expect(await exitWithin(impostor, 30_000)).toBe(EXIT_CONFIG_REFUSED);
       expect(impostor.output()).toContain(`n2 is already a member at ${n2Address}`);

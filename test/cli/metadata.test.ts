@@ -1,14 +1,10 @@
 // `ringkv put --content-type T --meta k=v` and `ringkv get --headers/--json`
 // as a user runs them: the CLI in its own process (bin/ringkv.js, built
 // dist/) against a real node, siblings included.
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ringkv as runRingkv } from '../helpers/processes.js';
 import { startTestNode, type TestNode } from '../helpers/server.js';
 
-const CLI = fileURLToPath(new URL('../../bin/ringkv.js', import.meta.url));
-const run = promisify(execFile);
 let node: TestNode;
 
 beforeAll(async () => {
@@ -18,15 +14,7 @@ afterAll(async () => {
   await node?.close();
 });
 
-const ringkv = async (...args: string[]) => {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args, '--node', node.address], { timeout: 20_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-};
+const ringkv = (...args: string[]) => runRingkv([...args, '--node', node.address]);
 
 describe('ringkv put/get with a content type and metadata', () => {
   it('put stores them; get --headers prints them before the value, as HTTP would', async () => {

@@ -2,23 +2,14 @@
 // start` refuses to run without one (unless --insecure-loopback on loopback
 // addresses), takes it from a file or the environment and never prints it;
 // `ringkv dev` makes one (0600, in its data directory) and says where.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
+import { CLI, ProcessGroup, readAdminToken, ringkv as runRingkv, stopProcess, untilOutput, type TrackedProcess } from '../helpers/processes.js';
 import { closedPort } from '../helpers/server.js';
-import { tempDir } from '../helpers/tmp.js';
 
-const CLI = fileURLToPath(new URL('../../bin/ringkv.js', import.meta.url));
-const run = promisify(execFile);
-const dirs: Array<{ remove(): void }> = [];
-const children: ChildProcess[] = [];
-afterAll(() => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  dirs.forEach((d) => d.remove());
-});
+const processes = new ProcessGroup();
+afterAll(() => processes.close(0));
 
 /** The environment without any cluster secret of the test runner's. */
 function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
@@ -27,52 +18,22 @@ function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return { ...env, ...extra };
 }
 
-async function ringkv(args: string[], env = cleanEnv()): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { timeout: 20_000, env });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+/** Runs `ringkv ...args` to its end with exactly `env`. */
+const ringkv = (args: string[], env = cleanEnv()) => runRingkv(args, {}, { baseEnv: env, timeoutMs: 20_000 });
 
 /** Spawns a long-running command; resolves when `ready` shows in its output (bounded). */
-function spawnUntil(args: string[], ready: RegExp, env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; output: () => string }> {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
-  children.push(child);
-  let output = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`not ready within 30 s:\n${output}`)), 30_000);
-    const onData = (d: Buffer) => {
-      output += d.toString();
-      if (ready.test(output)) {
-        clearTimeout(timer);
-        resolve({ child, output: () => output });
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.on('exit', (code) => reject(new Error(`exited ${code}:\n${output}`)));
-  });
+async function spawnUntil(args: string[], ready: RegExp, env: NodeJS.ProcessEnv) {
+  const p = processes.spawn(process.execPath, [CLI, ...args], { env });
+  await untilOutput(p, ready, 30_000);
+  return p;
 }
 
-function stop(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-}
+/** SIGTERM, SIGKILL after 10 s. */
+const stop = (p: TrackedProcess) => stopProcess(p, 10_000);
 
 describe('ringkv start and the cluster secret', () => {
   it('refuses to start without a secret, and insecure mode off loopback, with the reason and a non-zero exit', async () => {
-    const dir = tempDir('ringkv-cli-secret-');
-    dirs.push(dir);
+    const dir = processes.tempDir('ringkv-cli-secret-');
     const none = await ringkv(['start', '--listen', '127.0.0.1:0', '--data-dir', dir.path]);
     expect(none.code).not.toBe(0);
     expect(none.stderr).toMatch(/no cluster secret: give --secret-file/);
@@ -88,8 +49,7 @@ describe('ringkv start and the cluster secret', () => {
   });
 
   it('runs with the secret from the environment and never prints it', async () => {
-    const dir = tempDir('ringkv-cli-secret-');
-    dirs.push(dir);
+    const dir = processes.tempDir('ringkv-cli-secret-');
     const secret = 'env-secret-that-must-not-show-0123456789';
     const port = await closedPort();
     const node = await spawnUntil(
@@ -98,11 +58,11 @@ describe('ringkv start and the cluster secret', () => {
       cleanEnv({ RINGKV_CLUSTER_SECRET: secret }),
     );
     // The node made a new cluster, so its first admin token is in its data directory (these routes need one).
-    const headers = { authorization: `Bearer ${readFileSync(join(dir.path, 'admin.token'), 'utf8').trim()}` };
+    const headers = { authorization: `Bearer ${readAdminToken(dir.path)}` };
     const status = await (await fetch(`http://127.0.0.1:${port}/status`, { headers })).text();
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`, { headers })).text();
     const ring = await (await fetch(`http://127.0.0.1:${port}/ring`, { headers })).text();
-    await stop(node.child);
+    await stop(node);
     expect(status).toContain('"cluster"');
     for (const shown of [node.output(), status, metrics, ring]) expect(shown).not.toContain(secret);
   });
@@ -110,13 +70,12 @@ describe('ringkv start and the cluster secret', () => {
 
 describe('ringkv dev and the cluster secret', () => {
   it('creates a 0600 secret in its data directory on the first run, says where, and reads the same one on the next', async () => {
-    const dir = tempDir('ringkv-cli-dev-');
-    dirs.push(dir);
+    const dir = processes.tempDir('ringkv-cli-dev-');
     const port = await closedPort();
     const secretFile = join(dir.path, 'cluster.secret');
     const args = ['dev', '--nodes', '1', '--base-port', String(port), '--data-dir', dir.path];
     const first = await spawnUntil(args, /nodes up/, cleanEnv());
-    await stop(first.child);
+    await stop(first);
     expect(first.output()).toContain(`cluster secret created in ${secretFile}`);
     expect(existsSync(secretFile)).toBe(true);
     expect(statSync(secretFile).mode & 0o777).toBe(0o600);
@@ -127,7 +86,7 @@ describe('ringkv dev and the cluster secret', () => {
     // Another port: the first run's ports may sit in TIME_WAIT.
     const port2 = await closedPort();
     const second = await spawnUntil(['dev', '--nodes', '1', '--base-port', String(port2), '--data-dir', dir.path], /nodes up/, cleanEnv());
-    await stop(second.child);
+    await stop(second);
     expect(second.output()).toContain(`cluster secret read from ${secretFile}`);
     expect(readFileSync(secretFile, 'utf8').trim()).toBe(secret);
   });

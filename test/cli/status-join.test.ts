@@ -3,19 +3,16 @@
 // partitions move, `ringkv status` shows one row per node with partitions to
 // send and to receive and objects moved (not one entry per partition), and
 // afterwards that no transfer is in progress. `--json` is the raw document.
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/cluster.js';
-import { listening, ringkv, stablePorts, startNodeProcess, stopNodeProcesses } from '../helpers/node-process.js';
+import { ProcessGroup, readAdminToken, ringkv, untilPing } from '../helpers/processes.js';
 import { writeTestSecretFile } from '../helpers/secret.js';
-import { tempDir } from '../helpers/tmp.js';
+import { stablePorts } from '../helpers/server.js';
 
-const dir = tempDir('ringkv-status-join-');
-afterAll(async () => {
-  await stopNodeProcesses();
-  dir.remove();
-});
+const processes = new ProcessGroup();
+const dir = processes.tempDir('ringkv-status-join-');
+afterAll(() => processes.close(5_000));
 
 /** The transfer table's rows of a `ringkv status` output: node → its columns. */
 function transferRows(out: string): Map<string, { send: number; receive: number; objects: number; rate: string; eta: string }> {
@@ -35,19 +32,19 @@ function transferRows(out: string): Map<string, { send: number; receive: number;
 describe('ringkv status during a join', () => {
   it('summarises the transfers per node while a 4th node joins a 3-node cluster', async () => {
     const secretFile = writeTestSecretFile(dir.path);
-    const ports = stablePorts(4);
+    const ports = await stablePorts(4);
     const address = (i: number) => `127.0.0.1:${ports[i]}`;
     const start = (i: number, seeds: boolean) =>
-      startNodeProcess([
+      processes.startNode([
         '--node-id', `n${i + 1}`, '--listen', address(i), '--data-dir', join(dir.path, `n${i + 1}`), '--secret-file', secretFile, '--log-level', 'warn',
         // Q = 256: the joins of a small cluster go faster on a busy machine; transfers work the same.
         '--partition-bits', '8',
         ...(seeds ? ['--seeds', address(0)] : []),
       ]);
     const first = start(0, false);
-    await listening(first, address(0));
-    await Promise.all([1, 2].map(async (i) => listening(start(i, true), address(i))));
-    const token = readFileSync(join(dir.path, 'n1', 'admin.token'), 'utf8').trim();
+    await untilPing(first, address(0));
+    await Promise.all([1, 2].map(async (i) => untilPing(start(i, true), address(i))));
+    const token = readAdminToken(join(dir.path, 'n1'));
     const env = { RINGKV_TOKEN: token };
     const statusJson = async (i: number) => JSON.parse((await ringkv(['status', '--json', '--node', address(i)], env)).stdout) as {
       members: Array<{ id: string; status: string; partitions: number }>;
@@ -75,7 +72,7 @@ describe('ringkv status during a join', () => {
     }
 
     const fourth = start(3, true);
-    await listening(fourth, address(3));
+    await untilPing(fourth, address(3));
     // Snapshots of `ringkv status` until the join's transfers are over (bounded).
     const snapshots: string[] = [];
     const deadline = Date.now() + 90_000;

@@ -3,22 +3,20 @@
 // cannot join for joinQuietMs warns, once, then rate-limited; and a running
 // node's log level changes with `ringkv log-level LEVEL` (admin only).
 import { Writable } from 'node:stream';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/cluster.js';
-import { listening, ringkv, stablePorts, startNodeProcess, stopNodeProcesses } from '../helpers/node-process.js';
+import { ProcessGroup, readAdminToken, ringkv, untilPing } from '../helpers/processes.js';
 import { writeTestSecretFile } from '../helpers/secret.js';
-import { closedPort, startTestNode, type TestNode } from '../helpers/server.js';
-import { tempDir } from '../helpers/tmp.js';
+import { closedPort, stablePort, stablePorts, startTestNode, type TestNode } from '../helpers/server.js';
 
-const dirs: Array<{ remove(): void }> = [];
+const processes = new ProcessGroup();
 const inProcess: TestNode[] = [];
 afterAll(async () => {
-  await stopNodeProcesses();
+  await processes.stopAll(5_000);
   await Promise.allSettled(inProcess.map((n) => n.close()));
-  dirs.forEach((d) => d.remove());
+  await processes.close();
 });
 
 interface LogLine {
@@ -36,24 +34,23 @@ const JOIN_FAILED = 'join through seed failed; retrying';
 
 describe('joins at start-up', () => {
   it('nodes started before their seed retry at debug level only, then join', async () => {
-    const dir = tempDir('ringkv-quiet-join-');
-    dirs.push(dir);
+    const dir = processes.tempDir('ringkv-quiet-join-');
     const secretFile = writeTestSecretFile(dir.path);
-    const ports = stablePorts(3);
+    const ports = await stablePorts(3);
     const address = (i: number) => `127.0.0.1:${ports[i]}`;
     const start = (i: number, level: string) =>
-      startNodeProcess([
+      processes.startNode([
         '--node-id', `n${i + 1}`, '--listen', address(i), '--data-dir', join(dir.path, `n${i + 1}`), '--secret-file', secretFile,
         '--partition-bits', '6', '--log-level', level, ...(i > 0 ? ['--seeds', address(0)] : []),
       ]);
     // n2 and n3 come up first (n2 logging at debug, n3 at the default info); their seed n1 a few seconds later.
     const n2 = start(1, 'debug');
     const n3 = start(2, 'info');
-    await Promise.all([listening(n2, address(1)), listening(n3, address(2))]);
+    await Promise.all([untilPing(n2, address(1)), untilPing(n3, address(2))]);
     await waitFor(() => lines(n2.stdout()).filter((l) => l.msg === JOIN_FAILED).length >= 2, 20_000, 'n2 retried its join at least twice');
     const n1 = start(0, 'info');
-    await listening(n1, address(0));
-    const token = readFileSync(join(dir.path, 'n1', 'admin.token'), 'utf8').trim();
+    await untilPing(n1, address(0));
+    const token = readAdminToken(join(dir.path, 'n1'));
     await waitFor(async () => {
       const res = await fetch(`http://${address(0)}/status`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(2_000) });
       const doc = (await res.json()) as { members: Array<{ status: string; partitions: number }> };
@@ -103,13 +100,12 @@ describe('joins at start-up', () => {
 
 describe('ringkv log-level', () => {
   it('turns debug lines on and off in a running node', async () => {
-    const dir = tempDir('ringkv-log-level-');
-    dirs.push(dir);
-    const [port] = stablePorts(1);
+    const dir = processes.tempDir('ringkv-log-level-');
+    const port = await stablePort();
     const address = `127.0.0.1:${port}`;
     // Its seed never answers: it retries its join every second, a debug line each time.
-    const p = startNodeProcess(['--node-id', 'solo', '--listen', address, '--data-dir', dir.path, '--insecure-loopback', '--log-level', 'info', '--seeds', `127.0.0.1:${await closedPort()}`]);
-    await listening(p, address);
+    const p = processes.startNode(['--node-id', 'solo', '--listen', address, '--data-dir', dir.path, '--insecure-loopback', '--log-level', 'info', '--seeds', `127.0.0.1:${await closedPort()}`]);
+    await untilPing(p, address);
     await new Promise((r) => setTimeout(r, 2_500));
     expect(lines(p.stdout()).filter((l) => l.level < 30)).toEqual([]);
 
@@ -133,13 +129,12 @@ describe('ringkv log-level', () => {
   }, 60_000);
 
   it('needs an admin token where tokens are on', async () => {
-    const dir = tempDir('ringkv-log-level-auth-');
-    dirs.push(dir);
-    const [port] = stablePorts(1);
+    const dir = processes.tempDir('ringkv-log-level-auth-');
+    const port = await stablePort();
     const address = `127.0.0.1:${port}`;
-    const p = startNodeProcess(['--node-id', 'a1', '--listen', address, '--data-dir', join(dir.path, 'a1'), '--secret-file', writeTestSecretFile(dir.path), '--log-level', 'info']);
-    await listening(p, address);
-    const admin = readFileSync(join(dir.path, 'a1', 'admin.token'), 'utf8').trim();
+    const p = processes.startNode(['--node-id', 'a1', '--listen', address, '--data-dir', join(dir.path, 'a1'), '--secret-file', writeTestSecretFile(dir.path), '--log-level', 'info']);
+    await untilPing(p, address);
+    const admin = readAdminToken(join(dir.path, 'a1'));
     const made = await fetch(`http://${address}/admin/tokens`, {
       method: 'POST',
       headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },

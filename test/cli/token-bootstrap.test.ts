@@ -6,9 +6,11 @@ import { readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/cluster.js';
-import { ProcessCluster, ringkv, stablePort } from '../ops/processes.js';
+import { readAdminToken, ringkv } from '../helpers/processes.js';
+import { stablePort } from '../helpers/server.js';
+import { opsCluster } from '../ops/processes.js';
 
-const cluster = new ProcessCluster();
+const cluster = opsCluster();
 afterAll(() => cluster.close());
 
 const asToken = (token: string) => ({ headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(5_000) });
@@ -16,12 +18,12 @@ const asToken = (token: string) => ({ headers: { authorization: `Bearer ${token}
 describe('ringkv token bootstrap', () => {
   it('makes a new admin token on a stopped node; after its restart it works on every member, and the old tokens stay as they were', async () => {
     const [p1, p2] = [await stablePort(), await stablePort()];
-    let n1 = cluster.start('n1', p1, []);
+    let n1 = cluster.spawn('n1', p1, []);
     await cluster.waitUp(n1);
     const adminFile = join(n1.dataDir, 'admin.token');
-    await waitFor(() => { try { return readFileSync(adminFile, 'utf8').trim().length > 0; } catch { return false; } }, 10_000, 'first admin token');
-    const first = readFileSync(adminFile, 'utf8').trim();
-    const n2 = cluster.start('n2', p2, [n1.address]);
+    await waitFor(() => { try { return readAdminToken(n1.dataDir).length > 0; } catch { return false; } }, 10_000, 'first admin token');
+    const first = readAdminToken(n1.dataDir);
+    const n2 = cluster.spawn('n2', p2, [n1.address]);
     await cluster.waitUp(n2);
     await waitFor(async () => {
       const r = await fetch(`${n2.url}/status`, asToken(first)).catch(() => null);
@@ -34,7 +36,7 @@ describe('ringkv token bootstrap', () => {
     expect(inUse.stderr).toMatch(/in use \(stop the node first\)/);
 
     n1.child.kill('SIGTERM');
-    expect(await n1.exited).toBe(0);
+    expect(await n1.exit).toBe(0);
     rmSync(adminFile); // every admin token lost
 
     // Another cluster's name, another node's id: refused, nothing written.
@@ -57,7 +59,7 @@ describe('ringkv token bootstrap', () => {
     // n2 has not heard of it yet.
     expect((await fetch(`${n2.url}/admin/tokens`, asToken(recovered))).status).toBe(401);
 
-    n1 = cluster.start('n1', p1, []);
+    n1 = cluster.spawn('n1', p1, []);
     await cluster.waitUp(n1);
     // The grant reaches n2 by gossip; there the recovered token manages tokens.
     await waitFor(async () => (await fetch(`${n2.url}/admin/tokens`, asToken(recovered)).catch(() => null))?.status === 200, 20_000, 'recovered token accepted on n2');

@@ -3,40 +3,22 @@
 // (mode 0600, its path logged, the token itself never), and token
 // create/list/revoke work end to end with --token-file, RINGKV_TOKEN and
 // --token.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { closedPort } from '../helpers/server.js';
 import { waitFor } from '../helpers/cluster.js';
+import { ProcessGroup, adminTokenFile, ringkv as runRingkv } from '../helpers/processes.js';
 import { writeTestSecretFile } from '../helpers/secret.js';
-import { tempDir } from '../helpers/tmp.js';
 
-const CLI = fileURLToPath(new URL('../../bin/ringkv.js', import.meta.url));
-const run = promisify(execFile);
-const dir = tempDir('ringkv-cli-tokens-');
-const children: ChildProcess[] = [];
-afterAll(async () => {
-  for (const c of children) {
-    if (c.exitCode !== null) continue;
-    c.kill('SIGTERM');
-    await new Promise((r) => c.once('exit', r));
-  }
-  dir.remove();
-});
+const processes = new ProcessGroup();
+const dir = processes.tempDir('ringkv-cli-tokens-');
+afterAll(() => processes.close());
 
 /** Runs the CLI in the temporary directory (no ./.ringkv/token there), with no token in the environment but `env`'s. */
-const ringkv = async (args: string[], env: Record<string, string> = {}) => {
+const ringkv = (args: string[], env: Record<string, string> = {}) => {
   const { RINGKV_TOKEN: _t, RINGKV_TOKEN_FILE: _f, ...clean } = process.env;
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { timeout: 20_000, cwd: dir.path, env: { ...clean, ...env } });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
+  return runRingkv(args, env, { cwd: dir.path, baseEnv: clean });
 };
 
 describe('ringkv token', () => {
@@ -45,18 +27,14 @@ describe('ringkv token', () => {
     const address = `127.0.0.1:${port}`;
     const dataDir = join(dir.path, 'n1');
     const secretFile = writeTestSecretFile(dir.path);
-    const child = spawn(process.execPath, [CLI, 'start', '--node-id', 'n1', '--listen', address, '--data-dir', dataDir, '--secret-file', secretFile], { stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push(child);
-    let log = '';
-    child.stdout!.on('data', (d) => (log += d));
-    child.stderr!.on('data', (d) => (log += d));
-    const adminFile = join(dataDir, 'admin.token');
-    await waitFor(() => log.includes('ringkv node listening') && existsSync(adminFile), 20_000, `node up:\n${log}`);
+    const first = processes.startNode(['--node-id', 'n1', '--listen', address, '--data-dir', dataDir, '--secret-file', secretFile]);
+    const adminFile = adminTokenFile(dataDir);
+    await waitFor(() => first.output().includes('ringkv node listening') && existsSync(adminFile), 20_000, `node up:\n${first.output()}`);
     expect(statSync(adminFile).mode & 0o777).toBe(0o600);
     const admin = readFileSync(adminFile, 'utf8').trim();
     // The log names the file, never the token.
-    expect(log).toContain(adminFile);
-    expect(log).not.toContain(admin);
+    expect(first.output()).toContain(adminFile);
+    expect(first.output()).not.toContain(admin);
 
     // Without a token: refused.
     const refused = await ringkv(['status', '--node', address]);
@@ -104,15 +82,11 @@ describe('ringkv token', () => {
 
     // A restart of the same data directory keeps the tokens and writes no new admin token.
     const before = readFileSync(adminFile, 'utf8');
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
-    const again = spawn(process.execPath, [CLI, 'start', '--node-id', 'n1', '--listen', address, '--data-dir', dataDir, '--secret-file', secretFile], { stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push(again);
-    let log2 = '';
-    again.stdout!.on('data', (d) => (log2 += d));
-    again.stderr!.on('data', (d) => (log2 += d));
-    await waitFor(() => log2.includes('ringkv node listening'), 20_000, `node back:\n${log2}`);
-    expect(log2).not.toContain('first admin token');
+    first.child.kill('SIGTERM');
+    await first.exit;
+    const again = processes.startNode(['--node-id', 'n1', '--listen', address, '--data-dir', dataDir, '--secret-file', secretFile]);
+    await waitFor(() => again.output().includes('ringkv node listening'), 20_000, `node back:\n${again.output()}`);
+    expect(again.output()).not.toContain('first admin token');
     expect(readFileSync(adminFile, 'utf8')).toBe(before);
     expect((await ringkv(['status', '--json', '--node', address], { RINGKV_TOKEN_FILE: adminFile })).code).toBe(0);
     expect((await ringkv(['get', 'cart', 'alice', '--node', address], asReader)).code).toBe(1);

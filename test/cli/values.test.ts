@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_CLI_VALUE_BYTES, chooseValue, readBounded, valueArgument } from '../../src/cli/values.js';
 import { startTestNode, type TestNode } from '../helpers/server.js';
 import { tempDir } from '../helpers/tmp.js';
-import { runCli } from './config-processes.js';
+import { runCli } from '../helpers/processes.js';
 
 let node: TestNode;
 const dir = tempDir('ringkv-values-');

@@ -4,21 +4,17 @@
 // --partition P` (a real CLI process) restores every key of it from the
 // other replicas and reports how many it repaired; `ringkv aae status` shows
 // the comparison; a token without the admin role cannot start a repair.
-import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { NativeEngine } from '../../src/engine/native/index.js';
 import { startServer, type RunningServer, type ServerOptions } from '../../src/server/index.js';
 import { waitFor } from '../helpers/cluster.js';
+import { ringkv as runRingkv } from '../helpers/processes.js';
 import { TEST_PEER_SECRETS } from '../helpers/secret.js';
 import { startOnStablePort } from '../helpers/server.js';
 import { tempDir } from '../helpers/tmp.js';
 
-const CLI = fileURLToPath(new URL('../../bin/ringkv.js', import.meta.url));
-const run = promisify(execFile);
 const B = Buffer.from('repair');
 const KEYS = 600;
 
@@ -42,15 +38,7 @@ const ids = ['n1', 'n2', 'n3'];
 const start = (i: number, port: number) =>
   startServer({ ...base(), port, nodeId: ids[i]!, dataDir: `${dir.path}/${ids[i]}`, seeds: i === 0 ? [] : [nodes[0]!.address] } as ServerOptions);
 
-async function ringkv(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { timeout: 60_000, env: { ...process.env, ...cliEnv } });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const ringkv = (...args: string[]) => runRingkv(args, cliEnv, { timeoutMs: 60_000 });
 
 describe('ringkv repair', () => {
   it('restores a partition wiped on one replica and reports the keys it repaired', async () => {

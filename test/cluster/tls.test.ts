@@ -5,17 +5,16 @@
 // either direction.
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RingkvClient, RingkvError } from '../../src/client/index.js';
 import { ANY_PEER, TransportError, WsTransport } from '../../src/transport/index.js';
 import type { StartRefusedError } from '../../src/server/index.js';
 import { makeCa, type TestCa } from '../helpers/certs.js';
+import { CLI } from '../helpers/processes.js';
 import { TEST_PEER_SECRETS } from '../helpers/secret.js';
 import { startTestNode, waitFor, type TestNode } from '../helpers/server.js';
 
-const CLI = fileURLToPath(new URL('../../bin/ringkv.js', import.meta.url));
 const run = promisify(execFile);
 
 let ca: TestCa;

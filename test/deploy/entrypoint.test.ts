@@ -7,23 +7,21 @@
 // the image's HEALTHCHECK script against the node.
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TEST_SECRET_TEXT, writeTestSecretFile } from '../helpers/secret.js';
-import { tempDir } from '../helpers/tmp.js';
-import { CLI, REPO, exitWithin, run, stablePort, startProcess, stopAll, waitForPing } from './processes.js';
+import { CLI, ProcessGroup, REPO, exitWithin, readAdminToken, run, untilPing } from '../helpers/processes.js';
+import { stablePort } from '../helpers/server.js';
 
 const ENTRYPOINT = join(REPO, 'deploy/docker/entrypoint.sh');
 const HEALTHCHECK = join(REPO, 'deploy/docker/healthcheck.mjs');
-const dir = tempDir('ringkv-entrypoint-');
+const processes = new ProcessGroup();
+const dir = processes.tempDir('ringkv-entrypoint-');
 /** The image's default config path: on a machine that has one, the entrypoint would use it. */
 const DEFAULT_CONFIG = '/etc/ringkv/ringkv.yaml';
 const hasDefaultConfig = existsSync(DEFAULT_CONFIG);
 if (hasDefaultConfig) console.log(`[entrypoint.test] the environment-only case is skipped: ${DEFAULT_CONFIG} exists on this machine`);
-afterAll(async () => {
-  await stopAll();
-  dir.remove();
-});
+afterAll(() => processes.close());
 
 /** The environment the image sets, pointed at this checkout; RINGKV_CONFIG names a file that does not exist unless given. */
 function imageEnv(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
@@ -38,7 +36,7 @@ function sourcesOf(output: string): Record<string, string> {
 }
 
 async function status(port: number, dataDir: string): Promise<{ node: string; address: string }> {
-  const token = readFileSync(join(dataDir, 'admin.token'), 'utf8').trim();
+  const token = readAdminToken(dataDir);
   const res = await fetch(`http://127.0.0.1:${port}/status`, { headers: { authorization: `Bearer ${token}` } });
   return (await res.json()) as { node: string; address: string };
 }
@@ -48,10 +46,10 @@ describe('deploy/docker/entrypoint.sh', () => {
     const port = await stablePort();
     const dataDir = join(dir.path, 'env-only');
     // No RINGKV_CONFIG and no file at the default path: every option from the environment and the entrypoint.
-    const node = startProcess('/bin/sh', [ENTRYPOINT], {
+    const node = processes.spawn('/bin/sh', [ENTRYPOINT], {
       env: imageEnv({ RINGKV_LISTEN: `127.0.0.1:${port}`, RINGKV_DATA_DIR: dataDir, RINGKV_CLUSTER_SECRET: TEST_SECRET_TEXT }),
     });
-    await waitForPing(`http://127.0.0.1:${port}/ping`, node);
+    await untilPing(node, `127.0.0.1:${port}`, 30_000);
     const s = await status(port, dataDir);
     expect(s.node).toBe(hostname());
     expect(s.address).toBe(`${hostname()}:${port}`);
@@ -79,8 +77,8 @@ describe('deploy/docker/entrypoint.sh', () => {
       `secret_file: ${secret}`,
       '',
     ].join('\n'));
-    const node = startProcess('/bin/sh', [ENTRYPOINT, '--log-level', 'debug'], { env: imageEnv({ RINGKV_CONFIG: config }) });
-    await waitForPing(`http://127.0.0.1:${port}/ping`, node);
+    const node = processes.spawn('/bin/sh', [ENTRYPOINT, '--log-level', 'debug'], { env: imageEnv({ RINGKV_CONFIG: config }) });
+    await untilPing(node, `127.0.0.1:${port}`, 30_000);
     const s = await status(port, join(dir.path, 'from-file-data'));
     expect(s).toMatchObject({ node: 'from-file', address: `127.0.0.1:${port}` });
     expect(sourcesOf(node.output())).toMatchObject({ node_id: 'file', listen: 'file', advertise: 'file', data_dir: 'file', secret_file: 'file', log_level: 'flag' });
@@ -92,8 +90,8 @@ describe('deploy/docker/entrypoint.sh', () => {
     const port = await stablePort();
     const config = join(dir.path, 'listen-only.yaml');
     writeFileSync(config, [`listen: "127.0.0.1:${port}"  # quoted, with a comment`, 'data_dir: ./listen-only-data', `secret_file: ${writeTestSecretFile(dir.path)}`, ''].join('\n'));
-    const node = startProcess('/bin/sh', [ENTRYPOINT], { env: imageEnv({ RINGKV_CONFIG: config }) });
-    await waitForPing(`http://127.0.0.1:${port}/ping`, node);
+    const node = processes.spawn('/bin/sh', [ENTRYPOINT], { env: imageEnv({ RINGKV_CONFIG: config }) });
+    await untilPing(node, `127.0.0.1:${port}`, 30_000);
     expect(await status(port, join(dir.path, 'listen-only-data'))).toMatchObject({ node: hostname(), address: `${hostname()}:${port}` });
     expect(sourcesOf(node.output())).toMatchObject({ node_id: 'env', listen: 'file', advertise: 'env', data_dir: 'file' });
     node.child.kill('SIGTERM');

@@ -14,7 +14,7 @@ import { parse, parseAllDocuments } from 'yaml';
 import { CONFIG_FILE_ENV, SECRET_VALUE_ENV, START_OPTION_KEYS, envOf } from '../../src/config/options.js';
 import { TEST_SECRET_TEXT } from '../helpers/secret.js';
 import { tempDir } from '../helpers/tmp.js';
-import { CLI, REPO, run } from './processes.js';
+import { CLI, REPO, run } from '../helpers/processes.js';
 
 const dir = tempDir('ringkv-manifests-');
 afterAll(() => dir.remove());

@@ -11,8 +11,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { NetnsLab, probeNetns, skipReasonOrThrow } from '../helpers/netns.js';
 import { writeTestSecretFile } from '../helpers/secret.js';
-import { tempDir } from '../helpers/tmp.js';
-import { CLI, REPO, exitWithin, run, startProcess, stopAll } from './processes.js';
+import { CLI, ProcessGroup, REPO, exitWithin, run, untilPing } from '../helpers/processes.js';
 
 const UNIT_FILE = join(REPO, 'deploy/systemd/ringkv.service');
 const EXAMPLE_CONFIG = join(REPO, 'deploy/systemd/ringkv.yaml');
@@ -52,11 +51,9 @@ function unitEnv(credentialsDir: string): Record<string, string> {
   }));
 }
 
-const dir = tempDir('ringkv-systemd-');
-afterAll(async () => {
-  await stopAll();
-  dir.remove();
-});
+const processes = new ProcessGroup();
+const dir = processes.tempDir('ringkv-systemd-');
+afterAll(() => processes.close());
 
 const hasAnalyze = spawnSync('systemd-analyze', ['--version'], { stdio: 'ignore' }).status === 0;
 if (!hasAnalyze) console.log('[systemd.test] systemd-analyze not found: the unit is checked by its own parse only');
@@ -129,15 +126,8 @@ describe('deploy/systemd/ringkv.service', () => {
       writeFileSync(config, example.replaceAll('10.0.0.1', host.address).replace(/^data_dir: .*$/m, `data_dir: ${join(dir.path, 'data')}`));
       expect(example).toMatch(/^listen: 0\.0\.0\.0:8087$/m);
       const args = execStart.slice(1).map((a) => (a === INSTALLED_CONFIG ? config : a));
-      const node = startProcess('ip', ['netns', 'exec', host.ns, process.execPath, CLI, ...args], { env: { PATH: process.env.PATH, ...unitEnv(credentials) } });
-      const url = `http://${host.address}:8087/ping`;
-      const deadline = Date.now() + 30_000;
-      let ok = false;
-      while (!ok && Date.now() < deadline && node.child.exitCode === null) {
-        ok = await fetch(url, { signal: AbortSignal.timeout(1_000) }).then((r) => r.status === 200, () => false);
-        if (!ok) await new Promise((r) => setTimeout(r, 100));
-      }
-      expect(ok, node.output()).toBe(true);
+      const node = processes.spawn('ip', ['netns', 'exec', host.ns, process.execPath, CLI, ...args], { env: { PATH: process.env.PATH, ...unitEnv(credentials) } });
+      await untilPing(node, `${host.address}:8087`, 30_000);
       expect(node.output()).toContain('"msg":"ringkv node listening"');
       node.child.kill('SIGTERM');
       expect(await exitWithin(node, 15_000)).toBe(0);

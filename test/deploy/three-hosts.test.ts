@@ -18,7 +18,6 @@
 // missing tool fails).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RingkvClient } from '../../src/client/index.js';
 import { NativeEngine } from '../../src/engine/native/index.js';
@@ -27,11 +26,11 @@ import { keyPreference, parseRingDocument } from '../../src/client/routing.js';
 import type { NodeStatus } from '../../src/api-types.js';
 import { waitFor } from '../helpers/cluster.js';
 import { NetnsLab, probeNetns, skipReasonOrThrow } from '../helpers/netns.js';
+import { CLI } from '../helpers/processes.js';
 import { writeTestSecretFile } from '../helpers/secret.js';
 import { tempDir } from '../helpers/tmp.js';
 import type { ChildProcess } from 'node:child_process';
 
-const CLI = fileURLToPath(new URL('../../bin/ringkv.js', import.meta.url));
 const PORT = 8087;
 const PARTITION_BITS = 6;
 const HOSTS = ['h1', 'h2', 'h3'];

@@ -100,11 +100,40 @@ export async function startOnStablePort<T>(start: (port: number) => Promise<T>):
   let last: unknown = null;
   for (let attempt = 0; attempt < 20; attempt++) {
     try {
-      return await start(20_000 + Math.floor(Math.random() * 12_000));
+      return await start(randomStablePort());
     } catch (err) {
       if (!(err instanceof ListenError)) throw err;
       last = err;
     }
   }
   throw last;
+}
+
+/** A random port in 20000..31999, below the kernel's ephemeral range (32768..60999 here): see startOnStablePort. */
+export function randomStablePort(): number {
+  return 20_000 + Math.floor(Math.random() * 12_000);
+}
+
+/** A port in 20000..31999 nothing listens on now, for a node started as a process (which cannot retry as startOnStablePort does). */
+export async function stablePort(): Promise<number> {
+  return (await stablePorts(1))[0]!;
+}
+
+/** `count` distinct ports in 20000..31999 that nothing listens on now. */
+export async function stablePorts(count: number): Promise<number[]> {
+  const ports = new Set<number>();
+  for (let attempt = 0; attempt < 50 * count && ports.size < count; attempt++) {
+    const port = randomStablePort();
+    if (!ports.has(port) && (await isFree(port))) ports.add(port);
+  }
+  if (ports.size < count) throw new Error(`not ${count} free ports in 20000..31999`);
+  return [...ports];
+}
+
+function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
 }

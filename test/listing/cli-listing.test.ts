@@ -1,14 +1,13 @@
 // `ringkv keys BUCKET` and `ringkv buckets` as a user runs them (real CLI
 // processes) against a real 3-node cluster.
 import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/server/index.js';
+import { CLI } from '../helpers/processes.js';
 import { tempDir } from '../helpers/tmp.js';
 import { converged, start, writeAll } from './helpers.js';
 
-const CLI = fileURLToPath(new URL('../../bin/ringkv.js', import.meta.url));
 const exec = promisify(execFile);
 const dir = tempDir('ringkv-cli-listing-');
 const nodes: RunningServer[] = [];

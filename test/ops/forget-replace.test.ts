@@ -12,7 +12,7 @@ import { startServer, type RunningServer, type ServerOptions } from '../../src/s
 import { startCluster, waitFor, type TestCluster } from '../helpers/cluster.js';
 import { TEST_PEER_SECRETS } from '../helpers/secret.js';
 import { tempDir } from '../helpers/tmp.js';
-import { ringkv } from './processes.js';
+import { ringkv } from '../helpers/processes.js';
 
 const FAST: Partial<ServerOptions> = {
   partitionBits: 6,

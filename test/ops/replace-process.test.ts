@@ -3,14 +3,15 @@
 // killed (-9), a fresh process joins with --replace and gets exactly its
 // partitions, and the dead node, now 'left', drops off every member list
 // after the configured expiry.
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RingkvClient } from '../../src/client/index.js';
 import { waitFor } from '../helpers/cluster.js';
-import { ProcessCluster, stablePort } from './processes.js';
+import { adminTokenFile, readAdminToken } from '../helpers/processes.js';
+import { stablePort } from '../helpers/server.js';
+import { opsCluster } from './processes.js';
 
-const cluster = new ProcessCluster(['--departed-member-expiry-s', '3']);
+const cluster = opsCluster(['--departed-member-expiry-s', '3']);
 afterAll(() => cluster.close());
 
 interface RingDoc {
@@ -22,21 +23,20 @@ describe('ringkv start --replace', () => {
   it('takes exactly the dead node\'s partitions; the dead node then expires from the member list', async () => {
     const ports = await Promise.all([stablePort(), stablePort(), stablePort(), stablePort()]);
     const seed = [`127.0.0.1:${ports[0]}`];
-    const n1 = cluster.start('n1', ports[0]!, []);
+    const n1 = cluster.spawn('n1', ports[0]!, []);
     await cluster.waitUp(n1);
-    const tokenFile = join(cluster.dataDirOf('n1'), 'admin.token');
-    await waitFor(() => existsSync(tokenFile), 10_000, 'admin token');
-    const token = readFileSync(tokenFile, 'utf8').trim();
+    await waitFor(() => existsSync(adminTokenFile(n1.dataDir)), 10_000, 'admin token');
+    const token = readAdminToken(n1.dataDir);
     const ringOf = async (url: string): Promise<RingDoc> =>
       (await (await fetch(`${url}/ring`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(2_000) })).json()) as RingDoc;
     // n3 joins first, n2 once n3 owns partitions: n2 grows lists whose first old replica is n3, so n3
     // alone gives them to n2 — and is killed, mostly before its catch-up pass (5 s) finishes them: the schedule
     // of the finding (issue 9: r = 3 reads failed until n2 gave n3 up); with the two started together,
     // 2 runs in ~12 had it.
-    const n3 = cluster.start('n3', ports[2]!, seed);
+    const n3 = cluster.spawn('n3', ports[2]!, seed);
     await cluster.waitUp(n3);
     await waitFor(async () => new Set((await ringOf(n1.url)).owners).size === 2, 30_000, 'n3 an owner');
-    const n2 = cluster.start('n2', ports[1]!, seed);
+    const n2 = cluster.spawn('n2', ports[1]!, seed);
     await cluster.waitUp(n2);
     await waitFor(async () => {
       const rings = await Promise.all([n1, n2, n3].map((n) => ringOf(n.url)));
@@ -47,8 +47,8 @@ describe('ringkv start --replace', () => {
 
     const before = (await ringOf(n1.url)).owners;
     n3.child.kill('SIGKILL');
-    await n3.exited;
-    const n4 = cluster.start('n4', ports[3]!, seed, ['--replace', 'n3']);
+    await n3.exit;
+    const n4 = cluster.spawn('n4', ports[3]!, seed, ['--replace', 'n3']);
     await cluster.waitUp(n4);
     await waitFor(async () => {
       const r = await ringOf(n1.url);

@@ -6,14 +6,15 @@
 // real application would); the test records every first-attempt failure
 // with its reason, requires zero requests failing after the retries, and
 // reads back every acknowledged write afterwards.
-import { readFileSync, existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RingkvClient, RingkvError } from '../../src/client/index.js';
 import { waitFor } from '../helpers/cluster.js';
-import { ProcessCluster, ringkv, stablePort, type NodeProcess } from './processes.js';
+import { adminTokenFile, readAdminToken, ringkv, type NodeProcess } from '../helpers/processes.js';
+import { stablePort } from '../helpers/server.js';
+import { opsCluster } from './processes.js';
 
-const cluster = new ProcessCluster();
+const cluster = opsCluster();
 afterAll(() => cluster.close());
 
 /** Load bounds: whichever comes first (paced, so the load lasts through every node's restart; an earlier run hit a count bound early and idled through the last one). */
@@ -38,12 +39,11 @@ describe('rolling restart with drain', () => {
     for (const id of ids) ports.set(id, await stablePort());
     const seedsOf = (id: string) => (id === 'n1' ? [] : [`127.0.0.1:${ports.get('n1')}`]);
     for (const id of ids) {
-      const node = cluster.start(id, ports.get(id)!, seedsOf(id));
+      const node = cluster.spawn(id, ports.get(id)!, seedsOf(id));
       await cluster.waitUp(node);
     }
-    const tokenFile = join(cluster.dataDirOf('n1'), 'admin.token');
-    await waitFor(() => existsSync(tokenFile), 10_000, 'n1 writes its admin token');
-    const token = readFileSync(tokenFile, 'utf8').trim();
+    await waitFor(() => existsSync(adminTokenFile(cluster.dataDirOf('n1'))), 10_000, 'n1 writes its admin token');
+    const token = readAdminToken(cluster.dataDirOf('n1'));
     const statusOf = async (node: NodeProcess): Promise<StatusDoc> =>
       (await (await fetch(`${node.url}/status`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(2_000) })).json()) as StatusDoc;
     const settled = async (): Promise<boolean> => {
@@ -118,11 +118,11 @@ describe('rolling restart with drain', () => {
         const report = JSON.parse(drained.stdout) as { state: string; hintsLeft: number };
         expect(report.state).toBe('drained');
         // The process stops by itself, exit 0.
-        expect(await Promise.race([node.exited, new Promise((r) => setTimeout(() => r('still running'), 20_000))])).toBe(0);
+        expect(await Promise.race([node.exit, new Promise((r) => setTimeout(() => r('still running'), 20_000))])).toBe(0);
         const drainMs = Date.now() - started;
         // Down for a moment (as a restart by a supervisor), then up again on its port and data.
         await new Promise((r) => setTimeout(r, 500));
-        const again = cluster.start(id, ports.get(id)!, seedsOf(id));
+        const again = cluster.spawn(id, ports.get(id)!, seedsOf(id));
         await cluster.waitUp(again);
         await waitFor(settled, 30_000, `${id} back: three valid members, none draining or suspected, one ring`);
         phases.push({ node: id, opsDuring: ops - opsBefore, drainMs, report: drained.stderr.trim() });

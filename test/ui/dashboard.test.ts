@@ -12,14 +12,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { chromiumMissing, launchChromium } from './browser.js';
-import { ProcessCluster } from './processes.js';
+import { DashboardCluster } from './processes.js';
 
 const missing = chromiumMissing();
 if (missing !== null && process.env.CI === 'true') throw new Error(`the dashboard tests need Chromium under CI: ${missing}`);
 if (missing !== null) console.warn(`skipping the dashboard browser tests: ${missing}`);
 
 describe.skipIf(missing !== null)('dashboard in Chromium against 3 ringkv processes', () => {
-  let cluster: ProcessCluster;
+  let cluster: DashboardCluster;
   let browser: Browser;
   let page: Page;
   let admin = '';
@@ -35,7 +35,7 @@ describe.skipIf(missing !== null)('dashboard in Chromium against 3 ringkv proces
   };
 
   beforeAll(async () => {
-    cluster = new ProcessCluster();
+    cluster = new DashboardCluster();
     const n1 = await cluster.start('n1');
     await Promise.all([cluster.start('n2', [n1.address]), cluster.start('n3', [n1.address])]);
     admin = cluster.adminToken();
@@ -54,7 +54,7 @@ describe.skipIf(missing !== null)('dashboard in Chromium against 3 ringkv proces
 
   afterAll(async () => {
     await browser?.close();
-    await cluster?.stop();
+    await cluster?.close();
   });
 
   it('asks for a token, then shows the three members up, the ring and the charts; nothing comes from elsewhere', async () => {
