@@ -150,6 +150,18 @@ export interface SimConfig {
    * shows the simulator reports it as LOST.
    */
   ackDurableBeforeFlush: boolean;
+  /**
+   * The bucket's read_fanout (docs/cluster.md "Read fan-out"), set through n1
+   * once the cluster formed (before the load): 'quorum' reads ask R replicas
+   * first (test/sim/read-fanout.sim.test.ts).
+   */
+  readFanout: 'all' | 'quorum';
+  /**
+   * Transfer-read mode: the probes' r (= pr); 'n' (default) or the bucket's
+   * r. With 'r' STALE READ is read-your-writes at R + W > N (writes with
+   * w + r <= n are not judged).
+   */
+  probeR: 'n' | 'r';
 }
 
 export const DEFAULT_SIM_CONFIG: SimConfig = {
@@ -172,6 +184,8 @@ export const DEFAULT_SIM_CONFIG: SimConfig = {
   dw1Chance: 0.2,
   crashIsolatedChance: 0.2,
   ackDurableBeforeFlush: false,
+  readFanout: 'all',
+  probeR: 'n',
 };
 
 /** Joins and leaves with r = n reads all along (see SimConfig.transferReads). */
@@ -271,6 +285,9 @@ export interface SimResult {
     lostUnflushed: number;
     /** Dots whose last copy a crash dropped (held unflushed by the crashed node only). */
     droppedDots: number;
+    /** Reads coordinated (every outcome), and peer kv.get requests served for them (the read fan-out's cost). */
+    gets: number;
+    replicaGets: number;
   };
 }
 
@@ -565,6 +582,25 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
     return finish();
   }
   note(`joined: ring v${joined.ring.version} ${digest(joined)}`);
+  if (config.readFanout !== 'all') {
+    // The bucket's read fan-out, in force on every node before the load (setBucketProps pushes it to each member).
+    // (Virtual time: the call's messages move only while the network runs.)
+    let set = false;
+    nodes
+      .get(ids[0]!)!
+      .setBucketProps('b', { read_fanout: config.readFanout })
+      .then(
+        () => (set = true),
+        (err: unknown) => violations.push(`setting read_fanout failed: ${String(err)}`),
+      );
+    const fanoutLimit = network.now() + 10_000;
+    while ((!set || ids.some((id) => nodes.get(id)!.bucketProps('b').read_fanout !== config.readFanout)) && network.now() < fanoutLimit) await network.runFor(100);
+    if (ids.some((id) => nodes.get(id)!.bucketProps('b').read_fanout !== config.readFanout)) {
+      violations.push(`read_fanout ${config.readFanout} did not reach every node in 10 s`);
+      return finish();
+    }
+    note(`bucket b: read_fanout ${config.readFanout}`);
+  }
 
   // --- phase 2: client load with faults ------------------------------------
   const loadStart = network.now();
@@ -804,12 +840,13 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
       const at = network.now();
       const ringVersion = node.clusterState.ring.version;
       const n = node.bucketProps('b').n;
+      const r = config.probeR === 'n' ? n : node.bucketProps('b').r;
       // For the report: the key's replicas as the reader sees them, and which were still receiving it.
       const ring = node.clusterState.ring;
       const partition = partitionOf(ring, engines.get(id)!.hashKey(BUCKET, Buffer.from(key)));
       const replicas = node.preferenceListOf(partition, n).primaries;
       const receiving = replicas.filter((r) => services.get(r)?.transfers.receiving().some((e) => e.partition === partition));
-      node.get(BUCKET, Buffer.from(key), { r: n, pr: n }).then(
+      node.get(BUCKET, Buffer.from(key), { r, pr: r }).then(
         (res) => {
           probeStats.ok++;
           const rec = res.record ? decodeRecord(res.record) : null;
@@ -819,9 +856,11 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
             // A reader still on an older ring than one the write may have been routed by does not ask the
             // new replicas at all (gossip lag, not a transfer: a w = 1 write there can be missed).
             if (ringVersion < op.ringAtAck!) continue;
+            // R + W <= N promises no read-your-writes (probeR 'r' with a w = 1 write).
+            if ((op.w ?? node.bucketProps('b').w) + r <= n) continue;
             if (op.dots!.some((d) => (rec !== null && covers(rec.context, d)) || reapedCovers(key, d))) continue;
             violations.push(
-              `STALE READ during transfer: r=n read of ${key} at ${at} via ${id} (ring v${ringVersion}, replicas ${replicas.join(',')}, receiving ${receiving.join(',') || 'none'}) missed op${op.id} (${op.value ?? '†'} via ${op.node}, dots ${op.dots!.map(dotStr).join('|')}, acknowledged at ${op.doneAt}): got ${rec ? describeRecord(rec) : 'not found'}`,
+              `STALE READ during transfer: r=${r} read of ${key} at ${at} via ${id} (ring v${ringVersion}, replicas ${replicas.join(',')}, receiving ${receiving.join(',') || 'none'}) missed op${op.id} (${op.value ?? '†'} via ${op.node}, dots ${op.dots!.map(dotStr).join('|')}, acknowledged at ${op.doneAt}): got ${rec ? describeRecord(rec) : 'not found'}`,
             );
           }
         },
@@ -1235,6 +1274,8 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
         probeReadsFailed: probeStats.failed,
         lostUnflushed: lostUnflushedCount,
         droppedDots: lastCopyLost.size,
+        gets: (await labelled('ringkv_requests_total', 'op')).get ?? 0,
+        replicaGets: (await labelled('ringkv_replica_requests_total', 'type'))['kv.get'] ?? 0,
       },
     };
   }
