@@ -46,9 +46,11 @@ export type GetEffect =
   | { kind: 'reply'; ok: true; record: Uint8Array | null; answered: number }
   | { kind: 'reply'; ok: false; code: 'QUORUM_FAILED' | 'TIMEOUT'; answered: number; needed: number; primaryAnswered: number; primaryNeeded: number }
   | { kind: 'repair'; node: string; record: Uint8Array }
-  /** Read this replica (a request to it, or this node's own copy). */
-  | { kind: 'ask'; node: string }
+  /** Read this replica (a request to it, or this node's own copy); `why`: the first asks, or why the read asks one more (fan-out quorum). */
+  | { kind: 'ask'; node: string; why: AskReason }
   | { kind: 'done' };
+
+export type AskReason = 'first' | 'failed' | 'slow' | 'differ';
 
 type Answer = { record: Uint8Array | null; standIn?: { own: Uint8Array | null } } | { failed: string };
 
@@ -95,7 +97,7 @@ export class GetCoordinator {
 
   /** The first requests: one `ask` per replica asked at once. */
   start(): GetEffect[] {
-    return [...this.asked].map((node) => ({ kind: 'ask', node }));
+    return [...this.asked].map((node) => ({ kind: 'ask', node, why: 'first' }));
   }
 
   /** Replicas asked so far, in the order asked. */
@@ -144,7 +146,7 @@ export class GetCoordinator {
   onSlow(): GetEffect[] {
     if (this.replied || this.finished) return [];
     const next = this.replicas.find((n) => !this.asked.has(n));
-    return next === undefined ? [] : this.askOne(next);
+    return next === undefined ? [] : this.askOne(next, 'slow');
   }
 
   /** The late-reply window after the answer closed: repair with what came in. */
@@ -156,10 +158,10 @@ export class GetCoordinator {
     return !this.finished && this.asked.has(node) && !this.answers.has(node);
   }
 
-  private askOne(node: string): GetEffect[] {
+  private askOne(node: string, why: AskReason): GetEffect[] {
     invariant(!this.asked.has(node) && this.replicas.includes(node), () => `${node} asked twice or not a replica`);
     this.asked.add(node);
-    return [{ kind: 'ask', node }];
+    return [{ kind: 'ask', node, why }];
   }
 
   /** Two answers differ (a copy, or a stand-in's own copy against its merged one): some replica missed a write. */
@@ -180,14 +182,14 @@ export class GetCoordinator {
   private more(): GetEffect[] {
     const unasked = this.replicas.filter((n) => !this.asked.has(n));
     if (unasked.length === 0) return [];
-    if (this.disagree()) return unasked.flatMap((n) => this.askOne(n));
+    if (this.disagree()) return unasked.flatMap((n) => this.askOne(n, 'differ'));
     if (this.replied) return [];
     const effects: GetEffect[] = [];
     const short = () => this.records().length + this.outstanding() < this.r;
     const primaryShort = () => this.primaryAnswered() + this.outstandingPrimaries() < this.pr;
     // Short of primaries (pr): the next primaries (they count toward R too), never a fallback for that.
-    for (const node of unasked) if (primaryShort() && this.primaries.has(node)) effects.push(...this.askOne(node));
-    for (const node of unasked) if (short() && !this.asked.has(node)) effects.push(...this.askOne(node));
+    for (const node of unasked) if (primaryShort() && this.primaries.has(node)) effects.push(...this.askOne(node, 'failed'));
+    for (const node of unasked) if (short() && !this.asked.has(node)) effects.push(...this.askOne(node, 'failed'));
     return effects;
   }
 

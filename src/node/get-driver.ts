@@ -129,6 +129,7 @@ export class GetDriver {
             ctx.metrics.readRepairs.inc();
             void ctx.sendMerge(e.node, bucket, key, Buffer.from(e.record), q.mode, false, q.timeoutMs).catch(() => undefined);
           } else if (e.kind === 'ask') {
+            if (e.why !== 'first') ctx.metrics.readExtraAsks.inc({ reason: e.why });
             read(e.node);
           } else {
             timers.forEach((t) => t.cancel());

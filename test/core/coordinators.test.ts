@@ -115,11 +115,14 @@ describe('GetCoordinator with fallbacks (sloppy quorum) and pr', () => {
 
 describe('GetCoordinator with fan-out quorum (ask = R)', () => {
   const asks = (e: GetEffect[]) => e.filter((x) => x.kind === 'ask').map((x) => (x as { node: string }).node);
+  const why = (e: GetEffect[]) => e.filter((x) => x.kind === 'ask').map((x) => (x as { why: string }).why);
   const reply = (e: GetEffect[]) => e.find((x) => x.kind === 'reply') as { ok: boolean; record: Uint8Array | null; answered: number } | undefined;
 
   it('all R agree: replies and finishes, the third replica is never asked', () => {
     const g = new GetCoordinator(['a', 'b', 'c'], 2, union, equal, { ask: 2, awaited: 'a' });
-    expect(asks(g.start())).toEqual(['a', 'b']);
+    const first = g.start();
+    expect(asks(first)).toEqual(['a', 'b']);
+    expect(why(first)).toEqual(['first', 'first']);
     expect(g.onReply('a', rec('x'))).toEqual([]);
     const e = g.onReply('b', rec('x'));
     expect(text(e)).toEqual(['reply', 'done']);
@@ -138,6 +141,7 @@ describe('GetCoordinator with fan-out quorum (ask = R)', () => {
     const e = g.onReply('b', rec('x'));
     expect(text(e)).toEqual(['ask', 'reply']);
     expect(asks(e)).toEqual(['c']);
+    expect(why(e)).toEqual(['differ']);
     expect(Buffer.from(reply(e)!.record!).toString()).toBe('xy');
     // c has nothing: once it answers, b and c are repaired with the reconciled record, a is not.
     expect(text(g.onReply('c', null))).toEqual(['repair b xy', 'repair c xy', 'done']);
@@ -160,7 +164,7 @@ describe('GetCoordinator with fan-out quorum (ask = R)', () => {
     const g = new GetCoordinator(['a', 'b', 'c'], 2, union, equal, { ask: 2 });
     expect(asks(g.start())).toEqual(['a', 'b']);
     expect(g.onReply('a', rec('x'))).toEqual([]);
-    expect(text(g.onFailure('b', 'TIMEOUT'))).toEqual(['ask']);
+    expect(why(g.onFailure('b', 'TIMEOUT'))).toEqual(['failed']);
     expect(g.askedReplicas).toEqual(['a', 'b', 'c']);
     const e = g.onReply('c', rec('x'));
     expect(reply(e)).toMatchObject({ ok: true, answered: 2 });
@@ -178,7 +182,9 @@ describe('GetCoordinator with fan-out quorum (ask = R)', () => {
     const g = new GetCoordinator(['a', 'b', 'c'], 2, union, equal, { ask: 2 });
     g.start();
     g.onReply('a', rec('x'));
-    expect(asks(g.onSlow())).toEqual(['c']);
+    const slow = g.onSlow();
+    expect(asks(slow)).toEqual(['c']);
+    expect(why(slow)).toEqual(['slow']);
     // Every replica is asked now: nothing more.
     expect(g.onSlow()).toEqual([]);
     const e = g.onReply('c', rec('x'));

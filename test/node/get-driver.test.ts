@@ -123,7 +123,8 @@ describe('GetDriver with fan-out quorum (the coordinator n1 is a replica)', () =
       },
       reapRepair: () => {},
     };
-    return { d: new GetDriver(ctx), asked, repaired, fireRetry: () => timers.find((t) => t.at === 50)!.fire() };
+    const extra = async (reason: string) => (await ctx.metrics.readExtraAsks.get()).values.find((v) => v.labels.reason === reason)?.value ?? 0;
+    return { d: new GetDriver(ctx), asked, repaired, extra, fireRetry: () => timers.find((t) => t.at === 50)!.fire() };
   }
   const q = quorum({ n: 3, r: 2, w: 2, dw: 0, mode: 'siblings', read_fanout: 'quorum' }, { timeoutMs: 1_000 }, 5, 5_000);
   const settle = () => new Promise((r) => setTimeout(r, 20));
@@ -141,27 +142,29 @@ describe('GetDriver with fan-out quorum (the coordinator n1 is a replica)', () =
 
   it('n2 answers differently: n3 is asked too, the reply is the reconciled copy, the stale replicas are repaired', async () => {
     const newer = recordOf('a1', 'new');
-    const { d, asked, repaired } = await driver(async (node) => (node === 'n2' ? null : newer));
+    const { d, asked, repaired, extra } = await driver(async (node) => (node === 'n2' ? null : newer));
     const { record } = await d.get(B, K, q);
     expect(values(record)).toEqual(['new']);
     await settle();
     expect(asked).toEqual(['n2', 'n3']);
     expect(repaired).toEqual(['n2']);
+    expect(await extra('differ')).toBe(1);
   });
 
   it('n2 fails: n3 is asked instead', async () => {
     const same = recordOf('a1', 'v');
-    const { d, asked } = await driver(async (node) => {
+    const { d, asked, extra } = await driver(async (node) => {
       if (node === 'n2') throw new TransportError('UNREACHABLE', 'refused', node);
       return same;
     });
     expect((await d.get(B, K, q)).answered).toBe(2);
     expect(asked).toEqual(['n2', 'n3']);
+    expect(await extra('failed')).toBe(1);
   });
 
   it('n2 does not answer: the speculative retry asks n3, and the read answers without n2', async () => {
     const same = recordOf('a1', 'v');
-    const { d, asked, fireRetry } = await driver((node) => (node === 'n2' ? new Promise<Buffer | null>(() => {}) : Promise.resolve(same)));
+    const { d, asked, fireRetry, extra } = await driver((node) => (node === 'n2' ? new Promise<Buffer | null>(() => {}) : Promise.resolve(same)));
     const read = d.get(B, K, q);
     await settle();
     expect(asked).toEqual(['n2']);
@@ -169,6 +172,7 @@ describe('GetDriver with fan-out quorum (the coordinator n1 is a replica)', () =
     const { answered } = await read;
     expect(answered).toBe(2);
     expect(asked).toEqual(['n2', 'n3']);
+    expect(await extra('slow')).toBe(1);
   });
 
   it('fanout all (the request overrides the bucket): every replica is asked', async () => {
