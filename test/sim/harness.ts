@@ -288,6 +288,8 @@ export interface SimResult {
     /** Reads coordinated (every outcome), and peer kv.get requests served for them (the read fan-out's cost). */
     gets: number;
     replicaGets: number;
+    /** Fan-out quorum: replicas asked beyond the first R, by reason. */
+    readExtraAsks: Record<string, number>;
   };
 }
 
@@ -1276,6 +1278,7 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
         droppedDots: lastCopyLost.size,
         gets: (await labelled('ringkv_requests_total', 'op')).get ?? 0,
         replicaGets: (await labelled('ringkv_replica_requests_total', 'type'))['kv.get'] ?? 0,
+        readExtraAsks: await labelled('ringkv_read_extra_asks_total', 'reason'),
       },
     };
   }
