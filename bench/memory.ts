@@ -22,7 +22,7 @@
 // BENCH_SETTLE_MS (idle time before the settled reading, 10 s), BENCH_SAMPLE_MS (1 s),
 // BENCH_TARGETS (http,engine), BENCH_BASE_PORT (18190).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
@@ -195,10 +195,8 @@ async function httpTarget(): Promise<TargetResult> {
       '--cache-mb', String(CACHE_MB), '--partition-bits', String(DEFAULT_PARTITION_BITS), '--log-level', 'warn',
       '--insecure-loopback', // one node, no peers
     ]);
-    // Tokens are on (the default): the node writes the cluster's first admin token to its data directory.
-    const tokenFile = `${data.path}/admin.token`;
-    await waitUntil(async () => existsSync(tokenFile), 'the admin token');
-    const auth = { authorization: `Bearer ${readFileSync(tokenFile, 'utf8').trim()}` };
+    // The insecure loopback mode is insecure on both doors: no cluster secret and no client tokens (docs/security.md).
+    const auth = {};
     await waitUntil(async () => {
       const status = (await (await fetch(`http://${address}/status`, { headers: auth })).json()) as { members: Array<{ status: string; partitions: number }> };
       return status.members.some((m) => m.status === 'valid' && m.partitions > 0);

@@ -4,8 +4,19 @@
 // B) so records also travel between replicas through merge and hints.
 //
 // More seeds: RINGKV_DIFF_SEEDS=1-50 RINGKV_DIFF_OPS=20000 npx vitest run test/engine.differential.test.ts
+import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { EngineError, NativeEngine, PureEngine, decodeRecord, encodeRecord, type Engine, type EngineOptions } from '../src/engine/index.js';
+import {
+  EngineError,
+  NativeEngine,
+  PureEngine,
+  decodeRecord,
+  encodeContext,
+  encodeRecord,
+  type DetachedCoordinateRequest,
+  type Engine,
+  type EngineOptions,
+} from '../src/engine/index.js';
 import { Rand } from './helpers/random.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -389,6 +400,114 @@ describe('native and pure reconcile agree, and agree with what merges store', ()
       await pure.close();
       await Promise.all(writers.map((w) => w.close()));
       for (const kind of ['ok', 'merge-equal', 'CORRUPT_RECORD', 'INVALID_ARGUMENT']) expect(seen.get(kind) ?? 0, `${kind} exercised (${JSON.stringify([...seen])})`).toBeGreaterThan(0);
+    });
+  }
+});
+
+// A fallback coordinator's version (coordinateDetached): the same bytes and
+// errors from both twins for any input, bad contexts and inputs over a limit
+// included; and the bytes coordinate stores for a key it holds no record of,
+// given the engine's own actor.
+describe('native and pure coordinateDetached agree, and agree with coordinate on an absent key', () => {
+  const RUNS = Math.max(50, Math.floor(OPS / 20));
+  const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+  const actors = ['a:1', 'a:1/f0', 'a:1/f1', 'b:2', 'z'].map((a) => Buffer.from(a));
+  const entries = (n: number, counter = 1) => Array.from({ length: n }, (_, i) => ({ actor: Buffer.from(`w${String(i).padStart(4, '0')}`), counter }));
+  const FULL = encodeContext(entries(1024)); // full: a write under a new actor would make it 1025
+  const ALMOST_FULL = encodeContext(entries(1023));
+  const OVER = Buffer.concat([FULL.subarray(0, 1), Buffer.from([0x04, 0x01]), FULL.subarray(3), Buffer.from([5]), Buffer.from('w1024'), Buffer.alloc(7), Buffer.from([1])]); // 1025 entries
+  const validContext = fc
+    .uniqueArray(fc.record({ actor: fc.constantFrom(...actors), counter: fc.oneof(fc.integer({ min: 1, max: 9 }), fc.constant(MAX_SAFE)) }), { selector: (e) => e.actor.toString(), maxLength: 5 })
+    .map((es) => encodeContext([...es].sort((x, y) => Buffer.compare(x.actor, y.actor))));
+  // Malformed: a byte changed, cut short, a byte added, or random bytes (mostly BAD_CONTEXT; a changed byte may still decode).
+  const badContext = fc.oneof(
+    fc.tuple(validContext.filter((c) => c.length > 3), fc.nat(), fc.integer({ min: 1, max: 255 })).map(([c, i, x]) => {
+      const out = Buffer.from(c);
+      out[i % out.length]! ^= x;
+      return out;
+    }),
+    fc.tuple(validContext.filter((c) => c.length > 1), fc.nat()).map(([c, i]) => c.subarray(0, 1 + (i % (c.length - 1)))),
+    validContext.map((c) => Buffer.concat([c, Buffer.from([0])])),
+    fc.uint8Array({ minLength: 1, maxLength: 24 }).map((u) => Buffer.from(u)),
+  );
+  const context = fc.oneof(
+    { arbitrary: validContext, weight: 6 },
+    { arbitrary: badContext, weight: 3 },
+    { arbitrary: fc.constantFrom<Buffer | null>(null, Buffer.alloc(0), FULL, ALMOST_FULL, OVER), weight: 2 },
+  );
+  const actor = fc.oneof(
+    { arbitrary: fc.constantFrom(...actors), weight: 6 },
+    { arbitrary: fc.constantFrom(0, 255, 256).map((n) => Buffer.alloc(n, 0x61)), weight: 1 },
+    { arbitrary: fc.uint8Array({ minLength: 1, maxLength: 40 }).map((u) => Buffer.from(u)), weight: 2 },
+  );
+  // options(): maxValueBytes 48.
+  const value = fc.option(fc.integer({ min: 0, max: 50 }).map((n) => Buffer.alloc(n, 0x76)), { nil: null, freq: 5 });
+  const now = fc.oneof(
+    { arbitrary: fc.integer({ min: 0, max: 5_000 }), weight: 8 },
+    { arbitrary: fc.constantFrom(MAX_SAFE, MAX_SAFE + 1, -1, 1.5, Number.NaN), weight: 1 },
+  );
+  const mode = fc.oneof({ arbitrary: fc.constantFrom('siblings', 'lww'), weight: 9 }, { arbitrary: fc.constant('last'), weight: 1 });
+  const attrs = fc.oneof(
+    { arbitrary: fc.constant({}), weight: 4 },
+    {
+      arbitrary: fc.record({
+        contentType: fc.option(fc.constantFrom('text/plain', 'application/json', '', 't'.repeat(256), 'caf\u00e9'), { nil: undefined }),
+        meta: fc.option(
+          fc.oneof(
+            fc.uniqueArray(fc.tuple(fc.constantFrom('a', 'b', 'tag', 'Upper', 'n'.repeat(65)), fc.constantFrom('', 'x', 'v'.repeat(40))), { selector: (p) => p[0], maxLength: 3 }),
+            fc.constant(Array.from({ length: 33 }, (_, i) => [`k${i}`, 'v'] as [string, string])),
+            fc.constant([['a', '1'], ['a', '2']] as Array<[string, string]>),
+          ),
+          { nil: undefined },
+        ),
+      }),
+      weight: 3,
+    },
+  );
+  const request = fc.record({ context, actor, value, now, mode, attrs }).map(
+    ({ attrs: a, ...r }) => ({ ...r, ...a }) as unknown as DetachedCoordinateRequest,
+  );
+
+  for (const seed of SEEDS) {
+    it(`seed ${seed}: ${RUNS} random detached coordinations`, async () => {
+      const dir = tempDir();
+      dirs.push(dir);
+      const native = await NativeEngine.open(options('a', dir.path));
+      const pure = await PureEngine.open(options('a'));
+      const seen = new Map<string, number>();
+      let fresh = 0;
+      await fc.assert(
+        fc.asyncProperty(fc.oneof({ arbitrary: request, weight: 4 }, { arbitrary: request.map((r) => ({ ...r, actor: Buffer.from(native.actor) })), weight: 1 }), async (req) => {
+          const n = await outcome(() => native.coordinateDetached(req));
+          const p = await outcome(() => pure.coordinateDetached(req));
+          expect(n).toEqual(p);
+          const kind = 'ok' in n ? 'ok' : n.error;
+          seen.set(kind, (seen.get(kind) ?? 0) + 1);
+          if ('ok' in n && Buffer.from(req.actor).toString() === native.actor) {
+            // The engine's own coordinate on a key it holds no record of makes the same bytes, in both twins.
+            const key = Buffer.from(`d${fresh++}`);
+            for (const e of [native, pure]) {
+              const stored = e.coordinateSync({ bucket: Buffer.from('b'), key, context: req.context, value: req.value, now: req.now, mode: req.mode, contentType: req.contentType, meta: req.meta });
+              expect(stored.toString('hex')).toBe(n.ok);
+            }
+            seen.set('same as coordinate', (seen.get('same as coordinate') ?? 0) + 1);
+          }
+          if ('ok' in n) {
+            // One sibling: the new dot, (actor, context[actor] + 1).
+            const rec = decodeRecord(Buffer.from(n.ok as string, 'hex'));
+            expect(rec.siblings.map((x) => x.actor.toString('hex'))).toEqual([Buffer.from(req.actor).toString('hex')]);
+          }
+        }),
+        { seed, numRuns: RUNS },
+      );
+      // No storage: both work on a closed engine, with the same bytes.
+      await native.close();
+      await pure.close();
+      const req = { context: null, actor: Buffer.from('a:1/f9'), value: Buffer.from('v'), now: 1, mode: 'siblings' as const };
+      expect(native.coordinateDetached(req).equals(pure.coordinateDetached(req))).toBe(true);
+      for (const kind of ['ok', 'same as coordinate', 'BAD_CONTEXT', 'VALUE_TOO_LARGE', 'INVALID_ARGUMENT', 'BAD_METADATA', 'METADATA_TOO_LARGE']) {
+        expect(seen.get(kind) ?? 0, `${kind} exercised (${JSON.stringify([...seen])})`).toBeGreaterThan(0);
+      }
     });
   }
 });

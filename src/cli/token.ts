@@ -5,6 +5,11 @@ import { resolve } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { RingkvClient } from '../client/index.js';
 import { ROLES } from '../core/tokens.js';
+import { addStartFlags } from '../config/flags.js';
+import { ConfigError } from '../config/load.js';
+import { CONFIG_FILE_ENV } from '../config/options.js';
+import { bootstrapTokenOffline } from '../server/admin-token.js';
+import { startConfigFrom } from './start.js';
 
 /** Where `ringkv dev` leaves its cluster's admin token, relative to the directory the dev cluster was started in. */
 export const DEV_TOKEN_FILE = '.ringkv/token';
@@ -103,5 +108,23 @@ export function registerTokenCommands(program: Command, defaultNode: string): vo
   ).action(async (id: string, o) => {
     await client(o).revokeToken(id);
     console.error(`token ${id} revoked`);
+  });
+
+  // Recovery when every admin token is lost: on the stopped node, with the options it starts with.
+  const bootstrap = token
+    .command('bootstrap')
+    .description('on a STOPPED node: add a new admin token to the cluster state in its data directory and write it to <data-dir>/admin.token (mode 0600); the node gossips the grant to the cluster when it runs again. Takes the options `ringkv start` takes (only the data directory, node id, partition bits and cluster name are used).')
+    .option('--config <file>', `YAML config file (env ${CONFIG_FILE_ENV}), as for ringkv start`);
+  const givenFlags = addStartFlags(bootstrap);
+  bootstrap.action(async (o: Record<string, unknown>) => {
+    let config;
+    try {
+      config = startConfigFrom(o.config as string | undefined, givenFlags(o), process.env).config;
+    } catch (err) {
+      if (err instanceof ConfigError) throw new InvalidArgumentError(err.message);
+      throw err;
+    }
+    const made = await bootstrapTokenOffline({ dataDir: config.data_dir, nodeId: config.node_id, partitionBits: config.partition_bits, cluster: config.cluster, nowMs: Date.now() });
+    console.error(`token ${made.id}: role admin, written to ${made.file} (mode 0600); start the node and it reaches every member by gossip`);
   });
 }

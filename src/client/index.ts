@@ -127,6 +127,22 @@ export interface UpdateOptions extends ReadOptions {
   merge?: (values: Buffer[]) => Buffer;
   w?: number;
   dw?: number;
+  /** The written value's content type; default: the current value's (see `carriedAttributes`). */
+  contentType?: string;
+  /** The written value's user metadata; default: the current value's. */
+  meta?: Record<string, string>;
+}
+
+/**
+ * The content type and metadata a read-modify-write keeps when the caller
+ * names none: the current value's, or with siblings the most recently
+ * modified live one's (what the reader saw last). None for an absent or
+ * deleted key (the server's defaults then).
+ */
+export function carriedAttributes(siblings: readonly Sibling[]): Pick<WriteOptions, 'contentType' | 'meta'> {
+  let newest: Sibling | undefined;
+  for (const s of siblings) if (!s.deleted && s.value !== null && (newest === undefined || s.lastModified > newest.lastModified)) newest = s;
+  return newest === undefined ? {} : { contentType: newest.contentType, meta: newest.meta };
 }
 
 /** GET /ring: the owner table, members' addresses and zones, and each bucket's n. */
@@ -358,19 +374,21 @@ export class RingkvClient {
   /**
    * Reads a key; when it holds more than one live sibling, merges them with
    * `merge` and writes the result back with the read's context, so the
-   * siblings collapse into one.
+   * siblings collapse into one (with the content type and metadata of the
+   * newest sibling unless `opts` names them: `carriedAttributes`).
    */
   async getResolved(bucket: Name, key: Name, merge: (values: Buffer[]) => Buffer, opts: ReadOptions & Omit<WriteOptions, 'context'> = {}): Promise<ResolvedResult> {
     const read = await this.get(bucket, key, opts);
     if (read.values.length <= 1) return { value: read.values[0] ?? null, context: read.context, merged: false };
     const value = merge(read.values);
-    const { context } = await this.put(bucket, key, value, { ...opts, context: read.context });
+    const { context } = await this.put(bucket, key, value, { ...carriedAttributes(read.siblings), ...definedOnly(opts), context: read.context });
     return { value: Buffer.from(value), context, merged: true };
   }
 
   /**
    * Read-modify-write: reads the key, calls `fn` with the current value (null
-   * when absent or deleted) and writes its result with the read's context.
+   * when absent or deleted) and writes its result with the read's context,
+   * keeping the current content type and metadata unless `opts` names them.
    */
   async update(bucket: Name, key: Name, fn: (current: Buffer | null) => Buffer | Uint8Array | string, opts: UpdateOptions = {}): Promise<{ value: Buffer; context: string }> {
     const read = await this.get(bucket, key, opts);
@@ -386,7 +404,8 @@ export class RingkvClient {
     }
     const next = fn(current);
     const value = typeof next === 'string' ? Buffer.from(next, 'utf8') : Buffer.from(next);
-    const { context } = await this.put(bucket, key, value, { w: opts.w, dw: opts.dw, n: opts.n, timeoutMs: opts.timeoutMs, context: read.context });
+    const attributes = { ...carriedAttributes(read.siblings), ...definedOnly({ contentType: opts.contentType, meta: opts.meta }) };
+    const { context } = await this.put(bucket, key, value, { ...attributes, w: opts.w, dw: opts.dw, n: opts.n, timeoutMs: opts.timeoutMs, context: read.context });
     return { value, context };
   }
 
@@ -850,4 +869,9 @@ function describe(err: unknown): string {
   if (cause && typeof cause.code === 'string') return cause.code;
   if (cause && typeof cause.message === 'string') return cause.message;
   return typeof e?.message === 'string' ? e.message : String(err);
+}
+
+/** `o` without its undefined entries (so a spread does not override a default with undefined). */
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

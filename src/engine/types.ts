@@ -57,6 +57,26 @@ export interface CoordinateRequest {
   durable: boolean;
 }
 
+/**
+ * A new version made in memory under a given actor (coordinateDetached): the
+ * fallback coordinator's write under a one-off actor (docs/cluster.md "The
+ * fallback's dot"). No bucket or key: nothing is read or stored.
+ */
+export interface DetachedCoordinateRequest {
+  /** The client's causal context (encoded), or null/empty for a blind write. */
+  context: Uint8Array | null;
+  /** The actor the new dot is issued under: 1..=255 bytes. */
+  actor: Uint8Array;
+  /** The new value, or null for a delete (tombstone). */
+  value: Uint8Array | null;
+  /** As in CoordinateRequest (checked and sorted by the engine; ignored for a delete). */
+  contentType?: string;
+  meta?: ReadonlyArray<readonly [string, string]>;
+  /** Wall-clock time in ms for the new sibling's timestamp. */
+  now: number;
+  mode: ConflictMode;
+}
+
 export interface MergeRequest {
   bucket: Uint8Array;
   key: Uint8Array;
@@ -127,6 +147,18 @@ export interface Engine {
    * CORRUPT_RECORD for a bad record or records of which no sibling survives.
    */
   reconcile(records: ReadonlyArray<Uint8Array>, mode: ConflictMode): Buffer;
+
+  /**
+   * The record `coordinate` would store for a key with no stored record,
+   * with `req.actor` instead of this engine's actor making the dot, built in
+   * memory and returned, not stored: a fallback coordinator's version under a
+   * one-off actor, made by the code replicas merge with. The engine's limits
+   * apply (maxValueBytes, maxSiblings). Checks, first failure wins: argument
+   * types (INVALID_ARGUMENT), now, the actor's length (1..=255 bytes), the
+   * value (VALUE_TOO_LARGE), the attributes, the context (BAD_CONTEXT, also
+   * when it is full: 1024 actors with the new one). Works on a closed engine.
+   */
+  coordinateDetached(req: DetachedCoordinateRequest): Buffer;
 
   /** Q roots, 8 bytes each. */
   treeRoots(): Buffer;

@@ -316,6 +316,7 @@ export const ROUTE_METHODS: Readonly<Record<string, readonly string[]>> = {
   '/admin/aae': ['GET'],
   '/admin/log-level': ['GET', 'POST'],
   '/ui': ['GET'],
+  '/ui/': ['GET'],
   '/ui/assets/:file': ['GET'],
   ...LISTING_ROUTE_METHODS,
   ...MERGE_ROUTE_METHODS,

@@ -71,6 +71,7 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'POST /admin/log-level': cluster('admin'),
   // The dashboard's page and assets hold no data: every call it makes goes to the routes above, with a token.
   'GET /ui': 'open',
+  'GET /ui/': 'open',
   'GET /ui/assets/:file': 'open',
   // Restore (docs/backup.md): a record carries any causal context, so merging one is an admin's act.
   'POST /admin/merge': cluster('admin'),

@@ -104,6 +104,16 @@ export function registerUiRoutes(app: TemplatedApp, stopping: () => boolean): vo
     sendJson(res, '404 Not Found', { error: 'NOT_FOUND', message }, false);
   };
   app.get('/ui', (res) => serve(res, ui.index, '/ui'));
+  // The address as typed with a slash: to the page (its asset paths are absolute, so either works; one address is cached).
+  app.get('/ui/', (res) => {
+    if (stopping()) return serve(res, null, '/ui/');
+    res.cork(() => {
+      res.writeStatus('308 Permanent Redirect');
+      res.writeHeader('location', '/ui');
+      res.writeHeader('cache-control', 'no-cache');
+      res.end();
+    });
+  });
   app.get('/ui/assets/:file', (res, req) => {
     const url = req.getUrl();
     serve(res, ui.files.get(url) ?? null, url);

@@ -4,11 +4,26 @@
 // (etcd raft's Storage, a core that sees only what it needs). Each service
 // takes a Pick of it naming exactly what it uses.
 import type { BucketProps, ClusterState } from '../core/membership.js';
+import type { QuorumRequest } from '../core/quorum.js';
+import type { DecodedRecord } from '../record/index.js';
 import type { Engine } from '../engine/types.js';
 import type { Clock } from '../transport/types.js';
 import type { PeerMessageType, PeerReply, PeerRequestBody, ServiceHandlers, ServiceMessageType } from './messages.js';
 import type { NodeMetrics } from './metrics.js';
-import type { GetResult, PutResult, RequestOptions } from './node.js';
+import type { PutResult } from './put-driver.js';
+
+/** A client request's quorum options (src/core/quorum.ts). */
+export type RequestOptions = QuorumRequest;
+
+/** A client read's outcome (RingkvNode.get). */
+export interface GetResult {
+  /** The reconciled record (null: no replica has the key). */
+  record: Buffer | null;
+  /** `record` decoded (once, here, so callers need not decode it again). */
+  decoded: DecodedRecord | null;
+  /** Replicas that answered before the reply. */
+  answered: number;
+}
 
 export interface ServiceContext {
   readonly id: string;
@@ -32,8 +47,8 @@ export interface ServiceContext {
   registerService<T extends ServiceMessageType>(handlers: ServiceHandlers<T>): void;
   /** Calls `listener` synchronously every time the node adopts a different ring. */
   onRingChange(listener: () => void): void;
-  /** Installs the check of which partitions the node is still receiving (transfer.ts). */
-  setReceiving(check: (partition: number) => readonly string[] | null): void;
+  /** Installs the check of which partitions the node is still receiving (transfer.ts), for keys of a bucket with `n` replicas (no n: any bucket). */
+  setReceiving(check: (partition: number, n?: number) => readonly string[] | null): void;
 }
 
 /** The node's client operations, for a service that reads and writes through quorums (sets.ts). */

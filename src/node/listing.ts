@@ -23,8 +23,8 @@ import { isAllTombstones } from './reaper.js';
 
 /** What listings use of the node. */
 export type ListingContext = Pick<ServiceContext, 'id' | 'engine' | 'clock' | 'clusterState' | 'hasJoined' | 'bucketProps' | 'preferenceListOf' | 'isSuspected' | 'peerRequest' | 'registerService'> & {
-  /** For a partition this node is still receiving: the nodes holding it fully (its givers); else null. */
-  receivingSourcesOf(partition: number): readonly string[] | null;
+  /** For a partition this node is still receiving: the nodes holding it fully (its givers) for `bucket`'s keys (null: every bucket's); else null. */
+  receivingSourcesOf(partition: number, bucket: Buffer | null): readonly string[] | null;
   /** A peer routes by a newer ring than this node's: fetch its state now. */
   pullState(node: string): void;
 };
@@ -292,7 +292,7 @@ export class ListingService {
     if (req.p >= q || end <= req.p || end > q || end - req.p > MAX_LIST_RUN) throw new NodeError('BAD_REQUEST', `partitions ${req.p}..${end} not a run of 1..${MAX_LIST_RUN} in 0..${q}`);
     // A partition still being received: this copy is no source on its own.
     const pending = new Set<string>();
-    for (let p = req.p; p < end; p++) for (const s of this.node.receivingSourcesOf(p) ?? []) pending.add(s);
+    for (let p = req.p; p < end; p++) for (const s of this.node.receivingSourcesOf(p, req.b) ?? []) pending.add(s);
     if (pending.size > 0) return { items: [], through: null, pending: [...pending].slice(0, MAX_PENDING_SOURCES) };
     const items: PageItem[] = [];
     const buckets = new Map<string, Buffer>();

@@ -7,39 +7,30 @@ import {
   type ClusterState,
   ClusterStateError,
   BucketPropsError,
-  addMember,
   bucketProps,
-  claimantOf,
-  createCluster,
   digest,
-  expireDeparted,
   forgetStep,
-  gossipTarget,
   hostPortProblem,
   markLeaving,
   markLeft,
   markReplacing,
-  maybeReclaim,
-  mergeGossip,
-  newMemberProblem,
   removeMember,
   setBucketProps,
   setDraining,
   zonesOf,
 } from '../core/membership.js';
 import { type Health, coordinatingList } from '../core/apl.js';
-import { type Quorum, type QuorumRequest, QuorumError, quorum } from '../core/quorum.js';
+import { type Quorum, QuorumError, quorum } from '../core/quorum.js';
 import { distinctOwnerCount, partitionOf, preferenceList, ownerCounts, type PreferenceList } from '../core/ring.js';
 import { EngineError, type Engine } from '../engine/types.js';
-import { type DecodedRecord, type WriteAttributes, decodeRecord } from '../record/index.js';
-import { StateWireError, packState, unpackState } from '../core/state-wire.js';
-import { type TokenTable, tokenTableProblem } from '../core/tokens.js';
-import { ANY_PEER, isTransportError, type Clock, type Timer, type Transport } from '../transport/types.js';
+import { type WriteAttributes, decodeRecord } from '../record/index.js';
+import type { TokenTable } from '../core/tokens.js';
+import type { Clock, Transport } from '../transport/types.js';
 import type { NodeStatus } from '../api-types.js';
-import type { ClientOperations, ServiceContext } from './context.js';
+import type { ClientOperations, GetResult, RequestOptions, ServiceContext } from './context.js';
 import { invariant } from '../core/types.js';
-import { DEFAULT_JOIN_RETRY_POLICY, JOIN_RETRY_START, type JoinRetryState, onJoinFailure, onJoinSuccess } from '../core/join-retry.js';
-import { NodeError, errorCode, isClosedError, peerErrorFrom } from './errors.js';
+import { DEFAULT_JOIN_RETRY_POLICY } from '../core/join-retry.js';
+import { NodeError, errorCode, peerErrorFrom } from './errors.js';
 import { AntiEntropyService, type AntiEntropyConfig } from './anti-entropy.js';
 import { HandoffService, type HintStore } from './handoff.js';
 import { RepairService } from './repair.js';
@@ -52,7 +43,6 @@ import {
   type PeerHandler,
   type PeerMessageType,
   type PeerReply,
-  type PeerReplyBody,
   type PeerRequestBody,
   type ServiceHandlers,
   type ServiceMessageType,
@@ -68,6 +58,8 @@ import { ReapDriver } from './reap-driver.js';
 import { Replica, asNodeError } from './replica.js';
 import { GetDriver } from './get-driver.js';
 import { PutDriver, type PutResult } from './put-driver.js';
+import { RingState } from './ring-state.js';
+import { Gossip } from './gossip.js';
 
 export interface NodeConfig {
   /** Gossip with one random peer this often (Dynamo: every second). */
@@ -183,28 +175,16 @@ export interface NodeOptions {
   listing?: Partial<ListingOptions>;
 }
 
-/** A client request's quorum options (src/core/quorum.ts). */
-export type RequestOptions = QuorumRequest;
-
-export interface GetResult {
-  /** The reconciled record (null: no replica has the key). */
-  record: Buffer | null;
-  /** `record` decoded (once, here, so callers need not decode it again). */
-  decoded: DecodedRecord | null;
-  /** Replicas that answered before the reply. */
-  answered: number;
-}
-
-export type { PutResult };
-
-const STATE_META = 'cluster.state';
+export type { GetResult, PutResult, RequestOptions };
 
 export class RingkvNode implements ServiceContext, ClientOperations {
   readonly id: string;
   readonly metrics: NodeMetrics;
-  private state: ClusterState;
+  /** The cluster state: held, persisted, published (src/node/ring-state.ts). */
+  private readonly ringState: RingState;
+  /** How states travel: rounds, exchanges, joins (src/node/gossip.ts). */
+  private readonly gossip: Gossip;
   private readonly config: NodeConfig;
-  private gossipTimer: Timer | null = null;
   /** Requests to members and failure detection (src/node/peers.ts). */
   private readonly peers: Peers;
   /** The replica role: this node's local copies, hints, floors and key gates (src/node/replica.ts). */
@@ -230,21 +210,10 @@ export class RingkvNode implements ServiceContext, ClientOperations {
   /** The reaping protocol's own queue (src/node/reap-driver.ts). */
   private readonly reaper: ReapDriver;
   private stopped = false;
-  private joined: boolean;
   /** Handlers of the services' message types (registerService). */
   private readonly serviceHandlers = new Map<ServiceMessageType, PeerHandler<ServiceMessageType>>();
-  /** Join attempts refused so far (an unreachable seed does not count: it may still be starting). */
-  private joinRefusals = 0;
-  /** Unreachable-seed failures in a row, for their log level (src/core/join-retry.ts). */
-  private joinRetry: JoinRetryState = JOIN_RETRY_START;
-  /** Told synchronously whenever this node adopts a different ring (the transfer service plans at once). */
-  private readonly ringListeners: Array<() => void> = [];
-  /** Peers whose state is being fetched because they route by a newer ring (see pullState). */
-  private readonly pulling = new Set<string>();
-  /** Refused gossip entries already logged (sender/member/version). */
-  private readonly refusedLogged = new Set<string>();
   /** Partitions this node is still receiving: where their reads go instead (see setReceiving). */
-  private receivingFrom: ((partition: number) => readonly string[] | null) | null = null;
+  private receivingFrom: ((partition: number, n?: number) => readonly string[] | null) | null = null;
   /** This node is draining (src/node/drain.ts): its own member entry says so, and clients' requests are refused. */
   private draining = false;
   /** Client reads and writes, and writes forwarded by peers, being coordinated here now (what a drain waits for). */
@@ -252,13 +221,35 @@ export class RingkvNode implements ServiceContext, ClientOperations {
 
   private constructor(
     private readonly opts: NodeOptions,
-    state: ClusterState,
+    config: NodeConfig,
+    metrics: NodeMetrics,
+    ringState: RingState,
   ) {
     this.id = opts.id;
-    this.state = state;
-    this.config = { ...DEFAULT_NODE_CONFIG, ...opts.config };
-    this.metrics = opts.metrics ?? new NodeMetrics(opts.id);
-    this.joined = Object.keys(state.members).length > 1 || opts.seeds.every((s) => s === opts.address);
+    this.config = config;
+    this.metrics = metrics;
+    this.ringState = ringState;
+    this.gossip = new Gossip(
+      {
+        id: opts.id,
+        address: opts.address,
+        zone: opts.zone,
+        seeds: opts.seeds,
+        seedAddresses: opts.seedAddresses,
+        replaces: opts.replaces,
+        clock: opts.clock,
+        random: opts.random,
+        ring: ringState,
+        metrics: this.metrics,
+        log: (level, msg, fields) => this.log(level, msg, fields),
+        transport: opts.transport,
+        peerRequest: (node, type, body, timeoutMs) => this.call(node, type, body, timeoutMs),
+        lastHeard: (node) => this.peers.lastHeard(node),
+        reconcileDrainFlag: () => this.reconcileDrainFlag(),
+        onJoinRefused: opts.onJoinRefused,
+      },
+      this.config,
+    );
     const peerCtx = { id: opts.id, transport: opts.transport, clock: opts.clock, addressOf: (node: string) => this.state.members[node]?.address };
     this.peers = new Peers(peerCtx, {
       threshold: this.config.phiThreshold,
@@ -282,7 +273,7 @@ export class RingkvNode implements ServiceContext, ClientOperations {
         onReap: opts.onReap,
         checkJoined: () => this.checkJoined(),
         ring: () => this.state.ring,
-        pullState: (from) => this.pullState(from),
+        pullState: (from) => this.gossip.pull(from),
         modeOf: (bucket) => this.bucketProps(bucket.toString('utf8')).mode,
         primariesOf: (bucket, key) => (this.joined ? this.preference(bucket, key, this.quorum(bucket, {}).n).primaries : null),
         isPrimaryMember: (node, bucket, key) => this.state.members[node] !== undefined && this.isPrimaryOf(node, bucket, key),
@@ -377,11 +368,11 @@ export class RingkvNode implements ServiceContext, ClientOperations {
         isSuspected: (node) => this.isSuspected(node),
         peerRequest: (node, type, body, timeoutMs) => this.call(node, type, body, timeoutMs),
         registerService: (handlers) => this.registerService(handlers),
-        receivingSourcesOf: (partition) => {
-          const sources = this.receivingFrom?.(partition);
+        receivingSourcesOf: (partition, bucket) => {
+          const sources = this.receivingFrom?.(partition, bucket === null ? undefined : this.bucketProps(bucket.toString('utf8')).n);
           return sources && sources.length > 0 ? sources : null;
         },
-        pullState: (node) => this.pullState(node),
+        pullState: (node) => this.gossip.pull(node),
       },
       opts.listing,
     );
@@ -395,7 +386,16 @@ export class RingkvNode implements ServiceContext, ClientOperations {
       },
       mergeLocal: (bucket, key, record, mode, durable) => this.replica.mergeLocal(bucket, key, record, mode, durable),
     });
-    this.observeState();
+  }
+
+  /** The current cluster state (ring-state.ts). */
+  private get state(): ClusterState {
+    return this.ringState.current;
+  }
+
+  /** Whether the state is the cluster's (false before this node's join: its private single-node ring). */
+  private get joined(): boolean {
+    return this.ringState.joined;
   }
 
   /**
@@ -407,18 +407,13 @@ export class RingkvNode implements ServiceContext, ClientOperations {
     // Peers refuse a member whose address does not validate: better to say so here than to be refused by every peer.
     const addressProblem = (opts.transport.addressProblem ?? hostPortProblem)(opts.address);
     if (addressProblem !== null) throw new NodeError('BAD_REQUEST', `this node's address: ${addressProblem} (give --advertise host:port)`);
-    const saved = await opts.engine.metaGet(STATE_META);
-    let state: ClusterState;
-    if (saved) {
-      state = JSON.parse(saved.toString('utf8')) as ClusterState;
-      if (state.clusterName !== opts.clusterName) {
-        throw new NodeError('CLUSTER_MISMATCH', `data directory belongs to cluster '${state.clusterName}', not '${opts.clusterName}'`);
-      }
-    } else {
-      state = createCluster({ id: opts.id, address: opts.address, zone: opts.zone }, opts.partitionBits, opts.clusterName);
-      await opts.engine.metaPut(STATE_META, Buffer.from(JSON.stringify(state)));
-    }
-    const node = new RingkvNode(opts, state);
+    const config = { ...DEFAULT_NODE_CONFIG, ...opts.config };
+    const metrics = opts.metrics ?? new NodeMetrics(opts.id);
+    const log = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => opts.log?.(level, msg, { node: opts.id, ...fields });
+    // Joined: a member of a cluster of several, or a node with no one to join (the first of its cluster).
+    const joined = (state: ClusterState) => Object.keys(state.members).length > 1 || opts.seeds.every((s) => s === opts.address);
+    const ringState = await RingState.load({ engine: opts.engine, metrics, log }, opts, joined);
+    const node = new RingkvNode(opts, config, metrics, ringState);
     // A node that drained and was restarted runs again: its entry says so before any peer or client asks.
     await node.reconcileDrainFlag();
     // Hints are durable in the engine: index them, and deliver them from now on.
@@ -430,7 +425,7 @@ export class RingkvNode implements ServiceContext, ClientOperations {
     // Transfers load their plan and listen for ring changes before any gossip can change the ring.
     await node.transfers.start();
     opts.transport.onRequest((from, type, body) => node.onPeerRequest(from, type, body));
-    node.scheduleGossip(0);
+    node.gossip.start();
     node.peers.startLocalTicks(node.config.phiMaxLocalPauseMs / 4, (msg, fields) => node.log('warn', msg, fields));
     node.handoff.start();
     node.antiEntropy.start();
@@ -440,7 +435,7 @@ export class RingkvNode implements ServiceContext, ClientOperations {
   /** Stops timers and peer traffic; the owner closes the engine. */
   async stop(): Promise<void> {
     this.stopped = true;
-    this.gossipTimer?.cancel();
+    this.gossip.stop();
     this.handoff.stop();
     this.antiEntropy.stop();
     this.repairs.stop();
@@ -530,13 +525,13 @@ export class RingkvNode implements ServiceContext, ClientOperations {
       const current = this.bucketProps(bucket).type ?? null;
       const typeChanges = (bucketProps(next, bucket).type ?? null) !== current;
       const holdsObjects = typeChanges ? await this.holdsObjectsLocally(bucket) : false;
-      await this.adopt(setBucketProps(this.state, bucket, change, { holdsObjects }));
+      await this.ringState.adopt((s) => setBucketProps(s, bucket, change, { holdsObjects }));
     } catch (err) {
       if (err instanceof BucketPropsError) throw new NodeError('INVALID_BUCKET_PROPS', err.message, { fields: err.fields });
       if (err instanceof ClusterStateError) throw new NodeError('BAD_REQUEST', err.message);
       throw err;
     }
-    await this.pushStateToMembers();
+    await this.gossip.pushToMembers();
     return this.bucketProps(bucket);
   }
 
@@ -547,9 +542,15 @@ export class RingkvNode implements ServiceContext, ClientOperations {
    * every reachable member checks tokens by the change (gossip reaches the rest).
    */
   async changeTokens<T>(change: (table: TokenTable, nowMs: number) => { table: TokenTable; result: T }): Promise<T> {
-    const { table, result } = change(this.state.tokens ?? {}, this.opts.clock.now());
-    if (table !== this.state.tokens) await this.adopt({ ...this.state, tokens: table });
-    await this.pushStateToMembers();
+    const now = this.opts.clock.now();
+    let result!: T;
+    // Decided on the state as it is when the change's turn comes (src/node/ring-state.ts).
+    await this.ringState.adopt((s) => {
+      const changed = change(s.tokens ?? {}, now);
+      result = changed.result;
+      return changed.table === s.tokens ? s : { ...s, tokens: changed.table };
+    });
+    await this.gossip.pushToMembers();
     return result;
   }
 
@@ -568,79 +569,15 @@ export class RingkvNode implements ServiceContext, ClientOperations {
     return false;
   }
 
-  /** Sends this node's state to every other member not yet left and waits (request timeout) for each to adopt it; unreachable ones are skipped. */
-  private async pushStateToMembers(): Promise<void> {
-    const packed = packState(this.state);
-    const peers = Object.values(this.state.members).filter((m) => m.id !== this.id && m.status !== 'left');
-    await Promise.allSettled(peers.map((m) => this.exchangeState(m.id, this.config.requestTimeoutMs, packed)));
-  }
-
-  /** One gossip exchange: sends this node's state and adopts what the peer answers with, if it differs. */
-  private async exchangeState(node: string, timeoutMs: number, packed: unknown = packState(this.state)): Promise<void> {
-    const reply = await this.call(node, 'gossip', { state: packed }, timeoutMs);
-    if (!reply.state) return;
-    const remote = unpackWireState(reply.state, this.addressProblem);
-    this.checkCluster(remote);
-    await this.adoptGossip(remote, node);
-  }
-
-  /** What an address is on this node's transport (members from the network are checked with it). */
-  private get addressProblem(): (address: string) => string | null {
-    return this.opts.transport.addressProblem ?? hostPortProblem;
-  }
-
-  /** Merges a state `from` gossiped (it validated already), keeping this node's version of the entries `from` may not change (mergeGossip). */
-  private async adoptGossip(remote: ClusterState, from: string): Promise<void> {
-    const { state, refused } = mergeGossip(this.state, remote, this.id, from);
-    if (refused.length > 0) {
-      this.metrics.gossipRefused.inc(refused.length);
-      for (const r of refused) {
-        // Once per sender, member and version: the same state comes back every round until its author gossips it.
-        const key = `${from}/${r.id}/${r.version}`;
-        if (this.refusedLogged.has(key)) continue;
-        if (this.refusedLogged.size >= 1_000) this.refusedLogged.clear();
-        this.refusedLogged.add(key);
-        this.log('warn', 'gossiped member entry refused', { from, member: r.id, version: r.version, reason: r.reason });
-      }
-    }
-    await this.adopt(state);
-  }
-
-  /** Joins the cluster a seed belongs to (an admin action); this node's ring is replaced by the cluster's. */
-  async join(seed: string): Promise<void> {
-    const body: PeerRequestBody<'join'> = {
-      cluster: this.state.clusterName,
-      member: { id: this.id, address: this.opts.address, zone: this.opts.zone },
-      ...(this.opts.replaces === undefined ? {} : { replaces: this.opts.replaces }),
-    };
-    const reply = decodePeerReply('join', await this.opts.transport.request({ id: ANY_PEER, address: seed }, 'join', body, this.config.requestTimeoutMs)) as unknown as {
-      state: ClusterState;
-    };
-    if (reply.state.clusterName !== this.state.clusterName) {
-      throw new NodeError('CLUSTER_MISMATCH', `seed ${seed} is in cluster '${reply.state.clusterName}'`);
-    }
-    const tokensProblem = tokenTableProblem(reply.state.tokens);
-    if (tokensProblem !== null) throw new NodeError('BAD_REQUEST', `seed ${seed} sent a bad token table: ${tokensProblem}`);
-    const admitted = unpackWireState(reply.state, this.addressProblem);
-    const me = admitted.members[this.id];
-    // (leaving: a node that lost its data while leaving rejoins where it was, to finish leaving)
-    if (me === undefined || me.status === 'left' || me.address !== this.opts.address || me.zone !== this.opts.zone) {
-      throw new NodeError('BAD_REQUEST', `seed ${seed} answered with a state that does not admit ${this.id} at ${this.opts.address}`);
-    }
-    // Take the cluster's state wholesale: this node's own single-node ring
-    // must not compete with the cluster's in a merge.
-    this.state = admitted;
-    await this.persist();
-    this.joined = true;
-    this.ringChanged();
-    this.observeState();
-    this.log('info', 'joined cluster', { seed, members: Object.keys(reply.state.members).length });
+  /** Joins the cluster a seed belongs to (an admin action); this node's ring is replaced by the cluster's (src/node/gossip.ts). */
+  join(seed: string): Promise<void> {
+    return this.gossip.join(seed);
   }
 
   /** Starts this node's departure; its partitions move to the others. */
   async leave(nodeId = this.id): Promise<void> {
     try {
-      await this.adopt(markLeaving(this.state, nodeId));
+      await this.ringState.adopt((s) => markLeaving(s, nodeId));
     } catch (err) {
       if (err instanceof ClusterStateError) throw new NodeError('BAD_REQUEST', err.message);
       throw err;
@@ -667,14 +604,14 @@ export class RingkvNode implements ServiceContext, ClientOperations {
   async setDraining(on: boolean): Promise<void> {
     this.draining = on;
     await this.reconcileDrainFlag();
-    await this.pushStateToMembers();
+    await this.gossip.pushToMembers();
   }
 
   /** Makes this node's member entry carry its drain flag as it is (another node's change of the entry may have carried an old one). */
   private async reconcileDrainFlag(): Promise<void> {
     const own = this.state.members[this.id];
     if (!this.joined || own === undefined || own.status === 'left' || (own.draining === true) === this.draining) return;
-    await this.adopt(setDraining(this.state, this.id, this.draining));
+    await this.ringState.adopt((s) => setDraining(s, this.id, this.draining));
   }
 
   /**
@@ -691,20 +628,20 @@ export class RingkvNode implements ServiceContext, ClientOperations {
       const step = forgetStep(this.state, id, this.id, force);
       if (step.kind === 'refuse') throw new NodeError(step.code === 'UNKNOWN_MEMBER' || step.code === 'FORCE_REQUIRED' ? step.code : 'BAD_REQUEST', step.reason);
       if (step.kind === 'remove') {
-        await this.adopt(removeMember(this.state, id, this.opts.clock.now()));
-        await this.pushStateToMembers();
+        await this.ringState.adopt((s) => removeMember(s, id, this.opts.clock.now()));
+        await this.gossip.pushToMembers();
         this.log('info', 'member forgotten', { member: id });
         return { forgotten: true, partitions: 0 };
       }
       if (step.kind === 'mark-left') {
-        await this.adoptOrRefuse(() => markLeft(this.state, id, this.opts.clock.now()));
-        await this.pushStateToMembers();
+        await this.adoptOrRefuse((s) => markLeft(s, id, this.opts.clock.now()));
+        await this.gossip.pushToMembers();
         this.log('warn', 'member forced out: its partitions go to the others', { member: id });
         continue;
       }
       // wait-ring: the claimant reclaims at its next round; ask it for its state meanwhile.
       if (this.opts.clock.now() >= deadline) return { forgotten: false, partitions: this.state.ring.owners.filter((o) => o === id).length };
-      await this.waitForClaimant();
+      await this.gossip.waitForClaimant();
     }
   }
 
@@ -721,31 +658,25 @@ export class RingkvNode implements ServiceContext, ClientOperations {
     }
     if (dead === this.id) throw new NodeError('BAD_REQUEST', `${dead} cannot hand itself over: send the request to another node`);
     const partitions = this.state.ring.owners.filter((o) => o === dead).length;
-    await this.adoptOrRefuse(() => markReplacing(this.state, dead, replacement));
-    await this.pushStateToMembers();
+    await this.adoptOrRefuse((s) => markReplacing(s, dead, replacement));
+    await this.gossip.pushToMembers();
     const deadline = this.opts.clock.now() + timeoutMs;
     while (this.state.ring.owners.includes(dead) || this.state.members[dead]?.status !== 'left') {
       if (this.opts.clock.now() >= deadline) return { replaced: false, partitions };
-      await this.waitForClaimant();
+      await this.gossip.waitForClaimant();
     }
     this.log('info', 'member replaced', { dead, replacement, partitions });
     return { replaced: true, partitions };
   }
 
-  private async adoptOrRefuse(change: () => ClusterState): Promise<void> {
+  /** A change of the state whose refusal (ClusterStateError) is the caller's error. */
+  private async adoptOrRefuse(change: (current: ClusterState) => ClusterState): Promise<void> {
     try {
-      await this.adopt(change());
+      await this.ringState.adopt(change);
     } catch (err) {
       if (err instanceof ClusterStateError) throw new NodeError(err.code === 'UNKNOWN_MEMBER' ? 'UNKNOWN_MEMBER' : 'BAD_REQUEST', err.message);
       throw err;
     }
-  }
-
-  /** One gossip exchange with the claimant (or a gossip interval's wait when that is this node or none). */
-  private async waitForClaimant(): Promise<void> {
-    const claimant = claimantOf(this.state);
-    if (claimant !== null && claimant !== this.id) await this.exchangeState(claimant, this.config.gossipIntervalMs).catch(() => undefined);
-    await new Promise<void>((resolve) => this.opts.clock.setTimer(this.config.gossipIntervalMs / 2, resolve));
   }
 
   /** GET /status's document (its shape, shared with the client: src/api-types.ts). */
@@ -826,7 +757,8 @@ export class RingkvNode implements ServiceContext, ClientOperations {
     } catch {
       return null; // the read itself reports the bad key
     }
-    const sources = this.receivingFrom(partitionOf(this.state.ring, position));
+    // Per bucket n: a node new in one n's list only waits for that n's keys (src/core/transfer-plan.ts).
+    const sources = this.receivingFrom(partitionOf(this.state.ring, position), this.bucketProps(bucket.toString('utf8')).n);
     return sources && sources.length > 0 ? sources : null;
   }
 
@@ -899,40 +831,9 @@ export class RingkvNode implements ServiceContext, ClientOperations {
         this.coordinating--;
       }
     },
-    gossip: async (from, req) => {
-      // Until its join completes, this node's state is its own private
-      // single-node cluster: merged into the cluster's (ring v1 ties go to
-      // the higher claimant id) it would hand every partition to this node.
-      if (!this.joined) throw new NodeError('UNAVAILABLE', 'not joined yet');
-      const remote = unpackWireState(req.state, this.addressProblem);
-      this.checkCluster(remote);
-      await this.adoptGossip(remote, from);
-      return digest(this.state) === digest(remote) ? {} : { state: packState(this.state) };
-    },
-    join: async (from, req) => {
-      if (req.cluster !== this.state.clusterName) throw new NodeError('CLUSTER_MISMATCH', `this node is in cluster '${this.state.clusterName}'`);
-      const member = req.member;
-      // A peer speaks only for the node id it authenticated as.
-      if (member.id !== from) throw new NodeError('BAD_REQUEST', `a peer authenticated as '${from}' may only join itself, not '${member.id}'`);
-      const problem = newMemberProblem(member, this.addressProblem);
-      if (problem !== null) throw new NodeError('BAD_REQUEST', `cannot admit: ${problem}`);
-      let admitted: ClusterState;
-      try {
-        admitted = addMember(this.state, member);
-        // Admitted and marked as the replacement in one change: the claimant never sees it without the mark (and gives it no share of its own).
-        // (A retried join after the claimant applied it, or a dead member that left meanwhile: admitted as is.)
-        if (req.replaces !== undefined && admitted.members[req.replaces]?.status !== 'left') admitted = markReplacing(admitted, req.replaces, member.id);
-        await this.adopt(admitted);
-      } catch (err) {
-        if (err instanceof ClusterStateError) throw new NodeError('BAD_REQUEST', err.message);
-        throw err;
-      }
-      this.log('info', 'member added', { member: member.id, address: member.address, ...(req.replaces === undefined ? {} : { replaces: req.replaces }) });
-      // The state as admitted, not one adopted meanwhile: a reclaim in between
-      // would hand the joiner a first ring where it already owns partitions,
-      // and it could not tell what it is to receive (src/node/transfer.ts).
-      return { state: admitted as unknown as PeerReplyBody<'join'>['state'] };
-    },
+    // Gossip's two ends (src/node/gossip.ts).
+    gossip: (from, req) => this.gossip.onGossip(from, req),
+    join: (from, req) => this.gossip.onJoin(from, req),
   };
 
   // ---------------------------------------------------------------------------
@@ -952,9 +853,9 @@ export class RingkvNode implements ServiceContext, ClientOperations {
     }
   }
 
-  /** Calls `listener` synchronously every time this node adopts a different ring (before any request sees it). */
+  /** Calls `listener` synchronously every time this node adopts a different ring (before any request sees it; src/node/ring-state.ts). */
   onRingChange(listener: () => void): void {
-    this.ringListeners.push(listener);
+    this.ringState.onRingChange(listener);
   }
 
   /**
@@ -964,7 +865,7 @@ export class RingkvNode implements ServiceContext, ClientOperations {
    * is not a source for reads of the partition (docs/cluster.md "Partition
    * transfer"). Writes still land here.
    */
-  setReceiving(check: (partition: number) => readonly string[] | null): void {
+  setReceiving(check: (partition: number, n?: number) => readonly string[] | null): void {
     this.receivingFrom = check;
   }
 
@@ -1001,152 +902,7 @@ export class RingkvNode implements ServiceContext, ClientOperations {
     return this.peers.phi(node, this.opts.clock.now());
   }
 
-  private checkCluster(remote: ClusterState): void {
-    if (!remote || remote.clusterName !== this.state.clusterName) throw new NodeError('CLUSTER_MISMATCH', 'gossip from another cluster');
-  }
-
-  // ---------------------------------------------------------------------------
-  // Gossip and membership
-
-  private scheduleGossip(delayMs: number): void {
-    if (this.stopped) return;
-    this.gossipTimer = this.opts.clock.setTimer(delayMs, () => {
-      void this.gossipRound().finally(() => this.scheduleGossip(this.config.gossipIntervalMs));
-    });
-  }
-
-  private async gossipRound(): Promise<void> {
-    try {
-      if (!this.joined) await this.tryJoinSeeds();
-      await this.reconcileDrainFlag();
-      const now = this.opts.clock.now();
-      const reclaimed = maybeReclaim(this.state, this.id, now);
-      if (reclaimed) await this.adopt(reclaimed);
-      const expired = this.joined ? expireDeparted(this.state, this.id, now, this.config.departedMemberExpiryMs) : null;
-      if (expired) {
-        this.log('info', 'departed members expired from the member list', { members: Object.keys(this.state.members).filter((id) => expired.members[id] === undefined) });
-        await this.adopt(expired);
-      }
-      const target = gossipTarget(this.state, this.id, (n) => Math.floor(this.opts.random() * n));
-      if (!target) return;
-      this.heartbeats(target);
-      await this.exchangeState(target, this.config.gossipIntervalMs);
-    } catch (err) {
-      if (!isTransportError(err)) this.log('warn', 'gossip round failed', { error: String(err) });
-    }
-  }
-
-  /** A peer routes by a newer ring than this node's: fetch its state now instead of waiting for gossip. */
-  private pullState(node: string): void {
-    if (this.pulling.has(node) || !this.state.members[node]) return;
-    this.pulling.add(node);
-    this.exchangeState(node, this.config.gossipIntervalMs)
-      .catch(() => undefined)
-      .finally(() => this.pulling.delete(node));
-  }
-
-  /**
-   * Heartbeats for the failure detector: a 'ping' to every member (but the
-   * gossip target) not heard from within the last gossip interval, so that
-   * each live peer shows a sign of life about once per interval even when
-   * idle, and a suspected peer is probed until it is back.
-   */
-  private heartbeats(gossipTarget: string): void {
-    if (!this.joined) return;
-    const now = this.opts.clock.now();
-    for (const m of Object.values(this.state.members)) {
-      if (m.id === this.id || m.id === gossipTarget || m.status === 'left') continue;
-      const heard = this.peers.lastHeard(m.id);
-      if (heard !== undefined && now - heard < this.config.gossipIntervalMs) continue;
-      this.call(m.id, 'ping', {}, this.config.gossipIntervalMs).catch(() => undefined);
-    }
-  }
-
-  private async tryJoinSeeds(): Promise<void> {
-    const seeds = this.opts.seedAddresses ? await this.opts.seedAddresses() : this.opts.seeds;
-    for (const seed of seeds) {
-      if (seed === this.opts.address) continue;
-      try {
-        await this.join(seed);
-        this.joinRetry = onJoinSuccess();
-        return;
-      } catch (err) {
-        const error = String((err as Error).message ?? err);
-        if (isJoinRefusal(err)) {
-          this.joinRefusals += 1;
-          this.log('warn', 'the cluster refused this node', { seed, error, refusals: this.joinRefusals, maxRefusals: this.config.maxJoinRefusals });
-          if (this.joinRefusals === this.config.maxJoinRefusals) {
-            this.opts.onJoinRefused?.(`seed ${seed} refused this node ${this.joinRefusals} times: ${error}`);
-            return;
-          }
-        } else {
-          // Nodes started together race each other: quiet at first, then warned about, rate-limited.
-          const policy = { quietMs: this.config.joinQuietMs, warnEveryMs: this.config.joinWarnEveryMs };
-          const failed = onJoinFailure(this.joinRetry, this.opts.clock.now(), policy);
-          this.joinRetry = failed.state;
-          this.log(failed.level, 'join through seed failed; retrying', { seed, error, failingForMs: failed.failingForMs });
-        }
-      }
-    }
-  }
-
-  /** Makes a new state current (persisted first, so a restart keeps it). */
-  private async adopt(next: ClusterState): Promise<void> {
-    if (next === this.state || digest(next) === digest(this.state)) return;
-    // A merge or a change of this cluster's own state: never another cluster's, never an older ring.
-    invariant(next.clusterName === this.state.clusterName, () => `adopting the state of cluster '${next.clusterName}'`);
-    invariant(next.ring.version >= this.state.ring.version, () => `adopting ring v${next.ring.version} over v${this.state.ring.version}`);
-    const ring = this.state.ring;
-    this.state = next;
-    if (next.ring !== ring) this.ringChanged();
-    await this.persist();
-    this.observeState();
-  }
-
-  private ringChanged(): void {
-    for (const listener of this.ringListeners) {
-      try {
-        listener();
-      } catch (err) {
-        this.log('error', 'ring change listener failed', { error: String(err) });
-      }
-    }
-  }
-
-  private async persist(): Promise<void> {
-    await this.opts.engine.metaPut(STATE_META, Buffer.from(JSON.stringify(this.state)));
-  }
-
-  private observeState(): void {
-    this.metrics.ringVersion.set(this.state.ring.version);
-    for (const status of ['valid', 'leaving', 'left'] as const) {
-      this.metrics.members.set({ status }, Object.values(this.state.members).filter((m) => m.status === status).length);
-    }
-  }
-
   private log(level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>): void {
     this.opts.log?.(level, msg, { node: this.id, ...fields });
   }
-}
-
-/** A gossiped cluster state (owners packed or plain); malformed input is the sender's error. */
-function unpackWireState(wire: unknown, addressProblem: (address: string) => string | null): ClusterState {
-  try {
-    return unpackState(wire, addressProblem);
-  } catch (err) {
-    if (err instanceof StateWireError) throw new NodeError('BAD_REQUEST', err.message);
-    throw err;
-  }
-}
-
-/**
- * A join the cluster answered with a no that retrying cannot change: the seed
- * refused the connection (wrong cluster name, and with authentication a bad
- * secret: TransportError REFUSED), refused the member (duplicate id, invalid
- * fields: BAD_REQUEST), or is of another cluster.
- */
-function isJoinRefusal(err: unknown): boolean {
-  if (isTransportError(err, 'REFUSED')) return true;
-  if (isTransportError(err, 'REMOTE')) return err.remoteCode === 'BAD_REQUEST' || err.remoteCode === 'CLUSTER_MISMATCH';
-  return err instanceof NodeError && err.code === 'CLUSTER_MISMATCH';
 }

@@ -3,15 +3,15 @@
 // coordinates (its replica role makes the version) and replicates the copies
 // writePlan chooses; a non-primary forwards to a primary (forwardOrder), once
 // per write id; when no primary takes the write it coordinates as a fallback
-// under a one-off actor. It depends on a narrow context (PutDriverContext),
-// never on RingkvNode.
+// under a one-off actor (the engine makes that version: coordinateDetached).
+// It depends on a narrow context (PutDriverContext), never on RingkvNode.
 import { type Health, fallbackCoordination, forwardOrder, writePlan } from '../core/apl.js';
 import { PutCoordinator, type PutEffect } from '../core/put-coordinator.js';
 import type { Quorum } from '../core/quorum.js';
 import type { PreferenceList } from '../core/ring.js';
 import { invariant } from '../core/types.js';
 import type { Engine } from '../engine/types.js';
-import { type ConflictMode, type WriteAttributes, canonicalAttributes, decodeContext, decodeRecord, encodeRecord, finish, update } from '../record/index.js';
+import { type ConflictMode, type WriteAttributes, decodeRecord } from '../record/index.js';
 import { isTransportError, type Clock, type Timer } from '../transport/types.js';
 import { NodeError, nodeErrorFrom } from './errors.js';
 import type { PeerMessageType, PeerReply, PeerRequestBody } from './messages.js';
@@ -35,8 +35,8 @@ export interface PutResult {
 /** What the put driver needs from the node around it. */
 export interface PutDriverContext {
   readonly id: string;
-  /** The engine itself: its limits, actor and metadata (one-off actor blocks). */
-  readonly engine: Pick<Engine, 'limits' | 'actor' | 'metaGet' | 'metaPut' | 'flush'>;
+  /** The engine itself: its actor, fallback versions (coordinateDetached) and metadata (one-off actor blocks). */
+  readonly engine: Pick<Engine, 'actor' | 'coordinateDetached' | 'metaGet' | 'metaPut' | 'flush'>;
   readonly clock: Clock;
   readonly metrics: NodeMetrics;
   /** The replica role: this node's own copy of a write (made, merged, or held as a hint). */
@@ -296,9 +296,12 @@ export class PutDriver {
    * local record, and a non-primary keeps no record of the key — its hints
    * are deleted once delivered — so a second write here would reissue the
    * same dot for another value. A one-off actor (`<engine actor>/f<n>`, n from
-   * a durable counter: see oneOffActor) has made no other dot anywhere, so
-   * its dot is new whatever this node remembers. The cost: each such write
-   * adds one entry to the key's version vector for good (docs/cluster.md).
+   * a durable counter: see withOneOffActor) has made no other dot anywhere, so
+   * its dot is new whatever this node remembers. The engine makes the version
+   * (coordinateDetached: its coordinate over no stored record, under that
+   * actor), so it is the code the replicas merge it with, Rust in production.
+   * The cost: each such write adds one entry to the key's version vector for
+   * good (docs/cluster.md).
    */
   private async coordinateAsFallback(
     bucket: Buffer,
@@ -317,14 +320,11 @@ export class PutDriver {
     }
     let record: Buffer;
     try {
-      if (value !== null && value.length > this.ctx.engine.limits.maxValueBytes) {
-        throw new NodeError('VALUE_TOO_LARGE', `value longer than ${this.ctx.engine.limits.maxValueBytes} bytes`);
-      }
-      // The engine's order of checks: value, attributes, context.
-      const canonical = canonicalAttributes(attrs.contentType, attrs.meta);
-      const ctx = decodeContext(context);
-      const actor = await this.oneOffActor();
-      record = encodeRecord(finish(update(null, ctx, actor, { value, now: this.ctx.clock.now(), attrs: canonical }), q.mode, this.ctx.engine.limits.maxSiblings));
+      // The engine builds the version (the code replicas merge it with) and checks
+      // the write as coordinate does: value, attributes, context (also a full one).
+      record = await this.withOneOffActor((actor) =>
+        this.ctx.engine.coordinateDetached({ context, actor, value, now: this.ctx.clock.now(), mode: q.mode, contentType: attrs.contentType, meta: attrs.meta }),
+      );
       await this.ctx.replica.storeHint(heldFor, bucket, key, record, q.dw > 0);
     } catch (err) {
       throw asNodeError(err);
@@ -334,13 +334,15 @@ export class PutDriver {
   }
 
   /**
-   * A new one-off actor: `<engine actor>/f<n>`. n comes from a counter kept in
-   * engine metadata and reserved in blocks (the block's end is flushed before
-   * any n of it is used), so after a crash n starts above every n used; the
-   * engine actor (node id and data epoch) makes it unique across nodes and
-   * across a lost disk.
+   * Runs `build` with a new one-off actor: `<engine actor>/f<n>`. n comes from
+   * a counter kept in engine metadata and reserved in blocks (the block's end
+   * is flushed before any n of it is used), so after a crash n starts above
+   * every n used; the engine actor (node id and data epoch) makes it unique
+   * across nodes and across a lost disk. n is used up only when `build`
+   * succeeds (a refused write leaves it to the next one): between reading it
+   * and using it up nothing awaits, so no two writes get one n.
    */
-  private async oneOffActor(): Promise<Buffer> {
+  private async withOneOffActor(build: (actor: Buffer) => Buffer): Promise<Buffer> {
     while (this.oneOff.next >= this.oneOff.end) {
       this.oneOffReserving ??= (async () => {
         const saved = await this.ctx.engine.metaGet(ONE_OFF_ACTORS_META);
@@ -354,7 +356,10 @@ export class PutDriver {
     }
     // A number outside the reserved (flushed) block could be reissued after a crash.
     invariant(this.oneOff.next < this.oneOff.end, 'one-off actor outside its reserved block');
-    return Buffer.from(`${this.ctx.engine.actor}/f${this.oneOff.next++}`, 'utf8');
+    const n = this.oneOff.next;
+    const record = build(Buffer.from(`${this.ctx.engine.actor}/f${n}`, 'utf8'));
+    this.oneOff.next = n + 1;
+    return record;
   }
 
   /** Sends a record to a replica to merge (or, with `hintFor`, to a fallback to hold as a hint); resolves with whether it was flushed. */

@@ -35,9 +35,8 @@ import { bufferView } from '../util/bytes.js';
 import { EngineError } from '../engine/types.js';
 import { isTransportError } from '../transport/types.js';
 import { NodeError, nodeErrorFrom } from './errors.js';
-import type { ClientOperations, ServiceContext } from './context.js';
+import type { ClientOperations, RequestOptions, ServiceContext } from './context.js';
 import { MAX_SET_OPS, type PeerRequest } from './messages.js';
-import type { RequestOptions } from './node.js';
 
 /** What the set store uses of the node: its client operations and a few service members. */
 export type SetsContext = ClientOperations &

@@ -12,8 +12,8 @@
 // serve reads of them from its own copy (docs/cluster.md "Partition
 // transfer"). Ring changes reach it synchronously from the node, so a read
 // never sees the new ring before the pending partitions are known.
-import { preferenceList, type Ring } from '../core/ring.js';
-import { InboundTransfers, planTransfers, transfersFrom, type Inbound, type InboundState, type Transfer } from '../core/transfer-plan.js';
+import type { Ring } from '../core/ring.js';
+import { InboundTransfers, bucketNsInUse, carryOverTransfers, planTransfers, transfersFrom, type Inbound, type InboundState, type Transfer } from '../core/transfer-plan.js';
 import { zonesOf } from '../core/membership.js';
 import type { Timer } from '../transport/types.js';
 import { ForegroundLoad } from './foreground.js';
@@ -32,7 +32,11 @@ export interface TransferOptions {
   intervalMs: number;
   /** Objects per batch. */
   batch: number;
-  /** Replicas planned for (the largest bucket n in use; default 3). */
+  /**
+   * n of the buckets with no props of their own (DEFAULT_BUCKET_PROPS.n).
+   * Plans are made for it and for every configured bucket's n
+   * (bucketNsInUse in src/core/transfer-plan.ts).
+   */
   n: number;
   timeoutMs: number;
   /**
@@ -66,7 +70,12 @@ export const DEFAULT_TRANSFER_OPTIONS: TransferOptions = {
   receiveGoneMs: 60_000,
 };
 
-interface Pending extends Transfer {
+interface Pending extends Omit<Transfer, 'ns'> {
+  /**
+   * The bucket n values whose keys this transfer carries; absent in a
+   * transfer saved before plans were made per n (version 1): every key.
+   */
+  ns?: number[];
   /** Disk-key cursor of the last object sent (hex), null before the first batch. */
   cursor: string | null;
   sent: number;
@@ -78,7 +87,16 @@ interface Pending extends Transfer {
   notBefore: number;
 }
 
+/**
+ * The persisted state. Version 2: transfers carry their bucket n values
+ * (`ns`) and inbound entries theirs (`byN`). State without a version is
+ * version 1 (one plan for every bucket): its transfers send every key and
+ * its inbound entries stand for every n, so nothing pending is lost.
+ */
+const STATE_VERSION = 2;
+
 interface Saved {
+  version?: number;
   ring: Ring;
   ringPrivate: boolean;
   pending: Pending[];
@@ -163,6 +181,7 @@ export class TransferService {
     const saved = await this.node.engine.metaGet(META);
     if (saved) {
       const state = JSON.parse(saved.toString('utf8')) as Saved;
+      invariant((state.version ?? 1) <= STATE_VERSION, () => `transfer state version ${state.version} is newer than this build's (${STATE_VERSION})`);
       this.ring = state.ring;
       this.ringPrivate = state.ringPrivate;
       this.pending = state.pending;
@@ -176,7 +195,7 @@ export class TransferService {
     // must not find the new ring before its pending partitions are known);
     // a ring adopted while this service was down is planned for here.
     this.node.onRingChange(() => this.noticeRingChange());
-    this.node.setReceiving((partition) => (this.stopped ? null : this.inbound.sourcesOf(partition)));
+    this.node.setReceiving((partition, n) => (this.stopped ? null : this.inbound.sourcesOf(partition, n)));
     this.noticeRingChange();
     await this.save();
     this.schedule();
@@ -259,31 +278,30 @@ export class TransferService {
     const members = new Set(Object.values(state.members).filter((m) => m.status !== 'left').map((m) => m.id));
     const givers = new Set(members).add(this.node.id);
     const zones = zonesOf(state);
-    const mine = transfersFrom(planTransfers(this.ring, ring, this.opts.n, givers, zones), this.node.id);
-    this.inbound.onRingChange(this.ring, ring, this.opts.n, members, this.node.id, this.node.clock.now(), zones);
-    // A transfer still pending from an earlier change whose target is no
-    // longer a replica of the partition under the new ring would only leave a
-    // stray copy there: it goes to the partition's new replicas instead (the
-    // data it was to carry may exist nowhere else).
-    const kept: Pending[] = [];
-    for (const p of this.pending) {
-      const next = preferenceList(ring, p.partition, this.opts.n, zones).primaries;
-      if (next.includes(p.to)) {
-        kept.push(p);
-        continue;
-      }
-      for (const to of next) {
-        if (to !== this.node.id) mine.push({ partition: p.partition, from: this.node.id, to });
-      }
-    }
+    const ns = bucketNsInUse(state.buckets, this.opts.n);
+    const mine: Pending[] = transfersFrom(planTransfers(this.ring, ring, ns, givers, zones), this.node.id).map((t) => ({ ...t, cursor: null, sent: 0, pass: 1, notBefore: 0 }));
+    this.inbound.onRingChange(this.ring, ring, ns, members, this.node.id, this.node.clock.now(), zones);
+    // Transfers still pending from an earlier change go where their n values' replicas are now (carryOverTransfers).
+    const { kept, moved } = carryOverTransfers(this.pending, ring, ns, this.node.id, zones);
+    for (const t of moved) mine.push({ ...t, cursor: null, sent: 0, pass: 1, notBefore: 0 });
     this.pending = kept;
-    // A set, not a scan of the list per transfer: a join at Q = 4096 plans thousands.
-    const planned = new Set(this.pending.map((p) => `${p.partition}>${p.to}`));
+    // A map, not a scan of the list per transfer: a join at Q = 4096 plans thousands.
+    // One transfer per (partition, target): the receiver's finish ends all of it.
+    const planned = new Map(this.pending.map((p) => [`${p.partition}>${p.to}`, p]));
     for (const t of mine) {
       const key = `${t.partition}>${t.to}`;
-      if (planned.has(key)) continue;
-      planned.add(key);
-      this.pending.push({ ...t, cursor: null, sent: 0, pass: 1, notBefore: 0 });
+      const had = planned.get(key);
+      if (had === undefined) {
+        planned.set(key, t);
+        this.pending.push(t);
+        continue;
+      }
+      const union = had.ns === undefined || t.ns === undefined ? undefined : [...new Set([...had.ns, ...t.ns])].sort((a, b) => a - b);
+      if (union !== undefined && had.ns !== undefined && union.length === had.ns.length) continue;
+      if (union === undefined && had.ns === undefined) continue;
+      // New n values for a transfer under way: it starts over with all of
+      // them (what it sent already merges again, harmlessly).
+      Object.assign(had, { ns: union, cursor: null, pass: 1, notBefore: 0, finished: undefined });
     }
     this.ring = ring;
     return true;
@@ -355,6 +373,15 @@ export class TransferService {
     const now = this.node.clock.now();
     let budget = this.opts.batch;
     let steps = 0;
+    // A job carries the keys of the buckets whose n it was planned for (all, for one saved without n values).
+    const nOf = new Map<string, number>();
+    const carries = (job: Pending, bucket: Buffer): boolean => {
+      if (job.ns === undefined) return true;
+      const name = bucket.toString('utf8');
+      let n = nOf.get(name);
+      if (n === undefined) nOf.set(name, (n = this.node.bucketProps(name).n));
+      return job.ns.includes(n);
+    };
     let changed = false;
     try {
       // Both passes given: the receiver holds everything this node held when
@@ -391,8 +418,13 @@ export class TransferService {
         budget -= page.items.length;
         const out = outgoing.get(job.to) ?? { items: [], scanned: [] };
         outgoing.set(job.to, out);
-        for (const i of page.items) out.items.push({ b: i.bucket, k: i.key, record: i.record });
-        out.scanned.push({ job, sent: page.items.length, next: page.next });
+        let sent = 0;
+        for (const i of page.items) {
+          if (!carries(job, i.bucket)) continue;
+          out.items.push({ b: i.bucket, k: i.key, record: i.record });
+          sent++;
+        }
+        out.scanned.push({ job, sent, next: page.next });
       }
       for (const [to, { items, scanned }] of outgoing) {
         if (items.length > 0) {
@@ -453,7 +485,7 @@ export class TransferService {
   /** Persists the state as it is when this save's turn comes (saves never overtake each other). */
   private save(): Promise<void> {
     const next = this.saving.then(async () => {
-      const saved: Saved = { ring: this.ring!, ringPrivate: this.ringPrivate, pending: this.pending, inbound: this.inbound.toJSON() };
+      const saved: Saved = { version: STATE_VERSION, ring: this.ring!, ringPrivate: this.ringPrivate, pending: this.pending, inbound: this.inbound.toJSON() };
       await this.node.engine.metaPut(META, Buffer.from(JSON.stringify(saved)));
     });
     this.saving = next.catch(() => undefined);

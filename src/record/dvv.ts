@@ -3,7 +3,20 @@
 // Rust crate (crates/engine/src/dvv.rs: join, update, sync, apply_mode,
 // finish). Pure functions on decoded records; no I/O.
 import { EngineError } from './errors.js';
-import { MAX_CONTEXT_ENTRIES, MAX_SAFE, compareDots, contextGet, type Context, type DecodedRecord, type Sibling, type SiblingAttributes } from './codec.js';
+import {
+  MAX_CONTEXT_ENTRIES,
+  MAX_SAFE,
+  canonicalAttributes,
+  compareDots,
+  contextGet,
+  decodeContext,
+  encodeRecord,
+  type Context,
+  type DecodedRecord,
+  type Sibling,
+  type SiblingAttributes,
+  type WriteAttributes,
+} from './codec.js';
 import { invariant } from '../core/types.js';
 
 /** How concurrent versions of an object are resolved: keep them all as siblings, or the last writer's. */
@@ -151,4 +164,55 @@ export function sync(local: DecodedRecord | null, incoming: DecodedRecord): Deco
     }
   }
   return { context: join(base.context, incoming.context), siblings };
+}
+
+/** The size limits a detached coordination checks (the engine's own; crates/engine/src/config.rs Limits). */
+export interface DetachedLimits {
+  maxKeyBytes: number;
+  maxValueBytes: number;
+  maxSiblings: number;
+}
+
+/** The hard maxima of the limits (Rust `Limits::validate`). */
+const HARD_MAX_KEY_BYTES = 0xffff;
+const HARD_MAX_VALUE_BYTES = 16 << 20;
+
+/**
+ * Coordinates a new version of a key in memory, as an engine's coordinate
+ * does over an empty stored record, with `actor` making the dot (Rust
+ * `dvv::coordinate_detached`): the version a fallback coordinator builds
+ * under a one-off actor. No storage. `context` is the client's encoded
+ * context (null or empty: none); `attrs` as the client gave them (checked and
+ * sorted here; a tombstone drops them).
+ *
+ * Checks, first failure wins (the Rust order): limits valid and `actor`
+ * 1..=255 bytes and `now` in 0..2^53-1 (INVALID_ARGUMENT), the value within
+ * `maxValueBytes` (VALUE_TOO_LARGE), the attributes (BAD_METADATA,
+ * METADATA_TOO_LARGE), the context (BAD_CONTEXT); then update (BAD_CONTEXT
+ * when the context is full, INVALID_ARGUMENT when the actor's counter is
+ * exhausted) and finish in `mode`.
+ */
+export function coordinateDetached(
+  context: Uint8Array | null,
+  actor: Buffer,
+  version: { value: Buffer | null; now: number } & WriteAttributes,
+  mode: ConflictMode,
+  limits: DetachedLimits,
+): Buffer {
+  const within = (v: number, lo: number, hi: number) => Number.isInteger(v) && v >= lo && v <= hi;
+  if (!within(limits.maxKeyBytes, 1, HARD_MAX_KEY_BYTES)) throw new EngineError('INVALID_ARGUMENT', 'maxKeyBytes must be 1..=65535');
+  if (!within(limits.maxValueBytes, 0, HARD_MAX_VALUE_BYTES)) throw new EngineError('INVALID_ARGUMENT', 'maxValueBytes must be <= 16 MiB');
+  if (!within(limits.maxSiblings, 1, MAX_ENCODED_SIBLINGS)) throw new EngineError('INVALID_ARGUMENT', 'maxSiblings must be 1..=65535');
+  if (actor.length < 1 || actor.length > 0xff) throw new EngineError('INVALID_ARGUMENT', 'actor must be 1..=255 bytes');
+  if (!within(version.now, 0, MAX_SAFE)) throw new EngineError('INVALID_ARGUMENT', 'timestamp must be an integer in 0..2^53-1');
+  const { value } = version;
+  if (value !== null && value.length > limits.maxValueBytes) {
+    throw new EngineError('VALUE_TOO_LARGE', `value is longer than ${limits.maxValueBytes} bytes`);
+  }
+  const attrs = canonicalAttributes(version.contentType, version.meta);
+  const ctx = decodeContext(context);
+  const out = finish(update(null, ctx, actor, { value, now: version.now, attrs }), mode, limits.maxSiblings);
+  // Nothing stored was there to keep: the one sibling is the new dot.
+  invariant(out.siblings.length === 1 && out.siblings[0]!.actor.equals(actor), 'a detached coordination yields exactly its new sibling');
+  return encodeRecord(out);
 }

@@ -1,7 +1,7 @@
 // One ringkv node process: the native engine, the peer transport and the
 // HTTP API share one uWS app and port; the node runtime ties them together.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { isIP, isIPv4, isIPv6 } from 'node:net';
 import pino from 'pino';
@@ -29,6 +29,7 @@ import { StorageCensusService, type StorageCensusOptions } from '../node/storage
 import { TransferProgressTracker } from '../node/transfer-progress.js';
 import { nonZeroRoots, treeMemoryBytes } from '../core/tree-memory.js';
 import { isLoopbackHost } from './peer-secrets.js';
+import { ADMIN_TOKEN_FILE, writeTokenFile } from './admin-token.js';
 import { TlsConfigError, loadTls, type ServerTlsFiles } from './tls.js';
 
 export type { ServerTlsFiles } from './tls.js';
@@ -96,7 +97,7 @@ export function isWildcardHost(host: string): boolean {
 }
 
 /** Where the first node of a new cluster writes the cluster's first admin token (in its data directory, mode 0600). */
-export const ADMIN_TOKEN_FILE = 'admin.token';
+export { ADMIN_TOKEN_FILE };
 
 export interface RunningServer {
   node: RingkvNode;
@@ -344,11 +345,7 @@ async function bootstrapAdminToken(node: RingkvNode, opts: ServerOptions): Promi
   const file = join(opts.dataDir, ADMIN_TOKEN_FILE);
   await node.changeTokens((table, nowMs) => {
     const issued = issueToken(table, { role: 'admin', label: 'bootstrap' }, randomBytes(TOKEN_SECRET_BYTES), nowMs);
-    // A new file, owner-only from its first byte, then renamed over any older one (which keeps its own mode if written in place).
-    const fresh = `${file}.${process.pid}.new`;
-    rmSync(fresh, { force: true });
-    writeFileSync(fresh, `${issued.token}\n`, { mode: 0o600, flag: 'wx' });
-    renameSync(fresh, file);
+    writeTokenFile(file, issued.token);
     return { table: issued.table, result: undefined };
   });
   return file;

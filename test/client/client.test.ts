@@ -117,6 +117,32 @@ describe('RingkvClient', () => {
     expect(after.values.map(String)).toEqual(['21']);
   });
 
+  it('update and getResolved keep the content type and metadata unless told otherwise', async () => {
+    const json = { contentType: 'application/json', meta: { owner: 'dana', schema: 'v2' } };
+    await client.put('docs', 'd1', '{"n":1}', { ...json, w: 3 });
+    const bump = (cur: Buffer | null) => JSON.stringify({ n: (JSON.parse(String(cur)) as { n: number }).n + 1 });
+    await client.update('docs', 'd1', bump, { r: 3, w: 3 });
+    const kept = await client.get('docs', 'd1', { r: 3 });
+    expect(kept.siblings.map(({ value, contentType, meta }) => ({ value: String(value), contentType, meta }))).toEqual([{ value: '{"n":2}', ...json }]);
+    // Named in the options: those win.
+    await client.update('docs', 'd1', bump, { r: 3, w: 3, contentType: 'text/plain', meta: { owner: 'eve' } });
+    const changed = (await client.get('docs', 'd1', { r: 3 })).siblings[0]!;
+    expect([changed.contentType, changed.meta]).toEqual(['text/plain', { owner: 'eve' }]);
+
+    // Siblings: the merge is written with the newest sibling's attributes.
+    const { context } = await client.put('docs', 'd2', 'a', { contentType: 'text/plain', w: 3 });
+    await client.put('docs', 'd2', 'b', { context, contentType: 'text/csv', meta: { rows: '1' }, w: 3 });
+    await new Promise((r) => setTimeout(r, 5)); // a later lastModified (ms) for the next sibling
+    await client.put('docs', 'd2', 'c', { context, contentType: 'text/markdown', meta: { rows: '2' }, w: 3 });
+    const split = await client.get('docs', 'd2', { r: 3 });
+    expect(split.siblings).toHaveLength(2);
+    const newest = split.siblings.reduce((a, b) => (b.lastModified > a.lastModified ? b : a));
+    const resolved = await client.getResolved('docs', 'd2', (vs) => Buffer.from(vs.map(String).sort().join('')), { r: 3, w: 3 });
+    expect(resolved.merged).toBe(true);
+    const merged = (await client.get('docs', 'd2', { r: 3 })).siblings;
+    expect(merged.map(({ value, contentType, meta }) => ({ value: String(value), contentType, meta }))).toEqual([{ value: 'bc', contentType: newest.contentType, meta: newest.meta }]);
+  });
+
   it('reads and changes bucket properties', async () => {
     expect(await client.bucketProps('fresh')).toEqual({ n: 3, r: 2, w: 2, dw: 0, mode: 'siblings' });
     const props = await client.setBucketProps('lwwbucket', { mode: 'lww', r: 1 }, { node: nodes[0]!.address });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { claim } from '../../src/core/claim.js';
 import { preferenceList, type Ring } from '../../src/core/ring.js';
-import { InboundTransfers, inboundTransfers, planTransfers } from '../../src/core/transfer-plan.js';
+import { InboundTransfers, bucketNsInUse, carryOverTransfers, inboundTransfers, planTransfers } from '../../src/core/transfer-plan.js';
 
 const ring = (owners: string[], version = 1): Ring => ({ partitionBits: Math.log2(owners.length), owners, version, claimant: 'a' });
 const members = (...ids: string[]) => ids.map((id) => ({ id }));
@@ -119,5 +119,231 @@ describe('receiving: a new replica waits for its givers', () => {
     expect(t.size).toBe(0);
     // Every old replica gone: nothing can come, so nothing is pending.
     expect(inboundTransfers(before, after, 3, new Set(['d']), 'd')).toEqual([]);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Per bucket n (docs/cluster.md "Partition transfer"): a key lives on the
+// first n nodes of its partition's list, n being its bucket's. The model
+// below holds, per (partition, n), the nodes with a copy; applying a plan
+// must leave every new replica of that n with a copy, copy it from a node
+// that had it, and copy it to no node outside that n's list.
+
+const NS = [1, 2, 3, 5];
+const ids = (count: number) => ['a', 'b', 'c', 'd', 'e', 'f', 'g'].slice(0, count);
+const zoneMap = (nodes: string[]) => new Map(nodes.map((id, i) => [id, `z${i % 3}`]));
+
+interface Row {
+  name: string;
+  before: string[];
+  after: string[];
+  /** Nodes able to give (default: those of `after`: a leaver that stopped gives nothing). */
+  givers?: string[];
+  zones?: boolean;
+}
+
+const rows: Row[] = [
+  { name: 'join 2 → 3', before: ids(2), after: ids(3) },
+  { name: 'join 3 → 4', before: ids(3), after: ids(4) },
+  { name: 'join 4 → 5', before: ids(4), after: ids(5) },
+  { name: 'join 5 → 6', before: ids(5), after: ids(6) },
+  { name: 'join 5 → 6 with zones', before: ids(5), after: ids(6), zones: true },
+  { name: 'leave 4 → 3, the leaver gone', before: ids(4), after: ids(3) },
+  { name: 'leave 4 → 3, the leaver still giving', before: ids(4), after: ids(3), givers: ids(4) },
+  { name: 'leave 6 → 5, the leaver still giving', before: ids(6), after: ids(5), givers: ids(6) },
+  { name: 'leave 6 → 5 with zones, the leaver gone', before: ids(6), after: ids(5), zones: true },
+];
+
+describe('planTransfers per bucket n: joins and leaves with n = 1, 2, 3, 5 buckets', () => {
+  for (const row of rows) {
+    it(row.name, () => {
+      const bits = 5;
+      const zones = row.zones ? zoneMap(row.after.length > row.before.length ? row.after : row.before) : undefined;
+      const before = ring(claim(null, members(...row.before), bits));
+      const after = ring(claim(before, members(...row.after), bits), 2);
+      const giving = new Set(row.givers ?? row.after);
+      const plan = planTransfers(before, after, NS, giving, zones);
+      const pl = (r: Ring, p: number, n: number) => preferenceList(r, p, n, zones).primaries;
+
+      // One transfer per (partition, giver, target); its n values ascending and among those planned.
+      const pairs = plan.map((t) => `${t.partition} ${t.from}>${t.to}`);
+      expect(new Set(pairs).size).toBe(pairs.length);
+      for (const t of plan) expect(t.ns).toEqual([...new Set(t.ns)].filter((n) => NS.includes(n)).sort((x, y) => x - y));
+
+      for (let p = 0; p < 2 ** bits; p++) {
+        for (const n of NS) {
+          const old = pl(before, p, n);
+          const next = pl(after, p, n);
+          const holders = new Set(old);
+          const moves = plan.filter((t) => t.partition === p && t.ns.includes(n));
+          for (const t of moves) {
+            expect(old, `p${p} n=${n}: ${t.from} gives what it holds`).toContain(t.from);
+            expect(giving.has(t.from)).toBe(true);
+            expect(next, `p${p} n=${n}: no stray copy on ${t.to}`).toContain(t.to);
+            expect(old).not.toContain(t.to);
+            holders.add(t.to);
+          }
+          // Every replica of this n holds the keys once the plan ran (when some old replica could give).
+          if (old.some((node) => giving.has(node))) for (const node of next) expect(holders, `p${p} n=${n}: ${node} has the keys`).toContain(node);
+          // The copy that goes moves: an old replica that leaves the list and can give gives to a new one.
+          for (const node of old) {
+            if (!next.includes(node) && giving.has(node) && next.some((x) => !old.includes(x))) {
+              expect(moves.some((t) => t.from === node), `p${p} n=${n}: ${node}'s copy moves`).toBe(true);
+            }
+          }
+        }
+      }
+      // The same as planning each n alone (the lists of smaller n are prefixes of the larger).
+      const alone = NS.flatMap((n) => planTransfers(before, after, n, giving, zones).map((t) => `${t.partition} ${t.from}>${t.to} ${n}`)).sort();
+      expect(plan.flatMap((t) => t.ns.map((n) => `${t.partition} ${t.from}>${t.to} ${n}`)).sort()).toEqual(alone);
+      // And the receivers wait for exactly that, per n.
+      for (const self of row.after) {
+        const inbound = inboundTransfers(before, after, NS, new Set(row.after), self, zones);
+        for (const i of inbound) {
+          for (const g of i.byN) {
+            expect(pl(after, i.partition, g.n)).toContain(self);
+            expect(pl(before, i.partition, g.n)).not.toContain(self);
+          }
+        }
+        if (row.givers === undefined) {
+          const mine = plan.filter((t) => t.to === self).flatMap((t) => t.ns.map((n) => `${t.partition} ${n} ${t.from}`)).sort();
+          // The giver last; a replaced node that left comes first (it may still run and give its own copy).
+          expect(inbound.flatMap((i) => i.byN.map((g) => `${i.partition} ${g.n} ${g.givers[g.givers.length - 1]}`)).sort()).toEqual(mine);
+        }
+      }
+    });
+  }
+
+  // One partition walked by hand (Q = 4, the list of partition 0 is the owners in order).
+  const hand = (owners: string[], version: number): Ring => ({ partitionBits: 2, owners, version, claimant: 'a' });
+  it('a joiner placed first gets each n from the node that n loses: n = 1 from a, 2 from b, 3 from c', () => {
+    const before = hand(['a', 'b', 'c', 'a'], 1);
+    const after = hand(['d', 'a', 'b', 'c'], 2);
+    const p0 = planTransfers(before, after, [1, 2, 3], new Set(['a', 'b', 'c', 'd'])).filter((t) => t.partition === 0);
+    expect(p0).toEqual([
+      { partition: 0, from: 'a', to: 'd', ns: [1] },
+      { partition: 0, from: 'b', to: 'd', ns: [2] },
+      { partition: 0, from: 'c', to: 'd', ns: [3] },
+    ]);
+    const incoming = inboundTransfers(before, after, [1, 2, 3], new Set(['a', 'b', 'c', 'd']), 'd').find((i) => i.partition === 0)!;
+    expect(incoming.byN).toEqual([
+      { n: 1, givers: ['a'], sources: ['a'] },
+      { n: 2, givers: ['b'], sources: ['b'] },
+      { n: 3, givers: ['c'], sources: ['c'] },
+    ]);
+  });
+
+  it('a node moving up into a smaller n\'s list gets that n\'s keys (what a batch filter of one n = 3 plan missed)', () => {
+    // b leaves: c moves from 3rd to 2nd, d joins the n = 3 list.
+    const before = hand(['a', 'b', 'c', 'd'], 1);
+    const after = hand(['a', 'c', 'd', 'a'], 2);
+    const p0 = planTransfers(before, after, [2, 3], new Set(['a', 'c', 'd', 'b'])).filter((t) => t.partition === 0);
+    expect(p0).toEqual([
+      { partition: 0, from: 'b', to: 'c', ns: [2] },
+      { partition: 0, from: 'b', to: 'd', ns: [3] },
+    ]);
+    // Once b is gone the first old replica still a member gives instead.
+    expect(planTransfers(before, after, [2, 3], new Set(['a', 'c', 'd'])).filter((t) => t.partition === 0)).toEqual([
+      { partition: 0, from: 'a', to: 'c', ns: [2] },
+      { partition: 0, from: 'a', to: 'd', ns: [3] },
+    ]);
+    // The one-n plan of before sends c nothing: it was a replica for n = 3 already.
+    expect(planTransfers(before, after, 3, new Set(['a', 'c', 'd', 'b'])).filter((t) => t.partition === 0 && t.to === 'c')).toEqual([]);
+  });
+
+  it('one giver for several n: one transfer carrying them all', () => {
+    const before = hand(['a', 'b', 'a', 'b'], 1);
+    const after = hand(['c', 'a', 'b', 'c'], 2);
+    // n = 2: [a, b] → [c, a], b gives; n = 3 = [a, b] (two nodes) → [c, a, b], a gives (the first old replica: none replaced).
+    expect(planTransfers(before, after, [2, 3, 5], new Set(['a', 'b', 'c'])).filter((t) => t.partition === 0)).toEqual([
+      { partition: 0, from: 'b', to: 'c', ns: [2] },
+      { partition: 0, from: 'a', to: 'c', ns: [3, 5] },
+    ]);
+  });
+});
+
+describe('bucketNsInUse', () => {
+  const entry = (n: number) => ({ props: { n, r: 1, w: 1, dw: 0, mode: 'siblings' as const }, version: 1 });
+  it.each([
+    [{}, [3]],
+    [{ x: entry(2) }, [2, 3]],
+    [{ x: entry(5), y: entry(1), z: entry(5), d: entry(3) }, [1, 3, 5]],
+  ])('%j → %j (the default n always: buckets with no props of their own)', (buckets, expected) => {
+    expect(bucketNsInUse(buckets)).toEqual(expected);
+  });
+});
+
+describe('receiving per bucket n', () => {
+  const hand = (owners: string[], version: number): Ring => ({ partitionBits: 2, owners, version, claimant: 'a' });
+  const before = hand(['a', 'b', 'c', 'a'], 1);
+  const after = hand(['d', 'a', 'b', 'c'], 2);
+  const valid = new Set(['a', 'b', 'c', 'd']);
+
+  it('each n is read through its own giver and ends with that giver\'s finish', () => {
+    const t = new InboundTransfers();
+    t.onRingChange(before, after, [2, 3], valid, 'd', 0);
+    expect(t.sourcesOf(0, 2)).toEqual(['b']);
+    expect(t.sourcesOf(0, 3)).toEqual(['c']);
+    expect(t.sourcesOf(0)).toEqual(['b', 'c']);
+    // An n that nothing was planned for here: this node had its keys already.
+    expect(t.sourcesOf(0, 1)).toBeNull();
+    expect(t.onFinish(0, 'b', 2)).toBe(false);
+    expect(t.sourcesOf(0, 2)).toBeNull();
+    expect(t.sourcesOf(0, 3)).toEqual(['c']);
+    expect(t.list()[0]!.givers).toEqual(['c']);
+    expect(t.onGiverStatus(0, 'c', 2, false)).toBe(true);
+    expect(t.sourcesOf(0)).toBeNull();
+  });
+
+  it('a later ring that makes the node new for another n of a pending partition adds that n', () => {
+    // Ring 2: d joins last (n = 3 only). Ring 3: d moves up into the n = 2 list (b leaves).
+    const r1 = hand(['a', 'b', 'c', 'a'], 1);
+    const r2 = hand(['a', 'b', 'd', 'c'], 2);
+    const r3 = hand(['a', 'd', 'c', 'a'], 3);
+    const t = new InboundTransfers();
+    t.onRingChange(r1, r2, [2, 3], valid, 'd', 0);
+    expect(t.sourcesOf(0, 3)).toEqual(['c']);
+    expect(t.sourcesOf(0, 2)).toBeNull();
+    t.onRingChange(r2, r3, [2, 3], new Set(['a', 'c', 'd']), 'd', 10);
+    expect(t.sourcesOf(0, 3)).toEqual(['c']);
+    expect(t.sourcesOf(0, 2)).toEqual(['b', 'a']);
+    // A finish from ring 2 ends only what was planned under ring 2.
+    t.onFinish(0, 'c', 2);
+    expect(t.sourcesOf(0, 3)).toBeNull();
+    expect(t.sourcesOf(0, 2)).toEqual(['b', 'a']);
+    // Round trip through JSON (the saved state) keeps it.
+    const restored = new InboundTransfers(JSON.parse(JSON.stringify(t.toJSON())));
+    expect(restored.list()).toEqual(t.list());
+    // Leaving the n = 2 list again (back to ring 2's shape) ends it.
+    restored.onRingChange(r3, { ...r2, version: 4 }, [2, 3], valid, 'd', 20);
+    expect(restored.sourcesOf(0, 2)).toBeNull();
+  });
+
+  it('state saved before per-n plans (entries without byN) loads as pending for every n', () => {
+    const old = { entries: [{ partition: 0, givers: ['c'], sources: ['c'], ring: 2, since: 5 }], early: [['1 b', 2]] } as unknown as ConstructorParameters<typeof InboundTransfers>[0];
+    const t = new InboundTransfers(old);
+    for (const n of [1, 2, 3, 5]) expect(t.sourcesOf(0, n)).toEqual(['c']);
+    expect(t.sourcesOf(0)).toEqual(['c']);
+    // Still a replica for some n: it stays pending across a ring change that adds nothing new.
+    t.onRingChange(before, { ...after, version: 3 }, [2, 3], valid, 'd', 10);
+    expect(t.sourcesOf(0, 2)).toEqual(['c']);
+    expect(t.onFinish(0, 'c', 2)).toBe(true);
+    expect(t.sourcesOf(0)).toBeNull();
+  });
+});
+
+describe('carryOverTransfers: pending transfers against a later ring', () => {
+  // Q = 4, the list of partition 0 is the owners in order; this node is 'a'.
+  const hand = (owners: string[], version: number): Ring => ({ partitionBits: 2, owners, version, claimant: 'a' });
+  const after = hand(['a', 'c', 'd', 'b'], 3);
+  it.each([
+    // [what, pending transfer, kept, moved]
+    ['target still a replica for every n: kept as is', { partition: 0, to: 'c', ns: [2, 3] }, [{ partition: 0, to: 'c', ns: [2, 3] }], []],
+    ['target past n = 2 now: the n = 2 keys go to the n = 2 replicas, n = 3 stays', { partition: 0, to: 'd', ns: [2, 3] }, [{ partition: 0, to: 'd', ns: [3] }], [{ partition: 0, from: 'a', to: 'c', ns: [2] }]],
+    ['target no replica at all: every n to its replicas', { partition: 0, to: 'b', ns: [2, 3] }, [], [{ partition: 0, from: 'a', to: 'c', ns: [2] }, { partition: 0, from: 'a', to: 'c', ns: [3] }, { partition: 0, from: 'a', to: 'd', ns: [3] }]],
+    ['saved before per-n plans (every key): judged by the largest n, moved as every key', { partition: 0, to: 'b' }, [], [{ partition: 0, from: 'a', to: 'c', ns: undefined }, { partition: 0, from: 'a', to: 'd', ns: undefined }]],
+    ['saved before per-n plans, target still within the largest n: kept', { partition: 0, to: 'd' }, [{ partition: 0, to: 'd' }], []],
+  ])('%s', (_what, pending, kept, moved) => {
+    expect(carryOverTransfers([pending], after, [2, 3], 'a')).toEqual({ kept, moved });
   });
 });

@@ -63,6 +63,7 @@ const SAMPLES: Record<string, () => Sample> = {
   // The dashboard's static files (built by npm run build:ui, which npm test runs first).
   dashboard: () => ({ path: '/ui', served: 200 }),
   dashboardAsset: () => ({ path: '/ui/assets/no-such-file.js', served: 404 }),
+  dashboardSlash: () => ({ path: '/ui/', served: 308 }),
   status: () => ({ path: '/status', served: 200 }),
   ring: () => ({ path: '/ring', served: 200 }),
   metrics: () => ({ path: '/metrics', served: 200 }),
@@ -94,6 +95,7 @@ describe('client tokens on every route of openapi.yaml', () => {
       body,
       headers: { ...headers, ...(token !== null ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
       signal: AbortSignal.timeout(10_000),
+      redirect: 'manual', // a redirect is the answer under test, not followed
     });
     const text = await res.text();
     let json: Record<string, unknown> | null = null;
@@ -151,7 +153,7 @@ describe('client tokens on every route of openapi.yaml', () => {
   });
 
   it('only /ping and the dashboard\'s static files are open; so is a route-less registration impossible', () => {
-    expect(operations.filter(({ op }) => op.security?.length === 0).map((o) => o.path)).toEqual(['/ping', '/ui', '/ui/assets/{file}']);
+    expect(operations.filter(({ op }) => op.security?.length === 0).map((o) => o.path)).toEqual(['/ping', '/ui', '/ui/', '/ui/assets/{file}']);
     const app = guardRoutes(uWS.App(), { auth: { required: true }, tokens: () => ({}) });
     expect(() => app.get('/new-route', () => undefined)).toThrow(/no entry in ROUTE_ACCESS/);
     expect(() => app.post('/ping', () => undefined)).toThrow(/no entry in ROUTE_ACCESS/);

@@ -8,7 +8,7 @@ import { PureEngine } from '../../src/engine/pure/index.js';
 import { NodeError } from '../../src/node/errors.js';
 import { NodeMetrics } from '../../src/node/metrics.js';
 import { PutDriver, type PutDriverContext } from '../../src/node/put-driver.js';
-import { decodeRecord } from '../../src/record/index.js';
+import { decodeRecord, encodeContext } from '../../src/record/index.js';
 import { TransportError } from '../../src/transport/types.js';
 
 const B = Buffer.from('b');
@@ -123,6 +123,34 @@ describe('PutDriver', () => {
     // The other copies: to the other primaries (this node holds the first one's).
     expect(calls.filter((c) => c.type === 'kv.merge').map((c) => c.node).sort()).toEqual(['n2', 'n3']);
     expect(result.acks).toBeGreaterThanOrEqual(2);
+  });
+
+  it('a fallback write the engine refuses (bad or full context, value or metadata over a limit) stores nothing, and its one-off actor goes to the next write', async () => {
+    const { d, calls, hints } = await driver(({ node, type }) => {
+      if (type === 'kv.put') throw unsent(node);
+      return { durable: false };
+    });
+    const full = encodeContext(Array.from({ length: 1024 }, (_, i) => ({ actor: Buffer.from(`w${String(i).padStart(4, '0')}`), counter: 1 })));
+    const refused = [
+      [Buffer.from([9, 9]), Buffer.from('v'), {}, 'BAD_CONTEXT'],
+      [full, Buffer.from('v'), {}, 'BAD_CONTEXT'], // 1024 actors and the one-off one: the key's context is full
+      [null, Buffer.alloc(engine?.limits.maxValueBytes ?? 0), {}, null],
+      [null, Buffer.alloc((engine?.limits.maxValueBytes ?? 0) + 1), {}, 'VALUE_TOO_LARGE'],
+      [null, Buffer.from('v'), { meta: [['Upper', 'x']] as Array<[string, string]> }, 'BAD_METADATA'],
+    ] as const;
+    const codes: Array<string | null> = [];
+    for (const [context, value, attrs, code] of refused) {
+      const before = hints.length;
+      const err = await d.put(B, K, context, value, q(), PL, attrs).then(() => null, (e: unknown) => e);
+      codes.push(err === null ? null : (err as NodeError).code);
+      if (code !== null) expect(err, String(code)).toBeInstanceOf(NodeError);
+      if (code !== null) expect(hints.length, `${code}: nothing held`).toBe(before);
+    }
+    expect(codes).toEqual(refused.map((r) => r[3]));
+    // The one write taken got /f0; the refused ones used no number, so the next one gets /f1.
+    await d.put(B, K, null, Buffer.from('w'), q(), PL);
+    expect(hints.map((h) => decodeRecord(h.record).siblings[0]!.actor.toString())).toEqual([`${engine!.actor}/f0`, `${engine!.actor}/f1`]);
+    expect(calls.filter((c) => c.type === 'kv.merge')).toHaveLength(4);
   });
 
   it('with pw > 0 suspected primaries are tried too, and a write no primary takes is refused, nothing stored', async () => {

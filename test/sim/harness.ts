@@ -82,7 +82,7 @@
 //             members, the ring is balanced (floor/ceil of Q/S each), and no
 //             member ever held a ring not computed by the claimant (STRAY RING).
 import { isBalanced } from '../../src/core/claim.js';
-import { type ClusterState, claimantOf, digest, maybeReclaim, validMembers, zonesOf } from '../../src/core/membership.js';
+import { type ClusterState, DEFAULT_BUCKET_PROPS, claimantOf, digest, maybeReclaim, validMembers, zonesOf } from '../../src/core/membership.js';
 import { ownerCounts, partitionOf, preferenceList } from '../../src/core/ring.js';
 import { type Context, type DecodedRecord, decodeContext, decodeRecord, recordContextBytes } from '../../src/record/codec.js';
 import { PureEngine, SimDisk } from '../../src/engine/pure/index.js';
@@ -162,6 +162,15 @@ export interface SimConfig {
    * w + r <= n are not judged).
    */
   probeR: 'n' | 'r';
+  /**
+   * Mixed bucket n (test/sim/transfer-mixed-n.sim.test.ts): key i lives in a
+   * bucket of n = bucketNs[i % length] (the default bucket 'b' for the
+   * default n, 'b<n>' with its props set before the load for the others).
+   * Then a copy of a key at a node that was never among its n primaries
+   * under any ring a node adopted is a STRAY COPY (a transfer planned for
+   * the wrong n). Empty: the one bucket 'b'.
+   */
+  bucketNs: number[];
 }
 
 export const DEFAULT_SIM_CONFIG: SimConfig = {
@@ -186,10 +195,13 @@ export const DEFAULT_SIM_CONFIG: SimConfig = {
   ackDurableBeforeFlush: false,
   readFanout: 'all',
   probeR: 'n',
+  bucketNs: [],
 };
 
 /** Joins and leaves with r = n reads all along (see SimConfig.transferReads). */
 export const TRANSFER_READS_SIM_CONFIG: SimConfig = { ...DEFAULT_SIM_CONFIG, membershipChangeChance: 1, transferReads: true, w1Chance: 0.5 };
+/** Transfer-read mode with keys in buckets of n = 2, 3 (the default) and 5 (see SimConfig.bucketNs). */
+export const TRANSFER_MIXED_N_SIM_CONFIG: SimConfig = { ...TRANSFER_READS_SIM_CONFIG, bucketNs: [2, 3, 5] };
 
 // Reaping on, with a delay shorter than a request's deadline: a retried copy
 // of an old write can still land on a fallback as a hint after the reap
@@ -365,6 +377,16 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
   const dropRate = rand.int(0, Math.round(config.maxDropRate * 1000)) / 1000;
   const ids = Array.from({ length: k }, (_, i) => `n${i + 1}`);
   const keys = Array.from({ length: keyCount }, (_, i) => `k${i}`);
+  // Each key's bucket (see SimConfig.bucketNs): names and buffers.
+  const bucketNames = new Map(keys.map((key, i) => {
+    const n = config.bucketNs.length === 0 ? DEFAULT_BUCKET_PROPS.n : config.bucketNs[i % config.bucketNs.length]!;
+    return [key, n === DEFAULT_BUCKET_PROPS.n ? BUCKET.toString('utf8') : `b${n}`];
+  }));
+  const bucketName = (key: string): string => bucketNames.get(key)!;
+  const bucketBuffers = new Map([...new Set(bucketNames.values())].map((name) => [name, Buffer.from(name)]));
+  const bucketOf = (key: string): Buffer => bucketBuffers.get(bucketName(key))!;
+  /** Every ring any node adopted (by version and claimant): the stray-copy check's "was ever a primary". */
+  const adoptedRings = new Map<string, ClusterState['ring']>();
 
   const log: string[] = [];
   const violations: string[] = [];
@@ -527,6 +549,12 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
       async (node) => {
         // The production composition (RingkvNode.start built both).
         services.set(id, { aae: node.antiEntropy, transfers: node.transfers });
+        const noteRing = () => {
+          const r = node.clusterState.ring;
+          adoptedRings.set(`${r.version} ${r.claimant}`, r);
+        };
+        noteRing();
+        node.onRingChange(noteRing);
         transferServices.push(node.transfers);
         nodes.set(id, node);
         down.delete(id);
@@ -584,24 +612,42 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
     return finish();
   }
   note(`joined: ring v${joined.ring.version} ${digest(joined)}`);
+  // Mixed bucket n: the props of the buckets of other n than the default, agreed on by every node before the load.
+  const configured = [...new Set(config.bucketNs)].filter((n) => n !== DEFAULT_BUCKET_PROPS.n);
+  for (const n of configured) {
+    let done = false;
+    let failed: unknown = null;
+    nodes.get(ids[0]!)!.setBucketProps(`b${n}`, { n, r: Math.min(2, n), w: Math.min(2, n) }).then(() => (done = true), (err: unknown) => (failed = err));
+    const limit = network.now() + 10_000;
+    while (network.now() < limit && !(done && agreed() !== null && ids.every((id) => nodes.get(id)!.bucketProps(`b${n}`).n === n))) await network.runFor(50);
+    if (failed !== null || !done || agreed() === null) {
+      violations.push(`bucket b${n} props did not spread: ${String(failed ?? 'timed out')}`);
+      return finish();
+    }
+  }
+  if (configured.length > 0) note(`buckets: ${keys.map((key) => `${key}:${bucketName(key)}`).join(' ')}`);
   if (config.readFanout !== 'all') {
     // The bucket's read fan-out, in force on every node before the load (setBucketProps pushes it to each member).
     // (Virtual time: the call's messages move only while the network runs.)
     let set = false;
-    nodes
-      .get(ids[0]!)!
-      .setBucketProps('b', { read_fanout: config.readFanout })
-      .then(
-        () => (set = true),
-        (err: unknown) => violations.push(`setting read_fanout failed: ${String(err)}`),
-      );
-    const fanoutLimit = network.now() + 10_000;
-    while ((!set || ids.some((id) => nodes.get(id)!.bucketProps('b').read_fanout !== config.readFanout)) && network.now() < fanoutLimit) await network.runFor(100);
-    if (ids.some((id) => nodes.get(id)!.bucketProps('b').read_fanout !== config.readFanout)) {
-      violations.push(`read_fanout ${config.readFanout} did not reach every node in 10 s`);
-      return finish();
+    // Every bucket of the run (the one bucket 'b', or the mixed-n ones), one after the other.
+    for (const name of bucketBuffers.keys()) {
+      let set = false;
+      nodes
+        .get(ids[0]!)!
+        .setBucketProps(name, { read_fanout: config.readFanout })
+        .then(
+          () => (set = true),
+          (err: unknown) => violations.push(`setting read_fanout of ${name} failed: ${String(err)}`),
+        );
+      const fanoutLimit = network.now() + 10_000;
+      while ((!set || ids.some((id) => nodes.get(id)!.bucketProps(name).read_fanout !== config.readFanout)) && network.now() < fanoutLimit) await network.runFor(100);
+      if (ids.some((id) => nodes.get(id)!.bucketProps(name).read_fanout !== config.readFanout)) {
+        violations.push(`read_fanout ${config.readFanout} of ${name} did not reach every node in 10 s`);
+        return finish();
+      }
     }
-    note(`bucket b: read_fanout ${config.readFanout}`);
+    note(`buckets ${[...bucketBuffers.keys()].join(', ')}: read_fanout ${config.readFanout}`);
   }
 
   // --- phase 2: client load with faults ------------------------------------
@@ -841,14 +887,14 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
       const key = probeRand.pick(keys);
       const at = network.now();
       const ringVersion = node.clusterState.ring.version;
-      const n = node.bucketProps('b').n;
-      const r = config.probeR === 'n' ? n : node.bucketProps('b').r;
+      const n = node.bucketProps(bucketName(key)).n;
+      const r = config.probeR === 'n' ? n : node.bucketProps(bucketName(key)).r;
       // For the report: the key's replicas as the reader sees them, and which were still receiving it.
       const ring = node.clusterState.ring;
-      const partition = partitionOf(ring, engines.get(id)!.hashKey(BUCKET, Buffer.from(key)));
+      const partition = partitionOf(ring, engines.get(id)!.hashKey(bucketOf(key), Buffer.from(key)));
       const replicas = node.preferenceListOf(partition, n).primaries;
       const receiving = replicas.filter((r) => services.get(r)?.transfers.receiving().some((e) => e.partition === partition));
-      node.get(BUCKET, Buffer.from(key), { r, pr: r }).then(
+      node.get(bucketOf(key), Buffer.from(key), { r, pr: r }).then(
         (res) => {
           probeStats.ok++;
           const rec = res.record ? decodeRecord(res.record) : null;
@@ -859,8 +905,11 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
             // new replicas at all (gossip lag, not a transfer: a w = 1 write there can be missed).
             if (ringVersion < op.ringAtAck!) continue;
             // R + W <= N promises no read-your-writes (probeR 'r' with a w = 1 write).
-            if ((op.w ?? node.bucketProps('b').w) + r <= n) continue;
+            if ((op.w ?? node.bucketProps(bucketName(key)).w) + r <= n) continue;
             if (op.dots!.some((d) => (rec !== null && covers(rec.context, d)) || reapedCovers(key, d))) continue;
+            // Lost with its last unflushed copy in a crash before this read (dw = 0 allows it; the LOST check
+            // counts it): no replica can return it. A w = 1 write of an n = 2 bucket (mixed-n mode) has one copy often.
+            if (op.dots!.every((d) => (lastCopyLost.get(`${key}/${d.actor}/${d.counter}`)?.at ?? Infinity) <= at) && lostUnflushed(op, op.dots!)) continue;
             violations.push(
               `STALE READ during transfer: r=${r} read of ${key} at ${at} via ${id} (ring v${ringVersion}, replicas ${replicas.join(',')}, receiving ${receiving.join(',') || 'none'}) missed op${op.id} (${op.value ?? '†'} via ${op.node}, dots ${op.dots!.map(dotStr).join('|')}, acknowledged at ${op.doneAt}): got ${rec ? describeRecord(rec) : 'not found'}`,
             );
@@ -901,7 +950,7 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
     const key = Buffer.from(op.key);
     let context: Buffer | null = null;
     if (op.kind !== 'put') {
-      const got = await node.get(BUCKET, key);
+      const got = await node.get(bucketOf(op.key), key);
       context = got.record ? recordContextBytes(got.record) : null;
       if (got.record) observe(op.key, decodeRecord(got.record), `op${op.id} get`, op.at, node.clusterState.ring.version);
       note(`op${op.id} ${op.node} get ${op.key} -> ${got.record ? describeRecord(decodeRecord(got.record)) : 'not found'} (${got.answered} answered)`);
@@ -909,9 +958,9 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
     op.context = context;
     const value = op.value === null ? null : Buffer.from(op.value);
     const putAt = network.now();
-    const w = op.w ?? node.bucketProps('b').w;
+    const w = Math.min(op.w ?? node.bucketProps(bucketName(op.key)).w, node.bucketProps(bucketName(op.key)).n);
     const quorum = config.transferReads ? { w, pw: w } : op.w !== undefined ? { w } : {};
-    const result = await node.put(BUCKET, key, context, value, op.dw !== undefined ? { ...quorum, dw: op.dw } : quorum);
+    const result = await node.put(bucketOf(op.key), key, context, value, op.dw !== undefined ? { ...quorum, dw: op.dw } : quorum);
     const rec = decodeRecord(result.record);
     observe(op.key, rec, `op${op.id} put`, putAt, node.clusterState.ring.version);
     const own = decodeContext(context);
@@ -1009,7 +1058,7 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
   const finalReadAt = network.now();
   const finals = new Map<string, { record: Buffer | null } | { error: string }>();
   for (const key of keys) {
-    reader.get(BUCKET, Buffer.from(key), { r: reader.bucketProps('b').n }).then(
+    reader.get(bucketOf(key), Buffer.from(key), { r: reader.bucketProps(bucketName(key)).n }).then(
       (r) => finals.set(key, { record: r.record }),
       (err: unknown) => finals.set(key, { error: errCode(err) }),
     );
@@ -1034,7 +1083,7 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
       out.set(key, list);
     };
     for (const key of keys) {
-      const rec = engine.getSync(BUCKET, Buffer.from(key));
+      const rec = engine.getSync(bucketOf(key), Buffer.from(key));
       if (rec) add(key, rec);
     }
     for (const target of await engine.hintTargets()) {
@@ -1091,11 +1140,11 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
   // until read repair, so the check is skipped there.)
   async function checkReplicatedBeforeReads(): Promise<void> {
     const state = nodes.get(ids[0]!)!.clusterState;
-    const { n, w } = nodes.get(ids[0]!)!.bucketProps('b');
     for (const op of ops) {
       if (op.outcome !== 'ok') continue;
+      const { n, w } = nodes.get(ids[0]!)!.bucketProps(bucketName(op.key));
       const key = Buffer.from(op.key);
-      const position = engines.get(ids[0]!)!.hashKey(BUCKET, key);
+      const position = engines.get(ids[0]!)!.hashKey(bucketOf(op.key), key);
       const primaries = preferenceList(state.ring, partitionOf(state.ring, position), Math.min(n, finalIds.length), zonesOf(state)).primaries;
       // Reaped since: the reap check saw the write's dots covered at every primary.
       if (op.dots!.every((d) => reapedCovers(op.key, d))) continue;
@@ -1103,7 +1152,7 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
       if (lostUnflushed(op, op.dots!)) continue;
       const holders: string[] = [];
       for (const id of primaries) {
-        const stored = await engines.get(id)!.get(BUCKET, key);
+        const stored = await engines.get(id)!.get(bucketOf(op.key), key);
         if (stored && op.dots!.some((d) => covers(decodeRecord(stored).context, d))) holders.push(id);
       }
       if (holders.length < Math.min(op.w ?? w, k)) {
@@ -1138,8 +1187,8 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
 
     // Every put/delete context issued, for the "superseded" test.
     const issued = ops.filter((o) => o.context).map((o) => ({ op: o, ctx: decodeContext(o.context!) }));
-    const n = reader.bucketProps('b').n;
     for (const key of keys) {
+      const n = reader.bucketProps(bucketName(key)).n;
       const final = finals.get(key);
       if (!final) {
         violations.push(`final read of ${key} never answered`);
@@ -1196,14 +1245,23 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
       // outside the preference list hold nothing (the ring never changed
       // during the load).
       const ring = state.ring;
-      const position = engines.get(ids[0]!)!.hashKey(BUCKET, Buffer.from(key));
+      const position = engines.get(ids[0]!)!.hashKey(bucketOf(key), Buffer.from(key));
       const primaries = preferenceList(ring, partitionOf(ring, position), n, zonesOf(state)).primaries;
+      // Mixed bucket n: a node that held the key's partition for its n under no ring has no business holding it.
+      const everPrimary = (id: string): boolean =>
+        [...adoptedRings.values()].some((r) =>
+          // The cluster's rings from the load on (not a node's private ring from before it joined).
+          r.claimant === ids[0] && r.version >= joined!.ring.version && preferenceList(r, partitionOf(r, position), n, zonesOf(state)).primaries.includes(id));
       for (const id of finalIds) {
-        const stored = await engines.get(id)!.get(BUCKET, Buffer.from(key));
+        const stored = await engines.get(id)!.get(bucketOf(key), Buffer.from(key));
         // A former replica keeps its (stale, never served) copy after giving
         // the partition away: checked for dot reuse and phantoms only.
         const stray = stored !== null && !primaries.includes(id);
         if (stored) observe(key, decodeRecord(stored), `stored at ${id}`, stray && membershipChanged ? -1 : network.now());
+        if (stray && config.bucketNs.length > 0 && !everPrimary(id)) {
+          violations.push(`STRAY COPY of ${key} (bucket ${bucketName(key)}, n=${n}) at ${id}, never among its ${n} primaries under any ring: ${describeRecord(decodeRecord(stored))}`);
+          continue;
+        }
         if (stray && membershipChanged) continue;
         if (primaries.includes(id)) {
           const want = final.record;

@@ -45,6 +45,16 @@ describe('GET /ui', () => {
     for (const path of ['/status', '/ring', '/metrics']) expect((await fetch(`${node.url}${path}`)).status, path).toBe(401);
   });
 
+  it('the address typed with a trailing slash leads to the page, without a token', async () => {
+    const slash = await fetch(`${node.url}/ui/`, { redirect: 'manual' });
+    expect(slash.status).toBe(308);
+    expect(slash.headers.get('location')).toBe('/ui');
+    const followed = await fetch(`${node.url}/ui/`);
+    expect(followed.status).toBe(200);
+    expect(followed.url).toBe(`${node.url}/ui`);
+    expect(await followed.text()).toContain('/ui/assets/');
+  });
+
   it('an unknown asset or a path outside assets/ is a JSON 404, never a file from elsewhere', async () => {
     for (const path of ['/ui/assets/nope.js', '/ui/assets/..%2f..%2fpackage.json', '/ui/assets/%2E%2E%2Findex.html']) {
       const res = await fetch(`${node.url}${path}`);

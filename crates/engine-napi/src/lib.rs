@@ -242,6 +242,44 @@ pub fn reconcile(records: Vec<Buffer>, lww: bool) -> Result<Buffer> {
     })
 }
 
+/// The size limits a detached coordination checks: the engine's own, as the
+/// facade holds them (`EngineLimits`).
+#[napi(object)]
+pub struct Limits {
+    pub max_key_bytes: u32,
+    pub max_value_bytes: u32,
+    pub max_siblings: u32,
+}
+
+/// Coordinates a new version of a key in memory with `actor` making the dot
+/// (`dvv::coordinate_detached`): what `coordinate` makes on a key with no
+/// stored record, without storage, for the fallback coordinator's one-off
+/// actors. `content_type` and `meta` as for `coordinate` (unchecked here).
+#[napi(catch_unwind)]
+#[allow(clippy::too_many_arguments)]
+pub fn coordinate_detached(
+    context: Option<&[u8]>,
+    actor: &[u8],
+    value: Option<&[u8]>,
+    now: f64,
+    lww: bool,
+    content_type: Option<String>,
+    meta: Option<Vec<String>>,
+    limits: Limits,
+) -> Result<Buffer> {
+    guard(|| {
+        let now = timestamp(now)?;
+        let attrs = attributes(content_type, meta)?;
+        let limits = engine::Limits {
+            max_key_bytes: limits.max_key_bytes as usize,
+            max_value_bytes: limits.max_value_bytes as usize,
+            max_siblings: limits.max_siblings as usize,
+        };
+        guarded(|| engine::dvv::coordinate_detached(context.unwrap_or_default(), actor, value, &attrs, now, mode(lww), &limits))
+            .map(Buffer::from)
+    })
+}
+
 #[napi]
 pub struct NativeEngine {
     // None once closed: dropping the last Arc releases sled's file lock so the

@@ -5,9 +5,10 @@
 use std::cmp::Ordering;
 
 use crate::codec::{
-    covers, decode_record, encode_record, record_violation, shape_violation, Attributes, Context,
-    Dot, Record, Sibling, MAX_CONTEXT_ENTRIES, MAX_SAFE,
+    canonical_attributes, covers, decode_context, decode_record, encode_record, record_violation,
+    shape_violation, Attributes, Context, Dot, Record, Sibling, MAX_CONTEXT_ENTRIES, MAX_SAFE,
 };
+use crate::config::Limits;
 use crate::error::{err, ErrorCode, Result};
 
 /// How concurrent versions of an object are resolved.
@@ -265,6 +266,52 @@ pub fn reconcile(records: &[&[u8]], mode: Mode) -> Result<Vec<u8>> {
     Ok(encode_record(&acc))
 }
 
+/// Coordinates a new version of a key in memory, as `Engine::coordinate`
+/// does over an empty stored record, with `actor` making the dot: the
+/// version a fallback coordinator builds under a one-off actor (it keeps no
+/// record of the key, docs/cluster.md "The fallback's dot"). No storage: the
+/// coordinator and the replicas that merge the version run one code.
+///
+/// Checks, first failure wins: `limits` valid (`INVALID_ARGUMENT`), `actor`
+/// 1..=255 bytes (`INVALID_ARGUMENT`), `now <= 2^53-1` (`INVALID_ARGUMENT`),
+/// the value within `max_value_bytes` (`VALUE_TOO_LARGE`), the attributes
+/// (`canonical_attributes`), the context (`BAD_CONTEXT`); then `update`
+/// (`BAD_CONTEXT` when the context is full, `INVALID_ARGUMENT` when the
+/// actor's counter is exhausted) and `finish` in `mode`. `attrs` are as the
+/// client gave them (this checks and sorts them); a tombstone drops them.
+pub fn coordinate_detached(
+    context: &[u8],
+    actor: &[u8],
+    value: Option<&[u8]>,
+    attrs: &Attributes,
+    now: u64,
+    mode: Mode,
+    limits: &Limits,
+) -> Result<Vec<u8>> {
+    limits.validate()?;
+    if actor.is_empty() || actor.len() > u8::MAX as usize {
+        return err(ErrorCode::InvalidArgument, "actor must be 1..=255 bytes");
+    }
+    if now > MAX_SAFE {
+        return err(ErrorCode::InvalidArgument, "timestamp above 2^53-1");
+    }
+    if value.is_some_and(|v| v.len() > limits.max_value_bytes) {
+        return err(
+            ErrorCode::ValueTooLarge,
+            format!("value is longer than {} bytes", limits.max_value_bytes),
+        );
+    }
+    let attrs = canonical_attributes(&attrs.content_type, &attrs.meta)?;
+    let ctx = decode_context(context)?;
+    let out = finish(update(&Record::default(), &ctx, actor, value, &attrs, now)?, mode, limits.max_siblings)?;
+    // Nothing stored was there to keep: the one sibling is the new dot.
+    debug_assert!(
+        out.siblings.len() == 1 && out.siblings[0].dot.actor == actor,
+        "invariant: a detached coordination yields exactly its new sibling"
+    );
+    Ok(encode_record(&out))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -445,6 +492,58 @@ mod tests {
         };
         let (p, q) = (only("a"), only("b"));
         assert_eq!(reconcile(&[&p, &q], Mode::Siblings).unwrap_err().code, ErrorCode::CorruptRecord);
+    }
+
+    #[test]
+    fn coordinate_detached_makes_one_new_dot_for_the_given_actor() {
+        let limits = Limits::default();
+        let (meta, ct) = (vec![(b"z".to_vec(), b"1".to_vec()), (b"a".to_vec(), b"2".to_vec())], b"text/plain".to_vec());
+        let attrs = Attributes { content_type: ct.clone(), meta };
+        // The client saw a:3 and n1:f7:2; the one-off actor has issued nothing: its dot is 1.
+        let mut ctx = Context::new();
+        ctx.insert(b"a".to_vec(), 3);
+        ctx.insert(b"n1/f7".to_vec(), 2);
+        let bytes = coordinate_detached(&crate::codec::encode_context(&ctx), b"n1/f0", Some(b"v"), &attrs, 5, Mode::Siblings, &limits).unwrap();
+        let r = decode_record(&bytes).unwrap();
+        assert_eq!(r.siblings.len(), 1);
+        assert_eq!((r.siblings[0].dot.actor.as_slice(), r.siblings[0].dot.counter, r.siblings[0].timestamp), (&b"n1/f0"[..], 1, 5));
+        // The metadata is sorted; the context is the client's plus the new dot.
+        assert_eq!(r.siblings[0].attrs.meta[0].0, b"a".to_vec());
+        assert_eq!(r.siblings[0].attrs.content_type, ct);
+        let mut want = ctx.clone();
+        want.insert(b"n1/f0".to_vec(), 1);
+        assert_eq!(r.context, want);
+        // A tombstone drops the attributes; no context is the empty one.
+        let t = decode_record(&coordinate_detached(&[], b"x", None, &attrs, 0, Mode::Lww, &limits).unwrap()).unwrap();
+        assert!(t.siblings[0].tombstone && t.siblings[0].attrs.is_default());
+    }
+
+    #[test]
+    fn coordinate_detached_checks_its_inputs_in_order() {
+        let l = Limits { max_key_bytes: 8, max_value_bytes: 4, max_siblings: 2 };
+        let d = Attributes::default();
+        let run = |ctx: &[u8], actor: &[u8], v: Option<&[u8]>, a: &Attributes, now: u64, l: &Limits| {
+            coordinate_detached(ctx, actor, v, a, now, Mode::Siblings, l).unwrap_err().code
+        };
+        let bad_limits = Limits { max_siblings: 0, ..l.clone() };
+        assert_eq!(run(b"junk", b"", Some(b"12345"), &d, 0, &bad_limits), ErrorCode::InvalidArgument);
+        assert_eq!(run(b"junk", b"", Some(b"12345"), &d, 0, &l), ErrorCode::InvalidArgument);
+        assert_eq!(run(b"junk", &[b'a'; 256], Some(b"12345"), &d, 0, &l), ErrorCode::InvalidArgument);
+        assert_eq!(run(b"junk", b"a", Some(b"12345"), &d, MAX_SAFE + 1, &l), ErrorCode::InvalidArgument);
+        assert_eq!(run(b"junk", b"a", Some(b"12345"), &d, 0, &l), ErrorCode::ValueTooLarge);
+        let empty_ct = Attributes { content_type: Vec::new(), meta: Vec::new() };
+        assert_eq!(run(b"junk", b"a", Some(b"1234"), &empty_ct, 0, &l), ErrorCode::BadMetadata);
+        assert_eq!(run(b"junk", b"a", Some(b"1234"), &d, 0, &l), ErrorCode::BadContext);
+        // A context of 1024 other actors is full once the new actor is added.
+        let full: Context = (0..MAX_CONTEXT_ENTRIES).map(|i| (format!("w{i:04}").into_bytes(), 1)).collect();
+        let full = crate::codec::encode_context(&full);
+        assert_eq!(run(&full, b"a", Some(b"1234"), &d, 0, &l), ErrorCode::BadContext);
+        // ... but not when the actor is one of them.
+        assert!(coordinate_detached(&full, b"w0000", None, &d, 0, Mode::Siblings, &l).is_ok());
+        // The actor's counter at 2^53-1 has no next dot.
+        let mut spent = Context::new();
+        spent.insert(b"a".to_vec(), MAX_SAFE);
+        assert_eq!(run(&crate::codec::encode_context(&spent), b"a", None, &d, 0, &l), ErrorCode::InvalidArgument);
     }
 
     #[test]

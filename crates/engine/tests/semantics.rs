@@ -315,3 +315,36 @@ fn size_limits_and_name_validation() {
     assert_eq!(e.get(b"b", b"\0k\0").unwrap().unwrap(), r);
     assert!(decode_record(&r).is_ok());
 }
+
+/// A fallback coordinator's version (`dvv::coordinate_detached`) is the one
+/// the engine's own coordinate makes on a key it holds no record of, given
+/// the same actor: coordinator and replicas run one code.
+#[test]
+fn coordinate_detached_is_coordinate_on_an_absent_key() {
+    use ringkv_engine::codec::{encode_context, Attributes, Context};
+    use ringkv_engine::dvv::coordinate_detached;
+    let dir = tempfile::tempdir().unwrap();
+    let e = open(dir.path());
+    let me = e.actor().as_bytes().to_vec();
+    let mut rng = Rng(7);
+    for i in 0..200u64 {
+        let mut ctx = Context::new();
+        for a in ["a", "n1:0000000000000001", "z/f3"] {
+            if rng.next() % 2 == 0 {
+                ctx.insert(a.as_bytes().to_vec(), 1 + rng.next() % 5);
+            }
+        }
+        let ctx = encode_context(&ctx);
+        let value = (rng.next() % 4 != 0).then(|| format!("v{i}").into_bytes());
+        let attrs = if rng.next() % 2 == 0 {
+            Attributes::default()
+        } else {
+            Attributes { content_type: b"text/plain".to_vec(), meta: vec![(b"m".to_vec(), b"x".to_vec()), (b"b".to_vec(), b"y".to_vec())] }
+        };
+        let mode = if rng.next() % 3 == 0 { Mode::Lww } else { S };
+        let key = format!("k{i}").into_bytes();
+        let stored = e.coordinate_with(b"b", &key, Some(&ctx), value.as_deref(), &attrs, i, mode, false).unwrap();
+        let detached = coordinate_detached(&ctx, &me, value.as_deref(), &attrs, i, mode, e.limits()).unwrap();
+        assert_eq!(detached, stored, "write {i}");
+    }
+}

@@ -9,6 +9,7 @@ import {
   EngineError,
   type ConflictMode,
   type CoordinateRequest,
+  type DetachedCoordinateRequest,
   type Engine,
   type EngineErrorCode,
   type EngineLimits,
@@ -184,6 +185,20 @@ export class NativeEngine implements Engine {
     // One record is returned as it is: no crossing needed for the copy.
     if (records.length === 1) return Buffer.from(records[0]!);
     return sync(() => loadBinding().reconcile(records.map(asBuffer), mode === 'lww'));
+  }
+
+  coordinateDetached(req: DetachedCoordinateRequest): Buffer {
+    // No storage, so no CLOSED (as reconcile). napi would truncate or coerce
+    // odd arguments: their types are checked here, as in the pure engine.
+    if (req === null || typeof req !== 'object') invalid('request must be an object');
+    if (!Number.isSafeInteger(req.now) || req.now < 0) invalid('now must be an integer in 0..2^53-1');
+    if (!isMode(req.mode)) invalid(BAD_MODE);
+    if (!(req.actor instanceof Uint8Array)) invalid('actor must be a Uint8Array');
+    if (req.value !== null && !(req.value instanceof Uint8Array)) invalid('value must be a Uint8Array');
+    if (req.context != null && !(req.context instanceof Uint8Array)) invalid('context must be a Uint8Array');
+    const [contentType, meta] = attributeArgs(req);
+    const { context, actor, value, now, mode } = req;
+    return sync(() => loadBinding().coordinateDetached(context ?? undefined, actor, value ?? undefined, now, mode === 'lww', contentType, meta, this.limits));
   }
 
   private checkOpen(): void {

@@ -17,6 +17,7 @@ import {
   MAX_SCAN_LIMIT,
   type ConflictMode,
   type CoordinateRequest,
+  type DetachedCoordinateRequest,
   type Engine,
   type EngineLimits,
   type EngineOptions,
@@ -28,8 +29,8 @@ import {
   DEFAULT_TREE_BRANCH_BITS,
   DEFAULT_TREE_SEGMENT_BITS,
 } from '../types.js';
-import { canonicalAttributes, decodeContext, decodeRecord, encodeRecord, type DecodedRecord } from '../../record/codec.js';
-import { finish, sync, update } from '../../record/dvv.js';
+import { canonicalAttributes, checkMetaShape, decodeContext, decodeRecord, encodeRecord, type DecodedRecord } from '../../record/codec.js';
+import { coordinateDetached, finish, sync, update } from '../../record/dvv.js';
 import { reconcile } from '../../record/reconcile.js';
 import {
   Layout,
@@ -325,6 +326,19 @@ export class PureEngine implements Engine {
     validateMode(mode);
     if (!records.every((r) => r instanceof Uint8Array)) invalid('records must be Uint8Arrays');
     return reconcile(records, mode);
+  }
+
+  coordinateDetached(req: DetachedCoordinateRequest): Buffer {
+    // No storage, so no CLOSED (as reconcile). Argument types first (the native facade's order), then the record library's checks.
+    if (req === null || typeof req !== 'object') invalid('request must be an object');
+    if (!Number.isSafeInteger(req.now) || req.now < 0) invalid('now must be an integer in 0..2^53-1');
+    const mode = validateMode(req.mode);
+    const actor = bytesArg(req.actor, 'actor');
+    const value = req.value === null ? null : bytesArg(req.value, 'value');
+    const context = req.context == null ? null : bytesArg(req.context, 'context');
+    if (req.contentType != null && typeof req.contentType !== 'string') invalid('contentType must be a string');
+    checkMetaShape(req.meta);
+    return coordinateDetached(context, actor, { value, now: req.now, contentType: req.contentType, meta: req.meta }, mode, this.limits);
   }
 
   async coordinate(req: CoordinateRequest): Promise<Buffer> {
