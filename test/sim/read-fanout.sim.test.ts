@@ -6,10 +6,13 @@
 //     no resurrection);
 //   - transfer-read mode with probes at r = pr = R (2 of 3) and writes at
 //     pw = w: STALE READ is then read-your-writes at R + W > N, through
-//     joins and leaves too.
+//     joins and leaves too;
+//   - the same with keys in buckets of n = 2, 3 and 5 (mixed-n mode; at
+//     n = 5, r = w = 2 promises no read-your-writes and is not judged, but
+//     every other invariant is, with reads asking 2 of 5).
 // Default: seeds 1-100 each; RINGKV_SIM_SEEDS=... as for the other sims.
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_SIM_CONFIG, TRANSFER_READS_SIM_CONFIG, runSim } from './harness.js';
+import { DEFAULT_SIM_CONFIG, TRANSFER_MIXED_N_SIM_CONFIG, TRANSFER_READS_SIM_CONFIG, runSim } from './harness.js';
 import { failureReport, range, seedsFromEnv } from './report.js';
 
 const seeds = seedsFromEnv(range(1, 100));
@@ -59,6 +62,21 @@ describe('transfer-read simulation, read_fanout quorum, probes at r = pr = 2 (re
       }
       if (failures.length > 0) expect.fail(failures.join('\n\n'));
       expect(probes).toBeGreaterThan(0);
+    }, CHUNK_TIMEOUT_MS);
+  }
+});
+
+describe('mixed-n transfer-read simulation (n = 2, 3, 5), read_fanout quorum, probes at r = pr = the bucket\'s r', () => {
+  const mixed = seeds.slice(0, 40);
+  for (let i = 0; i < mixed.length; i += CHUNK) {
+    const chunk = mixed.slice(i, i + CHUNK);
+    it(`seeds ${chunk[0]}..${chunk[chunk.length - 1]}: no stale read, no stray copy, no lost write`, async () => {
+      const failures: string[] = [];
+      for (const seed of chunk) {
+        const result = await runSim(seed, { ...TRANSFER_MIXED_N_SIM_CONFIG, readFanout: 'quorum', probeR: 'r' });
+        if (result.violations.length > 0) failures.push(failureReport(result, 'test/sim/read-fanout.sim.test.ts'));
+      }
+      if (failures.length > 0) expect.fail(failures.join('\n\n'));
     }, CHUNK_TIMEOUT_MS);
   }
 });
