@@ -50,6 +50,8 @@ export interface RolesConfig {
 export interface Build {
   label: string;
   root: string;
+  /** The read_fanout of the benchmark's buckets (issue 15 item 3), set on n1 after the start; absent: the bucket default. */
+  readFanout?: 'all' | 'quorum';
 }
 
 export type Phase = 'idle' | 'put' | 'get';
@@ -257,6 +259,17 @@ export async function runRound(build: Build, round: number, cfg: RolesConfig): P
   const cluster = await startCluster(3, { root: build.root, nodeArgs: [...prof, '--import', PROBE], ipc: true });
   if (prof.length > 0) console.log(`round ${round} ${build.label}: profiles of ${cluster.procs.map((p, i) => `n${i + 1} pid ${p.pid}`).join(', ')}`);
   try {
+    if (build.readFanout) {
+      // In force on every member when the call returns (docs/http.md "Buckets").
+      for (const table of ['warmup', 'usertable']) {
+        const res = await fetch(`http://${cluster.nodes[0]}/buckets/${table}/props`, {
+          method: 'PUT',
+          headers: { authorization: `Bearer ${cluster.token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ props: { read_fanout: build.readFanout } }),
+        });
+        if (!res.ok) throw new Error(`PUT /buckets/${table}/props read_fanout=${build.readFanout}: HTTP ${res.status} ${await res.text()}`);
+      }
+    }
     // Warm-up (JIT, connections, caches), on its own table.
     const warm = Math.min(2_000, cfg.records);
     const closed = { ...cfg, targetOpsPerS: 0 };
@@ -389,6 +402,17 @@ export function rolesReport(results: RoundResult[], builds: Build[]): string {
         );
       }
     }
+  }
+  lines.push('');
+  // Per client request, both replicas together: what a smaller read fan-out saves (a replica's per-kv.get figure above does not show it).
+  lines.push('| build | replica requests per GET (n2+n3) | replicas\' CPU µs per GET (n2+n3) | replicas\' CPU µs per PUT (n2+n3) |');
+  lines.push('|---|---:|---:|---:|');
+  for (const b of builds) {
+    const rounds = results.filter((r) => r.build === b.label);
+    const ph = (r: RoundResult, p: Phase) => r.phases.find((x) => x.phase === p)!;
+    const perOp = (r: RoundResult, p: Phase, f: (n: NodePhase) => number) => ph(r, p).nodes.slice(1).reduce((s, n) => s + f(n), 0) / Math.max(1, ph(r, p).operations);
+    const served = (n: NodePhase) => Object.values(n.replicaRequests).reduce((a, x) => a + x, 0);
+    lines.push(`| ${b.label} | ${med(rounds.map((r) => perOp(r, 'get', served)), 2)} | ${med(rounds.map((r) => perOp(r, 'get', (n) => n.cpuUs)), 1)} | ${med(rounds.map((r) => perOp(r, 'put', (n) => n.cpuUs)), 1)} |`);
   }
   lines.push('');
   lines.push('| build | GET ops/s | PUT ops/s | errors | idle CPU µs/s (n1, n2, n3) | generator CPU µs/op (GET, PUT) |');

@@ -66,6 +66,8 @@ export interface ReadOptions {
   timeoutMs?: number;
   /** Ask for siblings as multipart/mixed (one part each, Riak's form) instead of the JSON document; the result is the same. */
   multipart?: boolean;
+  /** The bucket's read_fanout for this read (`?fanout=`; `get` only): `all` replicas asked, or `quorum` (docs/cluster.md "Read fan-out"). */
+  fanout?: 'all' | 'quorum';
 }
 
 export interface WriteOptions {
@@ -313,7 +315,7 @@ export class RingkvClient {
     const res = await this.call({
       method: 'GET',
       path: objectPath(bucket, key),
-      query: { r: opts.r, n: opts.n, timeout: opts.timeoutMs },
+      query: { r: opts.r, n: opts.n, timeout: opts.timeoutMs, fanout: opts.fanout },
       headers: opts.multipart ? { accept: 'multipart/mixed, application/json' } : undefined,
       timeoutMs: opts.timeoutMs,
       notFoundIsAnswer: true,

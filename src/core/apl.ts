@@ -4,6 +4,7 @@
 // non-primary forwards a write in. Pure: health comes in as predicates the
 // node evaluates at one instant.
 import type { ReplicaTarget } from './put-coordinator.js';
+import type { ReadFanout } from './membership.js';
 import type { PreferenceList } from './ring.js';
 import { type NodeId, invariant } from './types.js';
 
@@ -27,7 +28,11 @@ export function substitutes(pl: PreferenceList, health: Health): { healthy: Node
 }
 
 export interface ReadPlan {
-  /** One node per primary slot: the primary, or the healthy fallback replacing it. */
+  /**
+   * One node per primary slot: the primary, or the healthy fallback
+   * replacing it. With fan-out `all` in slot order; with `quorum` in the
+   * order they are asked in (see readPlan).
+   */
   replicas: NodeId[];
   /** The fallbacks among `replicas` (they answer with their hints too). */
   substitutes: Set<NodeId>;
@@ -38,25 +43,62 @@ export interface ReadPlan {
    * waits for it (read-your-writes, see get-coordinator.ts).
    */
   awaited: NodeId | undefined;
+  /** How many of `replicas` (from the first) are asked at once; the rest only when the read needs them (get-coordinator.ts). */
+  ask: number;
+}
+
+/** A read's fan-out and the answers it needs (src/core/quorum.ts). */
+export interface ReadNeeds {
+  fanout: ReadFanout;
+  r: number;
+  /** Answers required from primaries (Riak's pr). */
+  pr: number;
 }
 
 /**
  * Reads ask the key's N primaries, replacing each suspected primary by the
  * next healthy fallback (sloppy quorum, Dynamo §4.6); a suspected primary
  * with no healthy fallback left is asked anyway.
+ *
+ * Fan-out `quorum` (Cassandra's way): the same replicas, ordered this node
+ * first (its copy costs no peer message), then `awaited`, the healthy
+ * primaries in preference order, the substitutes, and last the suspected
+ * primaries asked for want of a fallback; `ask` is the shortest prefix that
+ * holds R nodes, PR primaries and `awaited`. Fan-out `all` (the default):
+ * every replica at once, in slot order.
  */
-export function readPlan(pl: PreferenceList, health: Health, self: NodeId, coordinatesOwnWrites: boolean): ReadPlan {
+export function readPlan(pl: PreferenceList, health: Health, self: NodeId, coordinatesOwnWrites: boolean, needs?: ReadNeeds): ReadPlan {
   const spare = substitutes(pl, health).healthy;
   const subs = new Set<NodeId>();
-  const replicas = pl.primaries.map((p) => {
+  const slots = pl.primaries.map((p) => {
     if (!health.isSuspect(p) || spare.length === 0) return p;
     const f = spare.shift()!;
     subs.add(f);
     return f;
   });
-  invariant(new Set(replicas).size === replicas.length, () => `a read asks a node twice (${replicas.join(', ')})`);
+  invariant(new Set(slots).size === slots.length, () => `a read asks a node twice (${slots.join(', ')})`);
   const writer = coordinatesOwnWrites ? self : pl.primaries.find((p) => p !== self && !health.isSuspect(p));
-  return { replicas, substitutes: subs, awaited: writer !== undefined && replicas.includes(writer) ? writer : undefined };
+  const awaited = writer !== undefined && slots.includes(writer) ? writer : undefined;
+  if (needs === undefined || needs.fanout === 'all') return { replicas: slots, substitutes: subs, awaited, ask: slots.length };
+  const rank = (node: NodeId): number => {
+    if (node === self) return 0;
+    if (node === awaited) return 1;
+    if (subs.has(node)) return 3;
+    return health.isSuspect(node) ? 4 : 2;
+  };
+  // Array.prototype.sort is stable: equal ranks keep the slot (preference) order.
+  const replicas = [...slots].sort((a, b) => rank(a) - rank(b));
+  const primaries = new Set(pl.primaries);
+  let ask = 0;
+  let primariesAsked = 0;
+  let awaitedAsked = awaited === undefined;
+  while (ask < replicas.length && (ask < needs.r || primariesAsked < needs.pr || !awaitedAsked)) {
+    const node = replicas[ask++]!;
+    if (primaries.has(node)) primariesAsked++;
+    if (node === awaited) awaitedAsked = true;
+  }
+  invariant(ask >= Math.min(needs.r, replicas.length), () => `a quorum read asks ${ask} of ${replicas.length} replicas at first, below r=${needs.r}`);
+  return { replicas, substitutes: subs, awaited, ask };
 }
 
 export interface WritePlan {

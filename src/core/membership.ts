@@ -63,7 +63,17 @@ export interface BucketProps {
   readonly mode: ConflictMode;
   /** A CRDT type whose siblings merge automatically. */
   readonly type?: 'set';
+  /**
+   * Who a read asks (docs/cluster.md "Read fan-out"): `all` N replicas
+   * (absent: the default, Dynamo's way) or `quorum`, R of them first and the
+   * others only when one fails, is slow or answers differently.
+   */
+  readonly read_fanout?: ReadFanout;
 }
+
+/** A bucket's read fan-out (BucketProps.read_fanout). */
+export type ReadFanout = 'all' | 'quorum';
+export const READ_FANOUTS: readonly ReadFanout[] = ['all', 'quorum'];
 
 export interface BucketEntry {
   readonly props: BucketProps;
@@ -442,6 +452,8 @@ export function setBucketProps(
   const current = bucketProps(state, name);
   const merged: Record<string, unknown> = { ...current, ...change };
   if (merged.type === null || merged.type === undefined) delete merged.type;
+  // null (or undefined) takes read_fanout back to the default, 'all'.
+  if (merged.read_fanout === null || merged.read_fanout === undefined) delete merged.read_fanout;
   const props = validateBucketProps(merged as unknown as BucketProps);
   const problems: BucketPropsProblem[] = [];
   if (props.type === 'set' && props.mode === 'lww') {
@@ -471,7 +483,7 @@ export function validateBucketProps(props: BucketProps): BucketProps {
     if (!ok) problems.push({ field, message });
   };
   const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v);
-  const { n, r, w, dw, mode, type } = props;
+  const { n, r, w, dw, mode, type, read_fanout } = props;
   check('n', isInt(n) && n >= 1 && n <= MAX_N, `must be an integer in 1..${MAX_N}`);
   const nMax = isInt(n) ? n : MAX_N;
   check('r', isInt(r) && r >= 1 && r <= nMax, 'must be an integer in 1..n');
@@ -479,10 +491,12 @@ export function validateBucketProps(props: BucketProps): BucketProps {
   check('dw', isInt(dw) && dw >= 0 && dw <= (isInt(w) ? w : nMax), 'must be an integer in 0..w');
   check('mode', mode === 'siblings' || mode === 'lww', "must be 'siblings' or 'lww'");
   check('type', type === undefined || type === 'set', "must be 'set' or absent");
-  const known = new Set(['n', 'r', 'w', 'dw', 'mode', 'type']);
+  check('read_fanout', read_fanout === undefined || READ_FANOUTS.includes(read_fanout), "must be 'all' or 'quorum'");
+  const known = new Set(['n', 'r', 'w', 'dw', 'mode', 'type', 'read_fanout']);
   for (const field of Object.keys(props)) check(field, known.has(field), 'is not a bucket property');
   if (problems.length > 0) throw new BucketPropsError(problems);
-  return type === undefined ? { n, r, w, dw, mode } : { n, r, w, dw, mode, type };
+  // read_fanout only when set: the props (and state digests) of buckets without it stay as they were.
+  return { n, r, w, dw, mode, ...(type === undefined ? {} : { type }), ...(read_fanout === undefined ? {} : { read_fanout }) };
 }
 
 // ---------------------------------------------------------------------------
@@ -871,7 +885,8 @@ function sameProps(x: BucketProps, y: BucketProps): boolean {
 }
 
 function canonicalProps(p: BucketProps): string {
-  return JSON.stringify([p.n, p.r, p.w, p.dw, p.mode, p.type ?? null]);
+  // read_fanout appended only when set, so the canonical form (and digest) of older props is unchanged.
+  return JSON.stringify([p.n, p.r, p.w, p.dw, p.mode, p.type ?? null, ...(p.read_fanout === undefined ? [] : [p.read_fanout])]);
 }
 
 /** Every field in a fixed order, independent of key order. */

@@ -2,7 +2,7 @@
 // bucket's properties overridden by the request's options, validated, then
 // shrunk to the cluster's size. Pure: the node maps a QuorumError to its
 // BAD_REQUEST.
-import { MAX_N, type BucketProps } from './membership.js';
+import { MAX_N, READ_FANOUTS, type BucketProps, type ReadFanout } from './membership.js';
 
 /** Most replicas of a key (defined with the bucket properties it bounds), and the bound of every quorum number. */
 export { MAX_N };
@@ -19,6 +19,8 @@ export interface QuorumRequest {
   /** Of the W acks, at least this many from primaries, not hinted fallbacks (Riak's pw; default 0). */
   pw?: number;
   timeoutMs?: number;
+  /** Who a read asks: the bucket's read_fanout overridden for this request (`?fanout=`). */
+  readFanout?: ReadFanout;
 }
 
 export interface Quorum {
@@ -30,6 +32,8 @@ export interface Quorum {
   pw: number;
   mode: BucketProps['mode'];
   timeoutMs: number;
+  /** `all`: a read asks every replica; `quorum`: R first, more only when needed (src/core/apl.ts readPlan). */
+  readFanout: ReadFanout;
 }
 
 /** The request's quorum cannot be met by any cluster: the caller's fault. */
@@ -45,7 +49,7 @@ export class QuorumError extends Error {
  * `props`: the bucket's; `req`: the request's overrides; `nodes`: distinct
  * owners in the ring; `defaultTimeoutMs`: the node's request timeout.
  */
-export function quorum(props: Pick<BucketProps, 'n' | 'r' | 'w' | 'dw' | 'mode'>, req: QuorumRequest, nodes: number, defaultTimeoutMs: number): Quorum {
+export function quorum(props: Pick<BucketProps, 'n' | 'r' | 'w' | 'dw' | 'mode' | 'read_fanout'>, req: QuorumRequest, nodes: number, defaultTimeoutMs: number): Quorum {
   const requested = { n: req.n ?? props.n, r: req.r ?? props.r, w: req.w ?? props.w, dw: req.dw ?? props.dw, pr: req.pr ?? 0, pw: req.pw ?? 0 };
   for (const [name, v] of Object.entries(requested)) {
     const min = name === 'n' || name === 'r' || name === 'w' ? 1 : 0;
@@ -62,6 +66,8 @@ export function quorum(props: Pick<BucketProps, 'n' | 'r' | 'w' | 'dw' | 'mode'>
   const n = Math.min(requested.n, nodes);
   const timeoutMs = req.timeoutMs ?? defaultTimeoutMs;
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0 || timeoutMs > MAX_TIMEOUT_MS) throw new QuorumError(`timeout must be in 1..${MAX_TIMEOUT_MS} ms`);
+  const readFanout = req.readFanout ?? props.read_fanout ?? 'all';
+  if (!READ_FANOUTS.includes(readFanout)) throw new QuorumError(`fanout must be ${READ_FANOUTS.join(' or ')}`);
   return {
     n,
     r: Math.min(requested.r, n),
@@ -71,5 +77,6 @@ export function quorum(props: Pick<BucketProps, 'n' | 'r' | 'w' | 'dw' | 'mode'>
     pw: Math.min(requested.pw, n),
     mode: props.mode,
     timeoutMs,
+    readFanout,
   };
 }

@@ -101,7 +101,7 @@ export function registerApi(
 
   app.get('/kv/:bucket/:key', (res, req) => {
     const { bucket, key } = names(req, limits);
-    const opts = requestOptions(req, ['r', 'pr', 'n', 'timeout']);
+    const opts = requestOptions(req, ['r', 'pr', 'n', 'timeout', 'fanout']);
     const multipart = acceptsMultipart(req.getHeader('accept'));
     handleData(res, async () => {
       refuseSetBucket(node, bucket());
@@ -525,6 +525,12 @@ function requestOptions(req: HttpRequest, allowed: string[]): ParsedOptions {
       if (!allowed.includes(name)) throw new HttpError('BAD_REQUEST', `unknown query parameter '${name}' (allowed: ${allowed.join(', ')})`);
       if (name === 'returnbody') {
         if (raw !== 'true' && raw !== 'false') throw new HttpError('BAD_REQUEST', `returnbody must be true or false (got '${raw}')`);
+        continue;
+      }
+      if (name === 'fanout') {
+        // The bucket's read_fanout for this read (docs/cluster.md "Read fan-out").
+        if (raw !== 'all' && raw !== 'quorum') throw new HttpError('BAD_REQUEST', `fanout must be all or quorum (got '${raw}')`);
+        out.readFanout = raw;
         continue;
       }
       if (!/^\d{1,7}$/.test(raw)) throw new HttpError('BAD_REQUEST', `${name} must be a non-negative integer`);

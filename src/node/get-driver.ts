@@ -30,6 +30,8 @@ export interface GetDriverContext {
   readonly metrics: NodeMetrics;
   /** After answering a read, wait this long for late replies before read repair. */
   readonly readRepairWindowMs: number;
+  /** Fan-out quorum: a read without R answers this long after it began asks one more replica (Cassandra's speculative retry); <= 0: never. */
+  readonly readRetryAfterMs: number;
   /** The key's preference list under this node's ring (refuses an oversize or bad key). */
   preference(bucket: Buffer, key: Buffer, n: number): PreferenceList;
   /** This node's view of its peers' health at `now` (src/core/apl.ts). */
@@ -86,7 +88,7 @@ export class GetDriver {
     const ctx = this.ctx;
     const pl = ctx.preference(bucket, key, q.n);
     if (!pl.primaries.includes(ctx.id)) ctx.metrics.nonPrimaryReads.inc();
-    const { replicas, substitutes, awaited } = readPlan(pl, ctx.healthAt(ctx.clock.now()), ctx.id, ctx.coordinatesOwnWrites(pl));
+    const { replicas, substitutes, awaited, ask } = readPlan(pl, ctx.healthAt(ctx.clock.now()), ctx.id, ctx.coordinatesOwnWrites(pl), { fanout: q.readFanout, r: q.r, pr: q.pr });
     // This node is the key's only replica (N=1): its copy is the answer, now —
     // no state machine, timers or repairs — unless a reap floor or a pending
     // transfer makes the copy need the general path.
@@ -107,7 +109,7 @@ export class GetDriver {
       const merged = ctx.engine.reconcile(records, q.mode);
       return floorCtx ? withoutCovered(merged, floorCtx) : merged;
     };
-    const fsm = new GetCoordinator(replicas, q.r, merge, sameBytes, { primaries: pl.primaries, pr: q.pr, awaited });
+    const fsm = new GetCoordinator(replicas, q.r, merge, sameBytes, { primaries: pl.primaries, pr: q.pr, awaited, ask });
     return new Promise<ReadOutcome>((resolve, reject) => {
       const timers: Timer[] = [];
       const apply = (effects: GetEffect[]): void => {
@@ -126,6 +128,9 @@ export class GetDriver {
           } else if (e.kind === 'repair') {
             ctx.metrics.readRepairs.inc();
             void ctx.sendMerge(e.node, bucket, key, Buffer.from(e.record), q.mode, false, q.timeoutMs).catch(() => undefined);
+          } else if (e.kind === 'ask') {
+            if (e.why !== 'first') ctx.metrics.readExtraAsks.inc({ reason: e.why });
+            read(e.node);
           } else {
             timers.forEach((t) => t.cancel());
             if (floorCtx) ctx.reapRepair(bucket, key, pl.primaries, answers, floors, q.timeoutMs);
@@ -133,6 +138,10 @@ export class GetDriver {
         }
       };
       timers.push(ctx.clock.setTimer(q.timeoutMs, () => apply(fsm.onDeadline())));
+      // Fan-out quorum: replicas left unasked, and R answers not in after the retry delay: one more (speculative retry).
+      if (ask < replicas.length && ctx.readRetryAfterMs > 0 && ctx.readRetryAfterMs < q.timeoutMs) {
+        timers.push(ctx.clock.setTimer(ctx.readRetryAfterMs, () => apply(fsm.onSlow())));
+      }
       const noteFloor = (floor: Buffer | null): void => {
         if (!floor) return;
         floors.push(floor);
@@ -141,10 +150,14 @@ export class GetDriver {
       // Every node read from in this request (replicas, and givers read for a replica still
       // receiving the partition), each once: a giver that is also a replica is not read twice.
       const reads = new Map<string, Promise<Fetched>>();
-      for (const node of replicas) reads.set(node, this.fetch(node, bucket, key, q.timeoutMs, substitutes.has(node)));
-      for (const node of replicas) {
-        reads
-          .get(node)!
+      // Reads `node`, a replica the state machine asks (a giver's read started earlier is reused).
+      const read = (node: string): void => {
+        let fetched = reads.get(node);
+        if (fetched === undefined) {
+          fetched = this.fetch(node, bucket, key, q.timeoutMs, substitutes.has(node));
+          reads.set(node, fetched);
+        }
+        fetched
           .then(async ({ record, floor, pending }) => {
             answers.set(node, record);
             noteFloor(floor);
@@ -156,7 +169,11 @@ export class GetDriver {
             return apply(fsm.onStandInReply(node, record, present.length === 0 ? null : ctx.engine.reconcile(present, q.mode)));
           })
           .catch((err: unknown) => apply(fsm.onFailure(node, errorCode(err))));
-      }
+      };
+      // Every replica asked at once starts before any answer is handled (a giver read later may reuse one).
+      const first = fsm.start();
+      for (const e of first) if (e.kind === 'ask') reads.set(e.node, this.fetch(e.node, bucket, key, q.timeoutMs, substitutes.has(e.node)));
+      apply(first);
     });
   }
 

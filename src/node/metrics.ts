@@ -9,6 +9,8 @@ export class NodeMetrics {
   readonly latency: Histogram<'op'>;
   readonly siblings: Histogram;
   readonly readRepairs: Counter;
+  /** Fan-out quorum: replicas asked beyond the first R, by reason (src/core/get-coordinator.ts). */
+  readonly readExtraAsks: Counter<'reason'>;
   readonly forwarded: Counter<'op'>;
   readonly nonPrimaryReads: Counter;
   readonly members: Gauge<'status'>;
@@ -55,6 +57,12 @@ export class NodeMetrics {
     this.readRepairs = new Counter({
       name: 'ringkv_read_repairs_total',
       help: 'Replicas sent a reconciled object after a read found them stale',
+      registers,
+    });
+    this.readExtraAsks = new Counter({
+      name: 'ringkv_read_extra_asks_total',
+      help: "Replicas a read with fan-out quorum asked beyond its first R, by reason (failed: one asked failed; slow: no R answers after readRetryAfterMs; differ: two answers differed)",
+      labelNames: ['reason'],
       registers,
     });
     this.forwarded = new Counter({

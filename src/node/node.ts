@@ -68,6 +68,12 @@ export interface NodeConfig {
   requestTimeoutMs: number;
   /** After answering a read, wait this long for late replies before read repair. */
   readRepairWindowMs: number;
+  /**
+   * A read of a bucket with read_fanout 'quorum' that has not got R answers
+   * this long after it began asks one more replica (Cassandra's speculative
+   * retry; docs/cluster.md "Read fan-out"); 0 turns it off. Default 100 ms.
+   */
+  readRetryAfterMs: number;
   /** Phi accrual detector (src/core/failure-detector.ts): suspect above this phi. */
   phiThreshold: number;
   phiMinStdDeviationMs: number;
@@ -115,6 +121,7 @@ export const DEFAULT_NODE_CONFIG: NodeConfig = {
   maxJoinRefusals: 5,
   requestTimeoutMs: 5_000,
   readRepairWindowMs: 100,
+  readRetryAfterMs: 100,
   phiThreshold: 8,
   phiMinStdDeviationMs: 200,
   phiAcceptablePauseMs: 2_000,
@@ -312,6 +319,7 @@ export class RingkvNode implements ServiceContext, ClientOperations {
       clock: opts.clock,
       metrics: this.metrics,
       readRepairWindowMs: this.config.readRepairWindowMs,
+      readRetryAfterMs: this.config.readRetryAfterMs,
       preference: (bucket, key, n) => this.preference(bucket, key, n),
       healthAt: (now) => this.healthAt(now),
       isSuspect: (node, now) => this.isSuspect(node, now),

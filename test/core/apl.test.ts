@@ -25,7 +25,29 @@ describe('readPlan', () => {
   ];
   it.each(rows)('%s', (_name, suspected, self, coordinates, expected) => {
     const plan = readPlan(PL, health(suspected), self, coordinates);
-    expect({ ...plan, substitutes: [...plan.substitutes] }).toEqual(expected);
+    // Fan-out all (also when asked for explicitly): every replica at once, in slot order.
+    for (const p of [plan, readPlan(PL, health(suspected), self, coordinates, { fanout: 'all', r: 2, pr: 0 })]) {
+      expect({ ...p, substitutes: [...p.substitutes] }).toEqual({ ...expected, ask: 3 });
+    }
+  });
+
+  // Fan-out quorum: the ask order and how many are asked at once.
+  const quorumRows: Array<[string, string[], string, boolean, number, number, { replicas: string[]; ask: number; awaited: string | undefined }]> = [
+    ['a primary coordinator: itself first, then the preference order; R of them', [], 'b', true, 2, 0, { replicas: ['b', 'a', 'c'], ask: 2, awaited: 'b' }],
+    ['r = 1: only itself', [], 'c', true, 1, 0, { replicas: ['c', 'a', 'b'], ask: 1, awaited: 'c' }],
+    ['r = n: all of them', [], 'a', true, 3, 0, { replicas: ['a', 'b', 'c'], ask: 3, awaited: 'a' }],
+    ['a non-primary: the awaited primary first, then the others', ['a'], 'x', false, 2, 0, { replicas: ['b', 'c', 'd'], ask: 2, awaited: 'b' }],
+    ['a substitute after the healthy primaries', ['b'], 'c', true, 2, 0, { replicas: ['c', 'a', 'd'], ask: 2, awaited: 'c' }],
+    ['a suspected primary without a fallback last', ['a', 'b', 'c', 'd', 'e'], 'x', false, 2, 0, { replicas: ['f', 'b', 'c'], ask: 2, awaited: undefined }],
+    ['pr beyond the first R: asks on to the next primary', ['a'], 'd', false, 1, 2, { replicas: ['d', 'b', 'c'], ask: 3, awaited: 'b' }],
+    ['awaited beyond the first R: asks on to it (a leaving primary forwards its writes)', [], 'a', false, 1, 0, { replicas: ['a', 'b', 'c'], ask: 2, awaited: 'b' }],
+    ['a coordinator that is a substitute itself asks itself first', ['a'], 'd', false, 2, 0, { replicas: ['d', 'b', 'c'], ask: 2, awaited: 'b' }],
+  ];
+  it.each(quorumRows)('fan-out quorum: %s', (_name, suspected, self, coordinates, r, pr, expected) => {
+    const plan = readPlan(PL, health(suspected), self, coordinates, { fanout: 'quorum', r, pr });
+    expect({ replicas: plan.replicas, ask: plan.ask, awaited: plan.awaited }).toEqual(expected);
+    // The same replicas as fan-out all, in another order.
+    expect([...plan.replicas].sort()).toEqual([...readPlan(PL, health(suspected), self, coordinates).replicas].sort());
   });
 
   it('a leaving primary (not coordinating) awaits the first other healthy primary', () => {

@@ -113,6 +113,102 @@ describe('GetCoordinator with fallbacks (sloppy quorum) and pr', () => {
   });
 });
 
+describe('GetCoordinator with fan-out quorum (ask = R)', () => {
+  const asks = (e: GetEffect[]) => e.filter((x) => x.kind === 'ask').map((x) => (x as { node: string }).node);
+  const why = (e: GetEffect[]) => e.filter((x) => x.kind === 'ask').map((x) => (x as { why: string }).why);
+  const reply = (e: GetEffect[]) => e.find((x) => x.kind === 'reply') as { ok: boolean; record: Uint8Array | null; answered: number } | undefined;
+
+  it('all R agree: replies and finishes, the third replica is never asked', () => {
+    const g = new GetCoordinator(['a', 'b', 'c'], 2, union, equal, { ask: 2, awaited: 'a' });
+    const first = g.start();
+    expect(asks(first)).toEqual(['a', 'b']);
+    expect(why(first)).toEqual(['first', 'first']);
+    expect(g.onReply('a', rec('x'))).toEqual([]);
+    const e = g.onReply('b', rec('x'));
+    expect(text(e)).toEqual(['reply', 'done']);
+    expect(reply(e)).toMatchObject({ ok: true, answered: 2 });
+    expect(g.askedReplicas).toEqual(['a', 'b']);
+    // A reply from the replica never asked is not taken.
+    expect(g.onReply('c', rec('y'))).toEqual([]);
+    expect(g.onSlow()).toEqual([]);
+  });
+
+  it('one answer differs: asks the rest, replies with the R answers reconciled, then repairs every stale replica read', () => {
+    const g = new GetCoordinator(['a', 'b', 'c'], 2, union, equal, { ask: 2 });
+    g.start();
+    expect(g.onReply('a', rec('xy'))).toEqual([]);
+    // b is stale: the reply goes out (R answers, reconciled) and c is asked at once.
+    const e = g.onReply('b', rec('x'));
+    expect(text(e)).toEqual(['ask', 'reply']);
+    expect(asks(e)).toEqual(['c']);
+    expect(why(e)).toEqual(['differ']);
+    expect(Buffer.from(reply(e)!.record!).toString()).toBe('xy');
+    // c has nothing: once it answers, b and c are repaired with the reconciled record, a is not.
+    expect(text(g.onReply('c', null))).toEqual(['repair b xy', 'repair c xy', 'done']);
+  });
+
+  it('a difference before R answers: asks the rest at once, replies when R are in', () => {
+    const g = new GetCoordinator(['a', 'b', 'c', 'd'], 3, union, equal, { ask: 3 });
+    expect(asks(g.start())).toEqual(['a', 'b', 'c']);
+    g.onReply('a', rec('xy'));
+    expect(text(g.onReply('b', rec('x')))).toEqual(['ask']);
+    expect(g.askedReplicas).toEqual(['a', 'b', 'c', 'd']);
+    const e = g.onReply('c', rec('xy'));
+    expect(reply(e)).toMatchObject({ ok: true, answered: 3 });
+    expect(text(g.onReply('d', rec('xy')))).toEqual(['repair b xy', 'done']);
+    // R must be asked at once.
+    expect(() => new GetCoordinator(['a', 'b', 'c'], 2, union, equal, { ask: 1 })).toThrow(/bad ask/);
+  });
+
+  it('one fails: asks the next; the reply has R answers', () => {
+    const g = new GetCoordinator(['a', 'b', 'c'], 2, union, equal, { ask: 2 });
+    expect(asks(g.start())).toEqual(['a', 'b']);
+    expect(g.onReply('a', rec('x'))).toEqual([]);
+    expect(why(g.onFailure('b', 'TIMEOUT'))).toEqual(['failed']);
+    expect(g.askedReplicas).toEqual(['a', 'b', 'c']);
+    const e = g.onReply('c', rec('x'));
+    expect(reply(e)).toMatchObject({ ok: true, answered: 2 });
+    expect(text(e)).toEqual(['reply', 'done']);
+  });
+
+  it('fails only when no replica is left to ask', () => {
+    const g = new GetCoordinator(['a', 'b', 'c'], 2, union, equal, { ask: 2 });
+    g.start();
+    expect(asks(g.onFailure('a', 'UNREACHABLE'))).toEqual(['c']);
+    expect(g.onFailure('b', 'UNREACHABLE')[0]).toMatchObject({ kind: 'reply', ok: false, code: 'QUORUM_FAILED', answered: 0, needed: 2 });
+  });
+
+  it('slow (speculative retry): asks one more before the answer, none after it', () => {
+    const g = new GetCoordinator(['a', 'b', 'c'], 2, union, equal, { ask: 2 });
+    g.start();
+    g.onReply('a', rec('x'));
+    const slow = g.onSlow();
+    expect(asks(slow)).toEqual(['c']);
+    expect(why(slow)).toEqual(['slow']);
+    // Every replica is asked now: nothing more.
+    expect(g.onSlow()).toEqual([]);
+    const e = g.onReply('c', rec('x'));
+    expect(reply(e)).toMatchObject({ ok: true, answered: 2 });
+    // b, still out, is waited for (and repaired) until the late window ends.
+    expect(text(e)).toEqual(['reply']);
+    expect(text(g.onReply('b', null))).toEqual(['repair b x', 'done']);
+  });
+
+  it('short of primaries (pr): asks the next primary, not a fallback', () => {
+    // Primaries a, b, c; fallbacks d and e; pr = 1: after a fails, d would give an answer but no primary one.
+    const g = new GetCoordinator(['a', 'd', 'b', 'e'], 1, union, equal, { primaries: ['a', 'b', 'c'], pr: 1, ask: 1 });
+    expect(asks(g.start())).toEqual(['a']);
+    expect(asks(g.onFailure('a', 'TIMEOUT'))).toEqual(['b']);
+    expect(reply(g.onReply('b', rec('x')))).toMatchObject({ ok: true, answered: 1 });
+  });
+
+  it('a stand-in whose own copy differs from its merged one counts as a difference: asks the rest', () => {
+    const g = new GetCoordinator(['a', 'd', 'b'], 2, union, equal, { ask: 2 });
+    g.start();
+    expect(asks(g.onStandInReply('d', rec('y'), rec('xy')))).toEqual(['b']);
+  });
+});
+
 describe('PutCoordinator: sloppy quorum', () => {
   it('sends a hinted copy to a fallback for a suspected primary; the hinted ack counts toward W', () => {
     const p = new PutCoordinator(['b', { node: 'd', hintFor: 'c' }], 3, 0, false);

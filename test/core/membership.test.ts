@@ -153,6 +153,25 @@ describe('bucket properties', () => {
     expect(() => setBucketProps(state, 'b', { n: 16, r: 16, w: 16, dw: 16 })).not.toThrow();
   });
 
+  it("read_fanout: 'all' or 'quorum'; anything else is refused naming the field; null goes back to the default", () => {
+    const q = setBucketProps(state, 'b', { read_fanout: 'quorum' });
+    expect(bucketProps(q, 'b')).toEqual({ n: 3, r: 2, w: 2, dw: 0, mode: 'siblings', read_fanout: 'quorum' });
+    expect(setBucketProps(q, 'b', { read_fanout: 'quorum' })).toBe(q);
+    expect(bucketProps(setBucketProps(q, 'b', { read_fanout: 'all' }), 'b').read_fanout).toBe('all');
+    const back = setBucketProps(q, 'b', { read_fanout: null } as never);
+    expect(bucketProps(back, 'b')).toEqual({ ...DEFAULT_BUCKET_PROPS });
+    expect(back.buckets.b!.version).toBe(2);
+    for (const bad of ['QUORUM', 'one', 2, true, '', ['quorum']]) {
+      expect(() => setBucketProps(state, 'b', { read_fanout: bad } as never)).toThrow(
+        expect.objectContaining({ code: 'INVALID_BUCKET_PROPS', fields: ['read_fanout'], message: expect.stringMatching(/read_fanout must be 'all' or 'quorum'/) }),
+      );
+    }
+    // A bucket without it keeps the digest it had (the canonical form appends read_fanout only when set).
+    const plain = setBucketProps(state, 'b', { w: 3 });
+    const same = setBucketProps(setBucketProps(plain, 'b', { read_fanout: 'quorum' }), 'b', { read_fanout: null } as never);
+    expect(digest({ ...same, buckets: { b: { ...same.buckets.b!, version: 1 } } })).toBe(digest(plain));
+  });
+
   it("finding 5: refuses {mode:'lww', type:'set'} (every set call would answer NOT_A_SET)", () => {
     expect(() => setBucketProps(state, 'b', { mode: 'lww', type: 'set' })).toThrow(expect.objectContaining({ code: 'INVALID_BUCKET_PROPS', fields: ['mode'] }));
     const set = setBucketProps(state, 'b', { type: 'set' });

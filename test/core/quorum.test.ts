@@ -35,6 +35,14 @@ describe('quorum', () => {
     expect(() => quorum(PROPS, req, 5, 5_000)).toThrow(QuorumError);
   });
 
+  it("read fan-out: the bucket's read_fanout (default all), overridden by the request's", () => {
+    expect(quorum(PROPS, {}, 3, 5_000).readFanout).toBe('all');
+    expect(quorum({ ...PROPS, read_fanout: 'quorum' }, {}, 3, 5_000).readFanout).toBe('quorum');
+    expect(quorum({ ...PROPS, read_fanout: 'quorum' }, { readFanout: 'all' }, 3, 5_000).readFanout).toBe('all');
+    expect(quorum(PROPS, { readFanout: 'quorum' }, 3, 5_000).readFanout).toBe('quorum');
+    expect(() => quorum(PROPS, { readFanout: 'some' as never }, 3, 5_000)).toThrow(QuorumError);
+  });
+
   it('validates what was asked before shrinking to the cluster (r=3 > n=2 is refused even on one node)', () => {
     expect(() => quorum(PROPS, { n: 2, r: 3 }, 1, 5_000)).toThrow(/need r <= n/);
   });

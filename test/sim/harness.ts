@@ -151,6 +151,18 @@ export interface SimConfig {
    */
   ackDurableBeforeFlush: boolean;
   /**
+   * The bucket's read_fanout (docs/cluster.md "Read fan-out"), set through n1
+   * once the cluster formed (before the load): 'quorum' reads ask R replicas
+   * first (test/sim/read-fanout.sim.test.ts).
+   */
+  readFanout: 'all' | 'quorum';
+  /**
+   * Transfer-read mode: the probes' r (= pr); 'n' (default) or the bucket's
+   * r. With 'r' STALE READ is read-your-writes at R + W > N (writes with
+   * w + r <= n are not judged).
+   */
+  probeR: 'n' | 'r';
+  /**
    * Mixed bucket n (test/sim/transfer-mixed-n.sim.test.ts): key i lives in a
    * bucket of n = bucketNs[i % length] (the default bucket 'b' for the
    * default n, 'b<n>' with its props set before the load for the others).
@@ -181,6 +193,8 @@ export const DEFAULT_SIM_CONFIG: SimConfig = {
   dw1Chance: 0.2,
   crashIsolatedChance: 0.2,
   ackDurableBeforeFlush: false,
+  readFanout: 'all',
+  probeR: 'n',
   bucketNs: [],
 };
 
@@ -283,6 +297,11 @@ export interface SimResult {
     lostUnflushed: number;
     /** Dots whose last copy a crash dropped (held unflushed by the crashed node only). */
     droppedDots: number;
+    /** Reads coordinated (every outcome), and peer kv.get requests served for them (the read fan-out's cost). */
+    gets: number;
+    replicaGets: number;
+    /** Fan-out quorum: replicas asked beyond the first R, by reason. */
+    readExtraAsks: Record<string, number>;
   };
 }
 
@@ -607,6 +626,29 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
     }
   }
   if (configured.length > 0) note(`buckets: ${keys.map((key) => `${key}:${bucketName(key)}`).join(' ')}`);
+  if (config.readFanout !== 'all') {
+    // The bucket's read fan-out, in force on every node before the load (setBucketProps pushes it to each member).
+    // (Virtual time: the call's messages move only while the network runs.)
+    let set = false;
+    // Every bucket of the run (the one bucket 'b', or the mixed-n ones), one after the other.
+    for (const name of bucketBuffers.keys()) {
+      let set = false;
+      nodes
+        .get(ids[0]!)!
+        .setBucketProps(name, { read_fanout: config.readFanout })
+        .then(
+          () => (set = true),
+          (err: unknown) => violations.push(`setting read_fanout of ${name} failed: ${String(err)}`),
+        );
+      const fanoutLimit = network.now() + 10_000;
+      while ((!set || ids.some((id) => nodes.get(id)!.bucketProps(name).read_fanout !== config.readFanout)) && network.now() < fanoutLimit) await network.runFor(100);
+      if (ids.some((id) => nodes.get(id)!.bucketProps(name).read_fanout !== config.readFanout)) {
+        violations.push(`read_fanout ${config.readFanout} of ${name} did not reach every node in 10 s`);
+        return finish();
+      }
+    }
+    note(`buckets ${[...bucketBuffers.keys()].join(', ')}: read_fanout ${config.readFanout}`);
+  }
 
   // --- phase 2: client load with faults ------------------------------------
   const loadStart = network.now();
@@ -846,12 +888,13 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
       const at = network.now();
       const ringVersion = node.clusterState.ring.version;
       const n = node.bucketProps(bucketName(key)).n;
+      const r = config.probeR === 'n' ? n : node.bucketProps(bucketName(key)).r;
       // For the report: the key's replicas as the reader sees them, and which were still receiving it.
       const ring = node.clusterState.ring;
       const partition = partitionOf(ring, engines.get(id)!.hashKey(bucketOf(key), Buffer.from(key)));
       const replicas = node.preferenceListOf(partition, n).primaries;
       const receiving = replicas.filter((r) => services.get(r)?.transfers.receiving().some((e) => e.partition === partition));
-      node.get(bucketOf(key), Buffer.from(key), { r: n, pr: n }).then(
+      node.get(bucketOf(key), Buffer.from(key), { r, pr: r }).then(
         (res) => {
           probeStats.ok++;
           const rec = res.record ? decodeRecord(res.record) : null;
@@ -861,12 +904,14 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
             // A reader still on an older ring than one the write may have been routed by does not ask the
             // new replicas at all (gossip lag, not a transfer: a w = 1 write there can be missed).
             if (ringVersion < op.ringAtAck!) continue;
+            // R + W <= N promises no read-your-writes (probeR 'r' with a w = 1 write).
+            if ((op.w ?? node.bucketProps(bucketName(key)).w) + r <= n) continue;
             if (op.dots!.some((d) => (rec !== null && covers(rec.context, d)) || reapedCovers(key, d))) continue;
             // Lost with its last unflushed copy in a crash before this read (dw = 0 allows it; the LOST check
             // counts it): no replica can return it. A w = 1 write of an n = 2 bucket (mixed-n mode) has one copy often.
             if (op.dots!.every((d) => (lastCopyLost.get(`${key}/${d.actor}/${d.counter}`)?.at ?? Infinity) <= at) && lostUnflushed(op, op.dots!)) continue;
             violations.push(
-              `STALE READ during transfer: r=n read of ${key} at ${at} via ${id} (ring v${ringVersion}, replicas ${replicas.join(',')}, receiving ${receiving.join(',') || 'none'}) missed op${op.id} (${op.value ?? '†'} via ${op.node}, dots ${op.dots!.map(dotStr).join('|')}, acknowledged at ${op.doneAt}): got ${rec ? describeRecord(rec) : 'not found'}`,
+              `STALE READ during transfer: r=${r} read of ${key} at ${at} via ${id} (ring v${ringVersion}, replicas ${replicas.join(',')}, receiving ${receiving.join(',') || 'none'}) missed op${op.id} (${op.value ?? '†'} via ${op.node}, dots ${op.dots!.map(dotStr).join('|')}, acknowledged at ${op.doneAt}): got ${rec ? describeRecord(rec) : 'not found'}`,
             );
           }
         },
@@ -1289,6 +1334,9 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
         probeReadsFailed: probeStats.failed,
         lostUnflushed: lostUnflushedCount,
         droppedDots: lastCopyLost.size,
+        gets: (await labelled('ringkv_requests_total', 'op')).get ?? 0,
+        replicaGets: (await labelled('ringkv_replica_requests_total', 'type'))['kv.get'] ?? 0,
+        readExtraAsks: await labelled('ringkv_read_extra_asks_total', 'reason'),
       },
     };
   }
