@@ -151,6 +151,30 @@ export function fallbackCoordination(pl: PreferenceList, health: Health, self: N
   };
 }
 
+/**
+ * Times one client write may be handed from node to node: by the node the
+ * client asked, and once more by a node whose ring (newer or older than the
+ * forwarder's) names other primaries. Past it, the node asked coordinates
+ * whatever its ring says (coordinatingList), so rings that keep disagreeing
+ * cannot bounce a write around until its deadline.
+ */
+export const MAX_WRITE_FORWARDS = 2;
+
+/**
+ * What a node does with a write forwarded to it (`forwards`: how many times
+ * it was handed on, this one included): coordinate it when its ring makes it
+ * a primary of the key (a leaving primary too: it was asked, and its copy
+ * still reaches the others); otherwise hand it on to the primaries of its
+ * own ring — coordinated here, the write would reach only the first n − 1
+ * of them (nothing for n = 1), and the key's other primaries would miss an
+ * acknowledged write — unless it was handed on MAX_WRITE_FORWARDS times
+ * already.
+ */
+export function forwardedWriteStep(pl: PreferenceList, self: NodeId, forwards: number): 'coordinate' | 'forward' {
+  invariant(Number.isInteger(forwards) && forwards >= 1, () => `a forwarded write handed on ${forwards} times`);
+  return pl.primaries.includes(self) || forwards >= MAX_WRITE_FORWARDS ? 'coordinate' : 'forward';
+}
+
 /** A forwarded write: whoever was asked coordinates, even if its ring disagrees for a moment (it takes the first slot). */
 export function coordinatingList(pl: PreferenceList, self: NodeId, n: number): PreferenceList {
   if (pl.primaries.includes(self)) return pl;

@@ -15,6 +15,7 @@ import { bufferView } from '../util/bytes.js';
 import { z } from 'zod';
 import { NODE_ID_RE } from '../transport/frames.js';
 import { MAX_ADDRESS_LENGTH, MAX_ZONE_LENGTH } from '../core/membership.js';
+import { MAX_WRITE_FORWARDS } from '../core/apl.js';
 import { NodeError } from './errors.js';
 
 /** Most records one 'kv.mergebatch' request may carry. */
@@ -87,6 +88,8 @@ export const PEER_MESSAGES = {
       pw: z.number().optional(),
       timeoutMs: z.number().optional(),
       wid: z.string().min(1).max(MAX_WRITE_ID_LENGTH).optional(),
+      // Times the write was handed on, this one included (absent: 1; src/core/apl.ts forwardedWriteStep).
+      fwd: z.number().int().min(1).max(MAX_WRITE_FORWARDS).optional(),
     }),
     res: z.object({ record: bytes, acks: z.number() }),
   },

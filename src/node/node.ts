@@ -19,7 +19,7 @@ import {
   setDraining,
   zonesOf,
 } from '../core/membership.js';
-import { type Health, coordinatingList } from '../core/apl.js';
+import { type Health, coordinatingList, forwardedWriteStep } from '../core/apl.js';
 import { type Quorum, QuorumError, quorum } from '../core/quorum.js';
 import { distinctOwnerCount, partitionOf, preferenceList, ownerCounts, type PreferenceList } from '../core/ring.js';
 import { EngineError, type Engine } from '../engine/types.js';
@@ -821,11 +821,16 @@ export class RingkvNode implements ServiceContext, ClientOperations {
       const r = req.n === undefined ? undefined : Math.min(this.bucketProps(bucket.toString('utf8')).r, req.n);
       const q = this.quorum(bucket, { n: req.n, r, w: req.w, dw: req.dw, pw: req.pw, timeoutMs: req.timeoutMs });
       const pl = this.preference(bucket, req.k, q.n);
-      // Whoever was asked coordinates, even if its ring disagrees for a moment.
-      const coordinating = coordinatingList(pl, this.id, q.n);
+      const attrs = { contentType: req.ct, meta: req.meta };
+      const forwards = req.fwd ?? 1;
+      // Not a primary by this node's ring (the forwarder's is older or newer): on to this ring's primaries, once; else coordinate here.
+      const run =
+        forwardedWriteStep(pl, this.id, forwards) === 'forward'
+          ? () => this.putDriver.forward(bucket, req.k, req.context, req.value, q, pl, attrs, forwards + 1)
+          : () => this.putDriver.coordinate(bucket, req.k, req.context, req.value, q, coordinatingList(pl, this.id, q.n), attrs);
       this.coordinating++;
       try {
-        const result = await this.putDriver.coordinateForwarded(req.wid ?? null, q.timeoutMs, () => this.putDriver.coordinate(bucket, req.k, req.context, req.value, q, coordinating, { contentType: req.ct, meta: req.meta }));
+        const result = await this.putDriver.coordinateForwarded(req.wid ?? null, q.timeoutMs, run);
         return { record: result.record, acks: result.acks };
       } finally {
         this.coordinating--;

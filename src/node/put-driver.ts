@@ -200,6 +200,8 @@ export class PutDriver {
     q: Quorum,
     pl: PreferenceList,
     attrs: WriteAttributes,
+    /** How many times the write is handed on with this forward (2: a forwarded write this node's ring routes elsewhere). */
+    forwards = 1,
   ): Promise<PutResult> {
     const started = this.ctx.clock.now();
     const canFallBack = q.pw === 0;
@@ -211,6 +213,7 @@ export class PutDriver {
       const coordinatorMs = Math.max(1, attemptMs - Math.min(100, Math.floor(attemptMs / 5)));
       this.ctx.metrics.forwarded.inc({ op: value === null ? 'delete' : 'put' });
       const body: PeerRequestBody<'kv.put'> = { b: bucket, k: key, context, value, n: q.n, w: q.w, dw: q.dw, pw: q.pw, timeoutMs: coordinatorMs, wid };
+      if (forwards > 1) body.fwd = forwards;
       if (attrs.contentType !== undefined) body.ct = attrs.contentType;
       if (attrs.meta !== undefined && attrs.meta.length > 0) body.meta = attrs.meta.map(([n, v]) => [n, v]);
       const reply = await this.ctx.peerRequest(node, 'kv.put', body, attemptMs);

@@ -1,6 +1,6 @@
 // apl: who a read asks, where a write's copies go, the forward order.
 import { describe, expect, it } from 'vitest';
-import { type Health, coordinatingList, fallbackCoordination, forwardOrder, readPlan, substitutes, writePlan } from '../../src/core/apl.js';
+import { type Health, MAX_WRITE_FORWARDS, coordinatingList, fallbackCoordination, forwardOrder, forwardedWriteStep, readPlan, substitutes, writePlan } from '../../src/core/apl.js';
 
 const PL = { primaries: ['a', 'b', 'c'], fallbacks: ['d', 'e', 'f'] };
 
@@ -89,5 +89,21 @@ describe('coordinatingList', () => {
   it('a primary keeps its list; another node takes the first slot and the last primary becomes a fallback', () => {
     expect(coordinatingList(PL, 'b', 3)).toBe(PL);
     expect(coordinatingList(PL, 'e', 3)).toEqual({ primaries: ['e', 'a', 'b'], fallbacks: ['d', 'f', 'c'] });
+  });
+});
+
+describe('forwardedWriteStep', () => {
+  it.each([
+    // [what, list, self, times handed on, step]
+    ['a primary by its ring coordinates', PL, 'b', 1, 'coordinate'],
+    ['a primary coordinates a write handed on twice too', PL, 'c', 2, 'coordinate'],
+    ['no primary by its ring (the forwarder\'s ring differs): on to its primaries', PL, 'e', 1, 'forward'],
+    ['n = 1, the node is not the key\'s one primary: on to it', { primaries: ['a'], fallbacks: ['b', 'c'] }, 'b', 1, 'forward'],
+    ['handed on MAX_WRITE_FORWARDS times already: coordinates whatever its ring says', PL, 'e', MAX_WRITE_FORWARDS, 'coordinate'],
+  ] as const)('%s', (_what, pl, self, forwards, step) => {
+    expect(forwardedWriteStep(pl, self, forwards)).toBe(step);
+  });
+  it('refuses a count below one (every forwarded write was handed on at least once)', () => {
+    expect(() => forwardedWriteStep(PL, 'a', 0)).toThrow(/handed on 0 times/);
   });
 });
