@@ -10,13 +10,14 @@
 // requests in one turn). Here reaps wait their delay in FIFO order (the
 // delay is the same for all, so FIFO is due order), one timer stands for
 // the whole queue, and at most `maxRunning` run at a time.
+import { type ReapCheck, reapVerdict } from '../core/reap.js';
 import { invariant } from '../core/types.js';
 import { decodeRecord } from '../record/index.js';
 import { isTransportError, type Clock, type Timer } from '../transport/types.js';
 import { isClosedError } from './errors.js';
 import type { PeerReply, PeerRequestBody } from './messages.js';
 import type { NodeMetrics } from './metrics.js';
-import { type ReapFloors, allCovered, isAllTombstones } from './reaper.js';
+import { type ReapFloors, allCovered } from './reaper.js';
 
 /** Reaps waiting for their delay at most; deletes beyond keep their tombstones. */
 export const MAX_PENDING_REAPS = 10_000;
@@ -25,12 +26,7 @@ export const MAX_RUNNING_REAPS = 8;
 /** Further attempts of a kv.reap to a primary that did not answer. */
 const REAP_RETRIES = 2;
 
-export interface ReapCheck {
-  record: Buffer | null;
-  hinted: boolean;
-  ringVersion: number;
-  claimant: string;
-}
+export type { ReapCheck };
 
 /** What the reap driver needs of its node: the narrow part of it (never the node class). */
 export interface ReapDriverContext {
@@ -177,25 +173,11 @@ export class ReapDriver {
     const members = ctx.memberIds();
     const timeoutMs = ctx.requestTimeoutMs;
     const checks = await Promise.all(members.map((m) => this.reapCheck(m, bucket, key, timeoutMs).catch(() => null)));
-    let tombstone: Buffer | null = null;
-    for (const [i, m] of members.entries()) {
-      const c = checks[i];
-      // Every member must answer, from the same ring: a member still routing by an
-      // older ring (e.g. cut off during a join) could otherwise answer a client with
-      // the value this reap removes. Tombstones wait while any member is unreachable.
-      if (!c) return primaries.includes(m) ? 'primary_unreachable' : 'member_unreachable';
-      if (c.ringVersion !== ringVersion || c.claimant !== ring.claimant) return 'ring_not_settled';
-      if (primaries.includes(m)) {
-        if (c.hinted) return 'hint_pending';
-        if (!c.record) return 'primary_without_record';
-        if (tombstone === null) tombstone = c.record;
-        else if (!tombstone.equals(c.record)) return 'replicas_differ';
-      } else if (c.hinted) return 'hint_pending';
-      else if (c.record) return 'stray_copy';
-    }
-    if (tombstone === null || !isAllTombstones(decodeRecord(tombstone))) return 'not_deleted';
+    // Tombstones wait while any member is unreachable or routes by another ring (src/core/reap.ts).
+    const verdict = reapVerdict(members, primaries, checks, { version: ringVersion, claimant: ring.claimant });
+    if (verdict.kind === 'wait') return verdict.reason;
     if (this.stopped || ctx.ring().version !== ringVersion) return 'ring_changed';
-    const record = tombstone;
+    const record = verdict.tombstone;
     const results = await Promise.all(primaries.map((p) => this.sendReap(p, bucket, key, record, timeoutMs, REAP_RETRIES)));
     return results.every((r) => r) ? 'reaped' : results.some((r) => r) ? 'partly_reaped' : 'refused';
   }

@@ -202,6 +202,4 @@ function sameContext(a: Context, b: Context): boolean {
   return a.length === b.length && a.every((e, i) => e.counter === b[i]!.counter && e.actor.equals(b[i]!.actor));
 }
 
-export function isAllTombstones(rec: DecodedRecord): boolean {
-  return rec.siblings.length > 0 && rec.siblings.every((s) => s.tombstone);
-}
+export { isAllTombstones } from '../core/reap.js';

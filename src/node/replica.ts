@@ -5,6 +5,7 @@
 // peer request kind that reaches a replica. It depends on a narrow context
 // (ReplicaContext), never on RingkvNode.
 import { decodeContext, decodeRecord, encodeContext, join, keyId, type ConflictMode, type WriteAttributes } from '../record/index.js';
+import type { ReapCheck } from '../core/reap.js';
 import { invariant } from '../core/types.js';
 import { EngineError, type Engine, type MergeRequest } from '../engine/types.js';
 import type { Clock } from '../transport/types.js';
@@ -43,12 +44,6 @@ export interface ReplicaContext {
   sendReap(node: string, bucket: Buffer, key: Buffer, record: Buffer): Promise<boolean>;
 }
 
-export interface ReapCheck {
-  record: Buffer | null;
-  hinted: boolean;
-  ringVersion: number;
-  claimant: string;
-}
 
 export class Replica {
   readonly hints: HintStore;
