@@ -3,7 +3,7 @@
 // a reap check. Pure, so each rule is a table row (test/core/reap.test.ts);
 // the reap driver (src/node/reap-driver.ts) gathers the answers and acts on
 // the verdict, as riak_kv's reaper acts on its checks.
-import { type DecodedRecord, decodeRecord } from '../record/index.js';
+import { type Context, type DecodedRecord, covers, decodeRecord } from '../record/index.js';
 
 /** One member's answer to a reap check: its copy of the key, whether it holds a hint for it, and the ring it routes by. */
 export interface ReapCheck {
@@ -62,4 +62,28 @@ export function reapVerdict(
   }
   if (tombstone === null || !isAllTombstones(decodeRecord(tombstone))) return wait('not_deleted');
   return { kind: 'reap', tombstone };
+}
+
+/** Whether every sibling of `rec` is covered by `ctx` (deleted history, once `ctx` is a reaped record's context). */
+export function allCovered(rec: DecodedRecord, ctx: Context): boolean {
+  return rec.siblings.every((s) => covers(ctx, s));
+}
+
+/**
+ * What a primary asked to reap `tombstone` (a kv.reap, all tombstones) does
+ * first with its stored copy of the key (the local reap plan; the replica
+ * role runs it under the key's exclusive gate, src/node/replica.ts):
+ * - `floor`: it holds nothing — it only remembers the tombstone as a floor,
+ *   so a late stale copy cannot bring the value back; nothing is reaped;
+ * - `reap`: it holds exactly the tombstone — reap it;
+ * - `merge`: it holds other bytes whose every sibling the tombstone's context
+ *   covers (a tombstone of its own, or history the delete saw) — merge the
+ *   two, and reap the result only if it is all tombstones;
+ * - `refuse`: it holds something the delete did not see (a newer write).
+ */
+export function localReapStep(stored: Buffer | null, tombstone: Buffer, tomb: DecodedRecord = decodeRecord(tombstone)): 'floor' | 'reap' | 'merge' | 'refuse' {
+  if (!isAllTombstones(tomb)) throw new Error('a local reap of a record that is not all tombstones');
+  if (stored === null) return 'floor';
+  if (stored.equals(tombstone)) return 'reap';
+  return allCovered(decodeRecord(stored), tomb.context) ? 'merge' : 'refuse';
 }

@@ -50,7 +50,7 @@
 // reaped key without its floor. A node that loses its data loses its floors
 // too, and with them nothing it needs: its new epoch is a new actor.
 import type { Engine } from '../engine/types.js';
-import { type Context, type DecodedRecord, covers, decodeRecord, encodeRecord, join, keyId } from '../record/index.js';
+import { type Context, covers, decodeRecord, encodeRecord, join, keyId } from '../record/index.js';
 import { bufferView } from '../util/bytes.js';
 
 export interface ReapFloor {
@@ -179,10 +179,6 @@ export class ReapFloors {
   }
 }
 
-/** Whether every sibling of `rec` is covered by `ctx` (deleted history, once `ctx` is a reaped record's context). */
-export function allCovered(rec: DecodedRecord, ctx: Context): boolean {
-  return rec.siblings.every((s) => covers(ctx, s));
-}
 
 /**
  * `record` without the siblings `ctx` covers, its context raised to include
@@ -202,4 +198,4 @@ function sameContext(a: Context, b: Context): boolean {
   return a.length === b.length && a.every((e, i) => e.counter === b[i]!.counter && e.actor.equals(b[i]!.actor));
 }
 
-export { isAllTombstones } from '../core/reap.js';
+export { allCovered, isAllTombstones } from '../core/reap.js';

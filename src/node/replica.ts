@@ -5,7 +5,7 @@
 // peer request kind that reaches a replica. It depends on a narrow context
 // (ReplicaContext), never on RingkvNode.
 import { decodeContext, decodeRecord, encodeContext, join, keyId, type ConflictMode, type WriteAttributes } from '../record/index.js';
-import type { ReapCheck } from '../core/reap.js';
+import { type ReapCheck, localReapStep } from '../core/reap.js';
 import { invariant } from '../core/types.js';
 import { EngineError, type Engine, type MergeRequest } from '../engine/types.js';
 import type { Clock } from '../transport/types.js';
@@ -14,7 +14,7 @@ import { HintStore, withHints } from './handoff.js';
 import { KeyGates } from './key-gates.js';
 import type { PeerReplyBody, PeerRequest } from './messages.js';
 import type { NodeMetrics } from './metrics.js';
-import { ReapFloors, allCovered, isAllTombstones, withoutCovered } from './reaper.js';
+import { ReapFloors, isAllTombstones, withoutCovered } from './reaper.js';
 
 /** What the replica role needs from the node around it. */
 export interface ReplicaContext {
@@ -264,14 +264,16 @@ export class Replica {
       const metrics = this.ctx.metrics;
       const now = this.ctx.clock.now();
       const stored = await engine.get(bucket, key);
-      if (stored === null) {
+      const step = localReapStep(stored, record, tomb);
+      if (step === 'floor') {
         if (this.floors.get(bucket, key) || !this.floors.full()) await this.floors.add(bucket, key, record, now);
         metrics.reapFloors.set(this.floors.size);
         return false;
       }
+      if (step === 'refuse') return false;
+      invariant(stored !== null, 'a local reap step other than floor has a stored record');
       let target = stored;
-      if (!stored.equals(record)) {
-        if (!allCovered(decodeRecord(stored), tomb.context)) return false;
+      if (step === 'merge') {
         const mode = this.ctx.modeOf(bucket);
         let merged: Buffer;
         try {

@@ -3,8 +3,8 @@
 // holds the same all-tombstone record and no hint, and no other member holds
 // a hint or a copy.
 import { describe, expect, it } from 'vitest';
-import { type ReapCheck, reapVerdict } from '../../src/core/reap.js';
-import { encodeRecord, update } from '../../src/record/index.js';
+import { type ReapCheck, localReapStep, reapVerdict } from '../../src/core/reap.js';
+import { decodeContext, decodeRecord, encodeRecord, recordContextBytes, update } from '../../src/record/index.js';
 
 const actor = Buffer.from('n1:0');
 const version = (value: string | null, now = 1) => encodeRecord(update(null, new Map(), actor, { value: value === null ? null : Buffer.from(value), now }));
@@ -47,5 +47,28 @@ describe('reapVerdict', () => {
 
   it('refuses checks that do not match the members one to one', () => {
     expect(() => reapVerdict(members, primaries, settled().slice(1), RING)).toThrow(/3 checks for 4 members/);
+  });
+});
+
+describe('localReapStep (what a primary does with a kv.reap)', () => {
+  // A value, then its delete (context: the value's dot), then a newer write the delete did not see.
+  const value = update(null, new Map(), actor, { value: Buffer.from('v'), now: 1 });
+  const deleted = encodeRecord(update(value, value.context, actor, { value: null, now: 2 }));
+  const ctxOfDelete = decodeContext(recordContextBytes(deleted));
+  const newer = encodeRecord(update(decodeRecord(deleted), new Map(), Buffer.from('n2:0'), { value: Buffer.from('w'), now: 3 }));
+  const otherTombstone = encodeRecord(update(null, ctxOfDelete, Buffer.from('n3:0'), { value: null, now: 2 }));
+  it.each([
+    ['no record: remember the tombstone as a floor only', null, 'floor'],
+    ['the very tombstone: reap it', deleted, 'reap'],
+    ['the value the delete saw: merge, then reap', encodeRecord(value), 'merge'],
+    ['a write the delete did not see: refuse', newer, 'refuse'],
+  ] as const)('%s', (_what, stored, step) => {
+    expect(localReapStep(stored, deleted)).toBe(step);
+  });
+  it('a tombstone of another dot the delete did not see is refused, not merged', () => {
+    expect(localReapStep(otherTombstone, deleted)).toBe('refuse');
+  });
+  it('refuses to plan the reap of a record that is not all tombstones', () => {
+    expect(() => localReapStep(null, encodeRecord(value))).toThrow(/not all tombstones/);
   });
 });
