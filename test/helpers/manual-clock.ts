@@ -1,5 +1,5 @@
 // A clock whose timers fire only when the test advances time (the driver
-// tests' clock: test/node/ring-state.test.ts, gossip.test.ts).
+// tests' clock: test/node/ring-state.test.ts, gossip.test.ts, reap-driver.test.ts).
 import type { Clock, Timer } from '../../src/transport/types.js';
 
 export class ManualClock implements Clock {

@@ -8,42 +8,13 @@ import { NodeMetrics } from '../../src/node/metrics.js';
 import { ReapDriver, type ReapCheck, type ReapDriverContext } from '../../src/node/reap-driver.js';
 import { ReapFloors } from '../../src/node/reaper.js';
 import { encodeRecord } from '../../src/record/index.js';
+import { ManualClock, settle } from '../helpers/manual-clock.js';
 
 const DELAY_MS = 3_000;
 const TOMBSTONE = encodeRecord({
   context: [{ actor: Buffer.from('n1:0000000000000001'), counter: 1 }],
   siblings: [{ actor: Buffer.from('n1:0000000000000001'), counter: 1, timestamp: 1, tombstone: true, value: Buffer.alloc(0) }],
 });
-
-/** Timers fire only when the test advances time. */
-class ManualClock {
-  private t = 1_000_000;
-  private timers: Array<{ at: number; fire: () => void; live: boolean }> = [];
-  now = () => this.t;
-  setTimer = (ms: number, fire: () => void) => {
-    const timer = { at: this.t + Math.max(0, ms), fire, live: true };
-    this.timers.push(timer);
-    return { cancel: () => void (timer.live = false) };
-  };
-  get liveTimers(): number {
-    return this.timers.filter((t) => t.live).length;
-  }
-  async advance(ms: number): Promise<void> {
-    this.t += ms;
-    for (;;) {
-      const due = this.timers.filter((t) => t.live && t.at <= this.t);
-      if (due.length === 0) break;
-      for (const t of due) {
-        t.live = false;
-        t.fire();
-      }
-      await settle();
-    }
-    await settle();
-  }
-}
-
-const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 async function setup(limits: { maxPending: number; maxRunning: number }) {
   const engine = await PureEngine.open({ nodeId: 'n1', epoch: '0000000000000001', partitionBits: 4 });
