@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { DEFAULT_PARTITION_BITS } from '../../src/engine/types.js';
 import { waitFor } from '../helpers/cluster.js';
 import { CLI, ProcessGroup, exitWithin, ringkv as runRingkv, untilOutput } from '../helpers/processes.js';
+import { stablePortRun } from '../helpers/server.js';
 
 const run = promisify(execFile);
 const processes = new ProcessGroup();
@@ -37,7 +38,9 @@ describe('ringkv command', () => {
 
   it('dev cluster, then put/get/delete/status from another process, then a clean stop that keeps the data', async () => {
     const dir = processes.tempDir('ringkv-cli-');
-    const basePort = 20_000 + Math.floor(Math.random() * 20_000);
+    // Below the ephemeral range (32768+ here): the restart below takes the same ports again, and an outgoing
+    // connection may have been given one meanwhile (the random base used to reach 39,999).
+    const basePort = await stablePortRun(3);
     const node = (i: number) => `127.0.0.1:${basePort + i}`;
     const dev = await startDev(dir.path, basePort);
 

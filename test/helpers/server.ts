@@ -130,6 +130,17 @@ export async function stablePorts(count: number): Promise<number[]> {
   return [...ports];
 }
 
+/** The first of `count` consecutive ports in 20000..31999 that nothing listens on now (`ringkv dev --base-port`). */
+export async function stablePortRun(count: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * (12_000 - count));
+    let free = true;
+    for (let i = 0; i < count && free; i++) free = await isFree(base + i);
+    if (free) return base;
+  }
+  throw new Error(`no ${count} consecutive free ports in 20000..31999`);
+}
+
 function isFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const srv = net.createServer();
