@@ -70,6 +70,7 @@ export function planTransfers(before: Ring, after: Ring, ns: number | readonly n
     const byPair = new Map<string, Transfer>();
     values.forEach((n, i) => {
       for (const { to, giver } of giversOf(olds[i]!, nexts[i]!, members)) {
+        if (giver === undefined) continue;
         const key = `${giver}>${to}`;
         const t = byPair.get(key);
         if (t) t.ns.push(n);
@@ -123,15 +124,22 @@ export function carryOverTransfers<T extends HeldTransfer>(
   return { kept, moved };
 }
 
-/** Each node new in `next`, with its giver (see the top of the file); none when every old replica is gone. */
-function giversOf(old: readonly NodeId[], next: readonly NodeId[], members: ReadonlySet<NodeId>): Array<{ to: NodeId; giver: NodeId; replaced: NodeId | undefined }> {
+/**
+ * Each node new in `next`, with the node it replaces in the list (paired in
+ * list order) and its giver (see the top of the file). The giver is
+ * undefined when no node that can give is left in the old list: planTransfers
+ * then has no transfer for it, but the receiver still waits for the replaced
+ * node, which may be a leaving node that was marked 'left' and still runs
+ * and gives its own copy (inboundTransfers).
+ */
+function giversOf(old: readonly NodeId[], next: readonly NodeId[], members: ReadonlySet<NodeId>): Array<{ to: NodeId; giver: NodeId | undefined; replaced: NodeId | undefined }> {
   const fallback = old.find((node) => members.has(node));
   const replaced = old.filter((node) => !next.includes(node));
-  const out: Array<{ to: NodeId; giver: NodeId; replaced: NodeId | undefined }> = [];
+  const out: Array<{ to: NodeId; giver: NodeId | undefined; replaced: NodeId | undefined }> = [];
   for (const [i, to] of next.filter((node) => !old.includes(node)).entries()) {
     const r = replaced[i];
     const giver = r !== undefined && members.has(r) ? r : fallback;
-    if (giver !== undefined) out.push({ to, giver, replaced: r });
+    if (giver !== undefined || r !== undefined) out.push({ to, giver, replaced: r });
   }
   return out;
 }
@@ -240,8 +248,13 @@ export function inboundTransfers(
       const mine = giversOf(olds[i]!, nexts[i]!, members).find((g) => g.to === self);
       if (mine === undefined) return;
       // A replaced node that is no member any more may still run (a leaving node gives its own copy).
+      // It may be the only old replica (n = 1, or every other one gone): the claimant marks a leaving
+      // node 'left' as soon as the ring gives it nothing, before it has given its copy, and a node
+      // that adopts the ring only then would otherwise wait for no one and answer reads from an empty
+      // copy (issue 9: test/sim/transfer-mixed-n.sim.test.ts with n = 1 buckets, seeds 16 and 24).
+      // One that stopped is given up after receiveGoneMs (node/transfer.ts).
       const first = mine.replaced !== undefined ? [mine.replaced] : [];
-      const givers = [...new Set([...first, mine.giver])];
+      const givers = [...new Set([...first, ...(mine.giver === undefined ? [] : [mine.giver])])];
       // Only a giver's copy stands for this node's: another old replica lacks what only the replaced node held.
       // No one replaced (the list grew): the old replicas that stay in the list are read as replicas too, and any one's copy does.
       const others = mine.replaced === undefined ? olds[i]!.filter((node) => nexts[i]!.includes(node) && members.has(node) && !givers.includes(node)) : [];

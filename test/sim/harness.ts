@@ -913,7 +913,7 @@ export async function runSim(seed: number, config: SimConfig = DEFAULT_SIM_CONFI
             // counts it): no replica can return it. A w = 1 write of an n = 2 bucket (mixed-n mode) has one copy often.
             if (op.dots!.every((d) => (lastCopyLost.get(`${key}/${d.actor}/${d.counter}`)?.at ?? Infinity) <= at) && lostUnflushed(op, op.dots!)) continue;
             violations.push(
-              `STALE READ during transfer: r=${r} read of ${key} at ${at} via ${id} (ring v${ringVersion}, replicas ${replicas.join(',')}, receiving ${receiving.join(',') || 'none'}) missed op${op.id} (${op.value ?? '†'} via ${op.node}, dots ${op.dots!.map(dotStr).join('|')}, acknowledged at ${op.doneAt}): got ${rec ? describeRecord(rec) : 'not found'}`,
+              `STALE READ during transfer: r=${r} read of ${key} at ${at} via ${id} (ring v${ringVersion}, partition ${partition}, replicas ${replicas.join(',')}, receiving ${receiving.join(',') || 'none'}) missed op${op.id} (${op.value ?? '†'} via ${op.node}, dots ${op.dots!.map(dotStr).join('|')}, acknowledged at ${op.doneAt}): got ${rec ? describeRecord(rec) : 'not found'}`,
             );
           }
         },
